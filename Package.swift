@@ -1,0 +1,164 @@
+// swift-tools-version: 6.1
+// Sluice: a transactional message broker that speaks the Apache RocketMQ 5 gRPC protocol.
+// Layering (a lower layer never imports a higher one):
+//   CCRC32C, CSQLite -> SluiceStorage, SluiceTransactions -> SluiceBroker -> SluiceProtocol/SluiceAdmin -> executables
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sluice-broker", targets: ["sluice-broker"]),
+        .executable(name: "sluice", targets: ["sluice"]),
+        .executable(name: "sluice-bench", targets: ["sluice-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: []),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", exact: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0", traits: []),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
+    ],
+    targets: [
+        // MARK: system and C layers
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(name: "CCRC32C"),
+
+        // MARK: storage: the commit log, its segments, indexes and the group-committing writer
+        .target(
+            name: "SluiceStorage",
+            dependencies: [
+                "CCRC32C",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: transactions: the SQLite half-message table, state machine, checker
+        .target(
+            name: "SluiceTransactions",
+            dependencies: [
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Migrations")],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: the broker: composes storage and transactions
+        .target(
+            name: "SluiceBroker",
+            dependencies: [
+                "SluiceStorage",
+                "SluiceTransactions",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: generated apache.rocketmq.v2 code (committed; `make generate` redoes it)
+        .target(
+            name: "SluiceWire",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ]
+        ),
+
+        // MARK: admin HTTP API (health, readiness, metrics)
+        .target(
+            name: "SluiceAdmin",
+            dependencies: [
+                "SluiceBroker",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: test support: temp dirs, child broker processes, file damagers
+        .target(
+            name: "SluiceTesting",
+            dependencies: [
+                "SluiceStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: executables
+        .executableTarget(
+            name: "sluice-broker",
+            dependencies: [
+                "SluiceBroker",
+                "SluiceAdmin",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "sluice",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "sluice-bench",
+            dependencies: [
+                "SluiceStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: tests
+        .testTarget(
+            name: "SluiceStorageTests",
+            dependencies: ["SluiceStorage", "SluiceTesting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceTransactionsTests",
+            dependencies: ["SluiceTransactions", "SluiceTesting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["SluiceStorage", "SluiceTesting"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

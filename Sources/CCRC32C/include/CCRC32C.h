@@ -1,0 +1,17 @@
+#ifndef SLUICE_CCRC32C_H
+#define SLUICE_CCRC32C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// CRC-32C (Castagnoli, polynomial 0x1EDC6F41, reflected), as used by iSCSI, ext4 and Kafka.
+/// Continues from `crc` (pass 0 to start); uses the SSE4.2 instruction where the CPU has it.
+uint32_t sluice_crc32c(uint32_t crc, const void *data, size_t length);
+
+/// 1 when the hardware instruction is used, 0 for the table-driven fallback.
+int sluice_crc32c_is_hardware(void);
+
+/// Plain CRC-32 (IEEE 802.3, zlib's), as RocketMQ clients put in `body_digest`.
+uint32_t sluice_crc32_ieee(uint32_t crc, const void *data, size_t length);
+
+#endif

@@ -1,0 +1,1 @@
+// Placeholder until this layer gets its first file.
