@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 // Sluice: a transactional message broker that speaks the Apache RocketMQ 5 gRPC protocol.
 // Layering (a lower layer never imports a higher one):
-//   CCRC32C, CSQLite -> SluiceStorage, SluiceTransactions -> SluiceBroker -> SluiceProtocol/SluiceAdmin -> executables
+//   CSluiceShims, CSQLite -> SluiceStorage, SluiceTransactions -> SluiceBroker -> SluiceProtocol/SluiceAdmin -> executables
 import PackageDescription
 
 let strictSettings: [SwiftSetting] = [
@@ -38,13 +38,13 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        .target(name: "CCRC32C"),
+        .target(name: "CSluiceShims"),
 
         // MARK: storage: the commit log, its segments, indexes and the group-committing writer
         .target(
             name: "SluiceStorage",
             dependencies: [
-                "CCRC32C",
+                "CSluiceShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

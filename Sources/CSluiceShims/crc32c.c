@@ -1,7 +1,7 @@
 // CRC-32C with the SSE4.2 crc32 instruction when present and a slicing-by-8 table otherwise.
 // Written by hand because no maintained Swift package on this machine offers CRC-32C; the
 // checksum guards every commit-log record, so it must run near memory speed.
-#include "CCRC32C.h"
+#include "CSluiceShims.h"
 
 #include <string.h>
 #include <pthread.h>

@@ -1,5 +1,5 @@
-#ifndef SLUICE_CCRC32C_H
-#define SLUICE_CCRC32C_H
+#ifndef SLUICE_CSluiceShims_H
+#define SLUICE_CSluiceShims_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -13,5 +13,8 @@ int sluice_crc32c_is_hardware(void);
 
 /// Plain CRC-32 (IEEE 802.3, zlib's), as RocketMQ clients put in `body_digest`.
 uint32_t sluice_crc32_ieee(uint32_t crc, const void *data, size_t length);
+
+/// Linux fallocate(2) (not exported by Swift's Glibc module): returns 0 or -1 with errno set.
+int sluice_fallocate(int fd, int mode, long long offset, long long length);
 
 #endif

@@ -1,0 +1,422 @@
+import Foundation
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// An append waiting for the writer thread.
+struct PendingAppend {
+    var buffer: ByteBuffer
+    var queue: QueueID
+    var tagHash: UInt32
+    var messageId: String
+    var keys: [String]
+    var completion: @Sendable (Result<AppendResult, StorageError>) -> Void
+}
+
+/// Work for the writer thread besides appends.
+enum WriterTask {
+    case append(PendingAppend)
+    /// Runs on the writer thread between batches (retention, forced flush or checkpoint).
+    /// Called with nil when the writer has stopped.
+    case maintenance(@Sendable (LogWriter?) -> Void)
+}
+
+/// The one thread that writes the commit log.
+///
+/// Appenders on any task enqueue encoded records; the thread takes everything queued, assigns
+/// offsets, writes the batch with `pwritev`, and — under `FlushPolicy.sync` — makes it durable
+/// with one `fdatasync` before completing every append of the batch (group commit). Index
+/// entries are written after the data and published together, so a reader never sees an entry
+/// whose record is not (yet) as durable as the policy promises.
+final class LogWriter: @unchecked Sendable {
+    // @unchecked: `condition` guards `tasks` and `stopping`; every other mutable field is touched
+    // only by the writer thread (after `start`) or before the thread starts.
+    private let condition = NSCondition()
+    private var tasks: [WriterTask] = []
+    private var stopping = false
+    private var stopped = false
+    private let stoppedSignal = NSCondition()
+
+    let configuration: CommitLogConfiguration
+    let shared: LogShared
+    let logger: Logger
+
+    private var writePosition: UInt64
+    private var activeSegment: Segment
+    /// Segments written since their last `fdatasync`.
+    private var unsyncedSegments: [Segment] = []
+    private var lastFlush = ContinuousClock.now
+    private var lastCheckpoint = ContinuousClock.now
+    private var lastRetention = ContinuousClock.now
+    /// Set after a failed `fdatasync`: the kernel may have dropped dirty pages, so nothing more is
+    /// acknowledged until a restart recovers from what is really on disk.
+    private var failure: StorageError?
+
+    private let fsyncTimer = Metrics.Timer(label: "sluice_fsync_seconds")
+    private let logBytesGauge = Gauge(label: "sluice_commitlog_bytes")
+
+    init(configuration: CommitLogConfiguration, shared: LogShared, writePosition: UInt64, activeSegment: Segment, logger: Logger) {
+        self.configuration = configuration
+        self.shared = shared
+        self.writePosition = writePosition
+        self.activeSegment = activeSegment
+        self.logger = logger
+    }
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "sluice-log-writer"
+        thread.start()
+    }
+
+    /// Enqueues work; fails appends at once when the writer has stopped.
+    func submit(_ task: WriterTask) {
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            switch task {
+            case .append(let append): append.completion(.failure(StorageError(.closed, "the commit log is closed")))
+            case .maintenance(let work): work(nil)
+            }
+            return
+        }
+        tasks.append(task)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Drains queued work, syncs, writes a final checkpoint and ends the thread.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+        stoppedSignal.lock()
+        while !stopped { stoppedSignal.wait() }
+        stoppedSignal.unlock()
+    }
+
+    // MARK: the thread
+
+    private func run() {
+        while true {
+            condition.lock()
+            while tasks.isEmpty && !stopping {
+                if !condition.wait(until: nextDeadline()) { break }
+            }
+            let batch = tasks
+            tasks.removeAll(keepingCapacity: true)
+            let finishing = stopping && batch.isEmpty
+            condition.unlock()
+
+            var appends: [PendingAppend] = []
+            var bytes = 0
+            for task in batch {
+                switch task {
+                case .append(let append):
+                    appends.append(append)
+                    bytes += append.buffer.readableBytes
+                    if bytes >= configuration.maxBatchBytes {
+                        process(appends)
+                        appends.removeAll(keepingCapacity: true)
+                        bytes = 0
+                    }
+                case .maintenance(let work):
+                    if !appends.isEmpty {
+                        process(appends)
+                        appends.removeAll(keepingCapacity: true)
+                        bytes = 0
+                    }
+                    work(self)
+                }
+            }
+            if !appends.isEmpty { process(appends) }
+            runTimers()
+            if finishing { break }
+        }
+        finishShutdown()
+        stoppedSignal.lock()
+        stopped = true
+        stoppedSignal.broadcast()
+        stoppedSignal.unlock()
+    }
+
+    private func nextDeadline() -> Date {
+        var wait = configuration.checkpointInterval
+        if case .async(let interval) = configuration.flush { wait = min(wait, interval) }
+        wait = min(wait, configuration.retention.checkInterval)
+        let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
+        return Date(timeIntervalSinceNow: max(0.001, seconds))
+    }
+
+    private func runTimers() {
+        let now = ContinuousClock.now
+        if case .async(let interval) = configuration.flush, now - lastFlush >= interval {
+            try? flushLog()
+        }
+        if now - lastCheckpoint >= configuration.checkpointInterval { try? writeCheckpoint() }
+        if now - lastRetention >= configuration.retention.checkInterval {
+            lastRetention = now
+            _ = enforceRetention()
+        }
+    }
+
+    private func finishShutdown() {
+        do throws(SystemCallError) {
+            try flushLog()
+            try writeCheckpoint()
+        } catch {
+            logger.error("final flush failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: group commit
+
+    private struct Accepted {
+        var append: PendingAppend
+        var result: AppendResult
+        var index: QueueIndex
+    }
+
+    private struct Run {
+        var segment: Segment
+        var start: UInt64
+        var vectors: [iovec] = []
+    }
+
+    private func process(_ batch: [PendingAppend]) {
+        if let failure {
+            for append in batch { append.completion(.failure(failure)) }
+            return
+        }
+        let storeTime = configuration.wallClockMs()
+        let startPosition = writePosition
+        let startSegment = activeSegment
+        var accepted: [Accepted] = []
+        accepted.reserveCapacity(batch.count)
+        var failed: [(PendingAppend, StorageError)] = []
+        var perQueue: [QueueID: UInt64] = [:]
+        var runs = [Run(segment: activeSegment, start: writePosition)]
+        var storages: [Unmanaged<AnyObject>] = []
+        storages.reserveCapacity(batch.count)
+        defer {
+            for storage in storages { storage.release() }
+            for pointer in blankAllocations { pointer.deallocate() }
+            blankAllocations.removeAll()
+        }
+
+        let keyCount = batch.reduce(0) { $0 + $1.keys.count + ($1.messageId.isEmpty ? 0 : 1) }
+        do throws(SystemCallError) {
+            try shared.keyIndex.reserve(min(keyCount, shared.keyIndex.capacity))
+        } catch {
+            let failure = error.storageError("cannot extend the key index")
+            for append in batch { append.completion(.failure(failure)) }
+            return
+        }
+
+        var rollFailure: StorageError?
+        for var append in batch {
+            if let rollFailure {
+                failed.append((append, rollFailure))
+                continue
+            }
+            let size = append.buffer.readableBytes
+            let index: QueueIndex
+            let countInBatch = perQueue[append.queue, default: 0]
+            do throws(SystemCallError) {
+                index = try shared.queueIndex(for: append.queue, create: true)
+                try index.reserve(Int(countInBatch) + 1)
+            } catch {
+                failed.append((append, error.storageError("cannot extend the index of queue \(append.queue)")))
+                continue
+            }
+            if writePosition + UInt64(size) > activeSegment.endOffset {
+                do throws(StorageError) {
+                    let next = try nextSegment()
+                    let remaining = Int(activeSegment.endOffset - writePosition)
+                    if remaining >= RecordFormat.blankHeaderSize {
+                        runs[runs.count - 1].vectors.append(blankVector(size: remaining))
+                    }
+                    activeSegment = next
+                    writePosition = next.baseOffset
+                    runs.append(Run(segment: next, start: writePosition))
+                } catch {
+                    rollFailure = error
+                    failed.append((append, error))
+                    continue
+                }
+            }
+            let queueOffset = index.nextWriteOffset + countInBatch
+            perQueue[append.queue] = countInBatch + 1
+            let physical = writePosition
+            append.buffer.withUnsafeMutableReadableBytes {
+                RecordCodec.seal($0, physicalOffset: physical, queueOffset: queueOffset, storeTimestampMs: storeTime)
+            }
+            append.buffer.withUnsafeReadableBytesWithStorageManagement { bytes, storage in
+                storages.append(storage.retain())
+                runs[runs.count - 1].vectors.append(
+                    iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), iov_len: bytes.count))
+            }
+            writePosition += UInt64(size)
+            let result = AppendResult(
+                physicalOffset: physical, queueOffset: queueOffset, messageId: append.messageId,
+                storeTimestampMs: storeTime, size: size)
+            accepted.append(Accepted(append: append, result: result, index: index))
+        }
+
+        do throws(SystemCallError) {
+            for var run in runs where !run.vectors.isEmpty {
+                try FileIO.pwritevAll(
+                    run.segment.file.fd, &run.vectors, at: Int(run.start - run.segment.baseOffset),
+                    path: run.segment.path)
+                if !unsyncedSegments.contains(where: { $0 === run.segment }) { unsyncedSegments.append(run.segment) }
+            }
+            if configuration.flush == .sync && !accepted.isEmpty { try flushLog() }
+        } catch {
+            // Nothing of this batch is acknowledged; the next batch overwrites the same bytes.
+            writePosition = startPosition
+            activeSegment = startSegment
+            let failure = error.storageError("cannot write the commit log")
+            if error.call == "fdatasync" { self.failure = failure }
+            for item in accepted { item.append.completion(.failure(failure)) }
+            for (append, error) in failed { append.completion(.failure(error)) }
+            return
+        }
+
+        for item in accepted {
+            item.index.write(
+                QueueEntry(
+                    queueOffset: item.result.queueOffset, physicalOffset: item.result.physicalOffset,
+                    size: UInt32(item.result.size), tagHash: item.append.tagHash,
+                    storeTimestampMs: item.result.storeTimestampMs))
+            if !item.append.messageId.isEmpty {
+                shared.keyIndex.insert(
+                    hash: KeyIndex.hash(item.append.messageId), physicalOffset: item.result.physicalOffset,
+                    storeTimestampMs: storeTime)
+            }
+            for key in item.append.keys {
+                shared.keyIndex.insert(
+                    hash: KeyIndex.hash(key), physicalOffset: item.result.physicalOffset, storeTimestampMs: storeTime)
+            }
+        }
+        var touched: [QueueIndex] = []
+        for item in accepted where !touched.contains(where: { $0 === item.index }) { touched.append(item.index) }
+        for index in touched { index.publish() }
+        shared.publishEnd(writePosition)
+        logBytesGauge.record(Int64(writePosition - shared.minOffset))
+
+        for item in accepted { item.append.completion(.success(item.result)) }
+        for (append, error) in failed { append.completion(.failure(error)) }
+        if !touched.isEmpty { shared.notifyAppended(touched.map(\.queue)) }
+    }
+
+    /// The segment after the active one: reused if a failed batch already created it.
+    private func nextSegment() throws(StorageError) -> Segment {
+        let base = activeSegment.endOffset
+        if let existing = shared.segment(startingAt: base) { return existing }
+        do throws(SystemCallError) {
+            let segment = try Segment(
+                directory: configuration.commitLogDirectory, baseOffset: base, size: configuration.segmentSizeBytes,
+                create: true)
+            shared.addSegment(segment)
+            return segment
+        } catch {
+            throw error.storageError("cannot create commit-log segment \(Segment.fileName(base))")
+        }
+    }
+
+    /// An 8-byte blank header: magic and the size to the end of the segment.
+    private func blankVector(size: Int) -> iovec {
+        let pointer = UnsafeMutableRawPointer.allocate(byteCount: RecordFormat.blankHeaderSize, alignment: 8)
+        pointer.storeBytes(of: RecordFormat.blankMagic.littleEndian, as: UInt32.self)
+        pointer.storeBytes(of: UInt32(size).littleEndian, toByteOffset: 4, as: UInt32.self)
+        blankAllocations.append(pointer)
+        return iovec(iov_base: pointer, iov_len: RecordFormat.blankHeaderSize)
+    }
+    private var blankAllocations: [UnsafeMutableRawPointer] = []
+
+    // MARK: flush, checkpoint
+
+    /// `fdatasync` of every segment written since the last sync.
+    func flushLog() throws(SystemCallError) {
+        guard !unsyncedSegments.isEmpty else { return }
+        let started = ContinuousClock.now
+        for segment in unsyncedSegments { try segment.file.syncData() }
+        unsyncedSegments.removeAll(keepingCapacity: true)
+        lastFlush = ContinuousClock.now
+        fsyncTimer.recordNanoseconds(Int64((lastFlush - started) / .nanoseconds(1)))
+        shared.publishFlushed(writePosition)
+    }
+
+    /// Syncs the log and every dirty index, then records the position as the new checkpoint.
+    func writeCheckpoint() throws(SystemCallError) {
+        lastCheckpoint = ContinuousClock.now
+        try flushLog()
+        for index in shared.allQueueIndexes() { try index.syncIfDirty() }
+        try shared.keyIndex.syncIfDirty()
+        let keyPosition = shared.keyIndex.position
+        let checkpoint = Checkpoint(
+            logOffset: writePosition, keyIndexSequence: keyPosition.sequence, keyIndexCount: UInt64(keyPosition.count),
+            writtenAtMs: configuration.wallClockMs())
+        if checkpoint.logOffset != shared.lastCheckpoint?.logOffset || shared.lastCheckpoint == nil {
+            try checkpoint.save(directory: configuration.directory)
+            shared.lastCheckpoint = checkpoint
+        }
+    }
+
+    // MARK: retention
+
+    /// Deletes sealed segments past the retention age or while the disk is too full, never the
+    /// active segment nor any segment at or above the lowest pinned offset.
+    func enforceRetention() -> RetentionReport {
+        var report = RetentionReport()
+        let pinned = shared.pinnedLowWatermark()
+        let nowSeconds = configuration.wallClockMs() / 1000
+        let maxAgeSeconds = configuration.retention.maxAge.components.seconds
+        while true {
+            guard let oldest = shared.oldestSegment(), oldest !== activeSegment else { break }
+            if let pinned, oldest.endOffset > pinned {
+                report.blockedByPin = true
+                break
+            }
+            let age = nowSeconds - (FileIO.modificationTimeSeconds(oldest.path) ?? nowSeconds)
+            let tooOld = age >= maxAgeSeconds
+            let tooFull = DiskUsage.usedFraction(of: configuration.directory) > configuration.retention.maxDiskUsedFraction
+            guard tooOld || tooFull else { break }
+            shared.removeOldestSegment()
+            do throws(SystemCallError) {
+                try FileIO.remove(oldest.path)
+            } catch {
+                logger.error("cannot delete a retired segment", metadata: ["path": "\(oldest.path)", "error": "\(error)"])
+                break
+            }
+            report.deletedSegments.append(oldest.path)
+            logger.info(
+                "deleted a sealed segment",
+                metadata: ["path": "\(oldest.path)", "reason": "\(tooOld ? "age" : "disk usage")"])
+        }
+        if !report.deletedSegments.isEmpty {
+            let minimum = shared.minOffset
+            for index in shared.allQueueIndexes() { index.dropEntries(belowPhysical: minimum) }
+            shared.keyIndex.dropFiles(belowPhysical: minimum)
+            try? FileIO.syncDirectory(configuration.commitLogDirectory)
+        }
+        return report
+    }
+}
+
+/// What one retention pass did.
+public struct RetentionReport: Sendable {
+    public var deletedSegments: [String] = []
+    /// A segment was due but holds pinned data (for example a pending half-message).
+    public var blockedByPin = false
+}
+
+enum DiskUsage {
+    static func usedFraction(of path: String) -> Double {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0, info.f_blocks > 0 else { return 0 }
+        return 1 - Double(info.f_bavail) / Double(info.f_blocks)
+    }
+}
