@@ -135,6 +135,7 @@ let package = Package(
             name: "sluice-bench",
             dependencies: [
                 "SluiceStorage",
+                "SluiceTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

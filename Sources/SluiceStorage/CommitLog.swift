@@ -135,6 +135,9 @@ public final class CommitLog: Sendable {
     public var endOffset: UInt64 { shared.visibleEnd }
     public var flushedOffset: UInt64 { shared.flushedEnd }
 
+    /// Counters of the writer's work since open.
+    public var statistics: LogStatistics { shared.statistics }
+
     /// Ranges that failed verification (at recovery or by the background scrubber).
     public var damagedRanges: [DamagedRange] { shared.damaged }
 

@@ -28,7 +28,8 @@ final class KeyIndex: Sendable {
 
     init(directory: String, capacity: Int) {
         self.directory = directory
-        self.capacity = capacity
+        // Room for one record's keys and id in any one file.
+        self.capacity = max(capacity, 2 * (RecordFormat.maxKeys + 1))
         self.slotCount = max(16, capacity / 2)
         self.state = NIOLockedValueBox(State())
     }

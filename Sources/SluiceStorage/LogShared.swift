@@ -15,6 +15,7 @@ final class LogShared: Sendable {
         var damaged: [DamagedRange] = []
         var lastCheckpoint: Checkpoint?
         var pin: (@Sendable () -> UInt64?)?
+        var statistics = LogStatistics()
         var appendListeners: [UInt64: @Sendable ([QueueID]) -> Void] = [:]
         var nextListenerID: UInt64 = 0
     }
@@ -88,6 +89,18 @@ final class LogShared: Sendable {
     func damage(covering offset: UInt64) -> DamagedRange? {
         state.withLockedValue { $0.damaged.first { offset >= $0.startOffset && offset < $0.endOffset } }
     }
+
+    // MARK: statistics
+
+    func recordBatch(records: Int, bytes: Int) {
+        state.withLockedValue {
+            $0.statistics.batches += 1
+            $0.statistics.records += records
+            $0.statistics.bytes += bytes
+        }
+    }
+    func recordSync() { state.withLockedValue { $0.statistics.syncs += 1 } }
+    var statistics: LogStatistics { state.withLockedValue { $0.statistics } }
 
     // MARK: pin and listeners
 

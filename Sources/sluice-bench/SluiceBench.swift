@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct SluiceBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice-bench",
+        abstract: "Benchmarks for Sluice, each printing its own physical limits and the ratio to them.",
+        subcommands: [StorageBenchmark.self, CrashChild.self]
+    )
+}
