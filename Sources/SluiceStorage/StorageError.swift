@@ -44,10 +44,8 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
         self.cause = cause
     }
 
-    public var description: String {
-        if let cause { return "\(code): \(message) (cause: \(cause))" }
-        return "\(code): \(message)"
-    }
+    /// The code and message; the message already spells out the cause where there is one.
+    public var description: String { "\(code): \(message)" }
 }
 
 /// A failed system call: the call's name, the path it touched and `errno`.

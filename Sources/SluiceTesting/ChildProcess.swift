@@ -61,10 +61,19 @@ public final class ChildProcess: @unchecked Sendable {
             return
         }
         pending.append(data)
-        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-            lines.append(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
-            pending.removeSubrange(pending.startIndex...newline)
+        guard let lastNewline = pending.lastIndex(of: UInt8(ascii: "\n")) else { return }
+        let complete = pending[pending.startIndex..<lastNewline]
+        for line in complete.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            lines.append(String(decoding: line, as: UTF8.self))
         }
+        pending = Data(pending[(lastNewline + 1)...])
+    }
+
+    /// How many complete lines the child has printed so far.
+    public var outputLineCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return lines.count
     }
 
     /// Every complete line the child has printed so far.

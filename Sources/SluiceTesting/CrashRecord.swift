@@ -16,7 +16,12 @@ public struct CrashRecord: Sendable {
         bodyLength = Int(hasher.next() % 3000) + 1
         var body = ByteBuffer()
         body.reserveCapacity(bodyLength)
-        for _ in 0..<bodyLength { body.writeInteger(UInt8(truncatingIfNeeded: hasher.next())) }
+        var remaining = bodyLength
+        while remaining >= 8 {
+            body.writeInteger(hasher.next(), endianness: .little)
+            remaining -= 8
+        }
+        for _ in 0..<remaining { body.writeInteger(UInt8(truncatingIfNeeded: hasher.next())) }
         message = MessageRecord(
             topic: "crash", queueId: queueId, messageId: messageId, tags: "w\(writer)", keys: ["k\(sequence % 97)"],
             properties: [("writer", "\(writer)")], body: body, bornTimestampMs: Int64(sequence))
