@@ -34,6 +34,8 @@ public final class SQLiteExecutor: Sendable {
         let core = Core(metricsLabel: configuration.metricsLabel)
         try await withCheckedThrowingContinuation { (opened: CheckedContinuation<Void, any Error>) in
             let thread = Thread {
+                // Named from inside: on Linux a thread named before start() keeps its creator's name.
+                Thread.current.name = configuration.threadName
                 let connection: SQLiteConnection
                 do {
                     connection = try SQLiteConnection(path: path, options: configuration.connection)
@@ -50,7 +52,6 @@ public final class SQLiteExecutor: Sendable {
                 worker.run()
                 logger.debug("database closed", metadata: ["sqlite.path": "\(path)"])
             }
-            thread.name = configuration.threadName
             thread.start()
         }
         return SQLiteExecutor(core: core, path: path)
