@@ -77,6 +77,8 @@ CREATE INDEX transactions_due ON transactions (next_check_at_ms) WHERE state = '
 
 -- Operator listings and counts, ordered by age; transaction_id breaks ties for keyset pagination.
 CREATE INDEX transactions_state_created ON transactions (state, created_at_ms, transaction_id);
+-- Unfiltered and older-than listings; created_at_ms never changes, so this costs only at insert.
+CREATE INDEX transactions_created ON transactions (created_at_ms, transaction_id);
 CREATE INDEX transactions_producer_group ON transactions (producer_group, created_at_ms, transaction_id);
 CREATE INDEX transactions_topic ON transactions (topic, created_at_ms, transaction_id);
 

@@ -31,6 +31,23 @@ extension TransactionStateStore {
             throw TransactionStoreError(
                 code: .invalidArgument, message: "limit is \(limit); it must be in 1...\(Self.maximumPageSize)")
         }
+        let (sql, bindings) = Self.listStatement(filter: filter, limit: limit, after: cursor)
+        let rows = try await read("list transactions") { connection in
+            try connection.query(sql, bindings) { row throws(SQLiteError) in try TransactionRecord(row: row) }
+        }
+        guard rows.count > limit else {
+            return TransactionPage(records: rows, nextCursor: nil)
+        }
+        let page = Array(rows.prefix(limit))
+        let last = page[page.count - 1]
+        return TransactionPage(
+            records: page, nextCursor: TransactionCursor(createdAtMs: last.createdAtMs, transactionId: last.transactionId))
+    }
+
+    /// The listing's SQL and bindings; it fetches `limit + 1` rows to tell whether a next page exists.
+    static func listStatement(
+        filter: TransactionFilter, limit: Int, after cursor: TransactionCursor?
+    ) -> (sql: String, bindings: [SQLiteValue]) {
         var conditions: [String] = []
         var bindings: [SQLiteValue] = []
         if let state = filter.state {
@@ -65,17 +82,7 @@ extension TransactionStateStore {
             ORDER BY created_at_ms, transaction_id
             LIMIT ?
             """
-        let frozenBindings = bindings
-        let rows = try await read("list transactions") { connection in
-            try connection.query(sql, frozenBindings) { row throws(SQLiteError) in try TransactionRecord(row: row) }
-        }
-        guard rows.count > limit else {
-            return TransactionPage(records: rows, nextCursor: nil)
-        }
-        let page = Array(rows.prefix(limit))
-        let last = page[page.count - 1]
-        return TransactionPage(
-            records: page, nextCursor: TransactionCursor(createdAtMs: last.createdAtMs, transactionId: last.transactionId))
+        return (sql, bindings)
     }
 
     /// The audit trail of one transaction, oldest first.
