@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Logging
 
@@ -33,9 +34,9 @@ public final class SQLiteExecutor: Sendable {
     ) async throws -> SQLiteExecutor {
         let core = Core(metricsLabel: configuration.metricsLabel)
         try await withCheckedThrowingContinuation { (opened: CheckedContinuation<Void, any Error>) in
+            let named = DispatchSemaphore(value: 0)
             let thread = Thread {
-                // Named from inside: on Linux a thread named before start() keeps its creator's name.
-                Thread.current.name = configuration.threadName
+                named.wait()
                 let connection: SQLiteConnection
                 do {
                     connection = try SQLiteConnection(path: path, options: configuration.connection)
@@ -53,6 +54,10 @@ public final class SQLiteExecutor: Sendable {
                 logger.debug("database closed", metadata: ["sqlite.path": "\(path)"])
             }
             thread.start()
+            // swift-corelibs-foundation applies a name only to a started thread; the thread waits
+            // until it is named so that it cannot have exited (a failed open) in the meantime.
+            thread.name = configuration.threadName
+            named.signal()
         }
         return SQLiteExecutor(core: core, path: path)
     }
