@@ -42,11 +42,14 @@ public struct Migrator: Sendable {
     /// The migrations recorded in the database, in version order.
     ///
     /// - Throws: `MigrationError` with `.migrationFailed` when the history cannot be read.
-    public func appliedMigrations(_ connection: SQLiteConnection) throws(MigrationError) -> [(version: Int, name: String)] {
+    public func appliedMigrations(
+        _ connection: SQLiteConnection
+    ) throws(MigrationError) -> [(version: Int, name: String)] {
         do {
-            let exists = try connection.queryFirst(
-                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'"
-            ) { _ in true } ?? false
+            let exists =
+                try connection.queryFirst(
+                    "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'"
+                ) { _ in true } ?? false
             guard exists else { return [] }
             return try connection.query("SELECT version, name FROM schema_migrations ORDER BY version") { row in
                 (version: Int(row.int64(at: 0)), name: row.string(at: 1))
@@ -70,7 +73,8 @@ public struct Migrator: Sendable {
                 do {
                     try connection.execute("COMMIT")
                 } catch {
-                    throw MigrationError(code: .migrationFailed, message: "cannot end a migration transaction", cause: error)
+                    throw MigrationError(
+                        code: .migrationFailed, message: "cannot end a migration transaction", cause: error)
                 }
                 return nil
             }

@@ -55,7 +55,8 @@ public final class SQLiteConnection {
             // journal_mode answers with the mode in force, which is not WAL for in-memory databases.
             let mode = try query("PRAGMA journal_mode = WAL") { row in row.string(at: 0) }.first ?? ""
             guard mode.lowercased() == "wal" else {
-                throw SQLiteError(code: .error, message: "database at \(path) refused WAL mode (journal_mode is \(mode))")
+                throw SQLiteError(
+                    code: .error, message: "database at \(path) refused WAL mode (journal_mode is \(mode))")
             }
         }
         try execute("PRAGMA synchronous = \(options.synchronous.rawValue)")

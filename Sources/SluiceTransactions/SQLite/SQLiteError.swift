@@ -26,9 +26,12 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
             // A wrapper may report a failure that did not originate in the last API call
             // (sqlite3_errcode is then SQLITE_OK); trust the code we were handed in that case.
             let code = (extended & 0xFF) == (fallback & 0xFF) ? extended : fallback
-            self.init(code: SQLiteResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+            self.init(
+                code: SQLiteResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(handle)), sql: sql)
         } else {
-            self.init(code: SQLiteResultCode(rawValue: fallback), message: String(cString: sqlite3_errstr(fallback)), sql: sql)
+            self.init(
+                code: SQLiteResultCode(rawValue: fallback), message: String(cString: sqlite3_errstr(fallback)), sql: sql
+            )
         }
     }
 

@@ -79,7 +79,8 @@ extension SQLiteExecutor {
             if connection.isInTransaction {
                 rollbackIfNeeded()
                 item.fail(
-                    SQLiteError(code: .misuse, message: "an exclusive body left a transaction open; it was rolled back"))
+                    SQLiteError(code: .misuse, message: "an exclusive body left a transaction open; it was rolled back")
+                )
                 return
             }
             complete(item, outcome)

@@ -28,15 +28,17 @@ public struct TransactionStateMachine: Sendable {
             return .apply(requested.resultingState)
         case .parked:
             guard source != .policy else {
-                return .refuse(reason: "the policy cannot \(requested) a parked transaction; a producer or operator must")
+                return .refuse(
+                    reason: "the policy cannot \(requested) a parked transaction; a producer or operator must")
             }
             return .apply(requested.resultingState)
         case .committed, .rolledBack:
             if current == requested.resultingState {
                 return .alreadyResolved(current)
             }
-            return .refuse(reason: "\(requested) after \(current == .committed ? "commit" : "rollback"): "
-                + "the transaction is already \(current == .committed ? "committed" : "rolled back")")
+            return .refuse(
+                reason: "\(requested) after \(current == .committed ? "commit" : "rollback"): "
+                    + "the transaction is already \(current == .committed ? "committed" : "rolled back")")
         }
     }
 

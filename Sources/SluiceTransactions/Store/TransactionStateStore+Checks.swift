@@ -62,12 +62,19 @@ extension TransactionStateStore {
                 SET check_count = ?, last_check_at_ms = ?, next_check_at_ms = ?, check_outstanding = ?
                 WHERE transaction_id = ?
                 """,
-                [.integer(attempt), .integer(at), .integer(answerDeadlineMs), .integer(clientId == nil ? 0 : 1),
-                 .text(transactionId)])
+                [
+                    .integer(attempt), .integer(at), .integer(answerDeadlineMs), .integer(clientId == nil ? 0 : 1),
+                    .text(transactionId),
+                ])
             try connection.run(
-                "INSERT INTO transaction_checks (transaction_id, attempt, sent_at_ms, client_id, outcome) VALUES (?, ?, ?, ?, ?)",
-                [.text(transactionId), .integer(attempt), .integer(at), .text(clientId),
-                 .text(clientId == nil ? CheckOutcome.noClient.rawValue : nil)])
+                """
+                INSERT INTO transaction_checks (transaction_id, attempt, sent_at_ms, client_id, outcome)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+                [
+                    .text(transactionId), .integer(attempt), .integer(at), .text(clientId),
+                    .text(clientId == nil ? CheckOutcome.noClient.rawValue : nil),
+                ])
             return Int(attempt)
         }
         return attempt
@@ -101,10 +108,11 @@ extension TransactionStateStore {
                     code: .unknownTransaction, message: "no transaction with id \(transactionId)",
                     transactionId: transactionId)
             }
-            let exists = try connection.queryFirst(
-                "SELECT 1 FROM transaction_checks WHERE transaction_id = ? AND attempt = ?",
-                [.text(transactionId), .integer(Int64(attempt))]
-            ) { _ in true } ?? false
+            let exists =
+                try connection.queryFirst(
+                    "SELECT 1 FROM transaction_checks WHERE transaction_id = ? AND attempt = ?",
+                    [.text(transactionId), .integer(Int64(attempt))]
+                ) { _ in true } ?? false
             guard exists else {
                 throw TransactionStoreError(
                     code: .invalidArgument, message: "check attempt \(attempt) was never sent",
@@ -115,8 +123,10 @@ extension TransactionStateStore {
                 UPDATE transaction_checks SET outcome = ?, answered_at_ms = ?
                 WHERE transaction_id = ? AND attempt = ? AND outcome IS NULL
                 """,
-                [.text(outcome.rawValue), .integer(outcome == .unknown ? at : nil), .text(transactionId),
-                 .integer(Int64(attempt))])
+                [
+                    .text(outcome.rawValue), .integer(outcome == .unknown ? at : nil), .text(transactionId),
+                    .integer(Int64(attempt)),
+                ])
             guard changed == 1 else { return }
             try connection.run(
                 """

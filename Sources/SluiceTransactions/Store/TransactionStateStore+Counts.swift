@@ -6,8 +6,11 @@ extension TransactionStateStore {
         let rows = try await read("count transactions by state") { connection in
             try connection.query("SELECT state, count(*) FROM transactions GROUP BY state") {
                 (row) throws(SQLiteError) in
-                (try TransactionRecord.decode(TransactionState.self, row.string(at: 0), column: "state", sql: row.sql),
-                 Int(row.int64(at: 1)))
+                (
+                    try TransactionRecord.decode(
+                        TransactionState.self, row.string(at: 0), column: "state", sql: row.sql),
+                    Int(row.int64(at: 1))
+                )
             }
         }
         var counts = Dictionary(uniqueKeysWithValues: TransactionState.allCases.map { ($0, 0) })
@@ -34,7 +37,8 @@ extension TransactionStateStore {
         }
         guard zip([0] + boundariesMs, boundariesMs).allSatisfy({ $0 < $1 }) else {
             throw TransactionStoreError(
-                code: .invalidArgument, message: "age bucket boundaries \(boundariesMs) are not positive and increasing")
+                code: .invalidArgument, message: "age bucket boundaries \(boundariesMs) are not positive and increasing"
+            )
         }
         // ?1 is now; ?2… are the boundaries. State names come from the enum, never from input.
         let cases = boundariesMs.indices.map { "WHEN ?1 - created_at_ms < ?\($0 + 2) THEN \($0)" }

@@ -8,7 +8,9 @@ extension TransactionStateStore {
     /// - Throws: `TransactionStoreError` with `.invalidArgument` (empty id, negative offset,
     ///   non-positive size or delay), `.duplicateTransactionId` when `transactionId` already
     ///   names another message, `.storage`, `.closed`.
-    public func recordPrepared(_ transaction: PreparedTransaction) async throws(TransactionStoreError) -> RecordPreparedResult {
+    public func recordPrepared(_ transaction: PreparedTransaction) async throws(TransactionStoreError)
+        -> RecordPreparedResult
+    {
         try Self.validate(transaction)
         let firstCheckDelayMs = transaction.firstCheckDelayMs ?? configuration.defaultFirstCheckDelayMs
         let (nextCheckAtMs, overflow) = transaction.createdAtMs.addingReportingOverflow(firstCheckDelayMs)
@@ -19,13 +21,15 @@ extension TransactionStateStore {
         }
         return try await write("record a prepared transaction") { connection in
             do {
-                try connection.run(Self.insertPrepared, [
-                    .text(transaction.transactionId), .text(transaction.messageId), .text(transaction.topic),
-                    .text(transaction.producerGroup), .text(transaction.clientId), .text(transaction.keys),
-                    .text(transaction.tags), .integer(transaction.commitLogOffset),
-                    .integer(transaction.commitLogSize), .integer(transaction.createdAtMs),
-                    .integer(nextCheckAtMs), .integer(transaction.firstCheckDelayMs),
-                ])
+                try connection.run(
+                    Self.insertPrepared,
+                    [
+                        .text(transaction.transactionId), .text(transaction.messageId), .text(transaction.topic),
+                        .text(transaction.producerGroup), .text(transaction.clientId), .text(transaction.keys),
+                        .text(transaction.tags), .integer(transaction.commitLogOffset),
+                        .integer(transaction.commitLogSize), .integer(transaction.createdAtMs),
+                        .integer(nextCheckAtMs), .integer(transaction.firstCheckDelayMs),
+                    ])
             } catch let error where SQLiteResultCode.constraintPrimaryKey ~= error {
                 throw TransactionStoreError(
                     code: .duplicateTransactionId,

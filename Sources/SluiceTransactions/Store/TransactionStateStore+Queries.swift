@@ -41,7 +41,8 @@ extension TransactionStateStore {
         let page = Array(rows.prefix(limit))
         let last = page[page.count - 1]
         return TransactionPage(
-            records: page, nextCursor: TransactionCursor(createdAtMs: last.createdAtMs, transactionId: last.transactionId))
+            records: page,
+            nextCursor: TransactionCursor(createdAtMs: last.createdAtMs, transactionId: last.transactionId))
     }
 
     /// The listing's SQL and bindings; it fetches `limit + 1` rows to tell whether a next page exists.

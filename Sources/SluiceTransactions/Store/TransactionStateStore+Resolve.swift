@@ -29,16 +29,18 @@ extension TransactionStateStore {
         let machine = machine
         let outcome = try await write("resolve a transaction") { connection in
             guard let current = try Self.currentState(connection, transactionId) else {
-                try Self.audit(connection, source: source, actor: actor, action: "resolve.\(resolution)",
-                               transactionId: transactionId, detail: "unknown transaction", reason: reason, at: at)
+                try Self.audit(
+                    connection, source: source, actor: actor, action: "resolve.\(resolution)",
+                    transactionId: transactionId, detail: "unknown transaction", reason: reason, at: at)
                 return Outcome.unknown
             }
             let action = machine.onResolve(current: current.state, requested: resolution, source: source)
             let outcome = try Self.apply(
                 action, to: current, connection, transactionId: transactionId, source: source, actor: actor,
                 reason: reason, at: at)
-            try Self.audit(connection, source: source, actor: actor, action: "resolve.\(resolution)",
-                           transactionId: transactionId, detail: outcome.detail, reason: reason, at: at)
+            try Self.audit(
+                connection, source: source, actor: actor, action: "resolve.\(resolution)",
+                transactionId: transactionId, detail: outcome.detail, reason: reason, at: at)
             return outcome
         }
         return try outcome.result(transactionId: transactionId)
@@ -78,9 +80,10 @@ extension TransactionStateStore {
                 action, to: current, connection, transactionId: transactionId, source: .policy, actor: "policy",
                 reason: reason, at: at)
             if case .applied = outcome {
-                try Self.audit(connection, source: .policy, actor: "policy",
-                               action: policy == .park ? "park" : "resolve.rollback",
-                               transactionId: transactionId, detail: outcome.detail, reason: reason, at: at)
+                try Self.audit(
+                    connection, source: .policy, actor: "policy",
+                    action: policy == .park ? "park" : "resolve.rollback",
+                    transactionId: transactionId, detail: outcome.detail, reason: reason, at: at)
             }
             return outcome
         }
@@ -88,7 +91,9 @@ extension TransactionStateStore {
     }
 
     /// Parks a prepared transaction: `exhaustCheckBudget(…, policy: .park, …)`.
-    public func park(transactionId: String, reason: String? = nil, at: Int64) async throws(TransactionStoreError) -> ResolveResult {
+    public func park(transactionId: String, reason: String? = nil, at: Int64) async throws(TransactionStoreError)
+        -> ResolveResult
+    {
         try await exhaustCheckBudget(transactionId: transactionId, policy: .park, reason: reason, at: at)
     }
 
@@ -132,13 +137,16 @@ extension TransactionStateStore {
         var checkOutstanding: Bool
     }
 
-    static func currentState(_ connection: SQLiteConnection, _ transactionId: String) throws(SQLiteError) -> CurrentState? {
+    static func currentState(_ connection: SQLiteConnection, _ transactionId: String) throws(SQLiteError)
+        -> CurrentState?
+    {
         try connection.queryFirst(
             "SELECT state, check_count, check_outstanding FROM transactions WHERE transaction_id = ?",
             [.text(transactionId)]
         ) { (row) throws(SQLiteError) in
             CurrentState(
-                state: try TransactionRecord.decode(TransactionState.self, row.string(at: 0), column: "state", sql: row.sql),
+                state: try TransactionRecord.decode(
+                    TransactionState.self, row.string(at: 0), column: "state", sql: row.sql),
                 checkCount: row.int64(at: 1),
                 checkOutstanding: row.int64(at: 2) != 0)
         }
@@ -167,8 +175,10 @@ extension TransactionStateStore {
                     resolution_source = ?, resolved_by = ?, resolution_reason = ?
                 WHERE transaction_id = ?
                 """,
-                [.text(state.rawValue), .integer(state.isFinal ? at : nil), .text(source.rawValue), .text(actor),
-                 .text(reason), .text(transactionId)])
+                [
+                    .text(state.rawValue), .integer(state.isFinal ? at : nil), .text(source.rawValue), .text(actor),
+                    .text(reason), .text(transactionId),
+                ])
             if source == .check, current.checkOutstanding, state.isFinal {
                 let outcome: CheckOutcome = state == .committed ? .commit : .rollback
                 try connection.run(
@@ -196,7 +206,9 @@ extension TransactionStateStore {
         guard source == .operator || source == .policy else { return }
         try connection.run(
             "INSERT INTO audit_log (at_ms, actor, action, transaction_id, detail, reason) VALUES (?, ?, ?, ?, ?, ?)",
-            [.integer(at), .text(actor ?? source.rawValue), .text(action), .text(transactionId), .text(detail),
-             .text(reason)])
+            [
+                .integer(at), .text(actor ?? source.rawValue), .text(action), .text(transactionId), .text(detail),
+                .text(reason),
+            ])
     }
 }

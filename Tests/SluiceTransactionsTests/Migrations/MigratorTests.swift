@@ -4,7 +4,8 @@ import Testing
 @Suite("Migrator")
 struct MigratorTests {
     private let first = Migration(version: 1, name: "first", sql: "CREATE TABLE a (x INTEGER);")
-    private let second = Migration(version: 2, name: "second", sql: "CREATE TABLE b (x INTEGER); INSERT INTO a VALUES (1);")
+    private let second = Migration(
+        version: 2, name: "second", sql: "CREATE TABLE b (x INTEGER); INSERT INTO a VALUES (1);")
     private let third = Migration(version: 3, name: "third", sql: "CREATE TABLE c (x INTEGER);")
 
     private func tables(_ connection: SQLiteConnection) throws -> [String] {
@@ -22,7 +23,8 @@ struct MigratorTests {
             let history = try migrator.appliedMigrations(connection)
             #expect(history.map(\.version) == [1, 2, 3])
             #expect(history.map(\.name) == ["first", "second", "third"])
-            #expect(try connection.query("SELECT applied_at FROM schema_migrations") { $0.int64(at: 0) } == [42, 42, 42])
+            #expect(
+                try connection.query("SELECT applied_at FROM schema_migrations") { $0.int64(at: 0) } == [42, 42, 42])
         }
     }
 
@@ -127,7 +129,8 @@ struct MigratorTests {
     func storeRefusesTooNew() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory + "/transactions.sqlite"
-            let future = Migration(version: Migration.embedded.count + 1, name: "future", sql: "CREATE TABLE future (x INTEGER);")
+            let future = Migration(
+                version: Migration.embedded.count + 1, name: "future", sql: "CREATE TABLE future (x INTEGER);")
             let newer = try await TransactionStateStore.open(
                 path: path, configuration: TransactionStoreConfiguration(migrations: Migration.embedded + [future]),
                 now: epochMs)

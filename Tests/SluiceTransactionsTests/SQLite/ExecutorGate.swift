@@ -5,7 +5,7 @@ import SluiceTransactions
 /// releases it: the queued writes then form one batch. No sleeps: the test learns that the
 /// thread is held through an async stream, and that work is queued from `queuedJobCount`.
 struct ExecutorGate: Sendable {
-    private let release = DispatchSemaphore(value: 0)
+    private let gate = DispatchSemaphore(value: 0)
     private let held: AsyncStream<Void>
     private let heldContinuation: AsyncStream<Void>.Continuation
 
@@ -14,14 +14,14 @@ struct ExecutorGate: Sendable {
     }
 
     /// Queues a write that blocks the executor thread, and returns once it is blocking.
-    /// The returned task finishes after `open()`.
-    func close(_ executor: SQLiteExecutor) async -> Task<Void, any Error> {
-        let release = release
+    /// The returned task finishes after `release()`.
+    func hold(_ executor: SQLiteExecutor) async -> Task<Void, any Error> {
+        let gate = gate
         let heldContinuation = heldContinuation
         let task = Task {
             try await executor.write { _ in
                 heldContinuation.yield()
-                release.wait()
+                gate.wait()
             }
         }
         for await _ in held { break }
@@ -29,8 +29,8 @@ struct ExecutorGate: Sendable {
     }
 
     /// Lets the executor thread go.
-    func open() {
-        release.signal()
+    func release() {
+        gate.signal()
     }
 }
 

@@ -4,7 +4,9 @@ import Testing
 
 @Suite("SQLiteConnection")
 struct SQLiteConnectionTests {
-    @Test("opens in WAL mode with foreign keys on and the requested synchronous level", arguments: SQLiteSynchronousMode.allCases)
+    @Test(
+        "opens in WAL mode with foreign keys on and the requested synchronous level",
+        arguments: SQLiteSynchronousMode.allCases)
     func configuresOnOpen(mode: SQLiteSynchronousMode) throws {
         try withTemporaryDirectory { directory in
             let connection = try SQLiteConnection(
@@ -17,10 +19,13 @@ struct SQLiteConnectionTests {
         }
     }
 
-    @Test("binds and reads back every storage class", arguments: [
-        SQLiteValue.integer(.min), .integer(.max), .integer(0), .real(-1.5), .real(.pi), .text(""), .text("naïve ✓ 日本"),
-        .blob([]), .blob([0, 1, 2, 255]), .null,
-    ])
+    @Test(
+        "binds and reads back every storage class",
+        arguments: [
+            SQLiteValue.integer(.min), .integer(.max), .integer(0), .real(-1.5), .real(.pi), .text(""),
+            .text("naïve ✓ 日本"),
+            .blob([]), .blob([0, 1, 2, 255]), .null,
+        ])
     func roundTrips(value: SQLiteValue) throws {
         try withTemporaryDirectory { directory in
             let connection = try SQLiteConnection(path: directory + "/db.sqlite")
@@ -138,7 +143,8 @@ struct SQLiteConnectionTests {
     @Test("using a connection off its thread stops the process")
     func offThreadUseTraps() async {
         await #expect(processExitsWith: .failure) {
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-exit-\(UUID().uuidString)").path
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-exit-\(UUID().uuidString)")
+                .path
             let connection = try SQLiteConnection(path: path)
             nonisolated(unsafe) let shared = connection
             let thread = Thread { _ = shared.changes }

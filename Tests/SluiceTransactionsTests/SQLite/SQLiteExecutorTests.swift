@@ -58,23 +58,27 @@ struct SQLiteExecutorTests {
     func groupCommit() async throws {
         try await withExecutor(maximumWritesPerTransaction: 2_000) { executor in
             let gate = ExecutorGate()
-            let held = await gate.close(executor)
+            let held = await gate.hold(executor)
             let transactionsBefore = executor.committedTransactionCount
             try await withThrowingTaskGroup(of: Int.self) { group in
                 for value in 0..<1_000 {
                     group.addTask {
-                        try await executor.write { try $0.run("INSERT INTO t (v) VALUES (?)", [.integer(Int64(value))]) }
+                        try await executor.write {
+                            try $0.run("INSERT INTO t (v) VALUES (?)", [.integer(Int64(value))])
+                        }
                     }
                 }
                 await waitUntilQueued(executor, count: 1_000)
-                gate.open()
+                gate.release()
                 for try await changed in group {
                     #expect(changed == 1)
                 }
             }
             try await held.value
             #expect(try await rowCount(executor) == 1_000)
-            #expect(try await executor.read { try $0.queryFirst("SELECT count(DISTINCT v) FROM t") { $0.int64(at: 0) } } == 1_000)
+            #expect(
+                try await executor.read { try $0.queryFirst("SELECT count(DISTINCT v) FROM t") { $0.int64(at: 0) } }
+                    == 1_000)
             // One transaction for the gate, one for the 1,000 writes queued behind it.
             #expect(executor.committedTransactionCount - transactionsBefore == 2)
         }
@@ -84,16 +88,18 @@ struct SQLiteExecutorTests {
     func batchCap() async throws {
         try await withExecutor(maximumWritesPerTransaction: 100) { executor in
             let gate = ExecutorGate()
-            let held = await gate.close(executor)
+            let held = await gate.hold(executor)
             let transactionsBefore = executor.committedTransactionCount
             try await withThrowingTaskGroup(of: Int.self) { group in
                 for value in 0..<250 {
                     group.addTask {
-                        try await executor.write { try $0.run("INSERT INTO t (v) VALUES (?)", [.integer(Int64(value))]) }
+                        try await executor.write {
+                            try $0.run("INSERT INTO t (v) VALUES (?)", [.integer(Int64(value))])
+                        }
                     }
                 }
                 await waitUntilQueued(executor, count: 250)
-                gate.open()
+                gate.release()
                 try await group.waitForAll()
             }
             try await held.value
@@ -107,7 +113,7 @@ struct SQLiteExecutorTests {
     func failingWriteKeepsNeighbours() async throws {
         try await withExecutor { executor in
             let gate = ExecutorGate()
-            let held = await gate.close(executor)
+            let held = await gate.hold(executor)
             let transactionsBefore = executor.committedTransactionCount
             let first = Task { try await executor.write { try $0.run("INSERT INTO t (v) VALUES (1)") } }
             let failing = Task {
@@ -119,7 +125,7 @@ struct SQLiteExecutorTests {
             let constraint = Task { try await executor.write { try $0.run("INSERT INTO t (v) VALUES (NULL)") } }
             let last = Task { try await executor.write { try $0.run("INSERT INTO t (v) VALUES (4)") } }
             await waitUntilQueued(executor, count: 4)
-            gate.open()
+            gate.release()
             #expect(try await first.value == 1)
             await #expect(throws: TestFailure(label: "second")) { try await failing.value }
             let error = try await #require(throws: SQLiteError.self) { try await constraint.value }
@@ -154,11 +160,15 @@ struct SQLiteExecutorTests {
             let executor = try await SQLiteExecutor.open(path: path)
             try await executor.write { try $0.execute("CREATE TABLE t (v INTEGER NOT NULL)") }
             let gate = ExecutorGate()
-            let held = await gate.close(executor)
+            let held = await gate.hold(executor)
             let writes = Task {
                 try await withThrowingTaskGroup(of: Int.self) { group in
                     for value in 0..<50 {
-                        group.addTask { try await executor.write { try $0.run("INSERT INTO t (v) VALUES (?)", [.integer(Int64(value))]) } }
+                        group.addTask {
+                            try await executor.write {
+                                try $0.run("INSERT INTO t (v) VALUES (?)", [.integer(Int64(value))])
+                            }
+                        }
                     }
                     try await group.waitForAll()
                 }
@@ -166,7 +176,7 @@ struct SQLiteExecutorTests {
             await waitUntilQueued(executor, count: 50)
             let closed = Task { try await executor.close() }
             await waitUntilQueued(executor, count: 51)
-            gate.open()
+            gate.release()
             try await closed.value
             try await writes.value
             try await held.value

@@ -39,10 +39,12 @@ struct TransactionStateMachineTests {
         }
     }
 
-    @Test("the opposite of a final resolution is refused with a message naming both", arguments: [
-        (TransactionState.rolledBack, TransactionResolution.commit, "commit after rollback"),
-        (.committed, .rollback, "rollback after commit"),
-    ])
+    @Test(
+        "the opposite of a final resolution is refused with a message naming both",
+        arguments: [
+            (TransactionState.rolledBack, TransactionResolution.commit, "commit after rollback"),
+            (.committed, .rollback, "rollback after commit"),
+        ])
     func refusalMessages(current: TransactionState, requested: TransactionResolution, phrase: String) {
         let action = machine.onResolve(current: current, requested: requested, source: .producer)
         guard case .refuse(let reason) = action else {
@@ -52,16 +54,18 @@ struct TransactionStateMachineTests {
         #expect(reason.hasPrefix(phrase))
     }
 
-    @Test("check budget exhaustion", arguments: [
-        (TransactionState.prepared, CheckBudgetPolicy.park, Action.apply(.parked)),
-        (.prepared, .rollback, .apply(.rolledBack)),
-        (.parked, .park, .alreadyResolved(.parked)),
-        (.parked, .rollback, .alreadyResolved(.parked)),
-        (.committed, .park, .alreadyResolved(.committed)),
-        (.committed, .rollback, .alreadyResolved(.committed)),
-        (.rolledBack, .park, .alreadyResolved(.rolledBack)),
-        (.rolledBack, .rollback, .alreadyResolved(.rolledBack)),
-    ])
+    @Test(
+        "check budget exhaustion",
+        arguments: [
+            (TransactionState.prepared, CheckBudgetPolicy.park, Action.apply(.parked)),
+            (.prepared, .rollback, .apply(.rolledBack)),
+            (.parked, .park, .alreadyResolved(.parked)),
+            (.parked, .rollback, .alreadyResolved(.parked)),
+            (.committed, .park, .alreadyResolved(.committed)),
+            (.committed, .rollback, .alreadyResolved(.committed)),
+            (.rolledBack, .park, .alreadyResolved(.rolledBack)),
+            (.rolledBack, .rollback, .alreadyResolved(.rolledBack)),
+        ])
     func onCheckBudgetExhausted(current: TransactionState, policy: CheckBudgetPolicy, expected: Action) {
         #expect(machine.onCheckBudgetExhausted(current: current, policy: policy) == expected)
     }

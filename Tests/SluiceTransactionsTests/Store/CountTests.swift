@@ -10,9 +10,12 @@ struct CountTests {
             for number in 0..<6 {
                 _ = try await store.recordPrepared(prepared(number))
             }
-            _ = try await store.resolve(transactionId: "txn-0", resolution: .commit, source: .producer, actor: nil, at: epochMs)
-            _ = try await store.resolve(transactionId: "txn-1", resolution: .commit, source: .producer, actor: nil, at: epochMs)
-            _ = try await store.resolve(transactionId: "txn-2", resolution: .rollback, source: .producer, actor: nil, at: epochMs)
+            _ = try await store.resolve(
+                transactionId: "txn-0", resolution: .commit, source: .producer, actor: nil, at: epochMs)
+            _ = try await store.resolve(
+                transactionId: "txn-1", resolution: .commit, source: .producer, actor: nil, at: epochMs)
+            _ = try await store.resolve(
+                transactionId: "txn-2", resolution: .rollback, source: .producer, actor: nil, at: epochMs)
             _ = try await store.park(transactionId: "txn-3", at: epochMs)
             #expect(try await store.countsByState() == [.prepared: 2, .committed: 2, .rolledBack: 1, .parked: 1])
         }
@@ -27,15 +30,17 @@ struct CountTests {
                 _ = try await store.recordPrepared(prepared(number, createdAtMs: now - age))
             }
             _ = try await store.park(transactionId: "txn-1", at: now)
-            _ = try await store.resolve(transactionId: "txn-6", resolution: .commit, source: .producer, actor: nil, at: now)
+            _ = try await store.resolve(
+                transactionId: "txn-6", resolution: .commit, source: .producer, actor: nil, at: now)
             let buckets = try await store.countsByAge(now: now)
-            #expect(buckets == [
-                AgeBucketCount(minimumAgeMs: 0, maximumAgeMs: 60_000, count: 3),  // 0, 59_999 (parked), -5
-                AgeBucketCount(minimumAgeMs: 60_000, maximumAgeMs: 300_000, count: 2),
-                AgeBucketCount(minimumAgeMs: 300_000, maximumAgeMs: 3_600_000, count: 0),
-                AgeBucketCount(minimumAgeMs: 3_600_000, maximumAgeMs: 86_400_000, count: 1),
-                AgeBucketCount(minimumAgeMs: 86_400_000, maximumAgeMs: nil, count: 1),  // 90_000_000 is committed
-            ])
+            #expect(
+                buckets == [
+                    AgeBucketCount(minimumAgeMs: 0, maximumAgeMs: 60_000, count: 3),  // 0, 59_999 (parked), -5
+                    AgeBucketCount(minimumAgeMs: 60_000, maximumAgeMs: 300_000, count: 2),
+                    AgeBucketCount(minimumAgeMs: 300_000, maximumAgeMs: 3_600_000, count: 0),
+                    AgeBucketCount(minimumAgeMs: 3_600_000, maximumAgeMs: 86_400_000, count: 1),
+                    AgeBucketCount(minimumAgeMs: 86_400_000, maximumAgeMs: nil, count: 1),  // 90_000_000 is committed
+                ])
             let preparedOnly = try await store.countsByAge(now: now, boundariesMs: [60_000], states: [.prepared])
             #expect(preparedOnly.map(\.count) == [2, 4])
             let error = try await #require(throws: TransactionStoreError.self) {
@@ -52,11 +57,13 @@ struct CountTests {
             _ = try await store.recordPrepared(prepared(1, createdAtMs: epochMs - 50_000))
             _ = try await store.recordPrepared(prepared(2, createdAtMs: epochMs - 40_000))
             _ = try await store.recordPrepared(prepared(3, createdAtMs: epochMs - 10_000))
-            _ = try await store.resolve(transactionId: "txn-1", resolution: .commit, source: .producer, actor: nil, at: epochMs)
+            _ = try await store.resolve(
+                transactionId: "txn-1", resolution: .commit, source: .producer, actor: nil, at: epochMs)
             #expect(try await store.oldestPendingAgeMs(now: epochMs) == 40_000)
             _ = try await store.park(transactionId: "txn-2", at: epochMs)
             #expect(try await store.oldestPendingAgeMs(now: epochMs) == 40_000)
-            _ = try await store.resolve(transactionId: "txn-2", resolution: .rollback, source: .operator, actor: "ops", at: epochMs)
+            _ = try await store.resolve(
+                transactionId: "txn-2", resolution: .rollback, source: .operator, actor: "ops", at: epochMs)
             #expect(try await store.oldestPendingAgeMs(now: epochMs) == 10_000)
         }
     }

@@ -64,11 +64,16 @@ struct ListTests {
     @Test("filters by state, age, producer group, topic and client, and combine")
     func filters() async throws {
         try await withStore { store in
-            _ = try await store.recordPrepared(prepared(1, topic: "orders", producerGroup: "g1", clientId: "c1", createdAtMs: epochMs))
-            _ = try await store.recordPrepared(prepared(2, topic: "orders", producerGroup: "g2", clientId: "c2", createdAtMs: epochMs + 10))
-            _ = try await store.recordPrepared(prepared(3, topic: "payments", producerGroup: "g1", clientId: "c1", createdAtMs: epochMs + 20))
-            _ = try await store.recordPrepared(prepared(4, topic: "payments", producerGroup: "g2", clientId: "c2", createdAtMs: epochMs + 30))
-            _ = try await store.resolve(transactionId: "txn-2", resolution: .commit, source: .producer, actor: nil, at: epochMs)
+            _ = try await store.recordPrepared(
+                prepared(1, topic: "orders", producerGroup: "g1", clientId: "c1", createdAtMs: epochMs))
+            _ = try await store.recordPrepared(
+                prepared(2, topic: "orders", producerGroup: "g2", clientId: "c2", createdAtMs: epochMs + 10))
+            _ = try await store.recordPrepared(
+                prepared(3, topic: "payments", producerGroup: "g1", clientId: "c1", createdAtMs: epochMs + 20))
+            _ = try await store.recordPrepared(
+                prepared(4, topic: "payments", producerGroup: "g2", clientId: "c2", createdAtMs: epochMs + 30))
+            _ = try await store.resolve(
+                transactionId: "txn-2", resolution: .commit, source: .producer, actor: nil, at: epochMs)
             _ = try await store.park(transactionId: "txn-4", at: epochMs)
 
             func ids(_ filter: TransactionFilter) async throws -> [String] {
@@ -98,12 +103,14 @@ struct ListTests {
         }
     }
 
-    @Test("cursor tokens round-trip; malformed ones are rejected", arguments: [
-        ("1767225600000.txn-1", TransactionCursor(createdAtMs: 1_767_225_600_000, transactionId: "txn-1")),
-        ("5.a.b", TransactionCursor(createdAtMs: 5, transactionId: "a.b")),
-        ("-3.x", TransactionCursor(createdAtMs: -3, transactionId: "x")),
-        ("", nil), ("abc.x", nil), ("12.", nil), ("12", nil),
-    ])
+    @Test(
+        "cursor tokens round-trip; malformed ones are rejected",
+        arguments: [
+            ("1767225600000.txn-1", TransactionCursor(createdAtMs: 1_767_225_600_000, transactionId: "txn-1")),
+            ("5.a.b", TransactionCursor(createdAtMs: 5, transactionId: "a.b")),
+            ("-3.x", TransactionCursor(createdAtMs: -3, transactionId: "x")),
+            ("", nil), ("abc.x", nil), ("12.", nil), ("12", nil),
+        ])
     func cursorTokens(token: String, expected: TransactionCursor?) {
         #expect(TransactionCursor(token: token) == expected)
         if let expected {

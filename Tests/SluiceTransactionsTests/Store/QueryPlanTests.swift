@@ -1,5 +1,6 @@
-@testable import SluiceTransactions
 import Testing
+
+@testable import SluiceTransactions
 
 @Suite("TransactionStateStore query plans")
 struct QueryPlanTests {
@@ -13,7 +14,8 @@ struct QueryPlanTests {
         TransactionFilter(state: .prepared, topic: "t"),
     ]
 
-    @Test("operator listings walk an index in page order instead of sorting the table", arguments: filters, [false, true])
+    @Test(
+        "operator listings walk an index in page order instead of sorting the table", arguments: filters, [false, true])
     func listingUsesIndexOrder(filter: TransactionFilter, withCursor: Bool) async throws {
         try await withStore { store in
             let cursor = withCursor ? TransactionCursor(createdAtMs: 1, transactionId: "x") : nil

@@ -78,9 +78,11 @@ struct RecordPreparedTests {
         }
     }
 
-    @Test("an empty id, topic or client is refused before anything is written", arguments: [
-        "transactionId", "messageId", "topic", "clientId",
-    ])
+    @Test(
+        "an empty id, topic or client is refused before anything is written",
+        arguments: [
+            "transactionId", "messageId", "topic", "clientId",
+        ])
     func emptyFields(name: String) async throws {
         try await withStore { store in
             var transaction = prepared(1)
@@ -90,7 +92,9 @@ struct RecordPreparedTests {
             case "topic": transaction.topic = ""
             default: transaction.clientId = ""
             }
-            let error = try await #require(throws: TransactionStoreError.self) { try await store.recordPrepared(transaction) }
+            let error = try await #require(throws: TransactionStoreError.self) {
+                try await store.recordPrepared(transaction)
+            }
             #expect(error.code == .invalidArgument)
             #expect(error.message.contains(name))
         }
@@ -104,7 +108,9 @@ struct RecordPreparedTests {
             var emptyBody = prepared(2)
             emptyBody.commitLogSize = 0
             for transaction in [negativeOffset, emptyBody, prepared(3, firstCheckDelayMs: -5)] {
-                let error = try await #require(throws: TransactionStoreError.self) { try await store.recordPrepared(transaction) }
+                let error = try await #require(throws: TransactionStoreError.self) {
+                    try await store.recordPrepared(transaction)
+                }
                 #expect(error.code == .invalidArgument)
             }
             #expect(try await store.countsByState().values.reduce(0, +) == 0)

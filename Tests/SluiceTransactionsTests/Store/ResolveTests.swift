@@ -22,16 +22,21 @@ struct ResolveTests {
         }
     }
 
-    @Test("the opposite resolution after a final one is refused and changes nothing", arguments: [
-        (TransactionResolution.commit, TransactionResolution.rollback, "rollback after commit"),
-        (.rollback, .commit, "commit after rollback"),
-    ])
-    func conflictingResolution(first: TransactionResolution, second: TransactionResolution, phrase: String) async throws {
+    @Test(
+        "the opposite resolution after a final one is refused and changes nothing",
+        arguments: [
+            (TransactionResolution.commit, TransactionResolution.rollback, "rollback after commit"),
+            (.rollback, .commit, "commit after rollback"),
+        ])
+    func conflictingResolution(first: TransactionResolution, second: TransactionResolution, phrase: String) async throws
+    {
         try await withStore { store in
             _ = try await store.recordPrepared(prepared(1))
-            _ = try await store.resolve(transactionId: "txn-1", resolution: first, source: .producer, actor: nil, at: epochMs)
+            _ = try await store.resolve(
+                transactionId: "txn-1", resolution: first, source: .producer, actor: nil, at: epochMs)
             let error = try await #require(throws: TransactionStoreError.self) {
-                try await store.resolve(transactionId: "txn-1", resolution: second, source: .check, actor: nil, at: epochMs + 1)
+                try await store.resolve(
+                    transactionId: "txn-1", resolution: second, source: .check, actor: nil, at: epochMs + 1)
             }
             #expect(error.code == .conflictingResolution)
             #expect(error.transactionId == "txn-1")
@@ -46,25 +51,30 @@ struct ResolveTests {
     func unknownTransaction() async throws {
         try await withStore { store in
             let error = try await #require(throws: TransactionStoreError.self) {
-                try await store.resolve(transactionId: "nope", resolution: .commit, source: .producer, actor: nil, at: epochMs)
+                try await store.resolve(
+                    transactionId: "nope", resolution: .commit, source: .producer, actor: nil, at: epochMs)
             }
             #expect(error.code == .unknownTransaction)
         }
     }
 
-    @Test("a parked transaction can still be resolved by the producer or an operator", arguments: [
-        ResolutionSource.producer, .operator, .check,
-    ])
+    @Test(
+        "a parked transaction can still be resolved by the producer or an operator",
+        arguments: [
+            ResolutionSource.producer, .operator, .check,
+        ])
     func parkedIsResolvable(source: ResolutionSource) async throws {
         try await withStore { store in
             _ = try await store.recordPrepared(prepared(1))
-            #expect(try await store.park(transactionId: "txn-1", reason: "budget spent", at: epochMs + 1)
-                == .applied(from: .prepared, to: .parked))
+            #expect(
+                try await store.park(transactionId: "txn-1", reason: "budget spent", at: epochMs + 1)
+                    == .applied(from: .prepared, to: .parked))
             let parked = try #require(try await store.transaction(id: "txn-1"))
             #expect(parked.nextCheckAtMs == nil)
             #expect(parked.resolvedAtMs == nil)
             let result = try await store.resolve(
-                transactionId: "txn-1", resolution: .commit, source: source, actor: "someone", reason: "checked by hand",
+                transactionId: "txn-1", resolution: .commit, source: source, actor: "someone",
+                reason: "checked by hand",
                 at: epochMs + 2)
             #expect(result == .applied(from: .parked, to: .committed))
             #expect(try await store.transaction(id: "txn-1")?.resolutionSource == source)
@@ -76,11 +86,14 @@ struct ResolveTests {
         try await withStore { store in
             _ = try await store.recordPrepared(prepared(1))
             _ = try await store.recordPrepared(prepared(2))
-            _ = try await store.resolve(transactionId: "txn-2", resolution: .commit, source: .producer, actor: nil, at: epochMs)
-            #expect(try await store.exhaustCheckBudget(transactionId: "txn-1", policy: .rollback, at: epochMs + 5)
-                == .applied(from: .prepared, to: .rolledBack))
-            #expect(try await store.exhaustCheckBudget(transactionId: "txn-2", policy: .rollback, at: epochMs + 5)
-                == .alreadyResolved(.committed))
+            _ = try await store.resolve(
+                transactionId: "txn-2", resolution: .commit, source: .producer, actor: nil, at: epochMs)
+            #expect(
+                try await store.exhaustCheckBudget(transactionId: "txn-1", policy: .rollback, at: epochMs + 5)
+                    == .applied(from: .prepared, to: .rolledBack))
+            #expect(
+                try await store.exhaustCheckBudget(transactionId: "txn-2", policy: .rollback, at: epochMs + 5)
+                    == .alreadyResolved(.committed))
             let record = try #require(try await store.transaction(id: "txn-1"))
             #expect(record.resolutionSource == .policy)
             #expect(record.resolvedAtMs == epochMs + 5)
@@ -96,7 +109,8 @@ struct ResolveTests {
         try await withStore { store in
             _ = try await store.recordPrepared(prepared(1))
             let result = try await store.operatorResolve(
-                transactionId: "txn-1", resolution: .rollback, operator: "alice", reason: "producer gone", at: epochMs + 7)
+                transactionId: "txn-1", resolution: .rollback, operator: "alice", reason: "producer gone",
+                at: epochMs + 7)
             #expect(result == .applied(from: .prepared, to: .rolledBack))
             await #expect(throws: TransactionStoreError.self) {
                 try await store.operatorResolve(
@@ -124,7 +138,8 @@ struct ResolveTests {
     func producerNotAudited() async throws {
         try await withStore { store in
             _ = try await store.recordPrepared(prepared(1))
-            _ = try await store.resolve(transactionId: "txn-1", resolution: .commit, source: .producer, actor: "c", at: epochMs)
+            _ = try await store.resolve(
+                transactionId: "txn-1", resolution: .commit, source: .producer, actor: "c", at: epochMs)
             #expect(try await store.auditLog(transactionId: "txn-1").isEmpty)
         }
     }
@@ -134,7 +149,8 @@ struct ResolveTests {
         try await withStore { store in
             _ = try await store.recordPrepared(prepared(1))
             let error = try await #require(throws: TransactionStoreError.self) {
-                try await store.resolve(transactionId: "txn-1", resolution: .commit, source: .operator, actor: "", at: epochMs)
+                try await store.resolve(
+                    transactionId: "txn-1", resolution: .commit, source: .operator, actor: "", at: epochMs)
             }
             #expect(error.code == .invalidArgument)
             #expect(try await store.transaction(id: "txn-1")?.state == .prepared)
@@ -153,7 +169,8 @@ struct ResolveTests {
                         group.addTask {
                             do {
                                 _ = try await store.resolve(
-                                    transactionId: "txn-\(number)", resolution: resolution, source: .producer, actor: nil,
+                                    transactionId: "txn-\(number)", resolution: resolution, source: .producer,
+                                    actor: nil,
                                     at: epochMs)
                             } catch let error as TransactionStoreError where error.code == .conflictingResolution {
                                 // the loser

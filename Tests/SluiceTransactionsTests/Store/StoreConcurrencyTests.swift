@@ -1,5 +1,6 @@
-@testable import SluiceTransactions
 import Testing
+
+@testable import SluiceTransactions
 
 @Suite("TransactionStateStore concurrency")
 struct StoreConcurrencyTests {
@@ -7,14 +8,14 @@ struct StoreConcurrencyTests {
     func concurrentPreparesAreBatched() async throws {
         try await withStore { store in
             let gate = ExecutorGate()
-            let held = await gate.close(store.executor)
+            let held = await gate.hold(store.executor)
             let before = store.committedTransactionCount
             try await withThrowingTaskGroup(of: RecordPreparedResult.self) { group in
                 for number in 0..<1_000 {
                     group.addTask { try await store.recordPrepared(prepared(number)) }
                 }
                 await waitUntilQueued(store.executor, count: 1_000)
-                gate.open()
+                gate.release()
                 var inserted = 0
                 for try await result in group {
                     if case .inserted = result { inserted += 1 }
@@ -35,7 +36,7 @@ struct StoreConcurrencyTests {
         try await withStore { store in
             _ = try await store.recordPrepared(prepared(0))
             let gate = ExecutorGate()
-            let held = await gate.close(store.executor)
+            let held = await gate.hold(store.executor)
             let before = store.committedTransactionCount
             var clash = prepared(99)
             clash.transactionId = "txn-0"  // reuses an id: fails inside the batch
@@ -44,10 +45,11 @@ struct StoreConcurrencyTests {
             let bad = Task { try await store.recordPrepared(clashing) }
             let good2 = Task { try await store.recordPrepared(prepared(2)) }
             let conflicting = Task {
-                try await store.resolve(transactionId: "txn-0", resolution: .commit, source: .producer, actor: nil, at: epochMs)
+                try await store.resolve(
+                    transactionId: "txn-0", resolution: .commit, source: .producer, actor: nil, at: epochMs)
             }
             await waitUntilQueued(store.executor, count: 4)
-            gate.open()
+            gate.release()
             #expect(try await good1.value == .inserted(transactionId: "txn-1"))
             #expect(try await good2.value == .inserted(transactionId: "txn-2"))
             let error = try await #require(throws: TransactionStoreError.self) { try await bad.value }

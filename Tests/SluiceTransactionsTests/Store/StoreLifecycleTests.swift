@@ -18,7 +18,9 @@ struct StoreLifecycleTests {
             try await reopened.close()
 
             let connection = try await SQLiteExecutor.open(path: path)
-            let appliedAt = try await connection.read { try $0.query("SELECT applied_at FROM schema_migrations") { $0.int64(at: 0) } }
+            let appliedAt = try await connection.read {
+                try $0.query("SELECT applied_at FROM schema_migrations") { $0.int64(at: 0) }
+            }
             #expect(appliedAt == Migration.embedded.map { _ in epochMs })
             try await connection.close()
         }
@@ -29,7 +31,9 @@ struct StoreLifecycleTests {
         try await withTemporaryDirectory { directory in
             let store = try await TransactionStateStore.open(path: directory + "/t.sqlite", now: epochMs)
             try await store.close()
-            let error = try await #require(throws: TransactionStoreError.self) { try await store.recordPrepared(prepared(1)) }
+            let error = try await #require(throws: TransactionStoreError.self) {
+                try await store.recordPrepared(prepared(1))
+            }
             #expect(error.code == .closed)
             let readError = try await #require(throws: TransactionStoreError.self) { try await store.countsByState() }
             #expect(readError.code == .closed)
