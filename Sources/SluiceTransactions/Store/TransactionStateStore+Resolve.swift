@@ -99,59 +99,6 @@ extension TransactionStateStore {
 
     // MARK: inside the write
 
-    /// What a resolution write found; turned into a result or an error once it has committed.
-    enum Outcome: Sendable {
-        case applied(from: TransactionState, to: TransactionState)
-        case alreadyResolved(TransactionState)
-        case refused(reason: String)
-        case unknown
-
-        var detail: String {
-            switch self {
-            case .applied(let from, let to): "\(from) -> \(to)"
-            case .alreadyResolved(let state): "already \(state)"
-            case .refused(let reason): "refused: \(reason)"
-            case .unknown: "unknown transaction"
-            }
-        }
-
-        func result(transactionId: String) throws(TransactionStoreError) -> ResolveResult {
-            switch self {
-            case .applied(let from, let to):
-                return .applied(from: from, to: to)
-            case .alreadyResolved(let state):
-                return .alreadyResolved(state)
-            case .refused(let reason):
-                throw TransactionStoreError(code: .conflictingResolution, message: reason, transactionId: transactionId)
-            case .unknown:
-                throw TransactionStoreError(
-                    code: .unknownTransaction, message: "no transaction with id \(transactionId)",
-                    transactionId: transactionId)
-            }
-        }
-    }
-
-    struct CurrentState {
-        var state: TransactionState
-        var checkCount: Int64
-        var checkOutstanding: Bool
-    }
-
-    static func currentState(_ connection: SQLiteConnection, _ transactionId: String) throws(SQLiteError)
-        -> CurrentState?
-    {
-        try connection.queryFirst(
-            "SELECT state, check_count, check_outstanding FROM transactions WHERE transaction_id = ?",
-            [.text(transactionId)]
-        ) { (row) throws(SQLiteError) in
-            CurrentState(
-                state: try TransactionRecord.decode(
-                    TransactionState.self, row.string(at: 0), column: "state", sql: row.sql),
-                checkCount: row.int64(at: 1),
-                checkOutstanding: row.int64(at: 2) != 0)
-        }
-    }
-
     private static func apply(
         _ action: TransactionStateMachine.Action,
         to current: CurrentState,
