@@ -1,0 +1,138 @@
+import Dispatch
+import Foundation
+import Logging
+
+/// Owns one `SQLiteConnection` on a dedicated thread and runs work on it.
+///
+/// SQLite calls block (on locks, on `fsync`), so they must not run on Swift's cooperative pool,
+/// whose few threads also serve the network. The executor starts its own `Thread`, opens the
+/// connection there and is the only code that touches it.
+///
+/// Writes are group-committed: writes queued while a transaction runs are executed together in
+/// the next `BEGIN IMMEDIATE … COMMIT`, each inside its own `SAVEPOINT`, so a failing write rolls
+/// back only itself and gets its own error. Every write of a batch completes after its COMMIT.
+/// With `synchronous = FULL`, one WAL sync then covers the whole batch.
+///
+/// Work cannot be cancelled once queued: it runs, and its caller learns the outcome.
+public final class SQLiteExecutor: Sendable {
+    private let core: Core
+    /// The database path.
+    public let path: String
+
+    private init(core: Core, path: String) {
+        self.core = core
+        self.path = path
+    }
+
+    /// Starts the executor thread and opens the database on it.
+    ///
+    /// - Throws: `SQLiteError` when the database cannot be opened or configured.
+    public static func open(
+        path: String,
+        configuration: SQLiteExecutorConfiguration = SQLiteExecutorConfiguration(),
+        logger: Logger = Logger(label: "sluice.sqlite")
+    ) async throws -> SQLiteExecutor {
+        let core = Core(metricsLabel: configuration.metricsLabel)
+        try await withCheckedThrowingContinuation { (opened: CheckedContinuation<Void, any Error>) in
+            let named = DispatchSemaphore(value: 0)
+            let thread = Thread {
+                named.wait()
+                let connection: SQLiteConnection
+                do {
+                    connection = try SQLiteConnection(path: path, options: configuration.connection)
+                } catch {
+                    core.markClosed()
+                    opened.resume(throwing: error)
+                    return
+                }
+                opened.resume()
+                logger.debug("database open", metadata: ["sqlite.path": "\(path)"])
+                let worker = Worker(
+                    connection: connection, core: core,
+                    maximumWritesPerTransaction: configuration.maximumWritesPerTransaction, logger: logger)
+                worker.run()
+                logger.debug("database closed", metadata: ["sqlite.path": "\(path)"])
+            }
+            thread.start()
+            // swift-corelibs-foundation applies a name only to a started thread; the thread waits
+            // until it is named so that it cannot have exited (a failed open) in the meantime.
+            thread.name = configuration.threadName
+            named.signal()
+        }
+        return SQLiteExecutor(core: core, path: path)
+    }
+
+    deinit {
+        // Forgotten close: let the thread finish queued work, close the connection and exit.
+        _ = core.enqueue(.close { _ in })
+    }
+
+    /// Runs `body` on the executor thread in a read-only transaction (one consistent snapshot).
+    ///
+    /// - Throws: whatever `body` throws; `SQLiteError` with `.readOnly` when `body` tries to
+    ///   write; `SQLiteExecutorError.Code.closed` after `close()`.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await submit { .read(WorkItem(body, continuation: $0)) }
+    }
+
+    /// Runs `body` on the executor thread inside a savepoint of a shared write transaction.
+    ///
+    /// Returns after the transaction has committed. When `body` throws, its changes are rolled
+    /// back to the savepoint and its error is rethrown; the other writes of the batch still commit.
+    /// `body` must not run `BEGIN`, `COMMIT` or `ROLLBACK` (savepoints of its own are fine).
+    ///
+    /// - Throws: whatever `body` throws; `SQLiteError` when the transaction cannot begin or commit;
+    ///   `SQLiteExecutorError` with `.rolledBackByNeighbour` when SQLite aborted the batch, or
+    ///   `.closed` after `close()`.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await submit { .write(WorkItem(body, continuation: $0)) }
+    }
+
+    /// Runs `body` on the executor thread outside any transaction; the body manages its own
+    /// (migrations use this). A body that leaves a transaction open has it rolled back and fails.
+    ///
+    /// - Throws: whatever `body` throws; `SQLiteExecutorError.Code.closed` after `close()`.
+    public func exclusive<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await submit { .exclusive(WorkItem(body, continuation: $0)) }
+    }
+
+    /// Finishes the work already queued, finalizes the cached statements and closes the
+    /// connection; the thread then ends. Work submitted afterwards fails with `.closed`.
+    /// Closing twice is harmless.
+    ///
+    /// - Throws: `SQLiteError` when `sqlite3_close` fails.
+    public func close() async throws {
+        let result: (any Error)? = await withCheckedContinuation { (closed: CheckedContinuation<(any Error)?, Never>) in
+            if !core.enqueue(.close { closed.resume(returning: $0) }) {
+                closed.resume(returning: nil)
+            }
+        }
+        if let result { throw result }
+    }
+
+    /// SQLite write transactions committed so far. Each covers one or more writes.
+    public var committedTransactionCount: Int {
+        core.committedTransactionCount
+    }
+
+    /// Writes committed so far (successful bodies only).
+    public var committedWriteCount: Int {
+        core.committedWriteCount
+    }
+
+    /// Jobs queued and not yet taken by the executor thread.
+    public var queuedJobCount: Int {
+        core.queuedJobCount
+    }
+
+    private func submit<T: Sendable>(
+        _ makeJob: (CheckedContinuation<T, any Error>) -> Job
+    ) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            if !core.enqueue(makeJob(continuation)) {
+                continuation.resume(
+                    throwing: SQLiteExecutorError(code: .closed, message: "the database at \(path) is closed"))
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+/// How a `SQLiteExecutor` opens its connection and batches writes.
+public struct SQLiteExecutorConfiguration: Sendable {
+    /// How the connection is opened (synchronous mode, busy timeout).
+    public var connection: SQLiteConnectionOptions
+    /// The most writes grouped into one SQLite transaction. Writes queued beyond it wait for the
+    /// next transaction; the cap bounds how long the first write of a batch waits for the last.
+    public var maximumWritesPerTransaction: Int
+    /// The name of the executor's thread, shown by debuggers and `top -H`.
+    public var threadName: String
+    /// The `database` dimension of the executor's metrics.
+    public var metricsLabel: String
+
+    public init(
+        connection: SQLiteConnectionOptions = SQLiteConnectionOptions(),
+        maximumWritesPerTransaction: Int = 512,
+        threadName: String = "sluice-sqlite",
+        metricsLabel: String = "transactions"
+    ) {
+        precondition(maximumWritesPerTransaction > 0, "maximumWritesPerTransaction must be positive")
+        self.connection = connection
+        self.maximumWritesPerTransaction = maximumWritesPerTransaction
+        self.threadName = threadName
+        self.metricsLabel = metricsLabel
+    }
+}
