@@ -20,9 +20,13 @@ enum LogScan {
         guard let firstIndex = segments.firstIndex(where: { $0.contains(from) || $0.baseOffset >= from }) else {
             return outcome
         }
-        segmentLoop: for index in firstIndex..<segments.count {
+        // Segments after the last one holding any data are spares made by a roll whose batch never
+        // reached them (a kill during the write): the tail is in the last segment with data.
+        var lastWithData = segments.count - 1
+        while lastWithData > firstIndex && isEmpty(segments[lastWithData]) { lastWithData -= 1 }
+        segmentLoop: for index in firstIndex...lastWithData {
             let segment = segments[index]
-            let isLast = index == segments.count - 1
+            let isLast = index == lastWithData
             let bytes = segment.file.bytes
             var position = from > segment.baseOffset ? Int(from - segment.baseOffset) : 0
             let limit = until.map { min(bytes.count, Int(clamping: Int64($0) - Int64(segment.baseOffset))) } ?? bytes.count
@@ -60,6 +64,10 @@ enum LogScan {
             }
         }
         return outcome
+    }
+
+    static func isEmpty(_ segment: Segment) -> Bool {
+        segment.file.bytes.count < 8 || segment.file.bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self) == 0
     }
 
     /// The next position after `position` where a record passes every check (its self-offset

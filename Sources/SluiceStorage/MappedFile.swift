@@ -23,15 +23,20 @@ final class MappedFile: @unchecked Sendable {
     init(path: String, size: Int, create: Bool, writableMapping: Bool) throws(SystemCallError) {
         self.path = path
         self.writable = writableMapping
-        let flags = create ? (O_RDWR | O_CREAT | O_EXCL) : O_RDWR
-        let fd = try FileIO.open(path, flags: flags)
+        // A new file is allocated under a temporary name and renamed into place, so a file under
+        // its final name is always whole: a crash mid-creation leaves only a `.creating` leftover.
+        let creatingPath = path + ".creating"
+        if create && FileIO.exists(path) { throw SystemCallError(call: "open", path: path, errno: EEXIST) }
+        let fd = try FileIO.open(create ? creatingPath : path, flags: create ? (O_RDWR | O_CREAT | O_TRUNC) : O_RDWR)
         do throws(SystemCallError) {
             if create {
                 try FileIO.preallocate(fd, length: size, path: path)
+                if rename(creatingPath, path) != 0 { throw SystemCallError(call: "rename", path: path, errno: errno) }
                 try FileIO.syncDirectory(MappedFile.parentDirectory(of: path))
             }
             let actual = try FileIO.fileSize(fd, path: path)
             self.size = create ? size : actual
+            if self.size == 0 { throw SystemCallError(call: "mmap", path: path, errno: EINVAL) }
             let protection = writableMapping ? (PROT_READ | PROT_WRITE) : PROT_READ
             guard let pointer = mmap(nil, self.size, protection, MAP_SHARED, fd, 0), pointer != MAP_FAILED else {
                 throw SystemCallError(call: "mmap", path: path, errno: errno)
@@ -40,7 +45,7 @@ final class MappedFile: @unchecked Sendable {
             self.fd = fd
         } catch {
             FileIO.close(fd)
-            if create { _ = unlink(path) }
+            if create { _ = unlink(creatingPath) }
             throw error
         }
     }
