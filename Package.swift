@@ -162,6 +162,23 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "SluiceBrokerTests",
+            dependencies: [
+                "SluiceBroker",
+                "SluiceStorage",
+                "SluiceTesting",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceAdminTests",
+            dependencies: ["SluiceAdmin", "SluiceBroker", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["SluiceTesting"],
             swiftSettings: strictSettings

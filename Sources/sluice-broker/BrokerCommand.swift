@@ -42,6 +42,15 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
 
+    /// Collected only to explain them: see `StrayArgument`.
+    @Argument(parsing: .allUnrecognized, help: .hidden) var strayArguments: [String] = []
+
+    func validate() throws {
+        if let stray = strayArguments.first {
+            throw ValidationError(StrayArgument.message(for: stray, in: Array(CommandLine.arguments.dropFirst())))
+        }
+    }
+
     /// Flags are read as text so that all three sources go through one parser with one set of
     /// error messages (see `BrokerConfiguration.apply`).
     private var flags: [BrokerSetting: String] {

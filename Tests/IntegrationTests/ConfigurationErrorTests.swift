@@ -15,6 +15,7 @@ struct ConfigurationErrorTests {
     static let badSettings: [BadSetting] = [
         BadSetting(arguments: ["--flush", "sometimes"], names: "--flush"),
         BadSetting(arguments: ["--transaction-timeout", "5 parsecs"], names: "--transaction-timeout"),
+        BadSetting(arguments: ["--transaction-timeout", "5", "parsecs"], names: "--transaction-timeout"),
         BadSetting(arguments: ["--transaction-timeout", "5"], names: "--transaction-timeout"),
         BadSetting(arguments: ["--transaction-check-interval", "0s"], names: "--transaction-check-interval"),
         BadSetting(arguments: ["--transaction-check-max", "many"], names: "--transaction-check-max"),

@@ -10,7 +10,7 @@ final class ListeningSocket {
     private let fd: Int32
 
     init() throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -29,6 +29,7 @@ final class ListeningSocket {
         _ = withUnsafeMutablePointer(to: &named) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &namedLength) }
         }
+        self.fd = fd
         port = Int(UInt16(bigEndian: named.sin_port))
     }
 
