@@ -1,0 +1,63 @@
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import SluiceBroker
+
+/// The admin HTTP API as a `Service`: `/healthz`, `/readyz`, `/metrics`.
+///
+/// It starts listening at once, independent of the store, so that scripts can poll `/readyz`
+/// while the commit log recovers.
+public struct AdminServer: Service, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    private let readiness: Readiness
+    private let registry: PrometheusCollectorRegistry
+    private let logger: Logger
+    private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
+
+    /// - Parameter onListening: called once the socket listens, with the bound port (which
+    ///   differs from `port` when `port` is 0).
+    public init(
+        host: String, port: Int, readiness: Readiness, registry: PrometheusCollectorRegistry, logger: Logger,
+        onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void
+    ) {
+        self.host = host
+        self.port = port
+        self.readiness = readiness
+        self.registry = registry
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public var description: String { "AdminServer(\(host):\(port))" }
+
+    static func router(readiness: Readiness, registry: PrometheusCollectorRegistry) -> Router<BasicRequestContext> {
+        let router = Router()
+        // Middleware first: routes capture the middleware present when they are added.
+        router.add(middleware: JSONErrorMiddleware())
+        HealthRoutes.add(to: router, readiness: readiness)
+        MetricsRoute.add(to: router, registry: registry)
+        return router
+    }
+
+    /// - Throws: `BrokerError` `.addressUnavailable` naming the address when it cannot listen.
+    public func run() async throws {
+        let listening = ListenFlag()
+        let application = Application(
+            router: Self.router(readiness: readiness, registry: registry),
+            configuration: .init(address: .hostname(host, port: port)),
+            onServerRunning: { [host, port, onListening] channel in
+                listening.set()
+                onListening(host, channel.localAddress?.port ?? port)
+            },
+            logger: logger
+        )
+        do {
+            try await application.run()
+        } catch where !listening.isSet {
+            throw ListenFailure.brokerError(endpoint: "admin HTTP", host: host, port: port, flag: "--admin-port", error)
+        }
+    }
+}

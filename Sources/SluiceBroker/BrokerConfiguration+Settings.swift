@@ -1,0 +1,101 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension BrokerConfiguration {
+    /// Limits on what the broker accepts, with the reason each one exists.
+    enum Limits {
+        /// The storage engine's minimum segment size.
+        static let segmentSizeBytes = 4096...(2 << 30)
+        static let port = 0...65535
+        static let transactionCheckMax = 1...10_000
+        /// Ten years: a larger number is a typo, not a policy.
+        static let retentionHours = 1...(24 * 365 * 10)
+    }
+
+    /// Reads `value` as `setting` and stores it.
+    /// - Throws: `.invalidConfiguration` naming the flag, variable or file key, and what was expected.
+    public mutating func apply(
+        _ setting: BrokerSetting, _ value: String, from source: SettingSource
+    ) throws(BrokerError) {
+        func invalid(_ reason: String) -> BrokerError {
+            BrokerError(.invalidConfiguration, "\(source.name(of: setting)): \(reason)")
+        }
+        func parsed<T>(_ result: Result<T, ParseFailure>) throws(BrokerError) -> T {
+            switch result {
+            case .success(let value): return value
+            case .failure(let failure): throw invalid(failure.reason)
+            }
+        }
+        func integer(in range: ClosedRange<Int>) throws(BrokerError) -> Int {
+            guard let number = Int(value), range.contains(number) else {
+                throw invalid("expected a whole number from \(range.lowerBound) to \(range.upperBound); got '\(value)'")
+            }
+            return number
+        }
+        func positiveDuration() throws(BrokerError) -> Duration {
+            let duration = try parsed(DurationParser.parse(value))
+            guard duration > .zero else { throw invalid("must be longer than zero; got '\(value)'") }
+            return duration
+        }
+        func ipAddress() throws(BrokerError) -> String {
+            guard Self.isIPAddress(value) else {
+                throw invalid("expected an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0 or ::1; got '\(value)'")
+            }
+            return value
+        }
+
+        switch setting {
+        case .dataDir:
+            guard !value.isEmpty else { throw invalid("must not be empty") }
+            dataDirectory = value
+        case .grpcHost: grpcHost = try ipAddress()
+        case .grpcPort: grpcPort = try integer(in: Limits.port)
+        case .adminHost: adminHost = try ipAddress()
+        case .adminPort: adminPort = try integer(in: Limits.port)
+        case .flush:
+            guard let mode = FlushMode(rawValue: value) else {
+                throw invalid("expected sync or async; got '\(value)'")
+            }
+            flushMode = mode
+        case .flushInterval: asyncFlushInterval = try positiveDuration()
+        case .transactionTimeout: transactionTimeout = try positiveDuration()
+        case .transactionCheckInterval: transactionCheckInterval = try positiveDuration()
+        case .transactionCheckMax: transactionCheckMax = try integer(in: Limits.transactionCheckMax)
+        case .segmentSize:
+            let bytes = try parsed(ByteSizeParser.parse(value))
+            guard Limits.segmentSizeBytes.contains(bytes) else {
+                throw invalid(
+                    "\(value) is out of range; a segment is 4KiB to 2GiB (the storage engine keeps sizes in 32 bits)")
+            }
+            segmentSizeBytes = bytes
+        case .retentionHours: retentionHours = try integer(in: Limits.retentionHours)
+        case .logLevel:
+            guard let level = Logger.Level(rawValue: value) else {
+                let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+                throw invalid("expected one of \(levels); got '\(value)'")
+            }
+            logLevel = level
+        }
+    }
+
+    /// Checks that settings agree with each other (each one alone was checked by `apply`).
+    /// - Throws: `.invalidConfiguration`.
+    public func validate() throws(BrokerError) {
+        if grpcPort != 0, grpcPort == adminPort, grpcHost == adminHost {
+            throw BrokerError(
+                .invalidConfiguration,
+                "--grpc-port and --admin-port are both \(grpcPort) on \(grpcHost); they need different ports")
+        }
+    }
+
+    static func isIPAddress(_ text: String) -> Bool {
+        var ipv4 = in_addr()
+        var ipv6 = in6_addr()
+        return inet_pton(AF_INET, text, &ipv4) == 1 || inet_pton(AF_INET6, text, &ipv6) == 1
+    }
+}

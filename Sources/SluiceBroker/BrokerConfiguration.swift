@@ -1,0 +1,59 @@
+import Logging
+import SluiceStorage
+
+/// Everything an operator can set on a broker, with the defaults `make run` uses.
+///
+/// A plain value: `BrokerConfiguration.resolve(flags:environment:)` builds one from a config file,
+/// the environment and flags (in that order, later wins) and checks every value.
+public struct BrokerConfiguration: Sendable, Hashable {
+    /// The data folder (commit log, indexes, lock file). Relative paths resolve against the
+    /// working directory.
+    public var dataDirectory = "./data"
+    /// Where the RocketMQ gRPC endpoint listens. 8081 is the RocketMQ 5 proxy's port, so the
+    /// official client examples work unchanged.
+    public var grpcHost = "127.0.0.1"
+    public var grpcPort = 8081
+    /// Where the admin HTTP API (health, readiness, metrics) listens.
+    public var adminHost = "127.0.0.1"
+    public var adminPort = 8082
+    /// `sync` acknowledges an append after fdatasync; `async` after the page-cache write.
+    public var flushMode = FlushMode.sync
+    /// How often an `async` broker syncs the log. RocketMQ's `flushIntervalCommitLog` default:
+    /// a crash may lose up to this much acknowledged data, which is what async flush trades away.
+    public var asyncFlushInterval: Duration = .milliseconds(500)
+    /// When the first check-back for an unresolved half message is sent (RocketMQ default 6 s).
+    public var transactionTimeout: Duration = .seconds(6)
+    /// How often unresolved half messages are checked again (RocketMQ default 30 s).
+    public var transactionCheckInterval: Duration = .seconds(30)
+    /// How many check-backs before a half message is given up (RocketMQ default 15).
+    public var transactionCheckMax = 15
+    /// Size of each preallocated commit-log segment (RocketMQ default 1 GiB).
+    public var segmentSizeBytes = 1 << 30
+    /// Sealed segments older than this are deleted (RocketMQ `fileReservedTime` default 72 h).
+    public var retentionHours = 72
+    public var logLevel = Logger.Level.info
+
+    public init() {}
+
+    /// The storage engine's flush policy for `flushMode`.
+    public var flushPolicy: FlushPolicy {
+        switch flushMode {
+        case .sync: .sync
+        case .async: .async(interval: asyncFlushInterval)
+        }
+    }
+
+    /// The commit log's configuration for this broker.
+    public var commitLogConfiguration: CommitLogConfiguration {
+        var configuration = CommitLogConfiguration(directory: dataDirectory)
+        configuration.segmentSizeBytes = segmentSizeBytes
+        configuration.flush = flushPolicy
+        configuration.retention.maxAge = .seconds(retentionHours * 3600)
+        return configuration
+    }
+}
+
+/// The two flush modes, named as on the command line.
+public enum FlushMode: String, Sendable, Hashable, CaseIterable {
+    case sync, async
+}

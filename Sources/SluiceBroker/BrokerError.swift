@@ -1,0 +1,42 @@
+/// An error at the broker's edge: a code a caller can switch on, a message that names the setting,
+/// address or folder at fault, and the underlying cause where there is one.
+public struct BrokerError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong, as an open set of codes (new codes may be added).
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Value: String, Sendable {
+            case invalidConfiguration, addressUnavailable, storageUnavailable
+        }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// A flag, environment variable or config-file key has a value the broker cannot use; the
+        /// message names the setting, where it came from, and what was expected.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
+        /// A listener could not bind (port in use, address not local, permission); the message
+        /// names the address.
+        public static let addressUnavailable = Code(.addressUnavailable)
+        /// The commit log could not be opened (folder locked by another broker, unreadable, full).
+        public static let storageUnavailable = Code(.storageUnavailable)
+
+        public var description: String { value.rawValue }
+    }
+
+    public var code: Code
+    public var message: String
+    public var cause: (any Error)?
+
+    public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    /// The message alone: it already says what failed and how to fix it.
+    public var description: String { message }
+
+    /// The message and the chain of causes, for logs.
+    public var detailedDescription: String {
+        if let cause { return "\(code): \(message) (cause: \(cause))" }
+        return "\(code): \(message)"
+    }
+}

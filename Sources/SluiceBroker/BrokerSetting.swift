@@ -1,0 +1,68 @@
+/// One configurable broker setting, named once for all three places it can be set: the flag
+/// (`--grpc-port`), the config-file key (`grpc-port`) and the environment variable
+/// (`SLUICE_GRPC_PORT`).
+public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
+    case dataDir = "data-dir"
+    case grpcHost = "grpc-host"
+    case grpcPort = "grpc-port"
+    case adminHost = "admin-host"
+    case adminPort = "admin-port"
+    case flush
+    case flushInterval = "flush-interval"
+    case transactionTimeout = "transaction-timeout"
+    case transactionCheckInterval = "transaction-check-interval"
+    case transactionCheckMax = "transaction-check-max"
+    case segmentSize = "segment-size"
+    case retentionHours = "retention-hours"
+    case logLevel = "log-level"
+
+    /// The key in a config file; also the flag without its dashes.
+    public var key: String { rawValue }
+    public var flag: String { "--" + rawValue }
+    public var environmentVariable: String {
+        "SLUICE_" + rawValue.uppercased().replacingDashes(with: "_")
+    }
+
+    /// The variable naming a config file; flags win over it (`--config`).
+    public static let configEnvironmentVariable = "SLUICE_CONFIG"
+
+    /// Help text for the flag, shared by `--help` and the docs.
+    public var help: String {
+        switch self {
+        case .dataDir: "Data folder for the commit log and indexes (default ./data)."
+        case .grpcHost: "IP address the RocketMQ gRPC endpoint binds to (default 127.0.0.1)."
+        case .grpcPort: "Port of the RocketMQ gRPC endpoint (default 8081; 0 picks a free one)."
+        case .adminHost: "IP address the admin HTTP API binds to (default 127.0.0.1)."
+        case .adminPort: "Port of the admin HTTP API: /healthz, /readyz, /metrics (default 8082; 0 picks a free one)."
+        case .flush: "sync: acknowledge after fdatasync; async: after the page-cache write (default sync)."
+        case .flushInterval: "With --flush async, how often the log is synced (default 500ms)."
+        case .transactionTimeout: "First check-back after a half message is this old (default 6s)."
+        case .transactionCheckInterval: "Time between check-backs of an unresolved transaction (default 30s)."
+        case .transactionCheckMax: "Check-backs before a transaction is given up (default 15)."
+        case .segmentSize: "Commit-log segment size in bytes; KiB, MiB, GiB suffixes (default 1GiB)."
+        case .retentionHours: "Delete sealed segments older than this many hours (default 72)."
+        case .logLevel: "trace, debug, info, notice, warning, error or critical (default info)."
+        }
+    }
+}
+
+/// Where a setting's value came from, so an error can say exactly what to fix.
+public enum SettingSource: Sendable, Hashable {
+    case flag
+    case environment
+    case configFile(path: String)
+
+    func name(of setting: BrokerSetting) -> String {
+        switch self {
+        case .flag: setting.flag
+        case .environment: setting.environmentVariable
+        case .configFile(let path): "\(setting.key) in config file \(path)"
+        }
+    }
+}
+
+extension String {
+    fileprivate func replacingDashes(with replacement: String) -> String {
+        split(separator: "-", omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}

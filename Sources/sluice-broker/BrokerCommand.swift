@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import SluiceAdmin
+import SluiceBroker
+import UnixSignals
+
+/// `sluice-broker`: parses flags, merges them with the config file and environment, and runs the
+/// store, the gRPC endpoint and the admin API in one `ServiceGroup` until SIGTERM or SIGINT.
+struct BrokerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice-broker",
+        abstract: "A transactional message broker speaking Apache RocketMQ 5's gRPC protocol.",
+        discussion: """
+            Every setting can also come from a JSON config file (--config FILE or SLUICE_CONFIG) whose keys \
+            are the flag names without dashes, e.g. {"data-dir": "/var/lib/sluice", "grpc-port": 8081}, \
+            and from environment variables named SLUICE_ plus the flag in upper case with underscores \
+            (SLUICE_DATA_DIR, SLUICE_GRPC_PORT, ...). Precedence: flags, then environment, then the file, \
+            then the defaults. Durations are a whole number and a unit: 500ms, 6s, 2m, 1h.
+
+            The broker prints one line per listening endpoint to stdout. SIGTERM or SIGINT stops it \
+            gracefully: listeners close first, then the commit log is synced and closed.
+            """
+    )
+
+    @Option(help: help(.dataDir, "path")) var dataDir: String?
+    @Option(help: help(.grpcHost, "address")) var grpcHost: String?
+    @Option(help: help(.grpcPort, "port")) var grpcPort: String?
+    @Option(help: help(.adminHost, "address")) var adminHost: String?
+    @Option(help: help(.adminPort, "port")) var adminPort: String?
+    @Option(help: help(.flush, "sync|async")) var flush: String?
+    @Option(help: help(.flushInterval, "duration")) var flushInterval: String?
+    @Option(help: help(.transactionTimeout, "duration")) var transactionTimeout: String?
+    @Option(help: help(.transactionCheckInterval, "duration")) var transactionCheckInterval: String?
+    @Option(help: help(.transactionCheckMax, "count")) var transactionCheckMax: String?
+    @Option(help: help(.segmentSize, "bytes")) var segmentSize: String?
+    @Option(help: help(.retentionHours, "hours")) var retentionHours: String?
+    @Option(help: help(.logLevel, "level")) var logLevel: String?
+    @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
+    var config: String?
+
+    /// Collected only to explain them: see `StrayArgument`.
+    @Argument(parsing: .allUnrecognized, help: .hidden) var strayArguments: [String] = []
+
+    func validate() throws {
+        if let stray = strayArguments.first {
+            throw ValidationError(StrayArgument.message(for: stray, in: Array(CommandLine.arguments.dropFirst())))
+        }
+    }
+
+    /// Flags are read as text so that all three sources go through one parser with one set of
+    /// error messages (see `BrokerConfiguration.apply`).
+    private var flags: [BrokerSetting: String] {
+        let given: [BrokerSetting: String?] = [
+            .dataDir: dataDir, .grpcHost: grpcHost, .grpcPort: grpcPort, .adminHost: adminHost,
+            .adminPort: adminPort, .flush: flush, .flushInterval: flushInterval,
+            .transactionTimeout: transactionTimeout, .transactionCheckInterval: transactionCheckInterval,
+            .transactionCheckMax: transactionCheckMax, .segmentSize: segmentSize,
+            .retentionHours: retentionHours, .logLevel: logLevel,
+        ]
+        return given.compactMapValues { $0 }
+    }
+
+    private static func help(_ setting: BrokerSetting, _ valueName: String) -> ArgumentHelp {
+        ArgumentHelp("\(setting.help) Env: \(setting.environmentVariable).", valueName: valueName)
+    }
+
+    /// How long listeners and the log get to stop after SIGTERM before the group cancels them.
+    static let maximumGracefulShutdown: Duration = .seconds(30)
+
+    func run() async throws {
+        let configuration: BrokerConfiguration
+        do throws(BrokerError) {
+            configuration = try BrokerConfiguration.resolve(
+                flags: flags, configPath: config, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.message)
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = configuration.logLevel
+            return handler
+        }
+        // Bootstrap before anything creates a metric, or that metric would go nowhere.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        do {
+            try await Self.serve(configuration, registry: registry)
+        } catch {
+            ConsoleOutput.reportError("\(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    private static func serve(_ configuration: BrokerConfiguration, registry: PrometheusCollectorRegistry) async throws {
+        let logger = Logger(label: "sluice.broker")
+        let readiness = Readiness()
+        let store = StoreService(
+            configuration: configuration.commitLogConfiguration, readiness: readiness,
+            logger: Logger(label: "sluice.store"))
+        let grpc = GRPCEndpoint(
+            host: configuration.grpcHost, port: configuration.grpcPort, logger: Logger(label: "sluice.grpc"),
+            onListening: { ConsoleOutput.announceListening("gRPC", host: $0, port: $1) })
+        let admin = AdminServer(
+            host: configuration.adminHost, port: configuration.adminPort, readiness: readiness, registry: registry,
+            logger: Logger(label: "sluice.admin"),
+            onListening: { ConsoleOutput.announceListening("admin HTTP", host: $0, port: $1) })
+        // The group starts all three at once (the admin API listens during recovery) and stops
+        // them in reverse order: admin, gRPC, then the store, so the log is closed last.
+        let services: [any Service] = [store, grpc, admin]
+        var groupConfiguration = ServiceGroupConfiguration(
+            // A failing service (a port in use, a locked folder) stops the others gracefully, so
+            // the log is still closed cleanly; an early return stays an error (`.cancelGroup`).
+            services: services.map { .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = maximumGracefulShutdown
+        try await ServiceGroup(configuration: groupConfiguration).run()
+    }
+}

@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+
+/// Options every subcommand takes: where the admin API is and how to print.
+struct GlobalOptions: ParsableArguments {
+    @Option(
+        name: .customLong("admin"),
+        help: ArgumentHelp("Base URL of the broker's admin HTTP API.", valueName: "url"))
+    var adminURL = "http://127.0.0.1:8082"
+
+    @Flag(help: "Print JSON for scripts instead of a table.")
+    var json = false
+
+    @Option(help: ArgumentHelp("Give up on a request after this many seconds.", valueName: "seconds"))
+    var timeout = 5.0
+
+    mutating func validate() throws {
+        guard let url = URL(string: adminURL), let scheme = url.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", url.host != nil
+        else {
+            throw ValidationError("--admin: expected an http:// or https:// URL such as http://127.0.0.1:8082; got '\(adminURL)'")
+        }
+        guard timeout > 0, timeout <= 3600 else {
+            throw ValidationError("--timeout: expected seconds between 0 and 3600; got \(timeout)")
+        }
+    }
+
+    var client: AdminClient {
+        // `validate()` has checked the URL.
+        AdminClient(baseURL: URL(string: adminURL)!, timeoutSeconds: timeout)
+    }
+}

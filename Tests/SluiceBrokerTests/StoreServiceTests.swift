@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import SluiceBroker
+import SluiceStorage
+import SluiceTesting
+import Testing
+
+@Suite("StoreService")
+struct StoreServiceTests {
+    static func configuration(_ directory: String) -> CommitLogConfiguration {
+        var configuration = CommitLogConfiguration(directory: directory)
+        configuration.segmentSizeBytes = 64 << 10
+        return configuration
+    }
+
+    @Test("becomes ready after recovery and closes the log on graceful shutdown")
+    func readyThenClosed() async throws {
+        try await withTemporaryDirectory { directory in
+            let readiness = Readiness()
+            let service = StoreService(
+                configuration: Self.configuration(directory), readiness: readiness, logger: Logger(label: "test"))
+            try await testGracefulShutdown { trigger in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await service.run() }
+                    // Recovery runs on its own thread; bounded wait for it to report.
+                    let deadline = ContinuousClock.now + .seconds(10)
+                    while !readiness.isReady, ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(5))
+                    }
+                    #expect(readiness.isReady)
+                    #expect(FileManager.default.fileExists(atPath: directory + "/abort"))
+                    trigger.triggerGracefulShutdown()
+                    try await group.waitForAll()
+                }
+            }
+            #expect(readiness.state == .stopping)
+            #expect(!FileManager.default.fileExists(atPath: directory + "/abort"))
+        }
+    }
+
+    @Test("a data folder held by another open log fails with storageUnavailable and marks readiness failed")
+    func lockedFolder() async throws {
+        try await withTemporaryDirectory { directory in
+            let holder = try await CommitLog.open(Self.configuration(directory), logger: Logger(label: "holder"))
+            let readiness = Readiness()
+            let service = StoreService(
+                configuration: Self.configuration(directory), readiness: readiness, logger: Logger(label: "test"))
+            let error = await #expect(throws: BrokerError.self) { try await service.run() }
+            await holder.close()
+            #expect(error?.code == .storageUnavailable)
+            #expect(error?.message.contains("in use by another process") == true, "\(String(describing: error))")
+            guard case .failed = readiness.state else {
+                Issue.record("readiness is \(readiness.state)")
+                return
+            }
+        }
+    }
+}
