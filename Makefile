@@ -1,0 +1,47 @@
+# Sluice: `make run` starts a broker on ./data; `make test` installs what it needs and runs every suite.
+SWIFT ?= swift
+DATA_DIR ?= ./data
+APT_PACKAGES := libsqlite3-dev
+CODEGEN_APT_PACKAGES := protobuf-compiler libprotobuf-dev
+
+.PHONY: run test bench generate deps soak build release clean
+
+## Install the system packages the build needs (Debian), only those missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq $$missing; fi; \
+	fi
+
+## Build in release mode and start one broker on the embedded default (./data, gRPC 8081, admin 8082).
+run: deps
+	$(SWIFT) build -c release --product sluice-broker
+	.build/release/sluice-broker --data-dir $(DATA_DIR)
+
+build: deps
+	$(SWIFT) build --build-tests
+
+## Every test suite: unit tests and integration tests that start real child processes.
+test: build
+	$(SWIFT) test --skip-build
+
+## The benchmarks, release mode; see docs/benchmarks.md.
+bench: deps
+	$(SWIFT) build -c release --product sluice-bench
+	.build/release/sluice-bench storage
+
+## A longer kill -9 soak of the commit log (200 rounds).
+soak: build
+	SLUICE_CRASH_ROUNDS=$${SLUICE_CRASH_ROUNDS:-200} $(SWIFT) test --skip-build --filter CommitLogCrashTests
+
+## Regenerate committed code: protobuf/gRPC Swift from proto/, embedded migrations from migrations/.
+generate:
+	@missing=""; for p in $(CODEGEN_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
+	bash scripts/generate.sh
+	bash scripts/embed-migrations.sh
+
+clean:
+	rm -rf .build .build-codegen bench-data
