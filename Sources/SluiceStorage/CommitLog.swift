@@ -109,7 +109,8 @@ public final class CommitLog: Sendable {
     ///   there is room), `.io` when the log can no longer be written, `.closed` after `close()`.
     public func append(_ record: MessageRecord) async throws(StorageError) -> AppendResult {
         let messageId = record.messageId.isEmpty ? idGenerator.next() : record.messageId
-        let buffer = try RecordCodec.encode(record, messageId: messageId, allocator: allocator)
+        let (buffer, secondaryPosition) = try RecordCodec.encodeWithSecondary(
+            record, messageId: messageId, allocator: allocator)
         if buffer.readableBytes > configuration.maxRecordBytes {
             throw StorageError(
                 .recordTooLarge,
@@ -118,7 +119,9 @@ public final class CommitLog: Sendable {
         let started = ContinuousClock.now
         let pending = PendingAppend(
             buffer: buffer, queue: QueueID(topic: record.topic, queueId: record.queueId),
-            tagHash: record.tags.sluiceTagHash, messageId: messageId, keys: record.keys, completion: { _ in })
+            tagHash: record.tags.sluiceTagHash, messageId: messageId, keys: record.keys,
+            secondary: record.secondaryQueue.flatMap { queue in secondaryPosition.map { (queue, $0) } },
+            completion: { _ in })
         let result: Result<AppendResult, StorageError> = await withCheckedContinuation { continuation in
             var append = pending
             append.completion = { continuation.resume(returning: $0) }
@@ -187,8 +190,9 @@ public final class CommitLog: Sendable {
             throw StorageError(.notFound, "queue \(queue) offset \(entry.queueOffset) was lost to log damage")
         }
         let record = try read(at: entry.physicalOffset)
-        guard record.topic == queue.topic, record.queueId == queue.queueId, record.queueOffset == entry.queueOffset
-        else {
+        let primary = record.topic == queue.topic && record.queueId == queue.queueId && record.queueOffset == entry.queueOffset
+        let secondary = record.message.secondaryQueue == queue && record.secondaryQueueOffset == entry.queueOffset
+        guard primary || secondary else {
             throw StorageError(
                 .inconsistentIndex,
                 "index of \(queue) offset \(entry.queueOffset) points at a record of \(record.topic)#\(record.queueId) offset \(record.queueOffset)")

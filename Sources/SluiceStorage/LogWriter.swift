@@ -11,6 +11,8 @@ struct PendingAppend {
     var tagHash: UInt32
     var messageId: String
     var keys: [String]
+    /// The second queue indexing this record and where its offset sits in `buffer`.
+    var secondary: (queue: QueueID, position: Int)?
     var completion: @Sendable (Result<AppendResult, StorageError>) -> Void
 }
 
@@ -190,6 +192,7 @@ final class LogWriter: @unchecked Sendable {
         var append: PendingAppend
         var result: AppendResult
         var index: QueueIndex
+        var secondaryIndex: QueueIndex?
     }
 
     private struct Run {
@@ -236,10 +239,17 @@ final class LogWriter: @unchecked Sendable {
             }
             let size = append.buffer.readableBytes
             let index: QueueIndex
+            var secondaryIndex: QueueIndex?
             let countInBatch = perQueue[append.queue, default: 0]
+            let secondaryCountInBatch = append.secondary.map { perQueue[$0.queue, default: 0] } ?? 0
             do throws(SystemCallError) {
                 index = try shared.queueIndex(for: append.queue, create: true)
                 try index.reserve(Int(countInBatch) + 1)
+                if let secondary = append.secondary {
+                    let created: QueueIndex = try shared.queueIndex(for: secondary.queue, create: true)
+                    try created.reserve(Int(secondaryCountInBatch) + 1)
+                    secondaryIndex = created
+                }
             } catch {
                 failed.append((append, error.storageError("cannot extend the index of queue \(append.queue)")))
                 continue
@@ -262,9 +272,16 @@ final class LogWriter: @unchecked Sendable {
             }
             let queueOffset = index.nextWriteOffset + countInBatch
             perQueue[append.queue] = countInBatch + 1
+            var secondary: (position: Int, offset: UInt64)?
+            if let secondaryIndex, let position = append.secondary?.position {
+                secondary = (position, secondaryIndex.nextWriteOffset + secondaryCountInBatch)
+                perQueue[secondaryIndex.queue] = secondaryCountInBatch + 1
+            }
             let physical = writePosition
             append.buffer.withUnsafeMutableReadableBytes {
-                RecordCodec.seal($0, physicalOffset: physical, queueOffset: queueOffset, storeTimestampMs: storeTime)
+                RecordCodec.seal(
+                    $0, physicalOffset: physical, queueOffset: queueOffset, storeTimestampMs: storeTime,
+                    secondary: secondary)
             }
             append.buffer.withUnsafeReadableBytesWithStorageManagement { bytes, storage in
                 storages.append(storage.retain())
@@ -274,8 +291,8 @@ final class LogWriter: @unchecked Sendable {
             writePosition += UInt64(size)
             let result = AppendResult(
                 physicalOffset: physical, queueOffset: queueOffset, messageId: append.messageId,
-                storeTimestampMs: storeTime, size: size)
-            accepted.append(Accepted(append: append, result: result, index: index))
+                storeTimestampMs: storeTime, size: size, secondaryQueueOffset: secondary?.offset)
+            accepted.append(Accepted(append: append, result: result, index: index, secondaryIndex: secondaryIndex))
         }
 
         do throws(SystemCallError) {
@@ -303,6 +320,12 @@ final class LogWriter: @unchecked Sendable {
                     queueOffset: item.result.queueOffset, physicalOffset: item.result.physicalOffset,
                     size: UInt32(item.result.size), tagHash: item.append.tagHash,
                     storeTimestampMs: item.result.storeTimestampMs))
+            if let secondaryIndex = item.secondaryIndex, let offset = item.result.secondaryQueueOffset {
+                secondaryIndex.write(
+                    QueueEntry(
+                        queueOffset: offset, physicalOffset: item.result.physicalOffset, size: UInt32(item.result.size),
+                        tagHash: item.append.tagHash, storeTimestampMs: item.result.storeTimestampMs))
+            }
             if !item.append.messageId.isEmpty {
                 shared.keyIndex.insert(
                     hash: KeyIndex.hash(item.append.messageId), physicalOffset: item.result.physicalOffset,
@@ -314,7 +337,12 @@ final class LogWriter: @unchecked Sendable {
             }
         }
         var touched: [QueueIndex] = []
-        for item in accepted where !touched.contains(where: { $0 === item.index }) { touched.append(item.index) }
+        for item in accepted {
+            for index in [item.index, item.secondaryIndex].compactMap({ $0 })
+            where !touched.contains(where: { $0 === index }) {
+                touched.append(index)
+            }
+        }
         for index in touched { index.publish() }
         shared.publishEnd(writePosition)
         shared.recordBatch(records: accepted.count, bytes: Int(writePosition - startPosition))

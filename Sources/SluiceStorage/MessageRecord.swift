@@ -17,7 +17,11 @@ public struct MessageRecord: Sendable {
     /// The RocketMQ message type or a higher layer's record kind; the store only keeps it.
     public var messageType: UInt8
     /// Free bits for higher layers (for example "half message"); the store only keeps them.
+    /// Bit 15 (`0x8000`) is the store's own: set when the record has a secondary queue.
     public var flags: UInt16
+    /// A second queue whose index also gets an entry for this record (for example the transaction
+    /// event queue for a commit that lands in its target topic). Gets its own queue offset.
+    public var secondaryQueue: QueueID?
 
     public init(
         topic: String,
@@ -29,7 +33,8 @@ public struct MessageRecord: Sendable {
         body: ByteBuffer,
         bornTimestampMs: Int64,
         messageType: UInt8 = 0,
-        flags: UInt16 = 0
+        flags: UInt16 = 0,
+        secondaryQueue: QueueID? = nil
     ) {
         self.topic = topic
         self.queueId = queueId
@@ -40,7 +45,8 @@ public struct MessageRecord: Sendable {
         self.body = body
         self.bornTimestampMs = bornTimestampMs
         self.messageType = messageType
-        self.flags = flags
+        self.flags = flags & ~RecordFormat.secondaryQueueFlag
+        self.secondaryQueue = secondaryQueue
     }
 }
 
@@ -52,6 +58,8 @@ public struct StoredRecord: Sendable {
     public var storeTimestampMs: Int64
     /// Bytes the record occupies in the log, header included.
     public var size: Int
+    /// The record's offset in `message.secondaryQueue`, when it has one.
+    public var secondaryQueueOffset: UInt64?
 
     public var topic: String { message.topic }
     public var queueId: UInt32 { message.queueId }
@@ -66,4 +74,6 @@ public struct AppendResult: Sendable, Hashable {
     public var messageId: String
     public var storeTimestampMs: Int64
     public var size: Int
+    /// The record's offset in its secondary queue, when it has one.
+    public var secondaryQueueOffset: UInt64?
 }

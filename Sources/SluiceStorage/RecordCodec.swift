@@ -8,10 +8,18 @@ enum RecordCodec {
     static func encode(_ record: MessageRecord, messageId: String, allocator: ByteBufferAllocator)
         throws(StorageError) -> ByteBuffer
     {
+        try encodeWithSecondary(record, messageId: messageId, allocator: allocator).buffer
+    }
+
+    /// Encodes and also returns where the secondary queue offset sits (for the writer to patch).
+    static func encodeWithSecondary(_ record: MessageRecord, messageId: String, allocator: ByteBufferAllocator)
+        throws(StorageError) -> (buffer: ByteBuffer, secondaryOffsetPosition: Int?)
+    {
         try validate(record, messageId: messageId)
         var size = RecordFormat.headerSize + 2 + record.topic.utf8.count + 2 + record.tags.utf8.count
         size += 2 + messageId.utf8.count + 2 + 2
         for key in record.keys { size += 2 + key.utf8.count }
+        if let secondary = record.secondaryQueue { size += 2 + secondary.topic.utf8.count + 4 + 8 }
         for (name, value) in record.properties { size += 2 + name.utf8.count + 4 + value.utf8.count }
         size += 4 + record.body.readableBytes
 
@@ -21,7 +29,8 @@ enum RecordCodec {
         buffer.writeInteger(UInt32(0), endianness: .little)
         buffer.writeInteger(RecordFormat.version)
         buffer.writeInteger(record.messageType)
-        buffer.writeInteger(record.flags, endianness: .little)
+        let flags = record.secondaryQueue == nil ? record.flags : record.flags | RecordFormat.secondaryQueueFlag
+        buffer.writeInteger(flags, endianness: .little)
         buffer.writeInteger(UInt64(0), endianness: .little)
         buffer.writeInteger(UInt64(0), endianness: .little)
         buffer.writeInteger(record.queueId, endianness: .little)
@@ -33,6 +42,13 @@ enum RecordCodec {
         writeShortString(messageId, into: &buffer)
         buffer.writeInteger(UInt16(record.keys.count), endianness: .little)
         for key in record.keys { writeShortString(key, into: &buffer) }
+        var secondaryOffsetPosition: Int?
+        if let secondary = record.secondaryQueue {
+            writeShortString(secondary.topic, into: &buffer)
+            buffer.writeInteger(secondary.queueId, endianness: .little)
+            secondaryOffsetPosition = buffer.writerIndex
+            buffer.writeInteger(UInt64(0), endianness: .little)
+        }
         buffer.writeInteger(UInt16(record.properties.count), endianness: .little)
         for (name, value) in record.properties {
             writeShortString(name, into: &buffer)
@@ -43,7 +59,7 @@ enum RecordCodec {
         var body = record.body
         buffer.writeBuffer(&body)
         assert(buffer.readableBytes == size)
-        return buffer
+        return (buffer, secondaryOffsetPosition)
     }
 
     private static func validate(_ record: MessageRecord, messageId: String) throws(StorageError) {
@@ -54,6 +70,10 @@ enum RecordCodec {
             }
         }
         if record.topic.isEmpty { throw StorageError(.invalidArgument, "topic is empty") }
+        if let secondary = record.secondaryQueue {
+            if secondary.topic.isEmpty { throw StorageError(.invalidArgument, "secondary queue topic is empty") }
+            try check(secondary.topic, "secondary queue topic")
+        }
         try check(record.topic, "topic")
         try check(record.tags, "tags")
         try check(messageId, "message id")
@@ -75,8 +95,12 @@ enum RecordCodec {
 
     /// Fills in the writer-assigned fields and the checksum, in place.
     static func seal(
-        _ bytes: UnsafeMutableRawBufferPointer, physicalOffset: UInt64, queueOffset: UInt64, storeTimestampMs: Int64
+        _ bytes: UnsafeMutableRawBufferPointer, physicalOffset: UInt64, queueOffset: UInt64, storeTimestampMs: Int64,
+        secondary: (position: Int, offset: UInt64)? = nil
     ) {
+        if let secondary {
+            bytes.storeBytes(of: secondary.offset.littleEndian, toByteOffset: secondary.position, as: UInt64.self)
+        }
         bytes.storeBytes(of: physicalOffset.littleEndian, toByteOffset: RecordFormat.Field.physicalOffset, as: UInt64.self)
         bytes.storeBytes(of: queueOffset.littleEndian, toByteOffset: RecordFormat.Field.queueOffset, as: UInt64.self)
         bytes.storeBytes(of: storeTimestampMs.littleEndian, toByteOffset: RecordFormat.Field.storeTimestamp, as: Int64.self)
@@ -146,10 +170,10 @@ enum RecordCodec {
         let message = MessageRecord(
             topic: header.topic, queueId: header.queueId, messageId: header.messageId, tags: header.tags,
             keys: header.keys, properties: properties, body: body, bornTimestampMs: header.bornTimestampMs,
-            messageType: header.messageType, flags: header.flags)
+            messageType: header.messageType, flags: header.flags, secondaryQueue: header.secondaryQueue)
         return StoredRecord(
             message: message, physicalOffset: header.physicalOffset, queueOffset: header.queueOffset,
-            storeTimestampMs: header.storeTimestampMs, size: header.size)
+            storeTimestampMs: header.storeTimestampMs, size: header.size, secondaryQueueOffset: header.secondaryQueueOffset)
     }
 
     static func hex(_ value: UInt32) -> String {
@@ -174,6 +198,8 @@ struct RecordHeader: Sendable {
     var tags: String
     var messageId: String
     var keys: [String]
+    var secondaryQueue: QueueID?
+    var secondaryQueueOffset: UInt64?
     /// Where the property count starts, relative to the record.
     var propertiesStart: Int
 
@@ -204,6 +230,13 @@ struct RecordHeader: Sendable {
         self.tags = tags
         self.messageId = messageId
         self.keys = keys
+        if flags & RecordFormat.secondaryQueueFlag != 0 {
+            guard let topic = reader.string16(), let queueId = reader.integer(UInt32.self),
+                let offset = reader.integer(UInt64.self)
+            else { return nil }
+            secondaryQueue = QueueID(topic: topic, queueId: queueId)
+            secondaryQueueOffset = offset
+        }
         self.propertiesStart = reader.position
     }
 }

@@ -8,7 +8,8 @@
 /// 24 u64 queue offset         32 u32 queue id          36 u32 tag hash
 /// 40 i64 born time (ms)       48 i64 store time (ms)
 /// 56 topic (u16 len + UTF-8), tags (u16 + UTF-8), message id (u16 + UTF-8),
-///    keys (u16 count, each u16 + UTF-8), properties (u16 count, each u16 key + u32 value),
+///    keys (u16 count, each u16 + UTF-8), [secondary queue: u16 + topic, u32 queue id,
+///    u64 queue offset — only with flag bit 0x8000], properties (u16 count, each u16 key + u32 value),
 ///    body (u32 len + bytes)
 /// ```
 /// A blank record ("SLBK", u32 size) fills the unused end of a segment so no record straddles two
@@ -35,6 +36,10 @@ enum RecordFormat {
         static let bornTimestamp = 40
         static let storeTimestamp = 48
     }
+
+    /// The flags bit the store owns: a secondary queue (u16 topic, u32 queue id, u64 queue offset)
+    /// follows the keys.
+    static let secondaryQueueFlag: UInt16 = 0x8000
 
     static let maxStringBytes = Int(UInt16.max)
     static let maxKeys = 64

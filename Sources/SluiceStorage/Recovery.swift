@@ -157,26 +157,10 @@ struct Recovery {
 
     /// Puts one verified record back into its queue index and the key index.
     private func reindex(_ header: RecordHeader, shared: LogShared) throws(SystemCallError) {
-        let queue = QueueID(topic: header.topic, queueId: header.queueId)
-        let index: QueueIndex = try shared.queueIndex(for: queue, create: true)
-        var next = index.nextWriteOffset
-        if header.queueOffset < next {
-            logger.warning(
-                "record repeats a queue offset; not indexed",
-                metadata: ["queue": "\(queue)", "queue.offset": "\(header.queueOffset)", "offset": "\(header.physicalOffset)"])
-            return
+        try reindex(header, in: QueueID(topic: header.topic, queueId: header.queueId), at: header.queueOffset, shared: shared)
+        if let secondary = header.secondaryQueue, let offset = header.secondaryQueueOffset {
+            try reindex(header, in: secondary, at: offset, shared: shared)
         }
-        try index.reserve(Int(header.queueOffset - next) + 1)
-        while next < header.queueOffset {  // offsets whose records were lost to damage
-            index.write(
-                QueueEntry(queueOffset: next, physicalOffset: header.physicalOffset, size: QueueEntry.lostMarker, tagHash: 0,
-                    storeTimestampMs: header.storeTimestampMs))
-            next += 1
-        }
-        index.write(
-            QueueEntry(
-                queueOffset: header.queueOffset, physicalOffset: header.physicalOffset, size: UInt32(header.size),
-                tagHash: header.tagHash, storeTimestampMs: header.storeTimestampMs))
         let keys = header.keys.count + (header.messageId.isEmpty ? 0 : 1)
         if keys > 0 {
             try shared.keyIndex.reserve(keys)
@@ -191,5 +175,30 @@ struct Recovery {
                     storeTimestampMs: header.storeTimestampMs)
             }
         }
+    }
+
+    /// Puts one queue-index entry for a verified record back, marking skipped offsets lost.
+    private func reindex(_ header: RecordHeader, in queue: QueueID, at queueOffset: UInt64, shared: LogShared)
+        throws(SystemCallError)
+    {
+        let index: QueueIndex = try shared.queueIndex(for: queue, create: true)
+        var next = index.nextWriteOffset
+        if queueOffset < next {
+            logger.warning(
+                "record repeats a queue offset; not indexed",
+                metadata: ["queue": "\(queue)", "queue.offset": "\(queueOffset)", "offset": "\(header.physicalOffset)"])
+            return
+        }
+        try index.reserve(Int(queueOffset - next) + 1)
+        while next < queueOffset {  // offsets whose records were lost to damage
+            index.write(
+                QueueEntry(queueOffset: next, physicalOffset: header.physicalOffset, size: QueueEntry.lostMarker, tagHash: 0,
+                    storeTimestampMs: header.storeTimestampMs))
+            next += 1
+        }
+        index.write(
+            QueueEntry(
+                queueOffset: queueOffset, physicalOffset: header.physicalOffset, size: UInt32(header.size),
+                tagHash: header.tagHash, storeTimestampMs: header.storeTimestampMs))
     }
 }

@@ -182,3 +182,36 @@ final class ManualWallClock: @unchecked Sendable {
     func now() -> Int64 { lock.withLock { value } }
     func set(_ ms: Int64) { lock.withLock { value = ms } }
 }
+
+@Suite("commit log: secondary queue entries")
+struct SecondaryQueueTests {
+    @Test("a record with a secondary queue is indexed in both queues, also after an index rebuild")
+    func secondaryQueue() async throws {
+        try await withTemporaryDirectory { directory in
+            let events = QueueID(topic: "events", queueId: 0)
+            var results: [AppendResult] = []
+            do {
+                let log = try await CommitLog.open(testConfiguration(directory), logger: quietLogger)
+                for index in 0..<10 {
+                    var record = message("s\(index)", queue: UInt32(index % 2))
+                    if index % 3 == 0 { record.secondaryQueue = events }
+                    results.append(try await log.append(record))
+                }
+                #expect(results.compactMap(\.secondaryQueueOffset) == [0, 1, 2, 3])
+                await log.close()
+            }
+            try FileManager.default.removeItem(atPath: directory + "/index")
+            try FileManager.default.removeItem(atPath: directory + "/checkpoint")
+            let log = try await CommitLog.open(testConfiguration(directory), logger: quietLogger)
+            let entries = log.queueEntries(events, from: 0, maxCount: 10)
+            #expect(entries.map(\.physicalOffset) == [0, 3, 6, 9].map { results[$0].physicalOffset })
+            for entry in entries {
+                let record = try log.read(entry, of: events)
+                #expect(record.message.secondaryQueue == events)
+                #expect(record.message.flags == 0)
+            }
+            #expect(log.queueBounds(QueueID(topic: "orders", queueId: 0)).next == 5)
+            await log.close()
+        }
+    }
+}
