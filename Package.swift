@@ -72,7 +72,9 @@ let package = Package(
                 "SluiceStorage",
                 "SluiceTransactions",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
@@ -165,6 +167,7 @@ let package = Package(
             dependencies: [
                 "SluiceBroker",
                 "SluiceStorage",
+                "SluiceTransactions",
                 "SluiceTesting",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
@@ -179,7 +182,11 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["SluiceTesting"],
+            dependencies: [
+                "SluiceTesting", "SluiceStorage", "SluiceTransactions", "SluiceBroker",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
     ]

@@ -5,6 +5,7 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String, Sendable {
             case invalidConfiguration, addressUnavailable, storageUnavailable
+            case invalidMessage, transactionNotFound, transactionConflict, storageFailure
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -17,6 +18,16 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
         public static let addressUnavailable = Code(.addressUnavailable)
         /// The commit log could not be opened (folder locked by another broker, unreadable, full).
         public static let storageUnavailable = Code(.storageUnavailable)
+
+        /// A message or request field is unusable; the message names the field and the limit.
+        public static let invalidMessage = Code(.invalidMessage)
+        /// No transaction with that id (never prepared here, or its record was retired).
+        public static let transactionNotFound = Code(.transactionNotFound)
+        /// The opposite resolution was already applied (commit after rollback, or the reverse).
+        public static let transactionConflict = Code(.transactionConflict)
+        /// The commit log or the transaction table failed (disk full, I/O error); nothing was
+        /// acknowledged that is not stored.
+        public static let storageFailure = Code(.storageFailure)
 
         public var description: String { value.rawValue }
     }

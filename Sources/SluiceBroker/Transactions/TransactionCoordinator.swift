@@ -1,0 +1,240 @@
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+import SluiceStorage
+import SluiceTransactions
+
+/// Runs transactions across the two stores: the commit log (the durable truth, where every event
+/// is a record) and the SQLite table (the queryable view the checker and operators use).
+///
+/// Every change is written to the log first and applied to SQLite second. A crash between the two
+/// leaves an event the table has not seen; `reconcile()` at start-up replays the event queue from
+/// the persisted watermark, and applying an event twice is harmless. Resolutions of one
+/// transaction are serialised, and the table's state machine decides before anything is
+/// appended, so a commit is appended to its target queue exactly once and never after a rollback.
+public final class TransactionCoordinator: Sendable {
+    public let log: CommitLog
+    public let store: TransactionStateStore
+    let logger: Logger
+    let nowMs: @Sendable () -> Int64
+    let watermark = EventWatermark()
+    let serializer = KeyedSerializer()
+    let idGenerator = TransactionIDGenerator()
+    /// Resolutions appended to the log whose SQLite update failed: answered from here (so a retry
+    /// appends nothing) until the table catches up.
+    let unappliedResolutions = NIOLockedValueBox<[String: UnappliedResolution]>([:])
+
+    struct UnappliedResolution: Sendable {
+        var resolution: TransactionResolution
+        var source: ResolutionSource
+        var actor: String?
+        var reason: String?
+        var atMs: Int64
+        var token: EventWatermark.Token
+    }
+    let cachedPin = NIOLockedValueBox<UInt64?>(nil)
+    let finishTimer = Metrics.Timer(label: "sluice_transaction_finish_seconds")
+
+    public init(log: CommitLog, store: TransactionStateStore, logger: Logger, nowMs: @escaping @Sendable () -> Int64) {
+        self.log = log
+        self.store = store
+        self.logger = logger
+        self.nowMs = nowMs
+        let pin = cachedPin
+        log.setRetentionPin { pin.withLockedValue { $0 } }
+    }
+
+    // MARK: half messages
+
+    /// Stores a half message durably (as durable as the log's flush policy) and records it as
+    /// prepared. Invisible to consumers until committed.
+    /// - Throws: `BrokerError` `.invalidMessage` (nothing stored), `.storageFailure`.
+    public func prepare(_ half: HalfMessage) async throws(BrokerError) -> PreparedHalf {
+        let transactionId = idGenerator.next()
+        var record = half.message
+        let target = QueueID(topic: record.topic, queueId: record.queueId)
+        record.topic = TransactionEvent.queue.topic
+        record.queueId = TransactionEvent.queue.queueId
+        record.messageType = RecordKind.transaction.rawValue
+        record.flags |= RecordFlag.half
+        record.properties += [
+            (TransactionEvent.Property.event, TransactionEvent.Kind.half.rawValue),
+            (TransactionEvent.Property.transactionId, transactionId),
+            (TransactionEvent.Property.realTopic, target.topic),
+            (TransactionEvent.Property.realQueueId, "\(target.queueId)"),
+            (TransactionEvent.Property.producerGroup, half.producerGroup),
+            (TransactionEvent.Property.clientId, half.clientId),
+        ]
+        if let delay = half.firstCheckDelayMs {
+            record.properties.append((TransactionEvent.Property.firstCheckDelayMs, "\(delay)"))
+        }
+        let token = watermark.begin(lowerBound: log.queueBounds(TransactionEvent.queue).next)
+        let appended: AppendResult
+        do throws(StorageError) {
+            appended = try await log.append(record)
+        } catch {
+            watermark.end(token)
+            throw Self.brokerError(error, "store the half message")
+        }
+        watermark.assign(token, offset: appended.queueOffset)
+        let prepared = PreparedTransaction(
+            transactionId: transactionId, messageId: appended.messageId, topic: target.topic,
+            producerGroup: half.producerGroup, clientId: half.clientId, keys: Self.joinedKeys(half.message.keys),
+            tags: half.message.tags.isEmpty ? nil : half.message.tags,
+            commitLogOffset: Int64(appended.physicalOffset), commitLogSize: Int64(appended.size),
+            createdAtMs: appended.storeTimestampMs, firstCheckDelayMs: half.firstCheckDelayMs)
+        do throws(TransactionStoreError) {
+            let result = try await store.recordPrepared(prepared)
+            watermark.end(token)
+            return PreparedHalf(
+                transactionId: result.transactionId, messageId: appended.messageId,
+                commitLogOffset: appended.physicalOffset, isNew: result == .inserted(transactionId: transactionId))
+        } catch {
+            // The half record is in the log; start-up reconciliation will insert it. The producer
+            // was not acknowledged and may retry (idempotent on client, topic, message id).
+            throw BrokerError(.storageFailure, "cannot record the half message: \(error.message)", cause: error)
+        }
+    }
+
+    // MARK: resolution
+
+    /// Commits or rolls back a transaction. A commit appends the message to its target queue
+    /// exactly once; repeating the same resolution is an idempotent success.
+    /// - Throws: `BrokerError` `.transactionNotFound`, `.transactionConflict` (the opposite
+    ///   resolution was applied), `.storageFailure`.
+    public func end(
+        transactionId: String, resolution: TransactionResolution, source: ResolutionSource, actor: String?,
+        reason: String? = nil
+    ) async throws(BrokerError) -> EndOutcome {
+        try await serializer.run(transactionId) { () async throws(BrokerError) -> EndOutcome in
+            try await endSerialized(
+                transactionId: transactionId, resolution: resolution, source: source, actor: actor, reason: reason)
+        }
+    }
+
+    private func endSerialized(
+        transactionId: String, resolution: TransactionResolution, source: ResolutionSource, actor: String?,
+        reason: String?
+    ) async throws(BrokerError) -> EndOutcome {
+        if let pending = unappliedResolutions.withLockedValue({ $0[transactionId] }) {
+            return try Self.decide(
+                current: pending.resolution.resultingState, requested: resolution, source: source, transactionId: transactionId)
+                ?? .alreadyResolved
+        }
+        let found: TransactionRecord?
+        do throws(TransactionStoreError) {
+            found = try await store.transaction(id: transactionId)
+        } catch {
+            throw BrokerError(.storageFailure, "cannot read transaction \(transactionId): \(error.message)", cause: error)
+        }
+        guard let record = found else {
+            throw BrokerError(.transactionNotFound, "no transaction with id \(transactionId)")
+        }
+        if let decided = try Self.decide(
+            current: record.state, requested: resolution, source: source, transactionId: transactionId)
+        {
+            return decided
+        }
+
+        let event = try await appendResolution(record, resolution: resolution, source: source, actor: actor, reason: reason)
+        do throws(TransactionStoreError) {
+            _ = try await store.resolve(
+                transactionId: transactionId, resolution: resolution, source: source, actor: actor, reason: reason,
+                at: event.storeTimestampMs)
+            watermark.end(event.token)
+        } catch {
+            // The log has the resolution: it stands. Answer retries from memory; the table is
+            // brought up to date by `applyUnapplied()` or, after a crash, by `reconcile()`.
+            unappliedResolutions.withLockedValue {
+                $0[transactionId] = UnappliedResolution(
+                    resolution: resolution, source: source, actor: actor, reason: reason,
+                    atMs: event.storeTimestampMs, token: event.token)
+            }
+            logger.error(
+                "resolution stored in the log but not yet in the table",
+                metadata: ["txn.id": "\(transactionId)", "error": "\(error)"])
+        }
+        Counter(label: "sluice_transactions_total", dimensions: [("resolution", "\(resolution)"), ("source", "\(source)")])
+            .increment()
+        finishTimer.recordMilliseconds(max(0, event.storeTimestampMs - record.createdAtMs))
+        return .applied
+    }
+
+    /// nil when the resolution must be applied; `.alreadyResolved` for a repeat.
+    /// - Throws: `.transactionConflict` for the opposite of a final resolution.
+    static func decide(
+        current: TransactionState, requested: TransactionResolution, source: ResolutionSource, transactionId: String
+    ) throws(BrokerError) -> EndOutcome? {
+        switch TransactionStateMachine().onResolve(current: current, requested: requested, source: source) {
+        case .apply: return nil
+        case .alreadyResolved: return .alreadyResolved
+        case .refuse(let reason):
+            throw BrokerError(.transactionConflict, "transaction \(transactionId): \(reason)")
+        }
+    }
+
+    private struct AppendedEvent {
+        var token: EventWatermark.Token
+        var storeTimestampMs: Int64
+    }
+
+    /// Appends the commit (the message, into its target queue) or rollback event to the log.
+    private func appendResolution(
+        _ transaction: TransactionRecord, resolution: TransactionResolution, source: ResolutionSource,
+        actor: String?, reason: String?
+    ) async throws(BrokerError) -> AppendedEvent {
+        var properties: [(String, String)] = [
+            (TransactionEvent.Property.event, resolution == .commit ? TransactionEvent.Kind.commit.rawValue : TransactionEvent.Kind.rollback.rawValue),
+            (TransactionEvent.Property.transactionId, transaction.transactionId),
+            (TransactionEvent.Property.halfOffset, "\(transaction.commitLogOffset)"),
+            (TransactionEvent.Property.source, "\(source)"),
+        ]
+        if let actor { properties.append((TransactionEvent.Property.actor, actor)) }
+        if let reason { properties.append((TransactionEvent.Property.reason, reason)) }
+
+        let record: MessageRecord
+        if resolution == .commit {
+            let half: StoredRecord
+            do throws(StorageError) {
+                half = try log.read(at: UInt64(transaction.commitLogOffset))
+            } catch {
+                throw Self.brokerError(error, "read the half message of transaction \(transaction.transactionId)")
+            }
+            guard let topic = half.property(TransactionEvent.Property.realTopic),
+                let queueId = half.property(TransactionEvent.Property.realQueueId).flatMap(UInt32.init)
+            else {
+                throw BrokerError(.storageFailure, "half message of \(transaction.transactionId) has no target queue")
+            }
+            var visible = half.message
+            visible.topic = topic
+            visible.queueId = queueId
+            visible.flags = (visible.flags & ~RecordFlag.half) | RecordFlag.committed
+            visible.properties = half.userProperties + properties
+            visible.secondaryQueue = TransactionEvent.queue
+            record = visible
+        } else {
+            record = MessageRecord(
+                topic: TransactionEvent.queue.topic, queueId: TransactionEvent.queue.queueId,
+                messageId: transaction.messageId, properties: properties, body: ByteBuffer(),
+                bornTimestampMs: nowMs(), messageType: RecordKind.transactionRollback.rawValue)
+        }
+        let token = watermark.begin(lowerBound: log.queueBounds(TransactionEvent.queue).next)
+        do throws(StorageError) {
+            let appended = try await log.append(record)
+            watermark.assign(token, offset: appended.secondaryQueueOffset ?? appended.queueOffset)
+            return AppendedEvent(token: token, storeTimestampMs: appended.storeTimestampMs)
+        } catch {
+            watermark.end(token)
+            throw Self.brokerError(error, "store the \(resolution) of transaction \(transaction.transactionId)")
+        }
+    }
+
+    static func brokerError(_ error: StorageError, _ action: String) -> BrokerError {
+        let code: BrokerError.Code =
+            (error.code == .invalidArgument || error.code == .recordTooLarge) ? .invalidMessage : .storageFailure
+        return BrokerError(code, "cannot \(action): \(error.message)", cause: error)
+    }
+
+    static func joinedKeys(_ keys: [String]) -> String? { keys.isEmpty ? nil : keys.joined(separator: " ") }
+}
