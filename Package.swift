@@ -109,6 +109,9 @@ let package = Package(
             name: "SluiceTesting",
             dependencies: [
                 "SluiceStorage",
+                "SluiceTransactions",
+                "SluiceBroker",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -142,6 +145,8 @@ let package = Package(
             name: "sluice-bench",
             dependencies: [
                 "SluiceStorage",
+                "SluiceTransactions",
+                "SluiceBroker",
                 "SluiceTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

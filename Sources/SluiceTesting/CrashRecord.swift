@@ -29,7 +29,7 @@ public struct CrashRecord: Sendable {
 }
 
 /// A tiny deterministic generator (SplitMix64) so parent and child derive the same bytes.
-public struct SplitMix64: Sendable {
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     public var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {

@@ -1,0 +1,27 @@
+import Logging
+import SluiceBroker
+import SluiceStorage
+import SluiceTransactions
+
+/// The broker's transaction stack on one data folder, as the transaction crash child and its parent
+/// open it (small files, frequent checkpoints).
+public struct TransactionStack: Sendable {
+    public let log: CommitLog
+    public let store: TransactionStateStore
+    public let coordinator: TransactionCoordinator
+
+    public static func open(_ directory: String) async throws -> TransactionStack {
+        var configuration = CommitLogConfiguration(directory: directory)
+        configuration.segmentSizeBytes = 256 * 1024
+        configuration.queueIndexEntriesPerFile = 4096
+        configuration.keyIndexEntriesPerFile = 16384
+        configuration.checkpointInterval = .milliseconds(50)
+        var logger = Logger(label: "txn-crash")
+        logger.logLevel = .critical
+        let log = try await CommitLog.open(configuration, logger: logger)
+        let store = try await TransactionStateStore.open(path: directory + "/transactions.sqlite", now: WallClock.nowMs())
+        let coordinator = TransactionCoordinator(log: log, store: store, logger: logger, nowMs: { WallClock.nowMs() })
+        _ = try await coordinator.reconcile()
+        return TransactionStack(log: log, store: store, coordinator: coordinator)
+    }
+}
