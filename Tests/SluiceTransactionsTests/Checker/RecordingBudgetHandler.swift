@@ -1,0 +1,22 @@
+import SluiceTransactions
+import Synchronization
+
+/// Records each call, then parks the transaction like the default policy.
+final class RecordingBudgetHandler: CheckBudgetHandler {
+    private let parking: ParkingBudgetHandler
+    private let calls = Mutex<[String]>([])
+
+    init(store: TransactionStateStore, wallClockMs: @escaping @Sendable () -> Int64) {
+        parking = ParkingBudgetHandler(store: store, wallClockMs: wallClockMs)
+    }
+
+    func checkBudgetExhausted(_ transaction: TransactionRecord) async {
+        calls.withLock { $0.append(transaction.transactionId) }
+        await parking.checkBudgetExhausted(transaction)
+    }
+
+    /// The transaction ids passed so far, in order.
+    var transactionIds: [String] {
+        calls.withLock { $0 }
+    }
+}
