@@ -5,9 +5,9 @@
 /// policy: .rollback, …)`, so the checker never resolves a transaction by itself.
 /// `ParkingBudgetHandler` implements the default policy, `park`.
 ///
-/// The checker calls it when a due transaction has `checkCount >= maximumChecks`. If the
-/// transaction is still prepared and due afterwards (the handler failed), it is called again on
-/// a later pass, never twice at once for one transaction.
+/// The checker calls it when a due transaction has `checkCount >= maximumChecks`, after moving
+/// its next check `retryDelay` ahead: if the transaction is still prepared afterwards (the
+/// handler failed), it is called again then. Never twice at once for one transaction.
 public protocol CheckBudgetHandler: Sendable {
     func checkBudgetExhausted(_ transaction: TransactionRecord) async
 }

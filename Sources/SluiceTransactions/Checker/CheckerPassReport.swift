@@ -4,9 +4,9 @@ public struct CheckerPassReport: Sendable, Hashable {
     public var due: Int = 0
     /// Checks handed to a producer instance.
     public var sent: Int = 0
-    /// Checks whose send failed; withdrawn (no budget spent) and retried after `unreachableRetryDelay`.
+    /// Checks whose send failed; withdrawn (no budget spent) and retried after `retryDelay`.
     public var sendFailed: Int = 0
-    /// Transactions with no live producer instance; postponed by `unreachableRetryDelay`, no budget spent.
+    /// Transactions with no live producer instance; postponed by `retryDelay`, no budget spent.
     public var noClient: Int = 0
     /// Transactions whose producer group was over its rate limit; postponed until it has room.
     public var rateLimited: Int = 0

@@ -3,8 +3,8 @@ import Logging
 /// The default check-budget policy, `park`: the transaction stops being checked and waits for
 /// its producer or an operator (nothing is lost, nothing is guessed).
 ///
-/// A failure to park is logged; the transaction stays prepared and due, so the checker asks
-/// again on a later pass.
+/// A failure to park is logged; the transaction stays prepared, and the checker asks again after
+/// its `retryDelay`.
 public struct ParkingBudgetHandler: CheckBudgetHandler {
     private let store: TransactionStateStore
     private let wallClockMs: @Sendable () -> Int64

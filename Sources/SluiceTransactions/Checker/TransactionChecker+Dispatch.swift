@@ -86,7 +86,7 @@ extension TransactionChecker {
         do {
             try await store.withdrawCheck(
                 transactionId: record.transactionId, attempt: attempt,
-                nextCheckAtMs: wallClockMs() + configuration.unreachableRetryDelay.wholeMilliseconds)
+                nextCheckAtMs: wallClockMs() + configuration.retryDelay.wholeMilliseconds)
         } catch {
             // The attempt stays recorded: it counts against the budget and is retried at its deadline.
             logger.warning(

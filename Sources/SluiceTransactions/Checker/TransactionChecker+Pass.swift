@@ -41,13 +41,18 @@ extension TransactionChecker {
 
         var work: [Work] = []
         var postponed: [String: Int64] = [:]
-        let retryAtMs = nowMs + configuration.unreachableRetryDelay.wholeMilliseconds
+        var exhausting: Set<String> = []
+        let retryAtMs = nowMs + configuration.retryDelay.wholeMilliseconds
         for (record, isClaimed) in zip(due, claimed) {
             guard isClaimed else {
                 report.alreadyInFlight += 1
                 continue
             }
             if record.checkCount >= configuration.maximumChecks {
+                // Moved out of the way first: if the handler fails, the policy is retried later
+                // rather than on every pass. A handler that parks or rolls back clears the time.
+                postponed[record.transactionId] = retryAtMs
+                exhausting.insert(record.transactionId)
                 work.append(.exhaustBudget(record))
                 continue
             }
@@ -74,7 +79,7 @@ extension TransactionChecker {
                 logger.warning(
                     "cannot postpone checks", metadata: ["txn.count": "\(postponed.count)", "error": "\(error)"])
             }
-            claims.release(postponed.keys)
+            claims.release(postponed.keys.filter { !exhausting.contains($0) })
         }
         report = await perform(work, into: report)
         logger.trace(

@@ -9,15 +9,16 @@ import Synchronization
 /// pending), and for each one:
 ///
 /// 1. budget spent (`checkCount >= maximumChecks`): calls the `CheckBudgetHandler`, which
-///    applies the policy (park by default);
+///    applies the policy (park by default; retried after `retryDelay` if it left the
+///    transaction prepared);
 /// 2. picks a client: the very instance that sent the half message if it is live, otherwise the
 ///    first of `ProducerDirectory.liveClients(producerGroup:topic:)`; with none, the transaction
-///    waits `unreachableRetryDelay` and no check budget is spent;
+///    waits `retryDelay` and no check budget is spent;
 /// 3. asks the producer group's token bucket; over the limit, the transaction is told when to
 ///    come back (spread one token apart) and waits, again without spending budget;
 /// 4. records the check (`markCheckSent`) with an answer deadline of `answerTimeout(forAttempt:)`,
 ///    which is also its next check time, then sends it. A failed send is withdrawn
-///    (`withdrawCheck`: budget given back) and retried after `unreachableRetryDelay`.
+///    (`withdrawCheck`: budget given back) and retried after `retryDelay`.
 ///
 /// The first check's time is set when the half message is recorded (`recordPrepared`: created
 /// plus the message's own recovery delay, or the store's `defaultFirstCheckDelayMs`, 6 s).

@@ -22,9 +22,10 @@ public struct TransactionCheckerConfiguration: Sendable, Hashable {
     /// until then, so one transaction never has two checks outstanding. nil (the default) uses
     /// the attempt's `checkInterval(afterAttempt:)`.
     public var answerTimeout: Duration?
-    /// How long a transaction waits when no instance of its producer is live or a send failed.
-    /// Waiting spends no check budget.
-    public var unreachableRetryDelay: Duration
+    /// How long a transaction waits before the checker looks at it again when no instance of
+    /// its producer is live, a send failed, or the budget handler left it prepared. Waiting
+    /// spends no check budget.
+    public var retryDelay: Duration
     /// The pause between passes when the last one found less than `batchLimit` due.
     public var pollInterval: Duration
     /// The most due transactions one pass reads and dispatches.
@@ -40,7 +41,7 @@ public struct TransactionCheckerConfiguration: Sendable, Hashable {
         maximumCheckInterval: Duration = .seconds(30 * 60),
         maximumChecks: Int = 15,
         answerTimeout: Duration? = nil,
-        unreachableRetryDelay: Duration = .seconds(5),
+        retryDelay: Duration = .seconds(5),
         pollInterval: Duration = .seconds(1),
         batchLimit: Int = 1_000,
         producerGroupRateLimit: CheckRateLimit? = CheckRateLimit(checksPerSecond: 1_000),
@@ -51,7 +52,7 @@ public struct TransactionCheckerConfiguration: Sendable, Hashable {
         self.maximumCheckInterval = maximumCheckInterval
         self.maximumChecks = maximumChecks
         self.answerTimeout = answerTimeout
-        self.unreachableRetryDelay = unreachableRetryDelay
+        self.retryDelay = retryDelay
         self.pollInterval = pollInterval
         self.batchLimit = batchLimit
         self.producerGroupRateLimit = producerGroupRateLimit
@@ -87,7 +88,7 @@ public struct TransactionCheckerConfiguration: Sendable, Hashable {
         }
         for (field, value) in [
             ("checkInterval", checkInterval), ("maximumCheckInterval", maximumCheckInterval),
-            ("unreachableRetryDelay", unreachableRetryDelay), ("pollInterval", pollInterval),
+            ("retryDelay", retryDelay), ("pollInterval", pollInterval),
             ("answerTimeout", answerTimeout ?? checkInterval),
         ] where value.wholeMilliseconds < 1 {
             throw invalid("\(field) is \(value); it must be at least 1 ms")

@@ -48,4 +48,34 @@ struct CheckerBudgetTests {
             #expect(try await store.transaction(id: "txn-1")?.state == .parked)
         }
     }
+
+    @Test("a budget handler that leaves the transaction prepared is called again after retryDelay, not every pass")
+    func failingHandlerRetriedLater() async throws {
+        try await withStore { store in
+            let clock = ManualClock(startMs: epochMs)
+            let directory = FakeProducerDirectory()
+            directory.connect("client-1")
+            let handler = RecordingBudgetHandler(store: store, wallClockMs: clock.wallClockMs, parks: false)
+            var configuration = TransactionCheckerConfiguration.unlimited
+            configuration.maximumChecks = 1
+            let checker = try TransactionChecker(
+                store: store, sender: FakeCheckBackSender(), directory: directory, budgetHandler: handler,
+                configuration: configuration, clock: clock, wallClockMs: clock.wallClockMs)
+            _ = try await store.recordPrepared(prepared(1))
+            clock.advance(by: .seconds(6))
+            #expect(await checker.runOnce().sent == 1)
+
+            clock.advance(by: .seconds(30))
+            #expect(await checker.runOnce().budgetExhausted == 1)
+            #expect(await checker.runOnce().due == 0)
+            clock.advance(by: .milliseconds(4_999))
+            #expect(await checker.runOnce().due == 0)
+            clock.advance(by: .milliseconds(1))
+            #expect(await checker.runOnce().budgetExhausted == 1)
+            #expect(handler.transactionIds == ["txn-1", "txn-1"])
+            let record = try #require(try await store.transaction(id: "txn-1"))
+            #expect(record.state == .prepared)
+            #expect(record.checkCount == 1)
+        }
+    }
 }
