@@ -39,7 +39,8 @@ struct CheckerAnswerTests {
                 let nowMs = clock.wallClockMs()
                 try? await store.recordCheckOutcome(
                     transactionId: check.transactionId, attempt: check.attempt, outcome: .unknown, at: nowMs,
-                    nextCheckAtMs: nowMs + Int64(configuration.checkInterval(afterAttempt: check.attempt) / .milliseconds(1)))
+                    nextCheckAtMs: nowMs
+                        + Int64(configuration.checkInterval(afterAttempt: check.attempt) / .milliseconds(1)))
             }
             _ = try await store.recordPrepared(prepared(1))
             harness.advance(toOffsetMs: 6_000)

@@ -18,7 +18,8 @@ struct CheckerRateLimitTests {
                 _ = try await harness.store.recordPrepared(prepared(number, producerGroup: "busy"))
             }
             for number in 100..<105 {
-                _ = try await harness.store.recordPrepared(prepared(number, producerGroup: "quiet", clientId: "client-q"))
+                _ = try await harness.store.recordPrepared(
+                    prepared(number, producerGroup: "quiet", clientId: "client-q"))
             }
 
             func sentPerGroup() -> [String: Int] {

@@ -9,7 +9,8 @@ struct TransactionCheckerConfigurationTests {
         #expect(configuration.checkInterval == .seconds(30))
         #expect(configuration.maximumChecks == 15)
         #expect(configuration.backoffMultiplier == 1)
-        #expect((1...15).map { configuration.checkInterval(afterAttempt: $0) } == Array(repeating: .seconds(30), count: 15))
+        #expect(
+            (1...15).map { configuration.checkInterval(afterAttempt: $0) } == Array(repeating: .seconds(30), count: 15))
         #expect(configuration.answerTimeout(forAttempt: 7) == .seconds(30))
     }
 
