@@ -1,22 +1,39 @@
 import Logging
+import NIOConcurrencyHelpers
 import ServiceLifecycle
 import SluiceStorage
+import SluiceTransactions
 
-/// Owns the commit log for the life of the process: opens (and so recovers) it, reports readiness,
-/// and on graceful shutdown closes it, which drains appends, syncs and removes the `abort` marker.
+/// Owns the commit log and the transaction table for the life of the process: opens (and so
+/// recovers) the log, opens the table (`transactions.sqlite` in the data folder, migrating it) and
+/// reconciles it with the log's transaction events, reports readiness, keeps the transaction
+/// upkeep running, and on graceful shutdown closes the table and then the log (which drains
+/// appends, syncs and removes the `abort` marker).
 ///
 /// Put it first in the `ServiceGroup`: groups stop services in reverse order, so listeners stop
 /// before the log is flushed and closed.
 public final class StoreService: Service, CustomStringConvertible {
     public let readiness: Readiness
     private let configuration: CommitLogConfiguration
+    private let transactionTimeout: Duration
     private let logger: Logger
+    private let opened = NIOLockedValueBox<TransactionCoordinator?>(nil)
 
-    public init(configuration: CommitLogConfiguration, readiness: Readiness, logger: Logger) {
+    public init(
+        configuration: CommitLogConfiguration, transactionTimeout: Duration = .seconds(6), readiness: Readiness,
+        logger: Logger
+    ) {
         self.configuration = configuration
+        self.transactionTimeout = transactionTimeout
         self.readiness = readiness
         self.logger = logger
     }
+
+    /// The transaction coordinator over the open log and table; nil until ready.
+    public var coordinator: TransactionCoordinator? { opened.withLockedValue { $0 } }
+
+    /// Where the transaction table lives in a data folder.
+    public static func transactionDatabasePath(_ directory: String) -> String { directory + "/transactions.sqlite" }
 
     public var description: String { "StoreService" }
 
@@ -30,12 +47,51 @@ public final class StoreService: Service, CustomStringConvertible {
             readiness.markFailed(error.message)
             throw Self.brokerError(for: error)
         }
+        let coordinator: TransactionCoordinator
+        do {
+            coordinator = try await openTransactions(log)
+        } catch {
+            readiness.markFailed("\(error)")
+            await log.close()
+            throw error
+        }
+        opened.withLockedValue { $0 = coordinator }
         readiness.markReady(RecoveryFacts(log.recoveryReport))
         // Cancellation (the group giving up on a graceful stop) must still close the log, so the
         // error from `gracefulShutdown()` only ends the wait.
-        try? await gracefulShutdown()
+        let maintenance = TransactionMaintenanceService(coordinator: coordinator)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await maintenance.run() }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
         readiness.markStopping()
+        await coordinator.maintain()
+        try? await coordinator.store.close()
         await log.close()
+    }
+
+    /// Opens the transaction table and replays the log's transaction events into it.
+    private func openTransactions(_ log: CommitLog) async throws -> TransactionCoordinator {
+        let timeoutMs = transactionTimeout.components.seconds * 1000 + transactionTimeout.components.attoseconds / 1_000_000_000_000_000
+        let storeConfiguration = TransactionStoreConfiguration(defaultFirstCheckDelayMs: timeoutMs)
+        let store: TransactionStateStore
+        do throws(TransactionStoreError) {
+            store = try await TransactionStateStore.open(
+                path: Self.transactionDatabasePath(configuration.directory), configuration: storeConfiguration,
+                now: WallClock.nowMs(), logger: Logger(label: "sluice.transactions"))
+        } catch {
+            throw BrokerError(.storageUnavailable, "cannot open the transaction table: \(error.message)", cause: error)
+        }
+        let coordinator = TransactionCoordinator(
+            log: log, store: store, logger: Logger(label: "sluice.transactions"), nowMs: { WallClock.nowMs() })
+        do throws(BrokerError) {
+            _ = try await coordinator.reconcile()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        return coordinator
     }
 
     static func brokerError(for error: StorageError) -> BrokerError {

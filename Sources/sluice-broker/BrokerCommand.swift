@@ -100,7 +100,8 @@ struct BrokerCommand: AsyncParsableCommand {
         let logger = Logger(label: "sluice.broker")
         let readiness = Readiness()
         let store = StoreService(
-            configuration: configuration.commitLogConfiguration, readiness: readiness,
+            configuration: configuration.commitLogConfiguration,
+            transactionTimeout: configuration.transactionTimeout, readiness: readiness,
             logger: Logger(label: "sluice.store"))
         let grpc = GRPCEndpoint(
             host: configuration.grpcHost, port: configuration.grpcPort, logger: Logger(label: "sluice.grpc"),

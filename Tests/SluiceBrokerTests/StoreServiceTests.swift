@@ -5,6 +5,7 @@ import ServiceLifecycleTestKit
 import SluiceBroker
 import SluiceStorage
 import SluiceTesting
+import SluiceTransactions
 import Testing
 
 @Suite("StoreService")
@@ -55,6 +56,53 @@ struct StoreServiceTests {
                 Issue.record("readiness is \(readiness.state)")
                 return
             }
+        }
+    }
+}
+
+@Suite("StoreService: the transaction table")
+struct StoreServiceTransactionTests {
+    @Test("opens and migrates the transaction table next to the log; the coordinator is available when ready")
+    func opensTransactionTable() async throws {
+        try await withTemporaryDirectory { directory in
+            let readiness = Readiness()
+            let service = StoreService(
+                configuration: StoreServiceTests.configuration(directory), readiness: readiness, logger: Logger(label: "test"))
+            try await testGracefulShutdown { trigger in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await service.run() }
+                    let deadline = ContinuousClock.now + .seconds(10)
+                    while !readiness.isReady, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+                    #expect(readiness.isReady)
+                    #expect(service.coordinator != nil)
+                    #expect(FileManager.default.fileExists(atPath: StoreService.transactionDatabasePath(directory)))
+                    trigger.triggerGracefulShutdown()
+                    try await group.waitForAll()
+                }
+            }
+        }
+    }
+
+    @Test("refuses to start on a transaction table written by a newer Sluice, and says so")
+    func refusesNewerSchema() async throws {
+        try await withTemporaryDirectory { directory in
+            let connection = try SQLiteConnection(path: StoreService.transactionDatabasePath(directory))
+            try connection.execute(
+                "CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT")
+            try connection.execute("INSERT INTO schema_migrations VALUES (9999, 'from_the_future', 0)")
+            try connection.close()
+            let readiness = Readiness()
+            let service = StoreService(
+                configuration: StoreServiceTests.configuration(directory), readiness: readiness, logger: Logger(label: "test"))
+            do {
+                try await service.run()
+                Issue.record("the broker started on a too-new database")
+            } catch {
+                #expect("\(error)".contains("newer Sluice"))
+            }
+            #expect(!readiness.isReady)
+            // The log was closed cleanly on the way out.
+            #expect(!FileManager.default.fileExists(atPath: directory + "/abort"))
         }
     }
 }
