@@ -213,3 +213,27 @@ struct TransactionCoordinatorTests {
         }
     }
 }
+
+@Suite("check budget policy")
+struct PolicyBudgetHandlerTests {
+    @Test("policy park parks; policy rollback writes a rollback event and never delivers", arguments: [CheckBudgetPolicy.park, .rollback])
+    func policy(policy: CheckBudgetPolicy) async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try await TransactionFixture.open(directory)
+            let prepared = try await fixture.coordinator.prepare(fixture.half("x", id: "B1"))
+            let record = try #require(try await fixture.store.transaction(id: prepared.transactionId))
+            await PolicyBudgetHandler(policy: policy, coordinator: fixture.coordinator, logger: TransactionFixture.logger)
+                .checkBudgetExhausted(record)
+            let after = try await fixture.store.transaction(id: prepared.transactionId)
+            #expect(after?.state == (policy == .park ? .parked : .rolledBack))
+            #expect(after?.resolutionSource == .policy)
+            #expect(try fixture.visibleCopies(of: "B1").isEmpty)
+            // A parked transaction can still be committed by its producer.
+            if policy == .park {
+                #expect(try await fixture.coordinator.end(transactionId: prepared.transactionId, resolution: .commit, source: .producer, actor: nil) == .applied)
+                #expect(try fixture.visibleCopies(of: "B1").count == 1)
+            }
+            try await fixture.close()
+        }
+    }
+}
