@@ -22,7 +22,8 @@ final class KeyIndex: Sendable {
     private struct State {
         var files: [(sequence: UInt64, file: MappedFile)] = []
         var count = 0  // entries in the active (last) file
-        var dirty = false
+        /// Files written since the last sync (a roll can leave the previous file dirty too).
+        var dirty: [MappedFile] = []
     }
     private let state: NIOLockedValueBox<State>
 
@@ -74,6 +75,7 @@ final class KeyIndex: Sendable {
         state.withLockedValue {
             $0.files = files
             $0.count = count
+            $0.dirty = files.last.map { [$0.file] } ?? []  // its slots may have been rebuilt
         }
     }
 
@@ -112,7 +114,7 @@ final class KeyIndex: Sendable {
         state.withLockedValue {
             $0.files.append((nextSequence, file))
             $0.count = 0
-            $0.dirty = true
+            $0.dirty.append(file)
         }
     }
 
@@ -130,7 +132,7 @@ final class KeyIndex: Sendable {
             file.storeLittleEndian(UInt32(number + 1), at: slot)
             state.count = number + 1
             file.storeLittleEndian(UInt32(state.count), at: 16)
-            state.dirty = true
+            if state.dirty.last !== file { state.dirty.append(file) }
         }
     }
 
@@ -140,12 +142,11 @@ final class KeyIndex: Sendable {
     }
 
     func syncIfDirty() throws(SystemCallError) {
-        let file = state.withLockedValue { state -> MappedFile? in
-            guard state.dirty else { return nil }
-            state.dirty = false
-            return state.files.last?.file
+        let files = state.withLockedValue { state -> [MappedFile] in
+            defer { state.dirty = [] }
+            return state.dirty
         }
-        try file?.syncMapping()
+        for file in files { try file.syncMapping() }
     }
 
     // MARK: reading

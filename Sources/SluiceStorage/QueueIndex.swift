@@ -19,7 +19,8 @@ final class QueueIndex: Sendable {
         var next: UInt64 = 0
         /// Entries written past `next` but not yet published (writer only).
         var written: UInt64 = 0
-        var dirty = false
+        /// The lowest offset written or zeroed since the last sync (nil: nothing to sync).
+        var firstDirty: UInt64?
     }
     private let state: NIOLockedValueBox<State>
 
@@ -84,7 +85,7 @@ final class QueueIndex: Sendable {
                 dropped += 1
             }
             state.written = state.next
-            state.dirty = state.dirty || dropped > 0
+            if dropped > 0 { state.firstDirty = min(state.firstDirty ?? state.next, state.next) }
             return dropped
         }
     }
@@ -120,20 +121,21 @@ final class QueueIndex: Sendable {
             file.storeLittleEndian(entry.size, at: position + 8)
             file.storeLittleEndian(entry.tagHash, at: position + 12)
             file.storeLittleEndian(entry.storeTimestampMs, at: position + 16)
+            state.firstDirty = min(state.firstDirty ?? state.written, state.written)
             state.written += 1
-            state.dirty = true
         }
     }
 
     /// Makes every written entry visible to readers.
     func publish() { state.withLockedValue { $0.next = $0.written } }
 
-    /// Flushes dirty mapped pages; returns whether anything was dirty.
+    /// Flushes the mapped pages of every file written since the last sync.
     func syncIfDirty() throws(SystemCallError) {
+        let perFile = UInt64(entriesPerFile)
         let files = state.withLockedValue { state -> [MappedFile] in
-            guard state.dirty else { return [] }
-            state.dirty = false
-            return state.files.suffix(2).map(\.file)
+            guard let firstDirty = state.firstDirty else { return [] }
+            state.firstDirty = nil
+            return state.files.filter { $0.base + perFile > firstDirty }.map(\.file)
         }
         for file in files { try file.syncMapping() }
     }

@@ -36,6 +36,23 @@ struct BrokerStartupTests {
         }
     }
 
+    @Test("publishes the half-message gauges once the transaction table is open")
+    func servesTransactionGauges() async throws {
+        try await withBroker { broker in
+            _ = try #require(await broker.waitUntilReady())
+            var text = ""
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                text = try await HTTPProbe.get("\(broker.adminURL)/metrics").text
+                if text.contains("sluice_half_message_oldest_age_seconds") { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(text.contains("sluice_half_messages{state=\"prepared\"} 0"), "metrics: \(text)")
+            #expect(text.contains("sluice_half_messages{state=\"parked\"} 0"))
+            #expect(text.contains("sluice_half_message_oldest_age_seconds 0"))
+        }
+    }
+
     @Test("answers an unknown admin path with a JSON 404")
     func unknownPathIsJSONError() async throws {
         try await withBroker { broker in
