@@ -92,7 +92,9 @@ public final class CommitLog: Sendable {
             let thread = Thread { [self] in
                 scrub.stop()
                 writer.stop()
-                try? FileIO.remove(configuration.abortMarkerPath)
+                // Only a stop whose data reached the disk counts as clean; otherwise the next open
+                // verifies everything past the checkpoint again.
+                if writer.stoppedCleanly { try? FileIO.remove(configuration.abortMarkerPath) }
                 lock.release()
                 continuation.resume()
             }

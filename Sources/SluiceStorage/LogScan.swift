@@ -45,6 +45,16 @@ enum LogScan {
                     continue segmentLoop
                 case .end:
                     if isLast { break segmentLoop }
+                    // Zeros in a sealed segment: the benign case is a blank filler that never
+                    // reached the disk; records after them mean a hole, which is damage.
+                    if let resume = nextValidRecord(in: segment, after: position) {
+                        outcome.damaged.append(
+                            DamagedRange(
+                                segmentPath: segment.path, startOffset: physical,
+                                endOffset: segment.baseOffset + UInt64(resume), reason: "zeroed bytes before valid records"))
+                        position = resume
+                        continue
+                    }
                     outcome.end = segment.endOffset
                     continue segmentLoop
                 case .corrupt(let reason):

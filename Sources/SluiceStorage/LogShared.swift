@@ -69,7 +69,8 @@ final class LogShared: Sendable {
         }
     }
 
-    func queueIndex(for queue: QueueID, create: Bool) throws(SystemCallError) -> QueueIndex {
+    /// The index of `queue`, made on first use.
+    func queueIndex(creating queue: QueueID) throws(SystemCallError) -> QueueIndex {
         try queueIndex(for: queue, create: true)!
     }
 

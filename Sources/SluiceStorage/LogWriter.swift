@@ -88,6 +88,9 @@ final class LogWriter: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Whether the final flush and checkpoint succeeded (then the stop was clean).
+    private(set) var stoppedCleanly = false
+
     /// Drains queued work, syncs, writes a final checkpoint and ends the thread.
     func stop() {
         condition.lock()
@@ -167,10 +170,16 @@ final class LogWriter: @unchecked Sendable {
 
     private func runTimers() {
         let now = ContinuousClock.now
-        if case .async(let interval) = configuration.flush, now - lastFlush >= interval {
-            try? flushLog()
+        do throws(SystemCallError) {
+            if case .async(let interval) = configuration.flush, now - lastFlush >= interval { try flushLog() }
+            if now - lastCheckpoint >= configuration.checkpointInterval { try writeCheckpoint() }
+        } catch {
+            // After a failed fdatasync the kernel may have dropped the dirty pages: acknowledge
+            // nothing more until a restart recovers from what is really on disk.
+            let failure = error.storageError("background flush failed")
+            if error.call == "fdatasync" || error.call == "msync" { self.failure = failure }
+            logger.error("background flush failed", metadata: ["error": "\(error)"])
         }
-        if now - lastCheckpoint >= configuration.checkpointInterval { try? writeCheckpoint() }
         if now - lastRetention >= configuration.retention.checkInterval {
             lastRetention = now
             _ = enforceRetention()
@@ -179,8 +188,10 @@ final class LogWriter: @unchecked Sendable {
 
     private func finishShutdown() {
         do throws(SystemCallError) {
+            guard failure == nil else { throw SystemCallError(call: "fdatasync", path: "(earlier failure)", errno: EIO) }
             try flushLog()
             try writeCheckpoint()
+            stoppedCleanly = true
         } catch {
             logger.error("final flush failed", metadata: ["error": "\(error)"])
         }
@@ -243,10 +254,10 @@ final class LogWriter: @unchecked Sendable {
             let countInBatch = perQueue[append.queue, default: 0]
             let secondaryCountInBatch = append.secondary.map { perQueue[$0.queue, default: 0] } ?? 0
             do throws(SystemCallError) {
-                index = try shared.queueIndex(for: append.queue, create: true)
+                index = try shared.queueIndex(creating: append.queue)
                 try index.reserve(Int(countInBatch) + 1)
                 if let secondary = append.secondary {
-                    let created: QueueIndex = try shared.queueIndex(for: secondary.queue, create: true)
+                    let created = try shared.queueIndex(creating: secondary.queue)
                     try created.reserve(Int(secondaryCountInBatch) + 1)
                     secondaryIndex = created
                 }

@@ -71,6 +71,9 @@ enum RecordCodec {
         }
         if record.topic.isEmpty { throw StorageError(.invalidArgument, "topic is empty") }
         if let secondary = record.secondaryQueue {
+            if secondary.topic == record.topic && secondary.queueId == record.queueId {
+                throw StorageError(.invalidArgument, "secondary queue \(secondary) is the record's own queue")
+            }
             if secondary.topic.isEmpty { throw StorageError(.invalidArgument, "secondary queue topic is empty") }
             try check(secondary.topic, "secondary queue topic")
         }

@@ -181,7 +181,7 @@ struct Recovery {
     private func reindex(_ header: RecordHeader, in queue: QueueID, at queueOffset: UInt64, shared: LogShared)
         throws(SystemCallError)
     {
-        let index: QueueIndex = try shared.queueIndex(for: queue, create: true)
+        let index = try shared.queueIndex(creating: queue)
         var next = index.nextWriteOffset
         if queueOffset < next {
             logger.warning(

@@ -123,6 +123,28 @@ struct TransactionCoordinatorTests {
         }
     }
 
+    @Test("refused before anything is stored: system topics, a missing client id, an unnamed operator")
+    func refusedUpFront() async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try await TransactionFixture.open(directory)
+            let prepared = try await fixture.coordinator.prepare(fixture.half("x", id: "V0"))
+            let eventsBefore = fixture.log.queueBounds(TransactionEvent.queue).next
+            for topic in ["RMQ_SYS_TRANS_HALF_TOPIC", "%DLQ%group"] {
+                await #expect(throws: BrokerError.self) { _ = try await fixture.coordinator.prepare(fixture.half("x", id: "V1", topic: topic)) }
+            }
+            await #expect(throws: BrokerError.self) { _ = try await fixture.coordinator.prepare(fixture.half("x", id: "V2", client: "")) }
+            do throws(BrokerError) {
+                _ = try await fixture.coordinator.end(transactionId: prepared.transactionId, resolution: .rollback, source: .operator, actor: "")
+                Issue.record("an operator resolution without a name was accepted")
+            } catch {
+                #expect(error.code == .invalidMessage)
+            }
+            #expect(fixture.log.queueBounds(TransactionEvent.queue).next == eventsBefore)
+            #expect(try await fixture.store.transaction(id: prepared.transactionId)?.state == .prepared)
+            try await fixture.close()
+        }
+    }
+
     @Test("a retried half-send with the same client, topic and message id returns the same transaction")
     func idempotentHalf() async throws {
         try await withTemporaryDirectory { directory in
@@ -131,6 +153,7 @@ struct TransactionCoordinatorTests {
             let again = try await fixture.coordinator.prepare(fixture.half("x", id: "M3"))
             #expect(!again.isNew)
             #expect(again.transactionId == first.transactionId)
+            #expect(again.commitLogOffset == first.commitLogOffset)
             try await fixture.close()
         }
     }

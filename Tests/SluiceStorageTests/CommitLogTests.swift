@@ -211,6 +211,9 @@ struct SecondaryQueueTests {
                 #expect(record.message.flags == 0)
             }
             #expect(log.queueBounds(QueueID(topic: "orders", queueId: 0)).next == 5)
+            var own = message("own")
+            own.secondaryQueue = QueueID(topic: "orders", queueId: 0)
+            await #expect(throws: StorageError.self) { _ = try await log.append(own) }
             await log.close()
         }
     }

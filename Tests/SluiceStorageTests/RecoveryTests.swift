@@ -128,6 +128,23 @@ struct RecoveryTests {
         }
     }
 
+    @Test("a zeroed hole inside a sealed segment is reported as damage, not taken for its end")
+    func zeroedHoleInSealedSegment() async throws {
+        try await withTemporaryDirectory { directory in
+            let results = try await fill(directory, count: 100)
+            let victim = results[3]
+            try FileDamage.overwrite(
+                in: String(format: "%@/commitlog/%020llu", directory, UInt64(0)), at: Int(victim.physicalOffset),
+                with: Data(count: victim.size))
+            try simulateCrash(directory, checkpointAt: nil)
+            let log = try await CommitLog.open(testConfiguration(directory), logger: quietLogger)
+            #expect(log.recoveryReport.damaged.map(\.startOffset) == [victim.physicalOffset])
+            for result in results where result != victim { _ = try log.read(at: result.physicalOffset) }
+            #expect(log.queueEntries(QueueID(topic: "orders", queueId: 0), from: 3, maxCount: 1).first?.isLost == true)
+            await log.close()
+        }
+    }
+
     @Test("damage in a sealed segment found during recovery is skipped, later segments kept")
     func damageBehindTheTailDuringRecovery() async throws {
         try await withTemporaryDirectory { directory in

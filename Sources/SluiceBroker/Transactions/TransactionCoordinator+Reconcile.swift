@@ -23,7 +23,9 @@ extension TransactionCoordinator {
         let bounds = log.queueBounds(queue)
         let from: UInt64
         do throws(TransactionStoreError) {
-            from = max(bounds.min, try await store.appliedEventOffset())
+            // Clamped to the queue's end: under async flush a power loss can cut the log's tail
+            // below what the table saw, and later events reuse those offsets.
+            from = max(bounds.min, min(bounds.next, try await store.appliedEventOffset()))
         } catch {
             throw BrokerError(.storageFailure, "cannot read the applied event offset: \(error.message)", cause: error)
         }
@@ -48,7 +50,7 @@ extension TransactionCoordinator {
             offset = entries[entries.count - 1].queueOffset + 1
         }
         do throws(TransactionStoreError) {
-            try await store.setAppliedEventOffset(bounds.next)
+            try await store.setAppliedEventOffset(bounds.next, replacing: true)
         } catch {
             throw BrokerError(.storageFailure, "cannot record the applied event offset: \(error.message)", cause: error)
         }

@@ -51,6 +51,13 @@ public final class TransactionCoordinator: Sendable {
     /// prepared. Invisible to consumers until committed.
     /// - Throws: `BrokerError` `.invalidMessage` (nothing stored), `.storageFailure`.
     public func prepare(_ half: HalfMessage) async throws(BrokerError) -> PreparedHalf {
+        if half.message.topic.hasPrefix("RMQ_SYS_") || half.message.topic.hasPrefix("%") {
+            throw BrokerError(
+                .invalidMessage, "topic \(half.message.topic) is a system topic; transactions cannot target it")
+        }
+        if half.clientId.isEmpty {
+            throw BrokerError(.invalidMessage, "a half message needs the sending client's id (for check-backs)")
+        }
         let transactionId = idGenerator.next()
         var record = half.message
         let target = QueueID(topic: record.topic, queueId: record.queueId)
@@ -87,9 +94,17 @@ public final class TransactionCoordinator: Sendable {
         do throws(TransactionStoreError) {
             let result = try await store.recordPrepared(prepared)
             watermark.end(token)
+            var offset = appended.physicalOffset
+            if case .duplicate(let existing) = result,
+                let original = try await store.transaction(id: existing)
+            {
+                // A retried send: the record just appended is an orphan nobody refers to; the
+                // producer keeps talking about the first one.
+                offset = UInt64(original.commitLogOffset)
+            }
             return PreparedHalf(
-                transactionId: result.transactionId, messageId: appended.messageId,
-                commitLogOffset: appended.physicalOffset, isNew: result == .inserted(transactionId: transactionId))
+                transactionId: result.transactionId, messageId: appended.messageId, commitLogOffset: offset,
+                isNew: result == .inserted(transactionId: transactionId))
         } catch {
             // The half record is in the log; start-up reconciliation will insert it. The producer
             // was not acknowledged and may retry (idempotent on client, topic, message id).
@@ -107,7 +122,11 @@ public final class TransactionCoordinator: Sendable {
         transactionId: String, resolution: TransactionResolution, source: ResolutionSource, actor: String?,
         reason: String? = nil
     ) async throws(BrokerError) -> EndOutcome {
-        try await serializer.run(transactionId) { () async throws(BrokerError) -> EndOutcome in
+        // Checked before anything is appended: a resolution in the log always stands.
+        if source == .operator && (actor ?? "").isEmpty {
+            throw BrokerError(.invalidMessage, "an operator resolution needs the operator's name")
+        }
+        return try await serializer.run(transactionId) { () async throws(BrokerError) -> EndOutcome in
             try await endSerialized(
                 transactionId: transactionId, resolution: resolution, source: source, actor: actor, reason: reason)
         }

@@ -2,8 +2,9 @@
 /// RocketMQ 5's Telemetry stream; tests use a fake.
 ///
 /// The producer's answer does not come back through this protocol. A COMMIT or ROLLBACK answer
-/// is applied with `TransactionStateStore.resolve(…, source: .check, …)`, the same state machine
-/// as the producer's own EndTransaction; an UNKNOWN answer with `recordCheckOutcome(…, .unknown,
+/// goes through the broker's `TransactionCoordinator.end(…, source: .check, …)` — never straight
+/// to `TransactionStateStore.resolve`, which would mark a commit without appending the message —
+/// and so through the same state machine as the producer's own EndTransaction; an UNKNOWN answer with `recordCheckOutcome(…, .unknown,
 /// …)`, rescheduled with `TransactionCheckerConfiguration.checkInterval(afterAttempt:)`.
 public protocol CheckBackSender: Sendable {
     /// Sends `check` to the client instance `clientId`.

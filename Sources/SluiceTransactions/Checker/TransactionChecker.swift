@@ -26,9 +26,10 @@ import Synchronization
 /// One check at a time per transaction: after `markCheckSent` the transaction is not due again
 /// until its answer deadline, and in memory every transaction being worked on is claimed, so
 /// overlapping passes (a concurrent `runOnce()`, a pass still sending) never act on it twice.
-/// Answers do not come through the checker: COMMIT and ROLLBACK go through
-/// `TransactionStateStore.resolve(…, source: .check, …)`, the same state machine as the
-/// producer's EndTransaction, which refuses a commit after a rollback.
+/// Answers do not come through the checker: COMMIT and ROLLBACK go through the broker's
+/// `TransactionCoordinator.end(…, source: .check, …)` (which appends the commit to the log and
+/// then resolves the row), the same path as the producer's EndTransaction, which refuses a
+/// commit after a rollback.
 ///
 /// Runs as a `Service` (`run()`): a pass, then a wait of `pollInterval` (cut short by `wake()`,
 /// or skipped while passes come back full), until graceful shutdown or cancellation. Sends run

@@ -1,8 +1,8 @@
 /// How a check ended. Raw values are the `transaction_checks.outcome` column.
 public enum CheckOutcome: String, Sendable, Hashable, CaseIterable {
-    /// The producer answered COMMIT (recorded by `resolve(…, source: .check, …)`).
+    /// The producer answered COMMIT (recorded when the coordinator resolves with source `.check`).
     case commit
-    /// The producer answered ROLLBACK (recorded by `resolve(…, source: .check, …)`).
+    /// The producer answered ROLLBACK (recorded when the coordinator resolves with source `.check`).
     case rollback
     /// The producer answered UNKNOWN: ask again later.
     case unknown

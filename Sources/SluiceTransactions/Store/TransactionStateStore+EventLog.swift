@@ -13,17 +13,18 @@ extension TransactionStateStore {
         }
     }
 
-    /// Records that every event below `offset` is applied. Never moves backwards.
+    /// Records that every event below `offset` is applied. Moves only forwards unless
+    /// `replacing` (after a replay, which knows the exact position).
     ///
     /// - Throws: `TransactionStoreError` with `.storage`, `.closed`.
-    public func setAppliedEventOffset(_ offset: UInt64) async throws(TransactionStoreError) {
+    public func setAppliedEventOffset(_ offset: UInt64, replacing: Bool = false) async throws(TransactionStoreError) {
+        let sql = replacing
+            ? "INSERT INTO broker_state (name, value) VALUES ('applied_event_offset', ?) "
+                + "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+            : "INSERT INTO broker_state (name, value) VALUES ('applied_event_offset', ?) "
+                + "ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)"
         try await write("record the applied event offset") { connection in
-            try connection.run(
-                """
-                INSERT INTO broker_state (name, value) VALUES ('applied_event_offset', ?)
-                ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)
-                """,
-                [.integer(Int64(offset))])
+            try connection.run(sql, [.integer(Int64(offset))])
         }
     }
 
