@@ -90,6 +90,25 @@ let package = Package(
             ]
         ),
 
+        // MARK: the RocketMQ 5 gRPC front: MessagingService, client sessions, check-backs over Telemetry
+        .target(
+            name: "SluiceProtocol",
+            dependencies: [
+                "SluiceBroker",
+                "SluiceStorage",
+                "SluiceTransactions",
+                "SluiceWire",
+                "CSluiceShims",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // MARK: admin HTTP API (health, readiness, metrics)
         .target(
             name: "SluiceAdmin",

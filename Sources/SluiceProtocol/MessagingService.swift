@@ -1,0 +1,119 @@
+import GRPCCore
+import Logging
+import NIOConcurrencyHelpers
+import SluiceBroker
+import SluiceWire
+
+/// Apache RocketMQ 5's `MessagingService` over gRPC. Every RPC answers a RocketMQ status in its
+/// response: a refusal is a code from the protocol's `Code` enum with a message that says what was
+/// wrong, never a thrown gRPC error, so the official clients show it to the user.
+public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProtocol {
+    public struct Configuration: Sendable {
+        /// The largest body accepted (advertised to producers in their settings).
+        public var maxBodyBytes: Int = 4 << 20
+        /// Where clients reach this broker when a route request names no endpoints.
+        public var advertisedHost: String = "127.0.0.1"
+        public var advertisedPort: Int = 8081
+
+        public init() {}
+    }
+
+    let handle: BrokerHandle
+    let sessions: ClientSessions
+    let configuration: Configuration
+    let logger: Logger
+    let queueCursor = NIOLockedValueBox<UInt32>(0)
+
+    public init(handle: BrokerHandle, sessions: ClientSessions, configuration: Configuration, logger: Logger) {
+        self.handle = handle
+        self.sessions = sessions
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    static func clientId(_ metadata: Metadata) -> String {
+        metadata["x-mq-client-id"].first { _ in true }.flatMap { value -> String? in
+            switch value {
+            case .string(let text): text
+            case .binary: nil
+            }
+        } ?? ""
+    }
+
+    func respond<T>(_ message: T) -> ServerResponse<T> { ServerResponse(message: message, metadata: [:]) }
+
+    // MARK: routes, heartbeats, client lifecycle
+
+    public func queryRoute(
+        request: ServerRequest<Apache_Rocketmq_V2_QueryRouteRequest>, context: ServerContext
+    ) async throws -> ServerResponse<Apache_Rocketmq_V2_QueryRouteResponse> {
+        var response = Apache_Rocketmq_V2_QueryRouteResponse()
+        do throws(ProtocolRefusal) {
+            response.messageQueues = try await route(for: request.message)
+            response.status = .ok
+        } catch {
+            response.status = error.status
+        }
+        return respond(response)
+    }
+
+    public func heartbeat(
+        request: ServerRequest<Apache_Rocketmq_V2_HeartbeatRequest>, context: ServerContext
+    ) async throws -> ServerResponse<Apache_Rocketmq_V2_HeartbeatResponse> {
+        var response = Apache_Rocketmq_V2_HeartbeatResponse()
+        response.status = Self.clientId(request.metadata).isEmpty
+            ? Status(.clientIDRequired, "the x-mq-client-id header is missing") : .ok
+        return respond(response)
+    }
+
+    public func notifyClientTermination(
+        request: ServerRequest<Apache_Rocketmq_V2_NotifyClientTerminationRequest>, context: ServerContext
+    ) async throws -> ServerResponse<Apache_Rocketmq_V2_NotifyClientTerminationResponse> {
+        sessions.terminate(clientId: Self.clientId(request.metadata))
+        var response = Apache_Rocketmq_V2_NotifyClientTerminationResponse()
+        response.status = .ok
+        return respond(response)
+    }
+
+    // MARK: producing
+
+    public func sendMessage(
+        request: ServerRequest<Apache_Rocketmq_V2_SendMessageRequest>, context: ServerContext
+    ) async throws -> ServerResponse<Apache_Rocketmq_V2_SendMessageResponse> {
+        var response = Apache_Rocketmq_V2_SendMessageResponse()
+        do throws(ProtocolRefusal) {
+            let entry = try await send(request.message, clientId: Self.clientId(request.metadata))
+            response.status = .ok
+            response.entries = [entry]
+        } catch {
+            // The Python client reads only the top-level status, but asserts exactly one entry.
+            response.status = error.status
+            var entry = Apache_Rocketmq_V2_SendResultEntry()
+            entry.status = error.status
+            response.entries = [entry]
+        }
+        return respond(response)
+    }
+
+    public func endTransaction(
+        request: ServerRequest<Apache_Rocketmq_V2_EndTransactionRequest>, context: ServerContext
+    ) async throws -> ServerResponse<Apache_Rocketmq_V2_EndTransactionResponse> {
+        var response = Apache_Rocketmq_V2_EndTransactionResponse()
+        do throws(ProtocolRefusal) {
+            response.status = try await endTransaction(request.message, clientId: Self.clientId(request.metadata))
+        } catch {
+            response.status = error.status
+        }
+        return respond(response)
+    }
+
+    public func telemetry(
+        request: StreamingServerRequest<Apache_Rocketmq_V2_TelemetryCommand>, context: ServerContext
+    ) async throws -> StreamingServerResponse<Apache_Rocketmq_V2_TelemetryCommand> {
+        let clientId = Self.clientId(request.metadata)
+        return StreamingServerResponse { writer in
+            try await runTelemetry(clientId: clientId, inbound: request.messages, writer: writer)
+            return [:]
+        }
+    }
+}

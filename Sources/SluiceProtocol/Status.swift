@@ -1,0 +1,39 @@
+import SluiceBroker
+import SluiceWire
+
+typealias Code = Apache_Rocketmq_V2_Code
+typealias Status = Apache_Rocketmq_V2_Status
+
+extension Apache_Rocketmq_V2_Status {
+    static let ok = Status(.ok, "OK")
+
+    init(_ code: Code, _ message: String) {
+        self.init()
+        self.code = code
+        self.message = message
+    }
+}
+
+/// A refusal with a RocketMQ code and a message saying what was wrong: every RPC answers one
+/// in its top-level status instead of failing the call.
+struct ProtocolRefusal: Error, Sendable {
+    var code: Code
+    var message: String
+
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    var status: Status { Status(code, message) }
+
+    /// The RocketMQ code for a broker-layer failure.
+    init(_ error: BrokerError) {
+        switch error.code {
+        case .invalidMessage: self.init(.badRequest, error.message)
+        case .transactionNotFound: self.init(.invalidTransactionID, error.message)
+        case .transactionConflict: self.init(.badRequest, error.message)
+        default: self.init(.internalError, error.message)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import CSluiceShims
+import Foundation
+import NIOCore
+import SluiceBroker
+import SluiceStorage
+import SluiceWire
+import SwiftProtobuf
+
+/// Property names the gRPC front keeps in records for fields RocketMQ carries in system
+/// properties (the broker-owned `SLUICE_` prefix keeps them out of user properties).
+enum WireProperty {
+    static let messageGroup = "SLUICE_MESSAGE_GROUP"
+    static let deliveryTimestampMs = "SLUICE_DELIVERY_MS"
+    static let bornHost = "SLUICE_BORN_HOST"
+}
+
+extension RecordKind {
+    init?(_ type: Apache_Rocketmq_V2_MessageType) {
+        switch type {
+        case .normal: self = .normal
+        case .fifo: self = .fifo
+        case .delay: self = .delay
+        case .transaction: self = .transaction
+        default: return nil
+        }
+    }
+
+    var wireType: Apache_Rocketmq_V2_MessageType {
+        switch self {
+        case .normal: .normal
+        case .fifo: .fifo
+        case .delay: .delay
+        case .transaction, .transactionRollback: .transaction
+        }
+    }
+}
+
+extension TopicMessageType {
+    var wireType: Apache_Rocketmq_V2_MessageType {
+        switch self {
+        case .normal: .normal
+        case .fifo: .fifo
+        case .delay: .delay
+        case .transaction: .transaction
+        }
+    }
+}
+
+enum WireMessage {
+    /// A stored record as RocketMQ clients expect a message: identity encoding and an uppercase
+    /// CRC-32 body digest (the Python client drops messages without a valid encoding).
+    static func message(from record: StoredRecord, topic: String) -> Apache_Rocketmq_V2_Message {
+        var message = Apache_Rocketmq_V2_Message()
+        message.topic.name = topic
+        for (name, value) in record.userProperties { message.userProperties[name] = value }
+        let body = Data(record.body.readableBytesView)
+        message.body = body
+        var system = Apache_Rocketmq_V2_SystemProperties()
+        if !record.message.tags.isEmpty { system.tag = record.message.tags }
+        system.keys = record.message.keys
+        system.messageID = record.messageId
+        system.bodyDigest.type = .crc32
+        system.bodyDigest.checksum = crc32Hex(body)
+        system.bodyEncoding = .identity
+        system.messageType = RecordKind(rawValue: record.message.messageType)?.wireType ?? .normal
+        system.bornTimestamp = timestamp(ms: record.message.bornTimestampMs)
+        system.bornHost = record.property(WireProperty.bornHost) ?? ""
+        system.storeTimestamp = timestamp(ms: record.storeTimestampMs)
+        system.storeHost = "sluice"
+        system.queueID = Int32(truncatingIfNeeded: record.queueId)
+        system.queueOffset = Int64(record.queueOffset)
+        if let group = record.property(WireProperty.messageGroup) { system.messageGroup = group }
+        if let delivery = record.property(WireProperty.deliveryTimestampMs).flatMap(Int64.init) {
+            system.deliveryTimestamp = timestamp(ms: delivery)
+        }
+        message.systemProperties = system
+        return message
+    }
+
+    static func crc32Hex(_ data: Data) -> String {
+        let crc = data.withUnsafeBytes { sluice_crc32_ieee(0, $0.baseAddress, $0.count) }
+        let digits = String(crc, radix: 16, uppercase: true)
+        return String(repeating: "0", count: 8 - digits.count) + digits
+    }
+
+    static func timestamp(ms: Int64) -> Google_Protobuf_Timestamp {
+        var timestamp = Google_Protobuf_Timestamp()
+        timestamp.seconds = ms / 1000
+        timestamp.nanos = Int32((ms % 1000) * 1_000_000)
+        return timestamp
+    }
+
+    static func milliseconds(_ timestamp: Google_Protobuf_Timestamp) -> Int64 {
+        timestamp.seconds * 1000 + Int64(timestamp.nanos / 1_000_000)
+    }
+
+    static func milliseconds(_ duration: Google_Protobuf_Duration) -> Int64 {
+        duration.seconds * 1000 + Int64(duration.nanos / 1_000_000)
+    }
+}
