@@ -2,9 +2,12 @@
 SWIFT ?= swift
 DATA_DIR ?= ./data
 APT_PACKAGES := libsqlite3-dev
+VENV := .venv
+# The official RocketMQ Python client the interop tests drive, pinned.
+PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3
 CODEGEN_APT_PACKAGES := protobuf-compiler libprotobuf-dev
 
-.PHONY: run test bench generate deps soak build release clean
+.PHONY: run test bench generate deps soak build release clean venv interop
 
 ## Install the system packages the build needs (Debian), only those missing.
 deps:
@@ -23,9 +26,21 @@ run: deps
 build: deps
 	$(SWIFT) build --build-tests
 
-## Every test suite: unit tests and integration tests that start real child processes.
-test: build
+## A Python venv with the official RocketMQ client, for the interop tests.
+venv: $(VENV)/.installed
+$(VENV)/.installed:
+	@python3 -m venv $(VENV) 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
+	$(VENV)/bin/pip install -q $(PYTHON_PACKAGES)
+	touch $@
+
+## Every test suite: unit tests, integration tests that start real child processes, and the
+## official Python client against a real broker.
+test: build venv
 	$(SWIFT) test --skip-build
+	$(MAKE) interop
+
+interop: venv
+	SLUICE_BROKER_BIN=$(CURDIR)/.build/debug/sluice-broker $(VENV)/bin/python -m pytest -q Tests/interop
 
 ## The benchmarks, release mode; see docs/benchmarks.md.
 bench: deps

@@ -69,13 +69,13 @@ public final class CommitLog: Sendable {
     public static func open(_ configuration: CommitLogConfiguration, logger: Logger) async throws(StorageError) -> CommitLog {
         let result: Result<CommitLog, StorageError> = await withCheckedContinuation { continuation in
             let thread = Thread {
+                Thread.current.name = "sluice-recovery"
                 do throws(StorageError) {
                     continuation.resume(returning: .success(try openBlocking(configuration, logger: logger)))
                 } catch {
                     continuation.resume(returning: .failure(error))
                 }
             }
-            thread.name = "sluice-recovery"
             thread.start()
         }
         return try result.get()

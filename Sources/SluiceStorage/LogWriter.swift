@@ -67,8 +67,11 @@ final class LogWriter: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "sluice-log-writer"
+        // Named from inside: on Linux a name set before `start()` is not applied.
+        let thread = Thread { [self] in
+            Thread.current.name = "sluice-log-writer"
+            run()
+        }
         thread.start()
     }
 

@@ -24,6 +24,7 @@ final class Scrubber: Sendable {
 
     func start() {
         let thread = Thread { [self] in
+            Thread.current.name = "sluice-scrubber"
             run()
             let waiters = state.withLockedValue { state in
                 state.done = true
@@ -32,7 +33,6 @@ final class Scrubber: Sendable {
             }
             for waiter in waiters { waiter.resume() }
         }
-        thread.name = "sluice-scrubber"
         thread.start()
     }
 

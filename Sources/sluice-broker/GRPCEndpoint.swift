@@ -4,17 +4,20 @@ import Logging
 import ServiceLifecycle
 import SluiceBroker
 
-/// The RocketMQ gRPC listener as a `Service`. It registers no RPC services yet, so every call gets
-/// UNIMPLEMENTED; it still binds the port at startup so that a port conflict is reported at once.
+/// The RocketMQ gRPC listener as a `Service`, serving `services` (the MessagingService). It binds
+/// the port at startup, during recovery, so that a port conflict is reported at once.
 struct GRPCEndpoint: Service, CustomStringConvertible {
     var host: String
     var port: Int
     var logger: Logger
     var onListening: @Sendable (_ host: String, _ port: Int) -> Void
+    var services: [any RegistrableRPCService] = []
 
     /// RocketMQ allows 4 MiB bodies plus properties and headers; grpc-swift's default limit is
     /// exactly 4 MiB, so raise it to keep the protocol's own limit the one clients hit.
-    static let maxRequestPayloadBytes = 8 << 20
+    /// Twice the 4 MiB body limit plus framing, so an oversized body gets MESSAGE_BODY_TOO_LARGE
+    /// with its size rather than a bare RESOURCE_EXHAUSTED.
+    static let maxRequestPayloadBytes = 9 << 20
 
     var description: String { "GRPCEndpoint(\(host):\(port))" }
 
@@ -25,7 +28,7 @@ struct GRPCEndpoint: Service, CustomStringConvertible {
         let transport = HTTP2ServerTransport.Posix(
             address: address, transportSecurity: .plaintext,
             config: .defaults { $0.rpc.maxRequestPayloadSize = Self.maxRequestPayloadBytes })
-        let server = GRPCServer(transport: transport, services: [])
+        let server = GRPCServer(transport: transport, services: services)
         var listening = false
         do {
             try await withGracefulShutdownHandler {

@@ -1,0 +1,104 @@
+"""Starts a real sluice-broker on free loopback ports for the official RocketMQ Python client.
+
+Every wait is bounded; the broker is stopped by its pid (SIGTERM, then SIGKILL).
+"""
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BROKER = os.environ.get("SLUICE_BROKER_BIN", os.path.join(ROOT, ".build", "debug", "sluice-broker"))
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    def __init__(self, data_dir, grpc_port, admin_port, process):
+        self.data_dir = data_dir
+        self.grpc_port = grpc_port
+        self.admin_port = admin_port
+        self.process = process
+        self.endpoint = f"127.0.0.1:{grpc_port}"
+        self.admin = f"http://127.0.0.1:{admin_port}"
+
+    def request(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.admin + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as reply:
+                return reply.status, json.loads(reply.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def create_topic(self, name, kind, queues=4):
+        status, body = self.request("POST", "/v1/topics", {"name": name, "type": kind, "queues": queues})
+        assert status in (200, 201), body
+        return body
+
+    def transaction(self, message_id):
+        """The transaction row for a message id, read from the broker's table (WAL: a reader is fine)."""
+        with sqlite3.connect(f"file:{self.data_dir}/transactions.sqlite?mode=ro", uri=True, timeout=5) as db:
+            db.row_factory = sqlite3.Row
+            row = db.execute("SELECT * FROM transactions WHERE message_id = ?", (message_id,)).fetchone()
+            return dict(row) if row else None
+
+    def wait_for_transaction(self, message_id, predicate, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        row = None
+        while time.monotonic() < deadline:
+            row = self.transaction(message_id)
+            if row is not None and predicate(row):
+                return row
+            time.sleep(0.1)
+        return row
+
+
+@pytest.fixture
+def broker():
+    if not os.path.exists(BROKER):
+        pytest.fail(f"{BROKER} is not built; run `swift build` first")
+    data_dir = tempfile.mkdtemp(prefix="sluice-interop.")
+    grpc_port, admin_port = free_port(), free_port()
+    log = open(os.path.join(data_dir, "broker.log"), "w")
+    process = subprocess.Popen(
+        [BROKER, "--data-dir", data_dir + "/data", "--grpc-port", str(grpc_port), "--admin-port", str(admin_port),
+         "--transaction-timeout", "1s", "--transaction-check-interval", "2s", "--log-level", "info"],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    instance = Broker(data_dir + "/data", grpc_port, admin_port, process)
+    deadline = time.monotonic() + 60
+    ready = False
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(instance.admin + "/readyz", timeout=1) as reply:
+                if reply.status == 200:
+                    ready = True
+                    break
+        except Exception:
+            pass
+        time.sleep(0.1)
+    try:
+        assert ready, "broker did not become ready: " + open(os.path.join(data_dir, "broker.log")).read()[-2000:]
+        yield instance
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        log.close()
