@@ -52,7 +52,7 @@ enum TopicRoutes {
             let registry = try registry(readiness, handle)
             var request = request
             let body = try await request.collectBody(upTo: maximumBodyBytes)
-            let (topic, created) = try await create(registry, body: Data(buffer: body))
+            let (topic, created) = try await create(registry, body: Data(body.readableBytesView))
             return JSONResponse.make(status: created ? .created : .ok, topic)
         }
         router.get("v1/topics/:name") { _, context in
@@ -81,7 +81,7 @@ enum TopicRoutes {
     }
 
     static func list(_ registry: any TopicRegistry) async throws(AdminAPIError) -> [TopicBody] {
-        do {
+        do throws(BrokerError) {
             return try await registry.list().map(TopicBody.init)
         } catch {
             throw apiError(error)
@@ -102,7 +102,7 @@ enum TopicRoutes {
         }
         guard let name = request.name else { throw invalid("name: required") }
         guard let typeText = request.type else { throw invalid("type: required; one of \(TopicMessageType.choices)") }
-        do {
+        do throws(BrokerError) {
             let type = try TopicMessageType.parse(typeText)
             let existed = try await registry.topic(named: name)
             let topic = try await registry.create(
@@ -115,7 +115,7 @@ enum TopicRoutes {
 
     static func show(_ registry: any TopicRegistry, name: String) async throws(AdminAPIError) -> TopicBody {
         let topic: TopicDefinition?
-        do {
+        do throws(BrokerError) {
             topic = try await registry.topic(named: name)
         } catch {
             throw apiError(error)
@@ -126,7 +126,7 @@ enum TopicRoutes {
 
     static func delete(_ registry: any TopicRegistry, name: String) async throws(AdminAPIError) {
         let deleted: Bool
-        do {
+        do throws(BrokerError) {
             deleted = try await registry.delete(named: name)
         } catch {
             throw apiError(error)

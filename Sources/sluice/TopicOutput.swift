@@ -21,7 +21,10 @@ enum TopicOutput {
     /// stderr either way, exit status 1.
     static func failure(_ reply: AdminClient.Reply, global: GlobalOptions) -> ExitCode {
         if global.json {
-            print(render(reply.object ?? ["error": ["code": "HTTP_\(reply.status)", "message": reply.errorDescription]]))
+            let fallback: [String: Any] = [
+                "error": ["code": "HTTP_\(reply.status)", "message": reply.errorDescription]
+            ]
+            print(render(reply.object ?? fallback))
         }
         return CLIError(.failed, reply.errorDescription).exit()
     }

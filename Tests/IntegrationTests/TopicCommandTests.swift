@@ -15,7 +15,8 @@ struct TopicCommandTests {
     }
 
     static func sluice(_ arguments: [String], admin: String) async throws -> CLIRun {
-        let cli = ChildProcess(executable: try BuildProducts.executable("sluice"), arguments: arguments + ["--admin", admin])
+        let cli = ChildProcess(
+            executable: try BuildProducts.executable("sluice"), arguments: arguments + ["--admin", admin])
         try cli.start()
         let status = await cli.waitForExit(timeout: .seconds(20))
         return CLIRun(status: status, stdout: cli.outputLines.joined(separator: "\n"), stderr: cli.standardErrorText)

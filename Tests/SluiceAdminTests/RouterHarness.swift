@@ -16,7 +16,7 @@ struct RouterHarness {
 
         var text: String { String(buffer: body) }
         var json: [String: Any]? {
-            (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any]
+            (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any]
         }
         var errorCode: String? { (json?["error"] as? [String: Any])?["code"] as? String }
         var errorMessage: String? { (json?["error"] as? [String: Any])?["message"] as? String }

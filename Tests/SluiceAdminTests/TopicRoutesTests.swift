@@ -27,7 +27,8 @@ final class MemoryTopicRegistry: TopicRegistry {
         let result: Result<TopicDefinition, BrokerError> = topics.withLock { topics in
             if let existing = topics[name] {
                 guard existing.messageType == type, existing.queueCount == queueCount else {
-                    return .failure(BrokerError(.topicExists, "topic '\(name)' already exists with type \(existing.messageType)"))
+                    return .failure(
+                        BrokerError(.topicExists, "topic '\(name)' already exists with type \(existing.messageType)"))
                 }
                 return .success(existing)
             }
@@ -51,11 +52,12 @@ final class MemoryTopicRegistry: TopicRegistry {
 
 @Suite("TopicRoutes")
 struct TopicRoutesTests {
-    static let facts = try! JSONDecoder().decode(
-        RecoveryFacts.self,
-        from: Data(
-            #"{"previousShutdownWasClean":true,"recordsVerified":0,"endOffset":0,"truncatedTailBytes":0,"damagedRanges":0,"queueIndexEntriesRebuilt":0,"durationSeconds":0}"#
-                .utf8))
+    static let facts: RecoveryFacts = {
+        let json =
+            #"{"previousShutdownWasClean":true,"recordsVerified":0,"endOffset":0,"truncatedTailBytes":0,"#
+            + #""damagedRanges":0,"queueIndexEntriesRebuilt":0,"durationSeconds":0}"#
+        return try! JSONDecoder().decode(RecoveryFacts.self, from: Data(json.utf8))
+    }()
 
     /// The admin router with a ready store whose registry is `registry`.
     static func harness(_ registry: any TopicRegistry = MemoryTopicRegistry()) -> RouterHarness {

@@ -101,7 +101,8 @@ public final class SQLiteTopicRegistry: TopicRegistry {
             return try Self.existing(existing, matching: type, queueCount: queueCount)
         }
         let wanted = TopicDefinition(name: name, messageType: type, queueCount: queueCount, createdAtMs: nowMs())
-        let (stored, inserted, sequence) = try await write("create topic \(name)") { connection in
+        let (stored, inserted, sequence) = try await write("create topic \(name)") {
+            connection -> (TopicDefinition, Bool, UInt64) in
             let sequence = self.nextSequence()
             // A create that raced this one may have stored the name first; its row wins.
             if let row = try connection.queryFirst(
@@ -126,7 +127,7 @@ public final class SQLiteTopicRegistry: TopicRegistry {
     }
 
     public func delete(named name: String) async throws(BrokerError) -> Bool {
-        let (deleted, sequence) = try await write("delete topic \(name)") { connection in
+        let (deleted, sequence) = try await write("delete topic \(name)") { connection -> (Bool, UInt64) in
             let sequence = self.nextSequence()
             return (try connection.run("DELETE FROM topics WHERE name = ?", [.text(name)]) > 0, sequence)
         }
