@@ -201,7 +201,13 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceAdminTests",
-            dependencies: ["SluiceAdmin", "SluiceBroker", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                "SluiceAdmin", "SluiceBroker", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -5,7 +5,7 @@ import Prometheus
 import ServiceLifecycle
 import SluiceBroker
 
-/// The admin HTTP API as a `Service`: `/healthz`, `/readyz`, `/metrics`.
+/// The admin HTTP API as a `Service`: `/healthz`, `/readyz`, `/metrics`, `/v1/topics`.
 ///
 /// It starts listening at once, independent of the store, so that scripts can poll `/readyz`
 /// while the commit log recovers.
@@ -13,19 +13,24 @@ public struct AdminServer: Service, CustomStringConvertible {
     public var host: String
     public var port: Int
     private let readiness: Readiness
+    private let handle: BrokerHandle
     private let registry: PrometheusCollectorRegistry
     private let logger: Logger
     private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
 
     /// - Parameter onListening: called once the socket listens, with the bound port (which
     ///   differs from `port` when `port` is 0).
+    /// - Parameter handle: where `StoreService` publishes the open store; the `/v1/...` routes
+    ///   answer 503 until it does.
     public init(
-        host: String, port: Int, readiness: Readiness, registry: PrometheusCollectorRegistry, logger: Logger,
+        host: String, port: Int, readiness: Readiness, handle: BrokerHandle = BrokerHandle(),
+        registry: PrometheusCollectorRegistry, logger: Logger,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void
     ) {
         self.host = host
         self.port = port
         self.readiness = readiness
+        self.handle = handle
         self.registry = registry
         self.logger = logger
         self.onListening = onListening
@@ -33,12 +38,15 @@ public struct AdminServer: Service, CustomStringConvertible {
 
     public var description: String { "AdminServer(\(host):\(port))" }
 
-    static func router(readiness: Readiness, registry: PrometheusCollectorRegistry) -> Router<BasicRequestContext> {
+    static func router(
+        readiness: Readiness, handle: BrokerHandle, registry: PrometheusCollectorRegistry
+    ) -> Router<BasicRequestContext> {
         let router = Router()
         // Middleware first: routes capture the middleware present when they are added.
         router.add(middleware: JSONErrorMiddleware())
         HealthRoutes.add(to: router, readiness: readiness)
         MetricsRoute.add(to: router, registry: registry)
+        TopicRoutes.add(to: router, readiness: readiness, handle: handle)
         return router
     }
 
@@ -46,7 +54,7 @@ public struct AdminServer: Service, CustomStringConvertible {
     public func run() async throws {
         let listening = ListenFlag()
         let application = Application(
-            router: Self.router(readiness: readiness, registry: registry),
+            router: Self.router(readiness: readiness, handle: handle, registry: registry),
             configuration: .init(address: .hostname(host, port: port)),
             onServerRunning: { [host, port, onListening] channel in
                 listening.set()

@@ -6,6 +6,7 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
         private enum Value: String, Sendable {
             case invalidConfiguration, addressUnavailable, storageUnavailable
             case invalidMessage, transactionNotFound, transactionConflict, storageFailure
+            case invalidArgument, topicNotFound, topicExists
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -28,6 +29,15 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
         /// The commit log or the transaction table failed (disk full, I/O error); nothing was
         /// acknowledged that is not stored.
         public static let storageFailure = Code(.storageFailure)
+
+        /// A request argument (a topic name, a queue count, a message type) breaks a rule; the
+        /// message names the argument and the rule.
+        public static let invalidArgument = Code(.invalidArgument)
+        /// No topic with that name exists.
+        public static let topicNotFound = Code(.topicNotFound)
+        /// A topic with that name exists with a different message type or queue count; the
+        /// message names the difference.
+        public static let topicExists = Code(.topicExists)
 
         public var description: String { value.rawValue }
     }

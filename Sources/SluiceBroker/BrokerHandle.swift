@@ -1,23 +1,36 @@
-import NIOConcurrencyHelpers
+import Synchronization
 
-/// The broker's live parts once the store is open, for the layers that start before it (the gRPC
-/// front and the admin API listen during recovery and answer "not ready" until these are set).
+/// The broker's live components, for the parts that start before the store is open (the admin
+/// API, the gRPC service): `StoreService` fills it once the log and the tables are open and
+/// empties it when it begins to shut down. Readers get nil meanwhile and answer "not ready".
+///
+/// Thread-safe: read and written from any thread.
 public final class BrokerHandle: Sendable {
-    private struct Parts {
+    private struct Components {
         var topics: (any TopicRegistry)?
         var coordinator: TransactionCoordinator?
     }
-    private let parts = NIOLockedValueBox(Parts())
 
-    public init() {}
+    private let components: Mutex<Components>
 
-    public var topics: (any TopicRegistry)? {
-        get { parts.withLockedValue { $0.topics } }
-        set { parts.withLockedValue { $0.topics = newValue } }
+    public init(topics: (any TopicRegistry)? = nil, coordinator: TransactionCoordinator? = nil) {
+        components = Mutex(Components(topics: topics, coordinator: coordinator))
     }
 
+    /// The topic registry; nil until the store is open and after shutdown begins.
+    public var topics: (any TopicRegistry)? {
+        get { components.withLock { $0.topics } }
+        set { components.withLock { $0.topics = newValue } }
+    }
+
+    /// The transaction coordinator; nil until the store is open and after shutdown begins.
     public var coordinator: TransactionCoordinator? {
-        get { parts.withLockedValue { $0.coordinator } }
-        set { parts.withLockedValue { $0.coordinator = newValue } }
+        get { components.withLock { $0.coordinator } }
+        set { components.withLock { $0.coordinator = newValue } }
+    }
+
+    /// Sets both at once, so a reader never sees one without the other.
+    public func install(topics: (any TopicRegistry)?, coordinator: TransactionCoordinator?) {
+        components.withLock { $0 = Components(topics: topics, coordinator: coordinator) }
     }
 }

@@ -6,14 +6,17 @@ import SluiceTransactions
 
 /// Owns the commit log and the transaction table for the life of the process: opens (and so
 /// recovers) the log, opens the table (`transactions.sqlite` in the data folder, migrating it) and
-/// reconciles it with the log's transaction events, reports readiness, keeps the transaction
-/// upkeep running, and on graceful shutdown closes the table and then the log (which drains
+/// reconciles it with the log's transaction events, opens the topic registry on the same file,
+/// publishes them in its `BrokerHandle`, reports readiness, keeps the transaction upkeep running,
+/// and on graceful shutdown closes the registry, the table and then the log (which drains
 /// appends, syncs and removes the `abort` marker).
 ///
 /// Put it first in the `ServiceGroup`: groups stop services in reverse order, so listeners stop
 /// before the log is flushed and closed.
 public final class StoreService: Service, CustomStringConvertible {
     public let readiness: Readiness
+    /// Where the open components are published for the admin API and the gRPC service.
+    public let handle: BrokerHandle
     private let configuration: CommitLogConfiguration
     private let transactionTimeout: Duration
     private let logger: Logger
@@ -21,9 +24,10 @@ public final class StoreService: Service, CustomStringConvertible {
 
     public init(
         configuration: CommitLogConfiguration, transactionTimeout: Duration = .seconds(6), readiness: Readiness,
-        logger: Logger
+        handle: BrokerHandle = BrokerHandle(), logger: Logger
     ) {
         self.configuration = configuration
+        self.handle = handle
         self.transactionTimeout = transactionTimeout
         self.readiness = readiness
         self.logger = logger
@@ -55,7 +59,19 @@ public final class StoreService: Service, CustomStringConvertible {
             await log.close()
             throw error
         }
+        let topics: SQLiteTopicRegistry
+        do throws(BrokerError) {
+            // After the transaction store, which has applied the migrations that create the table.
+            topics = try await SQLiteTopicRegistry.open(
+                path: Self.transactionDatabasePath(configuration.directory), logger: Logger(label: "sluice.topics"))
+        } catch {
+            readiness.markFailed(error.message)
+            try? await coordinator.store.close()
+            await log.close()
+            throw error
+        }
         opened.withLockedValue { $0 = coordinator }
+        handle.install(topics: topics, coordinator: coordinator)
         readiness.markReady(RecoveryFacts(log.recoveryReport))
         // Cancellation (the group giving up on a graceful stop) must still close the log, so the
         // error from `gracefulShutdown()` only ends the wait.
@@ -66,6 +82,8 @@ public final class StoreService: Service, CustomStringConvertible {
             group.cancelAll()
         }
         readiness.markStopping()
+        handle.install(topics: nil, coordinator: nil)
+        await topics.close()
         await coordinator.maintain()
         try? await coordinator.store.close()
         await log.close()

@@ -99,15 +99,17 @@ struct BrokerCommand: AsyncParsableCommand {
     private static func serve(_ configuration: BrokerConfiguration, registry: PrometheusCollectorRegistry) async throws {
         let logger = Logger(label: "sluice.broker")
         let readiness = Readiness()
+        let handle = BrokerHandle()
         let store = StoreService(
             configuration: configuration.commitLogConfiguration,
-            transactionTimeout: configuration.transactionTimeout, readiness: readiness,
+            transactionTimeout: configuration.transactionTimeout, readiness: readiness, handle: handle,
             logger: Logger(label: "sluice.store"))
         let grpc = GRPCEndpoint(
             host: configuration.grpcHost, port: configuration.grpcPort, logger: Logger(label: "sluice.grpc"),
             onListening: { ConsoleOutput.announceListening("gRPC", host: $0, port: $1) })
         let admin = AdminServer(
-            host: configuration.adminHost, port: configuration.adminPort, readiness: readiness, registry: registry,
+            host: configuration.adminHost, port: configuration.adminPort, readiness: readiness, handle: handle,
+            registry: registry,
             logger: Logger(label: "sluice.admin"),
             onListening: { ConsoleOutput.announceListening("admin HTTP", host: $0, port: $1) })
         // The group starts all three at once (the admin API listens during recovery) and stops

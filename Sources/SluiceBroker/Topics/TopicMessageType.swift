@@ -1,0 +1,27 @@
+/// The kind of message a topic carries. RocketMQ 5 fixes it per topic: a producer sending a FIFO
+/// message to a normal topic (or any other mismatch) is refused.
+public enum TopicMessageType: String, Sendable, Codable, Hashable, CaseIterable, CustomStringConvertible {
+    /// Plain messages, delivered as soon as they are stored.
+    case normal
+    /// Messages with a message group; one group's messages are delivered in order.
+    case fifo
+    /// Messages delivered at a given time (delivery timestamp).
+    case delay
+    /// Half messages, delivered once the producer (or the checker) commits them.
+    case transaction
+
+    public var description: String { rawValue }
+
+    /// The accepted spellings, for error messages: `normal|fifo|delay|transaction`.
+    public static let choices = allCases.map(\.rawValue).joined(separator: "|")
+
+    /// Parses a type from user input (case-insensitive).
+    ///
+    /// - Throws: `BrokerError` `.invalidArgument` naming the accepted values.
+    public static func parse(_ text: String) throws(BrokerError) -> TopicMessageType {
+        guard let type = TopicMessageType(rawValue: text.lowercased()) else {
+            throw BrokerError(.invalidArgument, "type: expected one of \(choices); got '\(text)'")
+        }
+        return type
+    }
+}
