@@ -142,6 +142,8 @@ let package = Package(
             dependencies: [
                 "SluiceBroker",
                 "SluiceAdmin",
+                "SluiceProtocol",
+                "SluiceTransactions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

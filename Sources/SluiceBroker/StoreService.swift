@@ -21,11 +21,31 @@ public final class StoreService: Service, CustomStringConvertible {
     private let transactionTimeout: Duration
     private let logger: Logger
     private let opened = NIOLockedValueBox<TransactionCoordinator?>(nil)
+    private let checkBacks: CheckBackWiring?
+
+    /// How the checker reaches producers (the gRPC front's Telemetry streams) and how often.
+    public struct CheckBackWiring: Sendable {
+        public var sender: any CheckBackSender
+        public var producers: any ProducerDirectory
+        public var configuration: TransactionCheckerConfiguration
+        public var budgetPolicy: CheckBudgetPolicy
+
+        public init(
+            sender: any CheckBackSender, producers: any ProducerDirectory,
+            configuration: TransactionCheckerConfiguration, budgetPolicy: CheckBudgetPolicy = .park
+        ) {
+            self.sender = sender
+            self.producers = producers
+            self.configuration = configuration
+            self.budgetPolicy = budgetPolicy
+        }
+    }
 
     public init(
         configuration: CommitLogConfiguration, transactionTimeout: Duration = .seconds(6), readiness: Readiness,
-        handle: BrokerHandle = BrokerHandle(), logger: Logger
+        handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil, logger: Logger
     ) {
+        self.checkBacks = checkBacks
         self.configuration = configuration
         self.handle = handle
         self.transactionTimeout = transactionTimeout
@@ -76,8 +96,10 @@ public final class StoreService: Service, CustomStringConvertible {
         // Cancellation (the group giving up on a graceful stop) must still close the log, so the
         // error from `gracefulShutdown()` only ends the wait.
         let maintenance = TransactionMaintenanceService(coordinator: coordinator)
+        let checker = makeChecker(coordinator)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await maintenance.run() }
+            if let checker { group.addTask { try? await checker.run() } }
             try? await gracefulShutdown()
             group.cancelAll()
         }
@@ -87,6 +109,22 @@ public final class StoreService: Service, CustomStringConvertible {
         await coordinator.maintain()
         try? await coordinator.store.close()
         await log.close()
+    }
+
+    /// The check-back service, when the broker has a way to reach producers.
+    private func makeChecker(_ coordinator: TransactionCoordinator) -> TransactionChecker? {
+        guard let checkBacks else { return nil }
+        let checkerLogger = Logger(label: "sluice.transactions.checker")
+        do throws(TransactionStoreError) {
+            return try TransactionChecker(
+                store: coordinator.store, sender: checkBacks.sender, directory: checkBacks.producers,
+                budgetHandler: PolicyBudgetHandler(
+                    policy: checkBacks.budgetPolicy, coordinator: coordinator, logger: checkerLogger),
+                configuration: checkBacks.configuration, logger: checkerLogger)
+        } catch {
+            logger.error("transaction checker not started", metadata: ["error": "\(error)"])
+            return nil
+        }
     }
 
     /// Opens the transaction table and replays the log's transaction events into it.

@@ -6,6 +6,8 @@ import Prometheus
 import ServiceLifecycle
 import SluiceAdmin
 import SluiceBroker
+import SluiceProtocol
+import SluiceTransactions
 import UnixSignals
 
 /// `sluice-broker`: parses flags, merges them with the config file and environment, and runs the
@@ -100,13 +102,29 @@ struct BrokerCommand: AsyncParsableCommand {
         let logger = Logger(label: "sluice.broker")
         let readiness = Readiness()
         let handle = BrokerHandle()
+        let sessions = ClientSessions(logger: Logger(label: "sluice.clients"))
+        let checkBacks = StoreService.CheckBackWiring(
+            sender: TelemetryCheckBackSender(sessions: sessions, handle: handle, logger: Logger(label: "sluice.checks")),
+            producers: sessions,
+            configuration: TransactionCheckerConfiguration(
+                checkInterval: configuration.transactionCheckInterval,
+                maximumChecks: configuration.transactionCheckMax,
+                retryDelay: min(.seconds(5), configuration.transactionCheckInterval),
+                pollInterval: min(.seconds(1), configuration.transactionTimeout)))
         let store = StoreService(
             configuration: configuration.commitLogConfiguration,
             transactionTimeout: configuration.transactionTimeout, readiness: readiness, handle: handle,
-            logger: Logger(label: "sluice.store"))
+            checkBacks: checkBacks, logger: Logger(label: "sluice.store"))
+        var messaging = MessagingService.Configuration()
+        messaging.advertisedHost = configuration.grpcHost
+        messaging.advertisedPort = configuration.grpcPort
         let grpc = GRPCEndpoint(
             host: configuration.grpcHost, port: configuration.grpcPort, logger: Logger(label: "sluice.grpc"),
-            onListening: { ConsoleOutput.announceListening("gRPC", host: $0, port: $1) })
+            onListening: { ConsoleOutput.announceListening("gRPC", host: $0, port: $1) },
+            services: [
+                MessagingService(
+                    handle: handle, sessions: sessions, configuration: messaging, logger: Logger(label: "sluice.grpc"))
+            ])
         let admin = AdminServer(
             host: configuration.adminHost, port: configuration.adminPort, readiness: readiness, handle: handle,
             registry: registry,

@@ -48,7 +48,7 @@ struct TopicCreateCommand: AsyncParsableCommand {
     func run() async throws {
         var body: [String: Any] = ["name": name, "type": type.rawValue]
         if let queues { body["queues"] = queues }
-        let reply = try await TopicOutput.request(global) { client in
+        let reply = try await TopicOutput.request(global) { client throws(CLIError) in
             try await client.send("POST", "v1/topics", json: body)
         }
         guard reply.status == 200 || reply.status == 201, let topic = reply.object else {
@@ -71,7 +71,7 @@ struct TopicListCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let reply = try await TopicOutput.request(global) { client in
+        let reply = try await TopicOutput.request(global) { client throws(CLIError) in
             try await client.get("v1/topics")
         }
         guard reply.status == 200, let object = reply.object, let topics = object["topics"] as? [[String: Any]] else {
@@ -100,7 +100,7 @@ struct TopicDeleteCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let reply = try await TopicOutput.request(global) { [name] client in
+        let reply = try await TopicOutput.request(global) { [name] client throws(CLIError) in
             try await client.send("DELETE", "v1/topics/" + AdminClient.pathSegment(name))
         }
         guard reply.status == 204 || reply.status == 200 else {
