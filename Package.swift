@@ -202,6 +202,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "SluiceProtocolTests",
+            dependencies: [
+                "SluiceProtocol", "SluiceBroker", "SluiceStorage", "SluiceTransactions", "SluiceWire", "SluiceTesting",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "SluiceAdminTests",
             dependencies: [
                 "SluiceAdmin", "SluiceBroker", .product(name: "Hummingbird", package: "hummingbird"),
