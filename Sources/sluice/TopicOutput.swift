@@ -5,11 +5,11 @@ import Foundation
 enum TopicOutput {
     /// Runs `call`; an unreachable broker prints (JSON too, with --json) and exits 2.
     static func request(
-        _ global: GlobalOptions, _ call: (AdminClient) async throws(CLIError) -> AdminClient.Reply
+        _ global: GlobalOptions, _ call: (AdminClient) async throws -> AdminClient.Reply
     ) async throws -> AdminClient.Reply {
-        do throws(CLIError) {
+        do {
             return try await call(global.client)
-        } catch {
+        } catch let error as CLIError {
             if global.json {
                 print(render(["error": ["code": "UNREACHABLE", "message": error.message]]))
             }

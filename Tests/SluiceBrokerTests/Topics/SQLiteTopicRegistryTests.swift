@@ -29,7 +29,7 @@ struct SQLiteTopicRegistryTests {
     @Test("creates a topic and finds it by name")
     func createAndFind() async throws {
         try await withTemporaryDirectory { directory in
-            try await Self.withRegistry(in: directory) { registry in
+            try await Self.withRegistry(in: directory) { registry async throws in
                 let topic = try await registry.create(name: "orders", type: .fifo, queueCount: 8)
                 #expect(topic == TopicDefinition(
                     name: "orders", messageType: .fifo, queueCount: 8, createdAtMs: 1_700_000_000_000))
@@ -42,7 +42,7 @@ struct SQLiteTopicRegistryTests {
     @Test("an identical create returns the existing topic unchanged")
     func idempotentCreate() async throws {
         try await withTemporaryDirectory { directory in
-            try await Self.withRegistry(in: directory) { registry in
+            try await Self.withRegistry(in: directory) { registry async throws in
                 let first = try await registry.create(name: "orders", type: .normal, queueCount: 4)
                 let again = try await registry.create(name: "orders", type: .normal, queueCount: 4)
                 #expect(again == first)
@@ -59,7 +59,7 @@ struct SQLiteTopicRegistryTests {
         ])
     func conflict(_ type: TopicMessageType, _ queues: Int, _ expected: String) async throws {
         try await withTemporaryDirectory { directory in
-            try await Self.withRegistry(in: directory) { registry in
+            try await Self.withRegistry(in: directory) { registry async throws in
                 let original = try await registry.create(name: "orders", type: .normal, queueCount: 4)
                 let error = await #expect(throws: BrokerError.self) {
                     try await registry.create(name: "orders", type: type, queueCount: queues)
@@ -77,7 +77,7 @@ struct SQLiteTopicRegistryTests {
     ])
     func invalid(_ name: String, _ queues: Int, _ expected: String) async throws {
         try await withTemporaryDirectory { directory in
-            try await Self.withRegistry(in: directory) { registry in
+            try await Self.withRegistry(in: directory) { registry async throws in
                 let error = await #expect(throws: BrokerError.self) {
                     try await registry.create(name: name, type: .normal, queueCount: queues)
                 }
@@ -91,7 +91,7 @@ struct SQLiteTopicRegistryTests {
     @Test("delete removes a topic, reports a missing one, and the name can be created again with another type")
     func delete() async throws {
         try await withTemporaryDirectory { directory in
-            try await Self.withRegistry(in: directory) { registry in
+            try await Self.withRegistry(in: directory) { registry async throws in
                 _ = try await registry.create(name: "orders", type: .normal, queueCount: 8)
                 #expect(try await registry.delete(named: "orders"))
                 #expect(try await registry.topic(named: "orders") == nil)
@@ -106,7 +106,7 @@ struct SQLiteTopicRegistryTests {
     @Test("list is ordered by name")
     func listOrder() async throws {
         try await withTemporaryDirectory { directory in
-            try await Self.withRegistry(in: directory) { registry in
+            try await Self.withRegistry(in: directory) { registry async throws in
                 for name in ["zeta", "alpha", "Mid"] {
                     _ = try await registry.create(name: name, type: .normal, queueCount: 1)
                 }
@@ -118,13 +118,13 @@ struct SQLiteTopicRegistryTests {
     @Test("topics survive closing and reopening the database")
     func persistence() async throws {
         try await withTemporaryDirectory { directory in
-            let created = try await Self.withRegistry(in: directory) { registry in
+            let created = try await Self.withRegistry(in: directory) { registry async throws in
                 let kept = try await registry.create(name: "kept", type: .transaction, queueCount: 3)
                 _ = try await registry.create(name: "gone", type: .normal, queueCount: 8)
                 #expect(try await registry.delete(named: "gone"))
                 return kept
             }
-            try await Self.withRegistry(in: directory) { registry in
+            try await Self.withRegistry(in: directory) { registry async throws in
                 #expect(try await registry.list() == [created])
                 #expect(try await registry.topic(named: "kept") == created)
             }
@@ -135,7 +135,7 @@ struct SQLiteTopicRegistryTests {
     func lookupsUseTheCache() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory + "/transactions.sqlite"
-            let topic = try await Self.withRegistry(in: directory) { registry in
+            let topic = try await Self.withRegistry(in: directory) { registry async throws in
                 let topic = try await registry.create(name: "cached", type: .normal, queueCount: 8)
                 let other = try await SQLiteExecutor.open(path: path)
                 let removed = try await other.write { try $0.run("DELETE FROM topics WHERE name = 'cached'") }
@@ -145,7 +145,7 @@ struct SQLiteTopicRegistryTests {
                 #expect(try await registry.list() == [topic])
                 return topic
             }
-            try await Self.withRegistry(in: directory) { registry in
+            try await Self.withRegistry(in: directory) { registry async throws in
                 #expect(try await registry.topic(named: topic.name) == nil)
             }
         }
@@ -154,7 +154,7 @@ struct SQLiteTopicRegistryTests {
     @Test("concurrent creates of one name store one topic and agree on it")
     func concurrentCreates() async throws {
         try await withTemporaryDirectory { directory in
-            try await Self.withRegistry(in: directory) { registry in
+            try await Self.withRegistry(in: directory) { registry async throws in
                 let results = try await withThrowingTaskGroup(of: TopicDefinition.self) { group in
                     for _ in 0..<16 {
                         group.addTask { try await registry.create(name: "race", type: .fifo, queueCount: 8) }
@@ -181,7 +181,7 @@ struct SQLiteTopicRegistryTests {
     @Test("requireTopic refuses a message of the wrong type and an unknown topic")
     func requireTopic() async throws {
         try await withTemporaryDirectory { directory in
-            try await Self.withRegistry(in: directory) { registry in
+            try await Self.withRegistry(in: directory) { registry async throws in
                 _ = try await registry.create(name: "orders", type: .fifo, queueCount: 8)
                 _ = try await registry.requireTopic(named: "orders", accepting: .fifo)
                 let wrong = await #expect(throws: BrokerError.self) {
