@@ -108,19 +108,22 @@ final class LogWriter: @unchecked Sendable {
     // MARK: the thread
 
     private func run() {
+        // Two task arrays trade places each round, so neither is reallocated per batch (copying
+        // `tasks` out and clearing it would allocate a fresh buffer of the same capacity).
+        var batch: [WriterTask] = []
+        var appends: [PendingAppend] = []
         while true {
             condition.lock()
             while tasks.isEmpty && !stopping {
                 if !condition.wait(until: nextDeadline()) { break }
             }
-            let batch = tasks
-            tasks.removeAll(keepingCapacity: true)
+            swap(&batch, &tasks)
             let finishing = stopping && batch.isEmpty
             condition.unlock()
 
             // A batch ends at the byte limit, or before its key-index entries would overflow one
             // key-index file (they are reserved up front so a batch never fails half-way).
-            var appends: [PendingAppend] = []
+            appends.reserveCapacity(batch.count)
             var bytes = 0
             var keys = 0
             for task in batch {
@@ -153,6 +156,8 @@ final class LogWriter: @unchecked Sendable {
                 }
             }
             if !appends.isEmpty { process(appends) }
+            appends.removeAll(keepingCapacity: true)
+            batch.removeAll(keepingCapacity: true)  // drop the records now, not at the next wake-up
             runTimers()
             if finishing { break }
         }
