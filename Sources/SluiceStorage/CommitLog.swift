@@ -111,23 +111,24 @@ public final class CommitLog: Sendable {
     ///   there is room), `.io` when the log can no longer be written, `.closed` after `close()`.
     public func append(_ record: MessageRecord) async throws(StorageError) -> AppendResult {
         let messageId = record.messageId.isEmpty ? idGenerator.next() : record.messageId
+        let tagHash = record.tags.sluiceTagHash
         let (buffer, secondaryPosition) = try RecordCodec.encodeWithSecondary(
-            record, messageId: messageId, allocator: allocator)
+            record, messageId: messageId, tagHash: tagHash, allocator: allocator)
         if buffer.readableBytes > configuration.maxRecordBytes {
             throw StorageError(
                 .recordTooLarge,
                 "record is \(buffer.readableBytes) bytes; a segment holds at most \(configuration.maxRecordBytes)")
         }
         let started = ContinuousClock.now
-        let pending = PendingAppend(
-            buffer: buffer, queue: QueueID(topic: record.topic, queueId: record.queueId),
-            tagHash: record.tags.sluiceTagHash, messageId: messageId, keys: record.keys,
-            secondary: record.secondaryQueue.flatMap { queue in secondaryPosition.map { (queue, $0) } },
-            completion: { _ in })
-        let result: Result<AppendResult, StorageError> = await withCheckedContinuation { continuation in
-            var append = pending
-            append.completion = { continuation.resume(returning: $0) }
-            writer.submit(.append(append))
+        let messageIdHash = KeyIndex.hash(messageId)
+        let result: Result<AppendResult, StorageError> = await withUnsafeContinuation { continuation in
+            writer.submit(
+                .append(
+                    PendingAppend(
+                        buffer: buffer, queue: QueueID(topic: record.topic, queueId: record.queueId), tagHash: tagHash,
+                        messageId: messageId, messageIdHash: messageIdHash, keys: record.keys,
+                        secondary: record.secondaryQueue.flatMap { queue in secondaryPosition.map { (queue, $0) } },
+                        continuation: continuation)))
         }
         appendTimer.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
         return try result.get()

@@ -120,20 +120,34 @@ final class KeyIndex: Sendable {
 
     func insert(hash: UInt32, physicalOffset: UInt64, storeTimestampMs: Int64) {
         state.withLockedValue { state in
-            let file = state.files[state.files.count - 1].file
-            let number = state.count
-            precondition(number < capacity, "key index insert without reserve")
-            let slot = KeyIndex.headerSize + Int(hash % UInt32(slotCount)) * 4
-            let position = KeyIndex.headerSize + slotCount * 4 + number * KeyIndex.entrySize
-            file.storeLittleEndian(hash, at: position)
-            file.storeLittleEndian(file.loadLittleEndian(UInt32.self, at: slot), at: position + 4)
-            file.storeLittleEndian(physicalOffset, at: position + 8)
-            file.storeLittleEndian(storeTimestampMs, at: position + 16)
-            file.storeLittleEndian(UInt32(number + 1), at: slot)
-            state.count = number + 1
-            file.storeLittleEndian(UInt32(state.count), at: 16)
-            if state.dirty.last !== file { state.dirty.append(file) }
+            store(hash: hash, physicalOffset: physicalOffset, storeTimestampMs: storeTimestampMs, in: &state)
         }
+    }
+
+    /// Inserts a batch's keys under one lock (space must have been reserved).
+    func insert(contentsOf entries: [(hash: UInt32, physicalOffset: UInt64)], storeTimestampMs: Int64) {
+        guard !entries.isEmpty else { return }
+        state.withLockedValue { state in
+            for (hash, physicalOffset) in entries {
+                store(hash: hash, physicalOffset: physicalOffset, storeTimestampMs: storeTimestampMs, in: &state)
+            }
+        }
+    }
+
+    private func store(hash: UInt32, physicalOffset: UInt64, storeTimestampMs: Int64, in state: inout State) {
+        let file = state.files[state.files.count - 1].file
+        let number = state.count
+        precondition(number < capacity, "key index insert without reserve")
+        let slot = KeyIndex.headerSize + Int(hash % UInt32(slotCount)) * 4
+        let position = KeyIndex.headerSize + slotCount * 4 + number * KeyIndex.entrySize
+        file.storeLittleEndian(hash, at: position)
+        file.storeLittleEndian(file.loadLittleEndian(UInt32.self, at: slot), at: position + 4)
+        file.storeLittleEndian(physicalOffset, at: position + 8)
+        file.storeLittleEndian(storeTimestampMs, at: position + 16)
+        file.storeLittleEndian(UInt32(number + 1), at: slot)
+        state.count = number + 1
+        file.storeLittleEndian(UInt32(state.count), at: 16)
+        if state.dirty.last !== file { state.dirty.append(file) }
     }
 
     /// The active file's sequence and entry count, for the checkpoint.

@@ -10,10 +10,16 @@ struct PendingAppend {
     var queue: QueueID
     var tagHash: UInt32
     var messageId: String
+    /// The key-index hash of `messageId`, computed by the appender to keep it off the writer thread.
+    var messageIdHash: UInt32
     var keys: [String]
     /// The second queue indexing this record and where its offset sits in `buffer`.
     var secondary: (queue: QueueID, position: Int)?
-    var completion: @Sendable (Result<AppendResult, StorageError>) -> Void
+    /// The suspended appender. Resumed directly (no completion closure, no checked-continuation
+    /// box: both cost an allocation per append) and exactly once, through `complete`.
+    var continuation: UnsafeContinuation<Result<AppendResult, StorageError>, Never>
+
+    func complete(_ result: Result<AppendResult, StorageError>) { continuation.resume(returning: result) }
 }
 
 /// Work for the writer thread besides appends.
@@ -81,7 +87,7 @@ final class LogWriter: @unchecked Sendable {
         if stopping {
             condition.unlock()
             switch task {
-            case .append(let append): append.completion(.failure(StorageError(.closed, "the commit log is closed")))
+            case .append(let append): append.complete(.failure(StorageError(.closed, "the commit log is closed")))
             case .maintenance(let work): work(nil)
             }
             return
@@ -108,19 +114,22 @@ final class LogWriter: @unchecked Sendable {
     // MARK: the thread
 
     private func run() {
+        // Two task arrays trade places each round, so neither is reallocated per batch (copying
+        // `tasks` out and clearing it would allocate a fresh buffer of the same capacity).
+        var batch: [WriterTask] = []
+        var appends: [PendingAppend] = []
         while true {
             condition.lock()
             while tasks.isEmpty && !stopping {
                 if !condition.wait(until: nextDeadline()) { break }
             }
-            let batch = tasks
-            tasks.removeAll(keepingCapacity: true)
+            swap(&batch, &tasks)
             let finishing = stopping && batch.isEmpty
             condition.unlock()
 
             // A batch ends at the byte limit, or before its key-index entries would overflow one
             // key-index file (they are reserved up front so a batch never fails half-way).
-            var appends: [PendingAppend] = []
+            appends.reserveCapacity(batch.count)
             var bytes = 0
             var keys = 0
             for task in batch {
@@ -153,6 +162,8 @@ final class LogWriter: @unchecked Sendable {
                 }
             }
             if !appends.isEmpty { process(appends) }
+            appends.removeAll(keepingCapacity: true)
+            batch.removeAll(keepingCapacity: true)  // drop the records now, not at the next wake-up
             runTimers()
             if finishing { break }
         }
@@ -205,8 +216,21 @@ final class LogWriter: @unchecked Sendable {
     private struct Accepted {
         var append: PendingAppend
         var result: AppendResult
-        var index: QueueIndex
-        var secondaryIndex: QueueIndex?
+    }
+
+    /// A queue's bookkeeping within one batch, so an append costs one dictionary lookup and no
+    /// index lock: the offset its next record gets, how far its index files reach, and the
+    /// entries to write once the batch is as durable as the policy promises.
+    private struct BatchQueue {
+        let index: QueueIndex
+        var nextOffset: UInt64
+        var reservedEnd: UInt64
+        var entries: [QueueEntry] = []
+    }
+
+    private struct BatchQueues {
+        var queues: [BatchQueue] = []
+        var slots: [QueueID: Int] = [:]
     }
 
     private struct Run {
@@ -217,7 +241,7 @@ final class LogWriter: @unchecked Sendable {
 
     private func process(_ batch: [PendingAppend]) {
         if let failure {
-            for append in batch { append.completion(.failure(failure)) }
+            for append in batch { append.complete(.failure(failure)) }
             return
         }
         let storeTime = configuration.wallClockMs()
@@ -226,8 +250,9 @@ final class LogWriter: @unchecked Sendable {
         var accepted: [Accepted] = []
         accepted.reserveCapacity(batch.count)
         var failed: [(PendingAppend, StorageError)] = []
-        var perQueue: [QueueID: UInt64] = [:]
+        var queues = BatchQueues()
         var runs = [Run(segment: activeSegment, start: writePosition)]
+        runs[0].vectors.reserveCapacity(batch.count)
         var storages: [Unmanaged<AnyObject>] = []
         storages.reserveCapacity(batch.count)
         defer {
@@ -241,29 +266,24 @@ final class LogWriter: @unchecked Sendable {
             try shared.keyIndex.reserve(keyCount)
         } catch {
             let failure = error.storageError("cannot extend the key index")
-            for append in batch { append.completion(.failure(failure)) }
+            for append in batch { append.complete(.failure(failure)) }
             return
         }
+        var keys: [(hash: UInt32, physicalOffset: UInt64)] = []
+        keys.reserveCapacity(keyCount)
 
         var rollFailure: StorageError?
-        for var append in batch {
+        for append in batch {
             if let rollFailure {
                 failed.append((append, rollFailure))
                 continue
             }
             let size = append.buffer.readableBytes
-            let index: QueueIndex
-            var secondaryIndex: QueueIndex?
-            let countInBatch = perQueue[append.queue, default: 0]
-            let secondaryCountInBatch = append.secondary.map { perQueue[$0.queue, default: 0] } ?? 0
+            let slot: Int
+            var secondarySlot: Int?
             do throws(SystemCallError) {
-                index = try shared.queueIndex(creating: append.queue)
-                try index.reserve(Int(countInBatch) + 1)
-                if let secondary = append.secondary {
-                    let created = try shared.queueIndex(creating: secondary.queue)
-                    try created.reserve(Int(secondaryCountInBatch) + 1)
-                    secondaryIndex = created
-                }
+                slot = try reserveEntry(in: append.queue, &queues)
+                if let secondary = append.secondary { secondarySlot = try reserveEntry(in: secondary.queue, &queues) }
             } catch {
                 failed.append((append, error.storageError("cannot extend the index of queue \(append.queue)")))
                 continue
@@ -284,29 +304,42 @@ final class LogWriter: @unchecked Sendable {
                     continue
                 }
             }
-            let queueOffset = index.nextWriteOffset + countInBatch
-            perQueue[append.queue] = countInBatch + 1
+            let queueOffset = queues.queues[slot].nextOffset
+            queues.queues[slot].nextOffset += 1
             var secondary: (position: Int, offset: UInt64)?
-            if let secondaryIndex, let position = append.secondary?.position {
-                secondary = (position, secondaryIndex.nextWriteOffset + secondaryCountInBatch)
-                perQueue[secondaryIndex.queue] = secondaryCountInBatch + 1
+            if let secondarySlot, let position = append.secondary?.position {
+                secondary = (position, queues.queues[secondarySlot].nextOffset)
+                queues.queues[secondarySlot].nextOffset += 1
             }
             let physical = writePosition
-            append.buffer.withUnsafeMutableReadableBytes {
-                RecordCodec.seal(
-                    $0, physicalOffset: physical, queueOffset: queueOffset, storeTimestampMs: storeTime,
-                    secondary: secondary)
-            }
             append.buffer.withUnsafeReadableBytesWithStorageManagement { bytes, storage in
+                // Sealed through the read-only view on purpose: the batch arrays share this storage,
+                // so the mutating accessor would copy the whole record (copy-on-write) per append.
+                // The bytes are the writer's alone: the appender never reads its buffer after
+                // `submit`, and readers see them only after `publishEnd`.
+                RecordCodec.seal(
+                    UnsafeMutableRawBufferPointer(mutating: bytes), physicalOffset: physical, queueOffset: queueOffset,
+                    storeTimestampMs: storeTime, secondary: secondary)
                 storages.append(storage.retain())
                 runs[runs.count - 1].vectors.append(
                     iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), iov_len: bytes.count))
             }
             writePosition += UInt64(size)
+            let entry = QueueEntry(
+                queueOffset: queueOffset, physicalOffset: physical, size: UInt32(size), tagHash: append.tagHash,
+                storeTimestampMs: storeTime)
+            queues.queues[slot].entries.append(entry)
+            if let secondarySlot, let secondary {
+                var secondaryEntry = entry
+                secondaryEntry.queueOffset = secondary.offset
+                queues.queues[secondarySlot].entries.append(secondaryEntry)
+            }
+            if !append.messageId.isEmpty { keys.append((append.messageIdHash, physical)) }
+            for key in append.keys { keys.append((KeyIndex.hash(key), physical)) }
             let result = AppendResult(
                 physicalOffset: physical, queueOffset: queueOffset, messageId: append.messageId,
                 storeTimestampMs: storeTime, size: size, secondaryQueueOffset: secondary?.offset)
-            accepted.append(Accepted(append: append, result: result, index: index, secondaryIndex: secondaryIndex))
+            accepted.append(Accepted(append: append, result: result))
         }
 
         do throws(SystemCallError) {
@@ -323,48 +356,43 @@ final class LogWriter: @unchecked Sendable {
             activeSegment = startSegment
             let failure = error.storageError("cannot write the commit log")
             if error.call == "fdatasync" { self.failure = failure }
-            for item in accepted { item.append.completion(.failure(failure)) }
-            for (append, error) in failed { append.completion(.failure(error)) }
+            for item in accepted { item.append.complete(.failure(failure)) }
+            for (append, error) in failed { append.complete(.failure(error)) }
             return
         }
 
-        for item in accepted {
-            item.index.write(
-                QueueEntry(
-                    queueOffset: item.result.queueOffset, physicalOffset: item.result.physicalOffset,
-                    size: UInt32(item.result.size), tagHash: item.append.tagHash,
-                    storeTimestampMs: item.result.storeTimestampMs))
-            if let secondaryIndex = item.secondaryIndex, let offset = item.result.secondaryQueueOffset {
-                secondaryIndex.write(
-                    QueueEntry(
-                        queueOffset: offset, physicalOffset: item.result.physicalOffset, size: UInt32(item.result.size),
-                        tagHash: item.append.tagHash, storeTimestampMs: item.result.storeTimestampMs))
-            }
-            if !item.append.messageId.isEmpty {
-                shared.keyIndex.insert(
-                    hash: KeyIndex.hash(item.append.messageId), physicalOffset: item.result.physicalOffset,
-                    storeTimestampMs: storeTime)
-            }
-            for key in item.append.keys {
-                shared.keyIndex.insert(
-                    hash: KeyIndex.hash(key), physicalOffset: item.result.physicalOffset, storeTimestampMs: storeTime)
-            }
-        }
-        var touched: [QueueIndex] = []
-        for item in accepted {
-            for index in [item.index, item.secondaryIndex].compactMap({ $0 })
-            where !touched.contains(where: { $0 === index }) {
-                touched.append(index)
-            }
-        }
-        for index in touched { index.publish() }
+        // The data is written (and synced under sync flush): index it, one lock per queue and
+        // one for the key index, then make it visible.
+        let touched = queues.queues.filter { !$0.entries.isEmpty }
+        for queue in touched { queue.index.write(contentsOf: queue.entries) }
+        shared.keyIndex.insert(contentsOf: keys, storeTimestampMs: storeTime)
+        for queue in touched { queue.index.publish() }
         shared.publishEnd(writePosition)
         shared.recordBatch(records: accepted.count, bytes: Int(writePosition - startPosition))
         logBytesGauge.record(Int64(writePosition - shared.minOffset))
 
-        for item in accepted { item.append.completion(.success(item.result)) }
-        for (append, error) in failed { append.completion(.failure(error)) }
-        if !touched.isEmpty { shared.notifyAppended(touched.map(\.queue)) }
+        for item in accepted { item.append.complete(.success(item.result)) }
+        for (append, error) in failed { append.complete(.failure(error)) }
+        if !touched.isEmpty { shared.notifyAppended(touched.map(\.index.queue)) }
+    }
+
+    /// The batch slot of `queue`, with room in its index for one more entry. Takes the index's
+    /// lock only when the queue first shows up in the batch or its files must grow.
+    private func reserveEntry(in queue: QueueID, _ batch: inout BatchQueues) throws(SystemCallError) -> Int {
+        let slot: Int
+        if let known = batch.slots[queue] {
+            slot = known
+        } else {
+            let index = try shared.queueIndex(creating: queue)
+            slot = batch.queues.count
+            batch.queues.append(BatchQueue(index: index, nextOffset: index.nextWriteOffset, reservedEnd: 0))
+            batch.slots[queue] = slot
+        }
+        let next = batch.queues[slot].nextOffset
+        if next >= batch.queues[slot].reservedEnd {
+            batch.queues[slot].reservedEnd = try batch.queues[slot].index.reserve(upTo: next + 1)
+        }
+        return slot
     }
 
     /// The segment after the active one: reused if a failed batch already created it.

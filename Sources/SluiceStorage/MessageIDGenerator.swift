@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -7,24 +7,29 @@ import Glibc
 /// Makes message ids for records appended without one: 32 uppercase hex digits, a random
 /// 64-bit prefix per process and a 64-bit counter, unique without coordination.
 final class MessageIDGenerator: Sendable {
-    private let prefix: String
-    private let counter = NIOLockedValueBox<UInt64>(0)
+    private let prefix: UInt64
+    private let counter = Atomic<UInt64>(0)
 
     init() {
         var generator = SystemRandomNumberGenerator()
-        prefix = MessageIDGenerator.hex(generator.next() as UInt64)
+        prefix = generator.next()
     }
 
+    /// One id per append: formatted straight into the string's storage (no intermediate strings).
     func next() -> String {
-        let value = counter.withLockedValue { counter -> UInt64 in
-            counter &+= 1
-            return counter
+        let value = counter.wrappingAdd(1, ordering: .relaxed).newValue
+        return String(unsafeUninitializedCapacity: 32) { bytes in
+            MessageIDGenerator.writeHex(prefix, into: bytes, at: 0)
+            MessageIDGenerator.writeHex(value, into: bytes, at: 16)
+            return 32
         }
-        return prefix + MessageIDGenerator.hex(value)
     }
 
-    private static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16, uppercase: true)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+    /// 16 uppercase hex digits, zero-padded.
+    private static func writeHex(_ value: UInt64, into bytes: UnsafeMutableBufferPointer<UInt8>, at start: Int) {
+        for digit in 0..<16 {
+            let nibble = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * digit)) & 0xF
+            bytes[start + digit] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "A") + nibble - 10
+        }
     }
 }

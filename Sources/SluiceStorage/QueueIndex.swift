@@ -94,10 +94,17 @@ final class QueueIndex: Sendable {
 
     /// Makes sure `count` more entries fit, creating files as needed; on failure nothing changes.
     func reserve(_ count: Int) throws(SystemCallError) {
+        try reserve(upTo: nextWriteOffset + UInt64(count))
+    }
+
+    /// Makes sure every offset below `needed` has a slot, creating files as needed; on failure
+    /// nothing changes. Returns the offset the files now reach, so the writer needs to call again
+    /// only once a batch passes it (one lock per file instead of one per append).
+    @discardableResult
+    func reserve(upTo needed: UInt64) throws(SystemCallError) -> UInt64 {
         var end = state.withLockedValue { state in
             state.files.last.map { $0.base + UInt64(entriesPerFile) } ?? state.written
         }
-        let needed = nextWriteOffset + UInt64(count)
         var created: [(base: UInt64, file: MappedFile)] = []
         while end < needed {
             if !FileIO.isDirectory(directory) { try FileIO.makeDirectory(directory) }
@@ -107,6 +114,7 @@ final class QueueIndex: Sendable {
             end += UInt64(entriesPerFile)
         }
         if !created.isEmpty { state.withLockedValue { $0.files.append(contentsOf: created) } }
+        return end
     }
 
     /// The queue offset the next appended entry will get.
@@ -114,16 +122,25 @@ final class QueueIndex: Sendable {
 
     /// Writes an entry at the next offset (space must have been reserved). Not yet visible.
     func write(_ entry: QueueEntry) {
+        state.withLockedValue { state in store(entry, in: &state) }
+    }
+
+    /// Writes a batch's entries in order under one lock (space must have been reserved). Not yet visible.
+    func write(contentsOf entries: [QueueEntry]) {
         state.withLockedValue { state in
-            precondition(entry.queueOffset == state.written, "queue index \(queue) written out of order")
-            let (file, position) = QueueIndex.locate(state.written, in: state.files, perFile: entriesPerFile)!
-            file.storeLittleEndian(entry.physicalOffset, at: position)
-            file.storeLittleEndian(entry.size, at: position + 8)
-            file.storeLittleEndian(entry.tagHash, at: position + 12)
-            file.storeLittleEndian(entry.storeTimestampMs, at: position + 16)
-            state.firstDirty = min(state.firstDirty ?? state.written, state.written)
-            state.written += 1
+            for entry in entries { store(entry, in: &state) }
         }
+    }
+
+    private func store(_ entry: QueueEntry, in state: inout State) {
+        precondition(entry.queueOffset == state.written, "queue index \(queue) written out of order")
+        let (file, position) = QueueIndex.locate(state.written, in: state.files, perFile: entriesPerFile)!
+        file.storeLittleEndian(entry.physicalOffset, at: position)
+        file.storeLittleEndian(entry.size, at: position + 8)
+        file.storeLittleEndian(entry.tagHash, at: position + 12)
+        file.storeLittleEndian(entry.storeTimestampMs, at: position + 16)
+        state.firstDirty = min(state.firstDirty ?? state.written, state.written)
+        state.written += 1
     }
 
     /// Makes every written entry visible to readers.

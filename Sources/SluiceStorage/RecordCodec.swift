@@ -8,13 +8,15 @@ enum RecordCodec {
     static func encode(_ record: MessageRecord, messageId: String, allocator: ByteBufferAllocator)
         throws(StorageError) -> ByteBuffer
     {
-        try encodeWithSecondary(record, messageId: messageId, allocator: allocator).buffer
+        try encodeWithSecondary(record, messageId: messageId, tagHash: record.tags.sluiceTagHash, allocator: allocator)
+            .buffer
     }
 
     /// Encodes and also returns where the secondary queue offset sits (for the writer to patch).
-    static func encodeWithSecondary(_ record: MessageRecord, messageId: String, allocator: ByteBufferAllocator)
-        throws(StorageError) -> (buffer: ByteBuffer, secondaryOffsetPosition: Int?)
-    {
+    /// `tagHash` is `record.tags.sluiceTagHash`, passed in because the caller needs it too.
+    static func encodeWithSecondary(
+        _ record: MessageRecord, messageId: String, tagHash: UInt32, allocator: ByteBufferAllocator
+    ) throws(StorageError) -> (buffer: ByteBuffer, secondaryOffsetPosition: Int?) {
         try validate(record, messageId: messageId)
         var size = RecordFormat.headerSize + 2 + record.topic.utf8.count + 2 + record.tags.utf8.count
         size += 2 + messageId.utf8.count + 2 + 2
@@ -34,7 +36,7 @@ enum RecordCodec {
         buffer.writeInteger(UInt64(0), endianness: .little)
         buffer.writeInteger(UInt64(0), endianness: .little)
         buffer.writeInteger(record.queueId, endianness: .little)
-        buffer.writeInteger(record.tags.sluiceTagHash, endianness: .little)
+        buffer.writeInteger(tagHash, endianness: .little)
         buffer.writeInteger(record.bornTimestampMs, endianness: .little)
         buffer.writeInteger(Int64(0), endianness: .little)
         writeShortString(record.topic, into: &buffer)

@@ -24,9 +24,11 @@ struct StorageBenchmark: AsyncParsableCommand {
         let modes = flush.split(separator: ",").map(String.init)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         print("storage benchmark: \(recordSize)-byte bodies, \(seconds) s per case, segments \(segmentMiB) MiB, dir \(dir)")
-        print(
-            pad("case", 16) + pad("msgs/s", 11) + pad("MB/s", 9) + pad("p50 µs", 9) + pad("p99 µs", 9)
-                + pad("p999 µs", 9) + pad("recs/sync", 10) + pad("limit MB/s", 11) + pad("ratio", 7) + "peak RSS MiB")
+        let columns: [(String, Int)] = [
+            ("case", 16), ("msgs/s", 11), ("MB/s", 9), ("p50 µs", 9), ("p99 µs", 9), ("p999 µs", 9), ("recs/sync", 10),
+            ("limit MB/s", 11), ("ratio", 7), ("cpu µs/msg", 11),
+        ]
+        print(columns.map { pad($0.0, $0.1) }.joined() + "peak RSS MiB")
         for mode in modes {
             for count in counts {
                 let result = try await runCase(mode: mode, appenders: count)
@@ -38,12 +40,14 @@ struct StorageBenchmark: AsyncParsableCommand {
                     limit = try RawDiskLimits.sequentialWriteMBps(directory: dir, totalBytes: max(result.bytes, 64 << 20))
                 }
                 let ratio = result.mbPerSecond / limit
-                print(
-                    pad("\(mode) x\(count)", 16) + pad(String(format: "%.0f", result.messagesPerSecond), 11)
-                        + pad(String(format: "%.1f", result.mbPerSecond), 9) + pad("\(result.p50)", 9)
-                        + pad("\(result.p99)", 9) + pad("\(result.p999)", 9)
-                        + pad(String(format: "%.1f", result.recordsPerSync), 10) + pad(String(format: "%.1f", limit), 11)
-                        + pad(String(format: "%.2f", ratio), 7) + String(format: "%.0f", peakResidentMiB()))
+                let cells: [(String, Int)] = [
+                    ("\(mode) x\(count)", 16), (String(format: "%.0f", result.messagesPerSecond), 11),
+                    (String(format: "%.1f", result.mbPerSecond), 9), ("\(result.p50)", 9), ("\(result.p99)", 9),
+                    ("\(result.p999)", 9), (String(format: "%.1f", result.recordsPerSync), 10),
+                    (String(format: "%.1f", limit), 11), (String(format: "%.2f", ratio), 7),
+                    (String(format: "%.1f", result.cpuMicrosPerMessage), 11),
+                ]
+                print(cells.map { pad($0.0, $0.1) }.joined() + String(format: "%.0f", peakResidentMiB()))
             }
         }
         print("limit: sync rows = plain loop writing the same batch size with one fdatasync per batch;")
@@ -61,6 +65,9 @@ struct StorageBenchmark: AsyncParsableCommand {
         var p50: Int
         var p99: Int
         var p999: Int
+        /// Process CPU time (user + system, all threads) per appended record while the case ran:
+        /// what an append costs on a machine whose cores are the bottleneck.
+        var cpuMicrosPerMessage: Double
     }
 
     private func runCase(mode: String, appenders: Int) async throws -> CaseResult {
@@ -76,6 +83,7 @@ struct StorageBenchmark: AsyncParsableCommand {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         let started = ContinuousClock.now
         let before = log.statistics
+        let cpuBefore = processCPUMicros()
         let histograms = try await withThrowingTaskGroup(of: Histogram<UInt64>.self) { group in
             for appender in 0..<appenders {
                 group.addTask {
@@ -99,6 +107,7 @@ struct StorageBenchmark: AsyncParsableCommand {
         }
         let elapsed = ContinuousClock.now - started
         let after = log.statistics
+        let cpuMicros = processCPUMicros() - cpuBefore
         await log.close()
         try? FileManager.default.removeItem(atPath: directory)
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
@@ -111,12 +120,20 @@ struct StorageBenchmark: AsyncParsableCommand {
             messagesPerSecond: Double(records) / seconds, mbPerSecond: Double(bytes) / seconds / 1e6, bytes: bytes,
             bytesPerSync: bytes / syncs, recordsPerSync: Double(records) / Double(syncs),
             p50: Int(merged.valueAtPercentile(50)), p99: Int(merged.valueAtPercentile(99)),
-            p999: Int(merged.valueAtPercentile(99.9)))
+            p999: Int(merged.valueAtPercentile(99.9)), cpuMicrosPerMessage: cpuMicros / Double(max(1, records)))
     }
 }
 
 func pad(_ text: String, _ width: Int) -> String {
     text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+}
+
+/// User plus system CPU time of the whole process so far, in microseconds.
+func processCPUMicros() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let user = Double(usage.ru_utime.tv_sec) * 1e6 + Double(usage.ru_utime.tv_usec)
+    return user + Double(usage.ru_stime.tv_sec) * 1e6 + Double(usage.ru_stime.tv_usec)
 }
 
 func peakResidentMiB() -> Double {
