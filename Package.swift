@@ -114,6 +114,8 @@ let package = Package(
             name: "SluiceAdmin",
             dependencies: [
                 "SluiceBroker",
+                "SluiceStorage",
+                "SluiceTransactions",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -213,7 +215,8 @@ let package = Package(
         .testTarget(
             name: "SluiceAdminTests",
             dependencies: [
-                "SluiceAdmin", "SluiceBroker", .product(name: "Hummingbird", package: "hummingbird"),
+                "SluiceAdmin", "SluiceBroker", "SluiceStorage", "SluiceTransactions", "SluiceTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
