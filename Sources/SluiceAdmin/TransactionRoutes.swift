@@ -57,7 +57,7 @@ enum TransactionRoutes {
         router.post("v1/transactions/:id/resolve") { request, context in
             let coordinator = try coordinator(readiness, handle)
             let id = try pathID(context)
-            let actor = try actor(request.headers[actorHeader])
+            let actor = try operatorName(request.headers[actorHeader])
             var request = request
             let body = try await request.collectBody(upTo: maximumBodyBytes)
             let resolved = try await resolve(
@@ -154,11 +154,11 @@ enum TransactionRoutes {
         } catch {
             throw storeError(error)
         }
-        guard let (record, checks, audit) = found else { throw notFound(id) }
+        guard let found else { throw notFound(id) }
         return TransactionBodies.Detail(
-            transaction: TransactionBodies.Transaction(record, nowMs: nowMs),
-            checks: checks.map(TransactionBodies.Check.init),
-            audit: audit.map(TransactionBodies.Audit.init))
+            transaction: TransactionBodies.Transaction(found.0, nowMs: nowMs),
+            checks: found.1.map(TransactionBodies.Check.init),
+            audit: found.2.map(TransactionBodies.Audit.init))
     }
 
     // MARK: resolve
@@ -206,7 +206,7 @@ enum TransactionRoutes {
     }
 
     /// The operator's name from the `X-Sluice-Actor` header; `operator` when absent or blank.
-    static func actor(_ header: String?) throws(AdminAPIError) -> String {
+    static func operatorName(_ header: String?) throws(AdminAPIError) -> String {
         let actor = (header ?? "").trimmingCharacters(in: .whitespaces)
         guard !actor.isEmpty else { return defaultActor }
         guard actor.utf8.count <= maximumActorBytes else {

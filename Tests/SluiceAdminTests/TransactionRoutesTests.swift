@@ -15,20 +15,19 @@ import Testing
 struct TransactionAPI {
     let stack: TransactionStack
     let api: RouterHarness
-    /// Added to the wall clock the routes read (ages, `olderThan`).
-    let clockOffsetMs: Mutex<Int64>
+    /// The wall clock the routes read (ages, `olderThan`), movable forward.
+    let clock: OffsetClock
 
     static func with(_ body: (TransactionAPI) async throws -> Void) async throws {
         try await withTemporaryDirectory(prefix: "sluice-txn-routes") { directory in
             let stack = try await TransactionStack.open(directory)
-            let offset = Mutex<Int64>(0)
             let readiness = Readiness()
             readiness.markReady(TopicRoutesTests.facts)
-            let clock = OffsetClock(offset: offset)
+            let clock = OffsetClock()
             let router = AdminServer.router(
                 readiness: readiness, handle: BrokerHandle(coordinator: stack.coordinator),
                 registry: PrometheusCollectorRegistry(), nowMs: { clock.nowMs() })
-            let fixture = TransactionAPI(stack: stack, api: RouterHarness(router), clockOffsetMs: offset)
+            let fixture = TransactionAPI(stack: stack, api: RouterHarness(router), clock: clock)
             do {
                 try await body(fixture)
             } catch {
@@ -64,10 +63,11 @@ struct TransactionAPI {
     }
 }
 
+/// The wall clock plus an offset a test sets.
 final class OffsetClock: Sendable {
-    let offset: Mutex<Int64>
-    init(offset: Mutex<Int64>) { self.offset = offset }
-    func nowMs() -> Int64 { WallClock.nowMs() + offset.withLock { $0 } }
+    private let offsetMs = Mutex<Int64>(0)
+    func nowMs() -> Int64 { WallClock.nowMs() + offsetMs.withLock { $0 } }
+    func advance(toOffsetMs offset: Int64) { offsetMs.withLock { $0 = offset } }
 }
 
 @Suite("TransactionRoutes")
@@ -86,7 +86,7 @@ struct TransactionRoutesTests {
     func fields() async throws {
         try await TransactionAPI.with { fixture in
             let id = try await fixture.prepare("M1", topic: "orders", group: "order-producers", client: "c-7")
-            fixture.clockOffsetMs.withLock { $0 = 192_000 }
+            fixture.clock.advance(toOffsetMs: 192_000)
             let listed = try await fixture.list()
             let transaction = try #require((listed.reply.json?["transactions"] as? [[String: Any]])?.first)
             #expect(transaction["id"] as? String == id)
@@ -131,7 +131,7 @@ struct TransactionRoutesTests {
 
             // Created just now: none is older than a minute until the routes' clock moves on 10 minutes.
             #expect(try await fixture.list("olderThan=60s").ids == [])
-            fixture.clockOffsetMs.withLock { $0 = 600_000 }
+            fixture.clock.advance(toOffsetMs: 600_000)
             #expect(try await fixture.list("olderThan=5m&state=prepared").ids == [a, b])
             #expect(try await fixture.list("olderThan=1h").ids == [])
             #expect(try await fixture.list("olderThan=500ms").ids == [a, b, c, d])
