@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", exact: "0.2.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0", traits: []),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
@@ -114,7 +115,10 @@ let package = Package(
             name: "SluiceAdmin",
             dependencies: [
                 "SluiceBroker",
+                "SluiceStorage",
+                "SluiceTransactions",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -213,7 +217,9 @@ let package = Package(
         .testTarget(
             name: "SluiceAdminTests",
             dependencies: [
-                "SluiceAdmin", "SluiceBroker", .product(name: "Hummingbird", package: "hummingbird"),
+                "SluiceAdmin", "SluiceBroker", "SluiceStorage", "SluiceTransactions", "SluiceTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -4,8 +4,10 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 import SluiceBroker
+import SluiceStorage
 
-/// The admin HTTP API as a `Service`: `/healthz`, `/readyz`, `/metrics`, `/v1/topics`.
+/// The admin HTTP API as a `Service`: `/healthz`, `/readyz`, `/metrics`, `/v1/topics`,
+/// `/v1/transactions`.
 ///
 /// It starts listening at once, independent of the store, so that scripts can poll `/readyz`
 /// while the commit log recovers.
@@ -39,7 +41,8 @@ public struct AdminServer: Service, CustomStringConvertible {
     public var description: String { "AdminServer(\(host):\(port))" }
 
     static func router(
-        readiness: Readiness, handle: BrokerHandle, registry: PrometheusCollectorRegistry
+        readiness: Readiness, handle: BrokerHandle, registry: PrometheusCollectorRegistry,
+        nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() }
     ) -> Router<BasicRequestContext> {
         let router = Router()
         // Middleware first: routes capture the middleware present when they are added.
@@ -47,6 +50,7 @@ public struct AdminServer: Service, CustomStringConvertible {
         HealthRoutes.add(to: router, readiness: readiness)
         MetricsRoute.add(to: router, registry: registry)
         TopicRoutes.add(to: router, readiness: readiness, handle: handle)
+        TransactionRoutes.add(to: router, readiness: readiness, handle: handle, nowMs: nowMs)
         return router
     }
 

@@ -36,7 +36,9 @@ struct AdminClient {
     /// `pathSegment`) with an optional JSON body.
     ///
     /// - Throws: `CLIError` with exit status 2 when the broker cannot be reached.
-    func send(_ method: String, _ path: String, json body: [String: Any]? = nil) async throws(CLIError) -> Reply {
+    func send(
+        _ method: String, _ path: String, json body: [String: Any]? = nil, headers: [String: String] = [:]
+    ) async throws(CLIError) -> Reply {
         var base = baseURL.absoluteString
         while base.hasSuffix("/") { base.removeLast() }
         guard let url = URL(string: base + "/" + path) else {
@@ -45,6 +47,7 @@ struct AdminClient {
         var request = URLRequest(url: url, timeoutInterval: timeoutSeconds)
         request.httpMethod = method
         request.setValue("application/json", forHTTPHeaderField: "Accept")
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         if let body {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
             request.httpBody = try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -28,9 +29,13 @@ struct RouterHarness {
         responder = router.buildResponder()
     }
 
-    func send(_ method: HTTPRequest.Method, _ path: String, body: String? = nil) async throws -> Reply {
+    func send(
+        _ method: HTTPRequest.Method, _ path: String, body: String? = nil, headers: [String: String] = [:]
+    ) async throws -> Reply {
+        var fields = HTTPFields()
+        for (name, value) in headers { fields[HTTPField.Name(name)!] = value }
         let request = Request(
-            head: HTTPRequest(method: method, scheme: "http", authority: "127.0.0.1", path: path),
+            head: HTTPRequest(method: method, scheme: "http", authority: "127.0.0.1", path: path, headerFields: fields),
             body: RequestBody(buffer: ByteBuffer(string: body ?? "")))
         let context = BasicRequestContext(
             source: ApplicationRequestContextSource(channel: NIOAsyncTestingChannel(), logger: Logger(label: "test")))
