@@ -13,7 +13,7 @@ struct RunningBroker {
 
     /// Generous on a 2-core machine that may be compiling at the same time.
     static let startupTimeout: Duration = .seconds(60)
-    static let exitTimeout: Duration = .seconds(20)
+    static let exitTimeout: Duration = .seconds(60)
 
     /// Small segments: the default 1 GiB would be preallocated in the temp folder.
     static let testArguments = ["--segment-size", "1MiB", "--log-level", "warning"]
