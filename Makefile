@@ -46,6 +46,9 @@ interop: venv
 bench: deps
 	$(SWIFT) build -c release --product sluice-bench
 	.build/release/sluice-bench storage
+	.build/release/sluice-bench txn
+	$(SWIFT) build -c release --product sluice-broker
+	.build/release/sluice-bench grpc
 
 ## A longer kill -9 soak of the commit log (200 rounds).
 soak: build
