@@ -33,7 +33,7 @@ struct TopicCreateCommand: AsyncParsableCommand {
     )
 
     @Argument(help: ArgumentHelp(
-        "The topic name: 1 to 127 of letters, digits, '_' and '-' (RMQ_SYS_ and % prefixes are reserved).",
+        "The topic name: 1 to 127 of letters, digits, '%', '_' and '-'; RMQ_SYS_ and % prefixes are reserved.",
         valueName: "name"))
     var name: String
 

@@ -56,7 +56,7 @@ struct RouterHarness {
         var buffer: ByteBuffer { collected.withLock { $0 } }
 
         func write(_ buffer: ByteBuffer) async throws {
-            collected.withLock { $0.writeImmutableBuffer(buffer) }
+            collected.withLock { _ = $0.writeImmutableBuffer(buffer) }
         }
 
         func finish(_ trailingHeaders: HTTPFields?) async throws {}
