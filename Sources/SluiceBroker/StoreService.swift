@@ -1,5 +1,4 @@
 import Logging
-import NIOConcurrencyHelpers
 import ServiceLifecycle
 import SluiceStorage
 import SluiceTransactions
@@ -20,7 +19,6 @@ public final class StoreService: Service, CustomStringConvertible {
     private let configuration: CommitLogConfiguration
     private let transactionTimeout: Duration
     private let logger: Logger
-    private let opened = NIOLockedValueBox<TransactionCoordinator?>(nil)
     private let checkBacks: CheckBackWiring?
 
     /// How the checker reaches producers (the gRPC front's Telemetry streams) and how often.
@@ -53,8 +51,9 @@ public final class StoreService: Service, CustomStringConvertible {
         self.logger = logger
     }
 
-    /// The transaction coordinator over the open log and table; nil until ready.
-    public var coordinator: TransactionCoordinator? { opened.withLockedValue { $0 } }
+    /// The transaction coordinator over the open log and table; nil until ready and once
+    /// shutdown begins.
+    public var coordinator: TransactionCoordinator? { handle.coordinator }
 
     /// Where the transaction table lives in a data folder.
     public static func transactionDatabasePath(_ directory: String) -> String { directory + "/transactions.sqlite" }
@@ -90,7 +89,6 @@ public final class StoreService: Service, CustomStringConvertible {
             await log.close()
             throw error
         }
-        opened.withLockedValue { $0 = coordinator }
         handle.install(topics: topics, coordinator: coordinator)
         readiness.markReady(RecoveryFacts(log.recoveryReport))
         // Cancellation (the group giving up on a graceful stop) must still close the log, so the

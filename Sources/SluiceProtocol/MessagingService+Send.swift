@@ -105,7 +105,7 @@ extension MessagingService {
             var deliveryMs = WireMessage.milliseconds(system.deliveryTimestamp)
             // The client's own docs say milliseconds, so users put them in `seconds`.
             if system.deliveryTimestamp.seconds > 100_000_000_000 { deliveryMs = system.deliveryTimestamp.seconds }
-            let now = WallClockNow.ms()
+            let now = WallClock.nowMs()
             if deliveryMs - now > Self.maxDelay {
                 throw ProtocolRefusal(
                     .illegalDeliveryTime, "delivery time is more than 40 days ahead (\(deliveryMs) ms since the epoch)")
@@ -118,7 +118,7 @@ extension MessagingService {
         return MessageRecord(
             topic: topic.name, queueId: queueId, messageId: system.messageID, tags: system.hasTag ? system.tag : "",
             keys: system.keys, properties: properties, body: ByteBuffer(bytes: wire.body),
-            bornTimestampMs: system.hasBornTimestamp ? WireMessage.milliseconds(system.bornTimestamp) : WallClockNow.ms(),
+            bornTimestampMs: system.hasBornTimestamp ? WireMessage.milliseconds(system.bornTimestamp) : WallClock.nowMs(),
             messageType: kind.rawValue)
     }
 
@@ -129,8 +129,4 @@ extension MessagingService {
             return cursor % UInt32(topic.queueCount)
         }
     }
-}
-
-enum WallClockNow {
-    static func ms() -> Int64 { WallClock.nowMs() }
 }

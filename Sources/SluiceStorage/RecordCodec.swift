@@ -3,17 +3,10 @@ import NIOCore
 /// Encodes records for the writer and decodes them for readers and recovery.
 enum RecordCodec {
     /// Encodes `record` with placeholders for the fields the writer assigns (physical offset, queue
-    /// offset, store time, CRC). Runs on the caller's task, so the writer thread only patches.
-    /// - Throws: `.invalidArgument` naming the field and its limit.
-    static func encode(_ record: MessageRecord, messageId: String, allocator: ByteBufferAllocator)
-        throws(StorageError) -> ByteBuffer
-    {
-        try encodeWithSecondary(record, messageId: messageId, tagHash: record.tags.sluiceTagHash, allocator: allocator)
-            .buffer
-    }
-
-    /// Encodes and also returns where the secondary queue offset sits (for the writer to patch).
+    /// offset, store time, CRC, secondary queue offset) and returns where the secondary queue
+    /// offset sits. Runs on the caller's task, so the writer thread only patches.
     /// `tagHash` is `record.tags.sluiceTagHash`, passed in because the caller needs it too.
+    /// - Throws: `.invalidArgument` naming the field and its limit.
     static func encodeWithSecondary(
         _ record: MessageRecord, messageId: String, tagHash: UInt32, allocator: ByteBufferAllocator
     ) throws(StorageError) -> (buffer: ByteBuffer, secondaryOffsetPosition: Int?) {
