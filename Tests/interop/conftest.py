@@ -4,6 +4,7 @@ Every wait is bounded; the broker is stopped by its pid (SIGTERM, then SIGKILL).
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -76,7 +77,9 @@ def broker():
     log = open(os.path.join(data_dir, "broker.log"), "w")
     process = subprocess.Popen(
         [BROKER, "--data-dir", data_dir + "/data", "--grpc-port", str(grpc_port), "--admin-port", str(admin_port),
-         "--transaction-timeout", "1s", "--transaction-check-interval", "2s", "--log-level", "info"],
+         "--transaction-timeout", "1s", "--transaction-check-interval", "2s", "--log-level", "info",
+         # Small preallocated segments: the default is 1 GiB per broker.
+         "--segment-size", "64MiB"],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     instance = Broker(data_dir + "/data", grpc_port, admin_port, process)
     deadline = time.monotonic() + 60
@@ -102,3 +105,4 @@ def broker():
                 process.kill()
                 process.wait(timeout=10)
         log.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
