@@ -131,6 +131,7 @@ let package = Package(
         .target(
             name: "SluiceTesting",
             dependencies: [
+                "CSluiceShims",
                 "SluiceStorage",
                 "SluiceTransactions",
                 "SluiceBroker",

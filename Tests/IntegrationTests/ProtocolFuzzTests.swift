@@ -7,9 +7,6 @@ import SluiceWire
 import SwiftProtobuf
 import Testing
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// Thousands of malformed and random requests at a real broker, then a normal round trip: nothing
 /// a client sends may crash the broker or stop it serving. Every answer must carry a RocketMQ
@@ -186,12 +183,10 @@ struct ProtocolFuzzTests {
     }
 
     func createTopic(_ broker: RunningBroker, _ name: String, _ type: String) async throws {
-        var request = URLRequest(url: URL(string: "\(broker.adminURL)/v1/topics")!, timeoutInterval: 5)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = try JSONSerialization.data(withJSONObject: ["name": name, "type": type])
-        let (_, response) = try await URLSession.shared.data(for: request)
-        #expect([200, 201].contains((response as? HTTPURLResponse)?.statusCode ?? 0))
+        let body = try JSONSerialization.data(withJSONObject: ["name": name, "type": type])
+        let reply = try await LoopbackHTTP.send(
+            "POST", "\(broker.adminURL)/v1/topics", headers: ["Content-Type": "application/json"], body: Array(body))
+        #expect([200, 201].contains(reply.status))
     }
 }
 

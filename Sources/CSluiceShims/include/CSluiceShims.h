@@ -17,4 +17,11 @@ uint32_t sluice_crc32_ieee(uint32_t crc, const void *data, size_t length);
 /// Linux fallocate(2) (not exported by Swift's Glibc module): returns 0 or -1 with errno set.
 int sluice_fallocate(int fd, int mode, long long offset, long long length);
 
+/// pipe2(fds, O_CLOEXEC) (not exported by Swift's Glibc module): returns 0 or -1 with errno set.
+int sluice_pipe_cloexec(int fds[2]);
+
+/// posix_spawn_file_actions_addclosefrom_np: the spawned child closes every descriptor from
+/// `lowest` up. `actions` is a posix_spawn_file_actions_t *.
+int sluice_spawn_file_actions_closefrom(void *actions, int lowest);
+
 #endif
