@@ -7,6 +7,7 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
             case invalidConfiguration, addressUnavailable, storageUnavailable
             case invalidMessage, transactionNotFound, transactionConflict, storageFailure
             case invalidArgument, topicNotFound, topicExists
+            case groupNotFound, invalidReceiptHandle, staleReceiptHandle
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -38,6 +39,14 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
         /// A topic with that name exists with a different message type or queue count; the
         /// message names the difference.
         public static let topicExists = Code(.topicExists)
+        /// No consumer group with that name exists.
+        public static let groupNotFound = Code(.groupNotFound)
+        /// A receipt handle that this broker did not issue for that group and topic (forged,
+        /// damaged, or meant for another group).
+        public static let invalidReceiptHandle = Code(.invalidReceiptHandle)
+        /// A genuine receipt handle of an earlier delivery: the message was delivered again, or its
+        /// invisible duration changed, since; the newest handle must be used.
+        public static let staleReceiptHandle = Code(.staleReceiptHandle)
 
         public var description: String { value.rawValue }
     }

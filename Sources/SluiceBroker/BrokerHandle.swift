@@ -9,12 +9,16 @@ public final class BrokerHandle: Sendable {
     private struct Components {
         var topics: (any TopicRegistry)?
         var coordinator: TransactionCoordinator?
+        var consumption: ConsumptionEngine?
     }
 
     private let components: Mutex<Components>
 
-    public init(topics: (any TopicRegistry)? = nil, coordinator: TransactionCoordinator? = nil) {
-        components = Mutex(Components(topics: topics, coordinator: coordinator))
+    public init(
+        topics: (any TopicRegistry)? = nil, coordinator: TransactionCoordinator? = nil,
+        consumption: ConsumptionEngine? = nil
+    ) {
+        components = Mutex(Components(topics: topics, coordinator: coordinator, consumption: consumption))
     }
 
     /// The topic registry; nil until the store is open and after shutdown begins.
@@ -29,8 +33,16 @@ public final class BrokerHandle: Sendable {
         set { components.withLock { $0.coordinator = newValue } }
     }
 
-    /// Sets both at once, so a reader never sees one without the other.
-    public func install(topics: (any TopicRegistry)?, coordinator: TransactionCoordinator?) {
-        components.withLock { $0 = Components(topics: topics, coordinator: coordinator) }
+    /// Consumer groups, receive and ack; nil until the store is open and after shutdown begins.
+    public var consumption: ConsumptionEngine? {
+        get { components.withLock { $0.consumption } }
+        set { components.withLock { $0.consumption = newValue } }
+    }
+
+    /// Sets them all at once, so a reader never sees one without the others.
+    public func install(
+        topics: (any TopicRegistry)?, coordinator: TransactionCoordinator?, consumption: ConsumptionEngine? = nil
+    ) {
+        components.withLock { $0 = Components(topics: topics, coordinator: coordinator, consumption: consumption) }
     }
 }

@@ -20,6 +20,7 @@ public final class StoreService: Service, CustomStringConvertible {
     private let transactionTimeout: Duration
     private let logger: Logger
     private let checkBacks: CheckBackWiring?
+    private let autoCreateGroups: Bool
 
     /// How the checker reaches producers (the gRPC front's Telemetry streams) and how often.
     public struct CheckBackWiring: Sendable {
@@ -41,9 +42,11 @@ public final class StoreService: Service, CustomStringConvertible {
 
     public init(
         configuration: CommitLogConfiguration, transactionTimeout: Duration = .seconds(6), readiness: Readiness,
-        handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil, logger: Logger
+        handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil, autoCreateGroups: Bool = true,
+        logger: Logger
     ) {
         self.checkBacks = checkBacks
+        self.autoCreateGroups = autoCreateGroups
         self.configuration = configuration
         self.handle = handle
         self.transactionTimeout = transactionTimeout
@@ -89,7 +92,19 @@ public final class StoreService: Service, CustomStringConvertible {
             await log.close()
             throw error
         }
-        handle.install(topics: topics, coordinator: coordinator)
+        let consumption: ConsumptionEngine
+        do throws(BrokerError) {
+            consumption = try await ConsumptionEngine.open(
+                path: Self.transactionDatabasePath(configuration.directory), log: log, topics: topics,
+                autoCreateGroups: autoCreateGroups, logger: Logger(label: "sluice.consumers"))
+        } catch {
+            readiness.markFailed(error.message)
+            await topics.close()
+            try? await coordinator.store.close()
+            await log.close()
+            throw error
+        }
+        handle.install(topics: topics, coordinator: coordinator, consumption: consumption)
         readiness.markReady(RecoveryFacts(log.recoveryReport))
         // Cancellation (the group giving up on a graceful stop) must still close the log, so the
         // error from `gracefulShutdown()` only ends the wait.
@@ -98,11 +113,14 @@ public final class StoreService: Service, CustomStringConvertible {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await maintenance.run() }
             if let checker { group.addTask { try? await checker.run() } }
+            group.addTask { await consumption.waiters.run() }
+            group.addTask { await ConsumptionUpkeep(engine: consumption).run() }
             try? await gracefulShutdown()
             group.cancelAll()
         }
         readiness.markStopping()
         handle.install(topics: nil, coordinator: nil)
+        await consumption.close()
         await topics.close()
         await coordinator.maintain()
         try? await coordinator.store.close()

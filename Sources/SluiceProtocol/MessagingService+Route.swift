@@ -37,6 +37,8 @@ extension MessagingService {
             throw ProtocolRefusal(.internalError, "the broker is still starting (recovering its store); retry shortly")
         }
         if name.isEmpty { throw ProtocolRefusal(.illegalTopic, "the topic name is empty") }
+        // A group's dead-letter queue reads like a one-queue normal topic.
+        if let deadLetters = handle.consumption?.deadLetterTopic(named: name) { return deadLetters }
         let topic: TopicDefinition?
         do throws(BrokerError) {
             topic = try await registry.topic(named: name)

@@ -19,6 +19,9 @@ extension MessagingService {
             throw ProtocolRefusal(.badRequest, "send exactly one message per request; got \(request.messages.count)")
         }
         let wire = request.messages[0]
+        if ConsumerGroup.groupOfDeadLetterTopic(wire.topic.name) != nil {
+            throw ProtocolRefusal(.forbidden, "dead-letter topic \(wire.topic.name) is read-only")
+        }
         let topic = try await existingTopic(wire.topic.name)
         let system = wire.systemProperties
         let record = try validatedRecord(wire, topic: topic)

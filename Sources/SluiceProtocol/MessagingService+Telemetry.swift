@@ -1,5 +1,6 @@
 import GRPCCore
 import Logging
+import SluiceBroker
 import SluiceWire
 import SwiftProtobuf
 
@@ -52,6 +53,25 @@ extension MessagingService {
             exponential.max = Google_Protobuf_Duration(seconds: 1, nanos: 0)
             exponential.multiplier = 2
             backoff.exponentialBackoff = exponential
+            answer.backoffPolicy = backoff
+        }
+        if case .subscription(var subscription) = settings.pubSub {
+            let group = handle.consumption?.group(named: subscription.group.name)
+                ?? ConsumerGroup(name: subscription.group.name, createdAtMs: 0)
+            subscription.fifo = group.fifo
+            subscription.receiveBatchSize = 32
+            if !subscription.hasLongPollingTimeout {
+                subscription.longPollingTimeout = Google_Protobuf_Duration(seconds: 20, nanos: 0)
+            }
+            answer.subscription = subscription
+            // Push consumers nack with these delays and dead-letter FIFO messages after the attempts.
+            var backoff = Apache_Rocketmq_V2_RetryPolicy()
+            backoff.maxAttempts = Int32(group.maxDeliveryAttempts)
+            var customized = Apache_Rocketmq_V2_CustomizedBackoff()
+            customized.next = group.retryDelaysMs.map {
+                Google_Protobuf_Duration(seconds: $0 / 1000, nanos: Int32(($0 % 1000) * 1_000_000))
+            }
+            backoff.customizedBackoff = customized
             answer.backoffPolicy = backoff
         }
         answer.metric.on = false

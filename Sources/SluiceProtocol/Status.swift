@@ -33,6 +33,10 @@ struct ProtocolRefusal: Error, Sendable {
         case .invalidMessage: self.init(.badRequest, error.message)
         case .transactionNotFound: self.init(.invalidTransactionID, error.message)
         case .transactionConflict: self.init(.badRequest, error.message)
+        case .invalidReceiptHandle, .staleReceiptHandle: self.init(.invalidReceiptHandle, error.message)
+        case .groupNotFound: self.init(.consumerGroupNotFound, error.message)
+        case .topicNotFound: self.init(.topicNotFound, error.message)
+        case .invalidArgument: self.init(.badRequest, error.message)
         default: self.init(.internalError, error.message)
         }
     }

@@ -8,11 +8,7 @@ import SwiftProtobuf
 
 /// Property names the gRPC front keeps in records for fields RocketMQ carries in system
 /// properties (the broker-owned `SLUICE_` prefix keeps them out of user properties).
-enum WireProperty {
-    static let messageGroup = "SLUICE_MESSAGE_GROUP"
-    static let deliveryTimestampMs = "SLUICE_DELIVERY_MS"
-    static let bornHost = "SLUICE_BORN_HOST"
-}
+typealias WireProperty = MessageProperty
 
 extension RecordKind {
     init?(_ type: Apache_Rocketmq_V2_MessageType) {

@@ -1,0 +1,377 @@
+import Crypto
+import Logging
+import Metrics
+import NIOCore
+import SluiceStorage
+import Synchronization
+
+/// Consumer groups and everything they hold: which messages each group has taken, acknowledged,
+/// retries and dead-letters, durable in the consumer tables (migration 0004) and served from
+/// memory.
+///
+/// A receive claims messages in memory (one `TopicConsumer` per group and topic), writes the claim
+/// to SQLite (group-committed with concurrent writes) and only then hands the messages out; an ack
+/// is written before it is confirmed. So after any crash a group resumes where its confirmed acks
+/// left it: acknowledged messages stay acknowledged, everything else is delivered again.
+public final class ConsumptionEngine: Sendable {
+    private struct State {
+        var groups: [String: ConsumerGroup] = [:]
+        var consumers: [String: TopicConsumer] = [:]
+    }
+
+    public let log: CommitLog
+    public let waiters: LongPollWaiters
+    private let table: ConsumptionTable
+    private let key: SymmetricKey
+    private let state: Mutex<State>
+    private let autoCreateGroups: Bool
+    private let nowMs: @Sendable () -> Int64
+    private let logger: Logger
+    private let listenerToken: Mutex<UInt64?> = Mutex(nil)
+
+    private init(
+        log: CommitLog, table: ConsumptionTable, key: SymmetricKey, state: State, autoCreateGroups: Bool,
+        nowMs: @escaping @Sendable () -> Int64, logger: Logger
+    ) {
+        self.log = log
+        self.table = table
+        self.key = key
+        self.state = Mutex(state)
+        self.autoCreateGroups = autoCreateGroups
+        self.nowMs = nowMs
+        self.logger = logger
+        self.waiters = LongPollWaiters()
+    }
+
+    /// Opens the consumer tables (already migrated) next to the transaction table and restores
+    /// every group's cursors and unfinished messages. Rows of topics that no longer exist are
+    /// left alone (and unused).
+    public static func open(
+        path: String, log: CommitLog, topics: any TopicRegistry, autoCreateGroups: Bool = true,
+        nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() },
+        logger: Logger = Logger(label: "sluice.consumers")
+    ) async throws(BrokerError) -> ConsumptionEngine {
+        let table = try await ConsumptionTable.open(path: path, logger: logger)
+        let snapshot: ConsumptionSnapshot
+        do {
+            snapshot = try await table.load()
+        } catch {
+            await table.close()
+            throw error
+        }
+        var state = State()
+        for group in snapshot.groups { state.groups[group.name] = group }
+        let cursorsByPair = Dictionary(grouping: snapshot.cursors) { Self.pairKey($0.group, $0.topic) }
+        let pendingByPair = Dictionary(grouping: snapshot.pending) { Self.pairKey($0.group, $0.topic) }
+        for pair in Set(cursorsByPair.keys).union(pendingByPair.keys) {
+            let sample = cursorsByPair[pair]?.first.map { ($0.group, $0.topic) }
+                ?? pendingByPair[pair]!.first.map { ($0.group, $0.topic) }!
+            guard let group = state.groups[sample.0],
+                let topic = try await Self.topicDefinition(sample.1, topics: topics, groups: state.groups)
+            else { continue }
+            state.consumers[pair] = TopicConsumer(
+                group: group, topic: topic, log: log, restored: pendingByPair[pair] ?? [], cursors: cursorsByPair[pair] ?? [])
+        }
+        logger.info(
+            "consumer groups restored",
+            metadata: [
+                "groups": "\(snapshot.groups.count)", "cursors": "\(snapshot.cursors.count)",
+                "pending": "\(snapshot.pending.count)",
+            ])
+        let engine = ConsumptionEngine(
+            log: log, table: table, key: SymmetricKey(data: snapshot.signingKey), state: state,
+            autoCreateGroups: autoCreateGroups, nowMs: nowMs, logger: logger)
+        let waiters = engine.waiters
+        let token = log.addAppendListener { queues in
+            waiters.notifyAppended(topics: Set(queues.map(\.topic)))
+        }
+        engine.listenerToken.withLock { $0 = token }
+        return engine
+    }
+
+    /// Stops listening to the log and closes the tables (after queued writes).
+    public func close() async {
+        if let token = listenerToken.withLock({ $0 }) { log.removeAppendListener(token) }
+        await table.close()
+    }
+
+    // MARK: groups
+
+    public func groups() -> [ConsumerGroup] {
+        state.withLock { Array($0.groups.values) }.sorted { $0.name < $1.name }
+    }
+
+    public func group(named name: String) -> ConsumerGroup? {
+        state.withLock { $0.groups[name] }
+    }
+
+    /// Creates a group, or changes an existing group's settings.
+    public func saveGroup(_ group: ConsumerGroup) async throws(BrokerError) -> ConsumerGroup {
+        try group.validate()
+        var stored = group
+        if let existing = self.group(named: group.name) { stored.createdAtMs = existing.createdAtMs }
+        try await table.save(stored)
+        let consumers = state.withLock { state -> [TopicConsumer] in
+            state.groups[stored.name] = stored
+            return state.consumers.filter { $0.key.hasPrefix(stored.name + "\u{0}") }.map(\.value)
+        }
+        for consumer in consumers { await consumer.update(group: stored) }
+        return stored
+    }
+
+    /// Deletes a group with its progress; returns false when there was none.
+    public func deleteGroup(named name: String) async throws(BrokerError) -> Bool {
+        guard group(named: name) != nil else { return false }
+        try await table.delete(group: name)
+        state.withLock { state in
+            state.groups[name] = nil
+            state.consumers = state.consumers.filter { !$0.key.hasPrefix(name + "\u{0}") }
+        }
+        return true
+    }
+
+    /// The group a consumer names, created with the defaults on first use when the broker allows.
+    ///
+    /// - Throws: `.invalidArgument` for a bad name, `.groupNotFound` when auto-creation is off.
+    public func groupForConsumer(_ name: String) async throws(BrokerError) -> ConsumerGroup {
+        if let group = group(named: name) { return group }
+        try ConsumerGroup.validateName(name)
+        guard autoCreateGroups else {
+            throw BrokerError(.groupNotFound, "consumer group \(name) does not exist; create it with `sluice group create \(name)`")
+        }
+        logger.info("consumer group created on first use", metadata: ["group": "\(name)"])
+        return try await saveGroup(ConsumerGroup(name: name, createdAtMs: nowMs()))
+    }
+
+    /// A group's dead-letter topic as a readable topic (one queue), or nil when the name is not
+    /// one or the group does not exist.
+    public func deadLetterTopic(named name: String) -> TopicDefinition? {
+        guard let groupName = ConsumerGroup.groupOfDeadLetterTopic(name), let group = group(named: groupName) else {
+            return nil
+        }
+        return Self.deadLetterDefinition(group)
+    }
+
+    // MARK: receive and settle
+
+    /// Claims up to `batch` messages of `topic` for a consumer of `group`; empty when nothing is
+    /// available now (the caller long-polls with `waiters` and `nextDueMs`).
+    public func receive(
+        group: ConsumerGroup, topic: TopicDefinition, batch: Int, invisibleMs: Int64, filter: TagFilter,
+        clientId: String, firstQueue: UInt32
+    ) async throws(BrokerError) -> [Delivery] {
+        let consumer = consumer(group, topic)
+        let now = nowMs()
+        let claimed = await consumer.claim(
+            batch: batch, invisibleMs: invisibleMs, filter: filter, clientId: clientId, firstQueue: firstQueue, nowMs: now)
+        try await table.apply(claimed.changes)
+        if !claimed.deadLetters.isEmpty { await moveToDeadLetter(claimed.deadLetters, consumer: consumer, group: group) }
+        if !claimed.deliveries.isEmpty {
+            Counter(label: "sluice_messages_out_total", dimensions: [("topic", topic.name), ("group", group.name)])
+                .increment(by: claimed.deliveries.count)
+        }
+        return claimed.deliveries
+    }
+
+    /// When the group's next retry or scheduled message in `topic` is due, if any.
+    public func nextDueMs(group: String, topic: String) async -> Int64? {
+        guard let consumer = existingConsumer(group, topic) else { return nil }
+        return await consumer.nextDueMs
+    }
+
+    /// The text form of a receipt handle for `group` and `topic`.
+    public func encode(_ handle: ReceiptHandle, group: String, topic: String) -> String {
+        handle.encoded(key: key, group: group, topic: topic)
+    }
+
+    /// Acknowledges a delivery: the message is finished for the group. Repeating an ack is fine.
+    ///
+    /// - Throws: `.invalidReceiptHandle` (forged, other group, never delivered),
+    ///   `.staleReceiptHandle` (delivered again since), `.storageFailure`.
+    public func ack(group: String, topic: String, receiptHandle: String) async throws(BrokerError) {
+        let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
+        let (outcome, changes, unblocked) = await consumer.ack(handle, nowMs: nowMs())
+        try await table.apply(changes)
+        if unblocked { waiters.notify(group: group, topic: topic) }
+        try Self.check(outcome, handle: handle, action: "acknowledge")
+    }
+
+    /// Sets a delivery's remaining invisible time (from now) and returns the handle to use from
+    /// now on; a short time is how consumers ask for an early retry.
+    public func changeInvisibleDuration(group: String, topic: String, receiptHandle: String, invisibleMs: Int64)
+        async throws(BrokerError) -> String
+    {
+        let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
+        let (outcome, renewed, changes) = await consumer.changeInvisibleDuration(handle, invisibleMs: invisibleMs, nowMs: nowMs())
+        try await table.apply(changes)
+        try Self.check(outcome, handle: handle, action: "change the invisible time of")
+        guard let renewed else {
+            throw BrokerError(.staleReceiptHandle, "the message at queue offset \(handle.queueOffset) was already finished")
+        }
+        if invisibleMs <= 1000 { waiters.notify(group: group, topic: topic) }
+        return encode(renewed, group: group, topic: topic)
+    }
+
+    /// Moves a delivered message to the group's dead-letter queue now (a consumer gave up on it).
+    public func forwardToDeadLetter(group: String, topic: String, receiptHandle: String) async throws(BrokerError) {
+        let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
+        let (outcome, candidate) = await consumer.beginDeadLetter(handle)
+        try Self.check(outcome, handle: handle, action: "dead-letter")
+        guard let candidate, let definition = self.group(named: group) else { return }
+        await moveToDeadLetter([candidate], consumer: consumer, group: definition)
+    }
+
+    /// Dead-letters every last delivery whose invisibility ran out unacknowledged. Run it
+    /// periodically (the broker does, every second).
+    public func sweep() async {
+        let consumers = state.withLock { state in
+            state.consumers.values.compactMap { consumer in state.groups[consumer.groupName].map { (consumer, $0) } }
+        }
+        let now = nowMs()
+        for (consumer, group) in consumers {
+            let expired = await consumer.expiredFinalDeliveries(nowMs: now, limit: 256)
+            if !expired.isEmpty { await moveToDeadLetter(expired, consumer: consumer, group: group) }
+        }
+    }
+
+    /// The group's standing in every queue of every topic it has read, with its dead-letter count.
+    public func backlog(group name: String) async -> GroupBacklog? {
+        guard let group = group(named: name) else { return nil }
+        let consumers = state.withLock { state in
+            state.consumers.filter { $0.key.hasPrefix(name + "\u{0}") }.map(\.value)
+        }
+        var queues: [QueueBacklog] = []
+        let now = nowMs()
+        for consumer in consumers { queues += await consumer.backlog(nowMs: now) }
+        queues.sort { ($0.topic, $0.queueId) < ($1.topic, $1.queueId) }
+        let dlq = log.queueBounds(QueueID(topic: group.deadLetterTopic, queueId: 0))
+        return GroupBacklog(group: group, queues: queues, deadLettered: Int(dlq.next - dlq.min))
+    }
+
+    /// The group's committed offset in one queue (everything below is finished).
+    public func committedOffset(group: ConsumerGroup, topic: TopicDefinition, queueId: UInt32) async -> UInt64 {
+        await consumer(group, topic).committedOffset(queueId: queueId)
+    }
+
+    /// Sets the group's position in one queue; its unfinished messages there are forgotten.
+    public func resetOffset(group: ConsumerGroup, topic: TopicDefinition, queueId: UInt32, to offset: UInt64)
+        async throws(BrokerError)
+    {
+        let changes = await consumer(group, topic).reset(queueId: queueId, to: offset)
+        try await table.apply(changes)
+        waiters.notify(group: group.name, topic: topic.name)
+    }
+
+    // MARK: helpers
+
+    private func resolve(group: String, topic: String, receiptHandle: String) throws(BrokerError)
+        -> (ReceiptHandle, TopicConsumer)
+    {
+        let handle = try ReceiptHandle.decode(receiptHandle, key: key, group: group, topic: topic)
+        guard let consumer = existingConsumer(group, topic) else {
+            throw BrokerError(.invalidReceiptHandle, "group \(group) has received nothing from topic \(topic)")
+        }
+        return (handle, consumer)
+    }
+
+    private static func check(_ outcome: SettleOutcome, handle: ReceiptHandle, action: String) throws(BrokerError) {
+        switch outcome {
+        case .done, .alreadyFinished:
+            return
+        case .stale:
+            throw BrokerError(
+                .staleReceiptHandle,
+                "cannot \(action) the message at queue \(handle.queueId) offset \(handle.queueOffset) with this receipt "
+                    + "handle: the message was delivered again (or its invisible time changed) since; use the newest handle")
+        case .unknown:
+            throw BrokerError(
+                .invalidReceiptHandle,
+                "no delivery of the message at queue \(handle.queueId) offset \(handle.queueOffset) to this group")
+        }
+    }
+
+    private func consumer(_ group: ConsumerGroup, _ topic: TopicDefinition) -> TopicConsumer {
+        let pair = Self.pairKey(group.name, topic.name)
+        return state.withLock { state in
+            if let existing = state.consumers[pair] { return existing }
+            let created = TopicConsumer(group: group, topic: topic, log: log, restored: [], cursors: [])
+            state.consumers[pair] = created
+            return created
+        }
+    }
+
+    private func existingConsumer(_ group: String, _ topic: String) -> TopicConsumer? {
+        state.withLock { $0.consumers[Self.pairKey(group, topic)] }
+    }
+
+    /// Copies each candidate to the group's dead-letter queue (once, even across a crash between
+    /// the copy and the bookkeeping: an existing copy from the same origin is found by message id),
+    /// then finishes it for the group.
+    private func moveToDeadLetter(_ candidates: [DeadLetterCandidate], consumer: TopicConsumer, group: ConsumerGroup) async {
+        let dlqTopic = group.deadLetterTopic
+        for candidate in candidates {
+            let origin = "\(consumer.topic)#\(candidate.queueId)@\(candidate.queueOffset)"
+            do throws(BrokerError) {
+                if let record = await consumer.record(of: candidate) {
+                    let alreadyCopied = log.lookup(messageId: record.messageId).contains {
+                        $0.topic == dlqTopic && $0.property(MessageProperty.deadLetterOrigin) == origin
+                    }
+                    if !alreadyCopied {
+                        var properties = record.message.properties.filter { $0.0 != MessageProperty.deadLetterOrigin }
+                        properties.append((MessageProperty.deadLetterOrigin, origin))
+                        properties.append((MessageProperty.originalTopic, consumer.topic))
+                        properties.append((MessageProperty.deliveryAttempts, "\(candidate.attempt)"))
+                        let copy = MessageRecord(
+                            topic: dlqTopic, queueId: 0, messageId: record.messageId, tags: record.message.tags,
+                            keys: record.message.keys, properties: properties, body: record.message.body,
+                            bornTimestampMs: record.message.bornTimestampMs, messageType: RecordKind.normal.rawValue)
+                        do throws(StorageError) {
+                            _ = try await log.append(copy)
+                        } catch {
+                            throw BrokerError(.storageFailure, "cannot store the dead-letter copy: \(error.message)", cause: error)
+                        }
+                    }
+                }
+                let (changes, unblocked) = await consumer.finishDeadLetter(candidate, nowMs: nowMs())
+                try await table.apply(changes)
+                if unblocked { waiters.notify(group: group.name, topic: consumer.topic) }
+                Counter(label: "sluice_dead_letters_total", dimensions: [("topic", consumer.topic), ("group", group.name)])
+                    .increment()
+                logger.info(
+                    "message dead-lettered",
+                    metadata: ["group": "\(group.name)", "origin": "\(origin)", "attempts": "\(candidate.attempt)"])
+            } catch {
+                logger.warning("dead-lettering failed; will retry", metadata: ["origin": "\(origin)", "error": "\(error)"])
+                await consumer.abortDeadLetter(candidate, retryAtMs: nowMs() + 5000)
+            }
+        }
+    }
+
+    private static func pairKey(_ group: String, _ topic: String) -> String { group + "\u{0}" + topic }
+
+    private static func deadLetterDefinition(_ group: ConsumerGroup) -> TopicDefinition {
+        TopicDefinition(name: group.deadLetterTopic, messageType: .normal, queueCount: 1, createdAtMs: group.createdAtMs)
+    }
+
+    private static func topicDefinition(_ name: String, topics: any TopicRegistry, groups: [String: ConsumerGroup])
+        async throws(BrokerError) -> TopicDefinition?
+    {
+        if let groupName = ConsumerGroup.groupOfDeadLetterTopic(name) {
+            return groups[groupName].map(deadLetterDefinition)
+        }
+        return try await topics.topic(named: name)
+    }
+}
+
+/// A group with its standing in every queue it reads.
+public struct GroupBacklog: Sendable, Codable {
+    public var group: ConsumerGroup
+    public var queues: [QueueBacklog]
+    /// Messages in the group's dead-letter queue.
+    public var deadLettered: Int
+
+    public var waiting: Int { queues.reduce(0) { $0 + $1.waiting } }
+    public var inFlight: Int { queues.reduce(0) { $0 + $1.inFlight } }
+    public var retrying: Int { queues.reduce(0) { $0 + $1.retrying } }
+    public var scheduled: Int { queues.reduce(0) { $0 + $1.scheduled } }
+}

@@ -1,0 +1,212 @@
+import Crypto
+import Logging
+import SluiceStorage
+import SluiceTransactions
+
+/// One unfinished message of a group, as the table keeps it (`consumer_pending`).
+struct PendingRow: Sendable, Equatable {
+    var group: String
+    var topic: String
+    var queueId: UInt32
+    var queueOffset: UInt64
+    var attempt: Int
+    var deliveryToken: UInt64
+    var invisibleUntilMs: Int64
+    var deliverableAtMs: Int64
+    var messageGroup: String?
+    var clientId: String
+}
+
+/// A group's position in one queue (`consumer_cursors`).
+struct CursorRow: Sendable, Equatable {
+    var group: String
+    var topic: String
+    var queueId: UInt32
+    var nextOffset: UInt64
+}
+
+/// What one receive, ack or sweep changed: written in one savepoint of a group-committed SQLite
+/// transaction before the client hears the outcome.
+struct ConsumptionChanges: Sendable {
+    /// Cursors only move forward here (concurrent claims may commit in either order)...
+    var cursors: [CursorRow] = []
+    /// ...except when an operator or a pull consumer sets one.
+    var resetCursors: [CursorRow] = []
+    var pending: [PendingRow] = []
+    var finished: [(group: String, topic: String, queueId: UInt32, queueOffset: UInt64)] = []
+
+    var isEmpty: Bool { cursors.isEmpty && resetCursors.isEmpty && pending.isEmpty && finished.isEmpty }
+}
+
+/// Everything the table holds, read once at start.
+struct ConsumptionSnapshot: Sendable {
+    var groups: [ConsumerGroup]
+    var cursors: [CursorRow]
+    var pending: [PendingRow]
+    var signingKey: [UInt8]
+}
+
+/// The consumer-group tables of `transactions.sqlite` (migration 0004) behind their own
+/// `SQLiteExecutor`: one thread, writes group-committed.
+final class ConsumptionTable: Sendable {
+    private let executor: SQLiteExecutor
+    private let logger: Logger
+
+    private init(executor: SQLiteExecutor, logger: Logger) {
+        self.executor = executor
+        self.logger = logger
+    }
+
+    /// Opens the (already migrated) database.
+    static func open(path: String, logger: Logger) async throws(BrokerError) -> ConsumptionTable {
+        do {
+            let executor = try await SQLiteExecutor.open(
+                path: path,
+                configuration: SQLiteExecutorConfiguration(threadName: "sluice-sqlite-consumers", metricsLabel: "consumers"),
+                logger: logger)
+            return ConsumptionTable(executor: executor, logger: logger)
+        } catch {
+            throw BrokerError(.storageUnavailable, "cannot open the consumer tables in \(path): \(error)", cause: error)
+        }
+    }
+
+    func close() async {
+        do {
+            try await executor.close()
+        } catch {
+            logger.warning("cannot close the consumer tables", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Reads every group, cursor and pending row, and the handle-signing key (made on first use).
+    func load() async throws(BrokerError) -> ConsumptionSnapshot {
+        do {
+            return try await executor.write { connection in
+                let groups = try connection.query(
+                    "SELECT name, fifo, max_delivery_attempts, retry_delays_ms, created_at_ms FROM consumer_groups",
+                    row: Self.group)
+                let cursors = try connection.query(
+                    "SELECT group_name, topic, queue_id, next_offset FROM consumer_cursors"
+                ) { row in
+                    CursorRow(
+                        group: row.string(at: 0), topic: row.string(at: 1), queueId: UInt32(row.int64(at: 2)),
+                        nextOffset: UInt64(row.int64(at: 3)))
+                }
+                let pending = try connection.query(
+                    """
+                    SELECT group_name, topic, queue_id, queue_offset, attempt, delivery_token, invisible_until_ms,
+                           deliverable_at_ms, message_group, client_id
+                    FROM consumer_pending ORDER BY group_name, topic, queue_id, queue_offset
+                    """
+                ) { row in
+                    PendingRow(
+                        group: row.string(at: 0), topic: row.string(at: 1), queueId: UInt32(row.int64(at: 2)),
+                        queueOffset: UInt64(row.int64(at: 3)), attempt: Int(row.int64(at: 4)),
+                        deliveryToken: UInt64(bitPattern: row.int64(at: 5)), invisibleUntilMs: row.int64(at: 6),
+                        deliverableAtMs: row.int64(at: 7), messageGroup: row.optionalString(at: 8),
+                        clientId: row.string(at: 9))
+                }
+                var key = try connection.queryFirst(
+                    "SELECT value FROM broker_metadata WHERE name = 'receipt_handle_key'"
+                ) { $0.blob(at: 0) }
+                if key == nil {
+                    let fresh = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
+                    try connection.run(
+                        "INSERT INTO broker_metadata (name, value) VALUES ('receipt_handle_key', ?)", [.blob(fresh)])
+                    key = fresh
+                }
+                return ConsumptionSnapshot(groups: groups, cursors: cursors, pending: pending, signingKey: key ?? [])
+            }
+        } catch {
+            throw BrokerError(.storageUnavailable, "cannot read the consumer tables: \(error)", cause: error)
+        }
+    }
+
+    /// Inserts or replaces a group's settings.
+    func save(_ group: ConsumerGroup) async throws(BrokerError) {
+        do {
+            try await executor.write { connection in
+                try connection.run(
+                    """
+                    INSERT INTO consumer_groups (name, fifo, max_delivery_attempts, retry_delays_ms, created_at_ms)
+                    VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET fifo = excluded.fifo,
+                        max_delivery_attempts = excluded.max_delivery_attempts, retry_delays_ms = excluded.retry_delays_ms
+                    """,
+                    [
+                        .text(group.name), .integer(group.fifo ? 1 : 0), .integer(Int64(group.maxDeliveryAttempts)),
+                        .text(group.retryDelaysMs.map(String.init).joined(separator: ",")), .integer(group.createdAtMs),
+                    ])
+            }
+        } catch {
+            throw BrokerError(.storageFailure, "cannot store consumer group \(group.name): \(error)", cause: error)
+        }
+    }
+
+    /// Removes a group with its cursors and pending messages.
+    func delete(group name: String) async throws(BrokerError) {
+        do {
+            try await executor.write { connection in
+                try connection.run("DELETE FROM consumer_pending WHERE group_name = ?", [.text(name)])
+                try connection.run("DELETE FROM consumer_cursors WHERE group_name = ?", [.text(name)])
+                try connection.run("DELETE FROM consumer_groups WHERE name = ?", [.text(name)])
+            }
+        } catch {
+            throw BrokerError(.storageFailure, "cannot delete consumer group \(name): \(error)", cause: error)
+        }
+    }
+
+    /// Writes one batch of changes; returns once committed.
+    func apply(_ changes: ConsumptionChanges) async throws(BrokerError) {
+        if changes.isEmpty { return }
+        do {
+            try await executor.write { connection in
+                for cursor in changes.cursors {
+                    try connection.run(
+                        """
+                        INSERT INTO consumer_cursors (group_name, topic, queue_id, next_offset) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (group_name, topic, queue_id) DO UPDATE SET next_offset = max(next_offset, excluded.next_offset)
+                        """,
+                        [.text(cursor.group), .text(cursor.topic), .integer(Int64(cursor.queueId)),
+                         .integer(Int64(cursor.nextOffset))])
+                }
+                for cursor in changes.resetCursors {
+                    try connection.run(
+                        "INSERT OR REPLACE INTO consumer_cursors (group_name, topic, queue_id, next_offset) VALUES (?, ?, ?, ?)",
+                        [.text(cursor.group), .text(cursor.topic), .integer(Int64(cursor.queueId)),
+                         .integer(Int64(cursor.nextOffset))])
+                }
+                for row in changes.pending {
+                    try connection.run(
+                        """
+                        INSERT OR REPLACE INTO consumer_pending (group_name, topic, queue_id, queue_offset, attempt,
+                            delivery_token, invisible_until_ms, deliverable_at_ms, message_group, client_id)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                        [
+                            .text(row.group), .text(row.topic), .integer(Int64(row.queueId)),
+                            .integer(Int64(row.queueOffset)), .integer(Int64(row.attempt)),
+                            .integer(Int64(bitPattern: row.deliveryToken)), .integer(row.invisibleUntilMs),
+                            .integer(row.deliverableAtMs), row.messageGroup.map { .text($0) } ?? .null,
+                            .text(row.clientId),
+                        ])
+                }
+                for done in changes.finished {
+                    try connection.run(
+                        "DELETE FROM consumer_pending WHERE group_name = ? AND topic = ? AND queue_id = ? AND queue_offset = ?",
+                        [.text(done.group), .text(done.topic), .integer(Int64(done.queueId)),
+                         .integer(Int64(done.queueOffset))])
+                }
+            }
+        } catch {
+            throw BrokerError(.storageFailure, "cannot store consumer progress: \(error)", cause: error)
+        }
+    }
+
+    private static func group(_ row: SQLiteStatement) throws(SQLiteError) -> ConsumerGroup {
+        let delays = row.string(at: 3).split(separator: ",").compactMap { Int64($0) }
+        return ConsumerGroup(
+            name: row.string(at: 0), fifo: row.int64(at: 1) != 0, maxDeliveryAttempts: Int(row.int64(at: 2)),
+            retryDelaysMs: delays, createdAtMs: row.int64(at: 4))
+    }
+}

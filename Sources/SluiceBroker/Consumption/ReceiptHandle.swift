@@ -1,0 +1,90 @@
+import Crypto
+import Foundation
+
+/// What a receipt handle names: one delivery of one message to one group. Handed to the consumer
+/// with the message and sent back with ack, change-invisible-duration and forward-to-DLQ.
+///
+/// Encoded as base64url of a small binary payload plus an HMAC-SHA256 tag (first 12 bytes) over
+/// the group, the topic and the payload with the broker's own key (kept in the database), so a
+/// handle cannot be forged, altered or used for another group or topic; the delivery token makes
+/// an older delivery's handle stale once the message was delivered again.
+public struct ReceiptHandle: Sendable, Hashable {
+    public var queueId: UInt32
+    public var queueOffset: UInt64
+    public var deliveryToken: UInt64
+    /// End of the delivery's invisibility, for information (the broker's own record decides).
+    public var invisibleUntilMs: Int64
+
+    static let version: UInt8 = 1
+    static let payloadSize = 1 + 4 + 8 + 8 + 8
+    static let tagSize = 12
+
+    public init(queueId: UInt32, queueOffset: UInt64, deliveryToken: UInt64, invisibleUntilMs: Int64) {
+        self.queueId = queueId
+        self.queueOffset = queueOffset
+        self.deliveryToken = deliveryToken
+        self.invisibleUntilMs = invisibleUntilMs
+    }
+
+    /// The text form a client receives.
+    public func encoded(key: SymmetricKey, group: String, topic: String) -> String {
+        var payload: [UInt8] = [Self.version]
+        payload.reserveCapacity(Self.payloadSize + Self.tagSize)
+        append(queueId.bigEndian, to: &payload)
+        append(queueOffset.bigEndian, to: &payload)
+        append(deliveryToken.bigEndian, to: &payload)
+        append(UInt64(bitPattern: invisibleUntilMs).bigEndian, to: &payload)
+        payload += Self.tag(key: key, group: group, topic: topic, payload: payload)
+        return Data(payload).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Decodes and authenticates a handle for `group` and `topic`.
+    ///
+    /// - Throws: `BrokerError` `.invalidReceiptHandle` saying what is wrong with it.
+    public static func decode(_ text: String, key: SymmetricKey, group: String, topic: String) throws(BrokerError)
+        -> ReceiptHandle
+    {
+        if text.isEmpty { throw BrokerError(.invalidReceiptHandle, "the receipt handle is empty") }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard text.count < 200, let data = Data(base64Encoded: base64), data.count == payloadSize + tagSize else {
+            throw BrokerError(.invalidReceiptHandle, "'\(text.prefix(60))' is not a receipt handle issued by this broker")
+        }
+        let bytes = [UInt8](data)
+        let payload = Array(bytes[0..<payloadSize])
+        let expected = tag(key: key, group: group, topic: topic, payload: payload)
+        guard payload[0] == version, constantTimeEqual(expected, Array(bytes[payloadSize...])) else {
+            throw BrokerError(
+                .invalidReceiptHandle,
+                "the receipt handle was not issued by this broker for group \(group) and topic \(topic)")
+        }
+        func read<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
+            var value: T = 0
+            for index in 0..<MemoryLayout<T>.size { value = value << 8 | T(payload[offset + index]) }
+            return value
+        }
+        return ReceiptHandle(
+            queueId: read(1, UInt32.self), queueOffset: read(5, UInt64.self), deliveryToken: read(13, UInt64.self),
+            invisibleUntilMs: Int64(bitPattern: read(21, UInt64.self)))
+    }
+
+    private static func tag(key: SymmetricKey, group: String, topic: String, payload: [UInt8]) -> [UInt8] {
+        var hmac = HMAC<SHA256>(key: key)
+        hmac.update(data: Array(group.utf8) + [0] + Array(topic.utf8) + [0])
+        hmac.update(data: payload)
+        return Array(hmac.finalize()).prefix(tagSize).map { $0 }
+    }
+
+    private static func constantTimeEqual(_ left: [UInt8], _ right: [UInt8]) -> Bool {
+        guard left.count == right.count else { return false }
+        var difference: UInt8 = 0
+        for index in left.indices { difference |= left[index] ^ right[index] }
+        return difference == 0
+    }
+
+    private func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
+    }
+}

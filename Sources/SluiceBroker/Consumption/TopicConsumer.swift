@@ -1,0 +1,459 @@
+import DequeModule
+import HeapModule
+import SluiceStorage
+
+/// One message a group has not finished: delivered and not acknowledged, scheduled (DELAY), or
+/// waiting behind an earlier message of its FIFO message group.
+struct PendingMessage: Sendable {
+    /// Deliveries so far (0: not delivered yet).
+    var attempt: Int
+    var deliveryToken: UInt64
+    var invisibleUntilMs: Int64
+    /// Not delivered (again) before this time.
+    var deliverableAtMs: Int64
+    var messageGroup: String?
+    var clientId: String
+    /// Being copied to the dead-letter queue: neither delivered nor acknowledged meanwhile.
+    var deadLettering = false
+}
+
+/// A group's state in one queue.
+struct QueueProgress: Sendable {
+    /// The first queue offset the group has not looked at.
+    var nextOffset: UInt64
+    var pending: [UInt64: PendingMessage] = [:]
+    /// FIFO topics: each message group's unfinished offsets in send order; only the first may be
+    /// delivered.
+    var lines: [String: Deque<UInt64>] = [:]
+}
+
+/// A timer entry: the pending message at (queue, offset) becomes due at `atMs`. Stale once the
+/// message's token or due time changed (entries are never removed from the middle of a heap).
+struct DueEntry: Comparable, Sendable {
+    var atMs: Int64
+    var queueId: UInt32
+    var queueOffset: UInt64
+    var token: UInt64
+
+    static func < (left: DueEntry, right: DueEntry) -> Bool {
+        (left.atMs, left.queueId, left.queueOffset) < (right.atMs, right.queueId, right.queueOffset)
+    }
+}
+
+/// One message handed to a consumer.
+public struct Delivery: Sendable {
+    public var record: StoredRecord
+    public var queueId: UInt32
+    public var attempt: Int
+    public var handle: ReceiptHandle
+}
+
+/// A message whose deliveries are used up (or that a consumer forwarded), to be copied to the
+/// group's dead-letter queue.
+struct DeadLetterCandidate: Sendable {
+    var queueId: UInt32
+    var queueOffset: UInt64
+    var attempt: Int
+}
+
+/// What a receipt handle turned out to name.
+public enum SettleOutcome: Sendable, Equatable {
+    /// The delivery it names was current; the change was made.
+    case done
+    /// The message was finished before (acknowledged or dead-lettered): nothing to do.
+    case alreadyFinished
+    /// The message was delivered again, or its invisible time changed, since this handle.
+    case stale
+    /// No delivery of that message to this group exists.
+    case unknown
+}
+
+/// A consumer group's state in one topic: per queue its cursor and unfinished messages, and the
+/// timers (min-heaps) that say when a message is due again. All receive, ack and timer logic of
+/// the group–topic pair runs here, one call at a time; the caller persists the returned changes
+/// before it answers the client.
+actor TopicConsumer {
+    let groupName: String
+    let topic: String
+    private(set) var group: ConsumerGroup
+    private let queueCount: Int
+    /// Whether per-message-group order is kept (FIFO topics).
+    private let ordered: Bool
+    private let log: CommitLog
+    private var queues: [UInt32: QueueProgress] = [:]
+    /// Redeliveries, DELAY messages and FIFO line heads, by due time.
+    private var due = Heap<DueEntry>()
+    /// Last deliveries, by the end of their invisibility: dead-lettered when due unacknowledged.
+    private var final = Heap<DueEntry>()
+    private var random = SystemRandomNumberGenerator()
+
+    /// The most unfinished messages per queue; past it the cursor stops (a stuck FIFO group or a
+    /// pile of far-future DELAY messages must not grow memory without bound).
+    static let pendingLimitPerQueue = 100_000
+    /// Index entries looked at per queue per receive (filtered-out messages included).
+    static let scanLimitPerQueue = 4096
+
+    init(group: ConsumerGroup, topic: TopicDefinition, log: CommitLog, restored: [PendingRow], cursors: [CursorRow]) {
+        self.groupName = group.name
+        self.group = group
+        self.topic = topic.name
+        self.queueCount = topic.queueCount
+        self.ordered = topic.messageType == .fifo
+        self.log = log
+        for cursor in cursors {
+            queues[cursor.queueId] = QueueProgress(nextOffset: cursor.nextOffset)
+        }
+        for row in restored {
+            var progress = queues[row.queueId] ?? QueueProgress(nextOffset: row.queueOffset + 1)
+            progress.pending[row.queueOffset] = PendingMessage(
+                attempt: row.attempt, deliveryToken: row.deliveryToken, invisibleUntilMs: row.invisibleUntilMs,
+                deliverableAtMs: row.deliverableAtMs, messageGroup: row.messageGroup, clientId: row.clientId)
+            if ordered, let line = row.messageGroup {
+                progress.lines[line, default: []].append(row.queueOffset)
+            }
+            queues[row.queueId] = progress
+        }
+        for (queueId, progress) in queues {
+            for (offset, message) in progress.pending {
+                if ordered, let line = message.messageGroup, progress.lines[line]?.first != offset { continue }
+                let entry = DueEntry(
+                    atMs: message.deliverableAtMs, queueId: queueId, queueOffset: offset, token: message.deliveryToken)
+                if message.attempt >= group.maxDeliveryAttempts { final.insert(entry) } else { due.insert(entry) }
+            }
+        }
+    }
+
+    func update(group: ConsumerGroup) { self.group = group }
+
+    // MARK: receive
+
+    /// Claims up to `batch` messages for one consumer: due redeliveries first, then new messages
+    /// from the queues' cursors (round-robin from `firstQueue`). Claimed messages are invisible
+    /// to the group until `nowMs + invisibleMs`.
+    func claim(
+        batch: Int, invisibleMs: Int64, filter: TagFilter, clientId: String, firstQueue: UInt32, nowMs: Int64
+    ) -> (deliveries: [Delivery], deadLetters: [DeadLetterCandidate], changes: ConsumptionChanges) {
+        var deliveries: [Delivery] = []
+        var deadLetters: [DeadLetterCandidate] = []
+        var changes = ConsumptionChanges()
+        // 1. Messages due again (retries, DELAY messages whose time came, unblocked FIFO heads).
+        while deliveries.count < batch, let top = due.min, top.atMs <= nowMs {
+            due.removeMin()
+            guard var progress = queues[top.queueId], var message = progress.pending[top.queueOffset],
+                message.deliveryToken == top.token, message.deliverableAtMs == top.atMs, !message.deadLettering
+            else { continue }
+            if message.attempt >= group.maxDeliveryAttempts {
+                message.deadLettering = true
+                progress.pending[top.queueOffset] = message
+                queues[top.queueId] = progress
+                deadLetters.append(DeadLetterCandidate(queueId: top.queueId, queueOffset: top.queueOffset, attempt: message.attempt))
+                continue
+            }
+            guard let record = readRecord(queueId: top.queueId, offset: top.queueOffset) else {
+                finish(queueId: top.queueId, offset: top.queueOffset, nowMs: nowMs, changes: &changes)
+                continue
+            }
+            deliveries.append(
+                deliver(queueId: top.queueId, offset: top.queueOffset, record: record, invisibleMs: invisibleMs,
+                        clientId: clientId, nowMs: nowMs, changes: &changes))
+        }
+        // 2. New messages.
+        for step in 0..<queueCount where deliveries.count < batch {
+            let queueId = UInt32((Int(firstQueue) + step) % queueCount)
+            scanNew(queueId: queueId, batch: batch, invisibleMs: invisibleMs, filter: filter, clientId: clientId,
+                    nowMs: nowMs, deliveries: &deliveries, changes: &changes)
+        }
+        return (deliveries, deadLetters, changes)
+    }
+
+    private func scanNew(
+        queueId: UInt32, batch: Int, invisibleMs: Int64, filter: TagFilter, clientId: String, nowMs: Int64,
+        deliveries: inout [Delivery], changes: inout ConsumptionChanges
+    ) {
+        let queue = QueueID(topic: topic, queueId: queueId)
+        let bounds = log.queueBounds(queue)
+        var progress = queues[queueId] ?? QueueProgress(nextOffset: bounds.min)
+        let start = progress.nextOffset
+        // Retention removed what the group had not read yet: skip to what exists.
+        if progress.nextOffset < bounds.min { progress.nextOffset = bounds.min }
+        var scanned = 0
+        scanning: while deliveries.count < batch, progress.nextOffset < bounds.next, scanned < Self.scanLimitPerQueue,
+            progress.pending.count < Self.pendingLimitPerQueue
+        {
+            let entries = log.queueEntries(queue, from: progress.nextOffset, maxCount: min(256, Self.scanLimitPerQueue - scanned))
+            if entries.isEmpty { break }
+            for entry in entries {
+                scanned += 1
+                progress.nextOffset = entry.queueOffset + 1
+                guard !entry.isLost, filter.mayMatch(tagHash: entry.tagHash),
+                    let record = try? log.read(entry, of: queue), filter.matches(tag: record.message.tags)
+                else { continue }
+                let line = ordered ? record.property(MessageProperty.messageGroup) : nil
+                var message = PendingMessage(
+                    attempt: 0, deliveryToken: random.next(), invisibleUntilMs: 0, deliverableAtMs: 0,
+                    messageGroup: line, clientId: "")
+                if RecordKind(rawValue: record.message.messageType) == .delay,
+                    let deliveryMs = record.property(MessageProperty.deliveryTimestampMs).flatMap(Int64.init),
+                    deliveryMs > nowMs
+                {
+                    message.deliverableAtMs = deliveryMs
+                    progress.pending[entry.queueOffset] = message
+                    changes.pending.append(row(queueId, entry.queueOffset, message))
+                    queues[queueId] = progress
+                    schedule(queueId: queueId, offset: entry.queueOffset, message)
+                    continue
+                }
+                if let line, let waiting = progress.lines[line], !waiting.isEmpty {
+                    progress.lines[line]?.append(entry.queueOffset)
+                    progress.pending[entry.queueOffset] = message
+                    changes.pending.append(row(queueId, entry.queueOffset, message))
+                    continue
+                }
+                if let line { progress.lines[line] = [entry.queueOffset] }
+                progress.pending[entry.queueOffset] = message
+                queues[queueId] = progress
+                deliveries.append(
+                    deliver(queueId: queueId, offset: entry.queueOffset, record: record, invisibleMs: invisibleMs,
+                            clientId: clientId, nowMs: nowMs, changes: &changes))
+                progress = queues[queueId] ?? progress
+                if deliveries.count >= batch { break scanning }
+            }
+        }
+        queues[queueId] = progress
+        if progress.nextOffset != start {
+            changes.cursors.append(CursorRow(group: groupName, topic: topic, queueId: queueId, nextOffset: progress.nextOffset))
+        }
+    }
+
+    /// Marks the pending message at (queue, offset) delivered once more and schedules its retry.
+    private func deliver(
+        queueId: UInt32, offset: UInt64, record: StoredRecord, invisibleMs: Int64, clientId: String, nowMs: Int64,
+        changes: inout ConsumptionChanges
+    ) -> Delivery {
+        var message = queues[queueId]?.pending[offset]
+            ?? PendingMessage(attempt: 0, deliveryToken: 0, invisibleUntilMs: 0, deliverableAtMs: 0, clientId: "")
+        message.attempt += 1
+        message.deliveryToken = random.next()
+        message.invisibleUntilMs = nowMs + invisibleMs
+        message.deliverableAtMs = max(message.invisibleUntilMs, nowMs + group.retryDelayMs(afterAttempt: message.attempt))
+        message.clientId = clientId
+        queues[queueId]?.pending[offset] = message
+        changes.pending.append(row(queueId, offset, message))
+        schedule(queueId: queueId, offset: offset, message)
+        let handle = ReceiptHandle(
+            queueId: queueId, queueOffset: offset, deliveryToken: message.deliveryToken,
+            invisibleUntilMs: message.invisibleUntilMs)
+        return Delivery(record: record, queueId: queueId, attempt: message.attempt, handle: handle)
+    }
+
+    // MARK: settling
+
+    /// Acknowledges the delivery `handle` names.
+    func ack(_ handle: ReceiptHandle, nowMs: Int64) -> (SettleOutcome, ConsumptionChanges, unblocked: Bool) {
+        var changes = ConsumptionChanges()
+        switch current(handle) {
+        case .done:
+            let unblocked = finish(queueId: handle.queueId, offset: handle.queueOffset, nowMs: nowMs, changes: &changes)
+            return (.done, changes, unblocked)
+        case let other:
+            return (other, changes, false)
+        }
+    }
+
+    /// Makes the delivery `handle` names invisible until `nowMs + invisibleMs` (a consumer's
+    /// extension or, with a short time, its negative acknowledgement) and returns the new handle.
+    func changeInvisibleDuration(_ handle: ReceiptHandle, invisibleMs: Int64, nowMs: Int64)
+        -> (SettleOutcome, ReceiptHandle?, ConsumptionChanges)
+    {
+        var changes = ConsumptionChanges()
+        let outcome = current(handle)
+        guard outcome == .done, var message = queues[handle.queueId]?.pending[handle.queueOffset] else {
+            return (outcome, nil, changes)
+        }
+        message.deliveryToken = random.next()
+        message.invisibleUntilMs = nowMs + invisibleMs
+        message.deliverableAtMs = message.invisibleUntilMs
+        queues[handle.queueId]?.pending[handle.queueOffset] = message
+        changes.pending.append(row(handle.queueId, handle.queueOffset, message))
+        schedule(queueId: handle.queueId, offset: handle.queueOffset, message)
+        let renewed = ReceiptHandle(
+            queueId: handle.queueId, queueOffset: handle.queueOffset, deliveryToken: message.deliveryToken,
+            invisibleUntilMs: message.invisibleUntilMs)
+        return (.done, renewed, changes)
+    }
+
+    /// Takes the delivery `handle` names out of circulation for the dead-letter queue (a consumer
+    /// gave up on it).
+    func beginDeadLetter(_ handle: ReceiptHandle) -> (SettleOutcome, DeadLetterCandidate?) {
+        let outcome = current(handle)
+        guard outcome == .done, var message = queues[handle.queueId]?.pending[handle.queueOffset] else {
+            return (outcome, nil)
+        }
+        message.deadLettering = true
+        queues[handle.queueId]?.pending[handle.queueOffset] = message
+        return (.done, DeadLetterCandidate(queueId: handle.queueId, queueOffset: handle.queueOffset, attempt: message.attempt))
+    }
+
+    /// The dead-letter copy is stored: the message is finished for the group.
+    func finishDeadLetter(_ candidate: DeadLetterCandidate, nowMs: Int64) -> (ConsumptionChanges, unblocked: Bool) {
+        var changes = ConsumptionChanges()
+        let unblocked = finish(queueId: candidate.queueId, offset: candidate.queueOffset, nowMs: nowMs, changes: &changes)
+        return (changes, unblocked)
+    }
+
+    /// Storing the dead-letter copy failed: try again later.
+    func abortDeadLetter(_ candidate: DeadLetterCandidate, retryAtMs: Int64) {
+        guard var message = queues[candidate.queueId]?.pending[candidate.queueOffset] else { return }
+        message.deadLettering = false
+        message.deliverableAtMs = retryAtMs
+        queues[candidate.queueId]?.pending[candidate.queueOffset] = message
+        schedule(queueId: candidate.queueId, offset: candidate.queueOffset, message)
+    }
+
+    /// Last deliveries whose invisibility ran out unacknowledged: they go to the dead-letter queue.
+    func expiredFinalDeliveries(nowMs: Int64, limit: Int) -> [DeadLetterCandidate] {
+        var candidates: [DeadLetterCandidate] = []
+        while candidates.count < limit, let top = final.min, top.atMs <= nowMs {
+            final.removeMin()
+            guard var message = queues[top.queueId]?.pending[top.queueOffset], message.deliveryToken == top.token,
+                message.deliverableAtMs == top.atMs, !message.deadLettering
+            else { continue }
+            if message.attempt < group.maxDeliveryAttempts {
+                // The group's limit was raised since: an ordinary retry now.
+                due.insert(top)
+                continue
+            }
+            message.deadLettering = true
+            queues[top.queueId]?.pending[top.queueOffset] = message
+            candidates.append(DeadLetterCandidate(queueId: top.queueId, queueOffset: top.queueOffset, attempt: message.attempt))
+        }
+        return candidates
+    }
+
+    /// The record of a pending message, for its dead-letter copy.
+    func record(of candidate: DeadLetterCandidate) -> StoredRecord? {
+        readRecord(queueId: candidate.queueId, offset: candidate.queueOffset)
+    }
+
+    /// When the next pending message becomes due (a long poll waits at most until then).
+    var nextDueMs: Int64? { due.min?.atMs }
+
+    // MARK: offsets
+
+    /// The group's committed offset in a queue: every message below it is finished.
+    func committedOffset(queueId: UInt32) -> UInt64 {
+        let bounds = log.queueBounds(QueueID(topic: topic, queueId: queueId))
+        guard let progress = queues[queueId] else { return bounds.min }
+        return progress.pending.keys.min() ?? max(progress.nextOffset, bounds.min)
+    }
+
+    /// Moves the group's position in a queue to `offset` (forward skips, backward replays) and
+    /// forgets its unfinished messages there: an operator's or a pull consumer's reset.
+    func reset(queueId: UInt32, to offset: UInt64) -> ConsumptionChanges {
+        var changes = ConsumptionChanges()
+        let previous = queues[queueId]
+        for pendingOffset in previous?.pending.keys ?? [:].keys {
+            changes.finished.append((groupName, topic, queueId, pendingOffset))
+        }
+        queues[queueId] = QueueProgress(nextOffset: offset)
+        changes.resetCursors.append(CursorRow(group: groupName, topic: topic, queueId: queueId, nextOffset: offset))
+        return changes
+    }
+
+    // MARK: backlog
+
+    func backlog(nowMs: Int64) -> [QueueBacklog] {
+        (0..<UInt32(queueCount)).map { queueId in
+            let queue = QueueID(topic: topic, queueId: queueId)
+            let bounds = log.queueBounds(queue)
+            let progress = queues[queueId] ?? QueueProgress(nextOffset: bounds.min)
+            var inFlight = 0, retrying = 0, scheduled = 0, waiting = 0
+            for message in progress.pending.values {
+                if message.attempt == 0 {
+                    if message.deliverableAtMs > nowMs { scheduled += 1 } else { waiting += 1 }
+                } else if message.invisibleUntilMs > nowMs {
+                    inFlight += 1
+                } else {
+                    retrying += 1
+                }
+            }
+            let unread = bounds.next > max(progress.nextOffset, bounds.min) ? bounds.next - max(progress.nextOffset, bounds.min) : 0
+            return QueueBacklog(
+                topic: topic, queueId: queueId, nextOffset: progress.nextOffset, endOffset: bounds.next,
+                waiting: Int(unread) + waiting, inFlight: inFlight, retrying: retrying, scheduled: scheduled)
+        }
+    }
+
+    // MARK: helpers
+
+    private func current(_ handle: ReceiptHandle) -> SettleOutcome {
+        guard let progress = queues[handle.queueId] else { return .unknown }
+        guard let message = progress.pending[handle.queueOffset] else {
+            return handle.queueOffset < progress.nextOffset ? .alreadyFinished : .unknown
+        }
+        guard message.attempt > 0, message.deliveryToken == handle.deliveryToken, !message.deadLettering else {
+            return .stale
+        }
+        return .done
+    }
+
+    /// Removes a finished message; returns whether a FIFO message group's next message became due.
+    @discardableResult
+    private func finish(queueId: UInt32, offset: UInt64, nowMs: Int64, changes: inout ConsumptionChanges) -> Bool {
+        guard var progress = queues[queueId], let message = progress.pending.removeValue(forKey: offset) else {
+            return false
+        }
+        changes.finished.append((groupName, topic, queueId, offset))
+        var unblocked = false
+        if let line = message.messageGroup, var waiting = progress.lines[line] {
+            waiting.removeAll { $0 == offset }
+            if let head = waiting.first, var next = progress.pending[head] {
+                next.deliverableAtMs = max(next.deliverableAtMs, nowMs)
+                progress.pending[head] = next
+                queues[queueId] = progress
+                schedule(queueId: queueId, offset: head, next)
+                unblocked = true
+            }
+            progress.lines[line] = waiting.isEmpty ? nil : waiting
+        }
+        queues[queueId] = progress
+        return unblocked
+    }
+
+    private func schedule(queueId: UInt32, offset: UInt64, _ message: PendingMessage) {
+        let entry = DueEntry(atMs: message.deliverableAtMs, queueId: queueId, queueOffset: offset, token: message.deliveryToken)
+        if message.attempt >= group.maxDeliveryAttempts { final.insert(entry) } else { due.insert(entry) }
+    }
+
+    private func readRecord(queueId: UInt32, offset: UInt64) -> StoredRecord? {
+        let queue = QueueID(topic: topic, queueId: queueId)
+        guard let entry = log.queueEntries(queue, from: offset, maxCount: 1).first, entry.queueOffset == offset,
+            !entry.isLost
+        else { return nil }
+        return try? log.read(entry, of: queue)
+    }
+
+    private func row(_ queueId: UInt32, _ offset: UInt64, _ message: PendingMessage) -> PendingRow {
+        PendingRow(
+            group: groupName, topic: topic, queueId: queueId, queueOffset: offset, attempt: message.attempt,
+            deliveryToken: message.deliveryToken, invisibleUntilMs: message.invisibleUntilMs,
+            deliverableAtMs: message.deliverableAtMs, messageGroup: message.messageGroup, clientId: message.clientId)
+    }
+}
+
+/// A group's standing in one queue, for metrics and the operations API.
+public struct QueueBacklog: Sendable, Codable, Hashable {
+    public var topic: String
+    public var queueId: UInt32
+    /// The group's cursor and the queue's end.
+    public var nextOffset: UInt64
+    public var endOffset: UInt64
+    /// Messages the group has not received yet (unread, or ready and not yet taken).
+    public var waiting: Int
+    /// Delivered and invisible, not acknowledged yet.
+    public var inFlight: Int
+    /// Delivered, invisibility over, waiting for their next delivery.
+    public var retrying: Int
+    /// DELAY messages before their delivery time.
+    public var scheduled: Int
+}
