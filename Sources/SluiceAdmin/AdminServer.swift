@@ -50,6 +50,7 @@ public struct AdminServer: Service, CustomStringConvertible {
         HealthRoutes.add(to: router, readiness: readiness)
         MetricsRoute.add(to: router, registry: registry)
         TopicRoutes.add(to: router, readiness: readiness, handle: handle)
+        GroupRoutes.add(to: router, readiness: readiness, handle: handle)
         TransactionRoutes.add(to: router, readiness: readiness, handle: handle, nowMs: nowMs)
         return router
     }

@@ -10,6 +10,6 @@ struct SluiceCommand: AsyncParsableCommand {
             success, 1 when the broker answered but the check or request failed, and 2 when the admin \
             API could not be reached.
             """,
-        subcommands: [HealthCommand.self, TopicCommand.self, TxnCommand.self]
+        subcommands: [HealthCommand.self, TopicCommand.self, GroupCommand.self, TxnCommand.self]
     )
 }

@@ -40,14 +40,7 @@ enum TopicOutput {
                 (topic["createdAtMs"] as? NSNumber).map { timestamp($0.int64Value) } ?? "?",
             ]
         }
-        let all = [header] + rows
-        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-        return all.map { row in
-            row.indices.map { column in
-                column == row.count - 1
-                    ? row[column] : row[column].padding(toLength: widths[column] + 2, withPad: " ", startingAt: 0)
-            }.joined()
-        }.joined(separator: "\n")
+        return TxnOutput.table(header: header, rows: rows)
     }
 
     static func render(_ object: [String: Any]) -> String {

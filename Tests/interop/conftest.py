@@ -50,6 +50,11 @@ class Broker:
         assert status in (200, 201), body
         return body
 
+    def create_group(self, name, **settings):
+        status, body = self.request("POST", "/v1/groups", {"name": name, **settings})
+        assert status in (200, 201), body
+        return body
+
     def transaction(self, message_id):
         """The transaction row for a message id, read from the broker's table (WAL: a reader is fine)."""
         with sqlite3.connect(f"file:{self.data_dir}/transactions.sqlite?mode=ro", uri=True, timeout=5) as db:

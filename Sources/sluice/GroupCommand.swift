@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+
+/// `sluice group ...`: consumer groups and their backlog through `/v1/groups`.
+struct GroupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "group",
+        abstract: "Create, list and inspect consumer groups.",
+        discussion: """
+            A consumer group shares one position per topic queue among its consumers; every group gets \
+            every message. Groups also appear on first use with the defaults (not FIFO, 17 delivery \
+            attempts, RocketMQ's retry ladder 1s 5s 10s 30s 1m ... 2h). Messages out of attempts go to the \
+            topic %DLQ%<group>. Exit status: 0 on success, 1 when the broker refused the request, 2 when \
+            the admin API cannot be reached.
+            """,
+        subcommands: [GroupCreateCommand.self, GroupListCommand.self, GroupShowCommand.self]
+    )
+
+    static func totalsTable(_ groups: [[String: Any]]) -> String {
+        TxnOutput.table(
+            header: ["GROUP", "FIFO", "MAX-ATTEMPTS", "WAITING", "IN-FLIGHT", "RETRYING", "SCHEDULED", "DEAD-LETTERED"],
+            rows: groups.map { group in
+                [
+                    group["name"] as? String ?? "?", (group["fifo"] as? Bool ?? false) ? "yes" : "no",
+                    number(group["maxDeliveryAttempts"]), number(group["waiting"]), number(group["inFlight"]),
+                    number(group["retrying"]), number(group["scheduled"]), number(group["deadLettered"]),
+                ]
+            })
+    }
+
+    static func number(_ value: Any?) -> String { (value as? NSNumber).map { "\($0.int64Value)" } ?? "?" }
+}
+
+/// `sluice group create NAME [--fifo] [--max-attempts N] [--retry-delays 1s,5s]`
+struct GroupCreateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create a consumer group, or change an existing group's settings (POST /v1/groups).")
+
+    @Argument(help: ArgumentHelp("The group name: 1 to 255 of letters, digits, '_' and '-'.", valueName: "name"))
+    var name: String
+
+    @Flag(help: "On FIFO topics, hand out one message of a message group at a time, in send order (push consumers also consume in order).")
+    var fifo = false
+
+    @Option(name: .customLong("max-attempts"), help: ArgumentHelp(
+        "Deliveries of a message before it goes to %DLQ%<group>, 1 to 1000 (default 17: 16 retries).", valueName: "n"))
+    var maxAttempts: Int?
+
+    @Option(name: .customLong("retry-delays"), help: ArgumentHelp(
+        "Least time before each retry, comma separated; the last repeats (default 1s,5s,10s,30s,1m,...,2h).",
+        valueName: "durations"))
+    var retryDelays: String?
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        var body: [String: Any] = ["name": name, "fifo": fifo]
+        if let maxAttempts { body["maxDeliveryAttempts"] = maxAttempts }
+        if let retryDelays { body["retryDelays"] = retryDelays.split(separator: ",").map(String.init) }
+        let reply = try await TopicOutput.request(global) { client throws(CLIError) in
+            try await client.send("POST", "v1/groups", json: body)
+        }
+        guard reply.status == 200 || reply.status == 201, let group = reply.object else {
+            throw TopicOutput.failure(reply, global: global)
+        }
+        if global.json {
+            print(TopicOutput.render(group))
+        } else {
+            print(GroupCommand.totalsTable([group]))
+            print(reply.status == 201 ? "created group \(name)" : "updated group \(name)")
+        }
+    }
+}
+
+/// `sluice group list`
+struct GroupListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List consumer groups with their backlog totals (GET /v1/groups).")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let reply = try await TopicOutput.request(global) { client throws(CLIError) in try await client.get("v1/groups") }
+        guard reply.status == 200, let object = reply.object, let groups = object["groups"] as? [[String: Any]] else {
+            throw TopicOutput.failure(reply, global: global)
+        }
+        if global.json {
+            print(TopicOutput.render(object))
+        } else {
+            print(groups.isEmpty ? "no consumer groups" : GroupCommand.totalsTable(groups))
+        }
+    }
+}
+
+/// `sluice group show NAME`
+struct GroupShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "One group's settings and its backlog per topic queue (GET /v1/groups/NAME).",
+        discussion: """
+            WAITING: not received yet (unread, or ready); IN-FLIGHT: received, invisible, not acknowledged; \
+            RETRYING: invisibility over, waiting for the next delivery; SCHEDULED: DELAY messages before \
+            their time; DEAD-LETTERED: messages in %DLQ%<group>.
+            """)
+
+    @Argument(help: ArgumentHelp("The group.", valueName: "name"))
+    var name: String
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let reply = try await TopicOutput.request(global) { [name] client throws(CLIError) in
+            try await client.get("v1/groups/" + AdminClient.pathSegment(name))
+        }
+        guard reply.status == 200, let group = reply.object else { throw TopicOutput.failure(reply, global: global) }
+        if global.json {
+            print(TopicOutput.render(group))
+            return
+        }
+        print(GroupCommand.totalsTable([group]))
+        let queues = group["queues"] as? [[String: Any]] ?? []
+        guard !queues.isEmpty else {
+            print("\nthe group has not read any topic yet")
+            return
+        }
+        print("")
+        print(TxnOutput.table(
+            header: ["TOPIC", "QUEUE", "CURSOR", "END", "WAITING", "IN-FLIGHT", "RETRYING", "SCHEDULED"],
+            rows: queues.map { queue in
+                [
+                    queue["topic"] as? String ?? "?", GroupCommand.number(queue["queueId"]),
+                    GroupCommand.number(queue["nextOffset"]), GroupCommand.number(queue["endOffset"]),
+                    GroupCommand.number(queue["waiting"]), GroupCommand.number(queue["inFlight"]),
+                    GroupCommand.number(queue["retrying"]), GroupCommand.number(queue["scheduled"]),
+                ]
+            }))
+    }
+}
