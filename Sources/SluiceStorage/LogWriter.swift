@@ -361,13 +361,15 @@ final class LogWriter: @unchecked Sendable {
             return
         }
 
-        // The data is written (and synced under sync flush): index it, one lock per queue and
-        // one for the key index, then make it visible.
+        // The data is written (and synced under sync flush): make it readable, then index it, one
+        // lock per queue and one for the key index. In this order a reader that sees an index
+        // entry can always read its record (the other order let a consumer find an entry whose
+        // record was still past the readable end, and skip it).
+        shared.publishEnd(writePosition)
         let touched = queues.queues.filter { !$0.entries.isEmpty }
         for queue in touched { queue.index.write(contentsOf: queue.entries) }
         shared.keyIndex.insert(contentsOf: keys, storeTimestampMs: storeTime)
         for queue in touched { queue.index.publish() }
-        shared.publishEnd(writePosition)
         shared.recordBatch(records: accepted.count, bytes: Int(writePosition - startPosition))
         logBytesGauge.record(Int64(writePosition - shared.minOffset))
 

@@ -70,7 +70,8 @@ public final class ConsumptionEngine: Sendable {
                 let topic = try await Self.topicDefinition(sample.1, topics: topics, groups: state.groups)
             else { continue }
             state.consumers[pair] = TopicConsumer(
-                group: group, topic: topic, log: log, restored: pendingByPair[pair] ?? [], cursors: cursorsByPair[pair] ?? [])
+                group: group, topic: topic, log: log, table: table, restored: pendingByPair[pair] ?? [],
+                cursors: cursorsByPair[pair] ?? [])
         }
         logger.info(
             "consumer groups restored",
@@ -164,7 +165,7 @@ public final class ConsumptionEngine: Sendable {
         let now = nowMs()
         let claimed = await consumer.claim(
             batch: batch, invisibleMs: invisibleMs, filter: filter, clientId: clientId, firstQueue: firstQueue, nowMs: now)
-        try await table.apply(claimed.changes)
+        try await claimed.write.wait()
         if !claimed.deadLetters.isEmpty { await moveToDeadLetter(claimed.deadLetters, consumer: consumer, group: group) }
         if !claimed.deliveries.isEmpty {
             Counter(label: "sluice_messages_out_total", dimensions: [("topic", topic.name), ("group", group.name)])
@@ -190,8 +191,8 @@ public final class ConsumptionEngine: Sendable {
     ///   `.staleReceiptHandle` (delivered again since), `.storageFailure`.
     public func ack(group: String, topic: String, receiptHandle: String) async throws(BrokerError) {
         let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
-        let (outcome, changes, unblocked) = await consumer.ack(handle, nowMs: nowMs())
-        try await table.apply(changes)
+        let (outcome, write, unblocked) = await consumer.ack(handle, nowMs: nowMs())
+        try await write.wait()
         if unblocked { waiters.notify(group: group, topic: topic) }
         try Self.check(outcome, handle: handle, action: "acknowledge")
     }
@@ -202,8 +203,8 @@ public final class ConsumptionEngine: Sendable {
         async throws(BrokerError) -> String
     {
         let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
-        let (outcome, renewed, changes) = await consumer.changeInvisibleDuration(handle, invisibleMs: invisibleMs, nowMs: nowMs())
-        try await table.apply(changes)
+        let (outcome, renewed, write) = await consumer.changeInvisibleDuration(handle, invisibleMs: invisibleMs, nowMs: nowMs())
+        try await write.wait()
         try Self.check(outcome, handle: handle, action: "change the invisible time of")
         guard let renewed else {
             throw BrokerError(.staleReceiptHandle, "the message at queue offset \(handle.queueOffset) was already finished")
@@ -257,8 +258,7 @@ public final class ConsumptionEngine: Sendable {
     public func resetOffset(group: ConsumerGroup, topic: TopicDefinition, queueId: UInt32, to offset: UInt64)
         async throws(BrokerError)
     {
-        let changes = await consumer(group, topic).reset(queueId: queueId, to: offset)
-        try await table.apply(changes)
+        try await consumer(group, topic).reset(queueId: queueId, to: offset).wait()
         waiters.notify(group: group.name, topic: topic.name)
     }
 
@@ -294,7 +294,7 @@ public final class ConsumptionEngine: Sendable {
         let pair = Self.pairKey(group.name, topic.name)
         return state.withLock { state in
             if let existing = state.consumers[pair] { return existing }
-            let created = TopicConsumer(group: group, topic: topic, log: log, restored: [], cursors: [])
+            let created = TopicConsumer(group: group, topic: topic, log: log, table: table, restored: [], cursors: [])
             state.consumers[pair] = created
             return created
         }
@@ -332,8 +332,8 @@ public final class ConsumptionEngine: Sendable {
                         }
                     }
                 }
-                let (changes, unblocked) = await consumer.finishDeadLetter(candidate, nowMs: nowMs())
-                try await table.apply(changes)
+                let (write, unblocked) = await consumer.finishDeadLetter(candidate, nowMs: nowMs())
+                try await write.wait()
                 if unblocked { waiters.notify(group: group.name, topic: consumer.topic) }
                 Counter(label: "sluice_dead_letters_total", dimensions: [("topic", consumer.topic), ("group", group.name)])
                     .increment()

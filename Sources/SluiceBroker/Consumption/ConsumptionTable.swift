@@ -2,6 +2,7 @@ import Crypto
 import Logging
 import SluiceStorage
 import SluiceTransactions
+import Synchronization
 
 /// One unfinished message of a group, as the table keeps it (`consumer_pending`).
 struct PendingRow: Sendable, Equatable {
@@ -36,6 +37,39 @@ struct ConsumptionChanges: Sendable {
     var finished: [(group: String, topic: String, queueId: UInt32, queueOffset: UInt64)] = []
 
     var isEmpty: Bool { cursors.isEmpty && resetCursors.isEmpty && pending.isEmpty && finished.isEmpty }
+}
+
+/// A queued write: `wait()` returns once it committed, or throws what failed.
+final class PendingWrite: Sendable {
+    private struct State {
+        var done = false
+        var error: BrokerError?
+        var waiters: [CheckedContinuation<BrokerError?, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func complete(_ error: BrokerError?) {
+        let waiters = state.withLock { state -> [CheckedContinuation<BrokerError?, Never>] in
+            state.done = true
+            state.error = error
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: error) }
+    }
+
+    func wait() async throws(BrokerError) {
+        let error = await withCheckedContinuation { (continuation: CheckedContinuation<BrokerError?, Never>) in
+            let finished = state.withLock { state -> (Bool, BrokerError?) in
+                if state.done { return (true, state.error) }
+                state.waiters.append(continuation)
+                return (false, nil)
+            }
+            if finished.0 { continuation.resume(returning: finished.1) }
+        }
+        if let error { throw error }
+    }
 }
 
 /// Everything the table holds, read once at start.
@@ -158,48 +192,63 @@ final class ConsumptionTable: Sendable {
 
     /// Writes one batch of changes; returns once committed.
     func apply(_ changes: ConsumptionChanges) async throws(BrokerError) {
-        if changes.isEmpty { return }
-        do {
-            try await executor.write { connection in
-                for cursor in changes.cursors {
-                    try connection.run(
-                        """
-                        INSERT INTO consumer_cursors (group_name, topic, queue_id, next_offset) VALUES (?, ?, ?, ?)
-                        ON CONFLICT (group_name, topic, queue_id) DO UPDATE SET next_offset = max(next_offset, excluded.next_offset)
-                        """,
-                        [.text(cursor.group), .text(cursor.topic), .integer(Int64(cursor.queueId)),
-                         .integer(Int64(cursor.nextOffset))])
-                }
-                for cursor in changes.resetCursors {
-                    try connection.run(
-                        "INSERT OR REPLACE INTO consumer_cursors (group_name, topic, queue_id, next_offset) VALUES (?, ?, ?, ?)",
-                        [.text(cursor.group), .text(cursor.topic), .integer(Int64(cursor.queueId)),
-                         .integer(Int64(cursor.nextOffset))])
-                }
-                for row in changes.pending {
-                    try connection.run(
-                        """
-                        INSERT OR REPLACE INTO consumer_pending (group_name, topic, queue_id, queue_offset, attempt,
-                            delivery_token, invisible_until_ms, deliverable_at_ms, message_group, client_id)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                        [
-                            .text(row.group), .text(row.topic), .integer(Int64(row.queueId)),
-                            .integer(Int64(row.queueOffset)), .integer(Int64(row.attempt)),
-                            .integer(Int64(bitPattern: row.deliveryToken)), .integer(row.invisibleUntilMs),
-                            .integer(row.deliverableAtMs), row.messageGroup.map { .text($0) } ?? .null,
-                            .text(row.clientId),
-                        ])
-                }
-                for done in changes.finished {
-                    try connection.run(
-                        "DELETE FROM consumer_pending WHERE group_name = ? AND topic = ? AND queue_id = ? AND queue_offset = ?",
-                        [.text(done.group), .text(done.topic), .integer(Int64(done.queueId)),
-                         .integer(Int64(done.queueOffset))])
-                }
+        try await enqueue(changes).wait()
+    }
+
+    /// Queues one batch of changes and returns at once; the returned write completes after the
+    /// commit. Batches queued in order commit in order.
+    func enqueue(_ changes: ConsumptionChanges) -> PendingWrite {
+        let pending = PendingWrite()
+        if changes.isEmpty {
+            pending.complete(nil)
+            return pending
+        }
+        executor.enqueueWrite({ connection in try Self.write(changes, connection) }) { result in
+            switch result {
+            case .success: pending.complete(nil)
+            case .failure(let error):
+                pending.complete(BrokerError(.storageFailure, "cannot store consumer progress: \(error)", cause: error))
             }
-        } catch {
-            throw BrokerError(.storageFailure, "cannot store consumer progress: \(error)", cause: error)
+        }
+        return pending
+    }
+
+    private static func write(_ changes: ConsumptionChanges, _ connection: SQLiteConnection) throws {
+        for cursor in changes.cursors {
+            try connection.run(
+                """
+                INSERT INTO consumer_cursors (group_name, topic, queue_id, next_offset) VALUES (?, ?, ?, ?)
+                ON CONFLICT (group_name, topic, queue_id) DO UPDATE SET next_offset = max(next_offset, excluded.next_offset)
+                """,
+                [.text(cursor.group), .text(cursor.topic), .integer(Int64(cursor.queueId)),
+                 .integer(Int64(cursor.nextOffset))])
+        }
+        for cursor in changes.resetCursors {
+            try connection.run(
+                "INSERT OR REPLACE INTO consumer_cursors (group_name, topic, queue_id, next_offset) VALUES (?, ?, ?, ?)",
+                [.text(cursor.group), .text(cursor.topic), .integer(Int64(cursor.queueId)),
+                 .integer(Int64(cursor.nextOffset))])
+        }
+        for row in changes.pending {
+            try connection.run(
+                """
+                INSERT OR REPLACE INTO consumer_pending (group_name, topic, queue_id, queue_offset, attempt,
+                    delivery_token, invisible_until_ms, deliverable_at_ms, message_group, client_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    .text(row.group), .text(row.topic), .integer(Int64(row.queueId)),
+                    .integer(Int64(row.queueOffset)), .integer(Int64(row.attempt)),
+                    .integer(Int64(bitPattern: row.deliveryToken)), .integer(row.invisibleUntilMs),
+                    .integer(row.deliverableAtMs), row.messageGroup.map { .text($0) } ?? .null,
+                    .text(row.clientId),
+                ])
+        }
+        for done in changes.finished {
+            try connection.run(
+                "DELETE FROM consumer_pending WHERE group_name = ? AND topic = ? AND queue_id = ? AND queue_offset = ?",
+                [.text(done.group), .text(done.topic), .integer(Int64(done.queueId)),
+                 .integer(Int64(done.queueOffset))])
         }
     }
 

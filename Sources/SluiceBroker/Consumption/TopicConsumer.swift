@@ -80,6 +80,9 @@ actor TopicConsumer {
     /// Whether per-message-group order is kept (FIFO topics).
     private let ordered: Bool
     private let log: CommitLog
+    /// Where every change is queued, in the order made here, before the actor moves on: a later
+    /// claim can never commit while an earlier one is lost in a crash.
+    private let table: ConsumptionTable
     private var queues: [UInt32: QueueProgress] = [:]
     /// Redeliveries, DELAY messages and FIFO line heads, by due time.
     private var due = Heap<DueEntry>()
@@ -93,7 +96,11 @@ actor TopicConsumer {
     /// Index entries looked at per queue per receive (filtered-out messages included).
     static let scanLimitPerQueue = 4096
 
-    init(group: ConsumerGroup, topic: TopicDefinition, log: CommitLog, restored: [PendingRow], cursors: [CursorRow]) {
+    init(
+        group: ConsumerGroup, topic: TopicDefinition, log: CommitLog, table: ConsumptionTable, restored: [PendingRow],
+        cursors: [CursorRow]
+    ) {
+        self.table = table
         self.groupName = group.name
         self.group = group
         self.topic = topic.name
@@ -132,7 +139,7 @@ actor TopicConsumer {
     /// to the group until `nowMs + invisibleMs`.
     func claim(
         batch: Int, invisibleMs: Int64, filter: TagFilter, clientId: String, firstQueue: UInt32, nowMs: Int64
-    ) -> (deliveries: [Delivery], deadLetters: [DeadLetterCandidate], changes: ConsumptionChanges) {
+    ) -> (deliveries: [Delivery], deadLetters: [DeadLetterCandidate], write: PendingWrite) {
         var deliveries: [Delivery] = []
         var deadLetters: [DeadLetterCandidate] = []
         var changes = ConsumptionChanges()
@@ -163,7 +170,7 @@ actor TopicConsumer {
             scanNew(queueId: queueId, batch: batch, invisibleMs: invisibleMs, filter: filter, clientId: clientId,
                     nowMs: nowMs, deliveries: &deliveries, changes: &changes)
         }
-        return (deliveries, deadLetters, changes)
+        return (deliveries, deadLetters, table.enqueue(changes))
     }
 
     private func scanNew(
@@ -184,10 +191,23 @@ actor TopicConsumer {
             if entries.isEmpty { break }
             for entry in entries {
                 scanned += 1
+                guard !entry.isLost, filter.mayMatch(tagHash: entry.tagHash) else {
+                    progress.nextOffset = entry.queueOffset + 1
+                    continue
+                }
+                let record: StoredRecord
+                do throws(StorageError) {
+                    record = try log.read(entry, of: queue)
+                } catch where error.code == .offsetOutOfRange {
+                    // Not readable yet (or any more): look again next time rather than skip it.
+                    break scanning
+                } catch {
+                    // Damaged in the log: it cannot be served; the log reported the range.
+                    progress.nextOffset = entry.queueOffset + 1
+                    continue
+                }
                 progress.nextOffset = entry.queueOffset + 1
-                guard !entry.isLost, filter.mayMatch(tagHash: entry.tagHash),
-                    let record = try? log.read(entry, of: queue), filter.matches(tag: record.message.tags)
-                else { continue }
+                guard filter.matches(tag: record.message.tags) else { continue }
                 let line = ordered ? record.property(MessageProperty.messageGroup) : nil
                 var message = PendingMessage(
                     attempt: 0, deliveryToken: random.next(), invisibleUntilMs: 0, deliverableAtMs: 0,
@@ -249,26 +269,26 @@ actor TopicConsumer {
     // MARK: settling
 
     /// Acknowledges the delivery `handle` names.
-    func ack(_ handle: ReceiptHandle, nowMs: Int64) -> (SettleOutcome, ConsumptionChanges, unblocked: Bool) {
+    func ack(_ handle: ReceiptHandle, nowMs: Int64) -> (SettleOutcome, PendingWrite, unblocked: Bool) {
         var changes = ConsumptionChanges()
         switch current(handle) {
         case .done:
             let unblocked = finish(queueId: handle.queueId, offset: handle.queueOffset, nowMs: nowMs, changes: &changes)
-            return (.done, changes, unblocked)
+            return (.done, table.enqueue(changes), unblocked)
         case let other:
-            return (other, changes, false)
+            return (other, table.enqueue(changes), false)
         }
     }
 
     /// Makes the delivery `handle` names invisible until `nowMs + invisibleMs` (a consumer's
     /// extension or, with a short time, its negative acknowledgement) and returns the new handle.
     func changeInvisibleDuration(_ handle: ReceiptHandle, invisibleMs: Int64, nowMs: Int64)
-        -> (SettleOutcome, ReceiptHandle?, ConsumptionChanges)
+        -> (SettleOutcome, ReceiptHandle?, PendingWrite)
     {
         var changes = ConsumptionChanges()
         let outcome = current(handle)
         guard outcome == .done, var message = queues[handle.queueId]?.pending[handle.queueOffset] else {
-            return (outcome, nil, changes)
+            return (outcome, nil, table.enqueue(changes))
         }
         message.deliveryToken = random.next()
         message.invisibleUntilMs = nowMs + invisibleMs
@@ -279,7 +299,7 @@ actor TopicConsumer {
         let renewed = ReceiptHandle(
             queueId: handle.queueId, queueOffset: handle.queueOffset, deliveryToken: message.deliveryToken,
             invisibleUntilMs: message.invisibleUntilMs)
-        return (.done, renewed, changes)
+        return (.done, renewed, table.enqueue(changes))
     }
 
     /// Takes the delivery `handle` names out of circulation for the dead-letter queue (a consumer
@@ -295,10 +315,10 @@ actor TopicConsumer {
     }
 
     /// The dead-letter copy is stored: the message is finished for the group.
-    func finishDeadLetter(_ candidate: DeadLetterCandidate, nowMs: Int64) -> (ConsumptionChanges, unblocked: Bool) {
+    func finishDeadLetter(_ candidate: DeadLetterCandidate, nowMs: Int64) -> (PendingWrite, unblocked: Bool) {
         var changes = ConsumptionChanges()
         let unblocked = finish(queueId: candidate.queueId, offset: candidate.queueOffset, nowMs: nowMs, changes: &changes)
-        return (changes, unblocked)
+        return (table.enqueue(changes), unblocked)
     }
 
     /// Storing the dead-letter copy failed: try again later.
@@ -349,7 +369,7 @@ actor TopicConsumer {
 
     /// Moves the group's position in a queue to `offset` (forward skips, backward replays) and
     /// forgets its unfinished messages there: an operator's or a pull consumer's reset.
-    func reset(queueId: UInt32, to offset: UInt64) -> ConsumptionChanges {
+    func reset(queueId: UInt32, to offset: UInt64) -> PendingWrite {
         var changes = ConsumptionChanges()
         let previous = queues[queueId]
         for pendingOffset in previous?.pending.keys ?? [:].keys {
@@ -357,7 +377,7 @@ actor TopicConsumer {
         }
         queues[queueId] = QueueProgress(nextOffset: offset)
         changes.resetCursors.append(CursorRow(group: groupName, topic: topic, queueId: queueId, nextOffset: offset))
-        return changes
+        return table.enqueue(changes)
     }
 
     // MARK: backlog

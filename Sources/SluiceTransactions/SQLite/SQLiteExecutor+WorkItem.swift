@@ -18,15 +18,22 @@ extension SQLiteExecutor {
             _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
             continuation: CheckedContinuation<T, any Error>
         ) {
+            self.init(body) { continuation.resume(with: $0) }
+        }
+
+        init<T: Sendable>(
+            _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
+            completion: @escaping @Sendable (Result<T, any Error>) -> Void
+        ) {
             run = { connection in
                 do {
                     let value = try body(connection)
-                    return .succeeded { continuation.resume(returning: value) }
+                    return .succeeded { completion(.success(value)) }
                 } catch {
                     return .failed(error)
                 }
             }
-            fail = { error in continuation.resume(throwing: error) }
+            fail = { error in completion(.failure(error)) }
         }
     }
 

@@ -88,6 +88,19 @@ public final class SQLiteExecutor: Sendable {
         try await submit { .write(WorkItem(body, continuation: $0)) }
     }
 
+    /// Queues `body` like `write` but without waiting: it returns once the write is queued, and
+    /// `completion` runs (on the executor thread) after the commit. Writes queued one after
+    /// another from one thread commit in that order, which callers that must not let a later
+    /// state overtake an earlier one (a crash between their commits) rely on.
+    public func enqueueWrite<T: Sendable>(
+        _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
+        completion: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
+        if !core.enqueue(.write(WorkItem(body, completion: completion))) {
+            completion(.failure(SQLiteExecutorError(code: .closed, message: "the database at \(path) is closed")))
+        }
+    }
+
     /// Runs `body` on the executor thread outside any transaction; the body manages its own
     /// (migrations use this). A body that leaves a transaction open has it rolled back and fails.
     ///
