@@ -47,12 +47,15 @@ bench: deps
 	$(SWIFT) build -c release --product sluice-bench
 	.build/release/sluice-bench storage
 	.build/release/sluice-bench txn
+	.build/release/sluice-bench consume
 	$(SWIFT) build -c release --product sluice-broker
 	.build/release/sluice-bench grpc
 
-## A longer kill -9 soak of the commit log (200 rounds).
+## A longer kill -9 soak of the commit log, transactions and consumer groups (200 rounds each).
 soak: build
 	SLUICE_CRASH_ROUNDS=$${SLUICE_CRASH_ROUNDS:-200} $(SWIFT) test --skip-build --filter CommitLogCrashTests
+	SLUICE_TXN_CRASH_ROUNDS=$${SLUICE_CRASH_ROUNDS:-200} $(SWIFT) test --skip-build --filter TransactionCrashTests
+	SLUICE_CONSUME_CRASH_ROUNDS=$${SLUICE_CRASH_ROUNDS:-200} $(SWIFT) test --skip-build --filter ConsumptionCrashTests
 
 ## Regenerate committed code: protobuf/gRPC Swift from proto/, embedded migrations from migrations/.
 generate:

@@ -252,3 +252,54 @@ def test_committed_transaction_message_is_consumed_once(broker):
     finally:
         consumer.shutdown()
         producer.shutdown()
+
+
+def test_push_consumer_consumes_and_retries_a_failed_message(broker):
+    import threading
+    from rocketmq import ConsumeResult, MessageListener, PushConsumer
+
+    class FailFirstTime(MessageListener):
+        def __init__(self):
+            self.attempts = {}
+            self.done = set()
+            self.lock = threading.Lock()
+
+        def consume(self, message):
+            text = message.body.decode()
+            with self.lock:
+                self.attempts.setdefault(text, []).append(message.delivery_attempt)
+                if text == "flaky" and len(self.attempts[text]) == 1:
+                    return ConsumeResult.FAILURE
+                self.done.add(text)
+            return ConsumeResult.SUCCESS
+
+    broker.create_topic("pushed", "normal")
+    producer = make_producer(broker, "pushed")
+    listener = FailFirstTime()
+    consumer = PushConsumer(ClientConfiguration(broker.endpoint, Credentials()), "pushers", listener,
+                            {"pushed": FilterExpression()})
+    consumer.startup()
+    try:
+        for text in ("steady-1", "flaky", "steady-2"):
+            producer.send(message("pushed", text))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with listener.lock:
+                if listener.done == {"steady-1", "flaky", "steady-2"}:
+                    break
+            time.sleep(0.1)
+        with listener.lock:
+            assert listener.done == {"steady-1", "flaky", "steady-2"}, listener.attempts
+            assert listener.attempts["flaky"] == [1, 2]
+            assert listener.attempts["steady-1"] == [1]
+        # Everything acked: the group holds nothing.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status, group = broker.request("GET", "/v1/groups/pushers")
+            if status == 200 and group["inFlight"] == 0 and group["retrying"] == 0 and group["waiting"] == 0:
+                break
+            time.sleep(0.2)
+        assert group["inFlight"] == 0 and group["retrying"] == 0 and group["waiting"] == 0, group
+    finally:
+        consumer.shutdown()
+        producer.shutdown()
