@@ -291,6 +291,41 @@ struct ConsumptionEngineTests {
         }
     }
 
+    @Test("FIFO order and DELAY timers survive a restart")
+    func fifoAndDelayRestart() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = ManualClock()
+            var stack = try await ConsumptionStack.open(directory, nowMs: { clock.nowMs })
+            let fifo = try await stack.topics.create(name: "f", type: .fifo, queueCount: 1)
+            let delay = try await stack.topics.create(name: "d", type: .delay, queueCount: 1)
+            for index in 0..<3 {
+                try await stack.send("f", body: "A\(index)", properties: [(MessageProperty.messageGroup, "A")], kind: .fifo)
+            }
+            try await stack.send(
+                "d", body: "later", properties: [(MessageProperty.deliveryTimestampMs, "\(clock.nowMs + 30_000)")], kind: .delay)
+            let group = try await stack.engine.groupForConsumer("g")
+            func receive(_ topic: TopicDefinition) async throws -> [Delivery] {
+                try await stack.engine.receive(
+                    group: group, topic: topic, batch: 32, invisibleMs: 5000, filter: .all, clientId: "c", firstQueue: 0)
+            }
+            #expect(try await receive(fifo).map(Self.body) == ["A0"])
+            #expect(try await receive(delay).isEmpty)
+            await stack.close()
+
+            stack = try await ConsumptionStack.open(directory, nowMs: { clock.nowMs })
+            #expect(try await receive(fifo).isEmpty, "A0 is still in flight: A1 waits")
+            #expect(try await receive(delay).isEmpty, "the timer survived: not before its time")
+            clock.advance(byMs: 5000)
+            let again = try await receive(fifo)
+            #expect(again.map(Self.body) == ["A0"] && again.map(\.attempt) == [2])
+            try await stack.engine.ack(group: "g", topic: "f", receiptHandle: stack.engine.encode(again[0].handle, group: "g", topic: "f"))
+            #expect(try await receive(fifo).map(Self.body) == ["A1"])
+            clock.advance(byMs: 25_000)
+            #expect(try await receive(delay).map(Self.body) == ["later"])
+            await stack.close()
+        }
+    }
+
     @Test("a broker without auto-created groups refuses unknown groups")
     func noAutoCreate() async throws {
         try await withStack(autoCreateGroups: false) { stack, _, _ in
