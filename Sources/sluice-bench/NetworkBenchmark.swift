@@ -6,9 +6,6 @@ import Histogram
 import SluiceTesting
 import SluiceWire
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// Producer throughput over the real gRPC front: a broker child process (sync flush) on loopback,
 /// driven by concurrent SendMessage calls (normal) and half + EndTransaction(commit) pairs. Prints
@@ -22,6 +19,9 @@ struct NetworkBenchmark: AsyncParsableCommand {
     @Option(help: "Seconds each case runs.") var seconds: Double = 3
     @Option(help: "The broker executable (default: sluice-broker beside this program).") var broker: String?
     @Option(help: "Folder for the broker's data (removed afterwards).") var dir: String = "./bench-data/grpc"
+    @Option(name: .customLong("e2e-rates"), help: "Comma-separated send rates (msgs/s) for the end-to-end cases.")
+    var endToEndRates: String = "1000,10000"
+    @Option(name: .customLong("e2e-seconds"), help: "Seconds each end-to-end case sends.") var endToEndSeconds: Double = 5
 
     func run() async throws {
         let executable = broker ?? (URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/sluice-broker")
@@ -42,22 +42,40 @@ struct NetworkBenchmark: AsyncParsableCommand {
         guard await Self.waitReady(admin) else { throw ValidationError("broker did not become ready: \(process.standardErrorText)") }
         try await Self.createTopic(admin, "bench-normal", "normal")
         try await Self.createTopic(admin, "bench-txn", "transaction")
+        try await Self.createTopic(admin, "bench-e2e", "normal")
+        let inProcess = try await inProcessFigures()
 
         print("grpc benchmark: broker \(executable) (sync flush) on 127.0.0.1:\(grpcPort), 1024-byte bodies, \(seconds) s per case")
-        print(pad("case", 18) + pad("per s", 10) + pad("p50 µs", 9) + pad("p99 µs", 9) + pad("broker CPU µs", 15) + "client CPU µs")
+        print(pad("case", 18) + pad("per s", 10) + pad("p50 µs", 9) + pad("p99 µs", 9) + pad("broker CPU µs", 15)
+            + pad("client CPU µs", 15) + "ratio to in-process")
         let transport = try HTTP2ClientTransport.Posix(target: .ipv4(host: "127.0.0.1", port: grpcPort), transportSecurity: .plaintext)
         try await withGRPCClient(transport: transport) { grpc in
             let client = Apache_Rocketmq_V2_MessagingService.Client(wrapping: grpc)
             for transactional in [false, true] {
                 for count in concurrency.split(separator: ",").compactMap({ Int($0) }) {
                     let result = try await runCase(client, producers: count, transactional: transactional, pid: process.pid)
+                    let local = (transactional ? inProcess.transactions : inProcess.appends)[count]
                     print(
                         pad("\(transactional ? "txn" : "normal") x\(count)", 18) + pad(String(format: "%.0f", result.rate), 10)
                             + pad("\(result.p50)", 9) + pad("\(result.p99)", 9)
-                            + pad(String(format: "%.1f", result.brokerCPU), 15) + String(format: "%.1f", result.clientCPU))
+                            + pad(String(format: "%.1f", result.brokerCPU), 15) + pad(String(format: "%.1f", result.clientCPU), 15)
+                            + (local.map { String(format: "%.2f (in-process %.0f/s)", result.rate / $0, $0) } ?? "-"))
                 }
             }
+            print("")
+            print(pad("end to end", 18) + pad("sent/s", 10) + pad("recv/s", 10) + pad("p50 µs", 9) + pad("p99 µs", 9)
+                + "broker CPU µs")
+            for rate in endToEndRates.split(separator: ",").compactMap({ Int($0) }) {
+                let result = try await endToEnd(client, rate: rate, pid: process.pid)
+                print(pad("send→recv @\(rate)", 18) + pad(String(format: "%.0f", result.sentRate), 10)
+                    + pad(String(format: "%.0f", result.receivedRate), 10) + pad("\(result.p50)", 9) + pad("\(result.p99)", 9)
+                    + String(format: "%.1f", result.brokerCPU))
+            }
         }
+        print("ratio = over gRPC / in-process at the same concurrency, measured in this run (storage: sync appends;")
+        print("txn: prepare + commit through the coordinator): the cost of the network layer.")
+        print("end to end: sender paces SendMessage at the rate (32 tasks); 4 consumers long-poll ReceiveMessage (batch 32)")
+        print("and ack each message; latency = send start to message in the consumer's hands; broker CPU per message.")
         print("per s = messages (normal) or transactions (half + commit) per second; CPU = µs per message or")
         print("transaction: broker from /proc/<pid>/stat, client = this process (getrusage).")
         print("anchors (same machine kind): RabbitMQ quorum ~37 µs broker CPU per durable message; PostgreSQL outbox")
@@ -149,21 +167,15 @@ struct NetworkBenchmark: AsyncParsableCommand {
     static func waitReady(_ admin: String) async -> Bool {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
-            if let (_, response) = try? await URLSession.shared.data(from: URL(string: admin + "/readyz")!),
-                (response as? HTTPURLResponse)?.statusCode == 200
-            {
-                return true
-            }
+            if let reply = try? await LoopbackHTTP.get(admin + "/readyz"), reply.status == 200 { return true }
             try? await Task.sleep(for: .milliseconds(100))
         }
         return false
     }
 
     static func createTopic(_ admin: String, _ name: String, _ type: String) async throws {
-        var request = URLRequest(url: URL(string: admin + "/v1/topics")!)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = try JSONSerialization.data(withJSONObject: ["name": name, "type": type])
-        _ = try await URLSession.shared.data(for: request)
+        let body = try JSONSerialization.data(withJSONObject: ["name": name, "type": type])
+        _ = try await LoopbackHTTP.send(
+            "POST", admin + "/v1/topics", headers: ["Content-Type": "application/json"], body: Array(body))
     }
 }

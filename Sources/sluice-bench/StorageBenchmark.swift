@@ -70,7 +70,7 @@ struct StorageBenchmark: AsyncParsableCommand {
         var cpuMicrosPerMessage: Double
     }
 
-    private func runCase(mode: String, appenders: Int) async throws -> CaseResult {
+    func runCase(mode: String, appenders: Int) async throws -> CaseResult {
         let directory = "\(dir)/log-\(mode)-\(appenders)"
         try? FileManager.default.removeItem(atPath: directory)
         var configuration = CommitLogConfiguration(directory: directory)
