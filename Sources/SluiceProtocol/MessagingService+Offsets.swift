@@ -8,8 +8,7 @@ extension MessagingService {
     public func queryAssignment(
         request: ServerRequest<Apache_Rocketmq_V2_QueryAssignmentRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_QueryAssignmentResponse> {
-        var response = Apache_Rocketmq_V2_QueryAssignmentResponse()
-        do throws(ProtocolRefusal) {
+        await answer { response throws(ProtocolRefusal) in
             let engine = try consumptionEngine()
             _ = try await consumerGroup(request.message.group.name, engine: engine)
             var routeRequest = Apache_Rocketmq_V2_QueryRouteRequest()
@@ -21,21 +20,15 @@ extension MessagingService {
                 assignment.messageQueue = queue
                 return assignment
             }
-            response.status = .ok
-        } catch {
-            response.status = error.status
         }
-        return respond(response)
     }
 
     public func queryOffset(
         request: ServerRequest<Apache_Rocketmq_V2_QueryOffsetRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_QueryOffsetResponse> {
-        var response = Apache_Rocketmq_V2_QueryOffsetResponse()
-        do throws(ProtocolRefusal) {
+        await answer { response throws(ProtocolRefusal) in
             let engine = try consumptionEngine()
-            let (topic, queue) = try await existingQueue(request.message.messageQueue)
-            _ = topic
+            let (_, queue) = try await existingQueue(request.message.messageQueue)
             switch request.message.queryOffsetPolicy {
             case .beginning:
                 response.offset = Int64(engine.log.queueBounds(queue).min)
@@ -50,34 +43,24 @@ extension MessagingService {
             default:
                 throw ProtocolRefusal(.badRequest, "unknown query_offset_policy \(request.message.queryOffsetPolicy)")
             }
-            response.status = .ok
-        } catch {
-            response.status = error.status
         }
-        return respond(response)
     }
 
     public func getOffset(
         request: ServerRequest<Apache_Rocketmq_V2_GetOffsetRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_GetOffsetResponse> {
-        var response = Apache_Rocketmq_V2_GetOffsetResponse()
-        do throws(ProtocolRefusal) {
+        await answer { response throws(ProtocolRefusal) in
             let engine = try consumptionEngine()
             let group = try await consumerGroup(request.message.group.name, engine: engine)
             let (topic, queue) = try await existingQueue(request.message.messageQueue)
             response.offset = Int64(await engine.committedOffset(group: group, topic: topic, queueId: queue.queueId))
-            response.status = .ok
-        } catch {
-            response.status = error.status
         }
-        return respond(response)
     }
 
     public func updateOffset(
         request: ServerRequest<Apache_Rocketmq_V2_UpdateOffsetRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_UpdateOffsetResponse> {
-        var response = Apache_Rocketmq_V2_UpdateOffsetResponse()
-        do throws(ProtocolRefusal) {
+        await answer { response throws(ProtocolRefusal) in
             let engine = try consumptionEngine()
             let group = try await consumerGroup(request.message.group.name, engine: engine)
             let (topic, queue) = try await existingQueue(request.message.messageQueue)
@@ -86,16 +69,10 @@ extension MessagingService {
                 throw ProtocolRefusal(
                     .illegalOffset, "offset \(request.message.offset) is outside queue \(queue) (0 to \(bounds.next))")
             }
-            do throws(BrokerError) {
+            try await refusing { () async throws(BrokerError) in
                 try await engine.resetOffset(group: group, topic: topic, queueId: queue.queueId, to: UInt64(request.message.offset))
-            } catch {
-                throw ProtocolRefusal(error)
             }
-            response.status = .ok
-        } catch {
-            response.status = error.status
         }
-        return respond(response)
     }
 
     public func pullMessage(

@@ -8,80 +8,61 @@ extension MessagingService {
     public func ackMessage(
         request: ServerRequest<Apache_Rocketmq_V2_AckMessageRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_AckMessageResponse> {
-        var response = Apache_Rocketmq_V2_AckMessageResponse()
-        do throws(ProtocolRefusal) {
+        await answer { response throws(ProtocolRefusal) in
             let engine = try consumptionEngine()
             let (group, topic) = try Self.groupAndTopic(request.message.group, request.message.topic)
             guard !request.message.entries.isEmpty else {
                 throw ProtocolRefusal(.badRequest, "an ack needs at least one entry (message id and receipt handle)")
             }
-            var firstFailure: Status?
             for entry in request.message.entries {
                 var result = Apache_Rocketmq_V2_AckMessageResultEntry()
                 result.messageID = entry.messageID
                 result.receiptHandle = entry.receiptHandle
-                do throws(BrokerError) {
-                    try await engine.ack(group: group, topic: topic, receiptHandle: entry.receiptHandle)
+                do throws(ProtocolRefusal) {
+                    try await refusing { () async throws(BrokerError) in
+                        try await engine.ack(group: group, topic: topic, receiptHandle: entry.receiptHandle)
+                    }
                     result.status = .ok
                 } catch {
-                    var status = ProtocolRefusal(error).status
-                    status.message = "message \(entry.messageID): \(status.message)"
-                    result.status = status
-                    firstFailure = firstFailure ?? status
+                    result.status = Status(error.code, "message \(entry.messageID): \(error.message)")
+                    // The Python client reads only the top-level status: the first failure goes there.
+                    if response.status.code == .ok { response.status = result.status }
                 }
                 response.entries.append(result)
             }
-            // The Python client reads only the top-level status: put the first failure there.
-            response.status = firstFailure ?? .ok
-        } catch {
-            response.status = error.status
         }
-        return respond(response)
     }
 
     public func changeInvisibleDuration(
         request: ServerRequest<Apache_Rocketmq_V2_ChangeInvisibleDurationRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_ChangeInvisibleDurationResponse> {
-        var response = Apache_Rocketmq_V2_ChangeInvisibleDurationResponse()
-        // The client copies this handle before it looks at the status: never leave it empty.
-        response.receiptHandle = request.message.receiptHandle
-        do throws(ProtocolRefusal) {
+        // The client copies the handle before it looks at the status: never leave it empty.
+        var echo = Apache_Rocketmq_V2_ChangeInvisibleDurationResponse()
+        echo.receiptHandle = request.message.receiptHandle
+        return await answer(echo) { response throws(ProtocolRefusal) in
             let engine = try consumptionEngine()
             let (group, topic) = try Self.groupAndTopic(request.message.group, request.message.topic)
             let invisibleMs = WireMessage.milliseconds(request.message.invisibleDuration)
             guard (0...Self.invisibleRangeMs.upperBound).contains(invisibleMs) else {
                 throw ProtocolRefusal(.illegalInvisibleTime, "invisible_duration must be 0 to 12 h; got \(invisibleMs) ms")
             }
-            do throws(BrokerError) {
-                response.receiptHandle = try await engine.changeInvisibleDuration(
+            response.receiptHandle = try await refusing { () async throws(BrokerError) in
+                try await engine.changeInvisibleDuration(
                     group: group, topic: topic, receiptHandle: request.message.receiptHandle, invisibleMs: invisibleMs)
-            } catch {
-                throw ProtocolRefusal(error)
             }
-            response.status = .ok
-        } catch {
-            response.status = error.status
         }
-        return respond(response)
     }
 
     public func forwardMessageToDeadLetterQueue(
         request: ServerRequest<Apache_Rocketmq_V2_ForwardMessageToDeadLetterQueueRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_ForwardMessageToDeadLetterQueueResponse> {
-        var response = Apache_Rocketmq_V2_ForwardMessageToDeadLetterQueueResponse()
-        do throws(ProtocolRefusal) {
+        await answer { _ throws(ProtocolRefusal) in
             let engine = try consumptionEngine()
             let (group, topic) = try Self.groupAndTopic(request.message.group, request.message.topic)
-            do throws(BrokerError) {
+            try await refusing { () async throws(BrokerError) in
                 try await engine.forwardToDeadLetter(group: group, topic: topic, receiptHandle: request.message.receiptHandle)
-            } catch {
-                throw ProtocolRefusal(error)
             }
-            response.status = .ok
-        } catch {
-            response.status = error.status
         }
-        return respond(response)
     }
 
     static func groupAndTopic(_ group: Apache_Rocketmq_V2_Resource, _ topic: Apache_Rocketmq_V2_Resource)

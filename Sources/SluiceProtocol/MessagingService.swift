@@ -47,14 +47,9 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     public func queryRoute(
         request: ServerRequest<Apache_Rocketmq_V2_QueryRouteRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_QueryRouteResponse> {
-        var response = Apache_Rocketmq_V2_QueryRouteResponse()
-        do throws(ProtocolRefusal) {
+        await answer { response throws(ProtocolRefusal) in
             response.messageQueues = try await route(for: request.message)
-            response.status = .ok
-        } catch {
-            response.status = error.status
         }
-        return respond(response)
     }
 
     public func heartbeat(
@@ -98,13 +93,9 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     public func endTransaction(
         request: ServerRequest<Apache_Rocketmq_V2_EndTransactionRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_EndTransactionResponse> {
-        var response = Apache_Rocketmq_V2_EndTransactionResponse()
-        do throws(ProtocolRefusal) {
+        await answer { response throws(ProtocolRefusal) in
             response.status = try await endTransaction(request.message, clientId: Self.clientId(request.metadata))
-        } catch {
-            response.status = error.status
         }
-        return respond(response)
     }
 
     public func telemetry(

@@ -1,5 +1,6 @@
 """Consumption with the official RocketMQ Python client (rocketmq-python-client 5.1.2): SimpleConsumer
 receive / ack / change_invisible_duration against a real broker."""
+import contextlib
 import time
 
 import pytest
@@ -17,6 +18,19 @@ def make_consumer(broker, group, topic, expression="*", await_duration=2):
                               {topic: FilterExpression(expression)}, await_duration=await_duration)
     consumer.startup()
     return consumer
+
+
+@contextlib.contextmanager
+def producer_and_consumer(broker, topic, kind, group, **consumer_options):
+    """A topic of `kind`, a producer for it and a SimpleConsumer of `group`, shut down afterwards."""
+    broker.create_topic(topic, kind)
+    producer = make_producer(broker, topic)
+    consumer = make_consumer(broker, group, topic, **consumer_options)
+    try:
+        yield producer, consumer
+    finally:
+        consumer.shutdown()
+        producer.shutdown()
 
 
 def message(topic, text, tag=None, group=None, delivery_ms=None):
@@ -47,10 +61,7 @@ def receive_all(consumer, expected, invisible=30, timeout=20.0, ack=True):
 
 
 def test_send_receive_ack_and_not_redelivered(broker):
-    broker.create_topic("orders", "normal")
-    producer = make_producer(broker, "orders")
-    consumer = make_consumer(broker, "billing", "orders")
-    try:
+    with producer_and_consumer(broker, "orders", "normal", "billing") as (producer, consumer):
         sent = {producer.send(message("orders", f"order-{i}", tag="created")).message_id: f"order-{i}" for i in range(10)}
         got = receive_all(consumer, 10, invisible=3)
         assert {m.message_id: m.body.decode() for m in got} == sent
@@ -64,9 +75,6 @@ def test_send_receive_ack_and_not_redelivered(broker):
         assert consumer.receive(32, 3) == []
         status, group = broker.request("GET", "/v1/groups/billing")
         assert status == 200 and group["inFlight"] == 0 and group["waiting"] == 0
-    finally:
-        consumer.shutdown()
-        producer.shutdown()
 
 
 def test_two_groups_each_get_every_message(broker):
@@ -85,10 +93,7 @@ def test_two_groups_each_get_every_message(broker):
 
 
 def test_unacked_message_is_redelivered_after_its_invisible_duration(broker):
-    broker.create_topic("jobs", "normal")
-    producer = make_producer(broker, "jobs")
-    consumer = make_consumer(broker, "workers", "jobs")
-    try:
+    with producer_and_consumer(broker, "jobs", "normal", "workers") as (producer, consumer):
         receipt = producer.send(message("jobs", "job-1"))
         first = receive_all(consumer, 1, invisible=2, ack=False)
         assert [m.message_id for m in first] == [receipt.message_id]
@@ -102,16 +107,10 @@ def test_unacked_message_is_redelivered_after_its_invisible_duration(broker):
             consumer.ack(first[0])
         assert "40013" in str(refused.value)
         consumer.ack(again[0])
-    finally:
-        consumer.shutdown()
-        producer.shutdown()
 
 
 def test_change_invisible_duration_returns_the_handle_that_acks(broker):
-    broker.create_topic("slow", "normal")
-    producer = make_producer(broker, "slow")
-    consumer = make_consumer(broker, "slowpokes", "slow")
-    try:
+    with producer_and_consumer(broker, "slow", "normal", "slowpokes") as (producer, consumer):
         producer.send(message("slow", "long-task"))
         [m] = receive_all(consumer, 1, invisible=2, ack=False)
         old_handle = m.receipt_handle
@@ -120,16 +119,10 @@ def test_change_invisible_duration_returns_the_handle_that_acks(broker):
         time.sleep(2.5)
         assert consumer.receive(32, 5) == [], "the extension kept it invisible"
         consumer.ack(m)
-    finally:
-        consumer.shutdown()
-        producer.shutdown()
 
 
 def test_long_poll_answers_when_a_message_arrives(broker):
-    broker.create_topic("wakeups", "normal")
-    producer = make_producer(broker, "wakeups")
-    consumer = make_consumer(broker, "sleepers", "wakeups", await_duration=15)
-    try:
+    with producer_and_consumer(broker, "wakeups", "normal", "sleepers", await_duration=15) as (producer, consumer):
         consumer.receive(1, 5)  # empty: settles the route and the group
         import threading
         timer = threading.Timer(1.0, lambda: producer.send(message("wakeups", "ping")))
@@ -140,16 +133,10 @@ def test_long_poll_answers_when_a_message_arrives(broker):
         timer.join()
         assert [m.body for m in got] == [b"ping"]
         assert waited < 10, f"the long poll did not end when the message arrived ({waited:.1f} s)"
-    finally:
-        consumer.shutdown()
-        producer.shutdown()
 
 
 def test_fifo_messages_of_a_group_arrive_in_send_order_one_at_a_time(broker):
-    broker.create_topic("ledger", "fifo")
-    producer = make_producer(broker, "ledger")
-    consumer = make_consumer(broker, "ledger-readers", "ledger")
-    try:
+    with producer_and_consumer(broker, "ledger", "fifo", "ledger-readers") as (producer, consumer):
         for i in range(5):
             for account in ("alice", "bob"):
                 producer.send(message("ledger", f"{account}-{i}", group=account))
@@ -168,40 +155,25 @@ def test_fifo_messages_of_a_group_arrive_in_send_order_one_at_a_time(broker):
             while not pending and sum(map(len, order.values())) < 10 and time.monotonic() < deadline:
                 pending = consumer.receive(32, 30)
         assert order == {"alice": [0, 1, 2, 3, 4], "bob": [0, 1, 2, 3, 4]}
-    finally:
-        consumer.shutdown()
-        producer.shutdown()
 
 
 def test_delay_message_is_not_delivered_before_its_time(broker):
-    broker.create_topic("reminders", "delay")
-    producer = make_producer(broker, "reminders")
-    consumer = make_consumer(broker, "reminder-readers", "reminders", await_duration=1)
-    try:
+    with producer_and_consumer(broker, "reminders", "delay", "reminder-readers", await_duration=1) as (producer, consumer):
         deliver_at_ms = int(time.time() * 1000) + 3000
         producer.send(message("reminders", "wake-up", delivery_ms=deliver_at_ms))
         assert consumer.receive(32, 10) == []
         got = receive_all(consumer, 1, timeout=15)
         assert [m.body for m in got] == [b"wake-up"]
         assert time.time() * 1000 >= deliver_at_ms - 50, "delivered before its delivery time"
-    finally:
-        consumer.shutdown()
-        producer.shutdown()
 
 
 def test_tag_filter_delivers_only_matching_tags(broker):
-    broker.create_topic("mixed", "normal")
-    producer = make_producer(broker, "mixed")
-    consumer = make_consumer(broker, "picky", "mixed", expression="red||blue")
-    try:
+    with producer_and_consumer(broker, "mixed", "normal", "picky", expression="red||blue") as (producer, consumer):
         for tag in ("red", "green", "blue", "green", "red"):
             producer.send(message("mixed", f"{tag}-msg", tag=tag))
         got = receive_all(consumer, 3)
         assert sorted(m.tag for m in got) == ["blue", "red", "red"]
         assert consumer.receive(32, 10) == []
-    finally:
-        consumer.shutdown()
-        producer.shutdown()
 
 
 def test_message_out_of_attempts_goes_to_the_dead_letter_queue(broker):
