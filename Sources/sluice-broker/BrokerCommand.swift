@@ -41,8 +41,12 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.segmentSize, "bytes")) var segmentSize: String?
     @Option(help: help(.retentionHours, "hours")) var retentionHours: String?
     @Option(help: help(.logLevel, "level")) var logLevel: String?
+    @Option(help: help(.adminToken, "token")) var adminToken: String?
+    @Option(help: help(.trace, "on|off")) var trace: String?
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
+    @Flag(help: "Print the effective configuration (defaults, file, environment and flags merged) as JSON and exit.")
+    var printConfig = false
 
     /// Collected only to explain them: see `StrayArgument`.
     @Argument(parsing: .allUnrecognized, help: .hidden) var strayArguments: [String] = []
@@ -61,7 +65,7 @@ struct BrokerCommand: AsyncParsableCommand {
             .adminPort: adminPort, .flush: flush, .flushInterval: flushInterval,
             .transactionTimeout: transactionTimeout, .transactionCheckInterval: transactionCheckInterval,
             .transactionCheckMax: transactionCheckMax, .segmentSize: segmentSize,
-            .retentionHours: retentionHours, .logLevel: logLevel,
+            .retentionHours: retentionHours, .logLevel: logLevel, .adminToken: adminToken, .trace: trace,
         ]
         return given.compactMapValues { $0 }
     }
@@ -80,6 +84,10 @@ struct BrokerCommand: AsyncParsableCommand {
                 flags: flags, configPath: config, environment: ProcessInfo.processInfo.environment)
         } catch {
             throw ValidationError(error.message)
+        }
+        if printConfig {
+            print(configuration.printableJSON)
+            return
         }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
