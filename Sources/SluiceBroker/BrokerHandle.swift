@@ -11,6 +11,8 @@ public final class BrokerHandle: Sendable {
         var coordinator: TransactionCoordinator?
     }
 
+    private let recorder = Mutex<MessageTraceRecorder?>(nil)
+
     private let components: Mutex<Components>
 
     public init(topics: (any TopicRegistry)? = nil, coordinator: TransactionCoordinator? = nil) {
@@ -27,6 +29,13 @@ public final class BrokerHandle: Sendable {
     public var coordinator: TransactionCoordinator? {
         get { components.withLock { $0.coordinator } }
         set { components.withLock { $0.coordinator = newValue } }
+    }
+
+    /// The message trace recorder; nil while the store is closed and when tracing is off.
+    /// Consumption records deliveries, acks and dead letters through it.
+    public var trace: MessageTraceRecorder? {
+        get { recorder.withLock { $0 } }
+        set { recorder.withLock { $0 = newValue } }
     }
 
     /// Sets both at once, so a reader never sees one without the other.

@@ -20,6 +20,7 @@ public final class StoreService: Service, CustomStringConvertible {
     private let transactionTimeout: Duration
     private let logger: Logger
     private let checkBacks: CheckBackWiring?
+    private let trace: MessageTraceRecorder.Configuration?
 
     /// How the checker reaches producers (the gRPC front's Telemetry streams) and how often.
     public struct CheckBackWiring: Sendable {
@@ -41,9 +42,11 @@ public final class StoreService: Service, CustomStringConvertible {
 
     public init(
         configuration: CommitLogConfiguration, transactionTimeout: Duration = .seconds(6), readiness: Readiness,
-        handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil, logger: Logger
+        handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil,
+        trace: MessageTraceRecorder.Configuration? = nil, logger: Logger
     ) {
         self.checkBacks = checkBacks
+        self.trace = trace
         self.configuration = configuration
         self.handle = handle
         self.transactionTimeout = transactionTimeout
@@ -70,9 +73,12 @@ public final class StoreService: Service, CustomStringConvertible {
             readiness.markFailed(error.message)
             throw Self.brokerError(for: error)
         }
+        let recorder = trace.map {
+            MessageTraceRecorder(log: log, configuration: $0, logger: Logger(label: "sluice.trace"))
+        }
         let coordinator: TransactionCoordinator
         do {
-            coordinator = try await openTransactions(log)
+            coordinator = try await openTransactions(log, trace: recorder)
         } catch {
             readiness.markFailed("\(error)")
             await log.close()
@@ -89,6 +95,7 @@ public final class StoreService: Service, CustomStringConvertible {
             await log.close()
             throw error
         }
+        handle.trace = recorder
         handle.install(topics: topics, coordinator: coordinator)
         readiness.markReady(RecoveryFacts(log.recoveryReport))
         // Cancellation (the group giving up on a graceful stop) must still close the log, so the
@@ -98,13 +105,17 @@ public final class StoreService: Service, CustomStringConvertible {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await maintenance.run() }
             if let checker { group.addTask { try? await checker.run() } }
+            if let recorder { group.addTask { try? await recorder.run() } }
             try? await gracefulShutdown()
             group.cancelAll()
         }
         readiness.markStopping()
         handle.install(topics: nil, coordinator: nil)
+        handle.trace = nil
         await topics.close()
         await coordinator.maintain()
+        // Whatever was recorded while the services stopped, before the log closes.
+        await recorder?.drain()
         try? await coordinator.store.close()
         await log.close()
     }
@@ -126,7 +137,9 @@ public final class StoreService: Service, CustomStringConvertible {
     }
 
     /// Opens the transaction table and replays the log's transaction events into it.
-    private func openTransactions(_ log: CommitLog) async throws -> TransactionCoordinator {
+    private func openTransactions(_ log: CommitLog, trace: MessageTraceRecorder?) async throws
+        -> TransactionCoordinator
+    {
         let timeoutMs = transactionTimeout.components.seconds * 1000 + transactionTimeout.components.attoseconds / 1_000_000_000_000_000
         let storeConfiguration = TransactionStoreConfiguration(defaultFirstCheckDelayMs: timeoutMs)
         let store: TransactionStateStore
@@ -138,7 +151,8 @@ public final class StoreService: Service, CustomStringConvertible {
             throw BrokerError(.storageUnavailable, "cannot open the transaction table: \(error.message)", cause: error)
         }
         let coordinator = TransactionCoordinator(
-            log: log, store: store, logger: Logger(label: "sluice.transactions"), nowMs: { WallClock.nowMs() })
+            log: log, store: store, logger: Logger(label: "sluice.transactions"), nowMs: { WallClock.nowMs() },
+            trace: trace)
         do throws(BrokerError) {
             _ = try await coordinator.reconcile()
         } catch {

@@ -122,7 +122,8 @@ struct BrokerCommand: AsyncParsableCommand {
         let store = StoreService(
             configuration: configuration.commitLogConfiguration,
             transactionTimeout: configuration.transactionTimeout, readiness: readiness, handle: handle,
-            checkBacks: checkBacks, logger: Logger(label: "sluice.store"))
+            checkBacks: checkBacks, trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
+            logger: Logger(label: "sluice.store"))
         var messaging = MessagingService.Configuration()
         messaging.advertisedHost = configuration.grpcHost
         messaging.advertisedPort = configuration.grpcPort
@@ -135,7 +136,7 @@ struct BrokerCommand: AsyncParsableCommand {
             ])
         let admin = AdminServer(
             host: configuration.adminHost, port: configuration.adminPort, readiness: readiness, handle: handle,
-            registry: registry,
+            registry: registry, adminToken: configuration.adminToken,
             logger: Logger(label: "sluice.admin"),
             onListening: { ConsoleOutput.announceListening("admin HTTP", host: $0, port: $1) })
         // The group starts all three at once (the admin API listens during recovery) and stops
