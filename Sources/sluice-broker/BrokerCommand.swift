@@ -96,7 +96,15 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         // Bootstrap before anything creates a metric, or that metric would go nowhere.
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // A stuck transaction finishes minutes or hours after its half message: the default
+        // buckets (up to 10 s) would put every one of them in +Inf.
+        factory.durationHistogramBuckets["sluice_transaction_finish_seconds"] = [
+            .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5),
+            .seconds(10), .seconds(30), .seconds(60), .seconds(300), .seconds(900), .seconds(3600), .seconds(21_600),
+            .seconds(86_400),
+        ]
+        MetricsSystem.bootstrap(factory)
 
         do {
             try await Self.serve(configuration, registry: registry)

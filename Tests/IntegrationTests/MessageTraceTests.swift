@@ -64,7 +64,16 @@ struct MessageTraceTests {
 
             let metrics = try await HTTPProbe.get("\(broker.adminURL)/metrics")
             #expect(metrics.text.contains(#"sluice_messages_in_total{topic="payments",type="transaction"} 1"#), "\(metrics.text)")
-            #expect(metrics.text.contains("sluice_trace_events_total"), "\(metrics.text)")
+            // Every metric of the interface that exists before consumption is built.
+            for name in [
+                "sluice_half_messages{state=\"prepared\"}", "sluice_half_message_oldest_age_seconds",
+                "sluice_transactions_total{resolution=\"commit\",source=\"producer\"} 1",
+                "sluice_transaction_checks_total", "sluice_transaction_finish_seconds_bucket{le=\"3600.0\"} 1",
+                "sluice_commitlog_bytes", "sluice_append_seconds_bucket", "sluice_fsync_seconds_bucket",
+                "sluice_trace_events_total",
+            ] {
+                #expect(metrics.text.contains(name), "\(name) missing from /metrics")
+            }
         }
     }
 
