@@ -7,7 +7,7 @@ import SluiceBroker
 import SluiceStorage
 
 /// The admin HTTP API as a `Service`: `/healthz`, `/readyz`, `/metrics`, `/v1/topics`,
-/// `/v1/transactions`, `/v1/messages`.
+/// `/v1/transactions`, `/v1/messages`, `/v1/audit`.
 ///
 /// It starts listening at once, independent of the store, so that scripts can poll `/readyz`
 /// while the commit log recovers. With a token, every other route needs
@@ -61,6 +61,7 @@ public struct AdminServer: Service, CustomStringConvertible {
         TopicRoutes.add(to: router, readiness: readiness, handle: handle)
         TransactionRoutes.add(to: router, readiness: readiness, handle: handle, nowMs: nowMs)
         MessageRoutes.add(to: router, readiness: readiness, handle: handle)
+        AuditRoutes.add(to: router, readiness: readiness, handle: handle)
         return router
     }
 
