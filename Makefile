@@ -3,8 +3,9 @@ SWIFT ?= swift
 DATA_DIR ?= ./data
 APT_PACKAGES := libsqlite3-dev
 VENV := .venv
-# The official RocketMQ Python client the interop tests drive, pinned.
-PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3
+# The official RocketMQ Python client the interop tests drive, and what the OpenAPI contract test
+# (Tests/interop/test_openapi_contract.py) reads docs/openapi.yaml with; pinned.
+PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3 PyYAML==6.0.3 jsonschema==4.26.0
 CODEGEN_APT_PACKAGES := protobuf-compiler libprotobuf-dev
 
 .PHONY: run test bench generate deps soak build release clean venv interop
@@ -28,13 +29,14 @@ build: deps
 
 ## A Python venv with the official RocketMQ client, for the interop tests.
 venv: $(VENV)/.installed
-$(VENV)/.installed:
+# Re-run pip when this file (so PYTHON_PACKAGES) changes.
+$(VENV)/.installed: Makefile
 	@python3 -m venv $(VENV) 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
 	$(VENV)/bin/pip install -q $(PYTHON_PACKAGES)
 	touch $@
 
-## Every test suite: unit tests, integration tests that start real child processes, and the
-## official Python client against a real broker.
+## Every test suite: unit tests, integration tests that start real child processes, the
+## official Python client against a real broker, and the admin API against docs/openapi.yaml.
 test: build venv
 	$(SWIFT) test --skip-build
 	$(MAKE) interop
