@@ -17,10 +17,17 @@ public struct MessageTraceReader: Sendable {
     /// deleted the segments holding its events.
     public func events(messageId: String, limit: Int = maximumEvents) -> [MessageTraceEvent] {
         guard !messageId.isEmpty, limit > 0 else { return [] }
-        // A user message could carry the same key: keep only trace records about this id.
-        let events = log.lookup(key: MessageTraceRecord.key(forMessageId: messageId), limit: min(limit, Self.maximumEvents))
-            .compactMap(MessageTraceRecord.event(from:))
-            .filter { $0.messageId == messageId }
-        return events.sorted { ($0.atMs, $0.sequence) < ($1.atMs, $1.sequence) }
+        let wanted = min(limit, Self.maximumEvents)
+        // The recorder appends a batch concurrently, so within a batch the log order is not the
+        // recording order: the newest `wanted` by sequence are among the newest `wanted` plus one
+        // batch by log position. A user message could carry the same key: keep only trace records
+        // about this id.
+        let events = log.lookup(
+            key: MessageTraceRecord.key(forMessageId: messageId),
+            limit: wanted + MessageTraceRecorder.Configuration().maximumBatch
+        )
+        .compactMap(MessageTraceRecord.event(from:))
+        .filter { $0.messageId == messageId }
+        return Array(events.sorted { ($0.atMs, $0.sequence) < ($1.atMs, $1.sequence) }.suffix(wanted))
     }
 }
