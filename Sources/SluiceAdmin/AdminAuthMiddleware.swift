@@ -2,7 +2,8 @@ import HTTPTypes
 import Hummingbird
 
 /// Requires `Authorization: Bearer <token>` on every request except the probes a supervisor or
-/// load balancer sends without credentials (`/healthz`, `/readyz`).
+/// load balancer sends without credentials (`/healthz`, `/readyz`) and the dashboard's three
+/// static files (they hold no data; the page asks for the token and sends it with its API calls).
 ///
 /// `/metrics` needs the token too: its labels name topics and groups, and Prometheus sends a
 /// bearer token with `authorization: {credentials_file: ...}` in the scrape config.
@@ -11,7 +12,7 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// Paths answered without a token.
     static func isPublic(_ path: String) -> Bool {
-        path == "/healthz" || path == "/readyz"
+        path == "/healthz" || path == "/readyz" || DashboardRoutes.isStaticPath(path)
     }
 
     func handle(

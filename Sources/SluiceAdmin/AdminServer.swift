@@ -7,7 +7,7 @@ import SluiceBroker
 import SluiceStorage
 
 /// The admin HTTP API as a `Service`: `/healthz`, `/readyz`, `/metrics`, `/v1/topics`,
-/// `/v1/transactions`, `/v1/messages`, `/v1/audit`.
+/// `/v1/transactions`, `/v1/messages`, `/v1/audit`, and the web dashboard at `/`.
 ///
 /// It starts listening at once, independent of the store, so that scripts can poll `/readyz`
 /// while the commit log recovers. With a token, every other route needs
@@ -62,6 +62,7 @@ public struct AdminServer: Service, CustomStringConvertible {
         TransactionRoutes.add(to: router, readiness: readiness, handle: handle, nowMs: nowMs)
         MessageRoutes.add(to: router, readiness: readiness, handle: handle)
         AuditRoutes.add(to: router, readiness: readiness, handle: handle)
+        DashboardRoutes.add(to: router)
         return router
     }
 

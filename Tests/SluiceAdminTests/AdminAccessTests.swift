@@ -63,6 +63,19 @@ struct AdminAccessTests {
         #expect(try await api.send(.get, "/readyz").status == .ok)
     }
 
+    @Test("the dashboard's page, script and style are served without a token, under a strict CSP", arguments: [
+        ("/", "text/html", "/dashboard/app.js"), ("/dashboard/app.js", "text/javascript", "function route()"),
+        ("/dashboard/app.css", "text/css", "--accent"),
+    ])
+    func dashboardIsPublic(_ path: String, _ type: String, _ content: String) async throws {
+        let reply = try await Self.harness().send(.get, path)
+        #expect(reply.status == .ok)
+        #expect(reply.contentType?.hasPrefix(type) == true)
+        #expect(reply.text.contains(content))
+        #expect(reply.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
+        #expect(reply.headers[.xContentTypeOptions] == "nosniff")
+    }
+
     @Test("a 401 tells the client how to authenticate")
     func challenge() async throws {
         let reply = try await Self.harness().send(.get, "/v1/topics")
