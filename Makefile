@@ -3,15 +3,28 @@ SWIFT ?= swift
 DATA_DIR ?= ./data
 APT_PACKAGES := libsqlite3-dev
 VENV := .venv
-# The official RocketMQ Python client the interop tests drive, pinned.
-PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3
+# The official RocketMQ Python client the interop tests drive, and what the OpenAPI contract test
+# (Tests/interop/test_openapi_contract.py) reads docs/openapi.yaml with; pinned.
+# Playwright drives Debian's chromium for the dashboard test (Tests/interop/test_dashboard.py); it
+# never downloads a browser of its own.
+PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3 PyYAML==6.0.3 jsonschema==4.26.0 playwright==1.65.2
+BROWSER_APT_PACKAGES := chromium
 CODEGEN_APT_PACKAGES := protobuf-compiler libprotobuf-dev
 
-.PHONY: run test bench generate deps soak build release clean venv interop
+.PHONY: run test bench generate deps browser soak build release clean venv interop
 
 ## Install the system packages the build needs (Debian), only those missing.
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq $$missing; fi; \
+	fi
+
+## Debian's chromium for the dashboard's browser test, only if missing.
+browser:
+	@missing=""; for p in $(BROWSER_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
@@ -28,19 +41,20 @@ build: deps
 
 ## A Python venv with the official RocketMQ client, for the interop tests.
 venv: $(VENV)/.installed
-$(VENV)/.installed:
+# Re-run pip when this file (so PYTHON_PACKAGES) changes.
+$(VENV)/.installed: Makefile
 	@python3 -m venv $(VENV) 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
 	$(VENV)/bin/pip install -q $(PYTHON_PACKAGES)
 	touch $@
 
-## Every test suite: unit tests, integration tests that start real child processes, and the
-## official Python client against a real broker.
+## Every test suite: unit tests, integration tests that start real child processes, the
+## official Python client against a real broker, and the admin API against docs/openapi.yaml.
 test: build venv
 	$(SWIFT) test --skip-build
 	$(MAKE) interop
 
-interop: venv
-	SLUICE_BROKER_BIN=$(CURDIR)/.build/debug/sluice-broker $(VENV)/bin/python -m pytest -q Tests/interop
+interop: venv browser
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 SLUICE_BROKER_BIN=$(CURDIR)/.build/debug/sluice-broker $(VENV)/bin/python -m pytest -q Tests/interop
 
 ## The benchmarks, release mode; see docs/benchmarks.md.
 bench: deps

@@ -7,6 +7,8 @@ public struct AdminAPIError: Error, HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
     public var code: String
     public var message: String
+    /// Extra response headers (e.g. `WWW-Authenticate` on a 401).
+    public var headers = HTTPFields()
 
     public init(_ status: HTTPResponse.Status, code: String, message: String) {
         self.status = status
@@ -15,7 +17,9 @@ public struct AdminAPIError: Error, HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        JSONResponse.make(status: status, ErrorBody(error: .init(code: code, message: message)))
+        var response = JSONResponse.make(status: status, ErrorBody(error: .init(code: code, message: message)))
+        for field in headers { response.headers.append(field) }
+        return response
     }
 
     struct ErrorBody: Encodable {

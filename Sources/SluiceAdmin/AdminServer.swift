@@ -7,16 +7,18 @@ import SluiceBroker
 import SluiceStorage
 
 /// The admin HTTP API as a `Service`: `/healthz`, `/readyz`, `/metrics`, `/v1/topics`,
-/// `/v1/transactions`.
+/// `/v1/transactions`, `/v1/messages`, `/v1/audit`, and the web dashboard at `/`.
 ///
 /// It starts listening at once, independent of the store, so that scripts can poll `/readyz`
-/// while the commit log recovers.
+/// while the commit log recovers. With a token, every other route needs
+/// `Authorization: Bearer <token>` (`AdminAuthMiddleware`).
 public struct AdminServer: Service, CustomStringConvertible {
     public var host: String
     public var port: Int
     private let readiness: Readiness
     private let handle: BrokerHandle
     private let registry: PrometheusCollectorRegistry
+    private let adminToken: String?
     private let logger: Logger
     private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
 
@@ -24,9 +26,11 @@ public struct AdminServer: Service, CustomStringConvertible {
     ///   differs from `port` when `port` is 0).
     /// - Parameter handle: where `StoreService` publishes the open store; the `/v1/...` routes
     ///   answer 503 until it does.
+    /// - Parameter adminToken: the bearer token every route but the probes requires; nil leaves
+    ///   the API open (the configuration allows that only on loopback).
     public init(
         host: String, port: Int, readiness: Readiness, handle: BrokerHandle = BrokerHandle(),
-        registry: PrometheusCollectorRegistry, logger: Logger,
+        registry: PrometheusCollectorRegistry, adminToken: String? = nil, logger: Logger,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void
     ) {
         self.host = host
@@ -34,6 +38,7 @@ public struct AdminServer: Service, CustomStringConvertible {
         self.readiness = readiness
         self.handle = handle
         self.registry = registry
+        self.adminToken = adminToken
         self.logger = logger
         self.onListening = onListening
     }
@@ -42,16 +47,23 @@ public struct AdminServer: Service, CustomStringConvertible {
 
     static func router(
         readiness: Readiness, handle: BrokerHandle, registry: PrometheusCollectorRegistry,
-        nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() }
+        adminToken: String? = nil, nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() }
     ) -> Router<BasicRequestContext> {
         let router = Router()
-        // Middleware first: routes capture the middleware present when they are added.
+        // Middleware first: routes capture the middleware present when they are added. The error
+        // middleware is outermost so that a refused token is a JSON error like any other.
         router.add(middleware: JSONErrorMiddleware())
+        if let adminToken {
+            router.add(middleware: AdminAuthMiddleware(token: AdminToken(adminToken)))
+        }
         HealthRoutes.add(to: router, readiness: readiness)
         MetricsRoute.add(to: router, registry: registry)
         TopicRoutes.add(to: router, readiness: readiness, handle: handle)
         GroupRoutes.add(to: router, readiness: readiness, handle: handle)
         TransactionRoutes.add(to: router, readiness: readiness, handle: handle, nowMs: nowMs)
+        MessageRoutes.add(to: router, readiness: readiness, handle: handle)
+        AuditRoutes.add(to: router, readiness: readiness, handle: handle)
+        DashboardRoutes.add(to: router)
         return router
     }
 
@@ -59,7 +71,7 @@ public struct AdminServer: Service, CustomStringConvertible {
     public func run() async throws {
         let listening = ListenFlag()
         let application = Application(
-            router: Self.router(readiness: readiness, handle: handle, registry: registry),
+            router: Self.router(readiness: readiness, handle: handle, registry: registry, adminToken: adminToken),
             configuration: .init(address: .hostname(host, port: port)),
             onServerRunning: { [host, port, onListening] channel in
                 listening.set()

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import SluiceBroker
 import SluiceStorage
+import SluiceTransactions
 
 /// `/v1/groups`: consumer groups with their backlog.
 ///
@@ -11,7 +12,8 @@ import SluiceStorage
 ///   existing group's settings were changed
 /// - `GET /v1/groups/{name}` → 200 with the group, its totals and `queues` (per topic queue:
 ///   `waiting`, `inFlight`, `retrying`, `scheduled`, cursor and end offsets), 404 `GROUP_NOT_FOUND`
-/// - `DELETE /v1/groups/{name}` → 204 (its progress is forgotten), 404 `GROUP_NOT_FOUND`
+/// - `DELETE /v1/groups/{name}` with `X-Sluice-Actor` → 204 (its progress is forgotten), audited
+///   (`group.delete`); 404 `GROUP_NOT_FOUND`, 400 `ACTOR_REQUIRED`
 ///
 /// Dead letters of a group are the topic `%DLQ%<name>`; `deadLettered` counts its messages.
 enum GroupRoutes {
@@ -78,8 +80,9 @@ enum GroupRoutes {
             guard let backlog = await engine.backlog(group: name) else { throw notFound(name) }
             return JSONResponse.make(status: .ok, GroupBody(backlog, withQueues: true))
         }
-        router.delete("v1/groups/:name") { _, context in
+        router.delete("v1/groups/:name") { request, context in
             let engine = try engine(readiness, handle)
+            let actor = try AdminActor.required(request.headers)
             let name = try pathName(context)
             let deleted: Bool
             do throws(BrokerError) {
@@ -88,6 +91,15 @@ enum GroupRoutes {
                 throw TopicRoutes.apiError(error)
             }
             if !deleted { throw notFound(name) }
+            do throws(TransactionStoreError) {
+                try await handle.coordinator?.store.recordAudit(
+                    actor: actor, action: "group.delete", detail: "consumer group \(name)", reason: nil,
+                    at: WallClock.nowMs())
+            } catch {
+                throw AdminAPIError(
+                    .internalServerError, code: "STORAGE_FAILURE",
+                    message: "group \(name) was deleted, but the audit log could not be written: \(error.message)")
+            }
             return Response(status: .noContent)
         }
     }

@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import SluiceBroker
+import SluiceStorage
+import SluiceTransactions
 
 /// `/v1/topics`: list, create, show and delete topics.
 ///
@@ -8,7 +10,8 @@ import SluiceBroker
 /// - `POST /v1/topics` with `{"name": "...", "type": "normal|fifo|delay|transaction", "queues": 8}`
 ///   (`queues` optional, default 8) → 201 with the topic, or 200 when it already existed identically
 /// - `GET /v1/topics/{name}` → 200 with the topic, 404 `TOPIC_NOT_FOUND`
-/// - `DELETE /v1/topics/{name}` → 204, 404 `TOPIC_NOT_FOUND`
+/// - `DELETE /v1/topics/{name}` with `X-Sluice-Actor` → 204, audited (`topic.delete`);
+///   404 `TOPIC_NOT_FOUND`, 400 `ACTOR_REQUIRED`
 ///
 /// A topic is `{"name", "type", "queues", "createdAtMs"}`. Errors: 400 `INVALID_ARGUMENT`,
 /// 409 `TOPIC_EXISTS` (same name, other type or queue count), 503 `NOT_READY` while the store is
@@ -60,9 +63,10 @@ enum TopicRoutes {
             let name = try pathName(context)
             return JSONResponse.make(status: .ok, try await show(registry, name: name))
         }
-        router.delete("v1/topics/:name") { _, context in
+        router.delete("v1/topics/:name") { request, context in
             let registry = try registry(readiness, handle)
-            try await delete(registry, name: try pathName(context))
+            let actor = try AdminActor.required(request.headers)
+            try await delete(registry, name: try pathName(context), actor: actor, audit: handle.coordinator?.store)
             return Response(status: .noContent)
         }
     }
@@ -124,14 +128,31 @@ enum TopicRoutes {
         return TopicBody(topic)
     }
 
-    static func delete(_ registry: any TopicRegistry, name: String) async throws(AdminAPIError) {
-        let deleted: Bool
+    /// Deletes the topic and writes an audit row naming `actor` (when the audit log is open).
+    static func delete(
+        _ registry: any TopicRegistry, name: String, actor: String, audit: TransactionStateStore?,
+        nowMs: Int64 = WallClock.nowMs()
+    ) async throws(AdminAPIError) {
+        let existing: TopicDefinition?
+        let removed: Bool
         do throws(BrokerError) {
-            deleted = try await registry.delete(named: name)
+            existing = try await registry.topic(named: name)
+            removed = existing == nil ? false : try await registry.delete(named: name)
         } catch {
             throw apiError(error)
         }
-        if !deleted { throw notFound(name) }
+        guard removed, let deleted = existing else { throw notFound(name) }
+        do throws(TransactionStoreError) {
+            try await audit?.recordAudit(
+                actor: actor, action: "topic.delete",
+                detail: "topic \(deleted.name) (\(deleted.messageType), \(deleted.queueCount) queues)", reason: nil,
+                at: nowMs)
+        } catch {
+            // The topic is gone either way; say that the trail is missing rather than pretend.
+            throw AdminAPIError(
+                .internalServerError, code: "STORAGE_FAILURE",
+                message: "topic \(name) was deleted, but the audit log could not be written: \(error.message)")
+        }
     }
 
     /// Maps a broker error code to an HTTP status and a stable API code.

@@ -17,9 +17,9 @@ import SluiceTransactions
 ///   and `audit` (operator and policy actions), 404 `TRANSACTION_NOT_FOUND`
 /// - `POST /v1/transactions/{id}/resolve` with `{"resolution": "commit"|"rollback", "reason": "..."}`
 ///   → 200 `{"transaction": ..., "outcome": "applied"|"alreadyResolved"}`. The operator is the
-///   `X-Sluice-Actor` header (`operator` when absent); the coordinator appends the resolution to
-///   the log (a commit makes the message visible) and audits it with the actor and reason.
-///   400 `INVALID_ARGUMENT` (bad resolution, missing or blank reason), 404 `TRANSACTION_NOT_FOUND`,
+///   `X-Sluice-Actor` header (required: 400 `ACTOR_REQUIRED` without it); the coordinator appends
+///   the resolution to the log (a commit makes the message visible) and audits it with the actor
+///   and reason. 400 `INVALID_ARGUMENT` (bad resolution, missing or blank reason), 404 `TRANSACTION_NOT_FOUND`,
 ///   409 `TRANSACTION_CONFLICT` (the opposite resolution stands).
 ///
 /// A transaction is `{"id", "messageId", "topic", "producerGroup", "clientId", "keys", "tags",
@@ -28,12 +28,8 @@ import SluiceTransactions
 /// Every route is 503 `NOT_READY` while the store is still opening.
 enum TransactionRoutes {
     static let defaultPageSize = 50
-    /// The header naming the operator behind a resolution.
-    static let actorHeader = HTTPField.Name("X-Sluice-Actor")!
-    static let defaultActor = "operator"
-    /// The longest reason and actor kept; they go into the log record and the audit table.
+    /// The longest reason kept; it goes into the log record and the audit table.
     static let maximumReasonBytes = 1024
-    static let maximumActorBytes = 128
     /// The largest POST body read; a resolve request is a few hundred bytes.
     static let maximumBodyBytes = 16 * 1024
 
@@ -58,7 +54,7 @@ enum TransactionRoutes {
         router.post("v1/transactions/:id/resolve") { request, context in
             let coordinator = try coordinator(readiness, handle)
             let id = try pathID(context)
-            let actor = try operatorName(request.headers[actorHeader])
+            let actor = try AdminActor.required(request.headers)
             var request = request
             let body = try await request.collectBody(upTo: maximumBodyBytes)
             let resolved = try await resolve(
@@ -204,16 +200,6 @@ enum TransactionRoutes {
         return TransactionBodies.Resolved(
             transaction: TransactionBodies.Transaction(record, nowMs: nowMs()),
             outcome: outcome == .applied ? "applied" : "alreadyResolved")
-    }
-
-    /// The operator's name from the `X-Sluice-Actor` header; `operator` when absent or blank.
-    static func operatorName(_ header: String?) throws(AdminAPIError) -> String {
-        let actor = (header ?? "").trimmingCharacters(in: .whitespaces)
-        guard !actor.isEmpty else { return defaultActor }
-        guard actor.utf8.count <= maximumActorBytes else {
-            throw invalid("X-Sluice-Actor: \(actor.utf8.count) bytes; limit \(maximumActorBytes)")
-        }
-        return actor
     }
 
     // MARK: errors

@@ -15,6 +15,8 @@ extension BrokerConfiguration {
         static let transactionCheckMax = 1...10_000
         /// Ten years: a larger number is a typo, not a policy.
         static let retentionHours = 1...(24 * 365 * 10)
+        /// A guessable token is no protection; 16 characters is 96 bits of base64.
+        static let adminTokenBytes = 16...4096
     }
 
     /// Reads `value` as `setting` and stores it.
@@ -80,6 +82,23 @@ extension BrokerConfiguration {
                 throw invalid("expected one of \(levels); got '\(value)'")
             }
             logLevel = level
+        case .adminToken:
+            // It travels in an HTTP header: visible ASCII only, no spaces.
+            guard value.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+                throw invalid("expected visible ASCII characters without spaces")
+            }
+            guard Limits.adminTokenBytes.contains(value.utf8.count) else {
+                throw invalid(
+                    "a token is \(Limits.adminTokenBytes.lowerBound) to \(Limits.adminTokenBytes.upperBound) characters; "
+                        + "got \(value.utf8.count) (try: openssl rand -hex 24)")
+            }
+            adminToken = value
+        case .trace:
+            switch value {
+            case "on": traceEnabled = true
+            case "off": traceEnabled = false
+            default: throw invalid("expected on or off; got '\(value)'")
+            }
         }
     }
 
@@ -91,6 +110,28 @@ extension BrokerConfiguration {
                 .invalidConfiguration,
                 "--grpc-port and --admin-port are both \(grpcPort) on \(grpcHost); they need different ports")
         }
+        if adminToken == nil, !Self.isLoopbackAddress(adminHost) {
+            throw BrokerError(
+                .invalidConfiguration,
+                "--admin-host \(adminHost) is not a loopback address, so the admin API needs a token: set "
+                    + "\(BrokerSetting.adminToken.environmentVariable) (or admin-token in the config file, or "
+                    + "--admin-token); clients send it as 'Authorization: Bearer <token>'")
+        }
+    }
+
+    /// True for 127.0.0.0/8, ::1 and IPv4-mapped 127.x (`::ffff:127.0.0.1`): addresses only this
+    /// machine can reach. `0.0.0.0` and `::` listen on every interface, so they are not.
+    public static func isLoopbackAddress(_ text: String) -> Bool {
+        var ipv4 = in_addr()
+        if inet_pton(AF_INET, text, &ipv4) == 1 {
+            return UInt32(bigEndian: ipv4.s_addr) >> 24 == 127
+        }
+        var ipv6 = in6_addr()
+        guard inet_pton(AF_INET6, text, &ipv6) == 1 else { return false }
+        let bytes = withUnsafeBytes(of: ipv6) { Array($0) }
+        if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+        let mapped = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+        return mapped && bytes[12] == 127
     }
 
     static func isIPAddress(_ text: String) -> Bool {

@@ -32,6 +32,11 @@ public struct BrokerConfiguration: Sendable, Hashable {
     /// Sealed segments older than this are deleted (RocketMQ `fileReservedTime` default 72 h).
     public var retentionHours = 72
     public var logLevel = Logger.Level.info
+    /// The bearer token the admin API requires; nil leaves it open, which `validate()` allows
+    /// only on a loopback address.
+    public var adminToken: String?
+    /// Whether message trace events are recorded (`--trace on|off`).
+    public var traceEnabled = true
 
     public init() {}
 

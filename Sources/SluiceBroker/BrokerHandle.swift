@@ -12,6 +12,8 @@ public final class BrokerHandle: Sendable {
         var consumption: ConsumptionEngine?
     }
 
+    private let recorder = Mutex<MessageTraceRecorder?>(nil)
+
     private let components: Mutex<Components>
 
     public init(
@@ -44,5 +46,12 @@ public final class BrokerHandle: Sendable {
         topics: (any TopicRegistry)?, coordinator: TransactionCoordinator?, consumption: ConsumptionEngine? = nil
     ) {
         components.withLock { $0 = Components(topics: topics, coordinator: coordinator, consumption: consumption) }
+    }
+
+    /// The message trace recorder; nil while the store is closed and when tracing is off.
+    /// Consumption records deliveries, acks and dead letters through it.
+    public var trace: MessageTraceRecorder? {
+        get { recorder.withLock { $0 } }
+        set { recorder.withLock { $0 = newValue } }
     }
 }

@@ -15,6 +15,8 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case segmentSize = "segment-size"
     case retentionHours = "retention-hours"
     case logLevel = "log-level"
+    case adminToken = "admin-token"
+    case trace
 
     /// The key in a config file; also the flag without its dashes.
     public var key: String { rawValue }
@@ -42,6 +44,9 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
         case .segmentSize: "Commit-log segment size in bytes; KiB, MiB, GiB suffixes (default 1GiB)."
         case .retentionHours: "Delete sealed segments older than this many hours (default 72)."
         case .logLevel: "trace, debug, info, notice, warning, error or critical (default info)."
+        case .adminToken:
+            "Bearer token the admin API requires (except /healthz, /readyz); required when --admin-host is not loopback. Prefer the env or config file: flags show in ps."
+        case .trace: "on: record each message's life (received, committed, delivered...) in the log; off: record nothing (default on)."
         }
     }
 }

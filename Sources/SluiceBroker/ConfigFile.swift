@@ -3,8 +3,10 @@ import Foundation
 /// A broker config file: one JSON object whose keys are the flag names without dashes, e.g.
 /// `{"data-dir": "/var/lib/sluice", "grpc-port": 8081, "flush": "async", "segment-size": "64MiB"}`.
 ///
-/// Values may be strings or whole numbers; every value goes through the same parser as the flag.
-/// Unknown keys are errors, so a misspelt key never silently falls back to a default.
+/// Values may be strings, whole numbers, booleans (`true` reads as `on`, `false` as `off`) or
+/// `null` (the key is ignored, as `--print-config` prints an unset token); every value goes
+/// through the same parser as the flag. Unknown keys are errors, so a misspelt key never silently
+/// falls back to a default.
 public enum ConfigFile {
     /// - Throws: `.invalidConfiguration` when the file is missing, is not a JSON object of
     ///   strings and numbers, or has a key that is not a setting.
@@ -22,7 +24,7 @@ public enum ConfigFile {
         } catch {
             throw BrokerError(
                 .invalidConfiguration,
-                "config file \(path) is not a JSON object of strings and whole numbers: \(describe(error))")
+                "config file \(path) is not a JSON object of strings, whole numbers and booleans: \(describe(error))")
         }
         var settings: [(BrokerSetting, String)] = []
         for (key, value) in object.sorted(by: { $0.key < $1.key }) {
@@ -31,7 +33,7 @@ public enum ConfigFile {
                 throw BrokerError(
                     .invalidConfiguration, "config file \(path) has an unknown key '\(key)'; known keys: \(known)")
             }
-            settings.append((setting, value.text))
+            if let text = value.text { settings.append((setting, text)) }
         }
         return settings
     }
@@ -47,14 +49,20 @@ public enum ConfigFile {
     }
 }
 
-/// A config-file value: a string, or a whole number written without quotes.
+/// A config-file value: a string, a whole number or a boolean written without quotes, or null
+/// (no value).
 private struct ConfigValue: Decodable {
-    var text: String
+    var text: String?
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if let number = try? container.decode(Int.self) {
+        if container.decodeNil() {
+            text = nil
+        } else if let number = try? container.decode(Int.self) {
+            // Numbers before booleans: a decoder that bridges through NSNumber reads 1 as true.
             text = String(number)
+        } else if let flag = try? container.decode(Bool.self) {
+            text = flag ? "on" : "off"
         } else {
             text = try container.decode(String.self)
         }

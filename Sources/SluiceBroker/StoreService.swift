@@ -21,6 +21,7 @@ public final class StoreService: Service, CustomStringConvertible {
     private let logger: Logger
     private let checkBacks: CheckBackWiring?
     private let autoCreateGroups: Bool
+    private let trace: MessageTraceRecorder.Configuration?
 
     /// How the checker reaches producers (the gRPC front's Telemetry streams) and how often.
     public struct CheckBackWiring: Sendable {
@@ -43,10 +44,11 @@ public final class StoreService: Service, CustomStringConvertible {
     public init(
         configuration: CommitLogConfiguration, transactionTimeout: Duration = .seconds(6), readiness: Readiness,
         handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil, autoCreateGroups: Bool = true,
-        logger: Logger
+        trace: MessageTraceRecorder.Configuration? = nil, logger: Logger
     ) {
         self.checkBacks = checkBacks
         self.autoCreateGroups = autoCreateGroups
+        self.trace = trace
         self.configuration = configuration
         self.handle = handle
         self.transactionTimeout = transactionTimeout
@@ -73,9 +75,12 @@ public final class StoreService: Service, CustomStringConvertible {
             readiness.markFailed(error.message)
             throw Self.brokerError(for: error)
         }
+        let recorder = trace.map {
+            MessageTraceRecorder(log: log, configuration: $0, logger: Logger(label: "sluice.trace"))
+        }
         let coordinator: TransactionCoordinator
         do {
-            coordinator = try await openTransactions(log)
+            coordinator = try await openTransactions(log, trace: recorder)
         } catch {
             readiness.markFailed("\(error)")
             await log.close()
@@ -96,7 +101,7 @@ public final class StoreService: Service, CustomStringConvertible {
         do throws(BrokerError) {
             consumption = try await ConsumptionEngine.open(
                 path: Self.transactionDatabasePath(configuration.directory), log: log, topics: topics,
-                autoCreateGroups: autoCreateGroups, logger: Logger(label: "sluice.consumers"))
+                autoCreateGroups: autoCreateGroups, trace: recorder, logger: Logger(label: "sluice.consumers"))
         } catch {
             readiness.markFailed(error.message)
             await topics.close()
@@ -104,6 +109,7 @@ public final class StoreService: Service, CustomStringConvertible {
             await log.close()
             throw error
         }
+        handle.trace = recorder
         handle.install(topics: topics, coordinator: coordinator, consumption: consumption)
         readiness.markReady(RecoveryFacts(log.recoveryReport))
         // Cancellation (the group giving up on a graceful stop) must still close the log, so the
@@ -115,14 +121,18 @@ public final class StoreService: Service, CustomStringConvertible {
             if let checker { group.addTask { try? await checker.run() } }
             group.addTask { await consumption.waiters.run() }
             group.addTask { await ConsumptionUpkeep(engine: consumption).run() }
+            if let recorder { group.addTask { try? await recorder.run() } }
             try? await gracefulShutdown()
             group.cancelAll()
         }
         readiness.markStopping()
         handle.install(topics: nil, coordinator: nil)
+        handle.trace = nil
         await consumption.close()
         await topics.close()
         await coordinator.maintain()
+        // Whatever was recorded while the services stopped, before the log closes.
+        await recorder?.drain()
         try? await coordinator.store.close()
         await log.close()
     }
@@ -144,7 +154,9 @@ public final class StoreService: Service, CustomStringConvertible {
     }
 
     /// Opens the transaction table and replays the log's transaction events into it.
-    private func openTransactions(_ log: CommitLog) async throws -> TransactionCoordinator {
+    private func openTransactions(_ log: CommitLog, trace: MessageTraceRecorder?) async throws
+        -> TransactionCoordinator
+    {
         let timeoutMs = transactionTimeout.components.seconds * 1000 + transactionTimeout.components.attoseconds / 1_000_000_000_000_000
         let storeConfiguration = TransactionStoreConfiguration(defaultFirstCheckDelayMs: timeoutMs)
         let store: TransactionStateStore
@@ -156,7 +168,8 @@ public final class StoreService: Service, CustomStringConvertible {
             throw BrokerError(.storageUnavailable, "cannot open the transaction table: \(error.message)", cause: error)
         }
         let coordinator = TransactionCoordinator(
-            log: log, store: store, logger: Logger(label: "sluice.transactions"), nowMs: { WallClock.nowMs() })
+            log: log, store: store, logger: Logger(label: "sluice.transactions"), nowMs: { WallClock.nowMs() },
+            trace: trace)
         do throws(BrokerError) {
             _ = try await coordinator.reconcile()
         } catch {

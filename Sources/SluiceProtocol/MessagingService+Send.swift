@@ -24,7 +24,8 @@ extension MessagingService {
         }
         let topic = try await existingTopic(wire.topic.name)
         let system = wire.systemProperties
-        let record = try validatedRecord(wire, topic: topic)
+        var record = try validatedRecord(wire, topic: topic)
+        traceReceived(&record, topic: topic, clientId: clientId)
         guard let coordinator = handle.coordinator else {
             throw ProtocolRefusal(.internalError, "the broker is still starting (recovering its store); retry shortly")
         }
@@ -57,6 +58,7 @@ extension MessagingService {
                     "cannot store the message: \(error.message)")
             }
         }
+        MessagesInMetric.shared.increment(topic: topic.name, type: topic.messageType)
         return entry
     }
 

@@ -20,7 +20,9 @@ extension MessagingService {
                 result.receiptHandle = entry.receiptHandle
                 do throws(ProtocolRefusal) {
                     try await refusing { () async throws(BrokerError) in
-                        try await engine.ack(group: group, topic: topic, receiptHandle: entry.receiptHandle)
+                        try await engine.ack(
+                            group: group, topic: topic, receiptHandle: entry.receiptHandle, messageId: entry.messageID,
+                            clientId: Self.clientId(request.metadata))
                     }
                     result.status = .ok
                 } catch {
@@ -48,7 +50,8 @@ extension MessagingService {
             }
             response.receiptHandle = try await refusing { () async throws(BrokerError) in
                 try await engine.changeInvisibleDuration(
-                    group: group, topic: topic, receiptHandle: request.message.receiptHandle, invisibleMs: invisibleMs)
+                    group: group, topic: topic, receiptHandle: request.message.receiptHandle, invisibleMs: invisibleMs,
+                    messageId: request.message.messageID, clientId: Self.clientId(request.metadata))
             }
         }
     }

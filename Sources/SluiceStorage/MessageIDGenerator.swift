@@ -6,17 +6,17 @@ import Glibc
 
 /// Makes message ids for records appended without one: 32 uppercase hex digits, a random
 /// 64-bit prefix per process and a 64-bit counter, unique without coordination.
-final class MessageIDGenerator: Sendable {
+public final class MessageIDGenerator: Sendable {
     private let prefix: UInt64
     private let counter = Atomic<UInt64>(0)
 
-    init() {
+    public init() {
         var generator = SystemRandomNumberGenerator()
         prefix = generator.next()
     }
 
     /// One id per append: formatted straight into the string's storage (no intermediate strings).
-    func next() -> String {
+    public func next() -> String {
         let value = counter.wrappingAdd(1, ordering: .relaxed).newValue
         return String(unsafeUninitializedCapacity: 32) { bytes in
             MessageIDGenerator.writeHex(prefix, into: bytes, at: 0)

@@ -9,8 +9,10 @@ public struct TransactionStack: Sendable {
     public let log: CommitLog
     public let store: TransactionStateStore
     public let coordinator: TransactionCoordinator
+    /// The trace recorder, when opened with `traced`; nothing runs it: call `drain()`.
+    public var trace: MessageTraceRecorder? { coordinator.trace }
 
-    public static func open(_ directory: String) async throws -> TransactionStack {
+    public static func open(_ directory: String, traced: Bool = false) async throws -> TransactionStack {
         var configuration = CommitLogConfiguration(directory: directory)
         configuration.segmentSizeBytes = 256 * 1024
         configuration.queueIndexEntriesPerFile = 4096
@@ -20,7 +22,9 @@ public struct TransactionStack: Sendable {
         logger.logLevel = .critical
         let log = try await CommitLog.open(configuration, logger: logger)
         let store = try await TransactionStateStore.open(path: directory + "/transactions.sqlite", now: WallClock.nowMs())
-        let coordinator = TransactionCoordinator(log: log, store: store, logger: logger, nowMs: { WallClock.nowMs() })
+        let trace = traced ? MessageTraceRecorder(log: log, logger: logger) : nil
+        let coordinator = TransactionCoordinator(
+            log: log, store: store, logger: logger, nowMs: { WallClock.nowMs() }, trace: trace)
         _ = try await coordinator.reconcile()
         return TransactionStack(log: log, store: store, coordinator: coordinator)
     }

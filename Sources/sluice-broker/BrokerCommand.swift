@@ -41,8 +41,12 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.segmentSize, "bytes")) var segmentSize: String?
     @Option(help: help(.retentionHours, "hours")) var retentionHours: String?
     @Option(help: help(.logLevel, "level")) var logLevel: String?
+    @Option(help: help(.adminToken, "token")) var adminToken: String?
+    @Option(help: help(.trace, "on|off")) var trace: String?
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
+    @Flag(help: "Print the effective configuration (defaults, file, environment and flags merged) as JSON and exit.")
+    var printConfig = false
 
     /// Collected only to explain them: see `StrayArgument`.
     @Argument(parsing: .allUnrecognized, help: .hidden) var strayArguments: [String] = []
@@ -61,7 +65,7 @@ struct BrokerCommand: AsyncParsableCommand {
             .adminPort: adminPort, .flush: flush, .flushInterval: flushInterval,
             .transactionTimeout: transactionTimeout, .transactionCheckInterval: transactionCheckInterval,
             .transactionCheckMax: transactionCheckMax, .segmentSize: segmentSize,
-            .retentionHours: retentionHours, .logLevel: logLevel,
+            .retentionHours: retentionHours, .logLevel: logLevel, .adminToken: adminToken, .trace: trace,
         ]
         return given.compactMapValues { $0 }
     }
@@ -81,6 +85,10 @@ struct BrokerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.message)
         }
+        if printConfig {
+            print(configuration.printableJSON)
+            return
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = configuration.logLevel
@@ -88,7 +96,15 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         // Bootstrap before anything creates a metric, or that metric would go nowhere.
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // A stuck transaction finishes minutes or hours after its half message: the default
+        // buckets (up to 10 s) would put every one of them in +Inf.
+        factory.durationHistogramBuckets["sluice_transaction_finish_seconds"] = [
+            .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5),
+            .seconds(10), .seconds(30), .seconds(60), .seconds(300), .seconds(900), .seconds(3600), .seconds(21_600),
+            .seconds(86_400),
+        ]
+        MetricsSystem.bootstrap(factory)
 
         do {
             try await Self.serve(configuration, registry: registry)
@@ -114,7 +130,8 @@ struct BrokerCommand: AsyncParsableCommand {
         let store = StoreService(
             configuration: configuration.commitLogConfiguration,
             transactionTimeout: configuration.transactionTimeout, readiness: readiness, handle: handle,
-            checkBacks: checkBacks, logger: Logger(label: "sluice.store"))
+            checkBacks: checkBacks, trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
+            logger: Logger(label: "sluice.store"))
         var messaging = MessagingService.Configuration()
         messaging.advertisedHost = configuration.grpcHost
         messaging.advertisedPort = configuration.grpcPort
@@ -127,7 +144,7 @@ struct BrokerCommand: AsyncParsableCommand {
             ])
         let admin = AdminServer(
             host: configuration.adminHost, port: configuration.adminPort, readiness: readiness, handle: handle,
-            registry: registry,
+            registry: registry, adminToken: configuration.adminToken,
             logger: Logger(label: "sluice.admin"),
             onListening: { ConsoleOutput.announceListening("admin HTTP", host: $0, port: $1) })
         // The group starts all three at once (the admin API listens during recovery) and stops

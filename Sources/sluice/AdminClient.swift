@@ -8,6 +8,8 @@ import FoundationNetworking
 struct AdminClient {
     var baseURL: URL
     var timeoutSeconds: Double
+    /// Sent as `Authorization: Bearer <token>` on every request when set.
+    var token: String?
 
     struct Reply {
         var status: Int
@@ -47,6 +49,7 @@ struct AdminClient {
         var request = URLRequest(url: url, timeoutInterval: timeoutSeconds)
         request.httpMethod = method
         request.setValue("application/json", forHTTPHeaderField: "Accept")
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         if let body {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")

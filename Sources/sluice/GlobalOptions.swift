@@ -14,6 +14,18 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Give up on a request after this many seconds.", valueName: "seconds"))
     var timeout = 5.0
 
+    @Option(help: ArgumentHelp(
+        "The broker's admin token, sent as 'Authorization: Bearer <token>' (default: $SLUICE_ADMIN_TOKEN; prefer the variable, a flag shows in ps).",
+        valueName: "token"))
+    var token: String?
+
+    /// `--token`, else `SLUICE_ADMIN_TOKEN`; nil when neither is set (or set empty).
+    var effectiveToken: String? {
+        let value = token ?? ProcessInfo.processInfo.environment["SLUICE_ADMIN_TOKEN"]
+        guard let value, !value.isEmpty else { return nil }
+        return value
+    }
+
     mutating func validate() throws {
         guard let url = URL(string: adminURL), let scheme = url.scheme?.lowercased(),
             scheme == "http" || scheme == "https", url.host != nil
@@ -27,6 +39,6 @@ struct GlobalOptions: ParsableArguments {
 
     var client: AdminClient {
         // `validate()` has checked the URL.
-        AdminClient(baseURL: URL(string: adminURL)!, timeoutSeconds: timeout)
+        AdminClient(baseURL: URL(string: adminURL)!, timeoutSeconds: timeout, token: effectiveToken)
     }
 }

@@ -92,16 +92,20 @@ struct TopicDeleteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete",
         abstract: "Delete a topic (DELETE /v1/topics/NAME).",
-        discussion: "Fails (TOPIC_NOT_FOUND, exit 1) when there is no such topic.")
+        discussion: "Audited with --actor. Fails (TOPIC_NOT_FOUND, exit 1) when there is no such topic.")
 
     @Argument(help: ArgumentHelp("The topic to delete.", valueName: "name"))
     var name: String
 
+    @Option(help: ArgumentHelp("Your name for the audit trail (default: $USER, else your login name).", valueName: "name"))
+    var actor: String?
+
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
+        let headers = ["X-Sluice-Actor": OperatorName.resolve(actor)]
         let reply = try await TopicOutput.request(global) { [name] client throws(CLIError) in
-            try await client.send("DELETE", "v1/topics/" + AdminClient.pathSegment(name))
+            try await client.send("DELETE", "v1/topics/" + AdminClient.pathSegment(name), headers: headers)
         }
         guard reply.status == 204 || reply.status == 200 else {
             throw TopicOutput.failure(reply, global: global)

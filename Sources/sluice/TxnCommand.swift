@@ -195,7 +195,7 @@ struct TxnResolveCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Why you decide; required, kept in the audit trail.", valueName: "text"))
     var reason: String
 
-    @Option(help: ArgumentHelp("Your name for the audit trail (default: $USER).", valueName: "name"))
+    @Option(help: ArgumentHelp("Your name for the audit trail (default: $USER, else your login name).", valueName: "name"))
     var actor: String?
 
     @OptionGroup var global: GlobalOptions
@@ -207,7 +207,7 @@ struct TxnResolveCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let name = actor ?? ProcessInfo.processInfo.environment["USER"] ?? "operator"
+        let name = OperatorName.resolve(actor)
         let path = "v1/transactions/" + AdminClient.pathSegment(transactionId) + "/resolve"
         let body: [String: Any] = ["resolution": resolution.rawValue, "reason": reason]
         let reply = try await TopicOutput.request(global) { client throws(CLIError) in

@@ -14,6 +14,7 @@ struct RouterHarness {
         var status: HTTPResponse.Status
         var contentType: String?
         var body: ByteBuffer
+        var headers = HTTPFields()
 
         var text: String { String(buffer: body) }
         var json: [String: Any]? {
@@ -47,7 +48,9 @@ struct RouterHarness {
         }
         let collector = BodyCollector()
         try await response.body.write(collector)
-        return Reply(status: response.status, contentType: response.headers[.contentType], body: collector.buffer)
+        return Reply(
+            status: response.status, contentType: response.headers[.contentType], body: collector.buffer,
+            headers: response.headers)
     }
 
     private final class BodyCollector: ResponseBodyWriter, Sendable {

@@ -91,7 +91,11 @@ struct TopicRoutesTests {
         let topics = try #require(listed.json?["topics"] as? [[String: Any]])
         #expect(topics.map { $0["name"] as? String } == ["orders"])
 
-        let deleted = try await api.send(.delete, "/v1/topics/orders")
+        let anonymous = try await api.send(.delete, "/v1/topics/orders")
+        #expect(anonymous.status == .badRequest)
+        #expect(anonymous.errorCode == "ACTOR_REQUIRED")
+        #expect(try await api.send(.get, "/v1/topics/orders").status == .ok)
+        let deleted = try await api.send(.delete, "/v1/topics/orders", headers: ["X-Sluice-Actor": "alice"])
         #expect(deleted.status == .noContent)
         let gone = try await api.send(.get, "/v1/topics/orders")
         #expect(gone.status == .notFound)
@@ -135,7 +139,7 @@ struct TopicRoutesTests {
 
     @Test("deleting a missing topic is 404 TOPIC_NOT_FOUND")
     func deleteMissing() async throws {
-        let reply = try await Self.harness().send(.delete, "/v1/topics/nope")
+        let reply = try await Self.harness().send(.delete, "/v1/topics/nope", headers: ["X-Sluice-Actor": "alice"])
         #expect(reply.status == .notFound)
         #expect(reply.errorCode == "TOPIC_NOT_FOUND")
         #expect(reply.errorMessage == "topic 'nope' does not exist")

@@ -205,7 +205,8 @@ struct TransactionRoutesTests {
             #expect(shown.errorCode == "TRANSACTION_NOT_FOUND")
             #expect(shown.errorMessage == "no transaction with id nope")
             let resolved = try await fixture.api.send(
-                .post, "/v1/transactions/nope/resolve", body: #"{"resolution":"commit","reason":"test"}"#)
+                .post, "/v1/transactions/nope/resolve", body: #"{"resolution":"commit","reason":"test"}"#,
+                headers: ["X-Sluice-Actor": "alice"])
             #expect(resolved.status == .notFound)
             #expect(resolved.errorCode == "TRANSACTION_NOT_FOUND")
             #expect(resolved.errorMessage?.contains("nope") == true)
@@ -254,17 +255,18 @@ struct TransactionRoutesTests {
         }
     }
 
-    @Test("without X-Sluice-Actor the actor is 'operator'; a rollback is recorded the same way")
-    func defaultActor() async throws {
+    @Test("without X-Sluice-Actor a resolve is 400 ACTOR_REQUIRED and changes nothing", arguments: [nil, "  "])
+    func actorRequired(_ actor: String?) async throws {
         try await TransactionAPI.with { fixture in
             let id = try await fixture.prepare("M1")
             let reply = try await fixture.api.send(
-                .post, "/v1/transactions/\(id)/resolve", body: #"{"resolution":"rollback","reason":"duplicate order"}"#)
-            #expect(reply.status == .ok, "\(reply.text)")
-            let transaction = try #require(reply.json?["transaction"] as? [String: Any])
-            #expect(transaction["state"] as? String == "rolled-back")
-            #expect(transaction["resolvedBy"] as? String == "operator")
-            #expect(transaction["resolutionSource"] as? String == "operator")
+                .post, "/v1/transactions/\(id)/resolve", body: #"{"resolution":"rollback","reason":"duplicate order"}"#,
+                headers: actor.map { ["X-Sluice-Actor": $0] } ?? [:])
+            #expect(reply.status == .badRequest, "\(reply.text)")
+            #expect(reply.errorCode == "ACTOR_REQUIRED")
+            #expect(reply.errorMessage?.contains("X-Sluice-Actor") == true)
+            #expect(try await fixture.stack.store.transaction(id: id)?.state == .prepared)
+            #expect(try await fixture.stack.store.auditLog(transactionId: id).isEmpty)
         }
     }
 
@@ -294,7 +296,8 @@ struct TransactionRoutesTests {
     func badResolve(_ body: String, _ expected: String) async throws {
         try await TransactionAPI.with { fixture in
             let id = try await fixture.prepare("M1")
-            let reply = try await fixture.api.send(.post, "/v1/transactions/\(id)/resolve", body: body)
+            let reply = try await fixture.api.send(
+                .post, "/v1/transactions/\(id)/resolve", body: body, headers: ["X-Sluice-Actor": "alice"])
             #expect(reply.status == .badRequest, "\(reply.text)")
             #expect(reply.errorCode == "INVALID_ARGUMENT")
             #expect(reply.errorMessage?.contains(expected) == true, "\(reply.text)")

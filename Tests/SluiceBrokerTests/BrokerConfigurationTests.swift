@@ -85,3 +85,84 @@ struct BrokerConfigurationTests {
         #expect(!setting.help.isEmpty)
     }
 }
+
+@Suite("BrokerConfiguration: admin token, trace and printing")
+struct BrokerConfigurationAccessTests {
+    static let token = "0123456789abcdef0123"
+
+    @Test("loopback addresses are told apart from every-interface and remote ones", arguments: [
+        ("127.0.0.1", true), ("127.9.8.7", true), ("::1", true), ("::ffff:127.0.0.1", true),
+        ("0.0.0.0", false), ("::", false), ("10.0.0.1", false), ("192.168.1.20", false), ("::2", false),
+        ("fe80::1", false),
+    ])
+    func loopback(_ address: String, _ isLoopback: Bool) {
+        #expect(BrokerConfiguration.isLoopbackAddress(address) == isLoopback)
+    }
+
+    @Test("a non-loopback admin address without a token is refused, naming how to set one")
+    func tokenRequiredOffLoopback() {
+        let error = #expect(throws: BrokerError.self) {
+            try BrokerConfiguration.resolve(flags: [.adminHost: "0.0.0.0"], configPath: nil, environment: [:])
+        }
+        #expect(error?.code == .invalidConfiguration)
+        #expect(error?.message.contains("SLUICE_ADMIN_TOKEN") == true, "\(String(describing: error))")
+        let configured = try? BrokerConfiguration.resolve(
+            flags: [.adminHost: "0.0.0.0"], configPath: nil, environment: ["SLUICE_ADMIN_TOKEN": Self.token])
+        #expect(configured?.adminToken == Self.token)
+    }
+
+    @Test("a short or spaced token is refused without echoing it", arguments: ["short", "0123456789 abcdef0123"])
+    func badToken(_ token: String) {
+        var configuration = BrokerConfiguration()
+        let error = #expect(throws: BrokerError.self) { try configuration.apply(.adminToken, token, from: .flag) }
+        #expect(error?.message.hasPrefix("--admin-token: ") == true)
+        #expect(error?.message.contains(token) == false)
+    }
+
+    @Test("trace is on by default and takes on or off")
+    func trace() throws {
+        #expect(try BrokerConfiguration.resolve(flags: [:], configPath: nil, environment: [:]).traceEnabled)
+        #expect(try !BrokerConfiguration.resolve(flags: [.trace: "off"], configPath: nil, environment: [:]).traceEnabled)
+        var configuration = BrokerConfiguration()
+        #expect(throws: BrokerError.self) { try configuration.apply(.trace, "yes", from: .flag) }
+    }
+
+    @Test("a config file may use booleans for trace and null for an unset value")
+    func booleansAndNull() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/broker.json"
+            try Data(#"{"trace": false, "admin-token": null, "transaction-check-max": 1}"#.utf8)
+                .write(to: URL(fileURLWithPath: path))
+            let configuration = try BrokerConfiguration.resolve(flags: [:], configPath: path, environment: [:])
+            #expect(!configuration.traceEnabled)
+            #expect(configuration.adminToken == nil)
+            #expect(configuration.transactionCheckMax == 1)
+        }
+    }
+
+    @Test("the printed configuration read back as a config file is the same configuration")
+    func printRoundTrips() async throws {
+        try await withTemporaryDirectory { directory in
+            var original = BrokerConfiguration()
+            for (setting, value) in [
+                (BrokerSetting.flush, "async"), (.flushInterval, "250ms"), (.segmentSize, "64MiB"),
+                (.transactionTimeout, "2m"), (.retentionHours, "5"), (.trace, "off"), (.logLevel, "debug"),
+            ] {
+                try original.apply(setting, value, from: .flag)
+            }
+            let path = directory + "/printed.json"
+            try Data(original.printableJSON.utf8).write(to: URL(fileURLWithPath: path))
+            let reread = try BrokerConfiguration.resolve(flags: [:], configPath: path, environment: [:])
+            #expect(reread == original)
+        }
+    }
+
+    @Test("the token is never printed")
+    func tokenRedacted() throws {
+        var configuration = BrokerConfiguration()
+        try configuration.apply(.adminToken, Self.token, from: .environment)
+        #expect(!configuration.printableJSON.contains(Self.token))
+        #expect(configuration.printableJSON.contains(BrokerConfiguration.redactedToken))
+        #expect(configuration.settingValues.count == BrokerSetting.allCases.count)
+    }
+}

@@ -73,8 +73,8 @@ class Broker:
         return row
 
 
-@pytest.fixture
-def broker():
+def start_broker(extra_args=()):
+    """A started, ready broker in a fresh temp folder; a generator that stops it afterwards."""
     if not os.path.exists(BROKER):
         pytest.fail(f"{BROKER} is not built; run `swift build` first")
     data_dir = tempfile.mkdtemp(prefix="sluice-interop.")
@@ -84,7 +84,7 @@ def broker():
         [BROKER, "--data-dir", data_dir + "/data", "--grpc-port", str(grpc_port), "--admin-port", str(admin_port),
          "--transaction-timeout", "1s", "--transaction-check-interval", "2s", "--log-level", "info",
          # Small preallocated segments: the default is 1 GiB per broker.
-         "--segment-size", "64MiB"],
+         "--segment-size", "64MiB", *extra_args],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     instance = Broker(data_dir + "/data", grpc_port, admin_port, process)
     deadline = time.monotonic() + 60
@@ -111,3 +111,17 @@ def broker():
                 process.wait(timeout=10)
         log.close()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def broker():
+    yield from start_broker()
+
+
+ADMIN_TOKEN = "contract-test-token-0123456789"
+
+
+@pytest.fixture
+def token_broker():
+    """A broker whose admin API requires ADMIN_TOKEN."""
+    yield from start_broker(["--admin-token", ADMIN_TOKEN])

@@ -28,11 +28,14 @@ public final class ConsumptionEngine: Sendable {
     private let nowMs: @Sendable () -> Int64
     private let logger: Logger
     private let listenerToken: Mutex<UInt64?> = Mutex(nil)
+    /// Where deliveries, acks, invisibility changes and dead letters are traced (nil: off).
+    private let trace: MessageTraceRecorder?
 
     private init(
         log: CommitLog, table: ConsumptionTable, key: SymmetricKey, state: State, autoCreateGroups: Bool,
-        nowMs: @escaping @Sendable () -> Int64, logger: Logger
+        trace: MessageTraceRecorder?, nowMs: @escaping @Sendable () -> Int64, logger: Logger
     ) {
+        self.trace = trace
         self.log = log
         self.table = table
         self.key = key
@@ -48,7 +51,7 @@ public final class ConsumptionEngine: Sendable {
     /// left alone (and unused).
     public static func open(
         path: String, log: CommitLog, topics: any TopicRegistry, autoCreateGroups: Bool = true,
-        nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() },
+        trace: MessageTraceRecorder? = nil, nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() },
         logger: Logger = Logger(label: "sluice.consumers")
     ) async throws(BrokerError) -> ConsumptionEngine {
         let table = try await ConsumptionTable.open(path: path, logger: logger)
@@ -81,7 +84,7 @@ public final class ConsumptionEngine: Sendable {
             ])
         let engine = ConsumptionEngine(
             log: log, table: table, key: SymmetricKey(data: snapshot.signingKey), state: state,
-            autoCreateGroups: autoCreateGroups, nowMs: nowMs, logger: logger)
+            autoCreateGroups: autoCreateGroups, trace: trace, nowMs: nowMs, logger: logger)
         let waiters = engine.waiters
         let token = log.addAppendListener { queues in
             waiters.notifyAppended(topics: Set(queues.map(\.topic)))
@@ -167,6 +170,9 @@ public final class ConsumptionEngine: Sendable {
             batch: batch, invisibleMs: invisibleMs, filter: filter, clientId: clientId, firstQueue: firstQueue, nowMs: now)
         try await claimed.write.wait()
         if !claimed.deadLetters.isEmpty { await moveToDeadLetter(claimed.deadLetters, consumer: consumer, group: group) }
+        for delivery in claimed.deliveries {
+            trace?.delivered(messageId: delivery.record.messageId, group: group.name, clientId: clientId, attempt: delivery.attempt)
+        }
         if !claimed.deliveries.isEmpty {
             Counter(label: "sluice_messages_out_total", dimensions: [("topic", topic.name), ("group", group.name)])
                 .increment(by: claimed.deliveries.count)
@@ -189,19 +195,25 @@ public final class ConsumptionEngine: Sendable {
     ///
     /// - Throws: `.invalidReceiptHandle` (forged, other group, never delivered),
     ///   `.staleReceiptHandle` (delivered again since), `.storageFailure`.
-    public func ack(group: String, topic: String, receiptHandle: String) async throws(BrokerError) {
+    public func ack(
+        group: String, topic: String, receiptHandle: String, messageId: String = "", clientId: String = ""
+    ) async throws(BrokerError) {
         let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
-        let (outcome, write, unblocked) = await consumer.ack(handle, nowMs: nowMs())
+        let (outcome, write, unblocked, attempt) = await consumer.ack(handle, nowMs: nowMs())
         try await write.wait()
+        if outcome == .done, !messageId.isEmpty {
+            trace?.acked(messageId: messageId, group: group, clientId: clientId, attempt: attempt)
+        }
         if unblocked { waiters.notify(group: group, topic: topic) }
         try Self.check(outcome, handle: handle, action: "acknowledge")
     }
 
     /// Sets a delivery's remaining invisible time (from now) and returns the handle to use from
     /// now on; a short time is how consumers ask for an early retry.
-    public func changeInvisibleDuration(group: String, topic: String, receiptHandle: String, invisibleMs: Int64)
-        async throws(BrokerError) -> String
-    {
+    public func changeInvisibleDuration(
+        group: String, topic: String, receiptHandle: String, invisibleMs: Int64, messageId: String = "",
+        clientId: String = ""
+    ) async throws(BrokerError) -> String {
         let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
         let (outcome, renewed, write) = await consumer.changeInvisibleDuration(handle, invisibleMs: invisibleMs, nowMs: nowMs())
         try await write.wait()
@@ -210,6 +222,10 @@ public final class ConsumptionEngine: Sendable {
             throw BrokerError(.staleReceiptHandle, "the message at queue offset \(handle.queueOffset) was already finished")
         }
         if invisibleMs <= 1000 { waiters.notify(group: group, topic: topic) }
+        if !messageId.isEmpty {
+            trace?.invisibilityChanged(
+                messageId: messageId, group: group, clientId: clientId, invisibleUntilMs: renewed.invisibleUntilMs)
+        }
         return encode(renewed, group: group, topic: topic)
     }
 
@@ -312,7 +328,8 @@ public final class ConsumptionEngine: Sendable {
         for candidate in candidates {
             let origin = "\(consumer.topic)#\(candidate.queueId)@\(candidate.queueOffset)"
             do throws(BrokerError) {
-                if let record = await consumer.record(of: candidate) {
+                let record = await consumer.record(of: candidate)
+                if let record {
                     let alreadyCopied = log.lookup(messageId: record.messageId).contains {
                         $0.topic == dlqTopic && $0.property(MessageProperty.deadLetterOrigin) == origin
                     }
@@ -335,6 +352,10 @@ public final class ConsumptionEngine: Sendable {
                 let (write, unblocked) = await consumer.finishDeadLetter(candidate, nowMs: nowMs())
                 try await write.wait()
                 if unblocked { waiters.notify(group: group.name, topic: consumer.topic) }
+                if let record {
+                    trace?.deadLettered(
+                        messageId: record.messageId, group: group.name, dlqTopic: dlqTopic, attempts: candidate.attempt)
+                }
                 Counter(label: "sluice_dead_letters_total", dimensions: [("topic", consumer.topic), ("group", group.name)])
                     .increment()
                 logger.info(

@@ -2,11 +2,11 @@ import Metrics
 
 /// The consumer side's periodic work: dead-letters last deliveries whose invisibility ran out
 /// (every second) and publishes each group's backlog as `sluice_group_backlog{topic,group}`
-/// (every 15 seconds).
+/// (every 5 seconds).
 struct ConsumptionUpkeep {
     let engine: ConsumptionEngine
     var sweepInterval: Duration = .seconds(1)
-    var gaugeEvery = 15
+    var gaugeEvery = 5
 
     func run() async {
         var round = 0

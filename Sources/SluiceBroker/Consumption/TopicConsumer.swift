@@ -269,14 +269,15 @@ actor TopicConsumer {
     // MARK: settling
 
     /// Acknowledges the delivery `handle` names.
-    func ack(_ handle: ReceiptHandle, nowMs: Int64) -> (SettleOutcome, PendingWrite, unblocked: Bool) {
+    func ack(_ handle: ReceiptHandle, nowMs: Int64) -> (SettleOutcome, PendingWrite, unblocked: Bool, attempt: Int) {
         var changes = ConsumptionChanges()
         switch current(handle) {
         case .done:
+            let attempt = queues[handle.queueId]?.pending[handle.queueOffset]?.attempt ?? 0
             let unblocked = finish(queueId: handle.queueId, offset: handle.queueOffset, nowMs: nowMs, changes: &changes)
-            return (.done, table.enqueue(changes), unblocked)
+            return (.done, table.enqueue(changes), unblocked, attempt)
         case let other:
-            return (other, table.enqueue(changes), false)
+            return (other, table.enqueue(changes), false, 0)
         }
     }
 

@@ -35,12 +35,18 @@ public final class TransactionCoordinator: Sendable {
     }
     let cachedPin = NIOLockedValueBox<UInt64?>(nil)
     let finishTimer = Metrics.Timer(label: "sluice_transaction_finish_seconds")
+    /// Where half-stored, committed and rolled-back events go; nil when tracing is off.
+    public let trace: MessageTraceRecorder?
 
-    public init(log: CommitLog, store: TransactionStateStore, logger: Logger, nowMs: @escaping @Sendable () -> Int64) {
+    public init(
+        log: CommitLog, store: TransactionStateStore, logger: Logger, nowMs: @escaping @Sendable () -> Int64,
+        trace: MessageTraceRecorder? = nil
+    ) {
         self.log = log
         self.store = store
         self.logger = logger
         self.nowMs = nowMs
+        self.trace = trace
         let pin = cachedPin
         log.setRetentionPin { pin.withLockedValue { $0 } }
     }
@@ -94,6 +100,11 @@ public final class TransactionCoordinator: Sendable {
         do throws(TransactionStoreError) {
             let result = try await store.recordPrepared(prepared)
             watermark.end(token)
+            if case .inserted = result {
+                trace?.halfStored(
+                    messageId: appended.messageId, transactionId: transactionId, topic: target.topic,
+                    clientId: half.clientId)
+            }
             var offset = appended.physicalOffset
             if case .duplicate(let existing) = result,
                 let original = try await store.transaction(id: existing)
@@ -157,6 +168,11 @@ public final class TransactionCoordinator: Sendable {
         }
 
         let event = try await appendResolution(record, resolution: resolution, source: source, actor: actor, reason: reason)
+        // Recorded as soon as the log has it (the resolution stands from here), before a consumer
+        // can be handed the committed copy and record its delivery.
+        trace?.resolved(
+            messageId: record.messageId, transactionId: transactionId, resolution: resolution, source: source,
+            actor: actor, reason: reason, visibleAt: event.visibleAt)
         do throws(TransactionStoreError) {
             _ = try await store.resolve(
                 transactionId: transactionId, resolution: resolution, source: source, actor: actor, reason: reason,
@@ -196,6 +212,8 @@ public final class TransactionCoordinator: Sendable {
     private struct AppendedEvent {
         var token: EventWatermark.Token
         var storeTimestampMs: Int64
+        /// For a commit: the queue and offset consumers read the message at.
+        var visibleAt: (queue: QueueID, queueOffset: UInt64)?
     }
 
     /// Appends the commit (the message, into its target queue) or rollback event to the log.
@@ -242,7 +260,9 @@ public final class TransactionCoordinator: Sendable {
         do throws(StorageError) {
             let appended = try await log.append(record)
             watermark.assign(token, offset: appended.secondaryQueueOffset ?? appended.queueOffset)
-            return AppendedEvent(token: token, storeTimestampMs: appended.storeTimestampMs)
+            let visibleAt = resolution == .commit
+                ? (queue: QueueID(topic: record.topic, queueId: record.queueId), queueOffset: appended.queueOffset) : nil
+            return AppendedEvent(token: token, storeTimestampMs: appended.storeTimestampMs, visibleAt: visibleAt)
         } catch {
             watermark.end(token)
             throw Self.brokerError(error, "store the \(resolution) of transaction \(transaction.transactionId)")

@@ -1,0 +1,98 @@
+import SluiceStorage
+import SluiceTransactions
+
+/// One method per event kind, so every caller spells an event's details the same way.
+extension MessageTraceRecorder {
+    /// A producer's message was accepted (validated, about to be stored).
+    /// - Parameters:
+    ///   - type: the topic's message type: normal, fifo, delay or transaction.
+    ///   - clientId: the sender's `x-mq-client-id` (empty when it sent none).
+    ///   - bornHost: the producer host its client reported, if any.
+    public func received(messageId: String, topic: String, type: String, clientId: String, bornHost: String?) {
+        var details = [MessageTraceEvent.Detail.topic: topic, MessageTraceEvent.Detail.type: type]
+        if !clientId.isEmpty { details[MessageTraceEvent.Detail.clientId] = clientId }
+        if let bornHost, !bornHost.isEmpty { details[MessageTraceEvent.Detail.bornHost] = bornHost }
+        record(.received, messageId: messageId, details: details)
+    }
+
+    /// A transactional message was stored as a half message.
+    public func halfStored(messageId: String, transactionId: String, topic: String, clientId: String) {
+        record(
+            .halfStored, messageId: messageId,
+            details: [
+                MessageTraceEvent.Detail.transactionId: transactionId, MessageTraceEvent.Detail.topic: topic,
+                MessageTraceEvent.Detail.clientId: clientId,
+            ])
+    }
+
+    /// A transaction was resolved: committed (the message is now in `queue` at `queueOffset`) or
+    /// rolled back.
+    /// - Parameters:
+    ///   - actor: who decided: the producer's client id, the operator's name, `policy`.
+    ///   - visibleAt: for a commit, where consumers find the message.
+    public func resolved(
+        messageId: String, transactionId: String, resolution: TransactionResolution, source: ResolutionSource,
+        actor: String?, reason: String?, visibleAt: (queue: QueueID, queueOffset: UInt64)? = nil
+    ) {
+        var details = [
+            MessageTraceEvent.Detail.transactionId: transactionId, MessageTraceEvent.Detail.source: source.rawValue,
+        ]
+        if let actor, !actor.isEmpty { details[MessageTraceEvent.Detail.actor] = actor }
+        if let reason, !reason.isEmpty { details[MessageTraceEvent.Detail.reason] = reason }
+        if let visibleAt {
+            details[MessageTraceEvent.Detail.topic] = visibleAt.queue.topic
+            details[MessageTraceEvent.Detail.queueId] = "\(visibleAt.queue.queueId)"
+            details[MessageTraceEvent.Detail.queueOffset] = "\(visibleAt.queueOffset)"
+        }
+        record(resolution == .commit ? .committed : .rolledBack, messageId: messageId, details: details)
+    }
+
+    /// A consumer group received the message; `attempt` is 1 for the first delivery.
+    public func delivered(messageId: String, group: String, clientId: String, attempt: Int) {
+        record(
+            .delivered, messageId: messageId,
+            details: [
+                MessageTraceEvent.Detail.group: group, MessageTraceEvent.Detail.clientId: clientId,
+                MessageTraceEvent.Detail.attempt: "\(attempt)",
+            ])
+    }
+
+    /// A consumer of `group` acknowledged the message.
+    public func acked(messageId: String, group: String, clientId: String, attempt: Int) {
+        record(
+            .acked, messageId: messageId,
+            details: [
+                MessageTraceEvent.Detail.group: group, MessageTraceEvent.Detail.clientId: clientId,
+                MessageTraceEvent.Detail.attempt: "\(attempt)",
+            ])
+    }
+
+    /// A consumer of `group` changed the message's invisibility; it is invisible until
+    /// `invisibleUntilMs` (ms since the epoch).
+    public func invisibilityChanged(messageId: String, group: String, clientId: String, invisibleUntilMs: Int64) {
+        record(
+            .invisibilityChanged, messageId: messageId,
+            details: [
+                MessageTraceEvent.Detail.group: group, MessageTraceEvent.Detail.clientId: clientId,
+                MessageTraceEvent.Detail.invisibleUntilMs: "\(invisibleUntilMs)",
+            ])
+    }
+
+    /// Attempt `nextAttempt` of `group` is due at `redeliverAtMs` (ms since the epoch).
+    public func redeliveryScheduled(messageId: String, group: String, nextAttempt: Int, redeliverAtMs: Int64) {
+        record(
+            .redeliveryScheduled, messageId: messageId,
+            details: [
+                MessageTraceEvent.Detail.group: group, MessageTraceEvent.Detail.attempt: "\(nextAttempt)",
+                MessageTraceEvent.Detail.redeliverAtMs: "\(redeliverAtMs)",
+            ])
+    }
+
+    /// `group` spent its delivery attempts (`attempts`, when known); the message was moved to
+    /// `dlqTopic`.
+    public func deadLettered(messageId: String, group: String, dlqTopic: String, attempts: Int? = nil) {
+        var details = [MessageTraceEvent.Detail.group: group, MessageTraceEvent.Detail.deadLetterTopic: dlqTopic]
+        if let attempts { details[MessageTraceEvent.Detail.attempt] = "\(attempts)" }
+        record(.deadLettered, messageId: messageId, details: details)
+    }
+}

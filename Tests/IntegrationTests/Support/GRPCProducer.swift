@@ -1,0 +1,109 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import SluiceTesting
+import SluiceWire
+import SwiftProtobuf
+import Testing
+
+/// A bare RocketMQ 5 producer over gRPC for tests: the calls the official clients make, without
+/// their machinery (no Telemetry stream, so no check-backs).
+struct GRPCProducer {
+    let client: Apache_Rocketmq_V2_MessagingService.Client<HTTP2ClientTransport.Posix>
+    let clientId: String
+
+    /// Connects to `broker` and runs `body` with a producer; the connection closes afterwards.
+    static func with<T: Sendable>(
+        _ broker: RunningBroker, clientId: String = "test-producer@1",
+        _ body: (GRPCProducer) async throws -> T
+    ) async throws -> T {
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .ipv4(host: "127.0.0.1", port: broker.grpcPort), transportSecurity: .plaintext)
+        return try await withGRPCClient(transport: transport) { grpc in
+            try await body(GRPCProducer(client: .init(wrapping: grpc), clientId: clientId))
+        }
+    }
+
+    var metadata: Metadata {
+        var metadata = Metadata()
+        metadata.addString(clientId, forKey: "x-mq-client-id")
+        return metadata
+    }
+
+    static var options: CallOptions {
+        var options = CallOptions.defaults
+        options.timeout = .seconds(20)
+        return options
+    }
+
+    /// Sends one message; returns the send result entry (message id, transaction id, offset).
+    func send(
+        topic: String, type: Apache_Rocketmq_V2_MessageType, messageId: String, body: String, keys: [String] = [],
+        tag: String? = nil, bornHost: String = "10.9.8.7"
+    ) async throws -> Apache_Rocketmq_V2_SendResultEntry {
+        var message = Apache_Rocketmq_V2_Message()
+        message.topic.name = topic
+        message.body = Data(body.utf8)
+        message.systemProperties.messageType = type
+        message.systemProperties.messageID = messageId
+        message.systemProperties.keys = keys
+        message.systemProperties.bornHost = bornHost
+        if let tag { message.systemProperties.tag = tag }
+        var request = Apache_Rocketmq_V2_SendMessageRequest()
+        request.messages = [message]
+        let response = try await client.sendMessage(
+            request: ClientRequest(message: request, metadata: metadata), options: Self.options)
+        try #require(response.status.code == .ok, "send: \(response.status.message)")
+        return try #require(response.entries.first)
+    }
+
+    /// Commits or rolls back a transaction as its producer.
+    func end(transactionId: String, messageId: String, topic: String, commit: Bool) async throws {
+        var request = Apache_Rocketmq_V2_EndTransactionRequest()
+        request.transactionID = transactionId
+        request.messageID = messageId
+        request.topic.name = topic
+        request.resolution = commit ? .commit : .rollback
+        request.source = .sourceClient
+        let response = try await client.endTransaction(
+            request: ClientRequest(message: request, metadata: metadata), options: Self.options)
+        try #require(response.status.code == .ok, "end transaction: \(response.status.message)")
+    }
+
+    /// The route status code for `topic` (TOPIC_NOT_FOUND for unknown and system topics).
+    func routeCode(_ topic: String) async throws -> Apache_Rocketmq_V2_Code {
+        var request = Apache_Rocketmq_V2_QueryRouteRequest()
+        request.topic.name = topic
+        let response = try await client.queryRoute(
+            request: ClientRequest(message: request, metadata: metadata), options: Self.options)
+        return response.status.code
+    }
+
+    /// One ReceiveMessage call (no long polling); returns the messages delivered.
+    func receive(group: String, topic: String, invisibleSeconds: Int64 = 30) async throws -> [Apache_Rocketmq_V2_Message] {
+        var request = Apache_Rocketmq_V2_ReceiveMessageRequest()
+        request.group.name = group
+        request.messageQueue.topic.name = topic
+        request.batchSize = 32
+        request.invisibleDuration = Google_Protobuf_Duration(seconds: invisibleSeconds, nanos: 0)
+        return try await client.receiveMessage(request: ClientRequest(message: request, metadata: metadata)) { response in
+            var messages: [Apache_Rocketmq_V2_Message] = []
+            for try await part in response.messages {
+                if case .message(let message) = part.content { messages.append(message) }
+            }
+            return messages
+        }
+    }
+}
+
+extension RunningBroker {
+    /// Creates a topic through the admin API.
+    func createTopic(_ name: String, type: String, headers: [String: String] = [:]) async throws {
+        let body = try JSONSerialization.data(withJSONObject: ["name": name, "type": type])
+        let reply = try await LoopbackHTTP.send(
+            "POST", "\(adminURL)/v1/topics", headers: ["Content-Type": "application/json"].merging(headers) { $1 },
+            body: Array(body))
+        try #require([200, 201].contains(reply.status), "create topic \(name): \(reply.text)")
+    }
+
+}
