@@ -11,7 +11,7 @@ PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3 PyYAML==6.0.3 jso
 BROWSER_APT_PACKAGES := chromium
 CODEGEN_APT_PACKAGES := protobuf-compiler libprotobuf-dev
 
-.PHONY: run test bench generate deps browser soak build release clean venv interop
+.PHONY: run test bench generate deps browser soak build release clean venv interop screenshot
 
 ## Install the system packages the build needs (Debian), only those missing.
 deps:
@@ -55,6 +55,11 @@ test: build venv
 
 interop: venv browser
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 SLUICE_BROKER_BIN=$(CURDIR)/.build/debug/sluice-broker $(VENV)/bin/python -m pytest -q Tests/interop
+
+## Refresh docs/dashboard.png from the dashboard's browser test.
+screenshot: build venv browser
+	SLUICE_DASHBOARD_SCREENSHOT=$(CURDIR)/docs/dashboard.png PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+		SLUICE_BROKER_BIN=$(CURDIR)/.build/debug/sluice-broker $(VENV)/bin/python -m pytest -q Tests/interop/test_dashboard.py
 
 ## The benchmarks, release mode; see docs/benchmarks.md.
 bench: deps
