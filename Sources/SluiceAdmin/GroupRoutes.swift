@@ -15,7 +15,11 @@ import SluiceTransactions
 /// - `DELETE /v1/groups/{name}` with `X-Sluice-Actor` → 204 (its progress is forgotten), audited
 ///   (`group.delete`); 404 `GROUP_NOT_FOUND`, 400 `ACTOR_REQUIRED`
 ///
-/// Dead letters of a group are the topic `%DLQ%<name>`; `deadLettered` counts its messages.
+/// - `POST /v1/groups/{name}/dead-letters/redrive` with `X-Sluice-Actor` → 200
+///   `{"group", "redriven": N}`: the group's dead letters not re-driven before are delivered to it
+///   again (audited as `group.redrive`); 404 `GROUP_NOT_FOUND`
+///
+/// Dead letters of a group are the topic `%DLQ%<name>`; `deadLettered` counts those not re-driven.
 enum GroupRoutes {
     struct GroupBody: Codable {
         var name: String
@@ -45,6 +49,11 @@ enum GroupRoutes {
             deadLettered = backlog.deadLettered
             queues = withQueues ? backlog.queues : nil
         }
+    }
+
+    struct RedriveResult: Encodable {
+        var group: String
+        var redriven: Int
     }
 
     struct GroupList: Encodable {
@@ -79,6 +88,29 @@ enum GroupRoutes {
             let name = try pathName(context)
             guard let backlog = await engine.backlog(group: name) else { throw notFound(name) }
             return JSONResponse.make(status: .ok, GroupBody(backlog, withQueues: true))
+        }
+        router.post("v1/groups/:name/dead-letters/redrive") { request, context in
+            let engine = try engine(readiness, handle)
+            let actor = try AdminActor.required(request.headers)
+            let name = try pathName(context)
+            let count: Int
+            do throws(BrokerError) {
+                count = try await engine.redriveDeadLetters(group: name)
+            } catch where error.code == .groupNotFound {
+                throw notFound(name)
+            } catch {
+                throw TopicRoutes.apiError(error)
+            }
+            do throws(TransactionStoreError) {
+                try await handle.coordinator?.store.recordAudit(
+                    actor: actor, action: "group.redrive", detail: "consumer group \(name): \(count) dead letters re-driven",
+                    reason: nil, at: WallClock.nowMs())
+            } catch {
+                throw AdminAPIError(
+                    .internalServerError, code: "STORAGE_FAILURE",
+                    message: "\(count) dead letters of \(name) were re-driven, but the audit log could not be written: \(error.message)")
+            }
+            return JSONResponse.make(status: .ok, RedriveResult(group: name, redriven: count))
         }
         router.delete("v1/groups/:name") { request, context in
             let engine = try engine(readiness, handle)

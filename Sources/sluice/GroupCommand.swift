@@ -13,7 +13,7 @@ struct GroupCommand: AsyncParsableCommand {
             topic %DLQ%<group>. Exit status: 0 on success, 1 when the broker refused the request, 2 when \
             the admin API cannot be reached.
             """,
-        subcommands: [GroupCreateCommand.self, GroupListCommand.self, GroupShowCommand.self]
+        subcommands: [GroupCreateCommand.self, GroupListCommand.self, GroupShowCommand.self, GroupRedriveCommand.self]
     )
 
     static func totalsTable(_ groups: [[String: Any]]) -> String {
@@ -135,5 +135,39 @@ struct GroupShowCommand: AsyncParsableCommand {
                     GroupCommand.number(queue["retrying"]), GroupCommand.number(queue["scheduled"]),
                 ]
             }))
+    }
+}
+
+/// `sluice group redrive NAME`
+struct GroupRedriveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redrive",
+        abstract: "Deliver a group's dead letters to it again (POST /v1/groups/NAME/dead-letters/redrive).",
+        discussion: """
+            Every message in %DLQ%<group> not re-driven before becomes unfinished for the group again and is \
+            delivered anew with its attempts counted from zero; other groups are not affected. Audited with \
+            --actor. Prints how many messages were re-driven.
+            """)
+
+    @Argument(help: ArgumentHelp("The group.", valueName: "name"))
+    var name: String
+
+    @Option(help: ArgumentHelp("Your name for the audit trail (default: $USER, else your login name).", valueName: "name"))
+    var actor: String?
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let headers = ["X-Sluice-Actor": OperatorName.resolve(actor)]
+        let reply = try await TopicOutput.request(global) { [name] client throws(CLIError) in
+            try await client.send(
+                "POST", "v1/groups/" + AdminClient.pathSegment(name) + "/dead-letters/redrive", headers: headers)
+        }
+        guard reply.status == 200, let result = reply.object else { throw TopicOutput.failure(reply, global: global) }
+        if global.json {
+            print(TopicOutput.render(result))
+        } else {
+            print("re-drove \(GroupCommand.number(result["redriven"])) dead letters of group \(name)")
+        }
     }
 }

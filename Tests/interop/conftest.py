@@ -35,10 +35,10 @@ class Broker:
         self.endpoint = f"127.0.0.1:{grpc_port}"
         self.admin = f"http://127.0.0.1:{admin_port}"
 
-    def request(self, method, path, body=None):
+    def request(self, method, path, body=None, headers=None):
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.admin + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", **(headers or {})})
         try:
             with urllib.request.urlopen(req, timeout=5) as reply:
                 return reply.status, json.loads(reply.read() or b"null")

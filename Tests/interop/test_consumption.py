@@ -75,6 +75,14 @@ def test_send_receive_ack_and_not_redelivered(broker):
         assert consumer.receive(32, 3) == []
         status, group = broker.request("GET", "/v1/groups/billing")
         assert status == 200 and group["inFlight"] == 0 and group["waiting"] == 0
+        # The message's trace shows it received, delivered to the group and acknowledged.
+        deadline = time.monotonic() + 5
+        kinds = []
+        while time.monotonic() < deadline and not {"delivered", "acked"} <= set(kinds):
+            status, trace = broker.request("GET", f"/v1/messages/{first.message_id}/trace")
+            kinds = [event["event"] for event in trace.get("events", [])] if status == 200 else []
+            time.sleep(0.1)
+        assert kinds[0] == "received" and {"delivered", "acked"} <= set(kinds), kinds
 
 
 def test_two_groups_each_get_every_message(broker):
@@ -192,6 +200,13 @@ def test_message_out_of_attempts_goes_to_the_dead_letter_queue(broker):
         assert consumer.receive(32, 5) == [], "the original group moved on"
         status, group = broker.request("GET", "/v1/groups/careful")
         assert status == 200 and group["deadLettered"] == 1 and group["retrying"] == 0
+        # An operator re-drives it: the group gets it again, attempts counted afresh.
+        status, result = broker.request("POST", "/v1/groups/careful/dead-letters/redrive", headers={"X-Sluice-Actor": "ops"})
+        assert status == 200 and result["redriven"] == 1, result
+        again = receive_all(consumer, 1)
+        assert [(m.message_id, m.delivery_attempt) for m in again] == [(receipt.message_id, 1)]
+        status, group = broker.request("GET", "/v1/groups/careful")
+        assert group["deadLettered"] == 0
     finally:
         dead.shutdown()
         consumer.shutdown()
@@ -275,3 +290,23 @@ def test_push_consumer_consumes_and_retries_a_failed_message(broker):
     finally:
         consumer.shutdown()
         producer.shutdown()
+
+
+def test_body_limit_is_advertised_and_enforced(broker):
+    """The broker advertises 4 MiB in the Telemetry settings; the official client then refuses a
+    larger body before sending it, and a body of exactly the limit arrives intact."""
+    limit = 4 * 1024 * 1024
+    with producer_and_consumer(broker, "big", "normal", "big-readers") as (producer, consumer):
+        producer.send(message("big", "warm-up"))  # settles the route and the settings
+        assert [m.body for m in receive_all(consumer, 1)] == [b"warm-up"]
+        too_big = message("big", "x")
+        too_big.body = b"x" * (limit + 1)
+        with pytest.raises(Exception) as refused:
+            producer.send(too_big)
+        assert str(limit) in str(refused.value), refused.value
+        largest = message("big", "y")
+        largest.body = b"y" * limit
+        producer.send(largest)
+        got = receive_all(consumer, 1)
+        assert len(got) == 1 and got[0].body == b"y" * limit and not got[0].corrupted
+        assert consumer.receive(32, 5) == [], "the refused body was never stored"

@@ -201,13 +201,18 @@ def test_every_operation_matches_the_document(broker):
     api.call("GET", "/v1/groups/nope", expect=404)
     _, listed, _ = api.call("GET", "/v1/groups", expect=200)
     assert [g["name"] for g in listed["groups"]] == ["billing"]
+    _, redriven, _ = api.call("POST", "/v1/groups/billing/dead-letters/redrive",
+                              headers={"X-Sluice-Actor": "contract"}, expect=200)
+    assert redriven == {"group": "billing", "redriven": 0}
+    api.call("POST", "/v1/groups/billing/dead-letters/redrive", expect=400)  # no actor
+    api.call("POST", "/v1/groups/nope/dead-letters/redrive", headers={"X-Sluice-Actor": "contract"}, expect=404)
     api.call("DELETE", "/v1/groups/billing", expect=400)  # no actor
     api.call("DELETE", "/v1/groups/billing", headers={"X-Sluice-Actor": "contract"}, expect=204)
     api.call("DELETE", "/v1/groups/billing", headers={"X-Sluice-Actor": "contract"}, expect=404)
 
     # Audit.
     _, audit, _ = api.call("GET", "/v1/audit?limit=10", expect=200)
-    assert {entry["action"] for entry in audit["audit"]} >= {"topic.delete", "group.delete", "resolve.commit"}
+    assert {entry["action"] for entry in audit["audit"]} >= {"topic.delete", "group.delete", "group.redrive", "resolve.commit"}
     api.call("GET", "/v1/audit?limit=abc", expect=400)
 
     # Specified ahead of their implementation: not served yet.

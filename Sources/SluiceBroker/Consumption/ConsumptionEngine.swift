@@ -17,6 +17,10 @@ public final class ConsumptionEngine: Sendable {
     private struct State {
         var groups: [String: ConsumerGroup] = [:]
         var consumers: [String: TopicConsumer] = [:]
+        /// Per group, how far its dead-letter queue has been re-driven.
+        var redriven: [String: UInt64] = [:]
+        /// Groups whose dead letters are being re-driven right now.
+        var redriving: Set<String> = []
     }
 
     public let log: CommitLog
@@ -64,6 +68,9 @@ public final class ConsumptionEngine: Sendable {
         }
         var state = State()
         for group in snapshot.groups { state.groups[group.name] = group }
+        for cursor in snapshot.cursors where cursor.group.hasPrefix(Self.redrivePrefix) {
+            state.redriven[String(cursor.group.dropFirst(Self.redrivePrefix.count))] = cursor.nextOffset
+        }
         let cursorsByPair = Dictionary(grouping: snapshot.cursors) { Self.pairKey($0.group, $0.topic) }
         let pendingByPair = Dictionary(grouping: snapshot.pending) { Self.pairKey($0.group, $0.topic) }
         for pair in Set(cursorsByPair.keys).union(pendingByPair.keys) {
@@ -129,6 +136,7 @@ public final class ConsumptionEngine: Sendable {
         try await table.delete(group: name)
         state.withLock { state in
             state.groups[name] = nil
+            state.redriven[name] = nil
             state.consumers = state.consumers.filter { !$0.key.hasPrefix(name + "\u{0}") }
         }
         return true
@@ -262,7 +270,8 @@ public final class ConsumptionEngine: Sendable {
         for consumer in consumers { queues += await consumer.backlog(nowMs: now) }
         queues.sort { ($0.topic, $0.queueId) < ($1.topic, $1.queueId) }
         let dlq = log.queueBounds(QueueID(topic: group.deadLetterTopic, queueId: 0))
-        return GroupBacklog(group: group, queues: queues, deadLettered: Int(dlq.next - dlq.min))
+        let redriven = state.withLock { $0.redriven[name] } ?? 0
+        return GroupBacklog(group: group, queues: queues, deadLettered: Int(dlq.next - max(dlq.min, min(redriven, dlq.next))))
     }
 
     /// The group's committed offset in one queue (everything below is finished).
@@ -278,7 +287,65 @@ public final class ConsumptionEngine: Sendable {
         waiters.notify(group: group.name, topic: topic.name)
     }
 
+    /// Re-drives the group's dead letters not re-driven before (at most `limit`): each one's
+    /// original message becomes unfinished for the group again and is delivered anew, to this
+    /// group only (other groups that finished it are not touched). Returns how many.
+    ///
+    /// - Throws: `.groupNotFound`; `.invalidArgument` while another re-drive of the group runs;
+    ///   `.storageFailure`.
+    public func redriveDeadLetters(group name: String, limit: Int = 10_000) async throws(BrokerError) -> Int {
+        guard let group = group(named: name) else {
+            throw BrokerError(.groupNotFound, "consumer group \(name) does not exist")
+        }
+        let started = state.withLock { $0.redriving.insert(name).inserted }
+        guard started else { throw BrokerError(.invalidArgument, "the dead letters of \(name) are being re-driven already") }
+        defer { _ = state.withLock { $0.redriving.remove(name) } }
+        let queue = QueueID(topic: group.deadLetterTopic, queueId: 0)
+        let bounds = log.queueBounds(queue)
+        var cursor = max(state.withLock { $0.redriven[name] } ?? 0, bounds.min)
+        var count = 0
+        var touched: Set<String> = []
+        while count < limit, cursor < bounds.next {
+            let entries = log.queueEntries(queue, from: cursor, maxCount: min(256, limit - count))
+            if entries.isEmpty { break }
+            for entry in entries {
+                cursor = entry.queueOffset + 1
+                guard let record = try? log.read(entry, of: queue),
+                    let origin = record.property(MessageProperty.deadLetterOrigin).flatMap(Self.parseOrigin),
+                    let consumer = existingConsumer(name, origin.topic)
+                else { continue }
+                let (reopened, write) = await consumer.reopen(
+                    queueId: origin.queueId, offset: origin.offset,
+                    messageGroup: record.property(MessageProperty.messageGroup), nowMs: nowMs())
+                try await write.wait()
+                if reopened {
+                    count += 1
+                    touched.insert(origin.topic)
+                }
+            }
+        }
+        var changes = ConsumptionChanges()
+        changes.resetCursors.append(
+            CursorRow(group: Self.redrivePrefix + name, topic: group.deadLetterTopic, queueId: 0, nextOffset: cursor))
+        try await table.apply(changes)
+        state.withLock { $0.redriven[name] = cursor }
+        for topic in touched { waiters.notify(group: name, topic: topic) }
+        logger.info("dead letters re-driven", metadata: ["group": "\(name)", "count": "\(count)"])
+        return count
+    }
+
     // MARK: helpers
+
+    /// Cursor rows of this prefix record how far a group's dead letters were re-driven.
+    static let redrivePrefix = "%redrive%"
+
+    /// `topic#queue@offset`, as `SLUICE_DLQ_ORIGIN` spells it.
+    static func parseOrigin(_ text: String) -> (topic: String, queueId: UInt32, offset: UInt64)? {
+        guard let hash = text.lastIndex(of: "#"), let at = text.lastIndex(of: "@"), hash < at,
+            let queueId = UInt32(text[text.index(after: hash)..<at]), let offset = UInt64(text[text.index(after: at)...])
+        else { return nil }
+        return (String(text[..<hash]), queueId, offset)
+    }
 
     private func resolve(group: String, topic: String, receiptHandle: String) throws(BrokerError)
         -> (ReceiptHandle, TopicConsumer)

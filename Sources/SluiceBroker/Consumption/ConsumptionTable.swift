@@ -182,7 +182,9 @@ final class ConsumptionTable: Sendable {
         do {
             try await executor.write { connection in
                 try connection.run("DELETE FROM consumer_pending WHERE group_name = ?", [.text(name)])
-                try connection.run("DELETE FROM consumer_cursors WHERE group_name = ?", [.text(name)])
+                try connection.run(
+                    "DELETE FROM consumer_cursors WHERE group_name IN (?, ?)",
+                    [.text(name), .text(ConsumptionEngine.redrivePrefix + name)])
                 try connection.run("DELETE FROM consumer_groups WHERE name = ?", [.text(name)])
             }
         } catch {

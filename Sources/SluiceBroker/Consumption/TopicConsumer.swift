@@ -359,6 +359,31 @@ actor TopicConsumer {
     /// When the next pending message becomes due (a long poll waits at most until then).
     var nextDueMs: Int64? { due.min?.atMs }
 
+    /// Makes a finished message unfinished again for the group, deliverable now with its attempts
+    /// counted afresh: an operator re-driving it from the dead-letter queue. On a FIFO topic it
+    /// joins the end of its message group's line. False when it is not finished (still pending,
+    /// or not yet reached by the cursor).
+    func reopen(queueId: UInt32, offset: UInt64, messageGroup: String?, nowMs: Int64) -> (Bool, PendingWrite) {
+        var changes = ConsumptionChanges()
+        guard var progress = queues[queueId], offset < progress.nextOffset, progress.pending[offset] == nil else {
+            return (false, table.enqueue(changes))
+        }
+        let line = ordered ? messageGroup : nil
+        let message = PendingMessage(
+            attempt: 0, deliveryToken: random.next(), invisibleUntilMs: 0, deliverableAtMs: nowMs, messageGroup: line,
+            clientId: "")
+        progress.pending[offset] = message
+        var isHead = true
+        if let line {
+            progress.lines[line, default: []].append(offset)
+            isHead = progress.lines[line]?.count == 1
+        }
+        queues[queueId] = progress
+        if isHead { schedule(queueId: queueId, offset: offset, message) }
+        changes.pending.append(row(queueId, offset, message))
+        return (true, table.enqueue(changes))
+    }
+
     // MARK: offsets
 
     /// The group's committed offset in a queue: every message below it is finished.

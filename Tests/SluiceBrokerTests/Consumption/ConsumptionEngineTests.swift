@@ -179,6 +179,33 @@ struct ConsumptionEngineTests {
         }
     }
 
+    @Test("re-driving dead letters delivers them to their group again, once, and to no other group")
+    func redrive() async throws {
+        try await withStack { stack, clock, _ in
+            _ = try await stack.engine.saveGroup(
+                ConsumerGroup(name: "g", maxDeliveryAttempts: 1, retryDelaysMs: [1000], createdAtMs: clock.nowMs))
+            let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
+            try await stack.send("t", body: "poison")
+            try await stack.send("t", body: "fine")
+            let first = try await receive(stack, topic: topic, invisibleMs: 1000)
+            let other = try await receive(stack, group: "other", topic: topic)
+            #expect(other.count == 2)
+            for delivery in first where Self.body(delivery) == "fine" {
+                try await stack.engine.ack(group: "g", topic: "t", receiptHandle: stack.engine.encode(delivery.handle, group: "g", topic: "t"))
+            }
+            clock.advance(byMs: 1000)
+            await stack.engine.sweep()
+            #expect(try #require(await stack.engine.backlog(group: "g")).deadLettered == 1)
+            #expect(try await stack.engine.redriveDeadLetters(group: "g") == 1)
+            #expect(try #require(await stack.engine.backlog(group: "g")).deadLettered == 0)
+            let again = try await receive(stack, topic: topic)
+            #expect(again.map(Self.body) == ["poison"] && again.map(\.attempt) == [1])
+            #expect(try await stack.engine.redriveDeadLetters(group: "g") == 0, "each dead letter is re-driven once")
+            clock.advance(byMs: 60_000)
+            #expect(try await receive(stack, group: "other", topic: topic).count == 2, "the other group is untouched")
+        }
+    }
+
     @Test("a consumer can forward a message to the dead-letter queue")
     func forwardToDeadLetter() async throws {
         try await withStack { stack, _, _ in
