@@ -101,15 +101,9 @@ enum GroupRoutes {
             } catch {
                 throw TopicRoutes.apiError(error)
             }
-            do throws(TransactionStoreError) {
-                try await handle.coordinator?.store.recordAudit(
-                    actor: actor, action: "group.redrive", detail: "consumer group \(name): \(count) dead letters re-driven",
-                    reason: nil, at: WallClock.nowMs())
-            } catch {
-                throw AdminAPIError(
-                    .internalServerError, code: "STORAGE_FAILURE",
-                    message: "\(count) dead letters of \(name) were re-driven, but the audit log could not be written: \(error.message)")
-            }
+            try await audit(
+                handle, actor: actor, action: "group.redrive", detail: "consumer group \(name): \(count) dead letters re-driven",
+                done: "\(count) dead letters of \(name) were re-driven")
             return JSONResponse.make(status: .ok, RedriveResult(group: name, redriven: count))
         }
         router.delete("v1/groups/:name") { request, context in
@@ -123,15 +117,9 @@ enum GroupRoutes {
                 throw TopicRoutes.apiError(error)
             }
             if !deleted { throw notFound(name) }
-            do throws(TransactionStoreError) {
-                try await handle.coordinator?.store.recordAudit(
-                    actor: actor, action: "group.delete", detail: "consumer group \(name)", reason: nil,
-                    at: WallClock.nowMs())
-            } catch {
-                throw AdminAPIError(
-                    .internalServerError, code: "STORAGE_FAILURE",
-                    message: "group \(name) was deleted, but the audit log could not be written: \(error.message)")
-            }
+            try await audit(
+                handle, actor: actor, action: "group.delete", detail: "consumer group \(name)",
+                done: "group \(name) was deleted")
             return Response(status: .noContent)
         }
     }
@@ -169,6 +157,21 @@ enum GroupRoutes {
         }
         guard let backlog = await engine.backlog(group: saved.name) else { throw notFound(name) }
         return (GroupBody(backlog, withQueues: false), existing == nil)
+    }
+
+    /// Writes an audit row for an action already done; when that fails, says the action happened
+    /// but its trail is missing rather than pretend.
+    static func audit(_ handle: BrokerHandle, actor: String, action: String, detail: String, done: String)
+        async throws(AdminAPIError)
+    {
+        do throws(TransactionStoreError) {
+            try await handle.coordinator?.store.recordAudit(
+                actor: actor, action: action, detail: detail, reason: nil, at: WallClock.nowMs())
+        } catch {
+            throw AdminAPIError(
+                .internalServerError, code: "STORAGE_FAILURE",
+                message: "\(done), but the audit log could not be written: \(error.message)")
+        }
     }
 
     static func engine(_ readiness: Readiness, _ handle: BrokerHandle) throws(AdminAPIError) -> ConsumptionEngine {
