@@ -25,7 +25,7 @@ extension MessagingService {
         let topic = try await existingTopic(wire.topic.name)
         let system = wire.systemProperties
         var record = try validatedRecord(wire, topic: topic)
-        traceReceived(&record, topic: topic, clientId: clientId)
+        prepareForTrace(&record, clientId: clientId)
         guard let coordinator = handle.coordinator else {
             throw ProtocolRefusal(.internalError, "the broker is still starting (recovering its store); retry shortly")
         }

@@ -28,6 +28,40 @@ public struct MessageTraceReader: Sendable {
         )
         .compactMap(MessageTraceRecord.event(from:))
         .filter { $0.messageId == messageId }
-        return Array(events.sorted { ($0.atMs, $0.sequence) < ($1.atMs, $1.sequence) }.suffix(wanted))
+        let all = receivedEvents(messageId: messageId) + events
+        return Array(all.sorted { ($0.atMs, $0.sequence) < ($1.atMs, $1.sequence) }.suffix(wanted))
+    }
+
+    /// The "received" events of a message, read from the stored message itself (found by id): the
+    /// producer's original or half message, not a commit copy, a rollback record or a dead-letter
+    /// copy. No trace record is written for them, so a send stays one append.
+    func receivedEvents(messageId: String) -> [MessageTraceEvent] {
+        log.lookup(messageId: messageId).compactMap { record -> MessageTraceEvent? in
+            let message = record.message
+            guard record.messageId == messageId, message.flags & RecordFlag.committed == 0,
+                let kind = RecordKind(rawValue: message.messageType), kind != .transactionRollback,
+                record.property(MessageProperty.deadLetterOrigin) == nil
+            else { return nil }
+            let topic = record.property(TransactionEvent.Property.realTopic) ?? record.topic
+            guard !topic.hasPrefix("RMQ_SYS_") else { return nil }
+            var details = [MessageTraceEvent.Detail.topic: topic, MessageTraceEvent.Detail.type: Self.typeName(kind)]
+            if let clientId = record.property(TransactionEvent.Property.clientId), !clientId.isEmpty {
+                details[MessageTraceEvent.Detail.clientId] = clientId
+            }
+            if let bornHost = record.property(MessageProperty.bornHost), !bornHost.isEmpty {
+                details[MessageTraceEvent.Detail.bornHost] = bornHost
+            }
+            return MessageTraceEvent(
+                kind: .received, messageId: messageId, atMs: record.storeTimestampMs, sequence: 0, details: details)
+        }
+    }
+
+    static func typeName(_ kind: RecordKind) -> String {
+        switch kind {
+        case .normal: "normal"
+        case .fifo: "fifo"
+        case .delay: "delay"
+        case .transaction, .transactionRollback: "transaction"
+        }
     }
 }

@@ -205,16 +205,18 @@ struct MessageTraceRecorderTests {
 
             let reader = MessageTraceReader(log: stack.log)
             let commitEvents = reader.events(messageId: "C")
-            #expect(commitEvents.map(\.kind) == [.halfStored, .committed])
-            #expect(commitEvents[0].details == ["transactionId": committed.transactionId, "topic": "payments", "clientId": "producer-1"])
-            #expect(commitEvents[1].details["source"] == "producer")
-            #expect(commitEvents[1].details["actor"] == "producer-1")
-            #expect(commitEvents[1].details["topic"] == "payments")
-            #expect(commitEvents[1].details["queueId"] == "3")
-            #expect(commitEvents[1].details["queueOffset"] == "0")
+            // "received" is read from the half message itself.
+            #expect(commitEvents.map(\.kind) == [.received, .halfStored, .committed])
+            #expect(commitEvents[0].details == ["topic": "payments", "type": "transaction", "clientId": "producer-1"])
+            #expect(commitEvents[1].details == ["transactionId": committed.transactionId, "topic": "payments", "clientId": "producer-1"])
+            #expect(commitEvents[2].details["source"] == "producer")
+            #expect(commitEvents[2].details["actor"] == "producer-1")
+            #expect(commitEvents[2].details["topic"] == "payments")
+            #expect(commitEvents[2].details["queueId"] == "3")
+            #expect(commitEvents[2].details["queueOffset"] == "0")
             let rollbackEvents = reader.events(messageId: "R")
-            #expect(rollbackEvents.map(\.kind) == [.halfStored, .rolledBack])
-            #expect(rollbackEvents[1].details == [
+            #expect(rollbackEvents.map(\.kind) == [.received, .halfStored, .rolledBack])
+            #expect(rollbackEvents[2].details == [
                 "transactionId": rolledBack.transactionId, "source": "operator", "actor": "carol",
                 "reason": "customer cancelled",
             ])
