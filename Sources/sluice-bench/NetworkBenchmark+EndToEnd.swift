@@ -48,7 +48,9 @@ extension NetworkBenchmark {
         let sendingEnds = ContinuousClock.now + .milliseconds(Int(endToEndSeconds * 1000))
         let stop = sendingEnds + .seconds(3)
         let brokerBefore = Self.processCPUSeconds(pid)
-        let outcome = try await withThrowingTaskGroup(of: (sent: Int, histogram: Histogram<UInt64>?).self) { tasks in
+        let outcome = try await withThrowingTaskGroup(
+            of: (sent: Int, finished: ContinuousClock.Instant?, histogram: Histogram<UInt64>?).self
+        ) { tasks in
             for sender in 0..<senders {
                 tasks.addTask {
                     var metadata = Metadata()
@@ -72,7 +74,7 @@ extension NetworkBenchmark {
                         let reply = try await client.sendMessage(request: ClientRequest(message: request, metadata: metadata))
                         if reply.status.code == .ok { sent += 1 }
                     }
-                    return (sent, nil)
+                    return (sent, ContinuousClock.now, nil)
                 }
             }
             for consumer in 0..<4 {
@@ -101,32 +103,44 @@ extension NetworkBenchmark {
                         for message in messages {
                             let sentAt = message.body.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
                             if now >= sentAt { histogram.record((now - sentAt) / 1000) }
-                            var ack = Apache_Rocketmq_V2_AckMessageRequest()
-                            ack.group.name = group
-                            ack.topic.name = "bench-e2e"
-                            var entry = Apache_Rocketmq_V2_AckMessageEntry()
-                            entry.messageID = message.systemProperties.messageID
-                            entry.receiptHandle = message.systemProperties.receiptHandle
-                            ack.entries = [entry]
-                            _ = try await client.ackMessage(request: ClientRequest(message: ack, metadata: metadata))
+                        }
+                        // The batch's acks go out together, as a push consumer's threads send them.
+                        let ackMetadata = metadata
+                        try await withThrowingTaskGroup(of: Void.self) { acks in
+                            for message in messages {
+                                acks.addTask {
+                                    var ack = Apache_Rocketmq_V2_AckMessageRequest()
+                                    ack.group.name = group
+                                    ack.topic.name = "bench-e2e"
+                                    var entry = Apache_Rocketmq_V2_AckMessageEntry()
+                                    entry.messageID = message.systemProperties.messageID
+                                    entry.receiptHandle = message.systemProperties.receiptHandle
+                                    ack.entries = [entry]
+                                    _ = try await client.ackMessage(request: ClientRequest(message: ack, metadata: ackMetadata))
+                                }
+                            }
+                            try await acks.waitForAll()
                         }
                     }
-                    return (0, histogram)
+                    return (0, nil, histogram)
                 }
             }
             var sent = 0
+            var lastSend = epoch
             var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
             for try await part in tasks {
                 sent += part.sent
+                if let finished = part.finished { lastSend = max(lastSend, finished) }
                 if let histogram = part.histogram { merged.add(histogram) }
             }
-            return (sent, merged)
+            return (sent, lastSend, merged)
         }
-        let sendSeconds = endToEndSeconds
-        let received = Double(outcome.1.totalCount)
+        // Rates over the time the senders really took (they fall behind when the machine is saturated).
+        let sendSeconds = max(endToEndSeconds, (outcome.1 - epoch).seconds)
+        let received = Double(outcome.2.totalCount)
         return EndToEndResult(
             sentRate: Double(outcome.0) / sendSeconds, receivedRate: received / sendSeconds,
-            p50: Int(outcome.1.valueAtPercentile(50)), p99: Int(outcome.1.valueAtPercentile(99)),
+            p50: Int(outcome.2.valueAtPercentile(50)), p99: Int(outcome.2.valueAtPercentile(99)),
             brokerCPU: (Self.processCPUSeconds(pid) - brokerBefore) / max(received, 1) * 1e6)
     }
 }
