@@ -14,6 +14,8 @@ public final class ClientSessions: Sendable {
         var clientType: Apache_Rocketmq_V2_ClientType
         var topics: Set<String>
         var outbound: AsyncStream<Apache_Rocketmq_V2_TelemetryCommand>.Continuation
+        /// When the client was last heard from: stream opened, settings, heartbeat, send.
+        var lastSeen: ContinuousClock.Instant
     }
 
     private struct State {
@@ -24,9 +26,18 @@ public final class ClientSessions: Sendable {
     }
     private let state = NIOLockedValueBox(State())
     private let logger: Logger
+    /// A client silent this long is no longer a check-back target even while its stream looks
+    /// open (the reference proxy forgets clients after 120 s; clients heartbeat every 10 s).
+    let livenessTimeout: Duration
+    private let now: @Sendable () -> ContinuousClock.Instant
 
-    public init(logger: Logger) {
+    public init(
+        logger: Logger, livenessTimeout: Duration = .seconds(120),
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
         self.logger = logger
+        self.livenessTimeout = livenessTimeout
+        self.now = now
     }
 
     /// Registers a client's Telemetry stream, replacing an older one of the same client.
@@ -37,7 +48,7 @@ public final class ClientSessions: Sendable {
             state.nextStreamID += 1
             let old = state.sessions[clientId]
             state.sessions[clientId] = Session(
-                streamID: state.nextStreamID, clientType: .unspecified, topics: [], outbound: outbound)
+                streamID: state.nextStreamID, clientType: .unspecified, topics: [], outbound: outbound, lastSeen: now())
             return old
         }
         replaced?.outbound.finish()
@@ -48,6 +59,7 @@ public final class ClientSessions: Sendable {
     func update(clientId: String, settings: Apache_Rocketmq_V2_Settings) {
         state.withLockedValue { state in
             guard var session = state.sessions[clientId] else { return }
+            session.lastSeen = now()
             session.clientType = settings.clientType
             if case .publishing(let publishing) = settings.pubSub {
                 session.topics = Set(publishing.topics.map(\.name))
@@ -78,8 +90,14 @@ public final class ClientSessions: Sendable {
     func noteSent(clientId: String, topic: String) {
         state.withLockedValue { state in
             guard state.sessions[clientId] != nil else { return }
+            state.sessions[clientId]?.lastSeen = now()
             state.sentTopics[clientId, default: []].insert(topic)
         }
+    }
+
+    /// A heartbeat (or any other sign of life) from the client.
+    func noteHeartbeat(clientId: String) {
+        state.withLockedValue { $0.sessions[clientId]?.lastSeen = now() }
     }
 
     /// Pushes a command on the client's Telemetry stream; false when it has none.
@@ -94,13 +112,15 @@ public final class ClientSessions: Sendable {
 
 extension ClientSessions: ProducerDirectory {
     public func isLive(clientId: String) -> Bool {
-        state.withLockedValue { $0.sessions[clientId] != nil }
+        let cutoff = now() - livenessTimeout
+        return state.withLockedValue { $0.sessions[clientId].map { $0.lastSeen >= cutoff } ?? false }
     }
 
     public func liveClients(producerGroup: String, topic: String) -> [String] {
-        state.withLockedValue { state in
+        let cutoff = now() - livenessTimeout
+        return state.withLockedValue { state in
             state.sessions.filter { clientId, session in
-                session.clientType == .producer
+                session.clientType == .producer && session.lastSeen >= cutoff
                     && (session.topics.contains(topic) || state.sentTopics[clientId]?.contains(topic) == true)
             }.map(\.key).sorted()
         }

@@ -56,8 +56,9 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
         request: ServerRequest<Apache_Rocketmq_V2_HeartbeatRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_HeartbeatResponse> {
         var response = Apache_Rocketmq_V2_HeartbeatResponse()
-        response.status = Self.clientId(request.metadata).isEmpty
-            ? Status(.clientIDRequired, "the x-mq-client-id header is missing") : .ok
+        let clientId = Self.clientId(request.metadata)
+        sessions.noteHeartbeat(clientId: clientId)
+        response.status = clientId.isEmpty ? Status(.clientIDRequired, "the x-mq-client-id header is missing") : .ok
         return respond(response)
     }
 

@@ -33,7 +33,7 @@ struct ProtocolFuzzTests {
                 for _ in 0..<Self.requests {
                     if await Self.randomCall(client, grpc: grpc, random: &random) { answered += 1 }
                 }
-                // Everything but the undecodable-bytes case (1 in 8) must get a RocketMQ status back.
+                // Everything but the undecodable-bytes case (1 in 14) must get a RocketMQ status back.
                 #expect(answered > Self.requests * 3 / 4, "only \(answered) of \(Self.requests) got a RocketMQ answer")
                 #expect(broker.process.isRunning, "the broker died under random input")
 
@@ -88,7 +88,7 @@ struct ProtocolFuzzTests {
         var options = CallOptions.defaults
         options.timeout = .seconds(10)
         do {
-            switch random.next() % 8 {
+            switch random.next() % 14 {
             case 0, 1, 2:
                 var request = Apache_Rocketmq_V2_SendMessageRequest()
                 for _ in 0..<Int(random.next() % 3) { request.messages.append(randomMessage(&random)) }
@@ -118,6 +118,70 @@ struct ProtocolFuzzTests {
                 request.clientType = .init(rawValue: Int(random.next() % 8)) ?? .unspecified
                 let response = try await client.heartbeat(request: ClientRequest(message: request, metadata: metadata), options: options)
                 return response.status.code != .unspecified
+            case 7, 8:
+                var request = Apache_Rocketmq_V2_ReceiveMessageRequest()
+                request.group.name = randomString(&random, max: 20)
+                request.messageQueue.topic.name = randomTopic(&random)
+                request.messageQueue.id = Int32(truncatingIfNeeded: Int64(bitPattern: random.next()) % 20)
+                request.batchSize = Int32(truncatingIfNeeded: Int64(bitPattern: random.next()) % 2000)
+                if random.next() % 4 != 0 {
+                    request.invisibleDuration = .init(
+                        seconds: Int64(bitPattern: random.next()) % 100_000, nanos: Int32(truncatingIfNeeded: random.next() % 1_000_000_000))
+                }
+                request.autoRenew = random.next() % 3 == 0
+                if random.next() % 2 == 0 {
+                    request.longPollingTimeout = .init(seconds: 0, nanos: Int32(random.next() % 200_000_000))
+                }
+                if random.next() % 2 == 0 {
+                    request.filterExpression.type = .init(rawValue: Int(random.next() % 4)) ?? .tag
+                    request.filterExpression.expression = randomString(&random, max: 20)
+                }
+                let status = try await client.receiveMessage(request: ClientRequest(message: request, metadata: metadata), options: options) { response in
+                    var status: Apache_Rocketmq_V2_Status?
+                    for try await part in response.messages {
+                        if case .status(let value) = part.content, status == nil { status = value }
+                    }
+                    return status
+                }
+                return status.map { $0.code != .unspecified } ?? false
+            case 9:
+                var request = Apache_Rocketmq_V2_ChangeInvisibleDurationRequest()
+                request.group.name = randomString(&random, max: 20)
+                request.topic.name = randomTopic(&random)
+                request.receiptHandle = randomString(&random, max: 80)
+                request.invisibleDuration = .init(seconds: Int64(bitPattern: random.next()) % 100_000, nanos: 0)
+                let response = try await client.changeInvisibleDuration(request: ClientRequest(message: request, metadata: metadata), options: options)
+                return response.status.code != .unspecified
+            case 10:
+                var request = Apache_Rocketmq_V2_ForwardMessageToDeadLetterQueueRequest()
+                request.group.name = randomString(&random, max: 20)
+                request.topic.name = randomTopic(&random)
+                request.receiptHandle = randomString(&random, max: 80)
+                let response = try await client.forwardMessageToDeadLetterQueue(request: ClientRequest(message: request, metadata: metadata), options: options)
+                return response.status.code != .unspecified
+            case 11:
+                var request = Apache_Rocketmq_V2_UpdateOffsetRequest()
+                request.group.name = randomString(&random, max: 20)
+                request.messageQueue.topic.name = randomTopic(&random)
+                request.messageQueue.id = Int32(truncatingIfNeeded: Int64(bitPattern: random.next()) % 20)
+                request.offset = Int64(bitPattern: random.next()) % 1000
+                let response = try await client.updateOffset(request: ClientRequest(message: request, metadata: metadata), options: options)
+                return response.status.code != .unspecified
+            case 12:
+                var request = Apache_Rocketmq_V2_PullMessageRequest()
+                request.group.name = randomString(&random, max: 20)
+                request.messageQueue.topic.name = randomTopic(&random)
+                request.messageQueue.id = Int32(truncatingIfNeeded: Int64(bitPattern: random.next()) % 20)
+                request.offset = Int64(bitPattern: random.next()) % 1000
+                request.batchSize = Int32(truncatingIfNeeded: Int64(bitPattern: random.next()) % 100)
+                let status = try await client.pullMessage(request: ClientRequest(message: request, metadata: metadata), options: options) { response in
+                    var status: Apache_Rocketmq_V2_Status?
+                    for try await part in response.messages {
+                        if case .status(let value) = part.content, status == nil { status = value }
+                    }
+                    return status
+                }
+                return status.map { $0.code != .unspecified } ?? false
             default:
                 // Bytes that are not a protobuf message at all.
                 let garbage = (0..<Int(random.next() % 512)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
