@@ -120,7 +120,8 @@ public final class StoreService: Service, CustomStringConvertible {
             group.addTask { try? await maintenance.run() }
             if let checker { group.addTask { try? await checker.run() } }
             group.addTask { await consumption.waiters.run() }
-            group.addTask { await ConsumptionUpkeep(engine: consumption).run() }
+            let upkeep = ConsumptionUpkeep(engine: consumption, isAlive: Self.liveness(checkBacks?.producers))
+            group.addTask { await upkeep.run() }
             if let recorder { group.addTask { try? await recorder.run() } }
             try? await gracefulShutdown()
             group.cancelAll()
@@ -135,6 +136,13 @@ public final class StoreService: Service, CustomStringConvertible {
         await recorder?.drain()
         try? await coordinator.store.close()
         await log.close()
+    }
+
+    /// Client liveness for renewing push consumers' invisibility: the directory the gRPC front
+    /// keeps (clients connected and heard from), when there is one.
+    private static func liveness(_ directory: (any ProducerDirectory)?) -> (@Sendable (String) -> Bool)? {
+        guard let directory else { return nil }
+        return { clientId in directory.isLive(clientId: clientId) }
     }
 
     /// The check-back service, when the broker has a way to reach producers.

@@ -20,6 +20,8 @@ extension MessagingService {
         var invisibleMs: Int64
         var longPollingMs: Int64
         var firstQueue: UInt32
+        /// A push consumer: the broker picks the invisible time and renews it while the client lives.
+        var autoRenew: Bool
     }
 
     public func receiveMessage(
@@ -96,7 +98,8 @@ extension MessagingService {
         let firstQueue = UInt32(max(0, Int(request.messageQueue.id)) % topic.queueCount)
         let ask = ReceiveAsk(
             group: group, topic: topic, filter: filter, batch: min(Int(request.batchSize), Self.maxBatchSize),
-            invisibleMs: invisibleMs, longPollingMs: min(longPollingMs, Self.maxLongPollingMs), firstQueue: firstQueue)
+            invisibleMs: invisibleMs, longPollingMs: min(longPollingMs, Self.maxLongPollingMs), firstQueue: firstQueue,
+            autoRenew: request.autoRenew)
         return (ask, engine)
     }
 
@@ -110,7 +113,7 @@ extension MessagingService {
             do throws(BrokerError) {
                 deliveries = try await engine.receive(
                     group: ask.group, topic: ask.topic, batch: ask.batch, invisibleMs: ask.invisibleMs,
-                    filter: ask.filter, clientId: clientId, firstQueue: ask.firstQueue)
+                    filter: ask.filter, clientId: clientId, firstQueue: ask.firstQueue, autoRenew: ask.autoRenew)
             } catch {
                 throw ProtocolRefusal(error)
             }

@@ -220,6 +220,8 @@ CREATE TABLE consumer_pending (
     message_group     TEXT,
     -- The client instance the current delivery went to ('' when none).
     client_id         TEXT    NOT NULL DEFAULT '',
+    -- 1: the broker keeps renewing the invisibility while that client is alive (push consumers).
+    auto_renew        INTEGER NOT NULL DEFAULT 0 CHECK (auto_renew IN (0, 1)),
     PRIMARY KEY (group_name, topic, queue_id, queue_offset)
 ) STRICT, WITHOUT ROWID;
 

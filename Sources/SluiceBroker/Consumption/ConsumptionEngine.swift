@@ -170,12 +170,13 @@ public final class ConsumptionEngine: Sendable {
     /// available now (the caller long-polls with `waiters` and `nextDueMs`).
     public func receive(
         group: ConsumerGroup, topic: TopicDefinition, batch: Int, invisibleMs: Int64, filter: TagFilter,
-        clientId: String, firstQueue: UInt32
+        clientId: String, firstQueue: UInt32, autoRenew: Bool = false
     ) async throws(BrokerError) -> [Delivery] {
         let consumer = consumer(group, topic)
         let now = nowMs()
         let claimed = await consumer.claim(
-            batch: batch, invisibleMs: invisibleMs, filter: filter, clientId: clientId, firstQueue: firstQueue, nowMs: now)
+            batch: batch, invisibleMs: invisibleMs, filter: filter, clientId: clientId, firstQueue: firstQueue, nowMs: now,
+            autoRenew: autoRenew)
         try await claimed.write.wait()
         if !claimed.deadLetters.isEmpty { await moveToDeadLetter(claimed.deadLetters, consumer: consumer, group: group) }
         for delivery in claimed.deliveries {
@@ -256,6 +257,22 @@ public final class ConsumptionEngine: Sendable {
         for (consumer, group) in consumers {
             let expired = await consumer.expiredFinalDeliveries(nowMs: now, limit: 256)
             if !expired.isEmpty { await moveToDeadLetter(expired, consumer: consumer, group: group) }
+        }
+    }
+
+    /// Renews auto-renewed deliveries (push consumers) that end within `withinMs` and whose client
+    /// `isAlive`, by `extendMs`. Run it periodically (the broker does, every 5 seconds).
+    public func renewAutoRenewed(
+        isAlive: @Sendable (String) -> Bool, withinMs: Int64 = 20_000, extendMs: Int64 = 60_000
+    ) async {
+        let consumers = state.withLock { Array($0.consumers.values) }
+        let now = nowMs()
+        for consumer in consumers {
+            do throws(BrokerError) {
+                try await consumer.renewAutoRenewed(isAlive: isAlive, nowMs: now, withinMs: withinMs, extendMs: extendMs).wait()
+            } catch {
+                logger.warning("cannot store renewed invisibility", metadata: ["error": "\(error)"])
+            }
         }
     }
 

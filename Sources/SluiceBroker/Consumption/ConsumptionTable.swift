@@ -16,6 +16,7 @@ struct PendingRow: Sendable, Equatable {
     var deliverableAtMs: Int64
     var messageGroup: String?
     var clientId: String
+    var autoRenew: Bool = false
 }
 
 /// A group's position in one queue (`consumer_cursors`).
@@ -129,7 +130,7 @@ final class ConsumptionTable: Sendable {
                 let pending = try connection.query(
                     """
                     SELECT group_name, topic, queue_id, queue_offset, attempt, delivery_token, invisible_until_ms,
-                           deliverable_at_ms, message_group, client_id
+                           deliverable_at_ms, message_group, client_id, auto_renew
                     FROM consumer_pending ORDER BY group_name, topic, queue_id, queue_offset
                     """
                 ) { row in
@@ -138,7 +139,7 @@ final class ConsumptionTable: Sendable {
                         queueOffset: UInt64(row.int64(at: 3)), attempt: Int(row.int64(at: 4)),
                         deliveryToken: UInt64(bitPattern: row.int64(at: 5)), invisibleUntilMs: row.int64(at: 6),
                         deliverableAtMs: row.int64(at: 7), messageGroup: row.optionalString(at: 8),
-                        clientId: row.string(at: 9))
+                        clientId: row.string(at: 9), autoRenew: row.int64(at: 10) != 0)
                 }
                 var key = try connection.queryFirst(
                     "SELECT value FROM broker_metadata WHERE name = 'receipt_handle_key'"
@@ -235,15 +236,15 @@ final class ConsumptionTable: Sendable {
             try connection.run(
                 """
                 INSERT OR REPLACE INTO consumer_pending (group_name, topic, queue_id, queue_offset, attempt,
-                    delivery_token, invisible_until_ms, deliverable_at_ms, message_group, client_id)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    delivery_token, invisible_until_ms, deliverable_at_ms, message_group, client_id, auto_renew)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     .text(row.group), .text(row.topic), .integer(Int64(row.queueId)),
                     .integer(Int64(row.queueOffset)), .integer(Int64(row.attempt)),
                     .integer(Int64(bitPattern: row.deliveryToken)), .integer(row.invisibleUntilMs),
                     .integer(row.deliverableAtMs), row.messageGroup.map { .text($0) } ?? .null,
-                    .text(row.clientId),
+                    .text(row.clientId), .integer(row.autoRenew ? 1 : 0),
                 ])
         }
         for done in changes.finished {

@@ -1,10 +1,12 @@
 import Metrics
 
 /// The consumer side's periodic work: dead-letters last deliveries whose invisibility ran out
-/// (every second) and publishes each group's backlog as `sluice_group_backlog{topic,group}`
-/// (every 5 seconds).
+/// (every second); renews push consumers' deliveries while their client is alive, and publishes
+/// each group's backlog as `sluice_group_backlog{topic,group}` (every 5 seconds).
 struct ConsumptionUpkeep {
     let engine: ConsumptionEngine
+    /// Whether a client (by `x-mq-client-id`) is connected and heard from; nil: nobody is renewed.
+    let isAlive: (@Sendable (String) -> Bool)?
     var sweepInterval: Duration = .seconds(1)
     var gaugeEvery = 5
 
@@ -14,7 +16,10 @@ struct ConsumptionUpkeep {
             try? await Task.sleep(for: sweepInterval)
             if Task.isCancelled { break }
             await engine.sweep()
-            if round % gaugeEvery == 0 { await publishBacklog() }
+            if round % gaugeEvery == 0 {
+                if let isAlive { await engine.renewAutoRenewed(isAlive: isAlive) }
+                await publishBacklog()
+            }
             round += 1
         }
     }

@@ -13,6 +13,8 @@ struct PendingMessage: Sendable {
     var deliverableAtMs: Int64
     var messageGroup: String?
     var clientId: String
+    /// The broker renews the invisibility while `clientId` is alive (push consumers).
+    var autoRenew = false
     /// Being copied to the dead-letter queue: neither delivered nor acknowledged meanwhile.
     var deadLettering = false
 }
@@ -38,6 +40,13 @@ struct DueEntry: Comparable, Sendable {
     static func < (left: DueEntry, right: DueEntry) -> Bool {
         (left.atMs, left.queueId, left.queueOffset) < (right.atMs, right.queueId, right.queueOffset)
     }
+}
+
+/// How a claim hands messages out.
+struct DeliveryTerms: Sendable {
+    var invisibleMs: Int64
+    var clientId: String
+    var autoRenew: Bool
 }
 
 /// One message handed to a consumer.
@@ -114,7 +123,8 @@ actor TopicConsumer {
             var progress = queues[row.queueId] ?? QueueProgress(nextOffset: row.queueOffset + 1)
             progress.pending[row.queueOffset] = PendingMessage(
                 attempt: row.attempt, deliveryToken: row.deliveryToken, invisibleUntilMs: row.invisibleUntilMs,
-                deliverableAtMs: row.deliverableAtMs, messageGroup: row.messageGroup, clientId: row.clientId)
+                deliverableAtMs: row.deliverableAtMs, messageGroup: row.messageGroup, clientId: row.clientId,
+                autoRenew: row.autoRenew)
             if ordered, let line = row.messageGroup {
                 progress.lines[line, default: []].append(row.queueOffset)
             }
@@ -138,8 +148,10 @@ actor TopicConsumer {
     /// from the queues' cursors (round-robin from `firstQueue`). Claimed messages are invisible
     /// to the group until `nowMs + invisibleMs`.
     func claim(
-        batch: Int, invisibleMs: Int64, filter: TagFilter, clientId: String, firstQueue: UInt32, nowMs: Int64
+        batch: Int, invisibleMs: Int64, filter: TagFilter, clientId: String, firstQueue: UInt32, nowMs: Int64,
+        autoRenew: Bool = false
     ) -> (deliveries: [Delivery], deadLetters: [DeadLetterCandidate], write: PendingWrite) {
+        let delivery = DeliveryTerms(invisibleMs: invisibleMs, clientId: clientId, autoRenew: autoRenew)
         var deliveries: [Delivery] = []
         var deadLetters: [DeadLetterCandidate] = []
         var changes = ConsumptionChanges()
@@ -161,20 +173,20 @@ actor TopicConsumer {
                 continue
             }
             deliveries.append(
-                deliver(queueId: top.queueId, offset: top.queueOffset, record: record, invisibleMs: invisibleMs,
-                        clientId: clientId, nowMs: nowMs, changes: &changes))
+                deliver(queueId: top.queueId, offset: top.queueOffset, record: record, terms: delivery, nowMs: nowMs,
+                        changes: &changes))
         }
         // 2. New messages.
         for step in 0..<queueCount where deliveries.count < batch {
             let queueId = UInt32((Int(firstQueue) + step) % queueCount)
-            scanNew(queueId: queueId, batch: batch, invisibleMs: invisibleMs, filter: filter, clientId: clientId,
-                    nowMs: nowMs, deliveries: &deliveries, changes: &changes)
+            scanNew(queueId: queueId, batch: batch, terms: delivery, filter: filter, nowMs: nowMs,
+                    deliveries: &deliveries, changes: &changes)
         }
         return (deliveries, deadLetters, table.enqueue(changes))
     }
 
     private func scanNew(
-        queueId: UInt32, batch: Int, invisibleMs: Int64, filter: TagFilter, clientId: String, nowMs: Int64,
+        queueId: UInt32, batch: Int, terms: DeliveryTerms, filter: TagFilter, nowMs: Int64,
         deliveries: inout [Delivery], changes: inout ConsumptionChanges
     ) {
         let queue = QueueID(topic: topic, queueId: queueId)
@@ -233,8 +245,8 @@ actor TopicConsumer {
                 progress.pending[entry.queueOffset] = message
                 queues[queueId] = progress
                 deliveries.append(
-                    deliver(queueId: queueId, offset: entry.queueOffset, record: record, invisibleMs: invisibleMs,
-                            clientId: clientId, nowMs: nowMs, changes: &changes))
+                    deliver(queueId: queueId, offset: entry.queueOffset, record: record, terms: terms, nowMs: nowMs,
+                            changes: &changes))
                 progress = queues[queueId] ?? progress
                 if deliveries.count >= batch { break scanning }
             }
@@ -247,16 +259,17 @@ actor TopicConsumer {
 
     /// Marks the pending message at (queue, offset) delivered once more and schedules its retry.
     private func deliver(
-        queueId: UInt32, offset: UInt64, record: StoredRecord, invisibleMs: Int64, clientId: String, nowMs: Int64,
+        queueId: UInt32, offset: UInt64, record: StoredRecord, terms: DeliveryTerms, nowMs: Int64,
         changes: inout ConsumptionChanges
     ) -> Delivery {
         var message = queues[queueId]?.pending[offset]
             ?? PendingMessage(attempt: 0, deliveryToken: 0, invisibleUntilMs: 0, deliverableAtMs: 0, clientId: "")
         message.attempt += 1
         message.deliveryToken = random.next()
-        message.invisibleUntilMs = nowMs + invisibleMs
+        message.invisibleUntilMs = nowMs + terms.invisibleMs
         message.deliverableAtMs = max(message.invisibleUntilMs, nowMs + group.retryDelayMs(afterAttempt: message.attempt))
-        message.clientId = clientId
+        message.clientId = terms.clientId
+        message.autoRenew = terms.autoRenew
         queues[queueId]?.pending[offset] = message
         changes.pending.append(row(queueId, offset, message))
         schedule(queueId: queueId, offset: offset, message)
@@ -384,6 +397,28 @@ actor TopicConsumer {
         return (true, table.enqueue(changes))
     }
 
+    /// Extends the invisibility of auto-renewed deliveries that end within `withinMs` while their
+    /// client is alive (a push consumer still working on them): by `extendMs`, same handle. A
+    /// client that went away stops being renewed, and its messages come back when the last
+    /// renewal runs out.
+    func renewAutoRenewed(isAlive: (String) -> Bool, nowMs: Int64, withinMs: Int64, extendMs: Int64) -> PendingWrite {
+        var changes = ConsumptionChanges()
+        for (queueId, progress) in queues {
+            for (offset, var message) in progress.pending
+            where message.autoRenew && message.attempt > 0 && !message.deadLettering
+                && message.invisibleUntilMs > nowMs && message.invisibleUntilMs - nowMs <= withinMs
+                && isAlive(message.clientId)
+            {
+                message.invisibleUntilMs = nowMs + extendMs
+                message.deliverableAtMs = max(message.deliverableAtMs, message.invisibleUntilMs)
+                queues[queueId]?.pending[offset] = message
+                changes.pending.append(row(queueId, offset, message))
+                schedule(queueId: queueId, offset: offset, message)
+            }
+        }
+        return table.enqueue(changes)
+    }
+
     // MARK: offsets
 
     /// The group's committed offset in a queue: every message below it is finished.
@@ -483,7 +518,8 @@ actor TopicConsumer {
         PendingRow(
             group: groupName, topic: topic, queueId: queueId, queueOffset: offset, attempt: message.attempt,
             deliveryToken: message.deliveryToken, invisibleUntilMs: message.invisibleUntilMs,
-            deliverableAtMs: message.deliverableAtMs, messageGroup: message.messageGroup, clientId: message.clientId)
+            deliverableAtMs: message.deliverableAtMs, messageGroup: message.messageGroup, clientId: message.clientId,
+            autoRenew: message.autoRenew)
     }
 }
 

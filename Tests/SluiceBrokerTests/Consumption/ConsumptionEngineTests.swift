@@ -206,6 +206,34 @@ struct ConsumptionEngineTests {
         }
     }
 
+    @Test("auto-renewed deliveries stay invisible while their client lives, and come back after it is gone")
+    func autoRenew() async throws {
+        try await withStack { stack, clock, _ in
+            let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
+            try await stack.send("t", body: "long-job")
+            try await stack.send("t", body: "orphan")
+            let group = try await stack.engine.groupForConsumer("push")
+            let first = try await stack.engine.receive(
+                group: group, topic: topic, batch: 1, invisibleMs: 60_000, filter: .all, clientId: "alive", firstQueue: 0,
+                autoRenew: true)
+            let second = try await stack.engine.receive(
+                group: group, topic: topic, batch: 1, invisibleMs: 60_000, filter: .all, clientId: "gone", firstQueue: 0,
+                autoRenew: true)
+            #expect(first.map(Self.body) == ["long-job"] && second.map(Self.body) == ["orphan"])
+            let alive: @Sendable (String) -> Bool = { $0 == "alive" }
+            for _ in 0..<20 {  // 200 s of a push consumer's listener still working
+                clock.advance(byMs: 10_000)
+                await stack.engine.renewAutoRenewed(isAlive: alive)
+            }
+            let back = try await stack.engine.receive(
+                group: group, topic: topic, batch: 32, invisibleMs: 60_000, filter: .all, clientId: "other", firstQueue: 0)
+            #expect(back.map(Self.body) == ["orphan"], "only the gone client's message came back")
+            // The renewed handle still acks.
+            try await stack.engine.ack(
+                group: "push", topic: "t", receiptHandle: stack.engine.encode(first[0].handle, group: "push", topic: "t"))
+        }
+    }
+
     @Test("a consumer can forward a message to the dead-letter queue")
     func forwardToDeadLetter() async throws {
         try await withStack { stack, _, _ in
