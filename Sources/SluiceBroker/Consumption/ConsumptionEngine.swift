@@ -25,13 +25,17 @@ public final class ConsumptionEngine: Sendable {
 
     public let log: CommitLog
     public let waiters: LongPollWaiters
-    private let table: ConsumptionTable
+    let table: ConsumptionTable
     private let key: SymmetricKey
     private let state: Mutex<State>
     private let autoCreateGroups: Bool
     private let nowMs: @Sendable () -> Int64
     private let logger: Logger
     private let listenerToken: Mutex<UInt64?> = Mutex(nil)
+    /// Set once a change could not be stored: memory is then ahead of the tables, so every later
+    /// receive and settle is refused with it (a restart reloads the tables) rather than risk
+    /// handing out or losing messages the tables do not know about.
+    private let failure: Mutex<BrokerError?> = Mutex(nil)
     /// Where deliveries, acks, invisibility changes and dead letters are traced (nil: off).
     private let trace: MessageTraceRecorder?
 
@@ -172,12 +176,13 @@ public final class ConsumptionEngine: Sendable {
         group: ConsumerGroup, topic: TopicDefinition, batch: Int, invisibleMs: Int64, filter: TagFilter,
         clientId: String, firstQueue: UInt32, autoRenew: Bool = false
     ) async throws(BrokerError) -> [Delivery] {
+        try checkHealthy()
         let consumer = consumer(group, topic)
         let now = nowMs()
         let claimed = await consumer.claim(
             batch: batch, invisibleMs: invisibleMs, filter: filter, clientId: clientId, firstQueue: firstQueue, nowMs: now,
             autoRenew: autoRenew)
-        try await claimed.write.wait()
+        try await stored(claimed.write)
         if !claimed.deadLetters.isEmpty { await moveToDeadLetter(claimed.deadLetters, consumer: consumer, group: group) }
         for delivery in claimed.deliveries {
             trace?.delivered(messageId: delivery.record.messageId, group: group.name, clientId: clientId, attempt: delivery.attempt)
@@ -207,9 +212,10 @@ public final class ConsumptionEngine: Sendable {
     public func ack(
         group: String, topic: String, receiptHandle: String, messageId: String = "", clientId: String = ""
     ) async throws(BrokerError) {
+        try checkHealthy()
         let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
         let (outcome, write, unblocked, attempt) = await consumer.ack(handle, nowMs: nowMs())
-        try await write.wait()
+        try await stored(write)
         if outcome == .done, !messageId.isEmpty {
             trace?.acked(messageId: messageId, group: group, clientId: clientId, attempt: attempt)
         }
@@ -223,9 +229,10 @@ public final class ConsumptionEngine: Sendable {
         group: String, topic: String, receiptHandle: String, invisibleMs: Int64, messageId: String = "",
         clientId: String = ""
     ) async throws(BrokerError) -> String {
+        try checkHealthy()
         let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
         let (outcome, renewed, write) = await consumer.changeInvisibleDuration(handle, invisibleMs: invisibleMs, nowMs: nowMs())
-        try await write.wait()
+        try await stored(write)
         try Self.check(outcome, handle: handle, action: "change the invisible time of")
         guard let renewed else {
             throw BrokerError(.staleReceiptHandle, "the message at queue offset \(handle.queueOffset) was already finished")
@@ -240,6 +247,7 @@ public final class ConsumptionEngine: Sendable {
 
     /// Moves a delivered message to the group's dead-letter queue now (a consumer gave up on it).
     public func forwardToDeadLetter(group: String, topic: String, receiptHandle: String) async throws(BrokerError) {
+        try checkHealthy()
         let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
         let (outcome, candidate) = await consumer.beginDeadLetter(handle)
         try Self.check(outcome, handle: handle, action: "dead-letter")
@@ -269,7 +277,8 @@ public final class ConsumptionEngine: Sendable {
         let now = nowMs()
         for consumer in consumers {
             do throws(BrokerError) {
-                try await consumer.renewAutoRenewed(isAlive: isAlive, nowMs: now, withinMs: withinMs, extendMs: extendMs).wait()
+                try await stored(
+                    consumer.renewAutoRenewed(isAlive: isAlive, nowMs: now, withinMs: withinMs, extendMs: extendMs))
             } catch {
                 logger.warning("cannot store renewed invisibility", metadata: ["error": "\(error)"])
             }
@@ -300,7 +309,8 @@ public final class ConsumptionEngine: Sendable {
     public func resetOffset(group: ConsumerGroup, topic: TopicDefinition, queueId: UInt32, to offset: UInt64)
         async throws(BrokerError)
     {
-        try await consumer(group, topic).reset(queueId: queueId, to: offset).wait()
+        try checkHealthy()
+        try await stored(consumer(group, topic).reset(queueId: queueId, to: offset))
         waiters.notify(group: group.name, topic: topic.name)
     }
 
@@ -314,6 +324,7 @@ public final class ConsumptionEngine: Sendable {
         guard let group = group(named: name) else {
             throw BrokerError(.groupNotFound, "consumer group \(name) does not exist")
         }
+        try checkHealthy()
         let started = state.withLock { $0.redriving.insert(name).inserted }
         guard started else { throw BrokerError(.invalidArgument, "the dead letters of \(name) are being re-driven already") }
         defer { _ = state.withLock { $0.redriving.remove(name) } }
@@ -334,7 +345,7 @@ public final class ConsumptionEngine: Sendable {
                 let (reopened, write) = await consumer.reopen(
                     queueId: origin.queueId, offset: origin.offset,
                     messageGroup: record.property(MessageProperty.messageGroup), nowMs: nowMs())
-                try await write.wait()
+                try await stored(write)
                 if reopened {
                     count += 1
                     touched.insert(origin.topic)
@@ -352,6 +363,26 @@ public final class ConsumptionEngine: Sendable {
     }
 
     // MARK: helpers
+
+    /// Waits for a queued change; a failure latches the engine (see `failure`).
+    private func stored(_ write: PendingWrite) async throws(BrokerError) {
+        do throws(BrokerError) {
+            try await write.wait()
+        } catch {
+            let latched = BrokerError(
+                .storageFailure,
+                "consumer progress could not be stored (\(error.message)); receives and acks are refused until the broker "
+                    + "restarts with the tables writable", cause: error)
+            failure.withLock { if $0 == nil { $0 = latched } }
+            logger.critical("consumption stopped: a change could not be stored", metadata: ["error": "\(error)"])
+            throw latched
+        }
+    }
+
+    /// Throws the latched failure, if any.
+    private func checkHealthy() throws(BrokerError) {
+        if let latched = failure.withLock({ $0 }) { throw latched }
+    }
 
     /// Cursor rows of this prefix record how far a group's dead letters were re-driven.
     static let redrivePrefix = "%redrive%"
@@ -434,7 +465,7 @@ public final class ConsumptionEngine: Sendable {
                     }
                 }
                 let (write, unblocked) = await consumer.finishDeadLetter(candidate, nowMs: nowMs())
-                try await write.wait()
+                try await stored(write)
                 if unblocked { waiters.notify(group: group.name, topic: consumer.topic) }
                 if let record {
                     trace?.deadLettered(

@@ -1,6 +1,6 @@
 import Foundation
 import NIOCore
-import SluiceBroker
+@testable import SluiceBroker
 import SluiceStorage
 import SluiceTesting
 import Testing
@@ -378,6 +378,32 @@ struct ConsumptionEngineTests {
             clock.advance(byMs: 25_000)
             #expect(try await receive(delay).map(Self.body) == ["later"])
             await stack.close()
+        }
+    }
+
+    @Test("when a change cannot be stored, receives and acks are refused from then on, not half-done")
+    func storageFailureLatches() async throws {
+        try await withStack { stack, _, _ in
+            let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
+            try await stack.send("t", body: "x")
+            try await stack.send("t", body: "y")
+            let delivered = try await receive(stack, topic: topic, batch: 1)
+            let group = try await stack.engine.groupForConsumer("g")
+            await stack.engine.table.close()  // every later write fails
+            do throws(BrokerError) {
+                _ = try await stack.engine.receive(
+                    group: group, topic: topic, batch: 32, invisibleMs: 10_000, filter: .all, clientId: "c", firstQueue: 0)
+                Issue.record("a receive succeeded although its claim could not be stored")
+            } catch {
+                #expect(error.code == .storageFailure && error.message.contains("refused until the broker restarts"))
+            }
+            do throws(BrokerError) {
+                try await stack.engine.ack(
+                    group: "g", topic: "t", receiptHandle: stack.engine.encode(delivered[0].handle, group: "g", topic: "t"))
+                Issue.record("an ack succeeded after the engine failed")
+            } catch {
+                #expect(error.code == .storageFailure)
+            }
         }
     }
 
