@@ -58,17 +58,14 @@ struct GroupCreateCommand: AsyncParsableCommand {
         var body: [String: Any] = ["name": name, "fifo": fifo]
         if let maxAttempts { body["maxDeliveryAttempts"] = maxAttempts }
         if let retryDelays { body["retryDelays"] = retryDelays.split(separator: ",").map(String.init) }
-        let reply = try await TopicOutput.request(global) { client throws(CLIError) in
+        let (status, group) = try await TopicOutput.object(global, expecting: [200, 201]) { client throws(CLIError) in
             try await client.send("POST", "v1/groups", json: body)
-        }
-        guard reply.status == 200 || reply.status == 201, let group = reply.object else {
-            throw TopicOutput.failure(reply, global: global)
         }
         if global.json {
             print(TopicOutput.render(group))
         } else {
             print(GroupCommand.totalsTable([group]))
-            print(reply.status == 201 ? "created group \(name)" : "updated group \(name)")
+            print(status == 201 ? "created group \(name)" : "updated group \(name)")
         }
     }
 }
@@ -81,10 +78,8 @@ struct GroupListCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let reply = try await TopicOutput.request(global) { client throws(CLIError) in try await client.get("v1/groups") }
-        guard reply.status == 200, let object = reply.object, let groups = object["groups"] as? [[String: Any]] else {
-            throw TopicOutput.failure(reply, global: global)
-        }
+        let (_, object) = try await TopicOutput.object(global) { client throws(CLIError) in try await client.get("v1/groups") }
+        let groups = object["groups"] as? [[String: Any]] ?? []
         if global.json {
             print(TopicOutput.render(object))
         } else {
@@ -110,10 +105,9 @@ struct GroupShowCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let reply = try await TopicOutput.request(global) { [name] client throws(CLIError) in
+        let (_, group) = try await TopicOutput.object(global) { [name] client throws(CLIError) in
             try await client.get("v1/groups/" + AdminClient.pathSegment(name))
         }
-        guard reply.status == 200, let group = reply.object else { throw TopicOutput.failure(reply, global: global) }
         if global.json {
             print(TopicOutput.render(group))
             return
@@ -159,11 +153,10 @@ struct GroupRedriveCommand: AsyncParsableCommand {
 
     func run() async throws {
         let headers = ["X-Sluice-Actor": OperatorName.resolve(actor)]
-        let reply = try await TopicOutput.request(global) { [name] client throws(CLIError) in
+        let (_, result) = try await TopicOutput.object(global) { [name] client throws(CLIError) in
             try await client.send(
                 "POST", "v1/groups/" + AdminClient.pathSegment(name) + "/dead-letters/redrive", headers: headers)
         }
-        guard reply.status == 200, let result = reply.object else { throw TopicOutput.failure(reply, global: global) }
         if global.json {
             print(TopicOutput.render(result))
         } else {

@@ -48,17 +48,14 @@ struct TopicCreateCommand: AsyncParsableCommand {
     func run() async throws {
         var body: [String: Any] = ["name": name, "type": type.rawValue]
         if let queues { body["queues"] = queues }
-        let reply = try await TopicOutput.request(global) { client throws(CLIError) in
+        let (status, topic) = try await TopicOutput.object(global, expecting: [200, 201]) { client throws(CLIError) in
             try await client.send("POST", "v1/topics", json: body)
-        }
-        guard reply.status == 200 || reply.status == 201, let topic = reply.object else {
-            throw TopicOutput.failure(reply, global: global)
         }
         if global.json {
             print(TopicOutput.render(topic))
         } else {
             print(TopicOutput.table([topic]))
-            print(reply.status == 201 ? "created topic \(name)" : "topic \(name) already exists; nothing changed")
+            print(status == 201 ? "created topic \(name)" : "topic \(name) already exists; nothing changed")
         }
     }
 }
@@ -71,12 +68,10 @@ struct TopicListCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let reply = try await TopicOutput.request(global) { client throws(CLIError) in
+        let (_, object) = try await TopicOutput.object(global) { client throws(CLIError) in
             try await client.get("v1/topics")
         }
-        guard reply.status == 200, let object = reply.object, let topics = object["topics"] as? [[String: Any]] else {
-            throw TopicOutput.failure(reply, global: global)
-        }
+        let topics = object["topics"] as? [[String: Any]] ?? []
         if global.json {
             print(TopicOutput.render(object))
         } else if topics.isEmpty {

@@ -17,6 +17,17 @@ enum TopicOutput {
         }
     }
 
+    /// Runs `call` and returns the reply's status and JSON object when the status is one of
+    /// `expected`; any other reply is a failure (printed, exit 1).
+    static func object(
+        _ global: GlobalOptions, expecting expected: Set<Int> = [200],
+        _ call: (AdminClient) async throws -> AdminClient.Reply
+    ) async throws -> (status: Int, object: [String: Any]) {
+        let reply = try await request(global, call)
+        guard expected.contains(reply.status), let object = reply.object else { throw failure(reply, global: global) }
+        return (reply.status, object)
+    }
+
     /// The exit for a reply the broker refused: its error body on stdout with --json, one line on
     /// stderr either way, exit status 1.
     static func failure(_ reply: AdminClient.Reply, global: GlobalOptions) -> ExitCode {
