@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SluiceTransactions
 
 extension BrokerConfiguration {
     /// What `--print-config` shows for a configured admin token: never the secret itself.
@@ -34,6 +35,8 @@ extension BrokerConfiguration {
         case .logLevel: .string(logLevel.rawValue)
         case .adminToken: adminToken == nil ? .null : .string(Self.redactedToken)
         case .trace: .string(traceEnabled ? "on" : "off")
+        case .transactionCheckExhausted: .string(checkBudgetPolicy == .park ? "park" : "rollback")
+        case .autoCreateGroups: .string(autoCreateGroups ? "on" : "off")
         }
     }
 

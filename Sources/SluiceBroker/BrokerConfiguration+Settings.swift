@@ -1,4 +1,5 @@
 import Logging
+import SluiceTransactions
 
 #if canImport(Glibc)
 import Glibc
@@ -97,6 +98,18 @@ extension BrokerConfiguration {
             switch value {
             case "on": traceEnabled = true
             case "off": traceEnabled = false
+            default: throw invalid("expected on or off; got '\(value)'")
+            }
+        case .transactionCheckExhausted:
+            switch value {
+            case "park": checkBudgetPolicy = .park
+            case "rollback": checkBudgetPolicy = .rollback
+            default: throw invalid("expected park or rollback; got '\(value)'")
+            }
+        case .autoCreateGroups:
+            switch value {
+            case "on": autoCreateGroups = true
+            case "off": autoCreateGroups = false
             default: throw invalid("expected on or off; got '\(value)'")
             }
         }

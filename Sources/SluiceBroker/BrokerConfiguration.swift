@@ -1,4 +1,5 @@
 import Logging
+import SluiceTransactions
 import SluiceStorage
 
 /// Everything an operator can set on a broker, with the defaults `make run` uses.
@@ -37,6 +38,10 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var adminToken: String?
     /// Whether message trace events are recorded (`--trace on|off`).
     public var traceEnabled = true
+    /// What happens when a transaction's check-backs are used up (`--transaction-check-exhausted`).
+    public var checkBudgetPolicy = CheckBudgetPolicy.park
+    /// Whether consumer groups appear on first use (`--auto-create-groups on|off`).
+    public var autoCreateGroups = true
 
     public init() {}
 

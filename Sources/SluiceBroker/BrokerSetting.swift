@@ -17,6 +17,8 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case logLevel = "log-level"
     case adminToken = "admin-token"
     case trace
+    case transactionCheckExhausted = "transaction-check-exhausted"
+    case autoCreateGroups = "auto-create-groups"
 
     /// The key in a config file; also the flag without its dashes.
     public var key: String { rawValue }
@@ -47,6 +49,9 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
         case .adminToken:
             "Bearer token the admin API requires (except /healthz, /readyz); required when --admin-host is not loopback. Prefer the env or config file: flags show in ps."
         case .trace: "on: record each message's life (received, committed, delivered...) in the log; off: record nothing (default on)."
+        case .transactionCheckExhausted:
+            "When a transaction's check-backs are used up: park (keep it for its producer or an operator) or rollback, as RocketMQ does (default park)."
+        case .autoCreateGroups: "on: a consumer group appears on first use with the defaults; off: it must be created first (default on)."
         }
     }
 }

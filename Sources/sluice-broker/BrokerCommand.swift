@@ -43,6 +43,8 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.logLevel, "level")) var logLevel: String?
     @Option(help: help(.adminToken, "token")) var adminToken: String?
     @Option(help: help(.trace, "on|off")) var trace: String?
+    @Option(help: help(.transactionCheckExhausted, "park|rollback")) var transactionCheckExhausted: String?
+    @Option(help: help(.autoCreateGroups, "on|off")) var autoCreateGroups: String?
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
     @Flag(help: "Print the effective configuration (defaults, file, environment and flags merged) as JSON and exit.")
@@ -66,6 +68,7 @@ struct BrokerCommand: AsyncParsableCommand {
             .transactionTimeout: transactionTimeout, .transactionCheckInterval: transactionCheckInterval,
             .transactionCheckMax: transactionCheckMax, .segmentSize: segmentSize,
             .retentionHours: retentionHours, .logLevel: logLevel, .adminToken: adminToken, .trace: trace,
+            .transactionCheckExhausted: transactionCheckExhausted, .autoCreateGroups: autoCreateGroups,
         ]
         return given.compactMapValues { $0 }
     }
@@ -126,11 +129,13 @@ struct BrokerCommand: AsyncParsableCommand {
                 checkInterval: configuration.transactionCheckInterval,
                 maximumChecks: configuration.transactionCheckMax,
                 retryDelay: min(.seconds(5), configuration.transactionCheckInterval),
-                pollInterval: min(.seconds(1), configuration.transactionTimeout)))
+                pollInterval: min(.seconds(1), configuration.transactionTimeout)),
+            budgetPolicy: configuration.checkBudgetPolicy)
         let store = StoreService(
             configuration: configuration.commitLogConfiguration,
             transactionTimeout: configuration.transactionTimeout, readiness: readiness, handle: handle,
-            checkBacks: checkBacks, trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
+            checkBacks: checkBacks, autoCreateGroups: configuration.autoCreateGroups,
+            trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
             logger: Logger(label: "sluice.store"))
         var messaging = MessagingService.Configuration()
         messaging.advertisedHost = configuration.grpcHost

@@ -26,6 +26,8 @@ struct PrintConfigTests {
         "log-level": ("debug", .string("debug")),
         "admin-token": (token, .string(BrokerConfiguration.redactedToken)),
         "trace": ("off", .string("off")),
+        "transaction-check-exhausted": ("rollback", .string("rollback")),
+        "auto-create-groups": ("off", .string("off")),
     ]
 
     struct Printed {
