@@ -10,7 +10,8 @@ import SluiceTransactions
 /// - `POST /v1/topics` with `{"name": "...", "type": "normal|fifo|delay|transaction", "queues": 8}`
 ///   (`queues` optional, default 8) → 201 with the topic, or 200 when it already existed identically
 /// - `GET /v1/topics/{name}` → 200 with the topic, 404 `TOPIC_NOT_FOUND`
-/// - `DELETE /v1/topics/{name}` with `X-Sluice-Actor` → 204, audited (`topic.delete`);
+/// - `DELETE /v1/topics/{name}` with `X-Sluice-Actor` → 204, audited (`topic.delete`); 409
+///   `TOPIC_IN_USE` while it has prepared or parked transactions;
 ///   404 `TOPIC_NOT_FOUND`, 400 `ACTOR_REQUIRED`
 ///
 /// A topic is `{"name", "type", "queues", "createdAtMs"}`. Errors: 400 `INVALID_ARGUMENT`,
@@ -133,6 +134,7 @@ enum TopicRoutes {
         _ registry: any TopicRegistry, name: String, actor: String, audit: TransactionStateStore?,
         nowMs: Int64 = WallClock.nowMs()
     ) async throws(AdminAPIError) {
+        try await refuseWhileUndecided(topic: name, audit: audit)
         let existing: TopicDefinition?
         let removed: Bool
         do throws(BrokerError) {
@@ -152,6 +154,26 @@ enum TopicRoutes {
             throw AdminAPIError(
                 .internalServerError, code: "STORAGE_FAILURE",
                 message: "topic \(name) was deleted, but the audit log could not be written: \(error.message)")
+        }
+    }
+
+    /// A topic with prepared or parked transactions keeps them: deleting it would leave half
+    /// messages whose commit has nowhere to go. 409 `TOPIC_IN_USE` naming how to find them.
+    static func refuseWhileUndecided(topic: String, audit: TransactionStateStore?) async throws(AdminAPIError) {
+        guard let audit else { return }
+        for state in [TransactionState.prepared, .parked] {
+            let page: TransactionPage
+            do throws(TransactionStoreError) {
+                page = try await audit.list(filter: TransactionFilter(state: state, topic: topic), limit: 1)
+            } catch {
+                throw AdminAPIError(.internalServerError, code: "STORAGE_FAILURE", message: error.message)
+            }
+            if !page.records.isEmpty {
+                throw AdminAPIError(
+                    .conflict, code: "TOPIC_IN_USE",
+                    message: "topic \(topic) has \(state.rawValue) transactions; resolve them first "
+                        + "(sluice txn list --topic \(topic) --state \(state.rawValue))")
+            }
         }
     }
 

@@ -156,6 +156,8 @@ def test_every_operation_matches_the_document(broker):
     _, page, _ = api.call("GET", "/v1/transactions?state=prepared&limit=10", expect=200)
     [transaction] = page["transactions"]
     txn = transaction["id"]
+    _, in_use, _ = api.call("DELETE", "/v1/topics/payments", headers={"X-Sluice-Actor": "contract"}, expect=409)
+    assert in_use["error"]["code"] == "TOPIC_IN_USE"
     api.call("GET", "/v1/transactions?olderThan=1h&topic=payments&group=&client=x", expect=200)
     api.call("GET", "/v1/transactions?state=stuck", expect=400)
     api.call("GET", "/v1/transactions?limit=0", expect=400)
