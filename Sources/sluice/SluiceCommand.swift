@@ -11,6 +11,6 @@ struct SluiceCommand: AsyncParsableCommand {
             API could not be reached. A broker with an admin token wants it in --token or \
             SLUICE_ADMIN_TOKEN.
             """,
-        subcommands: [HealthCommand.self, TopicCommand.self, GroupCommand.self, TxnCommand.self, MessageCommand.self]
+        subcommands: [HealthCommand.self, TopicCommand.self, GroupCommand.self, TxnCommand.self, MessageCommand.self, BenchCommand.self]
     )
 }
