@@ -310,3 +310,52 @@ def test_body_limit_is_advertised_and_enforced(broker):
         got = receive_all(consumer, 1)
         assert len(got) == 1 and got[0].body == b"y" * limit and not got[0].corrupted
         assert consumer.receive(32, 5) == [], "the refused body was never stored"
+
+
+def test_push_consumer_in_fifo_mode_keeps_message_group_order_through_a_retry(broker):
+    import threading
+    from rocketmq import ConsumeResult, MessageListener, PushConsumer
+
+    class Recorder(MessageListener):
+        def __init__(self):
+            self.seen = []
+            self.failed_once = False
+            self.lock = threading.Lock()
+
+        def consume(self, message):
+            text = message.body.decode()
+            with self.lock:
+                self.seen.append(text)
+                if text == "alice-1" and not self.failed_once:
+                    self.failed_once = True
+                    return ConsumeResult.FAILURE
+            return ConsumeResult.SUCCESS
+
+    broker.create_topic("fifo-pushed", "fifo")
+    broker.create_group("fifo-pushers", fifo=True, retryDelays=["1s"])
+    producer = make_producer(broker, "fifo-pushed")
+    listener = Recorder()
+    consumer = PushConsumer(ClientConfiguration(broker.endpoint, Credentials()), "fifo-pushers", listener,
+                            {"fifo-pushed": FilterExpression()})
+    consumer.startup()
+    try:
+        for i in range(4):
+            for account in ("alice", "bob"):
+                producer.send(message("fifo-pushed", f"{account}-{i}", group=account))
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            with listener.lock:
+                done = {text for text in listener.seen}
+            if len(done) == 8 and listener.failed_once:
+                break
+            time.sleep(0.2)
+        with listener.lock:
+            seen = list(listener.seen)
+        alice = [int(t.split("-")[1]) for t in seen if t.startswith("alice")]
+        bob = [int(t.split("-")[1]) for t in seen if t.startswith("bob")]
+        # alice-1 failed once and was consumed again before alice-2: order holds through the retry.
+        assert alice == [0, 1, 1, 2, 3], seen
+        assert bob == [0, 1, 2, 3], seen
+    finally:
+        consumer.shutdown()
+        producer.shutdown()
