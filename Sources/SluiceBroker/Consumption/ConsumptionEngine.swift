@@ -444,7 +444,9 @@ public final class ConsumptionEngine: Sendable {
             let origin = "\(consumer.topic)#\(candidate.queueId)@\(candidate.queueOffset)"
             do throws(BrokerError) {
                 let record = await consumer.record(of: candidate)
-                if let record {
+                // A group reading its own dead-letter topic: a copy would land where it is read
+                // from, again and again. The message stays there; the group just moves on.
+                if let record, consumer.topic != dlqTopic {
                     let alreadyCopied = log.lookup(messageId: record.messageId).contains {
                         $0.topic == dlqTopic && $0.property(MessageProperty.deadLetterOrigin) == origin
                     }
