@@ -234,6 +234,25 @@ struct ConsumptionEngineTests {
         }
     }
 
+    @Test("a group reading its own dead-letter topic does not copy exhausted messages into it again")
+    func ownDeadLetters() async throws {
+        try await withStack { stack, clock, _ in
+            _ = try await stack.engine.saveGroup(
+                ConsumerGroup(name: "g", maxDeliveryAttempts: 1, retryDelaysMs: [1000], createdAtMs: clock.nowMs))
+            let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
+            try await stack.send("t", body: "poison")
+            #expect(try await receive(stack, topic: topic, invisibleMs: 1000).count == 1)
+            clock.advance(byMs: 1000)
+            await stack.engine.sweep()
+            let dlq = try #require(stack.engine.deadLetterTopic(named: "%DLQ%g"))
+            #expect(try await receive(stack, topic: dlq, invisibleMs: 1000).count == 1)
+            clock.advance(byMs: 1000)
+            await stack.engine.sweep()
+            #expect(try #require(await stack.engine.backlog(group: "g")).deadLettered == 1, "no second copy")
+            #expect(try await receive(stack, topic: dlq).isEmpty, "the group moved on")
+        }
+    }
+
     @Test("a consumer can forward a message to the dead-letter queue")
     func forwardToDeadLetter() async throws {
         try await withStack { stack, _, _ in
