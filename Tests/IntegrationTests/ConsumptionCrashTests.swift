@@ -14,7 +14,9 @@ import Testing
 /// - nothing is delivered twice in one drain;
 /// - FIFO: within a message group the first deliveries follow send order, and none comes while an
 ///   earlier message of its group is unacknowledged — in the child and in the drain;
-/// - DELAY: no message is delivered before its delivery time.
+/// - DELAY: no message is delivered before its delivery time;
+/// - retries: a message a child received comes back with a higher attempt number (the attempt
+///   count survives the crash).
 @Suite("consumer groups survive kill -9 of a child under load")
 struct ConsumptionCrashTests {
     static var rounds: Int { Int(ProcessInfo.processInfo.environment["SLUICE_CONSUME_CRASH_ROUNDS"] ?? "") ?? 20 }
@@ -28,6 +30,10 @@ struct ConsumptionCrashTests {
         var uncertain: [String: Set<String>] = [:]
         /// FIFO: message id -> send position.
         var order: [String: Int] = [:]
+        /// The highest delivery attempt a child saw per message (its claim was committed first).
+        var attempts: [String: Int] = [:]
+        /// Drained messages whose attempt number was checked against what a child saw.
+        var retriesVerified = 0
         var position = 0
     }
 
@@ -58,7 +64,10 @@ struct ConsumptionCrashTests {
             }
             let sent = ledger.sent.values.reduce(0) { $0 + $1.count }
             let acked = ledger.acked.values.reduce(0) { $0 + $1.count }
-            print("consumption crash test: \(sent) sent, \(acked) finished, \(deliveries) deliveries verified")
+            print(
+                "consumption crash test: \(sent) sent, \(acked) finished, \(deliveries) deliveries verified, "
+                    + "\(ledger.retriesVerified) redeliveries with a higher attempt")
+            #expect(ledger.retriesVerified > 0, "no message was both received by a child and drained: retries unchecked")
         }
     }
 
@@ -86,6 +95,7 @@ struct ConsumptionCrashTests {
                 }
             case "RECV":
                 count += 1
+                if let attempt = Int(fields[3]) { ledger.attempts[id] = max(ledger.attempts[id] ?? 0, attempt) }
                 #expect(!(ledger.acked[topic]?.contains(id) ?? false), "round \(round): acknowledged \(id) delivered again")
                 if let due = deliverAt[id], let now = Int64(fields[4]) {
                     #expect(now >= due, "round \(round): \(id) delivered \(due - now) ms before its time")
@@ -129,6 +139,7 @@ struct ConsumptionCrashTests {
         for name in Self.topics {
             let topic = try #require(try await stack.topics.topic(named: name))
             var drained: [String] = []
+            var retriesCounted = true
             while true {
                 let batch = try await stack.engine.receive(
                     group: group, topic: topic, batch: 256, invisibleMs: 600_000, filter: .all, clientId: "verify",
@@ -136,6 +147,15 @@ struct ConsumptionCrashTests {
                 if batch.isEmpty { break }
                 for delivery in batch {
                     drained.append(delivery.record.messageId)
+                    // Retries survive the crash: a message the child received comes back with a
+                    // higher attempt number than the child saw.
+                    if let seen = ledger.attempts[delivery.record.messageId] {
+                        ledger.retriesVerified += 1
+                    }
+                    if let seen = ledger.attempts[delivery.record.messageId], delivery.attempt <= seen {
+                        retriesCounted = false
+                        Issue.record("round \(round): \(delivery.record.messageId) came back as attempt \(delivery.attempt) after attempt \(seen)")
+                    }
                     try await stack.engine.ack(
                         group: "workers", topic: name,
                         receiptHandle: stack.engine.encode(delivery.handle, group: "workers", topic: name))
@@ -151,6 +171,7 @@ struct ConsumptionCrashTests {
                     last[fifoLine(id)] = place
                 }
             }
+            #expect(retriesCounted)
             let drainedSet = Set(drained)
             #expect(drained.count == drainedSet.count, "round \(round) \(name): a message was delivered twice in one drain")
             let acked = ledger.acked[name, default: []]
