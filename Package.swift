@@ -93,7 +93,8 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
 
         // MARK: the RocketMQ 5 gRPC front: MessagingService, client sessions, check-backs over Telemetry

@@ -92,7 +92,7 @@ struct MessageTraceCommand: AsyncParsableCommand {
         abstract: "Show what happened to a message, oldest first (GET /v1/messages/ID/trace).",
         discussion: """
             One row per event: AT, EVENT (received, half-stored, committed, rolled-back, delivered, \
-            acked, invisibility-changed, redelivery-scheduled, dead-lettered) and its details (client, \
+            acked, invisibility-changed, dead-lettered) and its details (client, \
             group, attempt, who resolved a transaction and why). Events are kept in the commit log, so \
             retention deletes them with the log; a broker started with --trace off records none.
             """)

@@ -178,7 +178,7 @@ struct MessageRoutesTests {
             try await fixture.send("K-3", keys: ["other"])
             // Trace records carry a key; they must never show up as messages.
             try await fixture.send("trace:K-9", keys: ["shared"])
-            fixture.stack.trace?.received(messageId: "K-9", topic: "orders", type: "normal", clientId: "c", bornHost: nil)
+            fixture.stack.trace?.record(.received, messageId: "K-9", details: ["topic": "orders"])
             await fixture.stack.trace?.drain()
 
             let reply = try await fixture.api.send(.get, "/v1/messages?key=shared")

@@ -10,7 +10,7 @@ public struct MessageTraceEvent: Sendable, Hashable {
         public var rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
 
-        /// The broker accepted the message from a producer (before storing it).
+        /// The broker stored the message from a producer (read back from the message itself).
         public static let received = Kind(rawValue: "received")
         /// A transactional message was stored as a half message, invisible until committed.
         public static let halfStored = Kind(rawValue: "half-stored")
@@ -18,14 +18,12 @@ public struct MessageTraceEvent: Sendable, Hashable {
         public static let committed = Kind(rawValue: "committed")
         /// The transaction was rolled back: the message will never be delivered.
         public static let rolledBack = Kind(rawValue: "rolled-back")
-        /// A consumer group received the message (one attempt).
+        /// A consumer group received the message (one attempt; an attempt above 1 is a retry).
         public static let delivered = Kind(rawValue: "delivered")
         /// A consumer acknowledged the message.
         public static let acked = Kind(rawValue: "acked")
         /// A consumer changed how long the message stays invisible to its group.
         public static let invisibilityChanged = Kind(rawValue: "invisibility-changed")
-        /// The message will be delivered again (not acknowledged in time, or nacked).
-        public static let redeliveryScheduled = Kind(rawValue: "redelivery-scheduled")
         /// The delivery attempts are spent: the message moved to the group's dead-letter topic.
         public static let deadLettered = Kind(rawValue: "dead-lettered")
 
@@ -55,8 +53,6 @@ public struct MessageTraceEvent: Sendable, Hashable {
         public static let attempt = "attempt"
         /// When the message becomes visible again, ms since the epoch.
         public static let invisibleUntilMs = "invisibleUntilMs"
-        /// When the next delivery attempt is due, ms since the epoch.
-        public static let redeliverAtMs = "redeliverAtMs"
         public static let deadLetterTopic = "dlqTopic"
     }
 

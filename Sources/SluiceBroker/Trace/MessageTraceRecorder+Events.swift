@@ -3,18 +3,6 @@ import SluiceTransactions
 
 /// One method per event kind, so every caller spells an event's details the same way.
 extension MessageTraceRecorder {
-    /// A producer's message was accepted (validated, about to be stored).
-    /// - Parameters:
-    ///   - type: the topic's message type: normal, fifo, delay or transaction.
-    ///   - clientId: the sender's `x-mq-client-id` (empty when it sent none).
-    ///   - bornHost: the producer host its client reported, if any.
-    public func received(messageId: String, topic: String, type: String, clientId: String, bornHost: String?) {
-        var details = [MessageTraceEvent.Detail.topic: topic, MessageTraceEvent.Detail.type: type]
-        if !clientId.isEmpty { details[MessageTraceEvent.Detail.clientId] = clientId }
-        if let bornHost, !bornHost.isEmpty { details[MessageTraceEvent.Detail.bornHost] = bornHost }
-        record(.received, messageId: messageId, details: details)
-    }
-
     /// A transactional message was stored as a half message.
     public func halfStored(messageId: String, transactionId: String, topic: String, clientId: String) {
         record(
@@ -75,16 +63,6 @@ extension MessageTraceRecorder {
             details: [
                 MessageTraceEvent.Detail.group: group, MessageTraceEvent.Detail.clientId: clientId,
                 MessageTraceEvent.Detail.invisibleUntilMs: "\(invisibleUntilMs)",
-            ])
-    }
-
-    /// Attempt `nextAttempt` of `group` is due at `redeliverAtMs` (ms since the epoch).
-    public func redeliveryScheduled(messageId: String, group: String, nextAttempt: Int, redeliverAtMs: Int64) {
-        record(
-            .redeliveryScheduled, messageId: messageId,
-            details: [
-                MessageTraceEvent.Detail.group: group, MessageTraceEvent.Detail.attempt: "\(nextAttempt)",
-                MessageTraceEvent.Detail.redeliverAtMs: "\(redeliverAtMs)",
             ])
     }
 

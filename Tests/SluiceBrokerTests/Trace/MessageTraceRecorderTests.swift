@@ -46,26 +46,24 @@ struct MessageTraceRecorderTests {
     func roundTrip() async throws {
         try await Self.withLog { log in
             let recorder = MessageTraceRecorder(log: log, logger: Self.logger)
-            recorder.received(messageId: "M1", topic: "orders", type: "normal", clientId: "c-1", bornHost: "10.0.0.1")
+            recorder.record(.received, messageId: "M1", details: ["topic": "orders", "type": "normal", "clientId": "c-1", "bornHost": "10.0.0.1"])
             recorder.delivered(messageId: "M1", group: "billing", clientId: "c-2", attempt: 1)
-            recorder.received(messageId: "OTHER", topic: "orders", type: "normal", clientId: "c-1", bornHost: nil)
-            recorder.redeliveryScheduled(messageId: "M1", group: "billing", nextAttempt: 2, redeliverAtMs: 1_700_000_000_000)
+            recorder.record(.received, messageId: "OTHER", details: ["topic": "orders", "type": "normal", "clientId": "c-1"])
             recorder.delivered(messageId: "M1", group: "billing", clientId: "c-3", attempt: 2)
             recorder.invisibilityChanged(messageId: "M1", group: "billing", clientId: "c-3", invisibleUntilMs: 5)
             recorder.acked(messageId: "M1", group: "billing", clientId: "c-3", attempt: 2)
             recorder.deadLettered(messageId: "M1", group: "audit", dlqTopic: "%DLQ%audit", attempts: 16)
             await recorder.drain()
-            #expect(recorder.statistics == .init(stored: 8, droppedBufferFull: 0, failedToStore: 0))
+            #expect(recorder.statistics == .init(stored: 7, droppedBufferFull: 0, failedToStore: 0))
 
             let events = MessageTraceReader(log: log).events(messageId: "M1")
             #expect(events.map(\.kind) == [
-                .received, .delivered, .redeliveryScheduled, .delivered, .invisibilityChanged, .acked, .deadLettered,
+                .received, .delivered, .delivered, .invisibilityChanged, .acked, .deadLettered,
             ])
             #expect(events.allSatisfy { $0.messageId == "M1" })
             #expect(events[0].details == ["topic": "orders", "type": "normal", "clientId": "c-1", "bornHost": "10.0.0.1"])
-            #expect(events[2].details == ["group": "billing", "attempt": "2", "redeliverAtMs": "1700000000000"])
-            #expect(events[3].details["clientId"] == "c-3")
-            #expect(events[6].details == ["group": "audit", "dlqTopic": "%DLQ%audit", "attempt": "16"])
+            #expect(events[2].details == ["group": "billing", "clientId": "c-3", "attempt": "2"])
+            #expect(events[5].details == ["group": "audit", "dlqTopic": "%DLQ%audit", "attempt": "16"])
             #expect(MessageTraceReader(log: log).events(messageId: "OTHER").map(\.kind) == [.received])
             #expect(MessageTraceReader(log: log).events(messageId: "UNKNOWN").isEmpty)
         }
@@ -149,7 +147,7 @@ struct MessageTraceRecorderTests {
             configuration.linger = .seconds(3600)
             let recorder = MessageTraceRecorder(log: log, configuration: configuration, logger: Self.logger)
             let service = Task { try await recorder.run() }
-            recorder.received(messageId: "LATE", topic: "t", type: "normal", clientId: "c", bornHost: nil)
+            recorder.record(.received, messageId: "LATE", details: ["topic": "t", "type": "normal", "clientId": "c"])
             // Lingering for an hour: nothing is stored until the task is cancelled.
             #expect(recorder.statistics.stored == 0)
             service.cancel()
@@ -166,7 +164,7 @@ struct MessageTraceRecorderTests {
             $0.retention.maxDiskUsedFraction = 1.0
         }) { log in
             let recorder = MessageTraceRecorder(log: log, logger: Self.logger)
-            recorder.received(messageId: "OLD", topic: "t", type: "normal", clientId: "c", bornHost: nil)
+            recorder.record(.received, messageId: "OLD", details: ["topic": "t", "type": "normal", "clientId": "c"])
             await recorder.drain()
             // Enough later events to fill the first 64 KiB segment and roll to others.
             for attempt in 1...1500 { recorder.delivered(messageId: "NEW", group: "g", clientId: "c", attempt: attempt) }
