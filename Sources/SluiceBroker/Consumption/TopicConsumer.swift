@@ -158,13 +158,11 @@ actor TopicConsumer {
         // 1. Messages due again (retries, DELAY messages whose time came, unblocked FIFO heads).
         while deliveries.count < batch, let top = due.min, top.atMs <= nowMs {
             due.removeMin()
-            guard var progress = queues[top.queueId], var message = progress.pending[top.queueOffset],
-                message.deliveryToken == top.token, message.deliverableAtMs == top.atMs, !message.deadLettering
+            guard var message = queues[top.queueId]?.pending[top.queueOffset], message.deliveryToken == top.token,
+                message.deliverableAtMs == top.atMs, !message.deadLettering
             else { continue }
             if message.attempt >= group.maxDeliveryAttempts {
-                message.deadLettering = true
-                progress.pending[top.queueOffset] = message
-                queues[top.queueId] = progress
+                queues[top.queueId]?.pending[top.queueOffset]?.deadLettering = true
                 deadLetters.append(DeadLetterCandidate(queueId: top.queueId, queueOffset: top.queueOffset, attempt: message.attempt))
                 continue
             }
@@ -173,8 +171,9 @@ actor TopicConsumer {
                 continue
             }
             deliveries.append(
-                deliver(queueId: top.queueId, offset: top.queueOffset, record: record, terms: delivery, nowMs: nowMs,
-                        changes: &changes))
+                deliver(&message, queueId: top.queueId, offset: top.queueOffset, record: record, terms: delivery,
+                        nowMs: nowMs, changes: &changes))
+            queues[top.queueId]?.pending[top.queueOffset] = message
         }
         // 2. New messages.
         for step in 0..<queueCount where deliveries.count < batch {
@@ -231,7 +230,6 @@ actor TopicConsumer {
                     message.deliverableAtMs = deliveryMs
                     progress.pending[entry.queueOffset] = message
                     changes.pending.append(row(queueId, entry.queueOffset, message))
-                    queues[queueId] = progress
                     schedule(queueId: queueId, offset: entry.queueOffset, message)
                     continue
                 }
@@ -242,12 +240,10 @@ actor TopicConsumer {
                     continue
                 }
                 if let line { progress.lines[line] = [entry.queueOffset] }
-                progress.pending[entry.queueOffset] = message
-                queues[queueId] = progress
                 deliveries.append(
-                    deliver(queueId: queueId, offset: entry.queueOffset, record: record, terms: terms, nowMs: nowMs,
-                            changes: &changes))
-                progress = queues[queueId] ?? progress
+                    deliver(&message, queueId: queueId, offset: entry.queueOffset, record: record, terms: terms,
+                            nowMs: nowMs, changes: &changes))
+                progress.pending[entry.queueOffset] = message
                 if deliveries.count >= batch { break scanning }
             }
         }
@@ -257,20 +253,18 @@ actor TopicConsumer {
         }
     }
 
-    /// Marks the pending message at (queue, offset) delivered once more and schedules its retry.
+    /// Marks `message` (at queue, offset) delivered once more, records the change and schedules
+    /// its retry; the caller keeps the updated message.
     private func deliver(
-        queueId: UInt32, offset: UInt64, record: StoredRecord, terms: DeliveryTerms, nowMs: Int64,
-        changes: inout ConsumptionChanges
+        _ message: inout PendingMessage, queueId: UInt32, offset: UInt64, record: StoredRecord, terms: DeliveryTerms,
+        nowMs: Int64, changes: inout ConsumptionChanges
     ) -> Delivery {
-        var message = queues[queueId]?.pending[offset]
-            ?? PendingMessage(attempt: 0, deliveryToken: 0, invisibleUntilMs: 0, deliverableAtMs: 0, clientId: "")
         message.attempt += 1
         message.deliveryToken = random.next()
         message.invisibleUntilMs = nowMs + terms.invisibleMs
         message.deliverableAtMs = max(message.invisibleUntilMs, nowMs + group.retryDelayMs(afterAttempt: message.attempt))
         message.clientId = terms.clientId
         message.autoRenew = terms.autoRenew
-        queues[queueId]?.pending[offset] = message
         changes.pending.append(row(queueId, offset, message))
         schedule(queueId: queueId, offset: offset, message)
         let handle = ReceiptHandle(
