@@ -16,6 +16,8 @@ let package = Package(
         .executable(name: "sluice-broker", targets: ["sluice-broker"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-bench", targets: ["sluice-bench"]),
+        // Test-only: preloaded into child processes to record what a power loss would leave.
+        .library(name: "SluicePowerLoss", type: .dynamic, targets: ["CSluicePowerLoss"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
@@ -42,6 +44,8 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(name: "CSluiceShims"),
+        // Test-only LD_PRELOAD library: records files and folders as of their last sync.
+        .target(name: "CSluicePowerLoss"),
 
         // MARK: storage: the commit log, its segments, indexes and the group-committing writer
         .target(

@@ -133,13 +133,21 @@ enum FileIO {
         return Int64(info.st_mtim.tv_sec)
     }
 
+    /// Creates `path` and any missing parents, and makes each new entry durable by syncing the
+    /// folder that holds it: a folder is on disk only once its parent is synced (POSIX; btrfs
+    /// and others really lose it otherwise), and index files inside a lost folder would be lost
+    /// with it while the checkpoint still vouched for them.
     static func makeDirectory(_ path: String) throws(SystemCallError) {
+        var parent = path.hasPrefix("/") ? "/" : "."
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+            if mkdir(current, 0o755) == 0 {
+                try syncDirectory(parent)
+            } else if errno != EEXIST {
                 throw SystemCallError(call: "mkdir", path: current, errno: errno)
             }
+            parent = current
         }
     }
 

@@ -5,8 +5,11 @@ import Foundation
 struct GlobalOptions: ParsableArguments {
     @Option(
         name: .customLong("admin"),
-        help: ArgumentHelp("Base URL of the broker's admin HTTP API.", valueName: "url"))
-    var adminURL = "http://127.0.0.1:8082"
+        help: ArgumentHelp(
+            "Base URL of the broker's admin HTTP API (default: $SLUICE_ADMIN, else http://127.0.0.1:8082). Accepted before or after the subcommand.",
+            valueName: "url"))
+    var adminURL = ProcessInfo.processInfo.environment["SLUICE_ADMIN"].flatMap { $0.isEmpty ? nil : $0 }
+        ?? "http://127.0.0.1:8082"
 
     @Flag(help: "Print JSON for scripts instead of a table.")
     var json = false

@@ -160,7 +160,7 @@ final class ConsumptionTable: Sendable {
     /// Inserts or replaces a group's settings.
     func save(_ group: ConsumerGroup) async throws(BrokerError) {
         do {
-            try await executor.write { connection in
+            try await executor.write(synced: true) { connection in
                 try connection.run(
                     """
                     INSERT INTO consumer_groups (name, fifo, max_delivery_attempts, retry_delays_ms, created_at_ms)
@@ -181,7 +181,7 @@ final class ConsumptionTable: Sendable {
     /// Removes a group with its cursors and pending messages.
     func delete(group name: String) async throws(BrokerError) {
         do {
-            try await executor.write { connection in
+            try await executor.write(synced: true) { connection in
                 try connection.run("DELETE FROM consumer_pending WHERE group_name = ?", [.text(name)])
                 try connection.run(
                     "DELETE FROM consumer_cursors WHERE group_name IN (?, ?)",
@@ -206,7 +206,8 @@ final class ConsumptionTable: Sendable {
             pending.complete(nil)
             return pending
         }
-        executor.enqueueWrite({ connection in try Self.write(changes, connection) }) { result in
+        // A cursor set by an operator or a pull consumer is metadata nothing rebuilds: sync it.
+        executor.enqueueWrite(synced: !changes.resetCursors.isEmpty, { connection in try Self.write(changes, connection) }) { result in
             switch result {
             case .success: pending.complete(nil)
             case .failure(let error):

@@ -53,7 +53,12 @@ public final class SQLiteTopicRegistry: TopicRegistry {
         do {
             executor = try await SQLiteExecutor.open(
                 path: path,
-                configuration: SQLiteExecutorConfiguration(threadName: "sluice-sqlite-topics", metricsLabel: "topics"),
+                // Topics are rare writes that nothing can rebuild (the log holds messages, not
+                // definitions): every commit syncs the WAL, so an acknowledged topic survives a
+                // power loss, not only a crash.
+                configuration: SQLiteExecutorConfiguration(
+                    connection: SQLiteConnectionOptions(synchronous: .full), threadName: "sluice-sqlite-topics",
+                    metricsLabel: "topics"),
                 logger: logger)
         } catch {
             throw BrokerError(.storageUnavailable, "cannot open the topic table in \(path): \(error)", cause: error)

@@ -13,6 +13,9 @@ extension SQLiteExecutor {
         let run: @Sendable (SQLiteConnection) -> WorkOutcome
         /// Resumes the caller with `error`.
         let fail: @Sendable (any Error) -> Void
+        /// The write must be on disk when it returns, whatever the connection's synchronous
+        /// mode: its transaction commits with `synchronous = FULL` (one WAL sync).
+        var synced = false
 
         init<T: Sendable>(
             _ body: @escaping @Sendable (SQLiteConnection) throws -> T,

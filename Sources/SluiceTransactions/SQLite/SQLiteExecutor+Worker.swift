@@ -12,11 +12,17 @@ extension SQLiteExecutor {
         private let core: Core
         private let maximumWritesPerTransaction: Int
         private let logger: Logger
+        /// The connection's own mode; a batch holding a synced write commits with FULL.
+        private let synchronous: SQLiteSynchronousMode
         private static let savepoint = "sluice_executor_write"
 
-        init(connection: SQLiteConnection, core: Core, maximumWritesPerTransaction: Int, logger: Logger) {
+        init(
+            connection: SQLiteConnection, core: Core, synchronous: SQLiteSynchronousMode,
+            maximumWritesPerTransaction: Int, logger: Logger
+        ) {
             self.connection = connection
             self.core = core
+            self.synchronous = synchronous
             self.maximumWritesPerTransaction = maximumWritesPerTransaction
             self.logger = logger
         }
@@ -99,6 +105,21 @@ extension SQLiteExecutor {
 
         /// Runs writes from the front of `remaining` in one transaction and resumes their callers.
         private func runOneTransaction(_ remaining: inout ArraySlice<WorkItem>) {
+            // SQLite refuses to change the safety level inside a transaction: decide before BEGIN.
+            let raiseToFull = synchronous != .full && remaining.contains { $0.synced }
+            if raiseToFull {
+                do {
+                    _ = try connection.run("PRAGMA synchronous = FULL")
+                } catch {
+                    logger.error("cannot raise synchronous to FULL", metadata: ["sqlite.error": "\(error)"])
+                    remaining.forEach { $0.fail(error) }
+                    remaining.removeAll()
+                    return
+                }
+            }
+            defer {
+                if raiseToFull { _ = try? connection.run("PRAGMA synchronous = \(synchronous.rawValue)") }
+            }
             do {
                 try connection.run("BEGIN IMMEDIATE")
             } catch {

@@ -48,7 +48,7 @@ public final class SQLiteExecutor: Sendable {
                 opened.resume()
                 logger.debug("database open", metadata: ["sqlite.path": "\(path)"])
                 let worker = Worker(
-                    connection: connection, core: core,
+                    connection: connection, core: core, synchronous: configuration.connection.synchronous,
                     maximumWritesPerTransaction: configuration.maximumWritesPerTransaction, logger: logger)
                 worker.run()
                 logger.debug("database closed", metadata: ["sqlite.path": "\(path)"])
@@ -84,8 +84,18 @@ public final class SQLiteExecutor: Sendable {
     /// - Throws: whatever `body` throws; `SQLiteError` when the transaction cannot begin or commit;
     ///   `SQLiteExecutorError` with `.rolledBackByNeighbour` when SQLite aborted the batch, or
     ///   `.closed` after `close()`.
-    public func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await submit { .write(WorkItem(body, continuation: $0)) }
+    /// With `synced`, the write is on disk when this returns even on a connection opened with
+    /// `synchronous = NORMAL` (whose commits reach the disk only at the next checkpoint, so a
+    /// power loss could undo them): its batch commits with `synchronous = FULL`. Use it for rare
+    /// writes nothing else can rebuild (metadata an operator created), not for the hot path.
+    public func write<T: Sendable>(
+        synced: Bool = false, _ body: @escaping @Sendable (SQLiteConnection) throws -> T
+    ) async throws -> T {
+        try await submit { continuation in
+            var item = WorkItem(body, continuation: continuation)
+            item.synced = synced
+            return .write(item)
+        }
     }
 
     /// Queues `body` like `write` but without waiting: it returns once the write is queued, and
@@ -93,10 +103,13 @@ public final class SQLiteExecutor: Sendable {
     /// another from one thread commit in that order, which callers that must not let a later
     /// state overtake an earlier one (a crash between their commits) rely on.
     public func enqueueWrite<T: Sendable>(
+        synced: Bool = false,
         _ body: @escaping @Sendable (SQLiteConnection) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
-        if !core.enqueue(.write(WorkItem(body, completion: completion))) {
+        var item = WorkItem(body, completion: completion)
+        item.synced = synced
+        if !core.enqueue(.write(item)) {
             completion(.failure(SQLiteExecutorError(code: .closed, message: "the database at \(path) is closed")))
         }
     }

@@ -13,7 +13,8 @@ extension TransactionStateStore {
     public func recordAudit(actor: String, action: String, detail: String?, reason: String?, at: Int64)
         async throws(TransactionStoreError)
     {
-        try await write("write the audit log") { connection in
+        // The audit trail is not in the log: sync it, so a power loss cannot erase who did what.
+        try await write("write the audit log", synced: true) { connection in
             _ = try connection.run(
                 "INSERT INTO audit_log (at_ms, actor, action, transaction_id, detail, reason) VALUES (?, ?, ?, NULL, ?, ?)",
                 [.integer(at), .text(actor), .text(action), .text(detail), .text(reason)])

@@ -27,7 +27,9 @@ extension TransactionStateStore {
                 transactionId: transactionId)
         }
         let machine = machine
-        let outcome = try await write("resolve a transaction") { connection in
+        // Operator and policy resolutions carry audit rows, which the log does not hold: sync them.
+        let audited = source == .operator || source == .policy
+        let outcome = try await write("resolve a transaction", synced: audited) { connection in
             guard let current = try Self.currentState(connection, transactionId) else {
                 try Self.audit(
                     connection, source: source, actor: actor, action: "resolve.\(resolution)",

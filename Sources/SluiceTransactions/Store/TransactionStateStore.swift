@@ -74,11 +74,11 @@ public final class TransactionStateStore: Sendable {
 
     /// Runs `body` as a write and maps lower-layer errors to `TransactionStoreError`.
     func write<T: Sendable>(
-        _ action: String,
+        _ action: String, synced: Bool = false,
         _ body: @escaping @Sendable (SQLiteConnection) throws -> T
     ) async throws(TransactionStoreError) -> T {
         do {
-            return try await executor.write(body)
+            return try await executor.write(synced: synced, body)
         } catch {
             throw TransactionStoreError(wrapping: error, while: action)
         }
