@@ -11,7 +11,7 @@ PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3 PyYAML==6.0.3 jso
 BROWSER_APT_PACKAGES := chromium
 CODEGEN_APT_PACKAGES := protobuf-compiler libprotobuf-dev
 
-.PHONY: run test bench generate deps browser soak build release clean venv interop screenshot
+.PHONY: run test bench bench-peers bench-quick generate deps browser soak build release clean venv interop screenshot
 
 ## Install the system packages the build needs (Debian), only those missing.
 deps:
@@ -69,6 +69,18 @@ bench: deps
 	.build/release/sluice-bench consume
 	$(SWIFT) build -c release --product sluice-broker
 	.build/release/sluice-bench grpc
+	$(MAKE) bench-peers
+
+## Sluice beside RabbitMQ, PostgreSQL and NATS JetStream in one run (bench/run.py installs and
+## starts them on loopback, drives all with one Go load generator, writes docs/bench/).
+bench-peers: deps
+	$(SWIFT) build -c release --product sluice-broker
+	python3 bench/run.py --broker .build/release/sluice-broker --out docs/bench
+
+## The same side by side in about a minute (short cases; noisy), written to docs/bench/quick/.
+bench-quick: deps
+	$(SWIFT) build -c release --product sluice-broker
+	python3 bench/run.py --quick --broker .build/release/sluice-broker --out docs/bench/quick
 
 ## A longer kill -9 soak of the commit log, transactions and consumer groups (200 rounds each).
 soak: build

@@ -127,7 +127,7 @@ def main():
             values = [c.get(k) / 1000 if c.get(k) is not None else None for k in ("p50_us", "p99_us", "p999_us")]
             label = NAMES[s]
             if c and not c.get("sustained"):
-                label += " (rate NOT sustained)"
+                label += f" (NOT sustained: {c.get('send_rate', 0):,.0f}/s sent)"
             if c and (c.get("lost") or c.get("duplicates")):
                 label += f" lost {c.get('lost')} dup {c.get('duplicates')}"
             series.append((s, label, values))
