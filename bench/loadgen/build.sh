@@ -9,7 +9,8 @@
 # Debian's grpc-go 1.33 is built against; it predates proto3 `optional`, so each
 # `optional T name = N;` is rewritten as `oneof _name { T name = N; }` first — exactly what protoc
 # does for proto3 optional internally (a synthetic one-field oneof), so the wire format and field
-# presence are unchanged.
+# presence are unchanged. The well-known types map to golang/protobuf 1.3.5's own ptypes (Debian's
+# plugin would otherwise name google.golang.org/protobuf's, which the 1.3.5 runtime cannot decode).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -22,7 +23,7 @@ for f in definition service; do
     "$root/proto/apache/rocketmq/v2/$f.proto" > "$work/proto/$f.proto"
 done
 protoc -I "$work/proto" -I /usr/include \
-  --go_out=plugins=grpc,Mdefinition.proto=rmqpb,Mservice.proto=rmqpb:"$out" definition.proto service.proto
+  --go_out=plugins=grpc,Mdefinition.proto=rmqpb,Mservice.proto=rmqpb,Mgoogle/protobuf/duration.proto=github.com/golang/protobuf/ptypes/duration,Mgoogle/protobuf/timestamp.proto=github.com/golang/protobuf/ptypes/timestamp:"$out" definition.proto service.proto
 cd "$here/src/sluiceload"
 GO111MODULE=off GOPATH="$here:/usr/share/gocode" GOFLAGS= go build -o "$here/bin/sluiceload" .
 echo "built $here/bin/sluiceload"

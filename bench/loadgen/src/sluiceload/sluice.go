@@ -10,11 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	durationpb "github.com/golang/protobuf/ptypes/duration"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "rmqpb"
 )
@@ -149,8 +149,8 @@ func (d *sluiceDriver) Consume(n, batch int, deliver func(body []byte)) (func(),
 					MessageQueue:        &pb.MessageQueue{Topic: &pb.Resource{Name: d.topic}, Id: int32(c)},
 					FilterExpression:    &pb.FilterExpression{Type: pb.FilterType_TAG, Expression: "*"},
 					BatchSize:           int32(batch),
-					XInvisibleDuration:  &pb.ReceiveMessageRequest_InvisibleDuration{InvisibleDuration: durationpb.New(30 * time.Second)},
-					XLongPollingTimeout: &pb.ReceiveMessageRequest_LongPollingTimeout{LongPollingTimeout: durationpb.New(time.Second)},
+					XInvisibleDuration:  &pb.ReceiveMessageRequest_InvisibleDuration{InvisibleDuration: &durationpb.Duration{Seconds: 30}},
+					XLongPollingTimeout: &pb.ReceiveMessageRequest_LongPollingTimeout{LongPollingTimeout: &durationpb.Duration{Seconds: 1}},
 				}
 				stream, err := d.client.ReceiveMessage(ctx, request)
 				if err != nil {
