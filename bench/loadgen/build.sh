@@ -27,3 +27,6 @@ protoc -I "$work/proto" -I /usr/include \
 cd "$here/src/sluiceload"
 GO111MODULE=off GOPATH="$here:/usr/share/gocode" GOFLAGS= go build -o "$here/bin/sluiceload" .
 echo "built $here/bin/sluiceload"
+if [ "${1:-}" = test ]; then
+  GO111MODULE=off GOPATH="$here:/usr/share/gocode" GOFLAGS= go test -count=1 .
+fi
