@@ -135,8 +135,11 @@ def ensure_venv():
     marker = os.path.join(VENV, ".installed-" + "-".join(p.replace("==", "_") for p in PIP_PACKAGES))
     if os.path.exists(marker):
         return True
-    if not os.path.exists(os.path.join(VENV, "bin", "python")):
-        subprocess.run([sys.executable, "-m", "venv", VENV], check=False)
+    if not os.path.exists(os.path.join(VENV, "bin", "pip")):
+        if subprocess.run([sys.executable, "-m", "venv", VENV]).returncode != 0:
+            shutil.rmtree(VENV, ignore_errors=True)
+            apt_install(["python3-venv"])  # Debian's python3 ships venv separately
+            subprocess.run([sys.executable, "-m", "venv", VENV], check=False)
     ok = subprocess.run([os.path.join(VENV, "bin", "pip"), "install", "-q"] + PIP_PACKAGES).returncode == 0
     if ok:
         open(marker, "w").close()
