@@ -392,7 +392,8 @@ def tables(doc):
     disk = doc.get("disk", {}).get("rate")
     lines.append(f"machine: {doc['machine']['cpus']} CPUs, load average at start {doc['machine']['loadavg_start']}, "
                  f"at end {doc['machine'].get('loadavg_end')}")
-    lines.append(f"physical limit: 4 KiB append + fdatasync loop {fmt(disk)} syncs/s (p50 {doc.get('disk', {}).get('p50_us')} µs)")
+    lines.append(f"physical limit: 4 KiB append + fdatasync loop {fmt(disk)} syncs/s (p50 {doc.get('disk', {}).get('p50_us')} µs) "
+                 f"at the start, {fmt(doc.get('disk_end', {}).get('rate'))} at the end; ÷disk uses the start's")
     lines.append("")
     head = (f"{'workload':<10} {'system':<38} {'n':>4} {'per s':>9} {'÷disk':>6} {'p50 ms':>7} {'p99 ms':>7} "
             f"{'p99.9 ms':>8} {'broker µs':>9} {'broker %':>8} {'gen µs':>7} {'gen %':>6} {'thrtl':>6} {'err':>4}")
@@ -544,6 +545,8 @@ def main():
             except Exception as error:  # one system failing must not lose the others' figures
                 doc["results"].setdefault(system, {})["error"] = str(error)
                 log(f"  {system}: FAILED: {error}")
+        # Again at the end: the shared machine's disk drifts during a run; both are reported.
+        doc["disk_end"] = loadgen("disk", "disk", "-", [], 120, dir=tmp, seconds=plan.disk_seconds)
     finally:
         stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
