@@ -376,14 +376,27 @@ def ratio(a, b):
     return a / b
 
 
+def per_op(case, key):
+    """CPU per operation, or '-' where nothing completed (the figure would be CPU ÷ 1)."""
+    return fmt(case.get(key), 1) if case.get("count") else "-"
+
+
 def cases(results, system, workload):
     return results.get(system, {}).get(workload, []) if isinstance(results.get(system), dict) else []
 
 
 def value(case, key):
-    if not case or "error" in case:
+    if not case or "error" in case or case.get("count") == 0:
         return None
     return case.get(key)
+
+
+def flagged(pairs):
+    """Cases where either side had failures: their ratios are marked '!' in the table."""
+    def bad(case):
+        case = case or {}
+        return bool(case.get("errors") or case.get("lost") or case.get("duplicates") or "error" in case)
+    return [bad(s) or bad(p) for s, p in pairs]
 
 
 def tables(doc):
@@ -410,8 +423,8 @@ def tables(doc):
                 lines.append(
                     f"{workload:<10} {SYSTEM_NAMES[system]:<38} {n:>4} {fmt(case.get('rate')):>9} "
                     f"{fmt(ratio(case.get('rate'), disk), 2):>6} {ms('p50_us'):>7} {ms('p99_us'):>7} {ms('p999_us'):>8} "
-                    f"{fmt(case.get('broker_cpu_us'), 1):>9} {fmt(case.get('broker_cpu_pct')):>8} "
-                    f"{fmt(case.get('client_cpu_us'), 1):>7} {fmt(case.get('client_cpu_pct')):>6} "
+                    f"{per_op(case, 'broker_cpu_us'):>9} {fmt(case.get('broker_cpu_pct')):>8} "
+                    f"{per_op(case, 'client_cpu_us'):>7} {fmt(case.get('client_cpu_pct')):>6} "
                     f"{case.get('throttled', 0):>6} {case.get('errors', 0):>4}")
     lines.append("")
     head = (f"{'end to end':<38} {'rate':>6} {'sent/s':>8} {'recv/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8} "
@@ -430,14 +443,20 @@ def tables(doc):
                 f"{case.get('lost'):>5} {case.get('duplicates'):>5} {fmt(case.get('broker_cpu_us'), 1):>9} "
                 f"{fmt(case.get('client_cpu_us'), 1):>7} {'yes' if case.get('sustained') else 'NO':>9}")
     lines.append("")
-    lines.append("Sluice ÷ peer, same run (throughput: higher is better for Sluice; broker CPU per message: lower is)")
-    head = f"{'peer':<38} {'workload':<24} {'throughput ratio':<22} {'broker CPU/msg ratio':<22}"
+    lines.append("Sluice ÷ peer, same run. Throughput (e2e rows: p99 latency) and broker CPU per message;")
+    lines.append("throughput > 1 favours Sluice, CPU and latency < 1 do. '!' = a side had failures (see err/lost).")
+    head = f"{'peer':<38} {'workload':<24} {'throughput (e2e: p99)':<24} {'broker CPU per msg':<24}"
     lines.append(head)
     lines.append("-" * len(head))
+
+    def joined(values, marks):
+        marks = marks or [False] * len(values)
+        return " / ".join(fmt(x, 2) + ("!" if m else "") for x, m in zip(values, marks + [False] * len(values)))
+
     for row in doc["ratios"]:
+        marks = row.get("failures")
         lines.append(f"{SYSTEM_NAMES[row['peer']]:<38} {row['workload']:<24} "
-                     f"{' / '.join(fmt(x, 2) for x in row['throughput']):<22} "
-                     f"{' / '.join(fmt(x, 2) for x in row['broker_cpu']):<22}")
+                     f"{joined(row['throughput'], marks):<24} {joined(row['broker_cpu'], marks):<24}")
     return "\n".join(lines)
 
 
@@ -448,13 +467,13 @@ def compute_ratios(r):
     for peer in ("rabbitmq", "nats-fsync", "nats-nofsync"):
         peer_pub = cases(r, peer, "publish")
         if peer_pub and sluice_pub:
-            rows.append({"peer": peer, "workload": "publish x1/16/256",
+            rows.append({"peer": peer, "workload": "publish x1/16/256", "failures": flagged(zip(sluice_pub, peer_pub)),
                          "throughput": [ratio(value(s, "rate"), value(p, "rate")) for s, p in zip(sluice_pub, peer_pub)],
                          "broker_cpu": [ratio(value(s, "broker_cpu_us"), value(p, "broker_cpu_us"))
                                         for s, p in zip(sluice_pub, peer_pub)]})
     sluice_txn, pg_txn = cases(r, "sluice", "txn"), cases(r, "pg", "txn")
     if sluice_txn and pg_txn:
-        rows.append({"peer": "pg", "workload": "txn x1/16/256 vs 1/8/64",
+        rows.append({"peer": "pg", "workload": "txn x1/16/256 vs 1/8/64", "failures": flagged(zip(sluice_txn, pg_txn)),
                      "throughput": [ratio(value(s, "rate"), value(p, "rate")) for s, p in zip(sluice_txn, pg_txn)],
                      "broker_cpu": [ratio(value(s, "broker_cpu_us"), value(p, "broker_cpu_us"))
                                     for s, p in zip(sluice_txn, pg_txn)]})
@@ -466,7 +485,7 @@ def compute_ratios(r):
     for peer in ("rabbitmq", "nats-fsync", "nats-nofsync"):
         peer_e2e = cases(r, peer, "e2e")
         if peer_e2e and sluice_e2e:
-            rows.append({"peer": peer, "workload": "e2e p99 @1k/10k",
+            rows.append({"peer": peer, "workload": "e2e p99 @1k/10k", "failures": flagged(zip(sluice_e2e, peer_e2e)),
                          "throughput": [ratio(value(s, "p99_us"), value(p, "p99_us")) for s, p in zip(sluice_e2e, peer_e2e)],
                          "broker_cpu": [ratio(value(s, "broker_cpu_us"), value(p, "broker_cpu_us"))
                                         for s, p in zip(sluice_e2e, peer_e2e)]})

@@ -211,11 +211,13 @@ func endToEnd(cfg Config) (map[string]interface{}, error) {
 		out["last_error"] = lastFailure()
 	}
 	// "sustained": every message was sent and confirmed, the last sends started on schedule
-	// (within 10% of the case's time + 50 ms), and nothing was lost.
+	// (within 10% of the case's time + 50 ms), the receivers kept up (90% of the rate) and
+	// nothing was lost.
 	last := time.Duration(lateness.Load())
+	receiveRate := float64(received.Load()) / maxFloat(receiveSeconds, sendSeconds)
 	out["last_send_late_ms"] = round1(float64(last) / 1e6)
 	out["sustained"] = last <= time.Duration(cfg.Seconds*0.1*float64(time.Second))+50*time.Millisecond &&
-		lost == 0 && sent.Load() == int64(total)
+		lost == 0 && sent.Load() == int64(total) && receiveRate >= 0.9*float64(cfg.Rate)
 	percentiles(out, latencies)
 	cpuFigures(out, before, after, maxInt64(received.Load(), 1))
 	return out, nil
