@@ -440,8 +440,11 @@ def tables(doc):
             lines.append(
                 f"{SYSTEM_NAMES[system]:<38} {case.get('target_rate'):>6} {fmt(case.get('send_rate')):>8} "
                 f"{fmt(case.get('receive_rate')):>8} {ms('p50_us'):>7} {ms('p99_us'):>7} {ms('p999_us'):>8} "
-                f"{case.get('lost'):>5} {case.get('duplicates'):>5} {fmt(case.get('broker_cpu_us'), 1):>9} "
+                f"{str(case.get('lost')) + ('*' if case.get('lost') and case.get('still_delivering_at_deadline') else ''):>5} "
+                f"{case.get('duplicates'):>5} {fmt(case.get('broker_cpu_us'), 1):>9} "
                 f"{fmt(case.get('client_cpu_us'), 1):>7} {'yes' if case.get('sustained') else 'NO':>9}")
+    lines.append("lost = confirmed but not delivered within the drain time after the last send; '*' = receivers were")
+    lines.append("still delivering at that deadline (a backlog that had not drained, not proven lost).")
     lines.append("")
     lines.append("Sluice ÷ peer, same run. Throughput (e2e rows: p99 latency) and broker CPU per message;")
     lines.append("throughput > 1 favours Sluice, CPU and latency < 1 do. '!' = a side had failures (see err/lost).")

@@ -183,6 +183,8 @@ func endToEnd(cfg Config) (map[string]interface{}, error) {
 	// A short grace period after the last message to catch late duplicates.
 	time.Sleep(300 * time.Millisecond)
 	after := snapshot(cfg.Pids)
+	// Receivers still delivering at the deadline mean a backlog, not proven losses.
+	stillDelivering := time.Since(epoch)-time.Duration(lastDelivery.Load()) < 500*time.Millisecond
 	stopConsumers()
 	lost := int64(0)
 	for i := 0; i < total; i++ {
@@ -193,19 +195,20 @@ func endToEnd(cfg Config) (map[string]interface{}, error) {
 	sendSeconds := sendEnd.Sub(sendStart).Seconds()
 	receiveSeconds := time.Duration(lastDelivery.Load()).Seconds() - sendStart.Sub(epoch).Seconds()
 	out := map[string]interface{}{
-		"target_rate":  cfg.Rate,
-		"seconds":      cfg.Seconds,
-		"sent":         sent.Load(),
-		"received":     received.Load(),
-		"duplicates":   duplicates.Load(),
-		"lost":         lost,
-		"send_rate":    round1(float64(sent.Load()) / sendSeconds),
-		"receive_rate": round1(float64(received.Load()) / maxFloat(receiveSeconds, sendSeconds)),
-		"throttled":    throttled.Load(),
-		"errors":       failures.Load(),
-		"senders":      cfg.Senders,
-		"consumers":    cfg.Consumer,
-		"batch":        cfg.Batch,
+		"target_rate":                  cfg.Rate,
+		"seconds":                      cfg.Seconds,
+		"sent":                         sent.Load(),
+		"received":                     received.Load(),
+		"duplicates":                   duplicates.Load(),
+		"lost":                         lost,
+		"still_delivering_at_deadline": stillDelivering,
+		"send_rate":                    round1(float64(sent.Load()) / sendSeconds),
+		"receive_rate":                 round1(float64(received.Load()) / maxFloat(receiveSeconds, sendSeconds)),
+		"throttled":                    throttled.Load(),
+		"errors":                       failures.Load(),
+		"senders":                      cfg.Senders,
+		"consumers":                    cfg.Consumer,
+		"batch":                        cfg.Batch,
 	}
 	if failures.Load() > 0 {
 		out["last_error"] = lastFailure()
