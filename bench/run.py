@@ -352,6 +352,11 @@ def run_nats(plan, tmp, results, name, binary, fsync):
         stop(proc)
 
 
+def filesystem(path):
+    done = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True)
+    return done.stdout.strip() or "unknown"
+
+
 def tail(path, n=600):
     try:
         with open(path, "rb") as f:
@@ -403,7 +408,7 @@ def tables(doc):
     r = doc["results"]
     lines = []
     disk = doc.get("disk", {}).get("rate")
-    lines.append(f"machine: {doc['machine']['cpus']} CPUs, load average at start {doc['machine']['loadavg_start']}, "
+    lines.append(f"machine: {doc['machine']['cpus']} CPUs, data on {doc['machine'].get('filesystem')}, load average at start {doc['machine']['loadavg_start']}, "
                  f"at end {doc['machine'].get('loadavg_end')}")
     lines.append(f"physical limit: 4 KiB append + fdatasync loop {fmt(disk)} syncs/s (p50 {doc.get('disk', {}).get('p50_us')} µs) "
                  f"at the start, {fmt(doc.get('disk_end', {}).get('rate'))} at the end; ÷disk uses the start's")
@@ -530,13 +535,19 @@ def main():
     if build.returncode != 0:
         sys.exit("building the load generator failed:\n" + build.stderr + build.stdout)
 
-    tmp = tempfile.mkdtemp(prefix="sluice-bench-", dir=args.tmp)
+    parent = args.tmp or tempfile.gettempdir()
+    if filesystem(parent) in ("tmpfs", "ramfs"):
+        # fsync on tmpfs is free: every durable figure would be meaningless. Use the checkout's disk.
+        parent = os.path.join(HERE, "out")
+        os.makedirs(parent, exist_ok=True)
+        notes.append(f"{tempfile.gettempdir()} is tmpfs: the systems' data went to {parent}")
+    tmp = tempfile.mkdtemp(prefix="sluice-bench-", dir=parent)
     os.chmod(tmp, 0o755)  # PostgreSQL runs as `postgres` and must reach its folder
     doc = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": args.quick,
            "plan": {"seconds": plan.seconds, "warmup": plan.warmup, "e2e_seconds": plan.e2e_seconds,
                     "inflight": plan.inflight, "pg_clients": plan.pg_clients, "rates": plan.rates,
                     "body_bytes": 1024},
-           "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
+           "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "filesystem": filesystem(tmp),
                        "loadavg_start": " ".join(f"{x:.1f}" for x in os.getloadavg())},
            "results": {}, "notes": notes}
     try:
