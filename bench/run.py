@@ -410,6 +410,11 @@ def tables(doc):
     disk = doc.get("disk", {}).get("rate")
     lines.append(f"machine: {doc['machine']['cpus']} CPUs, data on {doc['machine'].get('filesystem')}, load average at start {doc['machine']['loadavg_start']}, "
                  f"at end {doc['machine'].get('loadavg_end')}")
+    for note in doc.get("notes", []):
+        lines.append("note: " + note)
+    for system, entry in r.items():
+        if isinstance(entry, dict) and "error" in entry:
+            lines.append(f"{SYSTEM_NAMES.get(system, system)}: FAILED: {entry['error'][:300]}")
     lines.append(f"physical limit: 4 KiB append + fdatasync loop {fmt(disk)} syncs/s (p50 {doc.get('disk', {}).get('p50_us')} µs) "
                  f"at the start, {fmt(doc.get('disk_end', {}).get('rate'))} at the end; ÷disk uses the start's")
     lines.append("")
