@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -52,44 +51,29 @@ func (d *natsDriver) Txn(worker int, body []byte) error {
 	return fmt.Errorf("no transaction workload for NATS")
 }
 
-// Consume: n pull consumers sharing one durable consumer, Fetch(batch) with a 1 s wait, one
-// Ack per message (JetStream's default ack, no reply awaited).
+// Consume: n push consumers in one queue group on one durable consumer, explicit acks (no reply
+// awaited), up to 1,024 unacknowledged messages (about the server's default). A pull consumer's
+// Fetch(batch) waits until its batch is full or the wait expires, which added up to a second of
+// latency at 1,000 msg/s: that measured the client, not the server.
 func (d *natsDriver) Consume(n, batch int, deliver func(body []byte)) (func(), error) {
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	var subs []*nats.Subscription
+	stop := func() {
+		for _, sub := range subs {
+			_ = sub.Unsubscribe()
+		}
+	}
 	for c := 0; c < n; c++ {
-		sub, err := d.js.PullSubscribe(d.subject, "bench-durable", nats.AckExplicit())
+		sub, err := d.js.QueueSubscribe(d.subject, "bench", func(m *nats.Msg) {
+			deliver(m.Data)
+			if err := m.Ack(); err != nil {
+				noteFailure(err)
+			}
+		}, nats.Durable("bench"), nats.ManualAck(), nats.AckExplicit(), nats.MaxAckPending(1024))
 		if err != nil {
-			close(stop)
+			stop()
 			return nil, err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				msgs, err := sub.Fetch(batch, nats.MaxWait(time.Second))
-				if err != nil && err != nats.ErrTimeout {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					noteFailure(fmt.Errorf("fetch: %v", err))
-					time.Sleep(10 * time.Millisecond)
-				}
-				for _, m := range msgs {
-					deliver(m.Data)
-					if err := m.Ack(); err != nil {
-						noteFailure(err)
-					}
-				}
-			}
-		}()
+		subs = append(subs, sub)
 	}
-	return func() { close(stop); wg.Wait() }, nil
+	return stop, nil
 }
