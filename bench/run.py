@@ -438,7 +438,7 @@ def tables(doc):
                     f"{case.get('throttled', 0):>6} {case.get('errors', 0):>4}")
     lines.append("")
     head = (f"{'end to end':<38} {'rate':>6} {'sent/s':>8} {'recv/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8} "
-            f"{'lost':>5} {'dup':>5} {'broker µs':>9} {'gen µs':>7} {'sustained':>9}")
+            f"{'lost':>5} {'dup':>5} {'unconf':>6} {'err':>5} {'broker µs':>9} {'gen µs':>7} {'sustained':>9}")
     lines.append(head)
     lines.append("-" * len(head))
     for system in ("sluice", "rabbitmq", "nats-fsync", "nats-nofsync"):
@@ -451,10 +451,12 @@ def tables(doc):
                 f"{SYSTEM_NAMES[system]:<38} {case.get('target_rate'):>6} {fmt(case.get('send_rate')):>8} "
                 f"{fmt(case.get('receive_rate')):>8} {ms('p50_us'):>7} {ms('p99_us'):>7} {ms('p999_us'):>8} "
                 f"{str(case.get('lost')) + ('*' if case.get('lost') and case.get('still_delivering_at_deadline') else ''):>5} "
-                f"{case.get('duplicates'):>5} {fmt(case.get('broker_cpu_us'), 1):>9} "
+                f"{case.get('duplicates'):>5} {case.get('delivered_unconfirmed', 0):>6} {case.get('errors', 0):>5} "
+                f"{fmt(case.get('broker_cpu_us'), 1):>9} "
                 f"{fmt(case.get('client_cpu_us'), 1):>7} {'yes' if case.get('sustained') else 'NO':>9}")
     lines.append("lost = confirmed but not delivered within the drain time after the last send; '*' = receivers were")
-    lines.append("still delivering at that deadline (a backlog that had not drained, not proven lost).")
+    lines.append("still delivering at that deadline (a backlog that had not drained, not proven lost). unconf = delivered")
+    lines.append("although the send had failed at the client (stored anyway: a client retry would duplicate it).")
     lines.append("")
     lines.append("Sluice ÷ peer, same run. Throughput (e2e rows: p99 latency) and broker CPU per message;")
     lines.append("throughput > 1 favours Sluice, CPU and latency < 1 do. '!' = a side had failures (see err/lost).")
