@@ -95,18 +95,43 @@ func main() {
 	fmt.Println(string(out))
 }
 
-// waitReady retries connecting to the system until it answers or 90 s pass.
+// waitReady retries until the system answers or 90 s pass. A broker is ready when it has
+// confirmed one durable message on a fresh queue/stream (RabbitMQ accepts connections before
+// its quorum queues can take messages); PostgreSQL when it accepts a connection.
 func waitReady(cfg Config) error {
 	deadline := time.Now().Add(90 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {
 		d, err := newDriver(cfg)
 		if err == nil {
+			if cfg.System == "rabbitmq" || cfg.System == "nats" {
+				err = bounded(20*time.Second, func() error {
+					if err := d.Prepare("ready"); err != nil {
+						return err
+					}
+					return d.Publish(0, []byte("ready"))
+				})
+			}
 			d.Close()
-			return nil
+			if err == nil {
+				return nil
+			}
 		}
 		last = err
 		time.Sleep(250 * time.Millisecond)
 	}
 	return fmt.Errorf("not ready after 90 s: %v", last)
+}
+
+// bounded runs op and gives up waiting for it after limit (op's goroutine is abandoned; the
+// process exits soon after a case anyway).
+func bounded(limit time.Duration, op func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- op() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(limit):
+		return fmt.Errorf("no answer within %v", limit)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"time"
 
 	_ "github.com/lib/pq"
 )
@@ -87,7 +88,8 @@ func (d *postgresDriver) Txn(w int, body []byte) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a failure, not a hang
+	defer cancel()
 	tx, err := worker.conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err

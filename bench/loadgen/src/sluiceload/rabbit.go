@@ -45,12 +45,18 @@ func (d *rabbitDriver) Prepare(workload string) error {
 }
 
 func (d *rabbitDriver) Publish(worker int, body []byte) error {
-	confirm, err := d.ch.PublishWithDeferredConfirmWithContext(context.Background(), "", d.queue, false, false,
+	// The confirmation's wait ends with the context: no confirm within 30 s is a failure, not a hang.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	confirm, err := d.ch.PublishWithDeferredConfirmWithContext(ctx, "", d.queue, false, false,
 		amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/octet-stream", Body: body})
 	if err != nil {
 		return err
 	}
 	if !confirm.Wait() {
+		if ctx.Err() != nil {
+			return fmt.Errorf("no confirm for delivery %d within 30 s", confirm.DeliveryTag)
+		}
 		return fmt.Errorf("broker nacked delivery %d", confirm.DeliveryTag)
 	}
 	return nil

@@ -19,6 +19,9 @@ import (
 	pb "rmqpb"
 )
 
+// callTimeout bounds every unary call: an unanswered call is a failure, not a hang.
+const callTimeout = 30 * time.Second
+
 // sluiceDriver speaks apache.rocketmq.v2 over ONE gRPC connection (one HTTP/2 connection, as
 // the official clients keep one per endpoint); every worker's calls are streams on it.
 type sluiceDriver struct {
@@ -80,7 +83,9 @@ func (d *sluiceDriver) send(body []byte, kind pb.MessageType) (*pb.SendResultEnt
 	}}}
 	var entry *pb.SendResultEntry
 	err := withRetry(func() error {
-		reply, err := d.client.SendMessage(d.ctx, request)
+		ctx, cancel := context.WithTimeout(d.ctx, callTimeout)
+		defer cancel()
+		reply, err := d.client.SendMessage(ctx, request)
 		if err != nil {
 			if status.Code(err) == codes.ResourceExhausted {
 				return errThrottled{err.Error()}
@@ -117,7 +122,9 @@ func (d *sluiceDriver) Txn(worker int, body []byte) error {
 		TransactionId: entry.TransactionId, Resolution: pb.TransactionResolution_COMMIT,
 		Source: pb.TransactionSource_SOURCE_CLIENT}
 	return withRetry(func() error {
-		reply, err := d.client.EndTransaction(d.ctx, request)
+		ctx, cancel := context.WithTimeout(d.ctx, callTimeout)
+		defer cancel()
+		reply, err := d.client.EndTransaction(ctx, request)
 		if err != nil {
 			if status.Code(err) == codes.ResourceExhausted {
 				return errThrottled{err.Error()}
@@ -152,8 +159,10 @@ func (d *sluiceDriver) Consume(n, batch int, deliver func(body []byte)) (func(),
 					XInvisibleDuration:  &pb.ReceiveMessageRequest_InvisibleDuration{InvisibleDuration: &durationpb.Duration{Seconds: 30}},
 					XLongPollingTimeout: &pb.ReceiveMessageRequest_LongPollingTimeout{LongPollingTimeout: &durationpb.Duration{Seconds: 1}},
 				}
-				stream, err := d.client.ReceiveMessage(ctx, request)
+				callCtx, cancelCall := context.WithTimeout(ctx, callTimeout)
+				stream, err := d.client.ReceiveMessage(callCtx, request)
 				if err != nil {
+					cancelCall()
 					if ctx.Err() == nil {
 						noteFailure(fmt.Errorf("receive: %v", err))
 						time.Sleep(10 * time.Millisecond)
@@ -185,12 +194,15 @@ func (d *sluiceDriver) Consume(n, batch int, deliver func(body []byte)) (func(),
 						}
 					}
 				}
+				cancelCall()
 				if len(entries) == 0 {
 					continue
 				}
 				ack := &pb.AckMessageRequest{Group: &pb.Resource{Name: d.group}, Topic: &pb.Resource{Name: d.topic}, Entries: entries}
 				err = withRetry(func() error {
-					reply, err := d.client.AckMessage(d.ctx, ack)
+					ctx, cancel := context.WithTimeout(d.ctx, callTimeout)
+					defer cancel()
+					reply, err := d.client.AckMessage(ctx, ack)
 					if err != nil {
 						return err
 					}

@@ -19,8 +19,8 @@ func closedLoop(cfg Config) (map[string]interface{}, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer driver.Close()
-	if err := driver.Prepare(cfg.Mode); err != nil {
+	defer bounded(5*time.Second, func() error { driver.Close(); return nil })
+	if err := bounded(60*time.Second, func() error { return driver.Prepare(cfg.Mode) }); err != nil {
 		return nil, fmt.Errorf("prepare: %v", err)
 	}
 	op := driver.Publish
@@ -72,11 +72,22 @@ func closedLoop(cfg Config) (map[string]interface{}, error) {
 			}
 		}(w)
 	}
-	workers.Wait()
+	// Workers stuck in a call that never answers must not hang the run: give them 15 s after
+	// the window, then report what was measured and how many were still waiting.
+	finished := make(chan struct{})
+	go func() { workers.Wait(); close(finished) }()
+	stuck := false
+	select {
+	case <-finished:
+	case <-time.After(time.Until(windowCloses) + 15*time.Second):
+		stuck = true
+	}
 	snapshots.Wait()
 	var all []uint32
-	for _, s := range samples {
-		all = append(all, s...)
+	if !stuck {
+		for _, s := range samples {
+			all = append(all, s...)
+		}
 	}
 	out := map[string]interface{}{
 		"inflight":  cfg.InFlight,
@@ -88,6 +99,12 @@ func closedLoop(cfg Config) (map[string]interface{}, error) {
 	}
 	if failures.Load() > 0 {
 		out["last_error"] = lastFailure()
+	}
+	if stuck {
+		out["stuck"] = true // some calls were unanswered 15 s after the window (no percentiles)
+		failures.Add(1)
+		out["errors"] = failures.Load()
+		out["last_error"] = "calls still unanswered 15 s after the window closed"
 	}
 	percentiles(out, all)
 	cpuFigures(out, before, after, counted.Load())
@@ -104,8 +121,8 @@ func endToEnd(cfg Config) (map[string]interface{}, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer driver.Close()
-	if err := driver.Prepare("e2e"); err != nil {
+	defer bounded(5*time.Second, func() error { driver.Close(); return nil })
+	if err := bounded(60*time.Second, func() error { return driver.Prepare("e2e") }); err != nil {
 		return nil, fmt.Errorf("prepare: %v", err)
 	}
 	total := int(float64(cfg.Rate) * cfg.Seconds)
