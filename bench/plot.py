@@ -44,7 +44,7 @@ def bars(ax, groups, series, ylabel, title, log=False, fmt="{:,.0f}"):
                             ha="center", va="bottom", fontsize=7, rotation=90, xytext=(0, 2),
                             textcoords="offset points", color="red" if note else "black")
             elif note:
-                ax.annotate("none completed: " + note, (x, 0.02), xycoords=("data", "axes fraction"), ha="center",
+                ax.annotate("(almost) none completed: " + note, (x, 0.02), xycoords=("data", "axes fraction"), ha="center",
                             va="bottom", fontsize=7, rotation=90, color="red")
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups)
@@ -60,7 +60,7 @@ def bars(ax, groups, series, ylabel, title, log=False, fmt="{:,.0f}"):
 
 
 def by_level(case_list, key, levels, level_key="inflight"):
-    found = {c.get(level_key): (c.get(key) if c.get("count", 1) else None) for c in case_list}
+    found = {c.get(level_key): (c.get(key) if c.get("count", 10) >= 10 else None) for c in case_list}
     return [found.get(level) for level in levels]
 
 
@@ -159,8 +159,8 @@ def main():
             label = NAMES[s]
             if c and not c.get("sustained"):
                 label += f" (NOT sustained: {c.get('send_rate', 0):,.0f}/s sent)"
-            if c and (c.get("lost") or c.get("duplicates")):
-                label += f" lost {c.get('lost')} dup {c.get('duplicates')}"
+            if c and (c.get("lost") or c.get("duplicates") or c.get("errors")):
+                label += f" lost {c.get('lost')} dup {c.get('duplicates')} errors {c.get('errors', 0):,}"
             series.append((s, label, values))
         bars(ax, ["p50", "p99", "p99.9"], series, "ms, send start → in consumer's hands", f"Publish → consume at {rate:,} msg/s",
              log=True, fmt="{:,.2f}")

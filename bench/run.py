@@ -44,6 +44,8 @@ SYSTEM_NAMES = {
     "nats-nofsync": "NATS JetStream, no fsync",
 }
 
+MIN_COUNT = 10  # closed-loop cases with fewer completions get no per-operation figures or ratios
+
 started = []  # (name, pid) of every process group this run started
 
 
@@ -382,8 +384,8 @@ def ratio(a, b):
 
 
 def per_op(case, key):
-    """CPU per operation, or '-' where nothing completed (the figure would be CPU ÷ 1)."""
-    return fmt(case.get(key), 1) if case.get("count") else "-"
+    """CPU per operation, or '-' where (almost) nothing completed: CPU ÷ a handful means nothing."""
+    return fmt(case.get(key), 1) if (case.get("count") or 0) >= MIN_COUNT else "-"
 
 
 def cases(results, system, workload):
@@ -391,7 +393,7 @@ def cases(results, system, workload):
 
 
 def value(case, key):
-    if not case or "error" in case or case.get("count") == 0:
+    if not case or "error" in case or ("count" in case and case["count"] < MIN_COUNT):
         return None
     return case.get(key)
 
