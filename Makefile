@@ -11,7 +11,7 @@ PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3 PyYAML==6.0.3 jso
 BROWSER_APT_PACKAGES := chromium
 CODEGEN_APT_PACKAGES := protobuf-compiler libprotobuf-dev
 
-.PHONY: run test bench bench-peers bench-quick generate deps browser soak build release clean venv interop screenshot
+.PHONY: run test bench generate deps browser soak build release clean venv interop screenshot
 
 ## Install the system packages the build needs (Debian), only those missing.
 deps:
@@ -73,6 +73,7 @@ bench: deps
 
 ## Sluice beside RabbitMQ, PostgreSQL and NATS JetStream in one run (bench/run.py installs and
 ## starts them on loopback, drives all with one Go load generator, writes docs/bench/).
+.PHONY: bench-peers bench-quick
 bench-peers: deps
 	$(SWIFT) build -c release --product sluice-broker
 	python3 bench/run.py --broker .build/release/sluice-broker --out docs/bench
