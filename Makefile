@@ -78,7 +78,7 @@ bench-peers: deps
 	$(SWIFT) build -c release --product sluice-broker
 	python3 bench/run.py --broker .build/release/sluice-broker --out docs/bench
 
-## The same side by side in about a minute (short cases; noisy), written to docs/bench/quick/.
+## The same side by side in about a minute and a half (1 s cases; noisy), written to docs/bench/quick/.
 bench-quick: deps
 	$(SWIFT) build -c release --product sluice-broker
 	python3 bench/run.py --quick --broker .build/release/sluice-broker --out docs/bench/quick
