@@ -514,7 +514,7 @@ def compute_ratios(r):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="about a minute: short cases")
+    parser.add_argument("--quick", action="store_true", help="about a minute and a half: 1 s cases (noisy)")
     parser.add_argument("--seconds", type=float, help="measured seconds per closed-loop case")
     parser.add_argument("--broker", default=os.path.join(ROOT, ".build", "release", "sluice-broker"))
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "bench"))
