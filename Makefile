@@ -69,6 +69,19 @@ bench: deps
 	.build/release/sluice-bench consume
 	$(SWIFT) build -c release --product sluice-broker
 	.build/release/sluice-bench grpc
+	$(MAKE) bench-peers
+
+## Sluice beside RabbitMQ, PostgreSQL and NATS JetStream in one run (bench/run.py installs and
+## starts them on loopback, drives all with one Go load generator, writes docs/bench/).
+.PHONY: bench-peers bench-quick
+bench-peers: deps
+	$(SWIFT) build -c release --product sluice-broker
+	python3 bench/run.py --broker .build/release/sluice-broker --out docs/bench
+
+## The same side by side in about a minute and a half (1 s cases; noisy), written to docs/bench/quick/.
+bench-quick: deps
+	$(SWIFT) build -c release --product sluice-broker
+	python3 bench/run.py --quick --broker .build/release/sluice-broker --out docs/bench/quick
 
 ## RocketMQ's scale claim: 100 M messages (200 B) accumulated, write rate per tenth of the run
 ## (needs ~40 GB free; checks first), then the 10 M backlog drain of `sluice-bench consume`.
