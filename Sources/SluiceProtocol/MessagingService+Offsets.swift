@@ -129,7 +129,7 @@ extension MessagingService {
                 for entry in entries {
                     offset = entry.queueOffset + 1
                     guard !entry.isLost, filter.mayMatch(tagHash: entry.tagHash),
-                        let record = try? engine.log.read(entry, of: queue), filter.matches(tag: record.message.tags)
+                        let record = try? engine.log.read(entry, of: queue), filter.matches(record.message)
                     else { continue }
                     records.append(record)
                     if records.count >= limit { break scan }

@@ -142,8 +142,11 @@ extension MessagingService {
         guard hasFilter else { return .all }
         switch expression.type {
         case .sql:
-            throw ProtocolRefusal(
-                .illegalFilterExpression, "SQL92 filters are not supported by Sluice; use a tag expression such as 'a || b'")
+            do throws(BrokerError) {
+                return TagFilter(sql: try SQLFilter(expression.expression))
+            } catch {
+                throw ProtocolRefusal(.illegalFilterExpression, error.message)
+            }
         case .tag, .unspecified:
             do throws(BrokerError) {
                 return try TagFilter(expression: expression.expression)

@@ -1,19 +1,30 @@
 import Foundation
 import SluiceStorage
 
-/// A RocketMQ tag expression: `*` (or empty) for every message, or tags joined by `||`.
+/// A consumer's filter: a RocketMQ tag expression (`*` or empty for every message, or tags
+/// joined by `||`), or a SQL92 expression on properties and `TAGS` (`SQLFilter`).
 ///
-/// Checked first on the tag hash kept in each queue index entry (no record read for a message
-/// that cannot match), then confirmed on the record's tag (two tags can share a hash).
-public struct TagFilter: Sendable, Hashable {
+/// A tag expression is checked first on the tag hash kept in each queue index entry (no record
+/// read for a message that cannot match), then confirmed on the record's tag (two tags can share
+/// a hash). A SQL92 expression needs the record, so every candidate is read.
+public struct TagFilter: Sendable, Equatable {
     public let tags: Set<String>?
     private let hashes: Set<UInt32>
+    public let sql: SQLFilter?
 
     public static let all = TagFilter(tags: nil)
 
     private init(tags: Set<String>?) {
         self.tags = tags
         self.hashes = Set((tags ?? []).map(\.sluiceTagHash))
+        self.sql = nil
+    }
+
+    /// A SQL92 filter.
+    public init(sql: SQLFilter) {
+        self.tags = nil
+        self.hashes = []
+        self.sql = sql
     }
 
     /// Parses `expression`.
@@ -33,7 +44,7 @@ public struct TagFilter: Sendable, Hashable {
         self.init(tags: Set(parts))
     }
 
-    public var matchesEverything: Bool { tags == nil }
+    public var matchesEverything: Bool { tags == nil && sql == nil }
 
     /// Whether a message with this index tag hash can match.
     public func mayMatch(tagHash: UInt32) -> Bool {
@@ -41,9 +52,15 @@ public struct TagFilter: Sendable, Hashable {
         return hashes.contains(tagHash)
     }
 
-    /// Whether a message with this tag matches.
+    /// Whether a message with this tag matches (a SQL92 filter needs `matches(_:)`).
     public func matches(tag: String) -> Bool {
         guard let tags else { return true }
         return tags.contains(tag)
+    }
+
+    /// Whether a stored message matches: its tag, and for SQL92 its properties too.
+    public func matches(_ message: MessageRecord) -> Bool {
+        guard matches(tag: message.tags) else { return false }
+        return sql?.matches(tag: message.tags, properties: message.properties) ?? true
     }
 }

@@ -218,7 +218,7 @@ actor TopicConsumer {
                     continue
                 }
                 progress.nextOffset = entry.queueOffset + 1
-                guard filter.matches(tag: record.message.tags) else { continue }
+                guard filter.matches(record.message) else { continue }
                 let line = ordered ? record.property(MessageProperty.messageGroup) : nil
                 var message = PendingMessage(
                     attempt: 0, deliveryToken: random.next(), invisibleUntilMs: 0, deliverableAtMs: 0,
