@@ -1,5 +1,9 @@
 # Sluice: `make run` starts a broker on ./data; `make test` installs what it needs and runs every suite.
 SWIFT ?= swift
+# swift-configuration (a transitive dependency) builds its default traits from a Set; with Swift's
+# per-process random hashing SwiftPM sees a different trait order each run and rebuilds the whole
+# graph. Deterministic hashing keeps incremental builds incremental.
+export SWIFT_DETERMINISTIC_HASHING := 1
 DATA_DIR ?= ./data
 APT_PACKAGES := libsqlite3-dev
 VENV := .venv
