@@ -18,6 +18,8 @@ let package = Package(
         .executable(name: "sluice-bench", targets: ["sluice-bench"]),
         // Test-only: preloaded into child processes to record what a power loss would leave.
         .library(name: "SluicePowerLoss", type: .dynamic, targets: ["CSluicePowerLoss"]),
+        // Benchmark-only: preloaded to count heap allocations per message.
+        .library(name: "SluiceMallocCount", type: .dynamic, targets: ["CSluiceMallocCount"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
@@ -46,6 +48,8 @@ let package = Package(
         .target(name: "CSluiceShims"),
         // Test-only LD_PRELOAD library: records files and folders as of their last sync.
         .target(name: "CSluicePowerLoss"),
+        // Benchmark-only LD_PRELOAD library: counts malloc/calloc/realloc calls.
+        .target(name: "CSluiceMallocCount"),
 
         // MARK: storage: the commit log, its segments, indexes and the group-committing writer
         .target(
