@@ -18,10 +18,11 @@ MESSAGE_NOT_FOUND = d.Code.MESSAGE_NOT_FOUND
 class RawClient:
     """One grpc.aio channel (one HTTP/2 connection) to a broker, with a client id header."""
 
-    def __init__(self, endpoint, client_id=None):
+    def __init__(self, endpoint, client_id=None, options=()):
         self.client_id = client_id or "raw-" + uuid.uuid4().hex[:12]
         # One subchannel, not shared with other channels of this process: one TCP connection.
-        self.channel = grpc.aio.insecure_channel(endpoint, options=[("grpc.use_local_subchannel_pool", 1)])
+        self.channel = grpc.aio.insecure_channel(
+            endpoint, options=[("grpc.use_local_subchannel_pool", 1), *options])
         self.stub = service_pb2_grpc.MessagingServiceStub(self.channel)
         self.metadata = (("x-mq-client-id", self.client_id), ("x-mq-language", "PYTHON"))
 
