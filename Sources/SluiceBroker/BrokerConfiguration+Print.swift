@@ -37,6 +37,8 @@ extension BrokerConfiguration {
         case .trace: .string(traceEnabled ? "on" : "off")
         case .transactionCheckExhausted: .string(checkBudgetPolicy == .park ? "park" : "rollback")
         case .autoCreateGroups: .string(autoCreateGroups ? "on" : "off")
+        case .grpcMaxConnections, .grpcMaxConcurrentStreams, .grpcMaxInflightRequests, .grpcMaxBufferedRequestBytes:
+            frontDoorValue(of: setting) ?? .null
         }
     }
 

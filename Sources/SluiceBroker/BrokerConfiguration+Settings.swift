@@ -112,6 +112,8 @@ extension BrokerConfiguration {
             case "off": autoCreateGroups = false
             default: throw invalid("expected on or off; got '\(value)'")
             }
+        case .grpcMaxConnections, .grpcMaxConcurrentStreams, .grpcMaxInflightRequests, .grpcMaxBufferedRequestBytes:
+            try applyFrontDoor(setting, value, invalid: invalid)
         }
     }
 

@@ -42,6 +42,8 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var checkBudgetPolicy = CheckBudgetPolicy.park
     /// Whether consumer groups appear on first use (`--auto-create-groups on|off`).
     public var autoCreateGroups = true
+    /// Bounds on the gRPC endpoint's connections, streams, calls and buffered bodies.
+    public var frontDoor = FrontDoorLimits()
 
     public init() {}
 

@@ -19,6 +19,10 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case trace
     case transactionCheckExhausted = "transaction-check-exhausted"
     case autoCreateGroups = "auto-create-groups"
+    case grpcMaxConnections = "grpc-max-connections"
+    case grpcMaxConcurrentStreams = "grpc-max-concurrent-streams"
+    case grpcMaxInflightRequests = "grpc-max-inflight-requests"
+    case grpcMaxBufferedRequestBytes = "grpc-max-buffered-request-bytes"
 
     /// The key in a config file; also the flag without its dashes.
     public var key: String { rawValue }
@@ -52,6 +56,12 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
         case .transactionCheckExhausted:
             "When a transaction's check-backs are used up: park (keep it for its producer or an operator) or rollback, as RocketMQ does (default park)."
         case .autoCreateGroups: "on: a consumer group appears on first use with the defaults; off: it must be created first (default on)."
+        case .grpcMaxConnections: "gRPC connections the broker keeps open; one more is closed when accepted (default 1024)."
+        case .grpcMaxConcurrentStreams:
+            "Concurrent calls per gRPC connection, advertised as HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; clients queue the rest (default 100)."
+        case .grpcMaxInflightRequests: "Unary gRPC calls the broker works on at once; more get TOO_MANY_REQUESTS (default 4096)."
+        case .grpcMaxBufferedRequestBytes:
+            "Bytes of message bodies the broker holds for calls in flight; more get TOO_MANY_REQUESTS (default 256MiB)."
         }
     }
 }

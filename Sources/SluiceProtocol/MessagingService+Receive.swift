@@ -1,4 +1,5 @@
 import GRPCCore
+import Logging
 import SluiceBroker
 import SluiceStorage
 import SluiceWire
@@ -29,18 +30,32 @@ extension MessagingService {
     ) async throws -> StreamingServerResponse<Apache_Rocketmq_V2_ReceiveMessageResponse> {
         let clientId = Self.clientId(request.metadata)
         return StreamingServerResponse { writer in
-            for response in await receiveResponses(request.message, clientId: clientId) {
-                try await writer.write(response)
+            let outcome = await receiveOutcome(request.message, clientId: clientId)
+            // Index of the first response not written yet; messages are responses 1...count.
+            var written = 0
+            do {
+                try Task.checkCancellation()
+                for response in outcome.responses {
+                    try await writer.write(response)
+                    written += 1
+                }
+            } catch {
+                await releaseUnwritten(outcome, firstUnwrittenResponse: written)
+                throw error
             }
             return [:]
         }
     }
 
+    /// What one receive answers, and what it claimed to do so.
+    struct ReceiveOutcome {
+        var responses: [Apache_Rocketmq_V2_ReceiveMessageResponse]
+        var claimed: (ask: ReceiveAsk, engine: ConsumptionEngine, deliveries: [Delivery])?
+    }
+
     /// The responses of one receive, in the order the reference proxy writes them: the status,
     /// then the messages, then the delivery time.
-    func receiveResponses(_ request: Apache_Rocketmq_V2_ReceiveMessageRequest, clientId: String) async
-        -> [Apache_Rocketmq_V2_ReceiveMessageResponse]
-    {
+    func receiveOutcome(_ request: Apache_Rocketmq_V2_ReceiveMessageRequest, clientId: String) async -> ReceiveOutcome {
         var head = Apache_Rocketmq_V2_ReceiveMessageResponse()
         do throws(ProtocolRefusal) {
             let (ask, engine) = try await validatedReceive(request)
@@ -49,7 +64,7 @@ extension MessagingService {
                 head.status = Status(
                     .messageNotFound,
                     "no message for group \(ask.group.name) in topic \(ask.topic.name) within the long-polling time")
-                return [head]
+                return ReceiveOutcome(responses: [head], claimed: nil)
             }
             head.status = .ok
             var responses = [head]
@@ -61,10 +76,29 @@ extension MessagingService {
             var time = Apache_Rocketmq_V2_ReceiveMessageResponse()
             time.deliveryTimestamp = WireMessage.timestamp(ms: WallClock.nowMs())
             responses.append(time)
-            return responses
+            return ReceiveOutcome(responses: responses, claimed: (ask, engine, deliveries))
         } catch {
             head.status = error.status
-            return [head]
+            return ReceiveOutcome(responses: [head], claimed: nil)
+        }
+    }
+
+    /// The receive was cancelled or a response could not be written: the messages from
+    /// `firstUnwrittenResponse` on never reached the consumer, so they become visible again now
+    /// instead of at the end of their invisible time (RocketMQ's proxy does the same). A message
+    /// whose write succeeded may still be lost with the connection; it comes back when its
+    /// invisible time ends.
+    func releaseUnwritten(_ outcome: ReceiveOutcome, firstUnwrittenResponse: Int) async {
+        guard let claimed = outcome.claimed else { return }
+        // Response 0 is the status; message i is response i + 1.
+        let unwritten = Array(claimed.deliveries.dropFirst(max(0, firstUnwrittenResponse - 1)))
+        guard !unwritten.isEmpty else { return }
+        do throws(BrokerError) {
+            try await claimed.engine.release(
+                group: claimed.ask.group.name, topic: claimed.ask.topic.name, deliveries: unwritten)
+        } catch {
+            logger.warning(
+                "cannot release the messages of a failed receive", metadata: ["error": "\(error)", "count": "\(unwritten.count)"])
         }
     }
 
@@ -109,6 +143,8 @@ extension MessagingService {
     {
         let deadline = ContinuousClock.now + .milliseconds(ask.longPollingMs)
         while true {
+            // A cancelled call claims nothing (the receive below would have to hand it back).
+            if Task.isCancelled { return [] }
             let deliveries: [Delivery]
             do throws(BrokerError) {
                 deliveries = try await engine.receive(

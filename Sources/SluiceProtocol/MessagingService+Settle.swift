@@ -14,19 +14,23 @@ extension MessagingService {
             guard !request.message.entries.isEmpty else {
                 throw ProtocolRefusal(.badRequest, "an ack needs at least one entry (message id and receipt handle)")
             }
-            for entry in request.message.entries {
+            // One write for the whole request: the entries commit in one SQLite transaction.
+            let results = await engine.ack(
+                group: group, topic: topic,
+                entries: request.message.entries.map {
+                    ConsumptionEngine.AckEntry(messageId: $0.messageID, receiptHandle: $0.receiptHandle)
+                },
+                clientId: Self.clientId(request.metadata))
+            for (entry, outcome) in zip(request.message.entries, results) {
                 var result = Apache_Rocketmq_V2_AckMessageResultEntry()
                 result.messageID = entry.messageID
                 result.receiptHandle = entry.receiptHandle
-                do throws(ProtocolRefusal) {
-                    try await refusing { () async throws(BrokerError) in
-                        try await engine.ack(
-                            group: group, topic: topic, receiptHandle: entry.receiptHandle, messageId: entry.messageID,
-                            clientId: Self.clientId(request.metadata))
-                    }
+                switch outcome {
+                case .success:
                     result.status = .ok
-                } catch {
-                    result.status = Status(error.code, "message \(entry.messageID): \(error.message)")
+                case .failure(let error):
+                    let refusal = ProtocolRefusal(error)
+                    result.status = Status(refusal.code, "message \(entry.messageID): \(refusal.message)")
                     // The Python client reads only the top-level status: the first failure goes there.
                     if response.status.code == .ok { response.status = result.status }
                 }

@@ -14,6 +14,8 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
         /// Where clients reach this broker when a route request names no endpoints.
         public var advertisedHost: String = "127.0.0.1"
         public var advertisedPort: Int = 8081
+        /// Calls in flight and body bytes held by them, per broker (see `RequestAdmission`).
+        public var admission = RequestAdmission.Limits()
 
         public init() {}
     }
@@ -23,8 +25,10 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     let configuration: Configuration
     let logger: Logger
     let queueCursor = NIOLockedValueBox<UInt32>(0)
+    let admission: RequestAdmission
 
     public init(handle: BrokerHandle, sessions: ClientSessions, configuration: Configuration, logger: Logger) {
+        self.admission = RequestAdmission(limits: configuration.admission)
         self.handle = handle
         self.sessions = sessions
         self.configuration = configuration
@@ -77,7 +81,11 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
         request: ServerRequest<Apache_Rocketmq_V2_SendMessageRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_SendMessageResponse> {
         var response = Apache_Rocketmq_V2_SendMessageResponse()
+        let bytes = request.message.messages.reduce(0) { $0 + $1.body.count }
+        let throttled = admission.admit(bytes: bytes)
+        defer { if throttled == nil { admission.release(bytes: bytes) } }
         do throws(ProtocolRefusal) {
+            if let throttled { throw throttled.refusal(admission.limits) }
             let entry = try await send(request.message, clientId: Self.clientId(request.metadata))
             response.status = .ok
             response.entries = [entry]

@@ -20,11 +20,17 @@ extension Apache_Rocketmq_V2_UpdateOffsetResponse: StatusResponse {}
 
 extension MessagingService {
     /// Answers a unary RPC: `body` fills the response, whose status starts as OK; a refusal it
-    /// throws becomes the status (code and message), so the call itself never fails.
+    /// throws becomes the status (code and message), so the call itself never fails. Over the
+    /// broker's in-flight limit the answer is TOO_MANY_REQUESTS and `body` does not run.
     func answer<Response: StatusResponse>(
         _ response: Response = Response(), _ body: (inout Response) async throws(ProtocolRefusal) -> Void
     ) async -> ServerResponse<Response> {
         var response = response
+        if let reason = admission.admit(bytes: 0) {
+            response.status = reason.refusal(admission.limits).status
+            return respond(response)
+        }
+        defer { admission.release(bytes: 0) }
         response.status = .ok
         do throws(ProtocolRefusal) {
             try await body(&response)

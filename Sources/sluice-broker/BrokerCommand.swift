@@ -45,6 +45,10 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.trace, "on|off")) var trace: String?
     @Option(help: help(.transactionCheckExhausted, "park|rollback")) var transactionCheckExhausted: String?
     @Option(help: help(.autoCreateGroups, "on|off")) var autoCreateGroups: String?
+    @Option(help: help(.grpcMaxConnections, "count")) var grpcMaxConnections: String?
+    @Option(help: help(.grpcMaxConcurrentStreams, "count")) var grpcMaxConcurrentStreams: String?
+    @Option(help: help(.grpcMaxInflightRequests, "count")) var grpcMaxInflightRequests: String?
+    @Option(help: help(.grpcMaxBufferedRequestBytes, "bytes")) var grpcMaxBufferedRequestBytes: String?
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
     @Flag(help: "Print the effective configuration (defaults, file, environment and flags merged) as JSON and exit.")
@@ -69,6 +73,8 @@ struct BrokerCommand: AsyncParsableCommand {
             .transactionCheckMax: transactionCheckMax, .segmentSize: segmentSize,
             .retentionHours: retentionHours, .logLevel: logLevel, .adminToken: adminToken, .trace: trace,
             .transactionCheckExhausted: transactionCheckExhausted, .autoCreateGroups: autoCreateGroups,
+            .grpcMaxConnections: grpcMaxConnections, .grpcMaxConcurrentStreams: grpcMaxConcurrentStreams,
+            .grpcMaxInflightRequests: grpcMaxInflightRequests, .grpcMaxBufferedRequestBytes: grpcMaxBufferedRequestBytes,
         ]
         return given.compactMapValues { $0 }
     }
@@ -140,9 +146,13 @@ struct BrokerCommand: AsyncParsableCommand {
         var messaging = MessagingService.Configuration()
         messaging.advertisedHost = configuration.grpcHost
         messaging.advertisedPort = configuration.grpcPort
+        messaging.admission = RequestAdmission.Limits(
+            maxInflightRequests: configuration.frontDoor.maxInflightRequests,
+            maxBufferedRequestBytes: configuration.frontDoor.maxBufferedRequestBytes)
         let grpc = GRPCEndpoint(
             host: configuration.grpcHost, port: configuration.grpcPort, logger: Logger(label: "sluice.grpc"),
             onListening: { ConsoleOutput.announceListening("gRPC", host: $0, port: $1) },
+            limits: configuration.frontDoor,
             services: [
                 MessagingService(
                     handle: handle, sessions: sessions, configuration: messaging, logger: Logger(label: "sluice.grpc"))

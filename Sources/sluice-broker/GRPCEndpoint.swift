@@ -1,8 +1,10 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import NIOCore
 import ServiceLifecycle
 import SluiceBroker
+import SluiceProtocol
 
 /// The RocketMQ gRPC listener as a `Service`, serving `services` (the MessagingService). It binds
 /// the port at startup, during recovery, so that a port conflict is reported at once.
@@ -11,6 +13,8 @@ struct GRPCEndpoint: Service, CustomStringConvertible {
     var port: Int
     var logger: Logger
     var onListening: @Sendable (_ host: String, _ port: Int) -> Void
+    /// Connections and streams per connection (calls and bodies are bounded in MessagingService).
+    var limits = FrontDoorLimits()
     var services: [any RegistrableRPCService] = []
 
     /// RocketMQ allows 4 MiB bodies plus properties and headers; grpc-swift's default limit is
@@ -27,7 +31,7 @@ struct GRPCEndpoint: Service, CustomStringConvertible {
             host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
         let transport = HTTP2ServerTransport.Posix(
             address: address, transportSecurity: .plaintext,
-            config: .defaults { $0.rpc.maxRequestPayloadSize = Self.maxRequestPayloadBytes })
+            config: Self.transportConfig(limits, gate: ConnectionGate(maxConnections: limits.maxConnections)))
         let server = GRPCServer(transport: transport, services: services)
         var listening = false
         do {
@@ -48,6 +52,35 @@ struct GRPCEndpoint: Service, CustomStringConvertible {
                 endpoint: "gRPC", host: host, port: port, flag: "--grpc-port", Self.rootCause(of: error))
         }
         logger.debug("gRPC endpoint stopped")
+    }
+
+    /// The transport's settings: see docs/protocol.md, "Overload", for why each one is set.
+    static func transportConfig(_ limits: FrontDoorLimits, gate: ConnectionGate) -> HTTP2ServerTransport.Posix.Config {
+        var config = HTTP2ServerTransport.Posix.Config.defaults
+        config.rpc.maxRequestPayloadSize = maxRequestPayloadBytes
+        // Advertised, so clients queue calls past it. Unset, nothing is advertised (clients assume
+        // no limit) while swift-nio-http2 still enforces 100 and answers stream 101 with a
+        // connection error: GOAWAY PROTOCOL_ERROR, and every call on the connection fails.
+        config.http2.maxConcurrentStreams = limits.maxConcurrentStreamsPerConnection
+        // gRPC's servers strike a ping closer than 5 minutes after the last one unless the server
+        // wrote data in between, and close the connection on the third strike (GOAWAY
+        // ENHANCE_YOUR_CALM "too_many_pings"). A long poll writes nothing for up to 60 s, so allow
+        // client keepalives down to 10 s, with or without calls.
+        config.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(10), allowWithoutCalls: true)
+        config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+            guard gate.tryOpen() else {
+                // A failed initializer makes NIO close the connection before HTTP/2 starts.
+                return channel.eventLoop.makeFailedFuture(ConnectionLimitReached(limit: gate.maxConnections))
+            }
+            channel.closeFuture.whenComplete { _ in gate.closed() }
+            return channel.eventLoop.makeSucceededVoidFuture()
+        }
+        return config
+    }
+
+    struct ConnectionLimitReached: Error, CustomStringConvertible {
+        var limit: Int
+        var description: String { "the broker has \(limit) gRPC connections (--grpc-max-connections)" }
     }
 
     /// grpc-swift wraps the socket error in `RuntimeError`s; the innermost cause names errno.

@@ -223,6 +223,67 @@ public final class ConsumptionEngine: Sendable {
         try Self.check(outcome, handle: handle, action: "acknowledge")
     }
 
+    /// One entry of a batch ack: the message id (for the trace) and its receipt handle.
+    public struct AckEntry: Sendable {
+        public var messageId: String
+        public var receiptHandle: String
+
+        public init(messageId: String, receiptHandle: String) {
+            self.messageId = messageId
+            self.receiptHandle = receiptHandle
+        }
+    }
+
+    /// Acknowledges every entry of one AckMessage request, with one SQLite write for all of them;
+    /// each entry gets its own result (the errors `ack` throws).
+    public func ack(group: String, topic: String, entries: [AckEntry], clientId: String = "") async
+        -> [Result<Void, BrokerError>]
+    {
+        if let latched = failure.withLock({ $0 }) { return entries.map { _ in .failure(latched) } }
+        var results = [Result<Void, BrokerError>?](repeating: nil, count: entries.count)
+        var handles: [ReceiptHandle] = []
+        var positions: [Int] = []
+        var consumer: TopicConsumer?
+        for (index, entry) in entries.enumerated() {
+            do throws(BrokerError) {
+                let (handle, found) = try resolve(group: group, topic: topic, receiptHandle: entry.receiptHandle)
+                consumer = found
+                handles.append(handle)
+                positions.append(index)
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        if let consumer, !handles.isEmpty {
+            let (outcomes, write, unblocked) = await consumer.ack(handles, nowMs: nowMs())
+            var stored: BrokerError?
+            do throws(BrokerError) {
+                try await self.stored(write)
+            } catch {
+                stored = error
+            }
+            for (position, (handle, outcome)) in zip(positions, zip(handles, outcomes)) {
+                if let stored {
+                    results[position] = .failure(stored)
+                    continue
+                }
+                do throws(BrokerError) {
+                    try Self.check(outcome.0, handle: handle, action: "acknowledge")
+                    results[position] = .success(())
+                    if outcome.0 == .done, !entries[position].messageId.isEmpty {
+                        trace?.acked(
+                            messageId: entries[position].messageId, group: group, clientId: clientId,
+                            attempt: outcome.attempt)
+                    }
+                } catch {
+                    results[position] = .failure(error)
+                }
+            }
+            if unblocked { waiters.notify(group: group, topic: topic) }
+        }
+        return results.map { $0 ?? .success(()) }
+    }
+
     /// Sets a delivery's remaining invisible time (from now) and returns the handle to use from
     /// now on; a short time is how consumers ask for an early retry.
     public func changeInvisibleDuration(
@@ -243,6 +304,22 @@ public final class ConsumptionEngine: Sendable {
                 messageId: messageId, group: group, clientId: clientId, invisibleUntilMs: renewed.invisibleUntilMs)
         }
         return encode(renewed, group: group, topic: topic)
+    }
+
+    /// Makes `deliveries` (from one receive of `group` and `topic`) visible again at once: their
+    /// receive was cancelled or its response could not be written, so the consumer never saw
+    /// them. Waiting receives are woken. Returns how many were still current and released.
+    @discardableResult
+    public func release(group: String, topic: String, deliveries: [Delivery]) async throws(BrokerError) -> Int {
+        guard !deliveries.isEmpty, let consumer = existingConsumer(group, topic) else { return 0 }
+        let (released, write) = await consumer.release(deliveries.map(\.handle), nowMs: nowMs())
+        try await stored(write)
+        if released > 0 {
+            waiters.notify(group: group, topic: topic)
+            Counter(label: "sluice_deliveries_released_total", dimensions: [("topic", topic), ("group", group)])
+                .increment(by: released)
+        }
+        return released
     }
 
     /// Moves a delivered message to the group's dead-letter queue now (a consumer gave up on it).

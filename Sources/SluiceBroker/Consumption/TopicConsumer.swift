@@ -288,6 +288,30 @@ actor TopicConsumer {
         }
     }
 
+    /// Acknowledges several deliveries at once (one AckMessage request): one queued write for
+    /// all of them, so they commit in one SQLite transaction instead of one after the other.
+    func ack(_ handles: [ReceiptHandle], nowMs: Int64)
+        -> (outcomes: [(SettleOutcome, attempt: Int)], write: PendingWrite, unblocked: Bool)
+    {
+        var changes = ConsumptionChanges()
+        var outcomes: [(SettleOutcome, attempt: Int)] = []
+        outcomes.reserveCapacity(handles.count)
+        var unblocked = false
+        for handle in handles {
+            let outcome = current(handle)
+            guard outcome == .done else {
+                outcomes.append((outcome, 0))
+                continue
+            }
+            let attempt = queues[handle.queueId]?.pending[handle.queueOffset]?.attempt ?? 0
+            if finish(queueId: handle.queueId, offset: handle.queueOffset, nowMs: nowMs, changes: &changes) {
+                unblocked = true
+            }
+            outcomes.append((.done, attempt))
+        }
+        return (outcomes, table.enqueue(changes), unblocked)
+    }
+
     /// Makes the delivery `handle` names invisible until `nowMs + invisibleMs` (a consumer's
     /// extension or, with a short time, its negative acknowledgement) and returns the new handle.
     func changeInvisibleDuration(_ handle: ReceiptHandle, invisibleMs: Int64, nowMs: Int64)
@@ -308,6 +332,30 @@ actor TopicConsumer {
             queueId: handle.queueId, queueOffset: handle.queueOffset, deliveryToken: message.deliveryToken,
             invisibleUntilMs: message.invisibleUntilMs)
         return (.done, renewed, table.enqueue(changes))
+    }
+
+    /// Hands back deliveries that never reached their consumer (the receive was cancelled or its
+    /// response could not be written): each is due again now, and the delivery attempt it used is
+    /// returned, as RocketMQ's proxy does. Handles that are no longer current are left alone.
+    func release(_ handles: [ReceiptHandle], nowMs: Int64) -> (released: Int, write: PendingWrite) {
+        var changes = ConsumptionChanges()
+        var released = 0
+        for handle in handles {
+            guard current(handle) == .done, var message = queues[handle.queueId]?.pending[handle.queueOffset] else {
+                continue
+            }
+            message.attempt = max(0, message.attempt - 1)
+            message.deliveryToken = random.next()
+            message.invisibleUntilMs = 0
+            message.deliverableAtMs = nowMs
+            message.clientId = ""
+            message.autoRenew = false
+            queues[handle.queueId]?.pending[handle.queueOffset] = message
+            changes.pending.append(row(handle.queueId, handle.queueOffset, message))
+            schedule(queueId: handle.queueId, offset: handle.queueOffset, message)
+            released += 1
+        }
+        return (released, table.enqueue(changes))
     }
 
     /// Takes the delivery `handle` names out of circulation for the dead-letter queue (a consumer
