@@ -16,10 +16,13 @@ let package = Package(
         .executable(name: "sluice-broker", targets: ["sluice-broker"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-bench", targets: ["sluice-bench"]),
+        .executable(name: "sluice-client-example", targets: ["sluice-client-example"]),
         // Test-only: preloaded into child processes to record what a power loss would leave.
         .library(name: "SluicePowerLoss", type: .dynamic, targets: ["CSluicePowerLoss"]),
         // Benchmark-only: preloaded to count heap allocations per message.
         .library(name: "SluiceMallocCount", type: .dynamic, targets: ["CSluiceMallocCount"]),
+        // The Swift client SDK (RocketMQ 5 gRPC): producers, transaction producer, consumers.
+        .library(name: "SluiceClient", targets: ["SluiceClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
@@ -124,6 +127,20 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // MARK: the Swift client SDK; speaks only the wire protocol, never imports the broker
+        .target(
+            name: "SluiceClient",
+            dependencies: [
+                "SluiceWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // MARK: admin HTTP API (health, readiness, metrics)
         .target(
             name: "SluiceAdmin",
@@ -202,6 +219,17 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        .executableTarget(
+            name: "sluice-client-example",
+            dependencies: [
+                "SluiceClient",
+                "CSQLite",  // the order-service example keeps its own state in SQLite
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // MARK: tests
         .testTarget(
             name: "SluiceStorageTests",
@@ -252,7 +280,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "SluiceTesting", "SluiceStorage", "SluiceTransactions", "SluiceBroker", "SluiceWire",
+                "SluiceTesting", "SluiceStorage", "SluiceTransactions", "SluiceBroker", "SluiceWire", "SluiceClient",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
