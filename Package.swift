@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "sluice-broker", targets: ["sluice-broker"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-bench", targets: ["sluice-bench"]),
+        .executable(name: "sluice-fuzz-storage", targets: ["sluice-fuzz-storage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
@@ -147,6 +148,20 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // MARK: the structured protocol fuzzer (issue 11): `swift test` runs it bounded, `make fuzz` long
+        .target(
+            name: "SluiceFuzz",
+            dependencies: [
+                "SluiceTesting",
+                "SluiceWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // MARK: executables
         .executableTarget(
             name: "sluice-broker",
@@ -173,9 +188,17 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // libFuzzer harness for the record decoder and the recovery scanner. A plain build replays
+        // its committed corpus; `make fuzz-libfuzzer` builds it with -sanitize=fuzzer in .build-fuzz.
+        .executableTarget(
+            name: "sluice-fuzz-storage",
+            dependencies: ["SluiceStorage"],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "sluice-bench",
             dependencies: [
+                "SluiceFuzz",
                 "SluiceStorage",
                 "SluiceTransactions",
                 "SluiceBroker",
@@ -243,7 +266,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "SluiceTesting", "SluiceStorage", "SluiceTransactions", "SluiceBroker", "SluiceWire",
+                "SluiceFuzz", "SluiceTesting", "SluiceStorage", "SluiceTransactions", "SluiceBroker", "SluiceWire",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -37,6 +37,9 @@ extension BrokerConfiguration {
         case .trace: .string(traceEnabled ? "on" : "off")
         case .transactionCheckExhausted: .string(checkBudgetPolicy == .park ? "park" : "rollback")
         case .autoCreateGroups: .string(autoCreateGroups ? "on" : "off")
+        case .maxGroups: .number(clientLimits.maxGroups)
+        case .maxLongPolls: .number(clientLimits.maxLongPolls)
+        case .maxClients: .number(clientLimits.maxClients)
         }
     }
 

@@ -112,6 +112,9 @@ extension BrokerConfiguration {
             case "off": autoCreateGroups = false
             default: throw invalid("expected on or off; got '\(value)'")
             }
+        case .maxGroups: clientLimits.maxGroups = try integer(in: ClientLimits.range)
+        case .maxLongPolls: clientLimits.maxLongPolls = try integer(in: ClientLimits.range)
+        case .maxClients: clientLimits.maxClients = try integer(in: ClientLimits.range)
         }
     }
 

@@ -42,6 +42,8 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var checkBudgetPolicy = CheckBudgetPolicy.park
     /// Whether consumer groups appear on first use (`--auto-create-groups on|off`).
     public var autoCreateGroups = true
+    /// `--max-groups`, `--max-long-polls`, `--max-clients`: what clients together may claim.
+    public var clientLimits = ClientLimits()
 
     public init() {}
 

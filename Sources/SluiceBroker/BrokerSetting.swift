@@ -19,6 +19,9 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case trace
     case transactionCheckExhausted = "transaction-check-exhausted"
     case autoCreateGroups = "auto-create-groups"
+    case maxGroups = "max-groups"
+    case maxLongPolls = "max-long-polls"
+    case maxClients = "max-clients"
 
     /// The key in a config file; also the flag without its dashes.
     public var key: String { rawValue }
@@ -52,6 +55,10 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
         case .transactionCheckExhausted:
             "When a transaction's check-backs are used up: park (keep it for its producer or an operator) or rollback, as RocketMQ does (default park)."
         case .autoCreateGroups: "on: a consumer group appears on first use with the defaults; off: it must be created first (default on)."
+        case .maxGroups:
+            "Consumer groups at most before creation on first use is refused with TOO_MANY_REQUESTS; `sluice group create` is not limited (default 10000)."
+        case .maxLongPolls: "Receives and pulls waiting for messages at once; more are refused with TOO_MANY_REQUESTS (default 10000)."
+        case .maxClients: "Clients with an open Telemetry stream at once; more are refused with TOO_MANY_REQUESTS (default 10000)."
         }
     }
 }

@@ -14,19 +14,31 @@ extension MessagingService {
             guard !request.message.entries.isEmpty else {
                 throw ProtocolRefusal(.badRequest, "an ack needs at least one entry (message id and receipt handle)")
             }
+            guard request.message.entries.count <= WireLimits.ackEntries else {
+                throw ProtocolRefusal(
+                    .badRequest,
+                    "an ack has \(request.message.entries.count) entries; the limit is \(WireLimits.ackEntries)")
+            }
+            let clientId = Self.clientId(request.metadata)
+            try WireCheck.clientId(clientId)
             for entry in request.message.entries {
                 var result = Apache_Rocketmq_V2_AckMessageResultEntry()
-                result.messageID = entry.messageID
-                result.receiptHandle = entry.receiptHandle
+                // Echoed back only when within limits (a refusal never mirrors a huge field).
+                if entry.messageID.utf8.count <= WireLimits.messageIdBytes { result.messageID = entry.messageID }
+                if entry.receiptHandle.utf8.count <= WireLimits.receiptHandleBytes {
+                    result.receiptHandle = entry.receiptHandle
+                }
                 do throws(ProtocolRefusal) {
+                    try WireCheck.receiptHandle(entry.receiptHandle)
+                    try WireCheck.messageId(entry.messageID)
                     try await refusing { () async throws(BrokerError) in
                         try await engine.ack(
                             group: group, topic: topic, receiptHandle: entry.receiptHandle, messageId: entry.messageID,
-                            clientId: Self.clientId(request.metadata))
+                            clientId: clientId)
                     }
                     result.status = .ok
                 } catch {
-                    result.status = Status(error.code, "message \(entry.messageID): \(error.message)")
+                    result.status = Status(error.code, "message \(WireCheck.shown(entry.messageID)): \(error.message)")
                     // The Python client reads only the top-level status: the first failure goes there.
                     if response.status.code == .ok { response.status = result.status }
                 }
@@ -40,18 +52,25 @@ extension MessagingService {
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_ChangeInvisibleDurationResponse> {
         // The client copies the handle before it looks at the status: never leave it empty.
         var echo = Apache_Rocketmq_V2_ChangeInvisibleDurationResponse()
-        echo.receiptHandle = request.message.receiptHandle
+        if request.message.receiptHandle.utf8.count <= WireLimits.receiptHandleBytes {
+            echo.receiptHandle = request.message.receiptHandle
+        }
         return await answer(echo) { response throws(ProtocolRefusal) in
             let engine = try consumptionEngine()
             let (group, topic) = try Self.groupAndTopic(request.message.group, request.message.topic)
-            let invisibleMs = WireMessage.milliseconds(request.message.invisibleDuration)
+            try WireCheck.receiptHandle(request.message.receiptHandle)
+            try WireCheck.messageId(request.message.messageID)
+            let clientId = Self.clientId(request.metadata)
+            try WireCheck.clientId(clientId)
+            let invisibleMs = try WireTime.milliseconds(
+                request.message.invisibleDuration, field: "invisible_duration", code: .illegalInvisibleTime)
             guard (0...Self.invisibleRangeMs.upperBound).contains(invisibleMs) else {
                 throw ProtocolRefusal(.illegalInvisibleTime, "invisible_duration must be 0 to 12 h; got \(invisibleMs) ms")
             }
             response.receiptHandle = try await refusing { () async throws(BrokerError) in
                 try await engine.changeInvisibleDuration(
                     group: group, topic: topic, receiptHandle: request.message.receiptHandle, invisibleMs: invisibleMs,
-                    messageId: request.message.messageID, clientId: Self.clientId(request.metadata))
+                    messageId: request.message.messageID, clientId: clientId)
             }
         }
     }
@@ -62,6 +81,7 @@ extension MessagingService {
         await answer { _ throws(ProtocolRefusal) in
             let engine = try consumptionEngine()
             let (group, topic) = try Self.groupAndTopic(request.message.group, request.message.topic)
+            try WireCheck.receiptHandle(request.message.receiptHandle)
             try await refusing { () async throws(BrokerError) in
                 try await engine.forwardToDeadLetter(group: group, topic: topic, receiptHandle: request.message.receiptHandle)
             }
@@ -71,8 +91,8 @@ extension MessagingService {
     static func groupAndTopic(_ group: Apache_Rocketmq_V2_Resource, _ topic: Apache_Rocketmq_V2_Resource)
         throws(ProtocolRefusal) -> (String, String)
     {
-        if group.name.isEmpty { throw ProtocolRefusal(.illegalConsumerGroup, "the consumer group name is empty") }
-        if topic.name.isEmpty { throw ProtocolRefusal(.illegalTopic, "the topic name is empty") }
+        try WireCheck.groupName(group.name)
+        try WireCheck.topicName(topic.name)
         return (group.name, topic.name)
     }
 }

@@ -21,8 +21,10 @@ extension Apache_Rocketmq_V2_UpdateOffsetResponse: StatusResponse {}
 extension MessagingService {
     /// Answers a unary RPC: `body` fills the response, whose status starts as OK; a refusal it
     /// throws becomes the status (code and message), so the call itself never fails.
+    /// `rpc` names the call in `sluice_requests_refused_total` (by default the Swift method name).
     func answer<Response: StatusResponse>(
-        _ response: Response = Response(), _ body: (inout Response) async throws(ProtocolRefusal) -> Void
+        _ response: Response = Response(), rpc: String = #function,
+        _ body: (inout Response) async throws(ProtocolRefusal) -> Void
     ) async -> ServerResponse<Response> {
         var response = response
         response.status = .ok
@@ -31,6 +33,7 @@ extension MessagingService {
         } catch {
             response.status = error.status
         }
+        RefusalMetric.shared.count(response.status, rpc: rpc)
         return respond(response)
     }
 

@@ -45,6 +45,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.trace, "on|off")) var trace: String?
     @Option(help: help(.transactionCheckExhausted, "park|rollback")) var transactionCheckExhausted: String?
     @Option(help: help(.autoCreateGroups, "on|off")) var autoCreateGroups: String?
+    @Option(help: help(.maxGroups, "count")) var maxGroups: String?
+    @Option(help: help(.maxLongPolls, "count")) var maxLongPolls: String?
+    @Option(help: help(.maxClients, "count")) var maxClients: String?
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
     @Flag(help: "Print the effective configuration (defaults, file, environment and flags merged) as JSON and exit.")
@@ -69,6 +72,7 @@ struct BrokerCommand: AsyncParsableCommand {
             .transactionCheckMax: transactionCheckMax, .segmentSize: segmentSize,
             .retentionHours: retentionHours, .logLevel: logLevel, .adminToken: adminToken, .trace: trace,
             .transactionCheckExhausted: transactionCheckExhausted, .autoCreateGroups: autoCreateGroups,
+            .maxGroups: maxGroups, .maxLongPolls: maxLongPolls, .maxClients: maxClients,
         ]
         return given.compactMapValues { $0 }
     }
@@ -121,7 +125,8 @@ struct BrokerCommand: AsyncParsableCommand {
         let logger = Logger(label: "sluice.broker")
         let readiness = Readiness()
         let handle = BrokerHandle()
-        let sessions = ClientSessions(logger: Logger(label: "sluice.clients"))
+        let sessions = ClientSessions(
+            logger: Logger(label: "sluice.clients"), maxClients: configuration.clientLimits.maxClients)
         let checkBacks = StoreService.CheckBackWiring(
             sender: TelemetryCheckBackSender(sessions: sessions, handle: handle, logger: Logger(label: "sluice.checks")),
             producers: sessions,
@@ -135,6 +140,7 @@ struct BrokerCommand: AsyncParsableCommand {
             configuration: configuration.commitLogConfiguration,
             transactionTimeout: configuration.transactionTimeout, readiness: readiness, handle: handle,
             checkBacks: checkBacks, autoCreateGroups: configuration.autoCreateGroups,
+            clientLimits: configuration.clientLimits,
             trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
             logger: Logger(label: "sluice.store"))
         var messaging = MessagingService.Configuration()
