@@ -121,8 +121,8 @@ extension MessagingService {
             try WireCheck.text(system.bornHost, atMost: WireLimits.bornHostBytes, field: "born_host", code: .badRequest)
             properties.append((WireProperty.bornHost, system.bornHost))
         }
-        let bornMs = system.hasBornTimestamp
-            ? try WireTime.milliseconds(system.bornTimestamp, field: "born_timestamp", code: .badRequest)
+        let bornMs = try system.hasBornTimestamp
+            ? WireTime.milliseconds(system.bornTimestamp, field: "born_timestamp", code: .badRequest)
             : WallClock.nowMs()
         let queueId: UInt32
         switch kind {

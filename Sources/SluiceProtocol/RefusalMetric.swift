@@ -14,13 +14,13 @@ final class RefusalMetric: Sendable {
     func count(_ status: Apache_Rocketmq_V2_Status, rpc: String) {
         guard status.code != .ok, status.code != .messageNotFound else { return }
         // `#function` gives "ackMessage(request:context:)": keep the name, as the proto spells it.
-        var name = rpc.prefix { $0 != "(" }
-        if let first = name.first, first.isLowercase { name = first.uppercased() + name.dropFirst() }
+        let method = rpc.prefix(while: { $0 != "(" })
+        let name = (method.first?.uppercased() ?? "") + method.dropFirst()
         let code = Self.name(of: status.code)
         let key = name + "/" + code
         let counter = counters.withLockedValue { counters in
             if let existing = counters[key] { return existing }
-            let created = Counter(label: "sluice_requests_refused_total", dimensions: [("rpc", String(name)), ("code", code)])
+            let created = Counter(label: "sluice_requests_refused_total", dimensions: [("rpc", name), ("code", code)])
             counters[key] = created
             return created
         }

@@ -1,4 +1,3 @@
-import Dispatch
 import Logging
 import NIOCore
 
@@ -90,14 +89,7 @@ public enum StorageFuzzing {
             }
         }
         for record in log.lookup(key: "k", limit: 4) { read += record.message.keys.count > 0 ? 1 : 0 }
-        // A harness runs on a plain thread: wait here for the async close (its work runs on a
-        // thread of its own, never on this one).
-        let closed = DispatchSemaphore(value: 0)
-        Task {
-            await log.close()
-            closed.signal()
-        }
-        closed.wait()
+        log.closeBlocking()
         return read
     }
 }

@@ -140,8 +140,8 @@ struct BrokerCommand: AsyncParsableCommand {
             configuration: configuration.commitLogConfiguration,
             transactionTimeout: configuration.transactionTimeout, readiness: readiness, handle: handle,
             checkBacks: checkBacks, autoCreateGroups: configuration.autoCreateGroups,
-            clientLimits: configuration.clientLimits,
             trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
+            clientLimits: configuration.clientLimits,
             logger: Logger(label: "sluice.store"))
         var messaging = MessagingService.Configuration()
         messaging.advertisedHost = configuration.grpcHost

@@ -32,15 +32,25 @@ struct HostileInputTests {
         return request
     }
 
-    @Test("timestamps and durations outside protobuf's range are refused with the field named", arguments: [
-        (Int64.max, Int32(0)), (Int64.min, 0), (253_402_300_800, 0), (-62_135_596_801, 0), (0, -1), (0, 1_000_000_000),
+    static let badTimestamps: [(Int64, Int32)] = [
+        (Int64.max, 0), (Int64.min, 0), (253_402_300_800, 0), (-62_135_596_801, 0), (0, -1), (0, 1_000_000_000),
         (0, Int32.max), (0, Int32.min),
-    ])
+    ]
+    static let badDurations: [(Int64, Int32)] = [
+        (Int64.max, 0), (Int64.min, 0), (315_576_000_001, 0), (-315_576_000_001, 0), (0, 1_000_000_000),
+        (0, Int32.max), (0, Int32.min), (5, -1), (-5, 1),
+    ]
+
+    @Test("timestamps outside protobuf's range are refused with the field named", arguments: badTimestamps)
     func timestampEdges(seconds: Int64, nanos: Int32) {
         #expect(throws: ProtocolRefusal.self) {
             try WireTime.milliseconds(
                 Google_Protobuf_Timestamp(seconds: seconds, nanos: nanos), field: "born_timestamp", code: .badRequest)
         }
+    }
+
+    @Test("durations outside protobuf's range are refused", arguments: badDurations)
+    func durationEdges(seconds: Int64, nanos: Int32) {
         #expect(throws: ProtocolRefusal.self) {
             try WireTime.milliseconds(
                 Google_Protobuf_Duration(seconds: seconds, nanos: nanos), field: "d", code: .illegalInvisibleTime)
