@@ -88,7 +88,8 @@ public enum StorageFuzzing {
                 }
             }
         }
-        for record in log.lookup(key: "k", limit: 4) { read += record.message.keys.count > 0 ? 1 : 0 }
+        // The key index is rebuilt too: look one up (not counted).
+        _ = log.lookup(key: "k", limit: 4)
         log.closeBlocking()
         return read
     }

@@ -138,14 +138,10 @@ struct HostileInputTests {
             let service = MessagingService(
                 handle: handle, sessions: ClientSessions(logger: Logger(label: "t")),
                 configuration: MessagingService.Configuration(), logger: Logger(label: "t"))
-            func receive(_ configure: (inout Apache_Rocketmq_V2_ReceiveMessageRequest) -> Void) async -> Status {
-                var request = Apache_Rocketmq_V2_ReceiveMessageRequest()
-                request.group.name = "g1"
-                request.messageQueue.topic.name = "orders"
-                request.messageQueue.id = Int32.min
-                request.batchSize = Int32.max
-                request.invisibleDuration = .init(seconds: 30, nanos: 0)
-                configure(&request)
+            // The request is built synchronously, then sent: a non-escaping closure parameter of an
+            // async local function was seen to replay an earlier call's closure (Swift 6.3.1).
+            @Sendable func receive(_ configure: @Sendable (inout Apache_Rocketmq_V2_ReceiveMessageRequest) -> Void) async -> Status {
+                let request = Self.receiveRequest(configure)
                 return await service.receiveResponses(request, clientId: "c1")[0].status
             }
             #expect(await receive { _ in }.code == .messageNotFound)
@@ -171,20 +167,36 @@ struct HostileInputTests {
 
             // --max-long-polls: one parked receive fills a limit of one; the next is refused at once.
             stack.engine.waiters.setMaxParked(1)
-            let parked = Task { await receive { $0.longPollingTimeout = .init(seconds: 5, nanos: 0) } }
+            var longPoll = Self.receiveRequest { _ in }
+            longPoll.longPollingTimeout = Google_Protobuf_Duration(seconds: 5, nanos: 0)
+            let waiting = longPoll
+            let parked = Task { await service.receiveResponses(waiting, clientId: "c1")[0].status }
             var refused: Status?
             for _ in 0..<200 where refused == nil {
                 try await Task.sleep(for: .milliseconds(10))
                 if stack.engine.waiters.count == 1 {
-                    refused = await receive { $0.longPollingTimeout = .init(seconds: 5, nanos: 0) }
+                    refused = await service.receiveResponses(waiting, clientId: "c2")[0].status
                 }
             }
-            #expect(refused?.code == .tooManyRequests)
+            #expect(refused?.code == .tooManyRequests, "\(String(describing: refused))")
             #expect(refused?.message.contains("--max-long-polls") == true)
             parked.cancel()
             _ = await parked.value
             await stack.close()
         }
+    }
+
+    static func receiveRequest(
+        _ configure: (inout Apache_Rocketmq_V2_ReceiveMessageRequest) -> Void
+    ) -> Apache_Rocketmq_V2_ReceiveMessageRequest {
+        var request = Apache_Rocketmq_V2_ReceiveMessageRequest()
+        request.group.name = "g1"
+        request.messageQueue.topic.name = "orders"
+        request.messageQueue.id = Int32.min
+        request.batchSize = Int32.max
+        request.invisibleDuration = .init(seconds: 30, nanos: 0)
+        configure(&request)
+        return request
     }
 
     @Test("client sessions: a cap on clients, a bounded outbound queue, one lock for open")
