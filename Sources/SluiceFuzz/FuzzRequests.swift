@@ -29,6 +29,8 @@ struct FuzzCall {
     /// For Telemetry: the commands to write, and whether to read the replies at all.
     var telemetry: [[UInt8]] = []
     var readReplies = true
+    /// Settings commands among them (each gets one reply; other commands get none).
+    var expectedReplies = 0
 }
 
 /// Builds hostile requests for every RPC from `FuzzValues`.
@@ -67,7 +69,7 @@ struct FuzzRequests {
     mutating func endpoints() -> Apache_Rocketmq_V2_Endpoints {
         var endpoints = Apache_Rocketmq_V2_Endpoints()
         endpoints.scheme = .init(rawValue: values.below(5)) ?? .ipv4
-        let count = values.chance(10) ? 20 + values.below(1000) : values.below(3)
+        let count = values.chance(10) ? 17 + values.below(100) : values.below(3)
         endpoints.addresses = (0..<count).map { _ in
             var address = Apache_Rocketmq_V2_Address()
             address.host = values.string(plausible: ["127.0.0.1", "localhost"])
@@ -92,8 +94,8 @@ struct FuzzRequests {
         system.messageType = .init(rawValue: values.below(8)) ?? .normal
         if values.chance(2) { system.messageID = values.string(plausible: [UUID().uuidString]) }
         if values.chance(3) { system.tag = values.string(plausible: ["a", "b", "c"]) }
-        let keyCount = values.chance(20) ? 60 + values.below(100) : values.below(3)
-        system.keys = (0..<keyCount).map { _ in values.string(plausible: ["k1", "k2"]) }
+        let keyCount = values.chance(20) ? 60 + values.below(10) : values.below(3)
+        system.keys = (0..<keyCount).map { index in keyCount > 3 ? "k\(index)" : values.string(plausible: ["k1", "k2"]) }
         if values.chance(2) { system.messageGroup = values.string(plausible: ["g1", "g2"]) }
         let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
         if values.chance(2) { system.bornTimestamp = values.timestamp(plausibleMs: nowMs) }
@@ -106,9 +108,11 @@ struct FuzzRequests {
         if values.chance(8) { system.invisibleDuration = values.duration() }
         if values.chance(8) { system.bodyEncoding = .init(rawValue: values.below(4)) ?? .identity }
         message.systemProperties = system
-        let propertyCount = values.chance(20) ? 100 + values.below(400) : values.below(4)
-        for _ in 0..<propertyCount {
-            message.userProperties[values.string(plausible: ["p", "q", "SLUICE_TXN_ID", "SLUICE_X"])] = values.string()
+        let propertyCount = values.chance(20) ? 120 + values.below(20) : values.below(4)
+        for index in 0..<propertyCount {
+            if propertyCount > 4 { message.userProperties["p\(index)"] = "v" } else {
+                message.userProperties[values.string(plausible: ["p", "q", "SLUICE_TXN_ID", "SLUICE_X"])] = values.string()
+            }
         }
         return message
     }
@@ -124,8 +128,9 @@ struct FuzzRequests {
         switch values.below(3) {
         case 0:
             var publishing = Apache_Rocketmq_V2_Publishing()
-            let count = values.chance(10) ? 1000 + values.below(2000) : values.below(4)
-            publishing.topics = (0..<count).map { _ in resource(topic()) }
+            let mass = values.chance(10)
+            let count = mass ? 1000 + values.below(100) : values.below(4)
+            publishing.topics = (0..<count).map { index in mass ? resource("t\(index)") : resource(topic()) }
             publishing.maxBodySize = values.int32()
             settings.publishing = publishing
         case 1:
@@ -210,11 +215,12 @@ struct FuzzRequests {
             var request = Apache_Rocketmq_V2_AckMessageRequest()
             request.group = resource(group())
             request.topic = resource(topic())
-            let count = values.chance(20) ? 1000 + values.below(2000) : values.below(4)
-            request.entries = (0..<count).map { _ in
+            let mass = values.chance(20)
+            let count = mass ? 1000 + values.below(100) : values.below(4)
+            request.entries = (0..<count).map { index in
                 var entry = Apache_Rocketmq_V2_AckMessageEntry()
-                entry.messageID = values.string()
-                entry.receiptHandle = handle()
+                entry.messageID = mass ? "m\(index)" : values.string()
+                entry.receiptHandle = mass ? "h\(index)" : handle()
                 return entry
             }
             call.bytes = serialized(request)
@@ -268,9 +274,12 @@ struct FuzzRequests {
             request.source = .init(rawValue: values.below(4)) ?? .sourceClient
             call.bytes = serialized(request)
         case .telemetry:
-            call.telemetry = (0..<(values.chance(10) ? 50 + values.below(200) : values.below(4))).map { _ in
-                serialized(settingsCommand())
-            }
+            let commands = (0..<(values.chance(10) ? 50 + values.below(200) : values.below(4))).map { _ in settingsCommand() }
+            call.telemetry = commands.map { serialized($0) }
+            let settings = commands.filter { if case .settings = $0.command { true } else { false } }.count
+            // A stream without a client id gets one refusal; the broker queues at most 64 replies
+            // for a stream (later ones may be dropped when it reads faster than the client).
+            call.expectedReplies = call.clientId == nil ? 1 : min(settings, 64)
             call.readReplies = !values.chance(4)
         case .notifyClientTermination:
             var request = Apache_Rocketmq_V2_NotifyClientTerminationRequest()

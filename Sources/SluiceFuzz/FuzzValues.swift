@@ -53,8 +53,8 @@ struct FuzzValues {
     mutating func string(plausible: [String] = []) -> String {
         switch below(12) {
         case 0: return ""
-        case 1: return String(repeating: "x", count: 256 + below(64 * 1024))
-        case 2: return chance(8) ? String(repeating: "y", count: 1 << 20) : String(repeating: "%", count: below(300))
+        case 1: return chance(4) ? String(repeating: "x", count: 256 + below(64 * 1024)) : String(repeating: "x", count: 256 + below(1024))
+        case 2: return chance(64) ? String(repeating: "y", count: 1 << 20) : String(repeating: "%", count: below(300))
         case 3, 4: return garbage(maxScalars: 64)
         default:
             if !plausible.isEmpty { return plausible[below(plausible.count)] }

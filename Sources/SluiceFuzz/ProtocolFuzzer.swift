@@ -74,9 +74,21 @@ public struct ProtocolFuzzer: Sendable {
             for index in 0..<50 { _ = try? await Self.plainSend(typed, topic: "fuzz-normal", body: "seed-\(index)") }
             report.rssBeforeKilobytes = configuration.brokerPid.flatMap(ProcessMemory.residentKilobytes(pid:))
 
+            configuration.progress?("set up; fuzzing with \(configuration.workers) workers on \(clients.count) connections")
             let started = ContinuousClock.now
             let workers = max(1, configuration.workers)
             let results = try await withThrowingTaskGroup(of: WorkerResult.self) { workersGroup in
+                // Raw HTTP/2 attacks alongside the workers: one per `rawEvery` requests, every kind.
+                let attacks = max(RawHTTP2.kinds, configuration.requests / max(1, configuration.rawEvery))
+                workersGroup.addTask {
+                    var result = WorkerResult()
+                    var random = SplitMix64(seed: configuration.seed ^ 0xA5A5)
+                    for attack in 0..<attacks {
+                        let kind = await RawHTTP2.attack(port: configuration.grpcPort, kind: attack, seed: random.next())
+                        result.raw[kind, default: 0] += 1
+                    }
+                    return result
+                }
                 for worker in 0..<workers {
                     let share = configuration.requests / workers + (worker < configuration.requests % workers ? 1 : 0)
                     let client = clients[worker % clients.count]
@@ -117,15 +129,11 @@ public struct ProtocolFuzzer: Sendable {
         var result = WorkerResult()
         let typed = Apache_Rocketmq_V2_MessagingService.Client(wrapping: client)
         var options = CallOptions.defaults
-        options.timeout = .seconds(3)
+        // Generous: a debug broker on a busy machine; long polls over it are abandoned on purpose.
+        options.timeout = .seconds(10)
         for index in 0..<requests {
             if worker == 0, index % configuration.canaryEvery == configuration.canaryEvery - 1 {
                 try? await canaries.send(typed, tag: "during-\(index)", seed: configuration.seed)
-            }
-            if worker == 1 % max(1, configuration.workers), index % configuration.rawEvery == configuration.rawEvery - 1 {
-                let kind = await RawHTTP2.attack(
-                    port: configuration.grpcPort, kind: generator.values.below(RawHTTP2.kinds), seed: generator.values.next())
-                result.raw[kind, default: 0] += 1
             }
             let call = generator.next()
             result.requests += 1
@@ -133,11 +141,11 @@ public struct ProtocolFuzzer: Sendable {
                 let code = try await perform(call, client: client, options: options, generator: &generator)
                 result.codes[code, default: 0] += 1
             } catch let error as RPCError {
-                result.transportErrors["\(error.code)", default: 0] += 1
+                result.transportErrors["\(call.rpc.rawValue): \(error.code)", default: 0] += 1
             } catch {
-                result.transportErrors["other", default: 0] += 1
+                result.transportErrors["\(call.rpc.rawValue): other", default: 0] += 1
             }
-            if worker == 0, index % 5000 == 4999 {
+            if worker == 0, index % 500 == 499 {
                 configuration.progress?("worker 0: \(index + 1) of \(requests) requests")
             }
         }
@@ -155,6 +163,7 @@ public struct ProtocolFuzzer: Sendable {
         case .telemetry:
             let commands = call.telemetry
             let readReplies = call.readReplies
+            let expected = call.expectedReplies
             let request = StreamingClientRequest<[UInt8]>(metadata: metadata) { writer in
                 for command in commands { try await writer.write(command) }
                 if !readReplies { try await Task.sleep(for: .milliseconds(100)) }
@@ -167,12 +176,13 @@ public struct ProtocolFuzzer: Sendable {
                 guard readReplies else { return "ABANDONED" }
                 var first: String?
                 var seen = 0
+                if expected == 0 { return "NO_REPLY_EXPECTED" }
                 for try await bytes in response.messages {
                     if first == nil, let status = Self.status(bytes) { first = status }
                     seen += 1
-                    if seen >= commands.count { break }
+                    if seen >= expected { break }
                 }
-                return first ?? "NO_REPLY"
+                return first ?? (expected == 0 ? "NO_REPLY_EXPECTED" : "NO_REPLY")
             }
         case .receiveMessage, .pullMessage:
             let (code, handles) = try await client.serverStreaming(

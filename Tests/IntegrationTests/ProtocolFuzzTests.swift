@@ -31,7 +31,8 @@ struct ProtocolFuzzTests {
             var configuration = ProtocolFuzzer.Configuration(
                 grpcPort: broker.grpcPort, adminURL: broker.adminURL, seed: seed, requests: Self.requests)
             configuration.brokerPid = broker.process.pid
-            configuration.progress = { print("protocol fuzz: \($0)") }
+            // Unbuffered, so a slow run shows where it is.
+            configuration.progress = { FileHandle.standardError.write(Data("protocol fuzz: \($0)\n".utf8)) }
             let report = try await ProtocolFuzzer(configuration).run()
             print(report.summary)
 
