@@ -88,12 +88,14 @@ fuzz: deps
 ## libFuzzer (-sanitize=fuzzer, debug so bounds preconditions stay on) on the commit log's record
 ## decoder and recovery scanner, FUZZ_SECONDS each, in its own scratch path. New inputs go to
 ## .build-fuzz/corpus; the committed seeds are Tests/fuzz-corpus (scripts/make-fuzz-corpus.py).
+## Recovery opens a real data folder per input: it runs in /dev/shm when there is one (4x faster).
 FUZZ_SECONDS ?= 60
 fuzz-libfuzzer:
 	$(SWIFT) build --scratch-path .build-fuzz --product sluice-fuzz-storage -Xswiftc -sanitize=fuzzer -Xswiftc -DSLUICE_LIBFUZZER
 	mkdir -p .build-fuzz/corpus/record .build-fuzz/corpus/recovery .build-fuzz/crashes
 	SLUICE_FUZZ_TARGET=record .build-fuzz/debug/sluice-fuzz-storage -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		-artifact_prefix=.build-fuzz/crashes/record- -print_final_stats=1 .build-fuzz/corpus/record Tests/fuzz-corpus/record
+	TMPDIR=$$( [ -d /dev/shm ] && echo /dev/shm || echo /tmp ) \
 	SLUICE_FUZZ_TARGET=recovery .build-fuzz/debug/sluice-fuzz-storage -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
 		-artifact_prefix=.build-fuzz/crashes/recovery- -print_final_stats=1 .build-fuzz/corpus/recovery Tests/fuzz-corpus/recovery
 

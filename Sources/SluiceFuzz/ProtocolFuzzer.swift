@@ -27,8 +27,6 @@ public struct ProtocolFuzzer: Sendable {
         public var workers = 32
         /// One canary send per this many requests (per worker 0).
         public var canaryEvery = 200
-        /// One raw HTTP/2 attack per this many requests (per worker 0).
-        public var rawEvery = 100
         /// Called now and then with a progress line.
         public var progress: (@Sendable (String) -> Void)?
 
@@ -78,14 +76,17 @@ public struct ProtocolFuzzer: Sendable {
             let started = ContinuousClock.now
             let workers = max(1, configuration.workers)
             let results = try await withThrowingTaskGroup(of: WorkerResult.self) { workersGroup in
-                // Raw HTTP/2 attacks alongside the workers: one per `rawEvery` requests, every kind.
-                let attacks = max(RawHTTP2.kinds, configuration.requests / max(1, configuration.rawEvery))
+                // Raw HTTP/2 attacks alongside the workers, one after another until they finish
+                // (every kind at least once).
+                let workersDone = StopFlag()
                 workersGroup.addTask {
                     var result = WorkerResult()
                     var random = SplitMix64(seed: configuration.seed ^ 0xA5A5)
-                    for attack in 0..<attacks {
+                    var attack = 0
+                    while attack < RawHTTP2.kinds || !workersDone.isSet {
                         let kind = await RawHTTP2.attack(port: configuration.grpcPort, kind: attack, seed: random.next())
                         result.raw[kind, default: 0] += 1
+                        attack += 1
                     }
                     return result
                 }
@@ -97,7 +98,11 @@ public struct ProtocolFuzzer: Sendable {
                     }
                 }
                 var all: [WorkerResult] = []
-                for try await result in workersGroup { all.append(result) }
+                for try await result in workersGroup {
+                    all.append(result)
+                    // Every fuzzing worker has reported (the raw task is the one left).
+                    if all.count == workers { workersDone.set() }
+                }
                 return all
             }
             report.elapsed = ContinuousClock.now - started
@@ -334,6 +339,13 @@ public struct ProtocolFuzzer: Sendable {
         }
         return wrong + remaining.keys.sorted()
     }
+}
+
+/// Set once the fuzzing workers are done.
+final class StopFlag: Sendable {
+    private let value = Atomic(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
 }
 
 /// Canary messages the broker acknowledged: id to body.

@@ -9,7 +9,7 @@ import Glibc
 /// garbage, truncated or oversized frames, or a gRPC length prefix that lies about the message
 /// size. The broker must drop the connection (or answer an error), never crash or hang.
 ///
-/// Blocking socket calls with one-second timeouts, on a thread of their own (never on the
+/// Blocking socket calls with short timeouts, on a thread of their own (never on the
 /// cooperative pool).
 enum RawHTTP2 {
     static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
@@ -118,12 +118,13 @@ enum RawHTTP2 {
         return bytes
     }
 
-    /// Connects, writes `bytes`, reads whatever comes back for up to a second, and closes.
+    /// Connects, writes `bytes`, reads whatever comes back (300 ms without a byte ends it), and
+    /// closes.
     static func exchange(port: Int, bytes: [UInt8]) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return }
         defer { close(fd) }
-        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        var timeout = timeval(tv_sec: 0, tv_usec: 300_000)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()

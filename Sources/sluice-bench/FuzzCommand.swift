@@ -56,7 +56,6 @@ struct FuzzCommand: AsyncParsableCommand {
         configuration.connections = connections
         configuration.workers = workers
         configuration.canaryEvery = 1000
-        configuration.rawEvery = 500
         configuration.progress = { print("  \($0)") }
         let report = try await ProtocolFuzzer(configuration).run()
         let crashes = process.isRunning ? 0 : 1

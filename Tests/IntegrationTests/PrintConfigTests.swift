@@ -28,6 +28,9 @@ struct PrintConfigTests {
         "trace": ("off", .string("off")),
         "transaction-check-exhausted": ("rollback", .string("rollback")),
         "auto-create-groups": ("off", .string("off")),
+        "max-groups": ("500", .number(500)),
+        "max-long-polls": ("300", .number(300)),
+        "max-clients": ("200", .number(200)),
     ]
 
     struct Printed {
