@@ -37,6 +37,10 @@ extension BrokerConfiguration {
         case .trace: .string(traceEnabled ? "on" : "off")
         case .transactionCheckExhausted: .string(checkBudgetPolicy == .park ? "park" : "rollback")
         case .autoCreateGroups: .string(autoCreateGroups ? "on" : "off")
+        case .auth: .string(authEnabled ? "on" : "off")
+        case .authMaxClockSkew: .string(authMaxClockSkew.map(DurationParser.format) ?? "0s")
+        case .bootstrapUserFile: bootstrapUserFile.map(ConfigFileValue.string) ?? .null
+        case .tlsCert, .tlsKey, .tlsClientCa, .adminTlsCert, .adminTlsKey: tlsPaths[setting].map(ConfigFileValue.string) ?? .null
         }
     }
 

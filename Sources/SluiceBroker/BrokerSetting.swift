@@ -19,6 +19,14 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case trace
     case transactionCheckExhausted = "transaction-check-exhausted"
     case autoCreateGroups = "auto-create-groups"
+    case auth
+    case authMaxClockSkew = "auth-max-clock-skew"
+    case bootstrapUserFile = "bootstrap-user-file"
+    case tlsCert = "tls-cert"
+    case tlsKey = "tls-key"
+    case tlsClientCa = "tls-client-ca"
+    case adminTlsCert = "admin-tls-cert"
+    case adminTlsKey = "admin-tls-key"
 
     /// The key in a config file; also the flag without its dashes.
     public var key: String { rawValue }
@@ -52,6 +60,15 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
         case .transactionCheckExhausted:
             "When a transaction's check-backs are used up: park (keep it for its producer or an operator) or rollback, as RocketMQ does (default park)."
         case .autoCreateGroups: "on: a consumer group appears on first use with the defaults; off: it must be created first (default on)."
+        case .auth: "on: every gRPC call must be signed with a known access key (RocketMQ 5 ACL 2.0) and allowed by its rules; off: anyone may call (default off)."
+        case .authMaxClockSkew:
+            "How far a request's x-mq-date-time may be from the broker's clock; 0 checks nothing (default 15h: the Python client sends local time)."
+        case .bootstrapUserFile: "A file of ACCESS_KEY:SECRET_KEY lines: users created with every permission when they do not exist yet."
+        case .tlsCert: "PEM certificate chain for TLS on the gRPC port (with --tls-key); reloaded on SIGHUP and every minute."
+        case .tlsKey: "PEM private key for --tls-cert."
+        case .tlsClientCa: "PEM CA certificates: gRPC clients must present a certificate signed by one of them (mutual TLS)."
+        case .adminTlsCert: "PEM certificate chain for HTTPS on the admin port (with --admin-tls-key); reloaded on SIGHUP and every minute."
+        case .adminTlsKey: "PEM private key for --admin-tls-cert."
         }
     }
 }

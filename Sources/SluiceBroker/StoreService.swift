@@ -22,6 +22,8 @@ public final class StoreService: Service, CustomStringConvertible {
     private let checkBacks: CheckBackWiring?
     private let autoCreateGroups: Bool
     private let trace: MessageTraceRecorder.Configuration?
+    /// Users `--bootstrap-user-file` creates when they do not exist yet.
+    private let bootstrapUsers: [BootstrapCredential]
 
     /// How the checker reaches producers (the gRPC front's Telemetry streams) and how often.
     public struct CheckBackWiring: Sendable {
@@ -44,8 +46,9 @@ public final class StoreService: Service, CustomStringConvertible {
     public init(
         configuration: CommitLogConfiguration, transactionTimeout: Duration = .seconds(6), readiness: Readiness,
         handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil, autoCreateGroups: Bool = true,
-        trace: MessageTraceRecorder.Configuration? = nil, logger: Logger
+        trace: MessageTraceRecorder.Configuration? = nil, bootstrapUsers: [BootstrapCredential] = [], logger: Logger
     ) {
+        self.bootstrapUsers = bootstrapUsers
         self.checkBacks = checkBacks
         self.autoCreateGroups = autoCreateGroups
         self.trace = trace
@@ -109,6 +112,20 @@ public final class StoreService: Service, CustomStringConvertible {
             await log.close()
             throw error
         }
+        let security: SecurityStore
+        do throws(SecurityError) {
+            security = try await SecurityStore.open(
+                path: Self.transactionDatabasePath(configuration.directory), bootstrap: bootstrapUsers,
+                logger: Logger(label: "sluice.security"))
+        } catch {
+            readiness.markFailed(error.message)
+            await consumption.close()
+            await topics.close()
+            try? await coordinator.store.close()
+            await log.close()
+            throw BrokerError(.storageUnavailable, error.message, cause: error)
+        }
+        handle.security = security
         handle.trace = recorder
         handle.install(topics: topics, coordinator: coordinator, consumption: consumption)
         readiness.markReady(RecoveryFacts(log.recoveryReport))
@@ -129,6 +146,8 @@ public final class StoreService: Service, CustomStringConvertible {
         readiness.markStopping()
         handle.install(topics: nil, coordinator: nil)
         handle.trace = nil
+        handle.security = nil
+        await security.close()
         await consumption.close()
         await topics.close()
         await coordinator.maintain()

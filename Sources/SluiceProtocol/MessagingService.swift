@@ -22,9 +22,15 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     let sessions: ClientSessions
     let configuration: Configuration
     let logger: Logger
+    /// Authentication and access rules (`--auth`); `.disabled` checks nothing.
+    let access: AccessControl
     let queueCursor = NIOLockedValueBox<UInt32>(0)
 
-    public init(handle: BrokerHandle, sessions: ClientSessions, configuration: Configuration, logger: Logger) {
+    public init(
+        handle: BrokerHandle, sessions: ClientSessions, configuration: Configuration, logger: Logger,
+        access: AccessControl = .disabled
+    ) {
+        self.access = access
         self.handle = handle
         self.sessions = sessions
         self.configuration = configuration
@@ -48,6 +54,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
         request: ServerRequest<Apache_Rocketmq_V2_QueryRouteRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_QueryRouteResponse> {
         await answer { response throws(ProtocolRefusal) in
+            try await authorize("QueryRoute", request.metadata, [AccessNeed([.pub, .sub], .topic, request.message.topic.name)])
             response.messageQueues = try await route(for: request.message)
         }
     }
@@ -55,6 +62,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     public func heartbeat(
         request: ServerRequest<Apache_Rocketmq_V2_HeartbeatRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_HeartbeatResponse> {
+        if let refused: Apache_Rocketmq_V2_HeartbeatResponse = await refusal("Heartbeat", request.metadata) { return respond(refused) }
         var response = Apache_Rocketmq_V2_HeartbeatResponse()
         let clientId = Self.clientId(request.metadata)
         sessions.noteHeartbeat(clientId: clientId)
@@ -65,6 +73,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     public func notifyClientTermination(
         request: ServerRequest<Apache_Rocketmq_V2_NotifyClientTerminationRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_NotifyClientTerminationResponse> {
+        if let refused: Apache_Rocketmq_V2_NotifyClientTerminationResponse = await refusal("NotifyClientTermination", request.metadata) { return respond(refused) }
         sessions.terminate(clientId: Self.clientId(request.metadata))
         var response = Apache_Rocketmq_V2_NotifyClientTerminationResponse()
         response.status = .ok
@@ -78,6 +87,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_SendMessageResponse> {
         var response = Apache_Rocketmq_V2_SendMessageResponse()
         do throws(ProtocolRefusal) {
+            try await authorize("SendMessage", request.metadata, request.message.messages.map { .publish(topic: $0.topic.name) })
             let entry = try await send(request.message, clientId: Self.clientId(request.metadata))
             response.status = .ok
             response.entries = [entry]
@@ -95,6 +105,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
         request: ServerRequest<Apache_Rocketmq_V2_EndTransactionRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_EndTransactionResponse> {
         await answer { response throws(ProtocolRefusal) in
+            try await authorizeEnd(request.message, request.metadata)
             response.status = try await endTransaction(request.message, clientId: Self.clientId(request.metadata))
         }
     }
@@ -103,8 +114,10 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
         request: StreamingServerRequest<Apache_Rocketmq_V2_TelemetryCommand>, context: ServerContext
     ) async throws -> StreamingServerResponse<Apache_Rocketmq_V2_TelemetryCommand> {
         let clientId = Self.clientId(request.metadata)
+        let caller = await telemetryAccess(request.metadata)
         return StreamingServerResponse { writer in
-            try await runTelemetry(clientId: clientId, inbound: request.messages, writer: writer)
+            if let refusal = caller.refusal { try await writer.write(refusal); return [:] }
+            try await runTelemetry(clientId: clientId, caller: caller, inbound: request.messages, writer: writer)
             return [:]
         }
     }

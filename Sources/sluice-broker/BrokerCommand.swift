@@ -45,6 +45,14 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.trace, "on|off")) var trace: String?
     @Option(help: help(.transactionCheckExhausted, "park|rollback")) var transactionCheckExhausted: String?
     @Option(help: help(.autoCreateGroups, "on|off")) var autoCreateGroups: String?
+    @Option(help: help(.auth, "on|off")) var auth: String?
+    @Option(help: help(.authMaxClockSkew, "duration")) var authMaxClockSkew: String?
+    @Option(help: help(.bootstrapUserFile, "path")) var bootstrapUserFile: String?
+    @Option(help: help(.tlsCert, "path")) var tlsCert: String?
+    @Option(help: help(.tlsKey, "path")) var tlsKey: String?
+    @Option(help: help(.tlsClientCa, "path")) var tlsClientCa: String?
+    @Option(help: help(.adminTlsCert, "path")) var adminTlsCert: String?
+    @Option(help: help(.adminTlsKey, "path")) var adminTlsKey: String?
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
     @Flag(help: "Print the effective configuration (defaults, file, environment and flags merged) as JSON and exit.")
@@ -69,6 +77,8 @@ struct BrokerCommand: AsyncParsableCommand {
             .transactionCheckMax: transactionCheckMax, .segmentSize: segmentSize,
             .retentionHours: retentionHours, .logLevel: logLevel, .adminToken: adminToken, .trace: trace,
             .transactionCheckExhausted: transactionCheckExhausted, .autoCreateGroups: autoCreateGroups,
+            .auth: auth, .authMaxClockSkew: authMaxClockSkew, .bootstrapUserFile: bootstrapUserFile, .tlsCert: tlsCert,
+            .tlsKey: tlsKey, .tlsClientCa: tlsClientCa, .adminTlsCert: adminTlsCert, .adminTlsKey: adminTlsKey,
         ]
         return given.compactMapValues { $0 }
     }
@@ -119,6 +129,9 @@ struct BrokerCommand: AsyncParsableCommand {
 
     private static func serve(_ configuration: BrokerConfiguration, registry: PrometheusCollectorRegistry) async throws {
         let logger = Logger(label: "sluice.broker")
+        let bootstrapUsers = try configuration.bootstrapUserFile.map { path throws(BrokerError) in
+            try BootstrapCredential.load(path)
+        } ?? []
         let readiness = Readiness()
         let handle = BrokerHandle()
         let sessions = ClientSessions(logger: Logger(label: "sluice.clients"))
@@ -136,25 +149,32 @@ struct BrokerCommand: AsyncParsableCommand {
             transactionTimeout: configuration.transactionTimeout, readiness: readiness, handle: handle,
             checkBacks: checkBacks, autoCreateGroups: configuration.autoCreateGroups,
             trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
-            logger: Logger(label: "sluice.store"))
+            bootstrapUsers: bootstrapUsers, logger: Logger(label: "sluice.store"))
+        let access = AccessControl(
+            configuration: AccessControl.Configuration(
+                enabled: configuration.authEnabled, maxClockSkew: configuration.authMaxClockSkew),
+            store: { handle.security })
+        let tls = try TLSReloading(configuration, logger: Logger(label: "sluice.tls"))
         var messaging = MessagingService.Configuration()
         messaging.advertisedHost = configuration.grpcHost
         messaging.advertisedPort = configuration.grpcPort
         let grpc = GRPCEndpoint(
             host: configuration.grpcHost, port: configuration.grpcPort, logger: Logger(label: "sluice.grpc"),
+            security: try tls.grpcTransportSecurity(),
             onListening: { ConsoleOutput.announceListening("gRPC", host: $0, port: $1) },
             services: [
                 MessagingService(
-                    handle: handle, sessions: sessions, configuration: messaging, logger: Logger(label: "sluice.grpc"))
+                    handle: handle, sessions: sessions, configuration: messaging, logger: Logger(label: "sluice.grpc"),
+                    access: access)
             ])
         let admin = AdminServer(
             host: configuration.adminHost, port: configuration.adminPort, readiness: readiness, handle: handle,
-            registry: registry, adminToken: configuration.adminToken,
+            registry: registry, adminToken: configuration.adminToken, tls: try tls.adminConfiguration(),
             logger: Logger(label: "sluice.admin"),
             onListening: { ConsoleOutput.announceListening("admin HTTP", host: $0, port: $1) })
         // The group starts all three at once (the admin API listens during recovery) and stops
         // them in reverse order: admin, gRPC, then the store, so the log is closed last.
-        let services: [any Service] = [store, grpc, admin]
+        let services: [any Service] = [store, grpc, admin] + tls.services
         var groupConfiguration = ServiceGroupConfiguration(
             // A failing service (a port in use, a locked folder) stops the others gracefully, so
             // the log is still closed cleanly; an early return stays an error (`.cancelGroup`).

@@ -10,6 +10,8 @@ struct GRPCEndpoint: Service, CustomStringConvertible {
     var host: String
     var port: Int
     var logger: Logger
+    /// Plaintext or TLS (`--tls-cert`; see `TLSReloading`).
+    var security: HTTP2ServerTransport.Posix.TransportSecurity = .plaintext
     var onListening: @Sendable (_ host: String, _ port: Int) -> Void
     var services: [any RegistrableRPCService] = []
 
@@ -26,7 +28,7 @@ struct GRPCEndpoint: Service, CustomStringConvertible {
         let address: GRPCNIOTransportCore.SocketAddress =
             host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
         let transport = HTTP2ServerTransport.Posix(
-            address: address, transportSecurity: .plaintext,
+            address: address, transportSecurity: security,
             config: .defaults { $0.rpc.maxRequestPayloadSize = Self.maxRequestPayloadBytes })
         let server = GRPCServer(transport: transport, services: services)
         var listening = false
