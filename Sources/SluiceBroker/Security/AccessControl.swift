@@ -72,16 +72,15 @@ public final class AccessControl: Sendable {
     /// - Throws: `AccessDenial` with an authentication reason.
     public func authenticate(authorization: String?, dateTime: String?) throws(AccessDenial) -> String? {
         guard configuration.enabled else { return nil }
-        guard let authorization, !authorization.isEmpty else {
-            throw AccessDenial(
-                .anonymous,
-                "authentication is required: sign requests with an access key and secret key (the client's Credentials(ak, sk))")
-        }
+        let anonymous = AccessDenial(
+            .anonymous,
+            "authentication is required: sign requests with an access key and secret key (the client's Credentials(ak, sk))")
+        guard let authorization, !authorization.isEmpty else { throw anonymous }
         let request: SignedRequest
         do throws(SignedRequest.Malformed) {
             request = try SignedRequest.parse(authorization: authorization, dateTime: dateTime)
         } catch {
-            throw AccessDenial(.malformed, error.message)
+            throw error.isAnonymous ? anonymous : AccessDenial(.malformed, error.message)
         }
         if let skew = configuration.maxClockSkew {
             guard let seconds = SignedRequest.epochSeconds(of: request.dateTime) else {

@@ -22,6 +22,9 @@ public struct SignedRequest: Sendable, Hashable {
     /// Why a header was refused; the message is safe to return to the client (no secret in it).
     public struct Malformed: Error, Sendable, Hashable {
         public var message: String
+        /// The header names no access key: what the official clients send with empty
+        /// `Credentials()`, so the caller is anonymous rather than confused.
+        public var isAnonymous = false
     }
 
     /// Parses the `authorization` and `x-mq-date-time` values.
@@ -42,7 +45,7 @@ public struct SignedRequest: Sendable, Hashable {
             fields[trimmed[..<equals]] = trimmed[trimmed.index(after: equals)...]
         }
         guard let credential = fields["Credential"], !credential.isEmpty else {
-            throw Malformed(message: "the authorization header has no Credential=<access key>")
+            throw Malformed(message: "the authorization header has no Credential=<access key>", isAnonymous: true)
         }
         guard let signed = fields["SignedHeaders"], signed.lowercased() == "x-mq-date-time" else {
             throw Malformed(message: "the authorization header must sign exactly SignedHeaders=x-mq-date-time")
