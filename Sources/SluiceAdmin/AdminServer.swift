@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import NIOSSL
 import Logging
@@ -78,7 +79,7 @@ public struct AdminServer: Service, CustomStringConvertible {
         let listening = ListenFlag()
         let application = Application(
             router: Self.router(readiness: readiness, handle: handle, registry: registry, adminToken: adminToken),
-            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
+            server: try tls.map { try HTTPServerBuilder.tls(.http1(), tlsConfiguration: $0) } ?? HTTPServerBuilder.http1(),
             configuration: .init(address: .hostname(host, port: port)),
             onServerRunning: { [host, port, onListening] channel in
                 listening.set()

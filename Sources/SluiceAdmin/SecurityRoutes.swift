@@ -156,14 +156,14 @@ enum SecurityRoutes {
         guard let kindText = body.resourceType, let kind = ResourceKind(rawValue: kindText) else {
             throw invalid("resourceType: expected topic or group; got '\(body.resourceType ?? "")'")
         }
-        let pattern = try mapped { () throws(SecurityError) in try ResourcePattern(body.resource ?? "") }
+        let pattern = try mappedSync { () throws(SecurityError) in try ResourcePattern(body.resource ?? "") }
         let decisionText = body.decision ?? "allow"
         guard let decision = AccessDecision(rawValue: decisionText) else {
             throw invalid("decision: expected allow or deny; got '\(decisionText)'")
         }
         var actions: Set<AccessAction>?
         if let names = body.actions {
-            actions = try mapped { () throws(SecurityError) in try AccessAction.parseList(names.joined(separator: ",")) }
+            actions = try mappedSync { () throws(SecurityError) in try AccessAction.parseList(names.joined(separator: ",")) }
         } else if actionsRequired {
             throw invalid("actions: required; a list of pub, sub, admin")
         }
@@ -196,7 +196,7 @@ enum SecurityRoutes {
         }
     }
 
-    static func mapped<T>(_ body: () throws(SecurityError) -> T) throws(AdminAPIError) -> T {
+    static func mappedSync<T>(_ body: () throws(SecurityError) -> T) throws(AdminAPIError) -> T {
         do throws(SecurityError) {
             return try body()
         } catch {

@@ -26,7 +26,7 @@ extension MessagingService {
             do {
                 for try await command in inbound {
                     if case .settings(let settings) = command.command {
-                        if let refusal = await refusal(of: settings, by: caller, clientId: clientId) { continuation.yield(refusal); continue }
+                        if let refused = await refusal(of: settings, by: caller, clientId: clientId) { continuation.yield(refused); continue }
                         sessions.update(clientId: clientId, settings: settings)
                         continuation.yield(reply(to: settings))
                     }

@@ -116,7 +116,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
         let clientId = Self.clientId(request.metadata)
         let caller = await telemetryAccess(request.metadata)
         return StreamingServerResponse { writer in
-            if let refusal = caller.refusal { try await writer.write(refusal); return [:] }
+            if let refused = caller.refusal { try await writer.write(refused); return [:] }
             try await runTelemetry(clientId: clientId, caller: caller, inbound: request.messages, writer: writer)
             return [:]
         }

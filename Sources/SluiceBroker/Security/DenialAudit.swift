@@ -68,7 +68,7 @@ public final class DenialAudit: Sendable {
         }
     }
 
-    func record(_ denial: AccessDenial, call: String, client: String) async {
+    public func record(_ denial: AccessDenial, call: String, client: String) async {
         let actor = denial.accessKey ?? "anonymous"
         let key = "\(denial.reason.rawValue)|\(actor)|\(denial.resource ?? "")|\(call)"
         guard let repeated = admit(key) else {

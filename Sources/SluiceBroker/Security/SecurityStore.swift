@@ -260,12 +260,15 @@ public final class SecurityStore: Sendable {
     static func load(_ connection: SQLiteConnection, generation: UInt64) throws -> SecuritySnapshot {
         var snapshot = SecuritySnapshot()
         snapshot.generation = generation
-        try connection.query(
+        let users = try connection.query(
             "SELECT access_key, secret_key, created_at_ms, updated_at_ms FROM security_users"
-        ) { row -> Void in
-            let user = SecurityUser(accessKey: row.string(at: 0), createdAtMs: row.int64(at: 2), updatedAtMs: row.int64(at: 3))
+        ) { row throws(SQLiteError) in
+            (SecurityUser(accessKey: row.string(at: 0), createdAtMs: row.int64(at: 2), updatedAtMs: row.int64(at: 3)),
+             row.string(at: 1))
+        }
+        for (user, secret) in users {
             snapshot.credentials[user.accessKey] = SecuritySnapshot.Credential(
-                user: user, key: SymmetricKey(data: Array(row.string(at: 1).utf8)))
+                user: user, key: SymmetricKey(data: Array(secret.utf8)))
         }
         for rule in try connection.query(
             "SELECT access_key, resource_kind, pattern, decision, actions, created_at_ms FROM security_rules ORDER BY access_key, resource_kind, pattern, decision",
@@ -276,14 +279,18 @@ public final class SecurityStore: Sendable {
         return snapshot
     }
 
-    static func rule(from row: SQLiteStatement) throws -> AccessRule {
+    static func rule(from row: SQLiteStatement) throws(SQLiteError) -> AccessRule {
         guard let kind = ResourceKind(rawValue: row.string(at: 1)), let decision = AccessDecision(rawValue: row.string(at: 3))
         else {
-            throw SecurityError(.storageFailure, "security_rules holds an unknown kind or decision (edited by hand?)")
+            throw SQLiteError(code: .constraint, message: "security_rules holds an unknown kind or decision (edited by hand?)")
         }
-        return AccessRule(
-            accessKey: row.string(at: 0), kind: kind, pattern: try ResourcePattern(row.string(at: 2)), decision: decision,
-            actions: try AccessAction.parseList(row.string(at: 4)), createdAtMs: row.int64(at: 5))
+        do throws(SecurityError) {
+            return AccessRule(
+                accessKey: row.string(at: 0), kind: kind, pattern: try ResourcePattern(row.string(at: 2)),
+                decision: decision, actions: try AccessAction.parseList(row.string(at: 4)), createdAtMs: row.int64(at: 5))
+        } catch {
+            throw SQLiteError(code: .constraint, message: "security_rules holds a bad rule: \(error.message)")
+        }
     }
 
     static func rule(

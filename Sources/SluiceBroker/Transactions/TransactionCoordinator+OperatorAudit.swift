@@ -1,4 +1,5 @@
 import Logging
+import SluiceTransactions
 
 extension TransactionCoordinator {
     /// Audits an operator resolution the coordinator refused before the table saw it: an unknown

@@ -38,18 +38,18 @@ struct AccessControlTests {
         }
     }
 
-    static func reason(_ body: () throws(AccessDenial) -> Void) -> AccessDenial.Reason? {
-        do throws(AccessDenial) {
+    static func reason(_ body: () throws -> Void) -> AccessDenial.Reason? {
+        do {
             try body()
             return nil
         } catch {
-            return error.reason
+            return (error as? AccessDenial)?.reason
         }
     }
 
     @Test("the right secret authenticates; anonymous, unknown, wrong secret and malformed do not")
     func authentication() async throws {
-        try await Self.withControl { control, _, _ in
+        try await Self.withControl { control, _, _ async throws in
             #expect(try control.authenticate(authorization: Self.header("alice", "alice-secret"), dateTime: Self.dateTime) == "alice")
             #expect(Self.reason { _ = try control.authenticate(authorization: nil, dateTime: nil) } == .anonymous)
             #expect(Self.reason { _ = try control.authenticate(authorization: Self.header("mallory", "x-secret-1"), dateTime: Self.dateTime) } == .unknownUser)
@@ -61,10 +61,10 @@ struct AccessControlTests {
     @Test("a date-time further than the allowed skew is refused; nil skew checks nothing")
     func skew() async throws {
         let old = "20261204T160000Z"
-        try await Self.withControl { control, _, _ in
+        try await Self.withControl { control, _, _ async throws in
             #expect(Self.reason { _ = try control.authenticate(authorization: Self.header("alice", "alice-secret", old), dateTime: old) } == .clockSkew)
         }
-        try await Self.withControl(skew: nil) { control, _, _ in
+        try await Self.withControl(skew: nil) { control, _, _ async throws in
             #expect(try control.authenticate(authorization: Self.header("alice", "alice-secret", old), dateTime: old) == "alice")
         }
     }
