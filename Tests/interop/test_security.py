@@ -6,6 +6,7 @@ refused with a clear error for a wrong secret, no credentials and no permission:
 and with TLS on (a test CA made here with openssl; gRPC is pointed at it with
 GRPC_DEFAULT_SSL_ROOTS_FILE_PATH before any client exists).
 """
+import logging
 import os
 import re
 import shutil
@@ -96,11 +97,29 @@ def message(topic, text):
     return m
 
 
+class ClientLog(logging.Handler):
+    """Collects what the official client logs: its producer start-up reports a refused route
+    lookup as "failed to fetch topic route" and logs the broker's status (code and message)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
 def refusal(action):
-    """Runs `action`, which must fail; returns the error text (startup or the call itself)."""
-    with pytest.raises(Exception) as caught:
-        action()
-    return str(caught.value)
+    """Runs `action`, which must fail; returns the exception text plus what the client logged."""
+    log = logging.getLogger("rocketmq-python-client")
+    handler = ClientLog()
+    log.addHandler(handler)
+    try:
+        with pytest.raises(Exception) as caught:
+            action()
+    finally:
+        log.removeHandler(handler)
+    return str(caught.value) + "\n" + "\n".join(handler.lines)
 
 
 def audit_rows(broker):

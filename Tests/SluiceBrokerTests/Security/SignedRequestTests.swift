@@ -43,7 +43,7 @@ struct SignedRequestTests {
             ("MQv2-HMAC-SHA1 Credential=alice, SignedHeaders=host, Signature=\(pythonSignature)", "SignedHeaders"),
             ("MQv2-HMAC-SHA1 Credential=alice, SignedHeaders=x-mq-date-time, Signature=zz", "40 hex digits"),
             ("MQv2-HMAC-SHA1 Credential=alice, SignedHeaders=x-mq-date-time, Signature=abcd", "40 hex digits"),
-            ("MQv2-HMAC-SHA1 Credential=alice SignedHeaders", "without '='"),
+            ("MQv2-HMAC-SHA1 Credential=alice, SignedHeaders", "without '='"),
             ("MQv2-HMAC-SHA1 " + String(repeating: "x", count: 2000), "limit"),
         ])
     func malformed(header: String, expected: String) {
