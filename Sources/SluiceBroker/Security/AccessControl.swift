@@ -76,36 +76,24 @@ public final class AccessControl: Sendable {
             .anonymous,
             "authentication is required: sign requests with an access key and secret key (the client's Credentials(ak, sk))")
         guard let authorization, !authorization.isEmpty else { throw anonymous }
+        guard let store = store() else {
+            throw AccessDenial(.notReady, "the broker is still starting (opening its user table); retry shortly")
+        }
+        let snapshot = store.snapshot
+        // The hot path: this exact header and date-time, verified before under this user table.
+        let cacheKey = (dateTime ?? "") + "\n" + authorization
+        if let cached = cache.withLock({ $0[cacheKey] }), cached.generation == snapshot.generation {
+            try checkSkew(dateTime ?? "", accessKey: cached.accessKey)
+            cacheHits.increment()
+            return cached.accessKey
+        }
         let request: SignedRequest
         do throws(SignedRequest.Malformed) {
             request = try SignedRequest.parse(authorization: authorization, dateTime: dateTime)
         } catch {
             throw error.isAnonymous ? anonymous : AccessDenial(.malformed, error.message)
         }
-        if let skew = configuration.maxClockSkew {
-            guard let seconds = SignedRequest.epochSeconds(of: request.dateTime) else {
-                throw AccessDenial(
-                    .malformed, "x-mq-date-time '\(request.dateTime.prefix(32))' is not yyyyMMddTHHmmssZ",
-                    accessKey: request.accessKey)
-            }
-            let now = nowSeconds()
-            // Both sides are small (dates parse to 4-digit years): no overflow.
-            guard abs(seconds - now) <= skew.components.seconds else {
-                throw AccessDenial(
-                    .clockSkew,
-                    "x-mq-date-time \(request.dateTime) is more than \(DurationText.format(skew)) from the broker's clock; "
-                        + "check the client's clock", accessKey: request.accessKey)
-            }
-        }
-        guard let store = store() else {
-            throw AccessDenial(.notReady, "the broker is still starting (opening its user table); retry shortly")
-        }
-        let snapshot = store.snapshot
-        let cacheKey = request.dateTime + "\n" + authorization
-        if let cached = cache.withLock({ $0[cacheKey] }), cached.generation == snapshot.generation {
-            cacheHits.increment()
-            return cached.accessKey
-        }
+        try checkSkew(request.dateTime, accessKey: request.accessKey)
         cacheMisses.increment()
         guard let key = snapshot.key(of: request.accessKey) else {
             throw AccessDenial(.unknownUser, "unknown access key \(request.accessKey)", accessKey: request.accessKey)
@@ -120,6 +108,21 @@ public final class AccessControl: Sendable {
             cache[cacheKey] = CachedVerification(accessKey: request.accessKey, generation: snapshot.generation)
         }
         return request.accessKey
+    }
+
+    /// - Throws: `.malformed` for a date-time of another shape, `.clockSkew` past the limit.
+    private func checkSkew(_ dateTime: String, accessKey: String) throws(AccessDenial) {
+        guard let skew = configuration.maxClockSkew else { return }
+        guard let seconds = SignedRequest.epochSeconds(of: dateTime) else {
+            throw AccessDenial(.malformed, "x-mq-date-time '\(dateTime.prefix(32))' is not yyyyMMddTHHmmssZ", accessKey: accessKey)
+        }
+        // Both sides are small (dates parse to 4-digit years): no overflow.
+        guard abs(seconds - nowSeconds()) <= skew.components.seconds else {
+            throw AccessDenial(
+                .clockSkew,
+                "x-mq-date-time \(dateTime) is more than \(DurationText.format(skew)) from the broker's clock; "
+                    + "check the client's clock", accessKey: accessKey)
+        }
     }
 
     /// Whether `accessKey` may do what `needs` lists (each need: any of its actions).

@@ -48,6 +48,9 @@ public enum AccessDecision: String, Sendable, Hashable {
 /// a lone `*` matches everything), like ACL 2.0's LITERAL and PREFIXED patterns.
 public struct ResourcePattern: Sendable, Hashable, CustomStringConvertible {
     public let text: String
+    /// Computed once: every request evaluates every rule of its user.
+    public let isPrefix: Bool
+    private let literal: String
 
     /// The longest pattern kept (RocketMQ topic names are at most 127 characters; groups 255).
     public static let maximumBytes = 256
@@ -66,12 +69,12 @@ public struct ResourcePattern: Sendable, Hashable, CustomStringConvertible {
             throw SecurityError(.invalidArgument, "resource names must not contain control characters")
         }
         self.text = text
+        isPrefix = text.hasSuffix("*")
+        literal = isPrefix ? String(text.dropLast()) : text
     }
 
-    public var isPrefix: Bool { text.hasSuffix("*") }
-
     public func matches(_ name: String) -> Bool {
-        isPrefix ? name.hasPrefix(text.dropLast()) : name == text
+        isPrefix ? name.utf8.starts(with: literal.utf8) : name == literal
     }
 
     public var description: String { text }
