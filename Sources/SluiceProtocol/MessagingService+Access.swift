@@ -21,6 +21,52 @@ extension ProtocolRefusal {
     }
 }
 
+/// A consumer's request: the topic and group it acts on, for the access check.
+protocol ConsumerRequest {
+    var consumedTopic: String { get }
+    var consumedGroup: String { get }
+}
+
+extension Apache_Rocketmq_V2_AckMessageRequest: ConsumerRequest {
+    var consumedTopic: String { topic.name }
+    var consumedGroup: String { group.name }
+}
+
+extension Apache_Rocketmq_V2_ChangeInvisibleDurationRequest: ConsumerRequest {
+    var consumedTopic: String { topic.name }
+    var consumedGroup: String { group.name }
+}
+
+extension Apache_Rocketmq_V2_ForwardMessageToDeadLetterQueueRequest: ConsumerRequest {
+    var consumedTopic: String { topic.name }
+    var consumedGroup: String { group.name }
+}
+
+extension Apache_Rocketmq_V2_QueryAssignmentRequest: ConsumerRequest {
+    var consumedTopic: String { topic.name }
+    var consumedGroup: String { group.name }
+}
+
+extension Apache_Rocketmq_V2_ReceiveMessageRequest: ConsumerRequest {
+    var consumedTopic: String { messageQueue.topic.name }
+    var consumedGroup: String { group.name }
+}
+
+extension Apache_Rocketmq_V2_PullMessageRequest: ConsumerRequest {
+    var consumedTopic: String { messageQueue.topic.name }
+    var consumedGroup: String { group.name }
+}
+
+extension Apache_Rocketmq_V2_GetOffsetRequest: ConsumerRequest {
+    var consumedTopic: String { messageQueue.topic.name }
+    var consumedGroup: String { group.name }
+}
+
+extension Apache_Rocketmq_V2_UpdateOffsetRequest: ConsumerRequest {
+    var consumedTopic: String { messageQueue.topic.name }
+    var consumedGroup: String { group.name }
+}
+
 /// The access hooks each RPC handler calls in one line (`--auth on`; with it off they only read
 /// a flag). The logic lives in `AccessControl` (SluiceBroker/Security).
 extension MessagingService {
@@ -34,7 +80,8 @@ extension MessagingService {
         guard access.isEnabled else { return nil }
         do throws(AccessDenial) {
             let user = try access.authenticate(
-                authorization: Self.header("authorization", metadata), dateTime: Self.header("x-mq-date-time", metadata))
+                authorization: Self.header("authorization", metadata),
+                dateTime: Self.header("x-mq-date-time", metadata))
             try access.authorize(accessKey: user, needs)
             return user
         } catch {
@@ -57,9 +104,52 @@ extension MessagingService {
         }
     }
 
+    // MARK: each RPC's needs, so that its hook fits on one line
+
+    static func needs(_ request: Apache_Rocketmq_V2_QueryRouteRequest) -> [AccessNeed] {
+        [AccessNeed([.pub, .sub], .topic, request.topic.name)]
+    }
+
+    static func needs(_ request: Apache_Rocketmq_V2_SendMessageRequest) -> [AccessNeed] {
+        request.messages.map { .publish(topic: $0.topic.name) }
+    }
+
+    static func needs(_ request: Apache_Rocketmq_V2_QueryOffsetRequest) -> [AccessNeed] {
+        [.subscribe(topic: request.messageQueue.topic.name)]
+    }
+
+    func refusal(_ request: ServerRequest<Apache_Rocketmq_V2_ReceiveMessageRequest>) async
+        -> Apache_Rocketmq_V2_ReceiveMessageResponse?
+    {
+        await refusal("ReceiveMessage", request.metadata, Self.consuming(request.message))
+    }
+
+    func refusal(_ request: ServerRequest<Apache_Rocketmq_V2_PullMessageRequest>) async
+        -> Apache_Rocketmq_V2_PullMessageResponse?
+    {
+        await refusal("PullMessage", request.metadata, Self.consuming(request.message))
+    }
+
+    func refusal(_ request: ServerRequest<Apache_Rocketmq_V2_HeartbeatRequest>) async
+        -> Apache_Rocketmq_V2_HeartbeatResponse?
+    {
+        await refusal("Heartbeat", request.metadata)
+    }
+
+    func refusal(_ request: ServerRequest<Apache_Rocketmq_V2_NotifyClientTerminationRequest>) async
+        -> Apache_Rocketmq_V2_NotifyClientTerminationResponse?
+    {
+        await refusal("NotifyClientTermination", request.metadata)
+    }
+
     /// A consumer's needs: sub on the topic and on the group.
     static func consuming(topic: String, group: String) -> [AccessNeed] {
         [.subscribe(topic: topic), .subscribe(group: group)]
+    }
+
+    /// A consumer request's needs: sub on its topic and on its group.
+    static func consuming(_ request: some ConsumerRequest) -> [AccessNeed] {
+        consuming(topic: request.consumedTopic, group: request.consumedGroup)
     }
 
     /// EndTransaction is accepted from the client that sent the half message, from a client the

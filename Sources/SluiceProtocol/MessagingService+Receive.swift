@@ -29,7 +29,7 @@ extension MessagingService {
     ) async throws -> StreamingServerResponse<Apache_Rocketmq_V2_ReceiveMessageResponse> {
         let clientId = Self.clientId(request.metadata)
         return StreamingServerResponse { writer in
-            if let refused: Apache_Rocketmq_V2_ReceiveMessageResponse = await refusal("ReceiveMessage", request.metadata, Self.consuming(topic: request.message.messageQueue.topic.name, group: request.message.group.name)) { try await writer.write(refused); return [:] }
+            if let refused = await refusal(request) { try await writer.write(refused); return [:] }
             for response in await receiveResponses(request.message, clientId: clientId) {
                 try await writer.write(response)
             }

@@ -9,7 +9,7 @@ extension MessagingService {
         request: ServerRequest<Apache_Rocketmq_V2_AckMessageRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_AckMessageResponse> {
         await answer { response throws(ProtocolRefusal) in
-            try await authorize("AckMessage", request.metadata, Self.consuming(topic: request.message.topic.name, group: request.message.group.name))
+            try await authorize("AckMessage", request.metadata, Self.consuming(request.message))
             let engine = try consumptionEngine()
             let (group, topic) = try Self.groupAndTopic(request.message.group, request.message.topic)
             guard !request.message.entries.isEmpty else {
@@ -43,7 +43,7 @@ extension MessagingService {
         var echo = Apache_Rocketmq_V2_ChangeInvisibleDurationResponse()
         echo.receiptHandle = request.message.receiptHandle
         return await answer(echo) { response throws(ProtocolRefusal) in
-            try await authorize("ChangeInvisibleDuration", request.metadata, Self.consuming(topic: request.message.topic.name, group: request.message.group.name))
+            try await authorize("ChangeInvisibleDuration", request.metadata, Self.consuming(request.message))
             let engine = try consumptionEngine()
             let (group, topic) = try Self.groupAndTopic(request.message.group, request.message.topic)
             let invisibleMs = WireMessage.milliseconds(request.message.invisibleDuration)
@@ -62,7 +62,7 @@ extension MessagingService {
         request: ServerRequest<Apache_Rocketmq_V2_ForwardMessageToDeadLetterQueueRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_ForwardMessageToDeadLetterQueueResponse> {
         await answer { _ throws(ProtocolRefusal) in
-            try await authorize("ForwardMessageToDeadLetterQueue", request.metadata, Self.consuming(topic: request.message.topic.name, group: request.message.group.name))
+            try await authorize("ForwardMessageToDeadLetterQueue", request.metadata, Self.consuming(request.message))
             let engine = try consumptionEngine()
             let (group, topic) = try Self.groupAndTopic(request.message.group, request.message.topic)
             try await refusing { () async throws(BrokerError) in

@@ -10,7 +10,8 @@ extension MessagingService {
     /// commands (check-backs) until the client closes it. A newer stream of the same client
     /// replaces this one.
     func runTelemetry(
-        clientId: String, caller: TelemetryAccess = TelemetryAccess(), inbound: RPCAsyncSequence<Apache_Rocketmq_V2_TelemetryCommand, any Error>,
+        clientId: String, caller: TelemetryAccess = TelemetryAccess(),
+        inbound: RPCAsyncSequence<Apache_Rocketmq_V2_TelemetryCommand, any Error>,
         writer: RPCWriter<Apache_Rocketmq_V2_TelemetryCommand>
     ) async throws {
         let (outbound, continuation) = AsyncStream.makeStream(of: Apache_Rocketmq_V2_TelemetryCommand.self)
@@ -26,7 +27,10 @@ extension MessagingService {
             do {
                 for try await command in inbound {
                     if case .settings(let settings) = command.command {
-                        if let refused = await refusal(of: settings, by: caller, clientId: clientId) { continuation.yield(refused); continue }
+                        if let refused = await refusal(of: settings, by: caller, clientId: clientId) {
+                            continuation.yield(refused)
+                            continue
+                        }
                         sessions.update(clientId: clientId, settings: settings)
                         continuation.yield(reply(to: settings))
                     }

@@ -54,7 +54,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
         request: ServerRequest<Apache_Rocketmq_V2_QueryRouteRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_QueryRouteResponse> {
         await answer { response throws(ProtocolRefusal) in
-            try await authorize("QueryRoute", request.metadata, [AccessNeed([.pub, .sub], .topic, request.message.topic.name)])
+            try await authorize("QueryRoute", request.metadata, Self.needs(request.message))
             response.messageQueues = try await route(for: request.message)
         }
     }
@@ -62,7 +62,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     public func heartbeat(
         request: ServerRequest<Apache_Rocketmq_V2_HeartbeatRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_HeartbeatResponse> {
-        if let refused: Apache_Rocketmq_V2_HeartbeatResponse = await refusal("Heartbeat", request.metadata) { return respond(refused) }
+        if let refused = await refusal(request) { return respond(refused) }
         var response = Apache_Rocketmq_V2_HeartbeatResponse()
         let clientId = Self.clientId(request.metadata)
         sessions.noteHeartbeat(clientId: clientId)
@@ -73,7 +73,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     public func notifyClientTermination(
         request: ServerRequest<Apache_Rocketmq_V2_NotifyClientTerminationRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_NotifyClientTerminationResponse> {
-        if let refused: Apache_Rocketmq_V2_NotifyClientTerminationResponse = await refusal("NotifyClientTermination", request.metadata) { return respond(refused) }
+        if let refused = await refusal(request) { return respond(refused) }
         sessions.terminate(clientId: Self.clientId(request.metadata))
         var response = Apache_Rocketmq_V2_NotifyClientTerminationResponse()
         response.status = .ok
@@ -87,7 +87,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_SendMessageResponse> {
         var response = Apache_Rocketmq_V2_SendMessageResponse()
         do throws(ProtocolRefusal) {
-            try await authorize("SendMessage", request.metadata, request.message.messages.map { .publish(topic: $0.topic.name) })
+            try await authorize("SendMessage", request.metadata, Self.needs(request.message))
             let entry = try await send(request.message, clientId: Self.clientId(request.metadata))
             response.status = .ok
             response.entries = [entry]

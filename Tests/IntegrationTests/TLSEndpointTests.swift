@@ -137,6 +137,56 @@ struct TLSEndpointTests {
         }
     }
 
+    @Test("--tls-client-ca: a client without a certificate from that CA is refused, one with it served")
+    func mutualTLS() async throws {
+        try await withTemporaryDirectory(prefix: "sluice-tls-test") { directory in
+            try await Self.makeCA(in: directory)
+            try await Self.makeServerCertificate("server", in: directory)
+            try "extendedKeyUsage=clientAuth\n".write(toFile: directory + "/client.cnf", atomically: false, encoding: .utf8)
+            try await Self.openssl([
+                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", directory + "/client.key", "-out", directory + "/client.csr",
+                "-subj", "/CN=client",
+            ])
+            try await Self.openssl([
+                "x509", "-req", "-in", directory + "/client.csr", "-CA", directory + "/ca.pem", "-CAkey", directory + "/ca.key",
+                "-CAcreateserial", "-out", directory + "/client.pem", "-days", "2", "-extfile", directory + "/client.cnf",
+            ])
+            try await withBroker(extraArguments: [
+                "--tls-cert", directory + "/server.pem", "--tls-key", directory + "/server.key",
+                "--tls-client-ca", directory + "/ca.pem",
+            ]) { broker in
+                _ = try #require(await broker.waitUntilReady())
+                try await broker.createTopic("orders", type: "normal")
+                func route(withCertificate: Bool) async throws -> Apache_Rocketmq_V2_Code {
+                    let transport = try HTTP2ClientTransport.Posix(
+                        target: .ipv4(host: "127.0.0.1", port: broker.grpcPort),
+                        transportSecurity: withCertificate
+                            ? .mTLS(
+                                certificateChain: [.file(path: directory + "/client.pem", format: .pem)],
+                                privateKey: .file(path: directory + "/client.key", format: .pem)
+                            ) {
+                                $0.trustRoots = .certificates([.file(path: directory + "/ca.pem", format: .pem)])
+                                $0.serverCertificateVerification = .noHostnameVerification
+                            }
+                            : .tls {
+                                $0.trustRoots = .certificates([.file(path: directory + "/ca.pem", format: .pem)])
+                                $0.serverCertificateVerification = .noHostnameVerification
+                            })
+                    return try await withGRPCClient(transport: transport) { grpc in
+                        var options = CallOptions.defaults
+                        options.timeout = .seconds(5)
+                        var request = Apache_Rocketmq_V2_QueryRouteRequest()
+                        request.topic.name = "orders"
+                        return try await Apache_Rocketmq_V2_MessagingService.Client(wrapping: grpc)
+                            .queryRoute(request: ClientRequest(message: request), options: options).status.code
+                    }
+                }
+                #expect(try await route(withCertificate: true) == .ok)
+                await #expect(throws: (any Error).self) { _ = try await route(withCertificate: false) }
+            }
+        }
+    }
+
     @Test("a certificate without its key, or a client CA without TLS, is refused at start")
     func badFlags() async throws {
         try await withTemporaryDirectory(prefix: "sluice-tls-test") { directory in
