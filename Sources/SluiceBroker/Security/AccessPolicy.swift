@@ -17,7 +17,8 @@ public enum AccessPolicy {
         _ rules: [AccessRule], action: AccessAction, kind: ResourceKind, name: String
     ) -> Verdict {
         var allowed = false
-        for rule in rules where rule.kind == kind && rule.covers(action) && rule.pattern.matches(name) {
+        // The name test first: it rejects most rules, and is cheaper than the set lookups.
+        for rule in rules where rule.kind == kind && rule.pattern.matches(name) && rule.covers(action) {
             switch rule.decision {
             case .deny: return .denied(rule: rule.summary)
             case .allow: allowed = true
