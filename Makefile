@@ -15,7 +15,7 @@ PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3 PyYAML==6.0.3 jso
 BROWSER_APT_PACKAGES := chromium
 CODEGEN_APT_PACKAGES := protobuf-compiler libprotobuf-dev
 
-.PHONY: bench-scale run test bench generate deps browser soak build release clean venv interop screenshot
+.PHONY: bench-scale run test bench generate deps browser soak build release clean venv interop screenshot fuzz fuzz-libfuzzer
 
 ## Install the system packages the build needs (Debian), only those missing.
 deps:
@@ -100,6 +100,29 @@ soak: build
 	SLUICE_TXN_CRASH_ROUNDS=$${SLUICE_CRASH_ROUNDS:-200} $(SWIFT) test --skip-build --filter TransactionCrashTests
 	SLUICE_CONSUME_CRASH_ROUNDS=$${SLUICE_CRASH_ROUNDS:-200} $(SWIFT) test --skip-build --filter ConsumptionCrashTests
 
+## Issue 11: one million hostile requests over every RPC against a release broker (alive, memory
+## bounded, every acknowledged message intact afterwards), then the libFuzzer storage harness.
+## SLUICE_FUZZ_REQUESTS and SLUICE_FUZZ_SEED change the length and replay a run.
+fuzz: deps
+	$(SWIFT) build -c release --product sluice-broker
+	$(SWIFT) build -c release --product sluice-bench
+	.build/release/sluice-bench fuzz --requests $${SLUICE_FUZZ_REQUESTS:-1000000} $${SLUICE_FUZZ_SEED:+--seed $$SLUICE_FUZZ_SEED}
+	$(MAKE) fuzz-libfuzzer
+
+## libFuzzer (-sanitize=fuzzer, debug so bounds preconditions stay on) on the commit log's record
+## decoder and recovery scanner, FUZZ_SECONDS each, in its own scratch path. New inputs go to
+## .build-fuzz/corpus; the committed seeds are Tests/fuzz-corpus (scripts/make-fuzz-corpus.py).
+## Recovery opens a real data folder per input: it runs in /dev/shm when there is one (4x faster).
+FUZZ_SECONDS ?= 60
+fuzz-libfuzzer:
+	$(SWIFT) build --scratch-path .build-fuzz --product sluice-fuzz-storage -Xswiftc -sanitize=fuzzer -Xswiftc -DSLUICE_LIBFUZZER
+	mkdir -p .build-fuzz/corpus/record .build-fuzz/corpus/recovery .build-fuzz/crashes
+	SLUICE_FUZZ_TARGET=record .build-fuzz/debug/sluice-fuzz-storage -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+		-artifact_prefix=.build-fuzz/crashes/record- -print_final_stats=1 .build-fuzz/corpus/record Tests/fuzz-corpus/record
+	TMPDIR=$$( [ -d /dev/shm ] && echo /dev/shm || echo /tmp ) \
+	SLUICE_FUZZ_TARGET=recovery .build-fuzz/debug/sluice-fuzz-storage -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+		-artifact_prefix=.build-fuzz/crashes/recovery- -print_final_stats=1 .build-fuzz/corpus/recovery Tests/fuzz-corpus/recovery
+
 ## Regenerate committed code: protobuf/gRPC Swift from proto/, embedded migrations from migrations/.
 generate:
 	@missing=""; for p in $(CODEGEN_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -108,4 +131,4 @@ generate:
 	bash scripts/embed-migrations.sh
 
 clean:
-	rm -rf .build .build-codegen bench-data
+	rm -rf .build .build-codegen .build-fuzz bench-data

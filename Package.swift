@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-bench", targets: ["sluice-bench"]),
         .executable(name: "sluice-client-example", targets: ["sluice-client-example"]),
+        .executable(name: "sluice-fuzz-storage", targets: ["sluice-fuzz-storage"]),
         // Test-only: preloaded into child processes to record what a power loss would leave.
         .library(name: "SluicePowerLoss", type: .dynamic, targets: ["CSluicePowerLoss"]),
         // Benchmark-only: preloaded to count heap allocations per message.
@@ -172,6 +173,20 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // MARK: the structured protocol fuzzer (issue 11): `swift test` runs it bounded, `make fuzz` long
+        .target(
+            name: "SluiceFuzz",
+            dependencies: [
+                "SluiceTesting",
+                "SluiceWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // MARK: executables
         .executableTarget(
             name: "sluice-broker",
@@ -199,9 +214,17 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // libFuzzer harness for the record decoder and the recovery scanner. A plain build replays
+        // its committed corpus; `make fuzz-libfuzzer` builds it with -sanitize=fuzzer in .build-fuzz.
+        .executableTarget(
+            name: "sluice-fuzz-storage",
+            dependencies: ["SluiceStorage"],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "sluice-bench",
             dependencies: [
+                "SluiceFuzz",
                 "SluiceStorage",
                 "SluiceTransactions",
                 "SluiceBroker",
@@ -280,7 +303,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "SluiceTesting", "SluiceStorage", "SluiceTransactions", "SluiceBroker", "SluiceWire", "SluiceClient",
+                "SluiceFuzz", "SluiceTesting", "SluiceStorage", "SluiceTransactions", "SluiceBroker", "SluiceWire", "SluiceClient",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -39,6 +39,9 @@ extension BrokerConfiguration {
         case .autoCreateGroups: .string(autoCreateGroups ? "on" : "off")
         case .grpcMaxConnections, .grpcMaxConcurrentStreams, .grpcMaxInflightRequests, .grpcMaxBufferedRequestBytes:
             frontDoorValue(of: setting) ?? .null
+        case .maxGroups: .number(clientLimits.maxGroups)
+        case .maxLongPolls: .number(clientLimits.maxLongPolls)
+        case .maxClients: .number(clientLimits.maxClients)
         }
     }
 

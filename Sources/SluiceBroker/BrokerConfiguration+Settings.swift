@@ -114,6 +114,9 @@ extension BrokerConfiguration {
             }
         case .grpcMaxConnections, .grpcMaxConcurrentStreams, .grpcMaxInflightRequests, .grpcMaxBufferedRequestBytes:
             try applyFrontDoor(setting, value, invalid: invalid)
+        case .maxGroups: clientLimits.maxGroups = try integer(in: ClientLimits.range)
+        case .maxLongPolls: clientLimits.maxLongPolls = try integer(in: ClientLimits.range)
+        case .maxClients: clientLimits.maxClients = try integer(in: ClientLimits.range)
         }
     }
 

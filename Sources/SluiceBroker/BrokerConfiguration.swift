@@ -44,6 +44,8 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var autoCreateGroups = true
     /// Bounds on the gRPC endpoint's connections, streams, calls and buffered bodies.
     public var frontDoor = FrontDoorLimits()
+    /// `--max-groups`, `--max-long-polls`, `--max-clients`: what clients together may claim.
+    public var clientLimits = ClientLimits()
 
     public init() {}
 

@@ -8,6 +8,7 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
             case invalidMessage, transactionNotFound, transactionConflict, storageFailure
             case invalidArgument, topicNotFound, topicExists
             case groupNotFound, invalidReceiptHandle, staleReceiptHandle
+            case limitExceeded
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -47,6 +48,9 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
         /// A genuine receipt handle of an earlier delivery: the message was delivered again, or its
         /// invisible duration changed, since; the newest handle must be used.
         public static let staleReceiptHandle = Code(.staleReceiptHandle)
+        /// A limit an operator set (`--max-groups`, ...) would be exceeded; the message names the
+        /// limit and its flag.
+        public static let limitExceeded = Code(.limitExceeded)
 
         public var description: String { value.rawValue }
     }

@@ -23,6 +23,9 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case grpcMaxConcurrentStreams = "grpc-max-concurrent-streams"
     case grpcMaxInflightRequests = "grpc-max-inflight-requests"
     case grpcMaxBufferedRequestBytes = "grpc-max-buffered-request-bytes"
+    case maxGroups = "max-groups"
+    case maxLongPolls = "max-long-polls"
+    case maxClients = "max-clients"
 
     /// The key in a config file; also the flag without its dashes.
     public var key: String { rawValue }
@@ -62,6 +65,10 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
         case .grpcMaxInflightRequests: "Unary gRPC calls the broker works on at once; more get TOO_MANY_REQUESTS (default 4096)."
         case .grpcMaxBufferedRequestBytes:
             "Bytes of message bodies the broker holds for calls in flight; more get TOO_MANY_REQUESTS (default 256MiB)."
+        case .maxGroups:
+            "Consumer groups at most before creation on first use is refused with TOO_MANY_REQUESTS; `sluice group create` is not limited (default 10000)."
+        case .maxLongPolls: "Receives and pulls waiting for messages at once; more are refused with TOO_MANY_REQUESTS (default 10000)."
+        case .maxClients: "Clients with an open Telemetry stream at once; more are refused with TOO_MANY_REQUESTS (default 10000)."
         }
     }
 }

@@ -21,6 +21,8 @@ public final class StoreService: Service, CustomStringConvertible {
     private let logger: Logger
     private let checkBacks: CheckBackWiring?
     private let autoCreateGroups: Bool
+    /// `--max-groups` and `--max-long-polls`, applied to the consumption engine when it opens.
+    private let clientLimits: ClientLimits
     private let trace: MessageTraceRecorder.Configuration?
 
     /// How the checker reaches producers (the gRPC front's Telemetry streams) and how often.
@@ -44,8 +46,9 @@ public final class StoreService: Service, CustomStringConvertible {
     public init(
         configuration: CommitLogConfiguration, transactionTimeout: Duration = .seconds(6), readiness: Readiness,
         handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil, autoCreateGroups: Bool = true,
-        trace: MessageTraceRecorder.Configuration? = nil, logger: Logger
+        trace: MessageTraceRecorder.Configuration? = nil, clientLimits: ClientLimits = ClientLimits(), logger: Logger
     ) {
+        self.clientLimits = clientLimits
         self.checkBacks = checkBacks
         self.autoCreateGroups = autoCreateGroups
         self.trace = trace
@@ -109,6 +112,8 @@ public final class StoreService: Service, CustomStringConvertible {
             await log.close()
             throw error
         }
+        consumption.setMaxGroups(clientLimits.maxGroups)
+        consumption.waiters.setMaxParked(clientLimits.maxLongPolls)
         handle.trace = recorder
         handle.install(topics: topics, coordinator: coordinator, consumption: consumption)
         readiness.markReady(RecoveryFacts(log.recoveryReport))

@@ -1,4 +1,6 @@
 import Logging
+import Metrics
+import SluiceBroker
 import NIOConcurrencyHelpers
 import SluiceTransactions
 import SluiceWire
@@ -26,33 +28,44 @@ public final class ClientSessions: Sendable {
     }
     private let state = NIOLockedValueBox(State())
     private let logger: Logger
+    /// Clients with an open Telemetry stream at most (`--max-clients`); a new client's stream
+    /// over it is refused with TOO_MANY_REQUESTS. A client replacing its own stream always fits.
+    let maxClients: Int
+    private let sessionsGauge = Gauge(label: "sluice_client_sessions")
     /// A client silent this long is no longer a check-back target even while its stream looks
     /// open (the reference proxy forgets clients after 120 s; clients heartbeat every 10 s).
     let livenessTimeout: Duration
     private let now: @Sendable () -> ContinuousClock.Instant
 
     public init(
-        logger: Logger, livenessTimeout: Duration = .seconds(120),
+        logger: Logger, livenessTimeout: Duration = .seconds(120), maxClients: Int = ClientLimits().maxClients,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
         self.logger = logger
+        self.maxClients = max(1, maxClients)
         self.livenessTimeout = livenessTimeout
         self.now = now
     }
 
-    /// Registers a client's Telemetry stream, replacing an older one of the same client.
+    /// Registers a client's Telemetry stream, replacing an older one of the same client; nil when
+    /// `maxClients` other clients are connected.
+    ///
+    /// The stream id is read under the same lock that stores the session: a second lookup
+    /// (there was one, force-unwrapped) races a concurrent close or replacement.
     func open(
         clientId: String, outbound: AsyncStream<Apache_Rocketmq_V2_TelemetryCommand>.Continuation
-    ) -> UInt64 {
-        let replaced: Session? = state.withLockedValue { state in
-            state.nextStreamID += 1
+    ) -> UInt64? {
+        let (streamID, replaced, count): (UInt64?, Session?, Int) = state.withLockedValue { state in
             let old = state.sessions[clientId]
+            if old == nil, state.sessions.count >= maxClients { return (nil, nil, state.sessions.count) }
+            state.nextStreamID += 1
             state.sessions[clientId] = Session(
                 streamID: state.nextStreamID, clientType: .unspecified, topics: [], outbound: outbound, lastSeen: now())
-            return old
+            return (state.nextStreamID, old, state.sessions.count)
         }
         replaced?.outbound.finish()
-        return state.withLockedValue { $0.sessions[clientId]!.streamID }
+        sessionsGauge.record(count)
+        return streamID
     }
 
     /// Records what a client's settings declare.
@@ -62,7 +75,8 @@ public final class ClientSessions: Sendable {
             session.lastSeen = now()
             session.clientType = settings.clientType
             if case .publishing(let publishing) = settings.pubSub {
-                session.topics = Set(publishing.topics.map(\.name))
+                // The caller checked the count and names (`WireLimits.settingsTopics`).
+                session.topics = Set(publishing.topics.prefix(WireLimits.settingsTopics).map(\.name))
             }
             state.sessions[clientId] = session
         }
@@ -70,28 +84,35 @@ public final class ClientSessions: Sendable {
 
     /// Ends a stream's registration, unless the client has opened a newer stream since.
     func close(clientId: String, streamID: UInt64) {
-        state.withLockedValue { state in
+        let count = state.withLockedValue { state in
             if state.sessions[clientId]?.streamID == streamID {
                 state.sessions[clientId] = nil
                 state.sentTopics[clientId] = nil
             }
+            return state.sessions.count
         }
+        sessionsGauge.record(count)
     }
 
     /// NotifyClientTermination: the client is gone; stop choosing it for check-backs.
     func terminate(clientId: String) {
-        let session = state.withLockedValue { state -> Session? in
+        let (session, count) = state.withLockedValue { state -> (Session?, Int) in
             state.sentTopics[clientId] = nil
-            return state.sessions.removeValue(forKey: clientId)
+            return (state.sessions.removeValue(forKey: clientId), state.sessions.count)
         }
         session?.outbound.finish()
+        sessionsGauge.record(count)
     }
 
     func noteSent(clientId: String, topic: String) {
         state.withLockedValue { state in
             guard state.sessions[clientId] != nil else { return }
             state.sessions[clientId]?.lastSeen = now()
-            state.sentTopics[clientId, default: []].insert(topic)
+            // Bounded per client: past the cap a topic is not remembered, and check-backs for it
+            // go to the client that sent the half (routed by its id) or to a declared producer.
+            if state.sentTopics[clientId, default: []].count < WireLimits.sentTopicsPerClient {
+                state.sentTopics[clientId, default: []].insert(topic)
+            }
         }
     }
 

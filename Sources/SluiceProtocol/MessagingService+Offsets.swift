@@ -11,6 +11,7 @@ extension MessagingService {
         await answer { response throws(ProtocolRefusal) in
             let engine = try consumptionEngine()
             _ = try await consumerGroup(request.message.group.name, engine: engine)
+            try Self.checkEndpoints(request.message.endpoints)
             var routeRequest = Apache_Rocketmq_V2_QueryRouteRequest()
             routeRequest.topic = request.message.topic
             routeRequest.endpoints = request.message.endpoints
@@ -31,15 +32,15 @@ extension MessagingService {
             let (_, queue) = try await existingQueue(request.message.messageQueue)
             switch request.message.queryOffsetPolicy {
             case .beginning:
-                response.offset = Int64(engine.log.queueBounds(queue).min)
+                response.offset = Int64(clamping: engine.log.queueBounds(queue).min)
             case .end:
-                response.offset = Int64(engine.log.queueBounds(queue).next)
+                response.offset = Int64(clamping: engine.log.queueBounds(queue).next)
             case .timestamp:
                 guard request.message.hasTimestamp else {
                     throw ProtocolRefusal(.badRequest, "query_offset_policy TIMESTAMP needs a timestamp")
                 }
-                response.offset = Int64(
-                    engine.log.queueOffset(queue, atOrAfterTimestampMs: WireMessage.milliseconds(request.message.timestamp)))
+                let timestampMs = try WireTime.milliseconds(request.message.timestamp, field: "timestamp", code: .badRequest)
+                response.offset = Int64(clamping: engine.log.queueOffset(queue, atOrAfterTimestampMs: timestampMs))
             default:
                 throw ProtocolRefusal(.badRequest, "unknown query_offset_policy \(request.message.queryOffsetPolicy)")
             }
@@ -53,7 +54,7 @@ extension MessagingService {
             let engine = try consumptionEngine()
             let group = try await consumerGroup(request.message.group.name, engine: engine)
             let (topic, queue) = try await existingQueue(request.message.messageQueue)
-            response.offset = Int64(await engine.committedOffset(group: group, topic: topic, queueId: queue.queueId))
+            response.offset = Int64(clamping: await engine.committedOffset(group: group, topic: topic, queueId: queue.queueId))
         }
     }
 
@@ -92,10 +93,11 @@ extension MessagingService {
                     responses.append(message)
                 }
                 var next = Apache_Rocketmq_V2_PullMessageResponse()
-                next.nextOffset = Int64(nextOffset)
+                next.nextOffset = Int64(clamping: nextOffset)
                 responses.append(next)
             } catch {
                 head.status = error.status
+                RefusalMetric.shared.count(head.status, rpc: "PullMessage")
                 responses = [head]
             }
             for response in responses { try await writer.write(response) }
@@ -113,7 +115,7 @@ extension MessagingService {
         let filter = try Self.filter(request.filterExpression, hasFilter: request.hasFilterExpression)
         guard request.batchSize > 0 else { throw ProtocolRefusal(.badRequest, "batch_size must be at least 1") }
         guard request.offset >= 0 else { throw ProtocolRefusal(.illegalOffset, "offset must not be negative") }
-        let waitMs = min(max(0, WireMessage.milliseconds(request.longPollingTimeout)), Self.maxLongPollingMs)
+        let waitMs = try Self.longPollingMs(request.longPollingTimeout, present: request.hasLongPollingTimeout)
         let deadline = ContinuousClock.now + .milliseconds(waitMs)
         while true {
             let bounds = engine.log.queueBounds(queue)
@@ -136,7 +138,9 @@ extension MessagingService {
                 }
             }
             if !records.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled { return (records, offset) }
-            await engine.waiters.wait(group: "\u{1}pull:" + group.name, topic: queue.topic, until: deadline)
+            guard await engine.waiters.wait(group: "\u{1}pull:" + group.name, topic: queue.topic, until: deadline) else {
+                throw Self.longPollsExhausted(engine)
+            }
         }
     }
 
@@ -147,7 +151,8 @@ extension MessagingService {
         let topic = try await existingTopic(messageQueue.topic.name)
         guard messageQueue.id >= 0, Int(messageQueue.id) < topic.queueCount else {
             throw ProtocolRefusal(
-                .badRequest, "topic \(topic.name) has queues 0 to \(topic.queueCount - 1); got queue \(messageQueue.id)")
+                .badRequest,
+                "message_queue.id is \(messageQueue.id); topic \(topic.name) has queues 0 to \(topic.queueCount - 1)")
         }
         return (topic, QueueID(topic: topic.name, queueId: UInt32(messageQueue.id)))
     }

@@ -58,6 +58,7 @@ extension MessagingService {
     func receiveOutcome(_ request: Apache_Rocketmq_V2_ReceiveMessageRequest, clientId: String) async -> ReceiveOutcome {
         var head = Apache_Rocketmq_V2_ReceiveMessageResponse()
         do throws(ProtocolRefusal) {
+            try WireCheck.clientId(clientId)
             let (ask, engine) = try await validatedReceive(request)
             let deliveries = try await longPoll(ask, engine: engine, clientId: clientId)
             if deliveries.isEmpty {
@@ -79,6 +80,7 @@ extension MessagingService {
             return ReceiveOutcome(responses: responses, claimed: (ask, engine, deliveries))
         } catch {
             head.status = error.status
+            RefusalMetric.shared.count(head.status, rpc: "ReceiveMessage")
             return ReceiveOutcome(responses: [head], claimed: nil)
         }
     }
@@ -106,6 +108,7 @@ extension MessagingService {
         -> (ReceiveAsk, ConsumptionEngine)
     {
         let engine = try consumptionEngine()
+        try WireCheck.groupName(request.group.name)
         let topic = try await existingTopic(request.messageQueue.topic.name)
         let filter = try Self.filter(request.filterExpression, hasFilter: request.hasFilterExpression)
         guard request.batchSize > 0 else {
@@ -118,23 +121,33 @@ extension MessagingService {
             guard request.hasInvisibleDuration else {
                 throw ProtocolRefusal(.illegalInvisibleTime, "invisible_duration is required when auto_renew is off")
             }
-            invisibleMs = WireMessage.milliseconds(request.invisibleDuration)
+            invisibleMs = try WireTime.milliseconds(
+                request.invisibleDuration, field: "invisible_duration", code: .illegalInvisibleTime)
             guard Self.invisibleRangeMs.contains(invisibleMs) else {
                 throw ProtocolRefusal(
                     .illegalInvisibleTime, "invisible_duration must be 1 s to 12 h; got \(invisibleMs) ms")
             }
         }
-        let longPollingMs = request.hasLongPollingTimeout ? WireMessage.milliseconds(request.longPollingTimeout) : 0
-        guard longPollingMs >= 0 else {
-            throw ProtocolRefusal(.illegalPollingTime, "long_polling_timeout must not be negative; got \(longPollingMs) ms")
-        }
+        let longPollingMs = try Self.longPollingMs(request.longPollingTimeout, present: request.hasLongPollingTimeout)
         let group = try await consumerGroup(request.group.name, engine: engine)
-        let firstQueue = UInt32(max(0, Int(request.messageQueue.id)) % topic.queueCount)
+        // The queue named is only where the scan starts; any id (negative, past the end) is fine.
+        let firstQueue = UInt32(Int(request.messageQueue.id).magnitude % UInt(max(1, topic.queueCount)))
         let ask = ReceiveAsk(
             group: group, topic: topic, filter: filter, batch: min(Int(request.batchSize), Self.maxBatchSize),
-            invisibleMs: invisibleMs, longPollingMs: min(longPollingMs, Self.maxLongPollingMs), firstQueue: firstQueue,
+            invisibleMs: invisibleMs, longPollingMs: longPollingMs, firstQueue: firstQueue,
             autoRenew: request.autoRenew)
         return (ask, engine)
+    }
+
+    /// A long-polling timeout: 0 (absent) up to 60 s; longer ones are cut to 60 s, as the
+    /// reference proxy does; negative or malformed ones are ILLEGAL_POLLING_TIME.
+    static func longPollingMs(_ timeout: Google_Protobuf_Duration, present: Bool) throws(ProtocolRefusal) -> Int64 {
+        guard present else { return 0 }
+        let ms = try WireTime.milliseconds(timeout, field: "long_polling_timeout", code: .illegalPollingTime)
+        guard ms >= 0 else {
+            throw ProtocolRefusal(.illegalPollingTime, "long_polling_timeout must not be negative; got \(ms) ms")
+        }
+        return min(ms, Self.maxLongPollingMs)
     }
 
     /// Claims messages, waiting up to the long-polling time for some to arrive or fall due.
@@ -157,18 +170,29 @@ extension MessagingService {
             if !deliveries.isEmpty || now >= deadline || Task.isCancelled { return deliveries }
             var wakeAt = deadline
             if let dueMs = await engine.nextDueMs(group: ask.group.name, topic: ask.topic.name) {
-                wakeAt = min(wakeAt, now + .milliseconds(max(0, dueMs - WallClock.nowMs())))
+                // Both non-negative when subtracted (the guard), so no overflow.
+                let nowMs = WallClock.nowMs()
+                wakeAt = min(wakeAt, now + .milliseconds(dueMs > nowMs ? dueMs - nowMs : 0))
             }
-            await engine.waiters.wait(group: ask.group.name, topic: ask.topic.name, until: wakeAt)
+            guard await engine.waiters.wait(group: ask.group.name, topic: ask.topic.name, until: wakeAt) else {
+                throw Self.longPollsExhausted(engine)
+            }
         }
+    }
+
+    /// The refusal when `--max-long-polls` receives are parked already.
+    static func longPollsExhausted(_ engine: ConsumptionEngine) -> ProtocolRefusal {
+        ProtocolRefusal(
+            .tooManyRequests,
+            "\(engine.waiters.parkedLimit) receives are already waiting for messages (--max-long-polls); "
+                + "retry later or with a shorter long_polling_timeout")
     }
 
     func wireMessage(_ delivery: Delivery, ask: ReceiveAsk, engine: ConsumptionEngine) -> Apache_Rocketmq_V2_Message {
         var message = WireMessage.message(from: delivery.record, topic: ask.topic.name)
         message.systemProperties.receiptHandle = engine.encode(delivery.handle, group: ask.group.name, topic: ask.topic.name)
         message.systemProperties.deliveryAttempt = Int32(clamping: delivery.attempt)
-        message.systemProperties.invisibleDuration = Google_Protobuf_Duration(
-            seconds: ask.invisibleMs / 1000, nanos: Int32((ask.invisibleMs % 1000) * 1_000_000))
+        message.systemProperties.invisibleDuration = WireTime.duration(ms: ask.invisibleMs)
         return message
     }
 
@@ -176,6 +200,9 @@ extension MessagingService {
         -> TagFilter
     {
         guard hasFilter else { return .all }
+        try WireCheck.length(
+            expression.expression, atMost: WireLimits.filterExpressionBytes, field: "filter_expression.expression",
+            code: .illegalFilterExpression)
         switch expression.type {
         case .sql:
             do throws(BrokerError) {
@@ -202,12 +229,20 @@ extension MessagingService {
     }
 
     /// The named group (created with defaults on first use unless the broker forbids it).
+    ///
+    /// - Throws: ILLEGAL_CONSUMER_GROUP for a bad name, CONSUMER_GROUP_NOT_FOUND when groups are
+    ///   not created on first use, TOO_MANY_REQUESTS when `--max-groups` is reached.
     func consumerGroup(_ name: String, engine: ConsumptionEngine) async throws(ProtocolRefusal) -> ConsumerGroup {
-        if name.isEmpty { throw ProtocolRefusal(.illegalConsumerGroup, "the consumer group name is empty") }
+        try WireCheck.groupName(name)
         do throws(BrokerError) {
             return try await engine.groupForConsumer(name)
         } catch {
-            throw ProtocolRefusal(error.code == .invalidArgument ? .illegalConsumerGroup : .consumerGroupNotFound, error.message)
+            switch error.code {
+            case .invalidArgument: throw ProtocolRefusal(.illegalConsumerGroup, error.message)
+            case .limitExceeded: throw ProtocolRefusal(.tooManyRequests, error.message)
+            case .groupNotFound: throw ProtocolRefusal(.consumerGroupNotFound, error.message)
+            default: throw ProtocolRefusal(error)
+            }
         }
     }
 }

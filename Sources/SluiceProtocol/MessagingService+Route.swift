@@ -9,6 +9,7 @@ extension MessagingService {
     {
         let name = request.topic.name
         let topic = try await existingTopic(name)
+        try Self.checkEndpoints(request.endpoints)
         var endpoints = request.endpoints
         if endpoints.addresses.isEmpty {
             endpoints.scheme = .ipv4
@@ -31,12 +32,27 @@ extension MessagingService {
         }
     }
 
-    /// - Throws: TOPIC_NOT_FOUND (40402) naming the topic, or INTERNAL_ERROR while starting.
+    /// The endpoints a client says it dialled are echoed back in routes: a few, with short hosts.
+    static func checkEndpoints(_ endpoints: Apache_Rocketmq_V2_Endpoints) throws(ProtocolRefusal) {
+        guard endpoints.addresses.count <= WireLimits.endpointAddresses else {
+            throw ProtocolRefusal(
+                .illegalAccessPoint,
+                "endpoints has \(endpoints.addresses.count) addresses; the limit is \(WireLimits.endpointAddresses)")
+        }
+        for address in endpoints.addresses {
+            try WireCheck.length(address.host, atMost: WireLimits.hostBytes, field: "endpoints host", code: .illegalAccessPoint)
+            guard (0...65535).contains(address.port) else {
+                throw ProtocolRefusal(.illegalAccessPoint, "endpoints port is \(address.port); it must be 0 to 65535")
+            }
+        }
+    }
+
+    /// - Throws: ILLEGAL_TOPIC for a malformed name, TOPIC_NOT_FOUND (40402) naming the topic, or INTERNAL_ERROR while starting.
     func existingTopic(_ name: String) async throws(ProtocolRefusal) -> TopicDefinition {
         guard let registry = handle.topics else {
             throw ProtocolRefusal(.internalError, "the broker is still starting (recovering its store); retry shortly")
         }
-        if name.isEmpty { throw ProtocolRefusal(.illegalTopic, "the topic name is empty") }
+        try WireCheck.topicName(name)
         // A group's dead-letter queue reads like a one-queue normal topic.
         if let deadLetters = handle.consumption?.deadLetterTopic(named: name) { return deadLetters }
         let topic: TopicDefinition?

@@ -19,6 +19,8 @@ extension MessagingService {
             throw ProtocolRefusal(.badRequest, "send exactly one message per request; got \(request.messages.count)")
         }
         let wire = request.messages[0]
+        try WireCheck.clientId(clientId)
+        try WireCheck.topicName(wire.topic.name)
         if ConsumerGroup.groupOfDeadLetterTopic(wire.topic.name) != nil {
             throw ProtocolRefusal(.forbidden, "dead-letter topic \(wire.topic.name) is read-only")
         }
@@ -35,8 +37,7 @@ extension MessagingService {
             if clientId.isEmpty {
                 throw ProtocolRefusal(.clientIDRequired, "a transactional message needs the x-mq-client-id header")
             }
-            let delay = system.hasOrphanedTransactionRecoveryDuration
-                ? WireMessage.milliseconds(system.orphanedTransactionRecoveryDuration) : nil
+            let delay = try Self.orphanedRecoveryMs(system)
             do throws(BrokerError) {
                 let prepared = try await coordinator.prepare(
                     HalfMessage(message: record, producerGroup: "", clientId: clientId, firstCheckDelayMs: delay))
@@ -62,7 +63,25 @@ extension MessagingService {
         return entry
     }
 
+    /// The producer's own first-check delay: 0 to 24 h, or nil for the broker's default.
+    static func orphanedRecoveryMs(_ system: Apache_Rocketmq_V2_SystemProperties) throws(ProtocolRefusal) -> Int64? {
+        guard system.hasOrphanedTransactionRecoveryDuration else { return nil }
+        let field = "orphaned_transaction_recovery_duration"
+        let ms = try WireTime.milliseconds(system.orphanedTransactionRecoveryDuration, field: field, code: .badRequest)
+        guard (0...WireLimits.orphanedRecoveryMs).contains(ms) else {
+            throw ProtocolRefusal(.badRequest, "\(field) is \(ms) ms; it must be 0 to 24 h")
+        }
+        return ms
+    }
+
     /// Checks a message against its topic and the limits, and builds the record to store.
+    ///
+    /// Every field a client sets is checked here, before any arithmetic or storage sees it:
+    /// body (MESSAGE_BODY_EMPTY, MESSAGE_BODY_TOO_LARGE), type (BAD_REQUEST,
+    /// MESSAGE_PROPERTY_CONFLICT_WITH_TYPE), tag (ILLEGAL_MESSAGE_TAG), keys (ILLEGAL_MESSAGE_KEY),
+    /// message id (ILLEGAL_MESSAGE_ID), user properties (ILLEGAL_MESSAGE_PROPERTY_KEY,
+    /// MESSAGE_PROPERTIES_TOO_LARGE), message group (ILLEGAL_MESSAGE_GROUP), delivery time
+    /// (ILLEGAL_DELIVERY_TIME), born time and host (BAD_REQUEST).
     func validatedRecord(_ wire: Apache_Rocketmq_V2_Message, topic: TopicDefinition) throws(ProtocolRefusal)
         -> MessageRecord
     {
@@ -81,40 +100,46 @@ extension MessagingService {
                 .messagePropertyConflictWithType,
                 "topic \(topic.name) takes \(topic.messageType.rawValue) messages; this one is \(system.messageType)")
         }
-        if system.hasTag && (system.tag.isEmpty || system.tag.contains("|")) {
-            throw ProtocolRefusal(.illegalMessageTag, "tag '\(system.tag)' must be non-empty and must not contain '|'")
+        if system.hasTag {
+            try WireCheck.text(system.tag, atMost: WireLimits.tagBytes, field: "tag", code: .illegalMessageTag)
+            if system.tag.contains("|") || system.tag.allSatisfy(\.isWhitespace) {
+                throw ProtocolRefusal(
+                    .illegalMessageTag, "tag \(WireCheck.shown(system.tag)) must not be blank or contain '|'")
+            }
         }
-        for key in system.keys where key.isEmpty {
-            throw ProtocolRefusal(.illegalMessageKey, "message keys must not be empty")
+        if system.keys.count > WireLimits.keyCount {
+            throw ProtocolRefusal(
+                .illegalMessageKey, "the message has \(system.keys.count) keys; the limit is \(WireLimits.keyCount)")
         }
-        for name in wire.userProperties.keys where name.isEmpty || name.hasPrefix("SLUICE_") {
-            throw ProtocolRefusal(.illegalMessagePropertyKey, "property name '\(name)' is empty or reserved (SLUICE_ prefix)")
+        for key in system.keys {
+            try WireCheck.text(key, atMost: WireLimits.keyBytes, field: "message key", code: .illegalMessageKey)
         }
+        try WireCheck.messageId(system.messageID)
+        try validateUserProperties(wire.userProperties)
         var properties = wire.userProperties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        if !system.bornHost.isEmpty { properties.append((WireProperty.bornHost, system.bornHost)) }
+        if !system.bornHost.isEmpty {
+            try WireCheck.text(system.bornHost, atMost: WireLimits.bornHostBytes, field: "born_host", code: .badRequest)
+            properties.append((WireProperty.bornHost, system.bornHost))
+        }
+        let bornMs = try system.hasBornTimestamp
+            ? WireTime.milliseconds(system.bornTimestamp, field: "born_timestamp", code: .badRequest)
+            : WallClock.nowMs()
         let queueId: UInt32
         switch kind {
         case .fifo:
             guard system.hasMessageGroup, !system.messageGroup.isEmpty else {
                 throw ProtocolRefusal(.illegalMessageGroup, "a FIFO message needs a message group")
             }
+            try WireCheck.text(
+                system.messageGroup, atMost: WireLimits.messageGroupBytes, field: "message_group",
+                code: .illegalMessageGroup)
             properties.append((WireProperty.messageGroup, system.messageGroup))
             // Same group, same queue: order within a group is kept by the queue.
             var group = system.messageGroup
             let hash = group.withUTF8 { sluice_crc32c(0, $0.baseAddress, $0.count) }
-            queueId = hash % UInt32(topic.queueCount)
+            queueId = hash % UInt32(max(1, topic.queueCount))
         case .delay:
-            guard system.hasDeliveryTimestamp else {
-                throw ProtocolRefusal(.illegalDeliveryTime, "a DELAY message needs a delivery timestamp")
-            }
-            var deliveryMs = WireMessage.milliseconds(system.deliveryTimestamp)
-            // The client's own docs say milliseconds, so users put them in `seconds`.
-            if system.deliveryTimestamp.seconds > 100_000_000_000 { deliveryMs = system.deliveryTimestamp.seconds }
-            let now = WallClock.nowMs()
-            if deliveryMs - now > Self.maxDelay {
-                throw ProtocolRefusal(
-                    .illegalDeliveryTime, "delivery time is more than 40 days ahead (\(deliveryMs) ms since the epoch)")
-            }
+            let deliveryMs = try Self.deliveryMs(system)
             properties.append((WireProperty.deliveryTimestampMs, "\(deliveryMs)"))
             queueId = nextQueue(topic)
         default:
@@ -123,15 +148,68 @@ extension MessagingService {
         return MessageRecord(
             topic: topic.name, queueId: queueId, messageId: system.messageID, tags: system.hasTag ? system.tag : "",
             keys: system.keys, properties: properties, body: ByteBuffer(bytes: wire.body),
-            bornTimestampMs: system.hasBornTimestamp ? WireMessage.milliseconds(system.bornTimestamp) : WallClock.nowMs(),
-            messageType: kind.rawValue)
+            bornTimestampMs: bornMs, messageType: kind.rawValue)
+    }
+
+    /// A DELAY message's delivery time in milliseconds since the epoch: not negative, at most 40
+    /// days ahead.
+    static func deliveryMs(_ system: Apache_Rocketmq_V2_SystemProperties) throws(ProtocolRefusal) -> Int64 {
+        guard system.hasDeliveryTimestamp else {
+            throw ProtocolRefusal(.illegalDeliveryTime, "a DELAY message needs a delivery timestamp")
+        }
+        let stamp = system.deliveryTimestamp
+        let deliveryMs: Int64
+        // The client's own docs say milliseconds, so users put them in `seconds`: a `seconds`
+        // past the year 5138 is read as milliseconds.
+        if stamp.seconds > 100_000_000_000 {
+            guard (0..<1_000_000_000).contains(stamp.nanos) else {
+                throw ProtocolRefusal(.illegalDeliveryTime, "delivery_timestamp.nanos is \(stamp.nanos); it must be 0 to 999999999")
+            }
+            deliveryMs = stamp.seconds
+        } else {
+            deliveryMs = try WireTime.milliseconds(stamp, field: "delivery_timestamp", code: .illegalDeliveryTime)
+        }
+        if deliveryMs < 0 {
+            throw ProtocolRefusal(.illegalDeliveryTime, "delivery_timestamp is \(deliveryMs) ms, before 1970")
+        }
+        // Both sides are non-negative: the subtraction cannot overflow.
+        if deliveryMs - WallClock.nowMs() > Self.maxDelay {
+            throw ProtocolRefusal(
+                .illegalDeliveryTime, "delivery time is more than 40 days ahead (\(deliveryMs) ms since the epoch)")
+        }
+        return deliveryMs
+    }
+
+    /// User properties: at most 128, 16 KiB of names and values together, names non-empty,
+    /// without control characters and not the broker's `SLUICE_` prefix.
+    func validateUserProperties(_ properties: [String: String]) throws(ProtocolRefusal) {
+        if properties.count > WireLimits.propertyCount {
+            throw ProtocolRefusal(
+                .messagePropertiesTooLarge,
+                "the message has \(properties.count) user properties; the limit is \(WireLimits.propertyCount)")
+        }
+        var total = 0
+        for (name, value) in properties {
+            try WireCheck.text(
+                name, atMost: WireLimits.propertyNameBytes, field: "user property name", code: .illegalMessagePropertyKey)
+            if name.hasPrefix("SLUICE_") {
+                throw ProtocolRefusal(
+                    .illegalMessagePropertyKey, "user property name \(WireCheck.shown(name)) uses the reserved SLUICE_ prefix")
+            }
+            total += name.utf8.count + value.utf8.count
+        }
+        if total > WireLimits.propertyTotalBytes {
+            throw ProtocolRefusal(
+                .messagePropertiesTooLarge,
+                "user properties are \(total) bytes; the limit is \(WireLimits.propertyTotalBytes) bytes")
+        }
     }
 
     /// The broker chooses the queue (clients do not send one): round-robin.
     func nextQueue(_ topic: TopicDefinition) -> UInt32 {
         queueCursor.withLockedValue { cursor in
             cursor &+= 1
-            return cursor % UInt32(topic.queueCount)
+            return cursor % UInt32(max(1, topic.queueCount))
         }
     }
 }

@@ -14,23 +14,46 @@ extension MessagingService {
             guard !request.message.entries.isEmpty else {
                 throw ProtocolRefusal(.badRequest, "an ack needs at least one entry (message id and receipt handle)")
             }
-            // One write for the whole request: the entries commit in one SQLite transaction.
-            let results = await engine.ack(
-                group: group, topic: topic,
-                entries: request.message.entries.map {
-                    ConsumptionEngine.AckEntry(messageId: $0.messageID, receiptHandle: $0.receiptHandle)
-                },
-                clientId: Self.clientId(request.metadata))
-            for (entry, outcome) in zip(request.message.entries, results) {
+            guard request.message.entries.count <= WireLimits.ackEntries else {
+                throw ProtocolRefusal(
+                    .badRequest,
+                    "an ack has \(request.message.entries.count) entries; the limit is \(WireLimits.ackEntries)")
+            }
+            let clientId = Self.clientId(request.metadata)
+            try WireCheck.clientId(clientId)
+            // Entries with malformed fields are refused one by one; the rest are acknowledged in
+            // one write (one SQLite transaction for the whole request).
+            var checks: [ProtocolRefusal?] = []
+            var valid: [ConsumptionEngine.AckEntry] = []
+            for entry in request.message.entries {
+                do throws(ProtocolRefusal) {
+                    try WireCheck.receiptHandle(entry.receiptHandle)
+                    try WireCheck.messageId(entry.messageID)
+                    checks.append(nil)
+                    valid.append(ConsumptionEngine.AckEntry(messageId: entry.messageID, receiptHandle: entry.receiptHandle))
+                } catch {
+                    checks.append(error)
+                }
+            }
+            var outcomes = valid.isEmpty ? [] : await engine.ack(group: group, topic: topic, entries: valid, clientId: clientId)
+            outcomes.reverse()
+            for (entry, check) in zip(request.message.entries, checks) {
                 var result = Apache_Rocketmq_V2_AckMessageResultEntry()
-                result.messageID = entry.messageID
-                result.receiptHandle = entry.receiptHandle
-                switch outcome {
-                case .success:
-                    result.status = .ok
-                case .failure(let error):
-                    let refusal = ProtocolRefusal(error)
-                    result.status = Status(refusal.code, "message \(entry.messageID): \(refusal.message)")
+                // Echoed back only when within limits (a refusal never mirrors a huge field).
+                if entry.messageID.utf8.count <= WireLimits.messageIdBytes { result.messageID = entry.messageID }
+                if entry.receiptHandle.utf8.count <= WireLimits.receiptHandleBytes {
+                    result.receiptHandle = entry.receiptHandle
+                }
+                let refusal: ProtocolRefusal?
+                if let check {
+                    refusal = check
+                } else if case .failure(let error)? = outcomes.popLast() {
+                    refusal = ProtocolRefusal(error)
+                } else {
+                    refusal = nil
+                }
+                if let refusal {
+                    result.status = Status(refusal.code, "message \(WireCheck.shown(entry.messageID)): \(refusal.message)")
                     // The Python client reads only the top-level status: the first failure goes there.
                     if response.status.code == .ok { response.status = result.status }
                 }
@@ -44,18 +67,25 @@ extension MessagingService {
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_ChangeInvisibleDurationResponse> {
         // The client copies the handle before it looks at the status: never leave it empty.
         var echo = Apache_Rocketmq_V2_ChangeInvisibleDurationResponse()
-        echo.receiptHandle = request.message.receiptHandle
+        if request.message.receiptHandle.utf8.count <= WireLimits.receiptHandleBytes {
+            echo.receiptHandle = request.message.receiptHandle
+        }
         return await answer(echo) { response throws(ProtocolRefusal) in
             let engine = try consumptionEngine()
             let (group, topic) = try Self.groupAndTopic(request.message.group, request.message.topic)
-            let invisibleMs = WireMessage.milliseconds(request.message.invisibleDuration)
+            try WireCheck.receiptHandle(request.message.receiptHandle)
+            try WireCheck.messageId(request.message.messageID)
+            let clientId = Self.clientId(request.metadata)
+            try WireCheck.clientId(clientId)
+            let invisibleMs = try WireTime.milliseconds(
+                request.message.invisibleDuration, field: "invisible_duration", code: .illegalInvisibleTime)
             guard (0...Self.invisibleRangeMs.upperBound).contains(invisibleMs) else {
                 throw ProtocolRefusal(.illegalInvisibleTime, "invisible_duration must be 0 to 12 h; got \(invisibleMs) ms")
             }
             response.receiptHandle = try await refusing { () async throws(BrokerError) in
                 try await engine.changeInvisibleDuration(
                     group: group, topic: topic, receiptHandle: request.message.receiptHandle, invisibleMs: invisibleMs,
-                    messageId: request.message.messageID, clientId: Self.clientId(request.metadata))
+                    messageId: request.message.messageID, clientId: clientId)
             }
         }
     }
@@ -66,6 +96,7 @@ extension MessagingService {
         await answer { _ throws(ProtocolRefusal) in
             let engine = try consumptionEngine()
             let (group, topic) = try Self.groupAndTopic(request.message.group, request.message.topic)
+            try WireCheck.receiptHandle(request.message.receiptHandle)
             try await refusing { () async throws(BrokerError) in
                 try await engine.forwardToDeadLetter(group: group, topic: topic, receiptHandle: request.message.receiptHandle)
             }
@@ -75,8 +106,8 @@ extension MessagingService {
     static func groupAndTopic(_ group: Apache_Rocketmq_V2_Resource, _ topic: Apache_Rocketmq_V2_Resource)
         throws(ProtocolRefusal) -> (String, String)
     {
-        if group.name.isEmpty { throw ProtocolRefusal(.illegalConsumerGroup, "the consumer group name is empty") }
-        if topic.name.isEmpty { throw ProtocolRefusal(.illegalTopic, "the topic name is empty") }
+        try WireCheck.groupName(group.name)
+        try WireCheck.topicName(topic.name)
         return (group.name, topic.name)
     }
 }

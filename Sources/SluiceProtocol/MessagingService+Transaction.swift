@@ -11,6 +11,12 @@ extension MessagingService {
         if request.transactionID.isEmpty {
             throw ProtocolRefusal(.invalidTransactionID, "transaction_id is empty")
         }
+        try WireCheck.length(
+            request.transactionID, atMost: WireLimits.transactionIdBytes, field: "transaction_id",
+            code: .invalidTransactionID)
+        try WireCheck.clientId(clientId)
+        try WireCheck.messageId(request.messageID)
+        if !request.topic.name.isEmpty { try WireCheck.topicName(request.topic.name) }
         let source: ResolutionSource = request.source == .sourceServerCheck ? .check : .producer
         let resolution: TransactionResolution
         switch request.resolution {

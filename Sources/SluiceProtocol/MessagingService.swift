@@ -61,17 +61,31 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_HeartbeatResponse> {
         var response = Apache_Rocketmq_V2_HeartbeatResponse()
         let clientId = Self.clientId(request.metadata)
-        sessions.noteHeartbeat(clientId: clientId)
-        response.status = clientId.isEmpty ? Status(.clientIDRequired, "the x-mq-client-id header is missing") : .ok
+        do throws(ProtocolRefusal) {
+            try WireCheck.clientId(clientId)
+            if clientId.isEmpty { throw ProtocolRefusal(.clientIDRequired, "the x-mq-client-id header is missing") }
+            sessions.noteHeartbeat(clientId: clientId)
+            response.status = .ok
+        } catch {
+            response.status = error.status
+        }
+        RefusalMetric.shared.count(response.status, rpc: "Heartbeat")
         return respond(response)
     }
 
     public func notifyClientTermination(
         request: ServerRequest<Apache_Rocketmq_V2_NotifyClientTerminationRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_NotifyClientTerminationResponse> {
-        sessions.terminate(clientId: Self.clientId(request.metadata))
+        let clientId = Self.clientId(request.metadata)
         var response = Apache_Rocketmq_V2_NotifyClientTerminationResponse()
-        response.status = .ok
+        do throws(ProtocolRefusal) {
+            try WireCheck.clientId(clientId)
+            sessions.terminate(clientId: clientId)
+            response.status = .ok
+        } catch {
+            response.status = error.status
+        }
+        RefusalMetric.shared.count(response.status, rpc: "NotifyClientTermination")
         return respond(response)
     }
 
@@ -96,13 +110,14 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
             entry.status = error.status
             response.entries = [entry]
         }
+        RefusalMetric.shared.count(response.status, rpc: "SendMessage")
         return respond(response)
     }
 
     public func endTransaction(
         request: ServerRequest<Apache_Rocketmq_V2_EndTransactionRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_EndTransactionResponse> {
-        await answer { response throws(ProtocolRefusal) in
+        await answer(rpc: "EndTransaction") { response throws(ProtocolRefusal) in
             response.status = try await endTransaction(request.message, clientId: Self.clientId(request.metadata))
         }
     }

@@ -37,6 +37,7 @@ struct ProtocolRefusal: Error, Sendable {
         case .groupNotFound: self.init(.consumerGroupNotFound, error.message)
         case .topicNotFound: self.init(.topicNotFound, error.message)
         case .invalidArgument: self.init(.badRequest, error.message)
+        case .limitExceeded: self.init(.tooManyRequests, error.message)
         default: self.init(.internalError, error.message)
         }
     }

@@ -22,12 +22,15 @@ extension MessagingService {
     /// Answers a unary RPC: `body` fills the response, whose status starts as OK; a refusal it
     /// throws becomes the status (code and message), so the call itself never fails. Over the
     /// broker's in-flight limit the answer is TOO_MANY_REQUESTS and `body` does not run.
+    /// `rpc` names the call in `sluice_requests_refused_total` (by default the Swift method name).
     func answer<Response: StatusResponse>(
-        _ response: Response = Response(), _ body: (inout Response) async throws(ProtocolRefusal) -> Void
+        _ response: Response = Response(), rpc: String = #function,
+        _ body: (inout Response) async throws(ProtocolRefusal) -> Void
     ) async -> ServerResponse<Response> {
         var response = response
         if let reason = admission.admit(bytes: 0) {
             response.status = reason.refusal(admission.limits).status
+            RefusalMetric.shared.count(response.status, rpc: rpc)
             return respond(response)
         }
         defer { admission.release(bytes: 0) }
@@ -37,6 +40,7 @@ extension MessagingService {
         } catch {
             response.status = error.status
         }
+        RefusalMetric.shared.count(response.status, rpc: rpc)
         return respond(response)
     }
 

@@ -64,7 +64,7 @@ enum WireMessage {
         system.storeTimestamp = timestamp(ms: record.storeTimestampMs)
         system.storeHost = "sluice"
         system.queueID = Int32(truncatingIfNeeded: record.queueId)
-        system.queueOffset = Int64(record.queueOffset)
+        system.queueOffset = Int64(clamping: record.queueOffset)
         if let group = record.property(WireProperty.messageGroup) { system.messageGroup = group }
         if let delivery = record.property(WireProperty.deliveryTimestampMs).flatMap(Int64.init) {
             system.deliveryTimestamp = timestamp(ms: delivery)
@@ -79,18 +79,5 @@ enum WireMessage {
         return String(repeating: "0", count: 8 - digits.count) + digits
     }
 
-    static func timestamp(ms: Int64) -> Google_Protobuf_Timestamp {
-        var timestamp = Google_Protobuf_Timestamp()
-        timestamp.seconds = ms / 1000
-        timestamp.nanos = Int32((ms % 1000) * 1_000_000)
-        return timestamp
-    }
-
-    static func milliseconds(_ timestamp: Google_Protobuf_Timestamp) -> Int64 {
-        timestamp.seconds * 1000 + Int64(timestamp.nanos / 1_000_000)
-    }
-
-    static func milliseconds(_ duration: Google_Protobuf_Duration) -> Int64 {
-        duration.seconds * 1000 + Int64(duration.nanos / 1_000_000)
-    }
+    static func timestamp(ms: Int64) -> Google_Protobuf_Timestamp { WireTime.timestamp(ms: ms) }
 }

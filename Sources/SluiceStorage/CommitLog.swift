@@ -90,17 +90,30 @@ public final class CommitLog: Sendable {
         guard first else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let thread = Thread { [self] in
-                scrub.stop()
-                writer.stop()
-                // Only a stop whose data reached the disk counts as clean; otherwise the next open
-                // verifies everything past the checkpoint again.
-                if writer.stoppedCleanly { try? FileIO.remove(configuration.abortMarkerPath) }
-                lock.release()
+                stopOnThisThread()
                 continuation.resume()
             }
             thread.start()
         }
         logger.info("commit log closed", metadata: ["directory": "\(configuration.directory)"])
+    }
+
+    /// `close()` for a caller already on a thread of its own (the fuzz harness): blocks it.
+    func closeBlocking() {
+        let first = closed.withLockedValue { closed in
+            defer { closed = true }
+            return !closed
+        }
+        if first { stopOnThisThread() }
+    }
+
+    private func stopOnThisThread() {
+        scrub.stop()
+        writer.stop()
+        // Only a stop whose data reached the disk counts as clean; otherwise the next open
+        // verifies everything past the checkpoint again.
+        if writer.stoppedCleanly { try? FileIO.remove(configuration.abortMarkerPath) }
+        lock.release()
     }
 
     // MARK: appending

@@ -49,6 +49,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.grpcMaxConcurrentStreams, "count")) var grpcMaxConcurrentStreams: String?
     @Option(help: help(.grpcMaxInflightRequests, "count")) var grpcMaxInflightRequests: String?
     @Option(help: help(.grpcMaxBufferedRequestBytes, "bytes")) var grpcMaxBufferedRequestBytes: String?
+    @Option(help: help(.maxGroups, "count")) var maxGroups: String?
+    @Option(help: help(.maxLongPolls, "count")) var maxLongPolls: String?
+    @Option(help: help(.maxClients, "count")) var maxClients: String?
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
     @Flag(help: "Print the effective configuration (defaults, file, environment and flags merged) as JSON and exit.")
@@ -75,6 +78,7 @@ struct BrokerCommand: AsyncParsableCommand {
             .transactionCheckExhausted: transactionCheckExhausted, .autoCreateGroups: autoCreateGroups,
             .grpcMaxConnections: grpcMaxConnections, .grpcMaxConcurrentStreams: grpcMaxConcurrentStreams,
             .grpcMaxInflightRequests: grpcMaxInflightRequests, .grpcMaxBufferedRequestBytes: grpcMaxBufferedRequestBytes,
+            .maxGroups: maxGroups, .maxLongPolls: maxLongPolls, .maxClients: maxClients,
         ]
         return given.compactMapValues { $0 }
     }
@@ -127,7 +131,8 @@ struct BrokerCommand: AsyncParsableCommand {
         let logger = Logger(label: "sluice.broker")
         let readiness = Readiness()
         let handle = BrokerHandle()
-        let sessions = ClientSessions(logger: Logger(label: "sluice.clients"))
+        let sessions = ClientSessions(
+            logger: Logger(label: "sluice.clients"), maxClients: configuration.clientLimits.maxClients)
         let checkBacks = StoreService.CheckBackWiring(
             sender: TelemetryCheckBackSender(sessions: sessions, handle: handle, logger: Logger(label: "sluice.checks")),
             producers: sessions,
@@ -142,6 +147,7 @@ struct BrokerCommand: AsyncParsableCommand {
             transactionTimeout: configuration.transactionTimeout, readiness: readiness, handle: handle,
             checkBacks: checkBacks, autoCreateGroups: configuration.autoCreateGroups,
             trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
+            clientLimits: configuration.clientLimits,
             logger: Logger(label: "sluice.store"))
         var messaging = MessagingService.Configuration()
         messaging.advertisedHost = configuration.grpcHost

@@ -32,6 +32,9 @@ struct PrintConfigTests {
         "grpc-max-concurrent-streams": ("64", .number(64)),
         "grpc-max-inflight-requests": ("128", .number(128)),
         "grpc-max-buffered-request-bytes": ("33554432", .string("32MiB")),
+        "max-groups": ("500", .number(500)),
+        "max-long-polls": ("300", .number(300)),
+        "max-clients": ("200", .number(200)),
     ]
 
     struct Printed {

@@ -29,6 +29,8 @@ public final class ConsumptionEngine: Sendable {
     private let key: SymmetricKey
     private let state: Mutex<State>
     private let autoCreateGroups: Bool
+    /// Groups created on first use stop at this many groups in all (`--max-groups`).
+    private let maxGroups = Atomic<Int>(.max)
     private let nowMs: @Sendable () -> Int64
     private let logger: Logger
     private let listenerToken: Mutex<UInt64?> = Mutex(nil)
@@ -112,6 +114,10 @@ public final class ConsumptionEngine: Sendable {
 
     // MARK: groups
 
+    /// Sets how many groups may exist before first-use creation is refused (`--max-groups`);
+    /// groups an operator creates are not refused.
+    public func setMaxGroups(_ limit: Int) { maxGroups.store(max(1, limit), ordering: .relaxed) }
+
     public func groups() -> [ConsumerGroup] {
         state.withLock { Array($0.groups.values) }.sorted { $0.name < $1.name }
     }
@@ -155,6 +161,14 @@ public final class ConsumptionEngine: Sendable {
         guard autoCreateGroups else {
             throw BrokerError(.groupNotFound, "consumer group \(name) does not exist; create it with `sluice group create \(name)`")
         }
+        let limit = maxGroups.load(ordering: .relaxed)
+        let count = state.withLock { $0.groups.count }
+        if count >= limit {
+            throw BrokerError(
+                .limitExceeded,
+                "consumer group \(name) cannot be created on first use: the broker has \(count) groups, the "
+                    + "--max-groups limit of \(limit); create it with `sluice group create \(name)` or raise the limit")
+        }
         logger.info("consumer group created on first use", metadata: ["group": "\(name)"])
         return try await saveGroup(ConsumerGroup(name: name, createdAtMs: nowMs()))
     }
@@ -177,6 +191,7 @@ public final class ConsumptionEngine: Sendable {
         clientId: String, firstQueue: UInt32, autoRenew: Bool = false
     ) async throws(BrokerError) -> [Delivery] {
         try checkHealthy()
+        try Self.checkTerms(batch: batch, invisibleMs: invisibleMs)
         let consumer = consumer(group, topic)
         let now = nowMs()
         let claimed = await consumer.claim(
@@ -192,6 +207,21 @@ public final class ConsumptionEngine: Sendable {
                 .increment(by: claimed.deliveries.count)
         }
         return claimed.deliveries
+    }
+
+    /// The most a receive may claim and the longest invisible time the engine takes: the
+    /// protocol checks its own (smaller) limits first; these keep `nowMs + invisibleMs` and the
+    /// batch arithmetic safe for any caller.
+    public static let maxBatch = 1024
+    public static let maxInvisibleMs: Int64 = 7 * 24 * 3600 * 1000
+
+    static func checkTerms(batch: Int, invisibleMs: Int64) throws(BrokerError) {
+        guard (1...maxBatch).contains(batch) else {
+            throw BrokerError(.invalidArgument, "batch is \(batch); it must be 1 to \(maxBatch)")
+        }
+        guard (0...maxInvisibleMs).contains(invisibleMs) else {
+            throw BrokerError(.invalidArgument, "invisible time is \(invisibleMs) ms; it must be 0 to 7 days")
+        }
     }
 
     /// When the group's next retry or scheduled message in `topic` is due, if any.
@@ -291,6 +321,7 @@ public final class ConsumptionEngine: Sendable {
         clientId: String = ""
     ) async throws(BrokerError) -> String {
         try checkHealthy()
+        try Self.checkTerms(batch: 1, invisibleMs: invisibleMs)
         let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
         let (outcome, renewed, write) = await consumer.changeInvisibleDuration(handle, invisibleMs: invisibleMs, nowMs: nowMs())
         try await stored(write)

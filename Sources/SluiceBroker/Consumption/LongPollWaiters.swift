@@ -1,5 +1,6 @@
 import DequeModule
 import HeapModule
+import Metrics
 import Synchronization
 
 /// Receives parked until a message may be there for them: woken by an append to their topic, by
@@ -16,7 +17,7 @@ public final class LongPollWaiters: Sendable {
     }
 
     private struct Waiter {
-        var continuation: CheckedContinuation<Void, Never>
+        var continuation: CheckedContinuation<Bool, Never>
         var key: Key
     }
 
@@ -38,32 +39,46 @@ public final class LongPollWaiters: Sendable {
 
     private let state = Mutex(State())
     let wakePerAppend: Int
+    /// At most this many parked at once (`--max-long-polls`); a receive over it is not parked.
+    private let maxParked: Atomic<Int>
+    private let parkedGauge = Gauge(label: "sluice_long_polls_parked")
 
-    public init(wakePerAppend: Int = 8) {
+    public init(wakePerAppend: Int = 8, maxParked: Int = .max) {
         self.wakePerAppend = wakePerAppend
+        self.maxParked = Atomic(maxParked)
     }
+
+    /// Sets the most receives parked at once (the broker's `--max-long-polls`).
+    public func setMaxParked(_ limit: Int) { maxParked.store(max(1, limit), ordering: .relaxed) }
+    public var parkedLimit: Int { maxParked.load(ordering: .relaxed) }
 
     /// How many receives are parked.
     public var count: Int { state.withLock { $0.waiters.count } }
 
     /// Parks until woken for (`group`, `topic`), `deadline` passes or the task is cancelled.
-    public func wait(group: String, topic: String, until deadline: ContinuousClock.Instant) async {
+    /// Returns false, at once, when `maxParked` receives are parked already: the caller refuses
+    /// the request (TOO_MANY_REQUESTS) rather than let waiters pile up without bound.
+    @discardableResult
+    public func wait(group: String, topic: String, until deadline: ContinuousClock.Instant) async -> Bool {
         let key = Key(group: group, topic: topic)
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
         }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state -> Bool in
+        let limit = maxParked.load(ordering: .relaxed)
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                // nil: parked; true: resume now (cancelled, past the deadline); false: refused.
+                let resumeNow = state.withLock { state -> Bool? in
                     if state.cancelled.remove(id) != nil || deadline <= .now { return true }
+                    if state.waiters.count >= limit { return false }
                     state.waiters[id] = Waiter(continuation: continuation, key: key)
                     state.byKey[key, default: []].append(id)
                     state.groupsByTopic[topic, default: []].insert(group)
                     state.deadlines.insert(Deadline(at: deadline, id: id))
-                    return false
+                    return nil
                 }
-                if resumeNow { continuation.resume() }
+                if let resumeNow { continuation.resume(returning: resumeNow) }
             }
         } onCancel: {
             let waiter = state.withLock { state -> Waiter? in
@@ -71,7 +86,7 @@ public final class LongPollWaiters: Sendable {
                 state.cancelled.insert(id)
                 return nil
             }
-            waiter?.continuation.resume()
+            waiter?.continuation.resume(returning: true)
         }
     }
 
@@ -86,14 +101,14 @@ public final class LongPollWaiters: Sendable {
             }
             return woken
         }
-        for waiter in woken { waiter.continuation.resume() }
+        for waiter in woken { waiter.continuation.resume(returning: true) }
     }
 
     /// Something changed for one group in one topic (a FIFO message group unblocked, a message
     /// made visible sooner): wake all its waiters.
     public func notify(group: String, topic: String) {
         let woken = state.withLock { Self.take(Key(group: group, topic: topic), limit: .max, from: &$0) }
-        for waiter in woken { waiter.continuation.resume() }
+        for waiter in woken { waiter.continuation.resume(returning: true) }
     }
 
     /// Wakes the waiters whose deadline has passed.
@@ -104,9 +119,10 @@ public final class LongPollWaiters: Sendable {
                 state.deadlines.removeMin()
                 if let waiter = Self.remove(top.id, from: &state) { woken.append(waiter) }
             }
+            parkedGauge.record(state.waiters.count)
             return woken
         }
-        for waiter in woken { waiter.continuation.resume() }
+        for waiter in woken { waiter.continuation.resume(returning: true) }
     }
 
     /// Expires deadlines every `tick` until cancelled.
@@ -121,7 +137,7 @@ public final class LongPollWaiters: Sendable {
             state = State()
             return all
         }
-        for waiter in all { waiter.continuation.resume() }
+        for waiter in all { waiter.continuation.resume(returning: true) }
     }
 
     private static func take(_ key: Key, limit: Int, from state: inout State) -> [Waiter] {

@@ -53,6 +53,9 @@ public final class TransactionCoordinator: Sendable {
 
     // MARK: half messages
 
+    /// The longest first-check delay a producer may ask for (RocketMQ's recovery duration).
+    public static let maxFirstCheckDelayMs: Int64 = 24 * 3600 * 1000
+
     /// Stores a half message durably (as durable as the log's flush policy) and records it as
     /// prepared. Invisible to consumers until committed.
     /// - Throws: `BrokerError` `.invalidMessage` (nothing stored), `.storageFailure`.
@@ -63,6 +66,11 @@ public final class TransactionCoordinator: Sendable {
         }
         if half.clientId.isEmpty {
             throw BrokerError(.invalidMessage, "a half message needs the sending client's id (for check-backs)")
+        }
+        // Checked before the append: the transaction table refuses these too, but only after the
+        // half is in the log, which would leave an orphan record behind.
+        if let delay = half.firstCheckDelayMs, !(0...Self.maxFirstCheckDelayMs).contains(delay) {
+            throw BrokerError(.invalidMessage, "first check delay is \(delay) ms; it must be 0 to 24 h")
         }
         let transactionId = idGenerator.next()
         var record = half.message
