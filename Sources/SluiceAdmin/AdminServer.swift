@@ -1,4 +1,7 @@
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import NIOCore
 import Prometheus
@@ -19,6 +22,8 @@ public struct AdminServer: Service, CustomStringConvertible {
     private let handle: BrokerHandle
     private let registry: PrometheusCollectorRegistry
     private let adminToken: String?
+    /// HTTPS when set (`--admin-tls-cert`); its `sslContextCallback` supplies reloaded certificates.
+    private let tls: TLSConfiguration?
     private let logger: Logger
     private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
 
@@ -30,7 +35,7 @@ public struct AdminServer: Service, CustomStringConvertible {
     ///   the API open (the configuration allows that only on loopback).
     public init(
         host: String, port: Int, readiness: Readiness, handle: BrokerHandle = BrokerHandle(),
-        registry: PrometheusCollectorRegistry, adminToken: String? = nil, logger: Logger,
+        registry: PrometheusCollectorRegistry, adminToken: String? = nil, tls: TLSConfiguration? = nil, logger: Logger,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void
     ) {
         self.host = host
@@ -39,6 +44,7 @@ public struct AdminServer: Service, CustomStringConvertible {
         self.handle = handle
         self.registry = registry
         self.adminToken = adminToken
+        self.tls = tls
         self.logger = logger
         self.onListening = onListening
     }
@@ -63,6 +69,7 @@ public struct AdminServer: Service, CustomStringConvertible {
         TransactionRoutes.add(to: router, readiness: readiness, handle: handle, nowMs: nowMs)
         MessageRoutes.add(to: router, readiness: readiness, handle: handle)
         AuditRoutes.add(to: router, readiness: readiness, handle: handle)
+        SecurityRoutes.add(to: router, readiness: readiness, handle: handle)
         DashboardRoutes.add(to: router)
         return router
     }
@@ -72,6 +79,7 @@ public struct AdminServer: Service, CustomStringConvertible {
         let listening = ListenFlag()
         let application = Application(
             router: Self.router(readiness: readiness, handle: handle, registry: registry, adminToken: adminToken),
+            server: try tls.map { try HTTPServerBuilder.tls(.http1(), tlsConfiguration: $0) } ?? HTTPServerBuilder.http1(),
             configuration: .init(address: .hostname(host, port: port)),
             onServerRunning: { [host, port, onListening] channel in
                 listening.set()

@@ -42,6 +42,10 @@ extension BrokerConfiguration {
         case .maxGroups: .number(clientLimits.maxGroups)
         case .maxLongPolls: .number(clientLimits.maxLongPolls)
         case .maxClients: .number(clientLimits.maxClients)
+        case .auth: .string(authEnabled ? "on" : "off")
+        case .authMaxClockSkew: .string(authMaxClockSkew.map(DurationParser.format) ?? "0s")
+        case .bootstrapUserFile: bootstrapUserFile.map(ConfigFileValue.string) ?? .null
+        case .tlsCert, .tlsKey, .tlsClientCa, .adminTlsCert, .adminTlsKey: tlsPaths[setting].map(ConfigFileValue.string) ?? .null
         }
     }
 

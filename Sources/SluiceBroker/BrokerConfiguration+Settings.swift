@@ -117,12 +117,30 @@ extension BrokerConfiguration {
         case .maxGroups: clientLimits.maxGroups = try integer(in: ClientLimits.range)
         case .maxLongPolls: clientLimits.maxLongPolls = try integer(in: ClientLimits.range)
         case .maxClients: clientLimits.maxClients = try integer(in: ClientLimits.range)
+        case .auth:
+            switch value {
+            case "on": authEnabled = true
+            case "off": authEnabled = false
+            default: throw invalid("expected on or off; got '\(value)'")
+            }
+        case .authMaxClockSkew:
+            let skew = try parsed(DurationParser.parse(value))
+            authMaxClockSkew = skew > .zero ? skew : nil
+        case .bootstrapUserFile:
+            guard !value.isEmpty else { throw invalid("must not be empty") }
+            bootstrapUserFile = value
+        case .tlsCert, .tlsKey, .tlsClientCa, .adminTlsCert, .adminTlsKey:
+            guard !value.isEmpty else { throw invalid("must not be empty") }
+            guard access(value, R_OK) == 0 else { throw invalid("cannot read \(value)") }
+            tlsPaths[setting] = value
+            applyTLSPaths()
         }
     }
 
     /// Checks that settings agree with each other (each one alone was checked by `apply`).
     /// - Throws: `.invalidConfiguration`.
     public func validate() throws(BrokerError) {
+        try validateTLS()
         if grpcPort != 0, grpcPort == adminPort, grpcHost == adminHost {
             throw BrokerError(
                 .invalidConfiguration,

@@ -46,6 +46,16 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var frontDoor = FrontDoorLimits()
     /// `--max-groups`, `--max-long-polls`, `--max-clients`: what clients together may claim.
     public var clientLimits = ClientLimits()
+    /// `--auth on|off`, `--auth-max-clock-skew` (nil: not checked), `--bootstrap-user-file`.
+    public var authEnabled = false
+    public var authMaxClockSkew: Duration? = .seconds(15 * 3600)
+    public var bootstrapUserFile: String?
+    /// TLS for the gRPC port (`--tls-cert`, `--tls-key`, `--tls-client-ca`) and the admin port.
+    public var grpcTLS: TLSFiles?
+    public var grpcClientCAFile: String?
+    public var adminTLS: TLSFiles?
+    /// The paths as given, checked together by `validate()`.
+    var tlsPaths: [BrokerSetting: String] = [:]
 
     public init() {}
 

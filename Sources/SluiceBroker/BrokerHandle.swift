@@ -13,6 +13,7 @@ public final class BrokerHandle: Sendable {
     }
 
     private let recorder = Mutex<MessageTraceRecorder?>(nil)
+    private let securityStore = Mutex<SecurityStore?>(nil)
 
     private let components: Mutex<Components>
 
@@ -53,5 +54,11 @@ public final class BrokerHandle: Sendable {
     public var trace: MessageTraceRecorder? {
         get { recorder.withLock { $0 } }
         set { recorder.withLock { $0 = newValue } }
+    }
+
+    /// Users and access rules; nil while the store is closed.
+    public var security: SecurityStore? {
+        get { securityStore.withLock { $0 } }
+        set { securityStore.withLock { $0 = newValue } }
     }
 }

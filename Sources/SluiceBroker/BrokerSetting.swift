@@ -26,6 +26,14 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case maxGroups = "max-groups"
     case maxLongPolls = "max-long-polls"
     case maxClients = "max-clients"
+    case auth
+    case authMaxClockSkew = "auth-max-clock-skew"
+    case bootstrapUserFile = "bootstrap-user-file"
+    case tlsCert = "tls-cert"
+    case tlsKey = "tls-key"
+    case tlsClientCa = "tls-client-ca"
+    case adminTlsCert = "admin-tls-cert"
+    case adminTlsKey = "admin-tls-key"
 
     /// The key in a config file; also the flag without its dashes.
     public var key: String { rawValue }
@@ -69,6 +77,15 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
             "Consumer groups at most before creation on first use is refused with TOO_MANY_REQUESTS; `sluice group create` is not limited (default 10000)."
         case .maxLongPolls: "Receives and pulls waiting for messages at once; more are refused with TOO_MANY_REQUESTS (default 10000)."
         case .maxClients: "Clients with an open Telemetry stream at once; more are refused with TOO_MANY_REQUESTS (default 10000)."
+        case .auth: "on: every gRPC call must be signed with a known access key (RocketMQ 5 ACL 2.0) and allowed by its rules; off: anyone may call (default off)."
+        case .authMaxClockSkew:
+            "How far a request's x-mq-date-time may be from the broker's clock; 0 checks nothing (default 15h: the Python client sends local time)."
+        case .bootstrapUserFile: "A file of ACCESS_KEY:SECRET_KEY lines: users created with every permission when they do not exist yet."
+        case .tlsCert: "PEM certificate chain for TLS on the gRPC port (with --tls-key); reloaded on SIGHUP and every minute."
+        case .tlsKey: "PEM private key for --tls-cert."
+        case .tlsClientCa: "PEM CA certificates: gRPC clients must present a certificate signed by one of them (mutual TLS)."
+        case .adminTlsCert: "PEM certificate chain for HTTPS on the admin port (with --admin-tls-key); reloaded on SIGHUP and every minute."
+        case .adminTlsKey: "PEM private key for --admin-tls-cert."
         }
     }
 }

@@ -24,6 +24,8 @@ public final class StoreService: Service, CustomStringConvertible {
     /// `--max-groups` and `--max-long-polls`, applied to the consumption engine when it opens.
     private let clientLimits: ClientLimits
     private let trace: MessageTraceRecorder.Configuration?
+    /// Users `--bootstrap-user-file` creates when they do not exist yet.
+    private let bootstrapUsers: [BootstrapCredential]
 
     /// How the checker reaches producers (the gRPC front's Telemetry streams) and how often.
     public struct CheckBackWiring: Sendable {
@@ -46,9 +48,11 @@ public final class StoreService: Service, CustomStringConvertible {
     public init(
         configuration: CommitLogConfiguration, transactionTimeout: Duration = .seconds(6), readiness: Readiness,
         handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil, autoCreateGroups: Bool = true,
-        trace: MessageTraceRecorder.Configuration? = nil, clientLimits: ClientLimits = ClientLimits(), logger: Logger
+        trace: MessageTraceRecorder.Configuration? = nil, clientLimits: ClientLimits = ClientLimits(),
+        bootstrapUsers: [BootstrapCredential] = [], logger: Logger
     ) {
         self.clientLimits = clientLimits
+        self.bootstrapUsers = bootstrapUsers
         self.checkBacks = checkBacks
         self.autoCreateGroups = autoCreateGroups
         self.trace = trace
@@ -114,6 +118,20 @@ public final class StoreService: Service, CustomStringConvertible {
         }
         consumption.setMaxGroups(clientLimits.maxGroups)
         consumption.waiters.setMaxParked(clientLimits.maxLongPolls)
+        let security: SecurityStore
+        do throws(SecurityError) {
+            security = try await SecurityStore.open(
+                path: Self.transactionDatabasePath(configuration.directory), bootstrap: bootstrapUsers,
+                logger: Logger(label: "sluice.security"))
+        } catch {
+            readiness.markFailed(error.message)
+            await consumption.close()
+            await topics.close()
+            try? await coordinator.store.close()
+            await log.close()
+            throw BrokerError(.storageUnavailable, error.message, cause: error)
+        }
+        handle.security = security
         handle.trace = recorder
         handle.install(topics: topics, coordinator: coordinator, consumption: consumption)
         readiness.markReady(RecoveryFacts(log.recoveryReport))
@@ -134,6 +152,8 @@ public final class StoreService: Service, CustomStringConvertible {
         readiness.markStopping()
         handle.install(topics: nil, coordinator: nil)
         handle.trace = nil
+        handle.security = nil
+        await security.close()
         await consumption.close()
         await topics.close()
         await coordinator.maintain()

@@ -9,6 +9,7 @@ extension MessagingService {
         request: ServerRequest<Apache_Rocketmq_V2_QueryAssignmentRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_QueryAssignmentResponse> {
         await answer { response throws(ProtocolRefusal) in
+            try await authorize("QueryAssignment", request.metadata, Self.consuming(request.message))
             let engine = try consumptionEngine()
             _ = try await consumerGroup(request.message.group.name, engine: engine)
             try Self.checkEndpoints(request.message.endpoints)
@@ -28,6 +29,7 @@ extension MessagingService {
         request: ServerRequest<Apache_Rocketmq_V2_QueryOffsetRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_QueryOffsetResponse> {
         await answer { response throws(ProtocolRefusal) in
+            try await authorize("QueryOffset", request.metadata, Self.needs(request.message))
             let engine = try consumptionEngine()
             let (_, queue) = try await existingQueue(request.message.messageQueue)
             switch request.message.queryOffsetPolicy {
@@ -51,6 +53,7 @@ extension MessagingService {
         request: ServerRequest<Apache_Rocketmq_V2_GetOffsetRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_GetOffsetResponse> {
         await answer { response throws(ProtocolRefusal) in
+            try await authorize("GetOffset", request.metadata, Self.consuming(request.message))
             let engine = try consumptionEngine()
             let group = try await consumerGroup(request.message.group.name, engine: engine)
             let (topic, queue) = try await existingQueue(request.message.messageQueue)
@@ -62,6 +65,7 @@ extension MessagingService {
         request: ServerRequest<Apache_Rocketmq_V2_UpdateOffsetRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_UpdateOffsetResponse> {
         await answer { response throws(ProtocolRefusal) in
+            try await authorize("UpdateOffset", request.metadata, Self.consuming(request.message))
             let engine = try consumptionEngine()
             let group = try await consumerGroup(request.message.group.name, engine: engine)
             let (topic, queue) = try await existingQueue(request.message.messageQueue)
@@ -80,6 +84,7 @@ extension MessagingService {
         request: ServerRequest<Apache_Rocketmq_V2_PullMessageRequest>, context: ServerContext
     ) async throws -> StreamingServerResponse<Apache_Rocketmq_V2_PullMessageResponse> {
         StreamingServerResponse { writer in
+            if let refused = await refusal(request) { try await writer.write(refused); return [:] }
             var responses: [Apache_Rocketmq_V2_PullMessageResponse] = []
             var head = Apache_Rocketmq_V2_PullMessageResponse()
             do throws(ProtocolRefusal) {

@@ -30,6 +30,7 @@ extension MessagingService {
     ) async throws -> StreamingServerResponse<Apache_Rocketmq_V2_ReceiveMessageResponse> {
         let clientId = Self.clientId(request.metadata)
         return StreamingServerResponse { writer in
+            if let refused = await refusal(request) { try await writer.write(refused); return [:] }
             let outcome = await receiveOutcome(request.message, clientId: clientId)
             // Index of the first response not written yet; messages are responses 1...count.
             var written = 0

@@ -9,6 +9,7 @@ extension MessagingService {
         request: ServerRequest<Apache_Rocketmq_V2_AckMessageRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_AckMessageResponse> {
         await answer { response throws(ProtocolRefusal) in
+            try await authorize("AckMessage", request.metadata, Self.consuming(request.message))
             let engine = try consumptionEngine()
             let (group, topic) = try Self.groupAndTopic(request.message.group, request.message.topic)
             guard !request.message.entries.isEmpty else {
@@ -71,6 +72,7 @@ extension MessagingService {
             echo.receiptHandle = request.message.receiptHandle
         }
         return await answer(echo) { response throws(ProtocolRefusal) in
+            try await authorize("ChangeInvisibleDuration", request.metadata, Self.consuming(request.message))
             let engine = try consumptionEngine()
             let (group, topic) = try Self.groupAndTopic(request.message.group, request.message.topic)
             try WireCheck.receiptHandle(request.message.receiptHandle)
@@ -94,6 +96,7 @@ extension MessagingService {
         request: ServerRequest<Apache_Rocketmq_V2_ForwardMessageToDeadLetterQueueRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_ForwardMessageToDeadLetterQueueResponse> {
         await answer { _ throws(ProtocolRefusal) in
+            try await authorize("ForwardMessageToDeadLetterQueue", request.metadata, Self.consuming(request.message))
             let engine = try consumptionEngine()
             let (group, topic) = try Self.groupAndTopic(request.message.group, request.message.topic)
             try WireCheck.receiptHandle(request.message.receiptHandle)

@@ -10,7 +10,8 @@ extension MessagingService {
     /// commands (check-backs) until the client closes it. A newer stream of the same client
     /// replaces this one.
     func runTelemetry(
-        clientId: String, inbound: RPCAsyncSequence<Apache_Rocketmq_V2_TelemetryCommand, any Error>,
+        clientId: String, caller: TelemetryAccess = TelemetryAccess(),
+        inbound: RPCAsyncSequence<Apache_Rocketmq_V2_TelemetryCommand, any Error>,
         writer: RPCWriter<Apache_Rocketmq_V2_TelemetryCommand>
     ) async throws {
         if let refusal = Self.telemetryRefusal(clientId: clientId) {
@@ -43,6 +44,10 @@ extension MessagingService {
             do {
                 for try await command in inbound {
                     if case .settings(let settings) = command.command {
+                        if let refused = await refusal(of: settings, by: caller, clientId: clientId) {
+                            continuation.yield(refused)
+                            continue
+                        }
                         do throws(ProtocolRefusal) {
                             try Self.checkSettings(settings)
                             sessions.update(clientId: clientId, settings: settings)

@@ -24,10 +24,16 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     let sessions: ClientSessions
     let configuration: Configuration
     let logger: Logger
+    /// Authentication and access rules (`--auth`); `.disabled` checks nothing.
+    let access: AccessControl
     let queueCursor = NIOLockedValueBox<UInt32>(0)
     let admission: RequestAdmission
 
-    public init(handle: BrokerHandle, sessions: ClientSessions, configuration: Configuration, logger: Logger) {
+    public init(
+        handle: BrokerHandle, sessions: ClientSessions, configuration: Configuration, logger: Logger,
+        access: AccessControl = .disabled
+    ) {
+        self.access = access
         self.admission = RequestAdmission(limits: configuration.admission)
         self.handle = handle
         self.sessions = sessions
@@ -52,6 +58,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
         request: ServerRequest<Apache_Rocketmq_V2_QueryRouteRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_QueryRouteResponse> {
         await answer { response throws(ProtocolRefusal) in
+            try await authorize("QueryRoute", request.metadata, Self.needs(request.message))
             response.messageQueues = try await route(for: request.message)
         }
     }
@@ -59,6 +66,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     public func heartbeat(
         request: ServerRequest<Apache_Rocketmq_V2_HeartbeatRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_HeartbeatResponse> {
+        if let refused = await refusal(request) { return respond(refused) }
         var response = Apache_Rocketmq_V2_HeartbeatResponse()
         let clientId = Self.clientId(request.metadata)
         do throws(ProtocolRefusal) {
@@ -76,6 +84,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     public func notifyClientTermination(
         request: ServerRequest<Apache_Rocketmq_V2_NotifyClientTerminationRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_NotifyClientTerminationResponse> {
+        if let refused = await refusal(request) { return respond(refused) }
         let clientId = Self.clientId(request.metadata)
         var response = Apache_Rocketmq_V2_NotifyClientTerminationResponse()
         do throws(ProtocolRefusal) {
@@ -100,6 +109,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
         defer { if throttled == nil { admission.release(bytes: bytes) } }
         do throws(ProtocolRefusal) {
             if let throttled { throw throttled.refusal(admission.limits) }
+            try await authorize("SendMessage", request.metadata, Self.needs(request.message))
             let entry = try await send(request.message, clientId: Self.clientId(request.metadata))
             response.status = .ok
             response.entries = [entry]
@@ -118,6 +128,7 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
         request: ServerRequest<Apache_Rocketmq_V2_EndTransactionRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_EndTransactionResponse> {
         await answer(rpc: "EndTransaction") { response throws(ProtocolRefusal) in
+            try await authorizeEnd(request.message, request.metadata)
             response.status = try await endTransaction(request.message, clientId: Self.clientId(request.metadata))
         }
     }
@@ -126,8 +137,10 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
         request: StreamingServerRequest<Apache_Rocketmq_V2_TelemetryCommand>, context: ServerContext
     ) async throws -> StreamingServerResponse<Apache_Rocketmq_V2_TelemetryCommand> {
         let clientId = Self.clientId(request.metadata)
+        let caller = await telemetryAccess(request.metadata)
         return StreamingServerResponse { writer in
-            try await runTelemetry(clientId: clientId, inbound: request.messages, writer: writer)
+            if let refused = caller.refusal { try await writer.write(refused); return [:] }
+            try await runTelemetry(clientId: clientId, caller: caller, inbound: request.messages, writer: writer)
             return [:]
         }
     }

@@ -52,6 +52,14 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.maxGroups, "count")) var maxGroups: String?
     @Option(help: help(.maxLongPolls, "count")) var maxLongPolls: String?
     @Option(help: help(.maxClients, "count")) var maxClients: String?
+    @Option(help: help(.auth, "on|off")) var auth: String?
+    @Option(help: help(.authMaxClockSkew, "duration")) var authMaxClockSkew: String?
+    @Option(help: help(.bootstrapUserFile, "path")) var bootstrapUserFile: String?
+    @Option(help: help(.tlsCert, "path")) var tlsCert: String?
+    @Option(help: help(.tlsKey, "path")) var tlsKey: String?
+    @Option(help: help(.tlsClientCa, "path")) var tlsClientCa: String?
+    @Option(help: help(.adminTlsCert, "path")) var adminTlsCert: String?
+    @Option(help: help(.adminTlsKey, "path")) var adminTlsKey: String?
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
     @Flag(help: "Print the effective configuration (defaults, file, environment and flags merged) as JSON and exit.")
@@ -79,6 +87,8 @@ struct BrokerCommand: AsyncParsableCommand {
             .grpcMaxConnections: grpcMaxConnections, .grpcMaxConcurrentStreams: grpcMaxConcurrentStreams,
             .grpcMaxInflightRequests: grpcMaxInflightRequests, .grpcMaxBufferedRequestBytes: grpcMaxBufferedRequestBytes,
             .maxGroups: maxGroups, .maxLongPolls: maxLongPolls, .maxClients: maxClients,
+            .auth: auth, .authMaxClockSkew: authMaxClockSkew, .bootstrapUserFile: bootstrapUserFile, .tlsCert: tlsCert,
+            .tlsKey: tlsKey, .tlsClientCa: tlsClientCa, .adminTlsCert: adminTlsCert, .adminTlsKey: adminTlsKey,
         ]
         return given.compactMapValues { $0 }
     }
@@ -129,6 +139,9 @@ struct BrokerCommand: AsyncParsableCommand {
 
     private static func serve(_ configuration: BrokerConfiguration, registry: PrometheusCollectorRegistry) async throws {
         let logger = Logger(label: "sluice.broker")
+        let bootstrapUsers = try configuration.bootstrapUserFile.map { path throws(BrokerError) in
+            try BootstrapCredential.load(path)
+        } ?? []
         let readiness = Readiness()
         let handle = BrokerHandle()
         let sessions = ClientSessions(
@@ -148,7 +161,12 @@ struct BrokerCommand: AsyncParsableCommand {
             checkBacks: checkBacks, autoCreateGroups: configuration.autoCreateGroups,
             trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
             clientLimits: configuration.clientLimits,
-            logger: Logger(label: "sluice.store"))
+            bootstrapUsers: bootstrapUsers, logger: Logger(label: "sluice.store"))
+        let access = AccessControl(
+            configuration: AccessControl.Configuration(
+                enabled: configuration.authEnabled, maxClockSkew: configuration.authMaxClockSkew),
+            store: { handle.security })
+        let tls = try TLSReloading(configuration, logger: Logger(label: "sluice.tls"))
         var messaging = MessagingService.Configuration()
         messaging.advertisedHost = configuration.grpcHost
         messaging.advertisedPort = configuration.grpcPort
@@ -157,20 +175,22 @@ struct BrokerCommand: AsyncParsableCommand {
             maxBufferedRequestBytes: configuration.frontDoor.maxBufferedRequestBytes)
         let grpc = GRPCEndpoint(
             host: configuration.grpcHost, port: configuration.grpcPort, logger: Logger(label: "sluice.grpc"),
+            security: try tls.grpcTransportSecurity(),
             onListening: { ConsoleOutput.announceListening("gRPC", host: $0, port: $1) },
             limits: configuration.frontDoor,
             services: [
                 MessagingService(
-                    handle: handle, sessions: sessions, configuration: messaging, logger: Logger(label: "sluice.grpc"))
+                    handle: handle, sessions: sessions, configuration: messaging, logger: Logger(label: "sluice.grpc"),
+                    access: access)
             ])
         let admin = AdminServer(
             host: configuration.adminHost, port: configuration.adminPort, readiness: readiness, handle: handle,
-            registry: registry, adminToken: configuration.adminToken,
+            registry: registry, adminToken: configuration.adminToken, tls: try tls.adminConfiguration(),
             logger: Logger(label: "sluice.admin"),
             onListening: { ConsoleOutput.announceListening("admin HTTP", host: $0, port: $1) })
         // The group starts all three at once (the admin API listens during recovery) and stops
         // them in reverse order: admin, gRPC, then the store, so the log is closed last.
-        let services: [any Service] = [store, grpc, admin]
+        let services: [any Service] = [store, grpc, admin] + tls.services
         var groupConfiguration = ServiceGroupConfiguration(
             // A failing service (a port in use, a locked folder) stops the others gracefully, so
             // the log is still closed cleanly; an early return stays an error (`.cancelGroup`).

@@ -12,6 +12,8 @@ struct GRPCEndpoint: Service, CustomStringConvertible {
     var host: String
     var port: Int
     var logger: Logger
+    /// Plaintext or TLS (`--tls-cert`; see `TLSReloading`).
+    var security: HTTP2ServerTransport.Posix.TransportSecurity = .plaintext
     var onListening: @Sendable (_ host: String, _ port: Int) -> Void
     /// Connections and streams per connection (calls and bodies are bounded in MessagingService).
     var limits = FrontDoorLimits()
@@ -30,7 +32,7 @@ struct GRPCEndpoint: Service, CustomStringConvertible {
         let address: GRPCNIOTransportCore.SocketAddress =
             host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
         let transport = HTTP2ServerTransport.Posix(
-            address: address, transportSecurity: .plaintext,
+            address: address, transportSecurity: security,
             config: Self.transportConfig(limits, gate: ConnectionGate(maxConnections: limits.maxConnections)))
         let server = GRPCServer(transport: transport, services: services)
         var listening = false

@@ -10,6 +10,8 @@ struct AdminClient {
     var timeoutSeconds: Double
     /// Sent as `Authorization: Bearer <token>` on every request when set.
     var token: String?
+    /// A PEM CA file to trust for https:// (`--cacert`, `SLUICE_CACERT`).
+    var caFile: String? = nil
 
     struct Reply {
         var status: Int
@@ -45,6 +47,9 @@ struct AdminClient {
         while base.hasSuffix("/") { base.removeLast() }
         guard let url = URL(string: base + "/" + path) else {
             throw CLIError(.failed, "cannot form a URL from \(base) and \(path)")
+        }
+        if url.scheme?.lowercased() == "https" {
+            return try await sendHTTPS(method, url: url, json: body, headers: headers)
         }
         var request = URLRequest(url: url, timeoutInterval: timeoutSeconds)
         request.httpMethod = method

@@ -22,6 +22,18 @@ struct GlobalOptions: ParsableArguments {
         valueName: "token"))
     var token: String?
 
+    @Option(help: ArgumentHelp(
+        "A PEM CA file to trust for an https:// admin URL (default: $SLUICE_CACERT, else the system's roots).",
+        valueName: "path"))
+    var cacert: String?
+
+    /// `--cacert`, else `SLUICE_CACERT`.
+    var effectiveCACert: String? {
+        let value = cacert ?? ProcessInfo.processInfo.environment["SLUICE_CACERT"]
+        guard let value, !value.isEmpty else { return nil }
+        return value
+    }
+
     /// `--token`, else `SLUICE_ADMIN_TOKEN`; nil when neither is set (or set empty).
     var effectiveToken: String? {
         let value = token ?? ProcessInfo.processInfo.environment["SLUICE_ADMIN_TOKEN"]
@@ -42,6 +54,6 @@ struct GlobalOptions: ParsableArguments {
 
     var client: AdminClient {
         // `validate()` has checked the URL.
-        AdminClient(baseURL: URL(string: adminURL)!, timeoutSeconds: timeout, token: effectiveToken)
+        AdminClient(baseURL: URL(string: adminURL)!, timeoutSeconds: timeout, token: effectiveToken, caFile: effectiveCACert)
     }
 }

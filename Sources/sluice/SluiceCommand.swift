@@ -11,6 +11,9 @@ struct SluiceCommand: AsyncParsableCommand {
             API could not be reached. A broker with an admin token wants it in --token or \
             SLUICE_ADMIN_TOKEN.
             """,
-        subcommands: [HealthCommand.self, TopicCommand.self, GroupCommand.self, TxnCommand.self, MessageCommand.self, BenchCommand.self]
+        subcommands: [
+            HealthCommand.self, TopicCommand.self, GroupCommand.self, TxnCommand.self, MessageCommand.self, BenchCommand.self,
+            UserCommand.self, AclCommand.self,
+        ]
     )
 }

@@ -35,6 +35,15 @@ struct PrintConfigTests {
         "max-groups": ("500", .number(500)),
         "max-long-polls": ("300", .number(300)),
         "max-clients": ("200", .number(200)),
+        "auth": ("on", .string("on")),
+        "auth-max-clock-skew": ("10m", .string("10m")),
+        "bootstrap-user-file": ("/etc/sluice/users.txt", .string("/etc/sluice/users.txt")),
+        // The TLS paths must name readable files; their contents are read only when serving.
+        "tls-cert": ("/etc/passwd", .string("/etc/passwd")),
+        "tls-key": ("/etc/group", .string("/etc/group")),
+        "tls-client-ca": ("/etc/passwd", .string("/etc/passwd")),
+        "admin-tls-cert": ("/etc/passwd", .string("/etc/passwd")),
+        "admin-tls-key": ("/etc/group", .string("/etc/group")),
     ]
 
     struct Printed {

@@ -212,9 +212,36 @@ def test_every_operation_matches_the_document(broker):
     api.call("DELETE", "/v1/groups/billing", headers={"X-Sluice-Actor": "contract"}, expect=204)
     api.call("DELETE", "/v1/groups/billing", headers={"X-Sluice-Actor": "contract"}, expect=404)
 
+    # Users and access rules (--auth); secrets go in, never come out.
+    actor = {"X-Sluice-Actor": "contract"}
+    api.call("GET", "/v1/users", expect=200)
+    _, user, _ = api.call("POST", "/v1/users", {"accessKey": "app", "secretKey": "app-secret-1"}, headers=actor,
+                          expect=201)
+    assert "secretKey" not in user
+    api.call("POST", "/v1/users", {"accessKey": "app", "secretKey": "app-secret-1"}, headers=actor, expect=409)
+    api.call("POST", "/v1/users", {"accessKey": "app", "secretKey": "short"}, headers=actor, expect=400)
+    api.call("POST", "/v1/users", {"accessKey": "x", "secretKey": "xx-secret-1"}, expect=400)  # no actor
+    api.call("PUT", "/v1/users/app", {"secretKey": "app-secret-2"}, headers=actor, expect=200)
+    api.call("PUT", "/v1/users/nobody", {"secretKey": "app-secret-2"}, headers=actor, expect=404)
+    acl = {"accessKey": "app", "resourceType": "topic", "resource": "orders*", "actions": ["pub", "sub"]}
+    _, granted, _ = api.call("POST", "/v1/acls", acl, headers=actor, expect=200)
+    assert granted["acl"]["actions"] == ["pub", "sub"] and granted["acl"]["decision"] == "allow"
+    api.call("POST", "/v1/acls", {**acl, "accessKey": "nobody"}, headers=actor, expect=404)
+    api.call("POST", "/v1/acls", {**acl, "actions": ["write"]}, headers=actor, expect=400)
+    api.call("GET", "/v1/acls?accessKey=app", expect=200)
+    _, revoked, _ = api.call("POST", "/v1/acls/revoke", {**acl, "actions": ["pub"]}, headers=actor, expect=200)
+    assert revoked["acl"]["actions"] == ["sub"]
+    _, gone, _ = api.call("POST", "/v1/acls/revoke", {k: v for k, v in acl.items() if k != "actions"}, headers=actor,
+                          expect=200)
+    assert gone == {"acl": None}
+    api.call("POST", "/v1/acls/revoke", acl, headers=actor, expect=404)
+    api.call("DELETE", "/v1/users/app", headers=actor, expect=204)
+    api.call("DELETE", "/v1/users/app", headers=actor, expect=404)
+
     # Audit.
-    _, audit, _ = api.call("GET", "/v1/audit?limit=10", expect=200)
-    assert {entry["action"] for entry in audit["audit"]} >= {"topic.delete", "group.delete", "group.redrive", "resolve.commit"}
+    _, audit, _ = api.call("GET", "/v1/audit?limit=50", expect=200)
+    assert {entry["action"] for entry in audit["audit"]} >= {"topic.delete", "group.delete", "group.redrive", "resolve.commit",
+                                                              "user.create", "acl.grant", "user.delete"}
     api.call("GET", "/v1/audit?limit=abc", expect=400)
 
     # Specified ahead of their implementation: not served yet.

@@ -145,9 +145,17 @@ public final class TransactionCoordinator: Sendable {
         if source == .operator && (actor ?? "").isEmpty {
             throw BrokerError(.invalidMessage, "an operator resolution needs the operator's name")
         }
-        return try await serializer.run(transactionId) { () async throws(BrokerError) -> EndOutcome in
-            try await endSerialized(
-                transactionId: transactionId, resolution: resolution, source: source, actor: actor, reason: reason)
+        do throws(BrokerError) {
+            return try await serializer.run(transactionId) { () async throws(BrokerError) -> EndOutcome in
+                try await endSerialized(
+                    transactionId: transactionId, resolution: resolution, source: source, actor: actor, reason: reason)
+            }
+        } catch {
+            if source == .operator {
+                await auditRefusedOperatorResolve(
+                    error, transactionId: transactionId, resolution: resolution, actor: actor, reason: reason)
+            }
+            throw error
         }
     }
 

@@ -1,17 +1,15 @@
-import NIOConcurrencyHelpers
-
-/// Transaction ids: 32 uppercase hex digits, a random 64-bit prefix per process and a counter.
+/// Transaction ids: 32 uppercase hex digits, all 128 bits from the system's CSPRNG.
+///
+/// EndTransaction names a transaction by this id alone, so an id must not be guessable from
+/// another one: a process prefix plus a counter (as before) let anyone who saw one id commit or
+/// roll back the next producer's transactions. 128 random bits make a collision or a guess
+/// negligible (the birthday bound is ~2^64 ids).
 final class TransactionIDGenerator: Sendable {
-    private let prefix: String
-    private let counter = NIOLockedValueBox<UInt64>(0)
-
-    init() {
-        var generator = SystemRandomNumberGenerator()
-        prefix = Self.hex(generator.next() as UInt64)
-    }
+    init() {}
 
     func next() -> String {
-        prefix + Self.hex(counter.withLockedValue { $0 &+= 1; return $0 })
+        var generator = SystemRandomNumberGenerator()
+        return Self.hex(generator.next() as UInt64) + Self.hex(generator.next() as UInt64)
     }
 
     private static func hex(_ value: UInt64) -> String {
