@@ -19,12 +19,18 @@ public struct ClientConfiguration: Sendable {
     public var reconnectBackoffMax: Duration
     /// How long a graceful shutdown waits for in-flight work before cancelling it.
     public var shutdownGracePeriod: Duration
+    /// Sign every call with an access key (for a broker started with `--auth on`); nil: anonymous.
+    public var credentials: ClientCredentials?
+    /// TLS to the broker (for a broker started with `--tls-cert`); nil: plaintext.
+    public var tls: ClientTLS?
     public var logger: Logger
 
     public init(
         host: String = "127.0.0.1", port: Int = 8081, requestTimeout: Duration = .seconds(3), namespace: String = "",
-        logger: Logger = Logger(label: "sluice.client")
+        credentials: ClientCredentials? = nil, tls: ClientTLS? = nil, logger: Logger = Logger(label: "sluice.client")
     ) {
+        self.credentials = credentials
+        self.tls = tls
         self.host = host
         self.port = port
         self.requestTimeout = requestTimeout

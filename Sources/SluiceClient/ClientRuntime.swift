@@ -86,8 +86,11 @@ final class ClientRuntime: Sendable {
     ) async throws -> T {
         let transport: HTTP2ClientTransport.Posix
         do {
+            var transportConfig = HTTP2ClientTransport.Posix.Config.defaults
+            if let name = configuration.tls?.serverHostname { transportConfig.http2.authority = name }
             transport = try HTTP2ClientTransport.Posix(
-                target: Self.target(host: configuration.host, port: configuration.port), transportSecurity: .plaintext)
+                target: Self.target(host: configuration.host, port: configuration.port),
+                transportSecurity: configuration.tls?.transportSecurity ?? .plaintext, config: transportConfig)
         } catch {
             throw SluiceClientError(
                 code: .invalidArgument, message: "cannot use \(configuration.host):\(configuration.port)", cause: error)
@@ -138,6 +141,12 @@ final class ClientRuntime: Sendable {
         metadata.addString(SluiceClientVersion.string, forKey: "x-mq-client-version")
         metadata.addString(configuration.namespace, forKey: "x-mq-namespace")
         metadata.addString(UUID().uuidString.lowercased(), forKey: "x-mq-request-id")
+        if let credentials = configuration.credentials {
+            let dateTime = ClientCredentials.dateTime(epochSeconds: Int64(Date().timeIntervalSince1970))
+            metadata.addString(dateTime, forKey: "x-mq-date-time")
+            metadata.addString(credentials.authorization(dateTime: dateTime), forKey: "authorization")
+            if let token = credentials.securityToken { metadata.addString(token, forKey: "x-mq-session-token") }
+        }
         return metadata
     }
 
