@@ -73,6 +73,8 @@ bench: deps
 	.build/release/sluice-bench consume
 	$(SWIFT) build -c release --product sluice-broker
 	.build/release/sluice-bench grpc
+	.build/release/sluice-bench grpc --driver sdk --e2e-rates ""
+	.build/release/sluice-bench auth
 	$(MAKE) bench-peers
 
 ## Sluice beside RabbitMQ, PostgreSQL and NATS JetStream in one run (bench/run.py installs and

@@ -239,6 +239,7 @@ let package = Package(
         .executableTarget(
             name: "sluice-bench",
             dependencies: [
+                "SluiceClient",
                 "SluiceFuzz",
                 "SluiceStorage",
                 "SluiceTransactions",

@@ -22,6 +22,10 @@ struct NetworkBenchmark: AsyncParsableCommand {
     @Option(name: .customLong("e2e-rates"), help: "Comma-separated send rates (msgs/s) for the end-to-end cases.")
     var endToEndRates: String = "1000,10000"
     @Option(name: .customLong("e2e-seconds"), help: "Seconds each end-to-end case sends.") var endToEndSeconds: Double = 5
+    @Option(help: "Load generator for the send cases: raw (generated gRPC stubs) or sdk (the SluiceClient SDK).")
+    var driver: Driver = .raw
+
+    enum Driver: String, ExpressibleByArgument { case raw, sdk }
 
     func run() async throws {
         let executable = broker ?? (URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/sluice-broker")
@@ -45,7 +49,7 @@ struct NetworkBenchmark: AsyncParsableCommand {
         try await Self.createTopic(admin, "bench-e2e", "normal")
         let inProcess = try await inProcessFigures()
 
-        print("grpc benchmark: broker \(executable) (sync flush) on 127.0.0.1:\(grpcPort), 1024-byte bodies, \(seconds) s per case")
+        print("grpc benchmark: broker \(executable) (sync flush) on 127.0.0.1:\(grpcPort), 1024-byte bodies, \(seconds) s per case, driver \(driver.rawValue)")
         print(pad("case", 18) + pad("per s", 10) + pad("p50 µs", 9) + pad("p99 µs", 9) + pad("broker CPU µs", 15)
             + pad("client CPU µs", 15) + "ratio to in-process")
         let transport = try HTTP2ClientTransport.Posix(target: .ipv4(host: "127.0.0.1", port: grpcPort), transportSecurity: .plaintext)
@@ -53,7 +57,10 @@ struct NetworkBenchmark: AsyncParsableCommand {
             let client = Apache_Rocketmq_V2_MessagingService.Client(wrapping: grpc)
             for transactional in [false, true] {
                 for count in concurrency.split(separator: ",").compactMap({ Int($0) }) {
-                    let result = try await runCase(client, producers: count, transactional: transactional, pid: process.pid)
+                    let result =
+                        driver == .sdk
+                        ? try await runSDKCase(port: grpcPort, producers: count, transactional: transactional, pid: process.pid)
+                        : try await runCase(client, producers: count, transactional: transactional, pid: process.pid)
                     let local = (transactional ? inProcess.transactions : inProcess.appends)[count]
                     print(
                         pad("\(transactional ? "txn" : "normal") x\(count)", 18) + pad(String(format: "%.0f", result.rate), 10)
