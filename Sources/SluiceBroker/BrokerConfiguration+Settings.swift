@@ -112,6 +112,11 @@ extension BrokerConfiguration {
             case "off": autoCreateGroups = false
             default: throw invalid("expected on or off; got '\(value)'")
             }
+        case .grpcServer:
+            guard let server = GRPCServerKind(rawValue: value) else {
+                throw invalid("expected direct or grpc-swift; got '\(value)'")
+            }
+            grpcServer = server
         case .grpcMaxConnections, .grpcMaxConcurrentStreams, .grpcMaxInflightRequests, .grpcMaxBufferedRequestBytes:
             try applyFrontDoor(setting, value, invalid: invalid)
         case .maxGroups: clientLimits.maxGroups = try integer(in: ClientLimits.range)

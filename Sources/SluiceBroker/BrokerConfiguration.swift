@@ -44,6 +44,8 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var autoCreateGroups = true
     /// Bounds on the gRPC endpoint's connections, streams, calls and buffered bodies.
     public var frontDoor = FrontDoorLimits()
+    /// Which gRPC server serves the RocketMQ port (`--grpc-server`).
+    public var grpcServer = GRPCServerKind.direct
     /// `--max-groups`, `--max-long-polls`, `--max-clients`: what clients together may claim.
     public var clientLimits = ClientLimits()
     /// `--auth on|off`, `--auth-max-clock-skew` (nil: not checked), `--bootstrap-user-file`.
@@ -80,4 +82,11 @@ public struct BrokerConfiguration: Sendable, Hashable {
 /// The two flush modes, named as on the command line.
 public enum FlushMode: String, Sendable, Hashable, CaseIterable {
     case sync, async
+}
+
+/// The gRPC server behind the RocketMQ port: Sluice's own (`direct`, the default, for its cost
+/// per call) or grpc-swift's (kept to compare and to fall back on).
+public enum GRPCServerKind: String, Sendable, Hashable {
+    case direct
+    case grpcSwift = "grpc-swift"
 }

@@ -19,6 +19,7 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case trace
     case transactionCheckExhausted = "transaction-check-exhausted"
     case autoCreateGroups = "auto-create-groups"
+    case grpcServer = "grpc-server"
     case grpcMaxConnections = "grpc-max-connections"
     case grpcMaxConcurrentStreams = "grpc-max-concurrent-streams"
     case grpcMaxInflightRequests = "grpc-max-inflight-requests"
@@ -67,6 +68,8 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
         case .transactionCheckExhausted:
             "When a transaction's check-backs are used up: park (keep it for its producer or an operator) or rollback, as RocketMQ does (default park)."
         case .autoCreateGroups: "on: a consumer group appears on first use with the defaults; off: it must be created first (default on)."
+        case .grpcServer:
+            "direct: Sluice's own gRPC server on swift-nio-http2 (one task per call); grpc-swift: grpc-swift's server (default direct)."
         case .grpcMaxConnections: "gRPC connections the broker keeps open; one more is closed when accepted (default 1024)."
         case .grpcMaxConcurrentStreams:
             "Concurrent calls per gRPC connection, advertised as HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; clients queue the rest (default 100)."

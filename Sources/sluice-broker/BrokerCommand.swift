@@ -6,6 +6,7 @@ import Prometheus
 import ServiceLifecycle
 import SluiceAdmin
 import SluiceBroker
+import SluiceFront
 import SluiceProtocol
 import SluiceTransactions
 import UnixSignals
@@ -45,6 +46,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.trace, "on|off")) var trace: String?
     @Option(help: help(.transactionCheckExhausted, "park|rollback")) var transactionCheckExhausted: String?
     @Option(help: help(.autoCreateGroups, "on|off")) var autoCreateGroups: String?
+    @Option(help: help(.grpcServer, "direct|grpc-swift")) var grpcServer: String?
     @Option(help: help(.grpcMaxConnections, "count")) var grpcMaxConnections: String?
     @Option(help: help(.grpcMaxConcurrentStreams, "count")) var grpcMaxConcurrentStreams: String?
     @Option(help: help(.grpcMaxInflightRequests, "count")) var grpcMaxInflightRequests: String?
@@ -84,7 +86,7 @@ struct BrokerCommand: AsyncParsableCommand {
             .transactionCheckMax: transactionCheckMax, .segmentSize: segmentSize,
             .retentionHours: retentionHours, .logLevel: logLevel, .adminToken: adminToken, .trace: trace,
             .transactionCheckExhausted: transactionCheckExhausted, .autoCreateGroups: autoCreateGroups,
-            .grpcMaxConnections: grpcMaxConnections, .grpcMaxConcurrentStreams: grpcMaxConcurrentStreams,
+            .grpcServer: grpcServer, .grpcMaxConnections: grpcMaxConnections, .grpcMaxConcurrentStreams: grpcMaxConcurrentStreams,
             .grpcMaxInflightRequests: grpcMaxInflightRequests, .grpcMaxBufferedRequestBytes: grpcMaxBufferedRequestBytes,
             .maxGroups: maxGroups, .maxLongPolls: maxLongPolls, .maxClients: maxClients,
             .auth: auth, .authMaxClockSkew: authMaxClockSkew, .bootstrapUserFile: bootstrapUserFile, .tlsCert: tlsCert,
@@ -173,16 +175,26 @@ struct BrokerCommand: AsyncParsableCommand {
         messaging.admission = RequestAdmission.Limits(
             maxInflightRequests: configuration.frontDoor.maxInflightRequests,
             maxBufferedRequestBytes: configuration.frontDoor.maxBufferedRequestBytes)
-        let grpc = GRPCEndpoint(
-            host: configuration.grpcHost, port: configuration.grpcPort, logger: Logger(label: "sluice.grpc"),
-            security: try tls.grpcTransportSecurity(),
-            onListening: { ConsoleOutput.announceListening("gRPC", host: $0, port: $1) },
-            limits: configuration.frontDoor,
-            services: [
-                MessagingService(
-                    handle: handle, sessions: sessions, configuration: messaging, logger: Logger(label: "sluice.grpc"),
-                    access: access)
-            ])
+        let service = MessagingService(
+            handle: handle, sessions: sessions, configuration: messaging, logger: Logger(label: "sluice.grpc"),
+            access: access)
+        let onListening: @Sendable (String, Int) -> Void = { ConsoleOutput.announceListening("gRPC", host: $0, port: $1) }
+        let grpc: any Service
+        switch configuration.grpcServer {
+        case .direct:
+            grpc = FrontEndpoint(
+                server: GRPCFrontServer(
+                    configuration: .init(
+                        host: configuration.grpcHost, port: configuration.grpcPort, limits: configuration.frontDoor,
+                        maxRequestMessageBytes: GRPCEndpoint.maxRequestPayloadBytes, tls: try tls.grpcTLSConfiguration()),
+                    service: service, logger: Logger(label: "sluice.grpc")),
+                host: configuration.grpcHost, port: configuration.grpcPort, onListening: onListening)
+        case .grpcSwift:
+            grpc = GRPCEndpoint(
+                host: configuration.grpcHost, port: configuration.grpcPort, logger: Logger(label: "sluice.grpc"),
+                security: try tls.grpcTransportSecurity(), onListening: onListening, limits: configuration.frontDoor,
+                services: [service])
+        }
         let admin = AdminServer(
             host: configuration.adminHost, port: configuration.adminPort, readiness: readiness, handle: handle,
             registry: registry, adminToken: configuration.adminToken, tls: try tls.adminConfiguration(),

@@ -73,6 +73,18 @@ struct TLSReloading {
         }
     }
 
+    /// The gRPC port's TLS configuration for `--grpc-server direct`, nil for plaintext: the
+    /// reloaded pair, and with `--tls-client-ca` a required client certificate.
+    func grpcTLSConfiguration() throws -> TLSConfiguration? {
+        guard let grpc else { return nil }
+        var configuration = try TLSConfiguration.makeServerConfiguration(certificateReloader: grpc)
+        if let clientCAFile {
+            configuration.certificateVerification = .noHostnameVerification
+            configuration.trustRoots = .file(clientCAFile)
+        }
+        return configuration
+    }
+
     /// The admin port's TLS configuration, nil for plain HTTP.
     func adminConfiguration() throws -> TLSConfiguration? {
         guard let admin else { return nil }

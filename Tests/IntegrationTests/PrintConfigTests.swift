@@ -28,6 +28,7 @@ struct PrintConfigTests {
         "trace": ("off", .string("off")),
         "transaction-check-exhausted": ("rollback", .string("rollback")),
         "auto-create-groups": ("off", .string("off")),
+        "grpc-server": ("grpc-swift", .string("grpc-swift")),
         "grpc-max-connections": ("16", .number(16)),
         "grpc-max-concurrent-streams": ("64", .number(64)),
         "grpc-max-inflight-requests": ("128", .number(128)),
