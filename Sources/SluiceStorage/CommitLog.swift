@@ -123,6 +123,58 @@ public final class CommitLog: Sendable {
     ///   `.diskFull` when no space is left (nothing stored is harmed; later appends work again once
     ///   there is room), `.io` when the log can no longer be written, `.closed` after `close()`.
     public func append(_ record: MessageRecord) async throws(StorageError) -> AppendResult {
+        let encoded = try encode(record)
+        let started = ContinuousClock.now
+        let result: Result<AppendResult, StorageError> = await withUnsafeContinuation { continuation in
+            writer.submit(.append(encoded.pending(.single(continuation))))
+        }
+        appendTimer.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
+        return try result.get()
+    }
+
+    /// Appends several records with one hand-over to the writer thread and one suspension (they
+    /// share a group commit); returns each record's result in order. Records are independent: one
+    /// refused (too large, a bad name) does not stop the others. For background writers with many
+    /// small records (message trace events); a producer's message uses `append(_:)`.
+    public func append(contentsOf records: [MessageRecord]) async -> [Result<AppendResult, StorageError>] {
+        var results = [Result<AppendResult, StorageError>?](repeating: nil, count: records.count)
+        var encoded: [(index: Int, record: EncodedAppend)] = []
+        encoded.reserveCapacity(records.count)
+        for (index, record) in records.enumerated() {
+            do throws(StorageError) {
+                encoded.append((index, try encode(record)))
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        if !encoded.isEmpty {
+            let stored: [Result<AppendResult, StorageError>] = await withUnsafeContinuation { continuation in
+                let batch = AppendBatch(count: encoded.count, continuation: continuation)
+                writer.submit(contentsOf: encoded.enumerated().map { slot, item in item.record.pending(.batch(batch, index: slot)) })
+            }
+            for (slot, item) in encoded.enumerated() { results[item.index] = stored[slot] }
+        }
+        return results.map { $0! }
+    }
+
+    /// A record encoded for the writer, checked against the record-size limit.
+    private struct EncodedAppend {
+        var buffer: ByteBuffer
+        var queue: QueueID
+        var tagHash: UInt32
+        var messageId: String
+        var messageIdHash: UInt32
+        var keys: [String]
+        var secondary: (queue: QueueID, position: Int)?
+
+        func pending(_ completion: AppendCompletion) -> PendingAppend {
+            PendingAppend(
+                buffer: buffer, queue: queue, tagHash: tagHash, messageId: messageId, messageIdHash: messageIdHash,
+                keys: keys, secondary: secondary, completion: completion)
+        }
+    }
+
+    private func encode(_ record: MessageRecord) throws(StorageError) -> EncodedAppend {
         let messageId = record.messageId.isEmpty ? idGenerator.next() : record.messageId
         let tagHash = record.tags.sluiceTagHash
         let (buffer, secondaryPosition) = try RecordCodec.encodeWithSecondary(
@@ -132,19 +184,10 @@ public final class CommitLog: Sendable {
                 .recordTooLarge,
                 "record is \(buffer.readableBytes) bytes; a segment holds at most \(configuration.maxRecordBytes)")
         }
-        let started = ContinuousClock.now
-        let messageIdHash = KeyIndex.hash(messageId)
-        let result: Result<AppendResult, StorageError> = await withUnsafeContinuation { continuation in
-            writer.submit(
-                .append(
-                    PendingAppend(
-                        buffer: buffer, queue: QueueID(topic: record.topic, queueId: record.queueId), tagHash: tagHash,
-                        messageId: messageId, messageIdHash: messageIdHash, keys: record.keys,
-                        secondary: record.secondaryQueue.flatMap { queue in secondaryPosition.map { (queue, $0) } },
-                        continuation: continuation)))
-        }
-        appendTimer.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
-        return try result.get()
+        return EncodedAppend(
+            buffer: buffer, queue: QueueID(topic: record.topic, queueId: record.queueId), tagHash: tagHash,
+            messageId: messageId, messageIdHash: KeyIndex.hash(messageId), keys: record.keys,
+            secondary: record.secondaryQueue.flatMap { queue in secondaryPosition.map { (queue, $0) } })
     }
 
     // MARK: reading

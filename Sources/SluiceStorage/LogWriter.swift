@@ -15,11 +15,48 @@ struct PendingAppend {
     var keys: [String]
     /// The second queue indexing this record and where its offset sits in `buffer`.
     var secondary: (queue: QueueID, position: Int)?
-    /// The suspended appender. Resumed directly (no completion closure, no checked-continuation
-    /// box: both cost an allocation per append) and exactly once, through `complete`.
-    var continuation: UnsafeContinuation<Result<AppendResult, StorageError>, Never>
+    /// Who waits for the result: completed exactly once, through `complete`.
+    var completion: AppendCompletion
 
-    func complete(_ result: Result<AppendResult, StorageError>) { continuation.resume(returning: result) }
+    func complete(_ result: Result<AppendResult, StorageError>) {
+        switch completion {
+        case .single(let continuation): continuation.resume(returning: result)
+        case .batch(let batch, let index): batch.complete(index, result)
+        }
+    }
+}
+
+/// Where an append's result goes.
+enum AppendCompletion {
+    /// One suspended appender, resumed directly (no completion closure, no checked-continuation
+    /// box: both cost an allocation per append).
+    case single(UnsafeContinuation<Result<AppendResult, StorageError>, Never>)
+    /// One slot of `CommitLog.append(contentsOf:)`: its appender resumes when every slot is done.
+    case batch(AppendBatch, index: Int)
+}
+
+/// The results of appends submitted together; resumes their one appender after the last.
+final class AppendBatch: @unchecked Sendable {
+    // @unchecked: `lock` guards `results` and `remaining`.
+    private let lock = NIOLock()
+    private var results: [Result<AppendResult, StorageError>?]
+    private var remaining: Int
+    private let continuation: UnsafeContinuation<[Result<AppendResult, StorageError>], Never>
+
+    init(count: Int, continuation: UnsafeContinuation<[Result<AppendResult, StorageError>], Never>) {
+        results = Array(repeating: nil, count: count)
+        remaining = count
+        self.continuation = continuation
+    }
+
+    func complete(_ index: Int, _ result: Result<AppendResult, StorageError>) {
+        let finished: [Result<AppendResult, StorageError>]? = lock.withLock {
+            results[index] = result
+            remaining -= 1
+            return remaining == 0 ? results.map { $0! } : nil
+        }
+        if let finished { continuation.resume(returning: finished) }
+    }
 }
 
 /// Work for the writer thread besides appends.
@@ -93,6 +130,19 @@ final class LogWriter: @unchecked Sendable {
             return
         }
         tasks.append(task)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Enqueues several appends with one lock and one wake-up.
+    func submit(contentsOf appends: [PendingAppend]) {
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            for append in appends { append.complete(.failure(StorageError(.closed, "the commit log is closed"))) }
+            return
+        }
+        for append in appends { tasks.append(.append(append)) }
         condition.signal()
         condition.unlock()
     }

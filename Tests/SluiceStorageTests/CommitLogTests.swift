@@ -137,6 +137,33 @@ struct CommitLogTests {
         }
     }
 
+    @Test("a batch append stores each record in order with one sync; a bad record fails alone")
+    func batchAppend() async throws {
+        try await withTemporaryDirectory { directory in
+            let log = try await CommitLog.open(testConfiguration(directory, segmentSize: 1 << 20), logger: quietLogger)
+            var huge = message("huge")
+            huge.body = ByteBuffer(repeating: 0, count: 2 << 20)
+            let records = [message("a"), message("b", topic: ""), message("c"), huge, message("d", queue: 1)]
+            let syncsBefore = log.statistics.syncs
+            let results = await log.append(contentsOf: records)
+            #expect(results.count == 5)
+            let stored = results.compactMap { try? $0.get() }
+            #expect(stored.count == 3)
+            #expect((try? results[0].get())?.queueOffset == 0 && (try? results[2].get())?.queueOffset == 1)
+            #expect((try? results[4].get())?.queueOffset == 0)
+            if case .failure(let error) = results[3] { #expect(error.code == .recordTooLarge) } else { Issue.record("huge stored") }
+            if case .failure = results[1] {} else { Issue.record("a record without a topic was stored") }
+            #expect(log.statistics.syncs - syncsBefore == 1)
+            for (result, text) in zip([results[0], results[2], results[4]], ["a", "c", "d"]) {
+                #expect(try bodyText(log.read(at: result.get().physicalOffset)) == text)
+            }
+            #expect(await log.append(contentsOf: []).isEmpty)
+            await log.close()
+            let closed = await log.append(contentsOf: [message("late")])
+            if case .failure(let error) = closed[0] { #expect(error.code == .closed) } else { Issue.record("appended after close") }
+        }
+    }
+
     @Test("bad records are refused with the field and limit named, and nothing is written")
     func validation() async throws {
         try await withTemporaryDirectory { directory in

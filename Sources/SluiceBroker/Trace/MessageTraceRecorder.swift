@@ -143,25 +143,12 @@ public final class MessageTraceRecorder: Service, Sendable {
         await drain()
     }
 
-    /// Appends `batch` concurrently so the writer thread group-commits it.
+    /// Appends `batch` in one hand-over to the log's writer (one group commit, no task per event).
     private func store(_ batch: [MessageTraceEvent]) async {
-        let log = log
-        let failures = await withTaskGroup(of: StorageError?.self) { group -> [StorageError] in
-            for event in batch {
-                group.addTask {
-                    do throws(StorageError) {
-                        _ = try await log.append(MessageTraceRecord.record(for: event))
-                        return nil
-                    } catch {
-                        return error
-                    }
-                }
-            }
-            var failures: [StorageError] = []
-            for await failure in group {
-                if let failure { failures.append(failure) }
-            }
-            return failures
+        let results = await log.append(contentsOf: batch.map(MessageTraceRecord.record(for:)))
+        let failures = results.compactMap { result -> StorageError? in
+            if case .failure(let error) = result { return error }
+            return nil
         }
         let stored = batch.count - failures.count
         state.withLock {
