@@ -138,8 +138,20 @@ public struct GRPCFrontServer: Sendable {
             HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
             HTTP2Setting(parameter: .maxHeaderListSize, value: 16 << 10),
         ]
+        // swift-nio-http2 closes a connection that sends more than 200 PING or SETTINGS frames in
+        // 30 s (GOAWAY ENHANCE_YOUR_CALM). grpc-go sends a PING each round trip while data flows
+        // (its BDP estimator: thousands a second on loopback), so a busy grpc-go client lost its
+        // connection every ~150 ms, and the GOAWAY's last stream id 0 made grpc-go retry every
+        // call in flight, calls the broker had already stored: the duplicates of issue 12. A
+        // flood guard stays, sized for that client: 5,000 control frames a second.
+        connection.controlFrameRateLimit.maximumCount = 5_000
+        connection.controlFrameRateLimit.windowLength = .seconds(1)
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.targetWindowSize = window
+        // Clients cancel calls (a consumer closing, a request timeout) with RST_STREAM; 200 in
+        // 30 s is too few for a busy client, 1,000 a second still stops a reset flood.
+        stream.streamResetFrameRateLimit.maximumCount = 1_000
+        stream.streamResetFrameRateLimit.windowLength = .seconds(1)
         return (connection, stream)
     }
 
