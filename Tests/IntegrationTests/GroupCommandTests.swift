@@ -13,15 +13,18 @@ struct GroupCommandTests {
             let admin = broker.adminURL
 
             let created = try await TopicCommandTests.sluice(
-                ["group", "create", "billing", "--max-attempts", "3", "--retry-delays", "1s,30s"], admin: admin)
+                ["group", "create", "billing", "--max-attempts", "3", "--retry-delays", "1s,30s", "--consume-from", "earliest"],
+                admin: admin)
             #expect(created.status == 0, "stderr: \(created.stderr)")
             #expect(created.stdout.contains("created group billing"), "stdout: \(created.stdout)")
-            #expect(created.stdout.contains("MAX-ATTEMPTS"))
+            #expect(created.stdout.contains("MAX-ATTEMPTS") && created.stdout.contains("CONSUME-FROM"))
+            #expect(created.stdout.contains("earliest"), "stdout: \(created.stdout)")
 
             let updated = try await TopicCommandTests.sluice(["group", "create", "billing", "--fifo", "--json"], admin: admin)
             #expect(updated.status == 0, "stderr: \(updated.stderr)")
             #expect(updated.json?["fifo"] as? Bool == true)
             #expect(updated.json?["retryDelaysMs"] as? [Int] == [1000, 30_000])
+            #expect(updated.json?["consumeFrom"] as? String == "earliest", "an update without --consume-from keeps it")
 
             // A consumer reads one message: the group shows it in flight.
             try await GRPCProducer.with(broker) { producer in

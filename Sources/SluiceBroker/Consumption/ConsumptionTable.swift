@@ -118,7 +118,7 @@ final class ConsumptionTable: Sendable {
         do {
             return try await executor.write { connection in
                 let groups = try connection.query(
-                    "SELECT name, fifo, max_delivery_attempts, retry_delays_ms, created_at_ms FROM consumer_groups",
+                    "SELECT name, fifo, max_delivery_attempts, retry_delays_ms, created_at_ms, consume_from FROM consumer_groups",
                     row: Self.group)
                 let cursors = try connection.query(
                     "SELECT group_name, topic, queue_id, next_offset FROM consumer_cursors"
@@ -163,14 +163,17 @@ final class ConsumptionTable: Sendable {
             try await executor.write(synced: true) { connection in
                 try connection.run(
                     """
-                    INSERT INTO consumer_groups (name, fifo, max_delivery_attempts, retry_delays_ms, created_at_ms)
-                    VALUES (?, ?, ?, ?, ?)
+                    INSERT INTO consumer_groups (name, fifo, max_delivery_attempts, retry_delays_ms, created_at_ms,
+                        consume_from)
+                    VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (name) DO UPDATE SET fifo = excluded.fifo,
-                        max_delivery_attempts = excluded.max_delivery_attempts, retry_delays_ms = excluded.retry_delays_ms
+                        max_delivery_attempts = excluded.max_delivery_attempts, retry_delays_ms = excluded.retry_delays_ms,
+                        consume_from = excluded.consume_from
                     """,
                     [
                         .text(group.name), .integer(group.fifo ? 1 : 0), .integer(Int64(group.maxDeliveryAttempts)),
                         .text(group.retryDelaysMs.map(String.init).joined(separator: ",")), .integer(group.createdAtMs),
+                        .text(group.consumeFrom.storedText),
                     ])
             }
         } catch {
@@ -260,6 +263,7 @@ final class ConsumptionTable: Sendable {
         let delays = row.string(at: 3).split(separator: ",").compactMap { Int64($0) }
         return ConsumerGroup(
             name: row.string(at: 0), fifo: row.int64(at: 1) != 0, maxDeliveryAttempts: Int(row.int64(at: 2)),
-            retryDelaysMs: delays, createdAtMs: row.int64(at: 4))
+            retryDelaysMs: delays, createdAtMs: row.int64(at: 4),
+            consumeFrom: ConsumeFrom(storedText: row.string(at: 5)) ?? .earliest)
     }
 }

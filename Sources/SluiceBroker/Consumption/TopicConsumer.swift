@@ -218,6 +218,9 @@ actor TopicConsumer {
                     continue
                 }
                 progress.nextOffset = entry.queueOffset + 1
+                // Still unfinished from before an operator moved the cursor back: that delivery
+                // stays as it is (ackable, retried when its invisibility ends), not a second one.
+                if progress.pending[entry.queueOffset] != nil { continue }
                 guard filter.matches(record.message) else { continue }
                 let line = ordered ? record.property(MessageProperty.messageGroup) : nil
                 var message = PendingMessage(
@@ -470,17 +473,48 @@ actor TopicConsumer {
         return progress.pending.keys.min() ?? max(progress.nextOffset, bounds.min)
     }
 
-    /// Moves the group's position in a queue to `offset` (forward skips, backward replays) and
-    /// forgets its unfinished messages there: an operator's or a pull consumer's reset.
-    func reset(queueId: UInt32, to offset: UInt64) -> PendingWrite {
+    /// Moves the group's position in a queue to `offset` (forward skips, backward replays): an
+    /// operator's or a pull consumer's reset. See `reset(to:nowMs:)` for what happens to the
+    /// unfinished messages.
+    func reset(queueId: UInt32, to offset: UInt64, nowMs: Int64) -> PendingWrite {
+        reset(to: [queueId: offset], nowMs: nowMs).write
+    }
+
+    /// Moves the group's position in each queue given and returns the positions before and after.
+    ///
+    /// Messages in flight there (delivered, invisible, not acknowledged) stay as they are, as in
+    /// RocketMQ: their consumers may still acknowledge them, and one not acknowledged is delivered
+    /// again when its invisibility ends; a backward reset that reaches one does not deliver it a
+    /// second time meanwhile. Everything else the group held there (retries, DELAY messages not
+    /// due, FIFO messages waiting behind their message group) is forgotten: the new position alone
+    /// decides what comes next.
+    func reset(to offsets: [UInt32: UInt64], nowMs: Int64) -> (changes: [QueueOffsetChange], write: PendingWrite) {
         var changes = ConsumptionChanges()
-        let previous = queues[queueId]
-        for pendingOffset in previous?.pending.keys ?? [:].keys {
-            changes.finished.append((groupName, topic, queueId, pendingOffset))
+        var moved: [QueueOffsetChange] = []
+        for (queueId, offset) in offsets.sorted(by: { $0.key < $1.key }) {
+            let bounds = log.queueBounds(QueueID(topic: topic, queueId: queueId))
+            let previous = queues[queueId] ?? QueueProgress(nextOffset: bounds.min)
+            var progress = QueueProgress(nextOffset: offset)
+            for (pendingOffset, message) in previous.pending {
+                let inFlight = message.attempt > 0 && message.invisibleUntilMs > nowMs && !message.deadLettering
+                if inFlight {
+                    progress.pending[pendingOffset] = message
+                } else {
+                    changes.finished.append((groupName, topic, queueId, pendingOffset))
+                }
+            }
+            if ordered {
+                for pendingOffset in progress.pending.keys.sorted() {
+                    if let line = progress.pending[pendingOffset]?.messageGroup {
+                        progress.lines[line, default: []].append(pendingOffset)
+                    }
+                }
+            }
+            queues[queueId] = progress
+            changes.resetCursors.append(CursorRow(group: groupName, topic: topic, queueId: queueId, nextOffset: offset))
+            moved.append(QueueOffsetChange(queueId: queueId, from: previous.nextOffset, to: offset))
         }
-        queues[queueId] = QueueProgress(nextOffset: offset)
-        changes.resetCursors.append(CursorRow(group: groupName, topic: topic, queueId: queueId, nextOffset: offset))
-        return table.enqueue(changes)
+        return (moved, table.enqueue(changes))
     }
 
     // MARK: backlog
