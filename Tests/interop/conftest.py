@@ -73,11 +73,13 @@ class Broker:
         return row
 
 
-def start_broker(extra_args=()):
-    """A started, ready broker in a fresh temp folder; a generator that stops it afterwards."""
+def start_broker(extra_args=(), keep_dir=None):
+    """A started, ready broker in a fresh temp folder; a generator that stops it afterwards.
+    With `keep_dir` (an existing folder) the broker uses and keeps it, so a second broker started
+    on the same folder sees the first one's data (a restart)."""
     if not os.path.exists(BROKER):
         pytest.fail(f"{BROKER} is not built; run `swift build` first")
-    data_dir = tempfile.mkdtemp(prefix="sluice-interop.")
+    data_dir = keep_dir or tempfile.mkdtemp(prefix="sluice-interop.")
     grpc_port, admin_port = free_port(), free_port()
     log = open(os.path.join(data_dir, "broker.log"), "w")
     process = subprocess.Popen(
@@ -110,7 +112,8 @@ def start_broker(extra_args=()):
                 process.kill()
                 process.wait(timeout=10)
         log.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if keep_dir is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -26,12 +26,20 @@ public final class ConsumptionEngine: Sendable {
     public let log: CommitLog
     public let waiters: LongPollWaiters
     let table: ConsumptionTable
-    private let key: SymmetricKey
+    /// Signs receipt handles and recall handles (in separate domains).
+    let key: SymmetricKey
+    /// DELAY messages recalled before their delivery time: no group gets them.
+    public let recalls: RecallBook
     private let state: Mutex<State>
+
+    /// Every group's consumer of `topic`.
+    func consumers(ofTopic topic: String) -> [TopicConsumer] {
+        state.withLock { state in state.consumers.values.filter { $0.topic == topic } }
+    }
     private let autoCreateGroups: Bool
     /// Groups created on first use stop at this many groups in all (`--max-groups`).
     private let maxGroups = Atomic<Int>(.max)
-    private let nowMs: @Sendable () -> Int64
+    let nowMs: @Sendable () -> Int64
     private let logger: Logger
     private let listenerToken: Mutex<UInt64?> = Mutex(nil)
     /// Set once a change could not be stored: memory is then ahead of the tables, so every later
@@ -42,9 +50,10 @@ public final class ConsumptionEngine: Sendable {
     private let trace: MessageTraceRecorder?
 
     private init(
-        log: CommitLog, table: ConsumptionTable, key: SymmetricKey, state: State, autoCreateGroups: Bool,
-        trace: MessageTraceRecorder?, nowMs: @escaping @Sendable () -> Int64, logger: Logger
+        log: CommitLog, table: ConsumptionTable, key: SymmetricKey, recalls: RecallBook, state: State,
+        autoCreateGroups: Bool, trace: MessageTraceRecorder?, nowMs: @escaping @Sendable () -> Int64, logger: Logger
     ) {
+        self.recalls = recalls
         self.trace = trace
         self.log = log
         self.table = table
@@ -67,12 +76,13 @@ public final class ConsumptionEngine: Sendable {
         let table = try await ConsumptionTable.open(path: path, logger: logger)
         let snapshot: ConsumptionSnapshot
         do {
-            snapshot = try await table.load()
+            snapshot = try await table.load(logStart: log.minOffset)
         } catch {
             await table.close()
             throw error
         }
         var state = State()
+        let recalls = RecallBook(snapshot.recalled)
         for group in snapshot.groups { state.groups[group.name] = group }
         for cursor in snapshot.cursors where cursor.group.hasPrefix(Self.redrivePrefix) {
             state.redriven[String(cursor.group.dropFirst(Self.redrivePrefix.count))] = cursor.nextOffset
@@ -86,17 +96,17 @@ public final class ConsumptionEngine: Sendable {
                 let topic = try await Self.topicDefinition(sample.1, topics: topics, groups: state.groups)
             else { continue }
             state.consumers[pair] = TopicConsumer(
-                group: group, topic: topic, log: log, table: table, restored: pendingByPair[pair] ?? [],
+                group: group, topic: topic, log: log, table: table, recalls: recalls, restored: pendingByPair[pair] ?? [],
                 cursors: cursorsByPair[pair] ?? [])
         }
         logger.info(
             "consumer groups restored",
             metadata: [
                 "groups": "\(snapshot.groups.count)", "cursors": "\(snapshot.cursors.count)",
-                "pending": "\(snapshot.pending.count)",
+                "pending": "\(snapshot.pending.count)", "recalled": "\(snapshot.recalled.count)",
             ])
         let engine = ConsumptionEngine(
-            log: log, table: table, key: SymmetricKey(data: snapshot.signingKey), state: state,
+            log: log, table: table, key: SymmetricKey(data: snapshot.signingKey), recalls: recalls, state: state,
             autoCreateGroups: autoCreateGroups, trace: trace, nowMs: nowMs, logger: logger)
         let waiters = engine.waiters
         let token = log.addAppendListener { queues in
@@ -521,7 +531,7 @@ public final class ConsumptionEngine: Sendable {
     // MARK: helpers
 
     /// Waits for a queued change; a failure latches the engine (see `failure`).
-    private func stored(_ write: PendingWrite) async throws(BrokerError) {
+    func stored(_ write: PendingWrite) async throws(BrokerError) {
         do throws(BrokerError) {
             try await write.wait()
         } catch {
@@ -536,7 +546,7 @@ public final class ConsumptionEngine: Sendable {
     }
 
     /// Throws the latched failure, if any.
-    private func checkHealthy() throws(BrokerError) {
+    func checkHealthy() throws(BrokerError) {
         if let latched = failure.withLock({ $0 }) { throw latched }
     }
 
@@ -588,7 +598,8 @@ public final class ConsumptionEngine: Sendable {
         let (consumer, write) = state.withLock { state -> (TopicConsumer, PendingWrite?) in
             if let existing = state.consumers[pair] { return (existing, nil) }
             let start = startCursors(group, topic)
-            let created = TopicConsumer(group: group, topic: topic, log: log, table: table, restored: [], cursors: start)
+            let created = TopicConsumer(
+                group: group, topic: topic, log: log, table: table, recalls: recalls, restored: [], cursors: start)
             state.consumers[pair] = created
             var changes = ConsumptionChanges()
             changes.resetCursors = start
@@ -620,7 +631,7 @@ public final class ConsumptionEngine: Sendable {
         }
     }
 
-    private func existingConsumer(_ group: String, _ topic: String) -> TopicConsumer? {
+    func existingConsumer(_ group: String, _ topic: String) -> TopicConsumer? {
         state.withLock { $0.consumers[Self.pairKey(group, topic)] }
     }
 

@@ -79,6 +79,8 @@ struct ConsumptionSnapshot: Sendable {
     var cursors: [CursorRow]
     var pending: [PendingRow]
     var signingKey: [UInt8]
+    /// Commit-log positions of recalled DELAY messages still in the log.
+    var recalled: Set<UInt64> = []
 }
 
 /// The consumer-group tables of `transactions.sqlite` (migration 0004) behind their own
@@ -113,10 +115,16 @@ final class ConsumptionTable: Sendable {
         }
     }
 
-    /// Reads every group, cursor and pending row, and the handle-signing key (made on first use).
-    func load() async throws(BrokerError) -> ConsumptionSnapshot {
+    /// Reads every group, cursor and pending row, the recalled messages (forgetting those below
+    /// `logStart`, which retention removed) and the handle-signing key (made on first use).
+    func load(logStart: UInt64 = 0) async throws(BrokerError) -> ConsumptionSnapshot {
         do {
             return try await executor.write { connection in
+                try connection.run(
+                    "DELETE FROM recalled_messages WHERE physical_offset < ?", [.integer(Int64(clamping: logStart))])
+                let recalled = try connection.query("SELECT physical_offset FROM recalled_messages") {
+                    UInt64($0.int64(at: 0))
+                }
                 let groups = try connection.query(
                     "SELECT name, fifo, max_delivery_attempts, retry_delays_ms, created_at_ms, consume_from FROM consumer_groups",
                     row: Self.group)
@@ -150,7 +158,8 @@ final class ConsumptionTable: Sendable {
                         "INSERT INTO broker_metadata (name, value) VALUES ('receipt_handle_key', ?)", [.blob(fresh)])
                     key = fresh
                 }
-                return ConsumptionSnapshot(groups: groups, cursors: cursors, pending: pending, signingKey: key ?? [])
+                return ConsumptionSnapshot(
+                    groups: groups, cursors: cursors, pending: pending, signingKey: key ?? [], recalled: Set(recalled))
             }
         } catch {
             throw BrokerError(.storageUnavailable, "cannot read the consumer tables: \(error)", cause: error)
@@ -179,6 +188,28 @@ final class ConsumptionTable: Sendable {
         } catch {
             throw BrokerError(.storageFailure, "cannot store consumer group \(group.name): \(error)", cause: error)
         }
+    }
+
+    /// Records a recalled DELAY message (synced: nothing in the log says it was recalled).
+    func saveRecall(
+        physicalOffset: UInt64, topic: String, messageId: String, deliveryMs: Int64, atMs: Int64
+    ) -> PendingWrite {
+        let pending = PendingWrite()
+        executor.enqueueWrite(synced: true, { connection in
+            try connection.run(
+                """
+                INSERT OR IGNORE INTO recalled_messages (physical_offset, topic, message_id, delivery_at_ms, recalled_at_ms)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+                [.integer(Int64(physicalOffset)), .text(topic), .text(messageId), .integer(deliveryMs), .integer(atMs)])
+        }) { result in
+            switch result {
+            case .success: pending.complete(nil)
+            case .failure(let error):
+                pending.complete(BrokerError(.storageFailure, "cannot store the recall: \(error)", cause: error))
+            }
+        }
+        return pending
     }
 
     /// Removes a group with its cursors and pending messages.

@@ -92,6 +92,8 @@ actor TopicConsumer {
     /// Where every change is queued, in the order made here, before the actor moves on: a later
     /// claim can never commit while an earlier one is lost in a crash.
     private let table: ConsumptionTable
+    /// Recalled DELAY messages: skipped by the scan and by the timers.
+    private let recalls: RecallBook
     private var queues: [UInt32: QueueProgress] = [:]
     /// Redeliveries, DELAY messages and FIFO line heads, by due time.
     private var due = Heap<DueEntry>()
@@ -106,10 +108,11 @@ actor TopicConsumer {
     static let scanLimitPerQueue = 4096
 
     init(
-        group: ConsumerGroup, topic: TopicDefinition, log: CommitLog, table: ConsumptionTable, restored: [PendingRow],
-        cursors: [CursorRow]
+        group: ConsumerGroup, topic: TopicDefinition, log: CommitLog, table: ConsumptionTable, recalls: RecallBook,
+        restored: [PendingRow], cursors: [CursorRow]
     ) {
         self.table = table
+        self.recalls = recalls
         self.groupName = group.name
         self.group = group
         self.topic = topic.name
@@ -166,7 +169,9 @@ actor TopicConsumer {
                 deadLetters.append(DeadLetterCandidate(queueId: top.queueId, queueOffset: top.queueOffset, attempt: message.attempt))
                 continue
             }
-            guard let record = readRecord(queueId: top.queueId, offset: top.queueOffset) else {
+            guard let record = readRecord(queueId: top.queueId, offset: top.queueOffset),
+                !recalls.contains(record.physicalOffset)
+            else {
                 finish(queueId: top.queueId, offset: top.queueOffset, nowMs: nowMs, changes: &changes)
                 continue
             }
@@ -202,7 +207,7 @@ actor TopicConsumer {
             if entries.isEmpty { break }
             for entry in entries {
                 scanned += 1
-                guard !entry.isLost, filter.mayMatch(tagHash: entry.tagHash) else {
+                guard !entry.isLost, filter.mayMatch(tagHash: entry.tagHash), !recalls.contains(entry.physicalOffset) else {
                     progress.nextOffset = entry.queueOffset + 1
                     continue
                 }
@@ -407,6 +412,14 @@ actor TopicConsumer {
             candidates.append(DeadLetterCandidate(queueId: top.queueId, queueOffset: top.queueOffset, attempt: message.attempt))
         }
         return candidates
+    }
+
+    /// A DELAY message scheduled for the group was recalled: it is finished without delivery.
+    func dropRecalled(queueId: UInt32, offset: UInt64, nowMs: Int64) -> PendingWrite? {
+        guard let message = queues[queueId]?.pending[offset], message.attempt == 0 else { return nil }
+        var changes = ConsumptionChanges()
+        finish(queueId: queueId, offset: offset, nowMs: nowMs, changes: &changes)
+        return table.enqueue(changes)
     }
 
     /// The record of a pending message, for its dead-letter copy.
