@@ -21,6 +21,8 @@ import SluiceTransactions
 ///   `{"group", "redriven": N}`: the group's dead letters not re-driven before are delivered to it
 ///   again (audited as `group.redrive`); 404 `GROUP_NOT_FOUND`
 ///
+/// - `POST /v1/groups/{name}/reset-offset`: see `GroupResetRoute`.
+///
 /// Dead letters of a group are the topic `%DLQ%<name>`; `deadLettered` counts those not re-driven.
 enum GroupRoutes {
     struct GroupBody: Codable {

@@ -18,19 +18,24 @@ extension MessagingService {
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_RecallMessageResponse> {
         await answer { response throws(ProtocolRefusal) in
             try await authorize("RecallMessage", request.metadata, [.publish(topic: request.message.topic.name)])
-            let topic = try await existingTopic(request.message.topic.name)
-            let handleText = request.message.recallHandle
-            guard !handleText.isEmpty else { throw ProtocolRefusal(.badRequest, "recall_handle is required") }
-            guard handleText.utf8.count <= RecallHandle.maxTextLength else {
-                throw ProtocolRefusal(
-                    .badRequest,
-                    "recall_handle is \(handleText.utf8.count) bytes; a handle this broker issues has at most "
-                        + "\(RecallHandle.maxTextLength)")
-            }
-            let engine = try consumptionEngine()
-            response.messageID = try await refusing { () async throws(BrokerError) in
-                try await engine.recall(topic: topic.name, handle: handleText)
-            }
+            response.messageID = try await recall(request.message)
+        }
+    }
+
+    /// Checks a RecallMessage request and recalls the message; returns its id.
+    func recall(_ request: Apache_Rocketmq_V2_RecallMessageRequest) async throws(ProtocolRefusal) -> String {
+        let topic = try await existingTopic(request.topic.name)
+        let handleText = request.recallHandle
+        guard !handleText.isEmpty else { throw ProtocolRefusal(.badRequest, "recall_handle is required") }
+        guard handleText.utf8.count <= RecallHandle.maxTextLength else {
+            throw ProtocolRefusal(
+                .badRequest,
+                "recall_handle is \(handleText.utf8.count) bytes; a handle this broker issues has at most "
+                    + "\(RecallHandle.maxTextLength)")
+        }
+        let engine = try consumptionEngine()
+        return try await refusing { () async throws(BrokerError) in
+            try await engine.recall(topic: topic.name, handle: handleText)
         }
     }
 }
