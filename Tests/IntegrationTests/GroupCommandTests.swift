@@ -38,6 +38,19 @@ struct GroupCommandTests {
             #expect(json.json?["inFlight"] as? Int == 1)
             #expect((json.json?["queues"] as? [[String: Any]])?.count == 8)
 
+            // The operator replays the topic for the group: audited, with each queue's move printed.
+            let reset = try await TopicCommandTests.sluice(
+                ["group", "reset-offset", "billing", "--topic", "orders", "--earliest", "--reason", "replay", "--actor", "ops"],
+                admin: admin)
+            #expect(reset.status == 0, "stderr: \(reset.stderr)")
+            #expect(reset.stdout.contains("FROM") && reset.stdout.contains("reset group billing in topic orders to earliest"),
+                    "stdout: \(reset.stdout)")
+            let badTime = try await TopicCommandTests.sluice(
+                ["group", "reset-offset", "billing", "--topic", "orders", "--to-time", "noon"], admin: admin)
+            #expect(badTime.status == 1 && badTime.stderr.contains("RFC 3339"), "stderr: \(badTime.stderr)")
+            let noTarget = try await TopicCommandTests.sluice(["group", "reset-offset", "billing", "--topic", "orders"], admin: admin)
+            #expect(noTarget.status != 0 && noTarget.stderr.contains("exactly one of"), "stderr: \(noTarget.stderr)")
+
             let listed = try await TopicCommandTests.sluice(["group", "list", "--json"], admin: admin)
             #expect((listed.json?["groups"] as? [[String: Any]])?.map { $0["name"] as? String } == ["billing"])
 
