@@ -18,12 +18,14 @@ extension MessagingService {
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_RecallMessageResponse> {
         await answer { response throws(ProtocolRefusal) in
             try await authorize("RecallMessage", request.metadata, [.publish(topic: request.message.topic.name)])
-            response.messageID = try await recall(request.message)
+            response.messageID = try await recall(request.message, clientId: Self.clientId(request.metadata))
         }
     }
 
     /// Checks a RecallMessage request and recalls the message; returns its id.
-    func recall(_ request: Apache_Rocketmq_V2_RecallMessageRequest) async throws(ProtocolRefusal) -> String {
+    func recall(_ request: Apache_Rocketmq_V2_RecallMessageRequest, clientId: String = "") async throws(ProtocolRefusal)
+        -> String
+    {
         let topic = try await existingTopic(request.topic.name)
         let handleText = request.recallHandle
         guard !handleText.isEmpty else { throw ProtocolRefusal(.badRequest, "recall_handle is required") }
@@ -35,7 +37,7 @@ extension MessagingService {
         }
         let engine = try consumptionEngine()
         return try await refusing { () async throws(BrokerError) in
-            try await engine.recall(topic: topic.name, handle: handleText)
+            try await engine.recall(topic: topic.name, handle: handleText, clientId: clientId)
         }
     }
 }

@@ -56,6 +56,14 @@ def test_a_recalled_delay_message_is_never_delivered(broker):
         again = recall_status(broker, "reminders", cancelled.recall_handle)
         assert again.status.code == d.Code.NOT_FOUND and "recalled already" in again.status.message
         assert metric(broker, 'sluice_messages_recalled_total{topic="reminders"}') == 1
+        # The message's trace says it was recalled (trace events are written a few ms later).
+        deadline = time.monotonic() + 5
+        kinds = []
+        while time.monotonic() < deadline and "recalled" not in kinds:
+            status, trace = broker.request("GET", f"/v1/messages/{cancelled.message_id}/trace")
+            kinds = [event["event"] for event in trace.get("events", [])] if status == 200 else []
+            time.sleep(0.1)
+        assert kinds == ["received", "recalled"], kinds
     finally:
         consumer.shutdown()
         producer.shutdown()

@@ -21,7 +21,7 @@ extension ConsumptionEngine {
     /// - Throws: `.invalidArgument` for a handle this broker did not issue for `topic`;
     ///   `.notRecallable` when the message is gone from the log, its delivery time has come
     ///   (delivered), or it was recalled before; `.storageFailure`.
-    public func recall(topic: String, handle text: String) async throws(BrokerError) -> String {
+    public func recall(topic: String, handle text: String, clientId: String = "") async throws(BrokerError) -> String {
         try checkHealthy()
         let handle = try RecallHandle.decode(text, key: key, topic: topic)
         let record: StoredRecord
@@ -58,6 +58,7 @@ extension ConsumptionEngine {
             }
         }
         Counter(label: "sluice_messages_recalled_total", dimensions: [("topic", topic)]).increment()
+        trace?.recalled(messageId: handle.messageId, topic: topic, clientId: clientId)
         return handle.messageId
     }
 }

@@ -47,7 +47,7 @@ public final class ConsumptionEngine: Sendable {
     /// handing out or losing messages the tables do not know about.
     private let failure: Mutex<BrokerError?> = Mutex(nil)
     /// Where deliveries, acks, invisibility changes and dead letters are traced (nil: off).
-    private let trace: MessageTraceRecorder?
+    let trace: MessageTraceRecorder?
 
     private init(
         log: CommitLog, table: ConsumptionTable, key: SymmetricKey, recalls: RecallBook, state: State,
