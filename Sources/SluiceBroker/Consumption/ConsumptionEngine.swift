@@ -32,10 +32,6 @@ public final class ConsumptionEngine: Sendable {
     public let recalls: RecallBook
     private let state: Mutex<State>
 
-    /// Every group's consumer of `topic`.
-    func consumers(ofTopic topic: String) -> [TopicConsumer] {
-        state.withLock { state in state.consumers.values.filter { $0.topic == topic } }
-    }
     private let autoCreateGroups: Bool
     /// Groups created on first use stop at this many groups in all (`--max-groups`).
     private let maxGroups = Atomic<Int>(.max)
@@ -629,6 +625,11 @@ public final class ConsumptionEngine: Sendable {
             }
             return CursorRow(group: group.name, topic: topic.name, queueId: queueId, nextOffset: offset)
         }
+    }
+
+    /// Every group's consumer of `topic`.
+    func consumers(ofTopic topic: String) -> [TopicConsumer] {
+        state.withLock { state in state.consumers.values.filter { $0.topic == topic } }
     }
 
     func existingConsumer(_ group: String, _ topic: String) -> TopicConsumer? {
