@@ -69,7 +69,7 @@ public struct PushConsumer: Sendable {
         ) { runtime in
             await runtime.prefetchRoutes(subscriptions.keys.sorted())
             // The broker subscribes the group when it answers the settings (a new group starts at
-            // the newest message then): wait for that, as the official clients do at startup.
+            // the newest message then): wait for that, as the official PushConsumer does at startup.
             if !(await runtime.waitForSettings(timeout: configuration.requestTimeout)) {
                 runtime.logger.warning("no settings answer on the telemetry stream yet; the subscription starts at the first receive")
             }

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -44,6 +45,19 @@ class Broker:
                 return reply.status, json.loads(reply.read() or b"null")
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")
+
+    def wait_until_subscribed(self, group, topic, timeout=10.0):
+        """Waits until `group` is subscribed to `topic` (its start position fixed). A new group starts
+        at the newest message; the official SimpleConsumer announces its subscription at startup but
+        does not wait for the broker to take it, so a test that sends right after starting one waits
+        here first (a PushConsumer's startup waits by itself)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, body = self.request("GET", "/v1/groups/" + urllib.parse.quote(group, safe=""))
+            if status == 200 and any(q["topic"] == topic for q in body.get("queues", [])):
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"group {group} did not subscribe to {topic} within {timeout} s")
 
     def create_topic(self, name, kind, queues=4):
         status, body = self.request("POST", "/v1/topics", {"name": name, "type": kind, "queues": queues})
