@@ -66,6 +66,7 @@ public struct AdminServer: Service, CustomStringConvertible {
         MetricsRoute.add(to: router, registry: registry)
         TopicRoutes.add(to: router, readiness: readiness, handle: handle)
         GroupRoutes.add(to: router, readiness: readiness, handle: handle)
+        GroupResetRoute.add(to: router, readiness: readiness, handle: handle)
         TransactionRoutes.add(to: router, readiness: readiness, handle: handle, nowMs: nowMs)
         MessageRoutes.add(to: router, readiness: readiness, handle: handle)
         AuditRoutes.add(to: router, readiness: readiness, handle: handle)

@@ -8,8 +8,10 @@ import SluiceTransactions
 ///
 /// - `GET /v1/groups` → 200 `{"groups": [group, ...]}` ordered by name, each with its totals
 /// - `POST /v1/groups` with `{"name": "...", "fifo": false, "maxDeliveryAttempts": 17,
-///   "retryDelays": ["1s", "5s", ...]}` (all but `name` optional) → 201 when created, 200 when an
-///   existing group's settings were changed
+///   "retryDelays": ["1s", "5s", ...], "consumeFrom": "latest"}` (all but `name` optional) → 201
+///   when created, 200 when an existing group's settings were changed. `consumeFrom` (`latest`,
+///   the default, `earliest` or an RFC 3339 time) says where the group starts in a topic it
+///   subscribes to for the first time.
 /// - `GET /v1/groups/{name}` → 200 with the group, its totals and `queues` (per topic queue:
 ///   `waiting`, `inFlight`, `retrying`, `scheduled`, cursor and end offsets), 404 `GROUP_NOT_FOUND`
 /// - `DELETE /v1/groups/{name}` with `X-Sluice-Actor` → 204 (its progress is forgotten), audited
@@ -19,6 +21,8 @@ import SluiceTransactions
 ///   `{"group", "redriven": N}`: the group's dead letters not re-driven before are delivered to it
 ///   again (audited as `group.redrive`); 404 `GROUP_NOT_FOUND`
 ///
+/// - `POST /v1/groups/{name}/reset-offset`: see `GroupResetRoute`.
+///
 /// Dead letters of a group are the topic `%DLQ%<name>`; `deadLettered` counts those not re-driven.
 enum GroupRoutes {
     struct GroupBody: Codable {
@@ -27,6 +31,7 @@ enum GroupRoutes {
         var maxDeliveryAttempts: Int
         var retryDelaysMs: [Int64]
         var createdAtMs: Int64
+        var consumeFrom: String
         var deadLetterTopic: String
         var waiting: Int
         var inFlight: Int
@@ -41,6 +46,7 @@ enum GroupRoutes {
             maxDeliveryAttempts = backlog.group.maxDeliveryAttempts
             retryDelaysMs = backlog.group.retryDelaysMs
             createdAtMs = backlog.group.createdAtMs
+            consumeFrom = GroupPosition.text(backlog.group.consumeFrom)
             deadLetterTopic = backlog.group.deadLetterTopic
             waiting = backlog.waiting
             inFlight = backlog.inFlight
@@ -65,6 +71,7 @@ enum GroupRoutes {
         var fifo: Bool?
         var maxDeliveryAttempts: Int?
         var retryDelays: [String]?
+        var consumeFrom: String?
     }
 
     static func add(to router: Router<some RequestContext>, readiness: Readiness, handle: BrokerHandle) {
@@ -131,13 +138,19 @@ enum GroupRoutes {
         } catch {
             throw invalid(
                 "request body: expected JSON {\"name\": \"...\", \"fifo\": false, \"maxDeliveryAttempts\": 17, "
-                    + "\"retryDelays\": [\"1s\", \"5s\"]}")
+                    + "\"retryDelays\": [\"1s\", \"5s\"], \"consumeFrom\": \"latest\"}")
         }
         guard let name = request.name else { throw invalid("name: required") }
         let existing = engine.group(named: name)
         var group = existing ?? ConsumerGroup(name: name, createdAtMs: WallClock.nowMs())
         if let fifo = request.fifo { group.fifo = fifo }
         if let attempts = request.maxDeliveryAttempts { group.maxDeliveryAttempts = attempts }
+        if let text = request.consumeFrom {
+            guard let consumeFrom = GroupPosition.consumeFrom(text) else {
+                throw invalid("consumeFrom: expected \(GroupPosition.choices); got '\(text)'")
+            }
+            group.consumeFrom = consumeFrom
+        }
         if let delays = request.retryDelays {
             guard !delays.isEmpty else { throw invalid("retryDelays: give at least one duration, e.g. [\"1s\"]") }
             var parsed: [Int64] = []
@@ -161,12 +174,12 @@ enum GroupRoutes {
 
     /// Writes an audit row for an action already done; when that fails, says the action happened
     /// but its trail is missing rather than pretend.
-    static func audit(_ handle: BrokerHandle, actor: String, action: String, detail: String, done: String)
-        async throws(AdminAPIError)
-    {
+    static func audit(
+        _ handle: BrokerHandle, actor: String, action: String, detail: String, reason: String? = nil, done: String
+    ) async throws(AdminAPIError) {
         do throws(TransactionStoreError) {
             try await handle.coordinator?.store.recordAudit(
-                actor: actor, action: action, detail: detail, reason: nil, at: WallClock.nowMs())
+                actor: actor, action: action, detail: detail, reason: reason, at: WallClock.nowMs())
         } catch {
             throw AdminAPIError(
                 .internalServerError, code: "STORAGE_FAILURE",

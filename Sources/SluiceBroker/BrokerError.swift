@@ -8,7 +8,7 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
             case invalidMessage, transactionNotFound, transactionConflict, storageFailure
             case invalidArgument, topicNotFound, topicExists
             case groupNotFound, invalidReceiptHandle, staleReceiptHandle
-            case limitExceeded
+            case limitExceeded, notRecallable
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -51,6 +51,9 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
         /// A limit an operator set (`--max-groups`, ...) would be exceeded; the message names the
         /// limit and its flag.
         public static let limitExceeded = Code(.limitExceeded)
+        /// A DELAY message cannot be recalled: no longer stored, already due (delivered), or
+        /// recalled before; the message says which.
+        public static let notRecallable = Code(.notRecallable)
 
         public var description: String { value.rawValue }
     }

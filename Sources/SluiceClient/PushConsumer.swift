@@ -68,6 +68,11 @@ public struct PushConsumer: Sendable {
             configuration: configuration, role: .pushConsumer(group: group), topics: subscriptions
         ) { runtime in
             await runtime.prefetchRoutes(subscriptions.keys.sorted())
+            // The broker subscribes the group when it answers the settings (a new group starts at
+            // the newest message then): wait for that, as the official PushConsumer does at startup.
+            if !(await runtime.waitForSettings(timeout: configuration.requestTimeout)) {
+                runtime.logger.warning("no settings answer on the telemetry stream yet; the subscription starts at the first receive")
+            }
             let consumer = PushConsumer(runtime: runtime, group: group, subscriptions: subscriptions, options: options)
             let stop = StopSignal()
             return try await withThrowingTaskGroup(of: Void.self) { tasks in

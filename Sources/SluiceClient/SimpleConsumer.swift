@@ -45,6 +45,11 @@ public struct SimpleConsumer: Sendable {
             topics: subscriptions
         ) { runtime in
             await runtime.prefetchRoutes(subscriptions.keys.sorted())
+            // The broker subscribes the group when it answers the settings (a new group starts at
+            // the newest message then): wait for that, as the official PushConsumer does at startup.
+            if !(await runtime.waitForSettings(timeout: configuration.requestTimeout)) {
+                runtime.logger.warning("no settings answer on the telemetry stream yet; the subscription starts at the first receive")
+            }
             return try await body(
                 SimpleConsumer(runtime: runtime, group: group, subscriptions: subscriptions, awaitDuration: awaitDuration))
         }

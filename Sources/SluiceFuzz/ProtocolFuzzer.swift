@@ -55,6 +55,11 @@ public struct ProtocolFuzzer: Sendable {
         for (name, type) in Self.topics + [(Self.canaryTopic, "normal")] {
             try await createTopic(name, type)
         }
+        // The checking groups read what was sent before they first receive: they start at the
+        // oldest message (a new group starts at the newest by default).
+        for group in [Self.roundTripGroup(configuration.seed), Self.verifyGroup(configuration.seed)] {
+            try await createEarliestGroup(group)
+        }
         let transport = { () throws -> HTTP2ClientTransport.Posix in
             try HTTP2ClientTransport.Posix(
                 target: .ipv4(host: "127.0.0.1", port: configuration.grpcPort), transportSecurity: .plaintext,
@@ -245,6 +250,18 @@ public struct ProtocolFuzzer: Sendable {
 
     // MARK: set-up and checks
 
+    static func roundTripGroup(_ seed: UInt64) -> String { "fuzz-roundtrip-\(seed % 1_000_000)" }
+    static func verifyGroup(_ seed: UInt64) -> String { "fuzz-verify-\(seed % 1_000_000)" }
+
+    private func createEarliestGroup(_ name: String) async throws {
+        let body = Array(#"{"name": "\#(name)", "consumeFrom": "earliest"}"#.utf8)
+        let reply = try await LoopbackHTTP.send(
+            "POST", "\(configuration.adminURL)/v1/groups", headers: ["Content-Type": "application/json"], body: body)
+        guard [200, 201].contains(reply.status) else {
+            throw FuzzSetupError(description: "cannot create group \(name): HTTP \(reply.status) \(reply.text)")
+        }
+    }
+
     private func createTopic(_ name: String, _ type: String) async throws {
         let body = Array(#"{"name": "\#(name)", "type": "\#(type)", "queues": 4}"#.utf8)
         let reply = try await LoopbackHTTP.send(
@@ -278,7 +295,7 @@ public struct ProtocolFuzzer: Sendable {
         guard let sent = try? await plainSend(client, topic: "fuzz-normal", body: body), sent.status.code == .ok else {
             return false
         }
-        let group = "fuzz-roundtrip-\(seed % 1_000_000)"
+        let group = roundTripGroup(seed)
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             guard let messages = try? await receive(client, topic: "fuzz-normal", group: group) else { return false }
@@ -325,7 +342,7 @@ public struct ProtocolFuzzer: Sendable {
     ) async -> [String] {
         var remaining = expected
         var wrong: [String] = []
-        let group = "fuzz-verify-\(seed % 1_000_000)"
+        let group = verifyGroup(seed)
         let deadline = ContinuousClock.now + .seconds(60)
         var emptyRounds = 0
         while !remaining.isEmpty, ContinuousClock.now < deadline, emptyRounds < 5 {

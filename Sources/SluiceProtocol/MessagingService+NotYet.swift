@@ -4,14 +4,6 @@ import SluiceWire
 /// RPCs Sluice does not serve: each answers NOT_IMPLEMENTED (50100) with a message naming the
 /// RPC, never a hang, a bare gRPC error or a crash.
 extension MessagingService {
-    public func recallMessage(
-        request: ServerRequest<Apache_Rocketmq_V2_RecallMessageRequest>, context: ServerContext
-    ) async throws -> ServerResponse<Apache_Rocketmq_V2_RecallMessageResponse> {
-        var response = Apache_Rocketmq_V2_RecallMessageResponse()
-        response.status = Status(.notImplemented, "RecallMessage is not supported by Sluice yet")
-        return respond(response)
-    }
-
     public func syncLiteSubscription(
         request: ServerRequest<Apache_Rocketmq_V2_SyncLiteSubscriptionRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_SyncLiteSubscriptionResponse> {

@@ -57,7 +57,10 @@ extension MessagingService {
             let engine = try consumptionEngine()
             let group = try await consumerGroup(request.message.group.name, engine: engine)
             let (topic, queue) = try await existingQueue(request.message.messageQueue)
-            response.offset = Int64(clamping: await engine.committedOffset(group: group, topic: topic, queueId: queue.queueId))
+            let offset = try await refusing { () async throws(BrokerError) in
+                try await engine.committedOffset(group: group, topic: topic, queueId: queue.queueId)
+            }
+            response.offset = Int64(clamping: offset)
         }
     }
 

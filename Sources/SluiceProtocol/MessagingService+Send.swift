@@ -53,6 +53,14 @@ extension MessagingService {
                 let appended = try await coordinator.log.append(record)
                 entry.messageID = appended.messageId
                 entry.offset = Int64(appended.queueOffset)
+                // A DELAY message can be recalled before its delivery time with this handle.
+                if RecordKind(rawValue: record.messageType) == .delay, let engine = handle.consumption,
+                    let deliveryMs = record.properties.first(where: { $0.0 == WireProperty.deliveryTimestampMs })
+                        .flatMap({ Int64($0.1) })
+                {
+                    entry.recallHandle = engine.recallHandle(
+                        topic: topic.name, appended: appended, queueId: record.queueId, deliveryMs: deliveryMs)
+                }
             } catch {
                 throw ProtocolRefusal(
                     error.code == .invalidArgument || error.code == .recordTooLarge ? .badRequest : .internalError,

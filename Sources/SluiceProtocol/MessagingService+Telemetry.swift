@@ -51,6 +51,10 @@ extension MessagingService {
                         do throws(ProtocolRefusal) {
                             try Self.checkSettings(settings)
                             sessions.update(clientId: clientId, settings: settings)
+                            // Before the reply: a client that waits for it (the official
+                            // PushConsumer and the Swift consumers do at startup) is subscribed,
+                            // its start position fixed, once it runs.
+                            await subscribe(settings)
                             continuation.yield(reply(to: settings))
                         } catch {
                             RefusalMetric.shared.count(error.status, rpc: "Telemetry")

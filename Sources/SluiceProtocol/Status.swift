@@ -38,6 +38,9 @@ struct ProtocolRefusal: Error, Sendable {
         case .topicNotFound: self.init(.topicNotFound, error.message)
         case .invalidArgument: self.init(.badRequest, error.message)
         case .limitExceeded: self.init(.tooManyRequests, error.message)
+        // NOT_FOUND, not MESSAGE_NOT_FOUND: the official clients read MESSAGE_NOT_FOUND as "an
+        // empty receive" and treat it as success, so a failed recall would look like a recall.
+        case .notRecallable: self.init(.notFound, error.message)
         default: self.init(.internalError, error.message)
         }
     }

@@ -55,6 +55,14 @@ public struct ConsumptionStack: Sendable {
         return try await log.append(record).queueOffset
     }
 
+    /// The named group, created to start at the oldest message when it does not exist yet: for
+    /// tests that send first and consume afterwards (a new group starts at the newest message by
+    /// default, as in RocketMQ).
+    public func earliestGroup(_ name: String) async throws -> ConsumerGroup {
+        if let existing = engine.group(named: name) { return existing }
+        return try await engine.saveGroup(ConsumerGroup(name: name, createdAtMs: WallClock.nowMs(), consumeFrom: .earliest))
+    }
+
     public func close() async {
         await engine.close()
         await topics.close()

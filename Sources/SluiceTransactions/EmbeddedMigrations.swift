@@ -269,5 +269,42 @@ CREATE TABLE security_rules (
 
 """##
         ),
+        (
+            version: 6,
+            name: "group_start",
+            sql: ##"""
+-- 0006_group_start: where a consumer group starts reading a topic it subscribes to for the first
+-- time (RocketMQ's ConsumeFromWhere).
+--
+-- 'latest': at the end of every queue at the moment of the first subscription (RocketMQ's
+-- CONSUME_FROM_LAST_OFFSET, the default for new groups); 'earliest': at the oldest message kept;
+-- 'time:<ms>': at the first message stored at or after that time (milliseconds since the epoch).
+-- The start position is written to consumer_cursors when the group first subscribes, so it is
+-- fixed once and survives restarts. Groups that existed before this migration started at the
+-- oldest message, and keep doing so.
+ALTER TABLE consumer_groups ADD COLUMN consume_from TEXT NOT NULL DEFAULT 'earliest'
+    CHECK (consume_from IN ('latest', 'earliest') OR consume_from GLOB 'time:[0-9]*');
+
+"""##
+        ),
+        (
+            version: 7,
+            name: "recalled_messages",
+            sql: ##"""
+-- 0007_recalled_messages: DELAY messages recalled before their delivery time (RocketMQ 5.3's
+-- RecallMessage). A recalled message stays in the commit log but is never delivered to any
+-- group: every group's scan and delivery timer skip it. One row per recalled record, named by its
+-- position in the commit log; rows whose record retention removed are deleted at start.
+CREATE TABLE recalled_messages (
+    physical_offset  INTEGER NOT NULL PRIMARY KEY CHECK (physical_offset >= 0),
+    topic            TEXT    NOT NULL,
+    message_id       TEXT    NOT NULL,
+    -- The delivery time it had, and when it was recalled (milliseconds since the epoch).
+    delivery_at_ms   INTEGER NOT NULL,
+    recalled_at_ms   INTEGER NOT NULL
+) STRICT;
+
+"""##
+        ),
     ]
 }

@@ -117,7 +117,8 @@ struct ConsumeBenchmark: AsyncParsableCommand {
     }
 
     private func drain(_ engine: ConsumptionEngine, group name: String, topic: TopicDefinition, count: Int) async throws -> Double {
-        let group = try await engine.groupForConsumer(name)
+        // The backlog was sent before the group existed: it starts at the oldest message.
+        let group = try await engine.saveGroup(ConsumerGroup(name: name, createdAtMs: WallClock.nowMs(), consumeFrom: .earliest))
         let started = ContinuousClock.now
         let received = try await withThrowingTaskGroup(of: Int.self) { tasks in
             for consumer in 0..<consumers {

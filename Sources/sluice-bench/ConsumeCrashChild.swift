@@ -27,7 +27,8 @@ struct ConsumeCrashChild: AsyncParsableCommand {
         for topic in Self.topics {
             definitions.append(try await stack.topics.create(name: topic.name, type: topic.type, queueCount: 4))
         }
-        let group = try await stack.engine.groupForConsumer("workers")
+        // Sends and receives race from the start: the group must see every message.
+        let group = try await stack.earliestGroup("workers")
         let output = LineWriter()
         output.write("READY\n")
         let engine = stack.engine

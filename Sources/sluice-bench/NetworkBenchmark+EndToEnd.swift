@@ -47,6 +47,18 @@ extension NetworkBenchmark {
         let total = Int(Double(rate) * endToEndSeconds)
         let sendingEnds = ContinuousClock.now + .milliseconds(Int(endToEndSeconds * 1000))
         let stop = sendingEnds + .seconds(3)
+        // Subscribe the group before the first send (a new group starts at the newest message):
+        // one receive without long polling fixes its start at the topic's end.
+        var subscribe = Apache_Rocketmq_V2_ReceiveMessageRequest()
+        subscribe.group.name = group
+        subscribe.messageQueue.topic.name = "bench-e2e"
+        subscribe.batchSize = 1
+        subscribe.invisibleDuration = Google_Protobuf_Duration(seconds: 30, nanos: 0)
+        var subscribeMetadata = Metadata()
+        subscribeMetadata.addString("e2e-subscriber", forKey: "x-mq-client-id")
+        _ = try await client.receiveMessage(request: ClientRequest(message: subscribe, metadata: subscribeMetadata)) { response in
+            for try await _ in response.messages {}
+        }
         let brokerBefore = Self.processCPUSeconds(pid)
         let outcome = try await withThrowingTaskGroup(
             of: (sent: Int, finished: ContinuousClock.Instant?, histogram: Histogram<UInt64>?).self

@@ -9,20 +9,27 @@ struct GroupCommand: AsyncParsableCommand {
         discussion: """
             A consumer group shares one position per topic queue among its consumers; every group gets \
             every message. Groups also appear on first use with the defaults (not FIFO, 17 delivery \
-            attempts, RocketMQ's retry ladder 1s 5s 10s 30s 1m ... 2h). Messages out of attempts go to the \
-            topic %DLQ%<group>. Exit status: 0 on success, 1 when the broker refused the request, 2 when \
+            attempts, RocketMQ's retry ladder 1s 5s 10s 30s 1m ... 2h, starting at the newest message of \
+            a topic they subscribe to). Messages out of attempts go to the topic %DLQ%<group>. Exit status: 0 on success, 1 when the broker refused the request, 2 when \
             the admin API cannot be reached.
             """,
-        subcommands: [GroupCreateCommand.self, GroupListCommand.self, GroupShowCommand.self, GroupRedriveCommand.self]
+        subcommands: [
+            GroupCreateCommand.self, GroupListCommand.self, GroupShowCommand.self, GroupRedriveCommand.self,
+            GroupResetOffsetCommand.self,
+        ]
     )
 
     static func totalsTable(_ groups: [[String: Any]]) -> String {
         TxnOutput.table(
-            header: ["GROUP", "FIFO", "MAX-ATTEMPTS", "WAITING", "IN-FLIGHT", "RETRYING", "SCHEDULED", "DEAD-LETTERED"],
+            header: [
+                "GROUP", "FIFO", "MAX-ATTEMPTS", "CONSUME-FROM", "WAITING", "IN-FLIGHT", "RETRYING", "SCHEDULED",
+                "DEAD-LETTERED",
+            ],
             rows: groups.map { group in
                 [
                     group["name"] as? String ?? "?", (group["fifo"] as? Bool ?? false) ? "yes" : "no",
-                    number(group["maxDeliveryAttempts"]), number(group["waiting"]), number(group["inFlight"]),
+                    number(group["maxDeliveryAttempts"]), group["consumeFrom"] as? String ?? "?",
+                    number(group["waiting"]), number(group["inFlight"]),
                     number(group["retrying"]), number(group["scheduled"]), number(group["deadLettered"]),
                 ]
             })
@@ -31,7 +38,7 @@ struct GroupCommand: AsyncParsableCommand {
     static func number(_ value: Any?) -> String { (value as? NSNumber).map { "\($0.int64Value)" } ?? "?" }
 }
 
-/// `sluice group create NAME [--fifo] [--max-attempts N] [--retry-delays 1s,5s]`
+/// `sluice group create NAME [--fifo] [--max-attempts N] [--retry-delays 1s,5s] [--consume-from latest|earliest|TIME]`
 struct GroupCreateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
@@ -52,10 +59,18 @@ struct GroupCreateCommand: AsyncParsableCommand {
         valueName: "durations"))
     var retryDelays: String?
 
+    @Option(name: .customLong("consume-from"), help: ArgumentHelp(
+        "Where the group starts in a topic it subscribes to for the first time: latest (default: only messages "
+            + "sent from then on), earliest (the oldest message kept) or an RFC 3339 time (the first message "
+            + "stored at or after it).",
+        valueName: "latest|earliest|time"))
+    var consumeFrom: String?
+
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
         var body: [String: Any] = ["name": name, "fifo": fifo]
+        if let consumeFrom { body["consumeFrom"] = consumeFrom }
         if let maxAttempts { body["maxDeliveryAttempts"] = maxAttempts }
         if let retryDelays { body["retryDelays"] = retryDelays.split(separator: ",").map(String.init) }
         let (status, group) = try await TopicOutput.object(global, expecting: [200, 201]) { client throws(CLIError) in
@@ -162,5 +177,68 @@ struct GroupRedriveCommand: AsyncParsableCommand {
         } else {
             print("re-drove \(GroupCommand.number(result["redriven"])) dead letters of group \(name)")
         }
+    }
+}
+
+/// `sluice group reset-offset NAME --topic T (--earliest | --latest | --to-time TIME) [--reason TEXT]`
+struct GroupResetOffsetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reset-offset",
+        abstract: "Move a group's position in a topic (POST /v1/groups/NAME/reset-offset).",
+        discussion: """
+            Every queue of the topic moves to the oldest message kept (--earliest: everything is delivered \
+            again), to its end (--latest: everything not received yet is skipped) or to the first message \
+            stored at or after an RFC 3339 time (--to-time). Messages the group's consumers hold right now \
+            stay theirs to acknowledge; retries and scheduled messages of the group there are dropped. \
+            Audited with --actor and --reason, each queue's old and new offset included. Prints the moves.
+            """)
+
+    @Argument(help: ArgumentHelp("The group.", valueName: "name"))
+    var name: String
+
+    @Option(help: ArgumentHelp("The topic whose position moves.", valueName: "topic"))
+    var topic: String
+
+    @Flag(help: "To the oldest message each queue keeps.")
+    var earliest = false
+
+    @Flag(help: "To the end of each queue.")
+    var latest = false
+
+    @Option(name: .customLong("to-time"), help: ArgumentHelp(
+        "To the first message stored at or after this time, e.g. 2026-12-05T07:00:00Z.", valueName: "rfc3339"))
+    var toTime: String?
+
+    @Option(help: ArgumentHelp("Why (kept in the audit log).", valueName: "text"))
+    var reason: String?
+
+    @Option(help: ArgumentHelp("Your name for the audit trail (default: $USER, else your login name).", valueName: "name"))
+    var actor: String?
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        let chosen = [earliest, latest, toTime != nil].filter { $0 }.count
+        guard chosen == 1 else { throw ValidationError("give exactly one of --earliest, --latest, --to-time TIME") }
+    }
+
+    func run() async throws {
+        let target = earliest ? "earliest" : latest ? "latest" : toTime ?? ""
+        var body: [String: Any] = ["topic": topic, "to": target]
+        if let reason { body["reason"] = reason }
+        let headers = ["X-Sluice-Actor": OperatorName.resolve(actor)]
+        let (_, result) = try await TopicOutput.object(global) { [name, body] client throws(CLIError) in
+            try await client.send(
+                "POST", "v1/groups/" + AdminClient.pathSegment(name) + "/reset-offset", json: body, headers: headers)
+        }
+        if global.json {
+            print(TopicOutput.render(result))
+            return
+        }
+        let queues = result["queues"] as? [[String: Any]] ?? []
+        print(TxnOutput.table(
+            header: ["QUEUE", "FROM", "TO"],
+            rows: queues.map { [GroupCommand.number($0["queueId"]), GroupCommand.number($0["from"]), GroupCommand.number($0["to"])] }))
+        print("reset group \(name) in topic \(topic) to \(result["to"] as? String ?? target)")
     }
 }

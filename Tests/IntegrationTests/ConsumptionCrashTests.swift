@@ -135,7 +135,7 @@ struct ConsumptionCrashTests {
     private func drain(directory: String, ledger: inout Ledger, round: Int) async throws {
         let ahead = WallClock.nowMs() + 86_400_000
         let stack = try await ConsumptionStack.open(directory, nowMs: { ahead })
-        let group = try await stack.engine.groupForConsumer("workers")
+        let group = try await stack.earliestGroup("workers")
         for name in Self.topics {
             let topic = try #require(try await stack.topics.topic(named: name))
             var drained: [String] = []

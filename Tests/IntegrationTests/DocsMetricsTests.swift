@@ -42,6 +42,7 @@ struct DocsMetricsTests {
         try await withBroker { broker in
             _ = try #require(await broker.waitUntilReady())
             try await broker.createTopic("payments", type: "transaction")
+            try await broker.createGroup("docs", consumeFrom: "earliest")
             try await GRPCProducer.with(broker) { producer in
                 let entry = try await producer.send(topic: "payments", type: .transaction, messageId: "DOCS-1", body: "x")
                 try await producer.end(

@@ -13,15 +13,18 @@ struct GroupCommandTests {
             let admin = broker.adminURL
 
             let created = try await TopicCommandTests.sluice(
-                ["group", "create", "billing", "--max-attempts", "3", "--retry-delays", "1s,30s"], admin: admin)
+                ["group", "create", "billing", "--max-attempts", "3", "--retry-delays", "1s,30s", "--consume-from", "earliest"],
+                admin: admin)
             #expect(created.status == 0, "stderr: \(created.stderr)")
             #expect(created.stdout.contains("created group billing"), "stdout: \(created.stdout)")
-            #expect(created.stdout.contains("MAX-ATTEMPTS"))
+            #expect(created.stdout.contains("MAX-ATTEMPTS") && created.stdout.contains("CONSUME-FROM"))
+            #expect(created.stdout.contains("earliest"), "stdout: \(created.stdout)")
 
             let updated = try await TopicCommandTests.sluice(["group", "create", "billing", "--fifo", "--json"], admin: admin)
             #expect(updated.status == 0, "stderr: \(updated.stderr)")
             #expect(updated.json?["fifo"] as? Bool == true)
             #expect(updated.json?["retryDelaysMs"] as? [Int] == [1000, 30_000])
+            #expect(updated.json?["consumeFrom"] as? String == "earliest", "an update without --consume-from keeps it")
 
             // A consumer reads one message: the group shows it in flight.
             try await GRPCProducer.with(broker) { producer in
@@ -34,6 +37,19 @@ struct GroupCommandTests {
             let json = try await TopicCommandTests.sluice(["group", "show", "billing", "--json"], admin: admin)
             #expect(json.json?["inFlight"] as? Int == 1)
             #expect((json.json?["queues"] as? [[String: Any]])?.count == 8)
+
+            // The operator replays the topic for the group: audited, with each queue's move printed.
+            let reset = try await TopicCommandTests.sluice(
+                ["group", "reset-offset", "billing", "--topic", "orders", "--earliest", "--reason", "replay", "--actor", "ops"],
+                admin: admin)
+            #expect(reset.status == 0, "stderr: \(reset.stderr)")
+            #expect(reset.stdout.contains("FROM") && reset.stdout.contains("reset group billing in topic orders to earliest"),
+                    "stdout: \(reset.stdout)")
+            let badTime = try await TopicCommandTests.sluice(
+                ["group", "reset-offset", "billing", "--topic", "orders", "--to-time", "noon"], admin: admin)
+            #expect(badTime.status == 1 && badTime.stderr.contains("RFC 3339"), "stderr: \(badTime.stderr)")
+            let noTarget = try await TopicCommandTests.sluice(["group", "reset-offset", "billing", "--topic", "orders"], admin: admin)
+            #expect(noTarget.status != 0 && noTarget.stderr.contains("exactly one of"), "stderr: \(noTarget.stderr)")
 
             let listed = try await TopicCommandTests.sluice(["group", "list", "--json"], admin: admin)
             #expect((listed.json?["groups"] as? [[String: Any]])?.map { $0["name"] as? String } == ["billing"])

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -45,6 +46,19 @@ class Broker:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")
 
+    def wait_until_subscribed(self, group, topic, timeout=10.0):
+        """Waits until `group` is subscribed to `topic` (its start position fixed). A new group starts
+        at the newest message; the official SimpleConsumer announces its subscription at startup but
+        does not wait for the broker to take it, so a test that sends right after starting one waits
+        here first (a PushConsumer's startup waits by itself)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, body = self.request("GET", "/v1/groups/" + urllib.parse.quote(group, safe=""))
+            if status == 200 and any(q["topic"] == topic for q in body.get("queues", [])):
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"group {group} did not subscribe to {topic} within {timeout} s")
+
     def create_topic(self, name, kind, queues=4):
         status, body = self.request("POST", "/v1/topics", {"name": name, "type": kind, "queues": queues})
         assert status in (200, 201), body
@@ -73,11 +87,13 @@ class Broker:
         return row
 
 
-def start_broker(extra_args=()):
-    """A started, ready broker in a fresh temp folder; a generator that stops it afterwards."""
+def start_broker(extra_args=(), keep_dir=None):
+    """A started, ready broker in a fresh temp folder; a generator that stops it afterwards.
+    With `keep_dir` (an existing folder) the broker uses and keeps it, so a second broker started
+    on the same folder sees the first one's data (a restart)."""
     if not os.path.exists(BROKER):
         pytest.fail(f"{BROKER} is not built; run `swift build` first")
-    data_dir = tempfile.mkdtemp(prefix="sluice-interop.")
+    data_dir = keep_dir or tempfile.mkdtemp(prefix="sluice-interop.")
     grpc_port, admin_port = free_port(), free_port()
     log = open(os.path.join(data_dir, "broker.log"), "w")
     process = subprocess.Popen(
@@ -110,7 +126,8 @@ def start_broker(extra_args=()):
                 process.kill()
                 process.wait(timeout=10)
         log.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if keep_dir is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

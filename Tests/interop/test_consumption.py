@@ -17,6 +17,7 @@ def make_consumer(broker, group, topic, expression="*", await_duration=2):
     consumer = SimpleConsumer(ClientConfiguration(broker.endpoint, Credentials()), group,
                               {topic: FilterExpression(expression)}, await_duration=await_duration)
     consumer.startup()
+    broker.wait_until_subscribed(group, topic)
     return consumer
 
 

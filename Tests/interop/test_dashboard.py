@@ -125,6 +125,22 @@ def test_operator_finds_resolves_and_traces_a_stuck_transaction(broker, browser)
     expect(page.locator("#topics")).to_contain_text("orders")
     expect(page.locator("#groups")).to_be_visible()
 
+    # A group that has read "orders" is reset to its oldest message from the form, audited.
+    broker.create_group("auditors", consumeFrom="latest")
+    page.reload()
+    expect(page.locator("#groups")).to_contain_text("auditors")
+    expect(page.locator("#groups")).to_contain_text("latest")
+    page.select_option("#reset-offset select[name=group]", "auditors")
+    page.select_option("#reset-offset select[name=topic]", "orders")
+    page.fill("#reset-offset input[name=actor]", "dashboard-operator")
+    page.fill("#reset-offset textarea[name=reason]", "replay for the audit")
+    page.click("#reset-offset button[type=submit]")
+    expect(page.locator("#reset-done")).to_contain_text("now starts at earliest")
+    status, audit = broker.request("GET", "/v1/audit?limit=5")
+    reset = [a for a in audit["audit"] if a["action"] == "group.reset-offset"]
+    assert reset and reset[0]["actor"] == "dashboard-operator" and reset[0]["reason"] == "replay for the audit"
+    assert "topic orders to earliest" in reset[0]["detail"]
+
     assert errors == [], errors
 
 

@@ -11,6 +11,7 @@ def sql_consumer(broker, group, topic, expression):
     consumer = SimpleConsumer(ClientConfiguration(broker.endpoint, Credentials()), group,
                               {topic: FilterExpression(expression, FilterType.SQL)}, await_duration=2)
     consumer.startup()
+    broker.wait_until_subscribed(group, topic)
     return consumer
 
 

@@ -203,6 +203,22 @@ def test_every_operation_matches_the_document(broker):
     api.call("GET", "/v1/groups/nope", expect=404)
     _, listed, _ = api.call("GET", "/v1/groups", expect=200)
     assert [g["name"] for g in listed["groups"]] == ["billing"]
+    assert group["consumeFrom"] == "latest", "a new group starts at the newest message by default"
+    _, replay, _ = api.call("POST", "/v1/groups", {"name": "replay", "consumeFrom": "2026-12-05T07:00:00Z"}, expect=201)
+    assert replay["consumeFrom"] == "2026-12-05T07:00:00.000Z"
+    api.call("POST", "/v1/groups", {"name": "replay", "consumeFrom": "yesterday"}, expect=400)
+    broker.create_topic("ledger", "normal")
+    reset = {"topic": "ledger", "to": "earliest", "reason": "contract test"}
+    _, moved, _ = api.call("POST", "/v1/groups/billing/reset-offset", reset, headers={"X-Sluice-Actor": "contract"},
+                           expect=200)
+    assert moved["group"] == "billing" and moved["to"] == "earliest" and len(moved["queues"]) == 4
+    api.call("POST", "/v1/groups/billing/reset-offset", reset, expect=400)  # no actor
+    api.call("POST", "/v1/groups/billing/reset-offset", {**reset, "to": "soon"}, headers={"X-Sluice-Actor": "contract"},
+             expect=400)
+    api.call("POST", "/v1/groups/billing/reset-offset", {**reset, "topic": "nope"},
+             headers={"X-Sluice-Actor": "contract"}, expect=404)
+    api.call("POST", "/v1/groups/nope/reset-offset", reset, headers={"X-Sluice-Actor": "contract"}, expect=404)
+    api.call("DELETE", "/v1/groups/replay", headers={"X-Sluice-Actor": "contract"}, expect=204)
     _, redriven, _ = api.call("POST", "/v1/groups/billing/dead-letters/redrive",
                               headers={"X-Sluice-Actor": "contract"}, expect=200)
     assert redriven == {"group": "billing", "redriven": 0}
@@ -241,6 +257,7 @@ def test_every_operation_matches_the_document(broker):
     # Audit.
     _, audit, _ = api.call("GET", "/v1/audit?limit=50", expect=200)
     assert {entry["action"] for entry in audit["audit"]} >= {"topic.delete", "group.delete", "group.redrive", "resolve.commit",
+                                                              "group.reset-offset",
                                                               "user.create", "acl.grant", "user.delete"}
     api.call("GET", "/v1/audit?limit=abc", expect=400)
 

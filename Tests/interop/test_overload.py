@@ -61,6 +61,7 @@ def test_one_connection_256_concurrent_sends_is_never_dropped_and_stores_exactly
     broker = throttled_broker
     topic, group = "overload", "overload-check"
     broker.create_topic(topic, "normal", queues=4)
+    broker.create_group(group, consumeFrom="earliest")  # drained after the sends
     concurrency, seconds = 256, 4.0
 
     async def run():
@@ -121,6 +122,7 @@ def test_one_connection_256_concurrent_sends_is_never_dropped_and_stores_exactly
 def test_concurrent_producers_and_consumers_lose_nothing_and_deliver_nothing_twice(broker):
     topic, group = "e2e", "e2e-check"
     broker.create_topic(topic, "normal", queues=4)
+    broker.create_group(group, consumeFrom="earliest")  # raw receives race the first sends
     total, producers, consumers = 3000, 32, 4
 
     async def run():
@@ -198,6 +200,7 @@ def test_a_receive_whose_response_cannot_be_written_makes_its_messages_visible_a
     so only the first message or two leave the broker before the stall."""
     topic, group = "cancelled", "cancelled-check"
     broker.create_topic(topic, "normal", queues=1)
+    broker.create_group(group, consumeFrom="earliest")  # received after the sends
     count, body = 16, b"z" * (1 << 20)
 
     async def run():

@@ -143,6 +143,7 @@ def test_right_credentials_send_receive_and_ack(secure_broker):
     p = producer(broker, "orders", "shop", "shop-secret-01")
     c = consumer(broker, "billing-eu", "orders", "shop", "shop-secret-01")
     try:
+        broker.wait_until_subscribed("billing-eu", "orders")  # a new group starts at the newest message
         receipt = p.send(message("orders", "hello"))
         assert receipt.message_id
         deadline = time.monotonic() + 20

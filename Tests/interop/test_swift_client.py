@@ -80,6 +80,8 @@ def test_swift_produces_python_consumes(broker):
     broker.create_topic("swift-orders", "normal")
     sent = example(broker, "produce", "--topic", "swift-orders", "--count", "5", "--tag", "created")
     assert [e["body"] for e in sent] == [f"swift-{i}" for i in range(5)]
+    # Sent before the group existed: it starts at the oldest message (the default is the newest).
+    broker.create_group("py-billing", consumeFrom="earliest")
     consumer = python_consumer(broker, "py-billing", "swift-orders")
     try:
         got = receive_all(consumer, 5)
@@ -108,6 +110,7 @@ def test_python_produces_swift_consumes(broker):
             sent[producer.send(m).message_id] = f"python-{i}"
     finally:
         producer.shutdown()
+    broker.create_group("swift-billing", consumeFrom="earliest")
     got = example(broker, "consume", "--topic", "py-orders", "--group", "swift-billing", "--count", "5")
     assert {e["messageId"]: e["body"] for e in got} == sent
     assert all(e["tag"] == "paid" and e["properties"] == {"origin": "python"} and e["attempt"] == 1 for e in got)
@@ -115,7 +118,7 @@ def test_python_produces_swift_consumes(broker):
 
 def test_swift_fifo_order_seen_by_python(broker):
     broker.create_topic("swift-ledger", "fifo")
-    broker.create_group("py-auditor", fifo=True)
+    broker.create_group("py-auditor", fifo=True, consumeFrom="earliest")
     example(broker, "produce", "--topic", "swift-ledger", "--count", "6", "--message-group", "account-1")
     consumer = python_consumer(broker, "py-auditor", "swift-ledger")
     try:
@@ -146,6 +149,7 @@ def test_killed_swift_producer_is_answered_by_a_second_instance(broker):
         second.kill()
     row = broker.wait_for_transaction(half["messageId"], lambda r: r["state"] == "committed")
     assert row is not None and row["state"] == "committed", row
+    broker.create_group("py-ledger", consumeFrom="earliest")
     consumer = python_consumer(broker, "py-ledger", "swift-payments")
     try:
         got = receive_all(consumer, 1)
@@ -163,6 +167,7 @@ def test_order_service_publishes_exactly_the_saved_orders(broker, tmp_path):
     saved = {e["messageId"]: e["orderId"] for e in orders if e["saved"]}
     assert len(orders) == 6 and len(saved) == 4
     assert events[-1] == {"event": "done", "ordersInDatabase": 4}
+    broker.create_group("py-shipping", consumeFrom="earliest")
     consumer = python_consumer(broker, "py-shipping", "order-events")
     try:
         got = receive_all(consumer, 4)

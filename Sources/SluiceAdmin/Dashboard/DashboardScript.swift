@@ -245,13 +245,14 @@ enum DashboardScript {
         async function topicsView() {
           const topics = await api("GET", "/v1/topics");
           const topicRows = topics.topics.map((t) => el("tr", {}, ...cells([t.name, t.type, t.queues, new Date(t.createdAtMs).toISOString()], [2])));
-          let groups;
+          let groups, reset = null;
           try {
             const list = await api("GET", "/v1/groups");
             const rows = list.groups.map((g) =>
-              el("tr", {}, ...cells([g.name, g.fifo ? "yes" : "no", g.maxDeliveryAttempts, g.waiting, g.inFlight, g.retrying, g.scheduled, g.deadLettered], [2, 3, 4, 5, 6, 7])));
-            groups = rows.length ? table(["Group", "FIFO", "Max attempts", "Waiting", "In flight", "Retrying", "Scheduled", "Dead letters"], rows, { id: "groups", numeric: [2, 3, 4, 5, 6, 7] })
+              el("tr", {}, ...cells([g.name, g.fifo ? "yes" : "no", g.maxDeliveryAttempts, g.consumeFrom, g.waiting, g.inFlight, g.retrying, g.scheduled, g.deadLettered], [2, 4, 5, 6, 7, 8])));
+            groups = rows.length ? table(["Group", "FIFO", "Max attempts", "Starts at", "Waiting", "In flight", "Retrying", "Scheduled", "Dead letters"], rows, { id: "groups", numeric: [2, 4, 5, 6, 7, 8] })
               : el("p", { class: "muted", id: "groups" }, "No consumer groups yet.");
+            if (rows.length && topics.topics.length) reset = resetForm(list.groups.map((g) => g.name), topics.topics.map((t) => t.name));
           } catch (error) {
             if (error.status !== 404) throw error;
             groups = el("p", { class: "muted", id: "groups" }, "This broker does not serve consumer groups yet.");
@@ -260,7 +261,47 @@ enum DashboardScript {
             el("h2", {}, "Topics"),
             topicRows.length ? table(["Name", "Type", "Queues", "Created"], topicRows, { id: "topics", numeric: [2] })
               : el("p", { class: "muted", id: "topics" }, "No topics. Create one with: sluice topic create NAME --type normal"),
-            el("h2", {}, "Consumer groups"), groups);
+            el("h2", {}, "Consumer groups"), groups, reset);
+        }
+
+        // An operator moves a group's position in a topic (POST /v1/groups/{name}/reset-offset), audited.
+        function resetForm(groupNames, topicNames) {
+          const result = el("div", { id: "reset-result" });
+          const options = (names) => names.map((name) => el("option", { value: name }, name));
+          return el("form", { id: "reset-offset", onsubmit: async (event) => {
+            event.preventDefault();
+            const f = event.target.elements;
+            const actor = f.actor.value.trim(), reason = f.reason.value.trim();
+            const to = f.to.value === "time" ? f.time.value.trim() : f.to.value;
+            if (!actor || !reason || !to) { result.replaceChildren(errorBox("Give the time (if resetting to one), your name and a reason: they are kept in the audit log.")); return; }
+            store.actor = actor;
+            f.submit.disabled = true;
+            try {
+              const reply = await api("POST", "/v1/groups/" + encodeURIComponent(f.group.value) + "/reset-offset",
+                { topic: f.topic.value, to, reason }, { "X-Sluice-Actor": actor });
+              const moves = reply.queues.map((q) => `queue ${q.queueId}: ${q.from} → ${q.to}`).join(", ");
+              result.replaceChildren(el("p", { class: "ok", id: "reset-done", role: "status" },
+                `Group ${reply.group} in ${reply.topic} now starts at ${reply.to} (${moves}).`));
+            } catch (error) {
+              result.replaceChildren(errorBox(error));
+            }
+            f.submit.disabled = false;
+          } },
+            el("fieldset", {},
+              el("legend", {}, "Reset a group's position"),
+              el("p", { class: "muted" }, "Every queue of the topic moves: to the oldest message (everything again), to the end (skip what was not received) or to the first message stored at or after a time. Messages in flight stay ackable. Audited."),
+              el("p", {},
+                el("label", {}, "Group ", el("select", { name: "group" }, ...options(groupNames))), " ",
+                el("label", {}, "Topic ", el("select", { name: "topic" }, ...options(topicNames)))),
+              el("p", {},
+                el("label", {}, el("input", { type: "radio", name: "to", value: "earliest", checked: true }), "Earliest"),
+                el("label", {}, el("input", { type: "radio", name: "to", value: "latest" }), "Latest"),
+                el("label", {}, el("input", { type: "radio", name: "to", value: "time" }), "At time "),
+                el("input", { name: "time", placeholder: "2026-12-05T07:00:00Z", maxlength: "64" })),
+              el("p", {}, el("label", {}, "Your name ", el("input", { name: "actor", value: store.actor, required: true, maxlength: "128" }))),
+              el("p", {}, el("textarea", { name: "reason", placeholder: "Why (required, kept in the audit log)", required: true, maxlength: "1024" })),
+              el("button", { type: "submit", name: "submit" }, "Reset")),
+            result);
         }
 
         // MARK: messages and trace

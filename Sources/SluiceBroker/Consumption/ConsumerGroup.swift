@@ -10,6 +10,8 @@ public struct ConsumerGroup: Sendable, Codable, Hashable {
     /// (index 0 after the first delivery); the last value repeats.
     public var retryDelaysMs: [Int64]
     public var createdAtMs: Int64
+    /// Where the group starts in a topic it subscribes to for the first time.
+    public var consumeFrom: ConsumeFrom
 
     /// RocketMQ's default: 16 retries after the first delivery.
     public static let defaultMaxDeliveryAttempts = 17
@@ -22,13 +24,15 @@ public struct ConsumerGroup: Sendable, Codable, Hashable {
 
     public init(
         name: String, fifo: Bool = false, maxDeliveryAttempts: Int = ConsumerGroup.defaultMaxDeliveryAttempts,
-        retryDelaysMs: [Int64] = ConsumerGroup.defaultRetryDelaysMs, createdAtMs: Int64
+        retryDelaysMs: [Int64] = ConsumerGroup.defaultRetryDelaysMs, createdAtMs: Int64,
+        consumeFrom: ConsumeFrom = .latest
     ) {
         self.name = name
         self.fifo = fifo
         self.maxDeliveryAttempts = maxDeliveryAttempts
         self.retryDelaysMs = retryDelaysMs.isEmpty ? ConsumerGroup.defaultRetryDelaysMs : retryDelaysMs
         self.createdAtMs = createdAtMs
+        self.consumeFrom = consumeFrom
     }
 
     /// The group's dead-letter topic.
@@ -76,6 +80,9 @@ public struct ConsumerGroup: Sendable, Codable, Hashable {
         }
         guard retryDelaysMs.allSatisfy({ (0...86_400_000).contains($0) }) else {
             throw BrokerError(.invalidArgument, "retry delays must be 0 to 24 h each")
+        }
+        if case .timestamp(let ms) = consumeFrom, ms < 0 {
+            throw BrokerError(.invalidArgument, "consumeFrom time must not be before 1970; got \(ms) ms")
         }
     }
 }

@@ -26,12 +26,16 @@ public final class ConsumptionEngine: Sendable {
     public let log: CommitLog
     public let waiters: LongPollWaiters
     let table: ConsumptionTable
-    private let key: SymmetricKey
+    /// Signs receipt handles and recall handles (in separate domains).
+    let key: SymmetricKey
+    /// DELAY messages recalled before their delivery time: no group gets them.
+    public let recalls: RecallBook
     private let state: Mutex<State>
+
     private let autoCreateGroups: Bool
     /// Groups created on first use stop at this many groups in all (`--max-groups`).
     private let maxGroups = Atomic<Int>(.max)
-    private let nowMs: @Sendable () -> Int64
+    let nowMs: @Sendable () -> Int64
     private let logger: Logger
     private let listenerToken: Mutex<UInt64?> = Mutex(nil)
     /// Set once a change could not be stored: memory is then ahead of the tables, so every later
@@ -39,12 +43,13 @@ public final class ConsumptionEngine: Sendable {
     /// handing out or losing messages the tables do not know about.
     private let failure: Mutex<BrokerError?> = Mutex(nil)
     /// Where deliveries, acks, invisibility changes and dead letters are traced (nil: off).
-    private let trace: MessageTraceRecorder?
+    let trace: MessageTraceRecorder?
 
     private init(
-        log: CommitLog, table: ConsumptionTable, key: SymmetricKey, state: State, autoCreateGroups: Bool,
-        trace: MessageTraceRecorder?, nowMs: @escaping @Sendable () -> Int64, logger: Logger
+        log: CommitLog, table: ConsumptionTable, key: SymmetricKey, recalls: RecallBook, state: State,
+        autoCreateGroups: Bool, trace: MessageTraceRecorder?, nowMs: @escaping @Sendable () -> Int64, logger: Logger
     ) {
+        self.recalls = recalls
         self.trace = trace
         self.log = log
         self.table = table
@@ -67,12 +72,13 @@ public final class ConsumptionEngine: Sendable {
         let table = try await ConsumptionTable.open(path: path, logger: logger)
         let snapshot: ConsumptionSnapshot
         do {
-            snapshot = try await table.load()
+            snapshot = try await table.load(logStart: log.minOffset)
         } catch {
             await table.close()
             throw error
         }
         var state = State()
+        let recalls = RecallBook(snapshot.recalled)
         for group in snapshot.groups { state.groups[group.name] = group }
         for cursor in snapshot.cursors where cursor.group.hasPrefix(Self.redrivePrefix) {
             state.redriven[String(cursor.group.dropFirst(Self.redrivePrefix.count))] = cursor.nextOffset
@@ -86,17 +92,17 @@ public final class ConsumptionEngine: Sendable {
                 let topic = try await Self.topicDefinition(sample.1, topics: topics, groups: state.groups)
             else { continue }
             state.consumers[pair] = TopicConsumer(
-                group: group, topic: topic, log: log, table: table, restored: pendingByPair[pair] ?? [],
+                group: group, topic: topic, log: log, table: table, recalls: recalls, restored: pendingByPair[pair] ?? [],
                 cursors: cursorsByPair[pair] ?? [])
         }
         logger.info(
             "consumer groups restored",
             metadata: [
                 "groups": "\(snapshot.groups.count)", "cursors": "\(snapshot.cursors.count)",
-                "pending": "\(snapshot.pending.count)",
+                "pending": "\(snapshot.pending.count)", "recalled": "\(snapshot.recalled.count)",
             ])
         let engine = ConsumptionEngine(
-            log: log, table: table, key: SymmetricKey(data: snapshot.signingKey), state: state,
+            log: log, table: table, key: SymmetricKey(data: snapshot.signingKey), recalls: recalls, state: state,
             autoCreateGroups: autoCreateGroups, trace: trace, nowMs: nowMs, logger: logger)
         let waiters = engine.waiters
         let token = log.addAppendListener { queues in
@@ -192,7 +198,7 @@ public final class ConsumptionEngine: Sendable {
     ) async throws(BrokerError) -> [Delivery] {
         try checkHealthy()
         try Self.checkTerms(batch: batch, invisibleMs: invisibleMs)
-        let consumer = consumer(group, topic)
+        let consumer = try await subscribed(group, topic)
         let now = nowMs()
         let claimed = await consumer.claim(
             batch: batch, invisibleMs: invisibleMs, filter: filter, clientId: clientId, firstQueue: firstQueue, nowMs: now,
@@ -409,17 +415,65 @@ public final class ConsumptionEngine: Sendable {
     }
 
     /// The group's committed offset in one queue (everything below is finished).
-    public func committedOffset(group: ConsumerGroup, topic: TopicDefinition, queueId: UInt32) async -> UInt64 {
-        await consumer(group, topic).committedOffset(queueId: queueId)
+    public func committedOffset(group: ConsumerGroup, topic: TopicDefinition, queueId: UInt32) async throws(BrokerError)
+        -> UInt64
+    {
+        await (try await subscribed(group, topic)).committedOffset(queueId: queueId)
     }
 
-    /// Sets the group's position in one queue; its unfinished messages there are forgotten.
+    /// Sets the group's position in one queue (a pull consumer's UpdateOffset); see
+    /// `resetOffsets` for what happens to the unfinished messages there.
     public func resetOffset(group: ConsumerGroup, topic: TopicDefinition, queueId: UInt32, to offset: UInt64)
         async throws(BrokerError)
     {
         try checkHealthy()
-        try await stored(consumer(group, topic).reset(queueId: queueId, to: offset))
+        let consumer = try await subscribed(group, topic)
+        try await stored(consumer.reset(queueId: queueId, to: offset, nowMs: nowMs()))
         waiters.notify(group: group.name, topic: topic.name)
+    }
+
+    /// Subscribes `group` to `topic`: the first time, fixes and stores the group's start position
+    /// in every queue by its `consumeFrom` setting. Consumers subscribe when they announce their
+    /// subscriptions (Telemetry settings) and again on every receive; only the first counts.
+    public func subscribe(group: ConsumerGroup, topic: TopicDefinition) async throws(BrokerError) {
+        try checkHealthy()
+        _ = try await subscribed(group, topic)
+    }
+
+    /// Moves an operator-chosen group's position in every queue of `topic` to `target` and returns
+    /// each queue's position before and after. Messages in flight stay ackable (see
+    /// `TopicConsumer.reset(to:nowMs:)`); long-polling consumers of the group are woken.
+    ///
+    /// - Throws: `.groupNotFound`, `.storageFailure`.
+    public func resetOffsets(group name: String, topic: TopicDefinition, to target: OffsetTarget) async throws(BrokerError)
+        -> [QueueOffsetChange]
+    {
+        guard let group = group(named: name) else {
+            throw BrokerError(.groupNotFound, "consumer group \(name) does not exist")
+        }
+        try checkHealthy()
+        let consumer = try await subscribed(group, topic)
+        var offsets: [UInt32: UInt64] = [:]
+        for queueId in 0..<UInt32(max(1, topic.queueCount)) {
+            let queue = QueueID(topic: topic.name, queueId: queueId)
+            let bounds = log.queueBounds(queue)
+            switch target {
+            case .earliest: offsets[queueId] = bounds.min
+            case .latest: offsets[queueId] = bounds.next
+            case .timestamp(let ms):
+                offsets[queueId] = min(max(log.queueOffset(queue, atOrAfterTimestampMs: ms), bounds.min), bounds.next)
+            }
+        }
+        let (changes, write) = await consumer.reset(to: offsets, nowMs: nowMs())
+        try await stored(write)
+        waiters.notify(group: name, topic: topic.name)
+        logger.info(
+            "consumer group offsets reset",
+            metadata: [
+                "group": "\(name)", "topic": "\(topic.name)",
+                "queues": "\(changes.map { "\($0.queueId):\($0.from)->\($0.to)" }.joined(separator: ","))",
+            ])
+        return changes
     }
 
     /// Re-drives the group's dead letters not re-driven before (at most `limit`): each one's
@@ -473,7 +527,7 @@ public final class ConsumptionEngine: Sendable {
     // MARK: helpers
 
     /// Waits for a queued change; a failure latches the engine (see `failure`).
-    private func stored(_ write: PendingWrite) async throws(BrokerError) {
+    func stored(_ write: PendingWrite) async throws(BrokerError) {
         do throws(BrokerError) {
             try await write.wait()
         } catch {
@@ -488,7 +542,7 @@ public final class ConsumptionEngine: Sendable {
     }
 
     /// Throws the latched failure, if any.
-    private func checkHealthy() throws(BrokerError) {
+    func checkHealthy() throws(BrokerError) {
         if let latched = failure.withLock({ $0 }) { throw latched }
     }
 
@@ -529,17 +583,56 @@ public final class ConsumptionEngine: Sendable {
         }
     }
 
-    private func consumer(_ group: ConsumerGroup, _ topic: TopicDefinition) -> TopicConsumer {
+    /// The group's consumer of `topic`, made on the group's first subscription with its start
+    /// position (`ConsumerGroup.consumeFrom`) fixed and stored before it is used.
+    ///
+    /// The start cursors are queued inside the lock that publishes the consumer, so every later
+    /// claim of the pair is queued (and commits) after them: no delivery can be confirmed to a
+    /// client before the start position is durable.
+    private func subscribed(_ group: ConsumerGroup, _ topic: TopicDefinition) async throws(BrokerError) -> TopicConsumer {
         let pair = Self.pairKey(group.name, topic.name)
-        return state.withLock { state in
-            if let existing = state.consumers[pair] { return existing }
-            let created = TopicConsumer(group: group, topic: topic, log: log, table: table, restored: [], cursors: [])
+        let (consumer, write) = state.withLock { state -> (TopicConsumer, PendingWrite?) in
+            if let existing = state.consumers[pair] { return (existing, nil) }
+            let start = startCursors(group, topic)
+            let created = TopicConsumer(
+                group: group, topic: topic, log: log, table: table, recalls: recalls, restored: [], cursors: start)
             state.consumers[pair] = created
-            return created
+            var changes = ConsumptionChanges()
+            changes.resetCursors = start
+            return (created, start.isEmpty ? nil : table.enqueue(changes))
+        }
+        if let write {
+            try await stored(write)
+            logger.info(
+                "consumer group subscribed",
+                metadata: ["group": "\(group.name)", "topic": "\(topic.name)", "from": "\(group.consumeFrom.storedText)"])
+        }
+        return consumer
+    }
+
+    /// Where a group starts in each queue of a topic it has never read: none for `earliest` (a
+    /// queue without a cursor is read from its oldest message), the queue's end for `latest`, the
+    /// first message stored at or after the time for `timestamp`.
+    private func startCursors(_ group: ConsumerGroup, _ topic: TopicDefinition) -> [CursorRow] {
+        (0..<UInt32(max(1, topic.queueCount))).compactMap { queueId in
+            let queue = QueueID(topic: topic.name, queueId: queueId)
+            let bounds = log.queueBounds(queue)
+            let offset: UInt64
+            switch group.consumeFrom {
+            case .earliest: return nil
+            case .latest: offset = bounds.next
+            case .timestamp(let ms): offset = min(max(log.queueOffset(queue, atOrAfterTimestampMs: ms), bounds.min), bounds.next)
+            }
+            return CursorRow(group: group.name, topic: topic.name, queueId: queueId, nextOffset: offset)
         }
     }
 
-    private func existingConsumer(_ group: String, _ topic: String) -> TopicConsumer? {
+    /// Every group's consumer of `topic`.
+    func consumers(ofTopic topic: String) -> [TopicConsumer] {
+        state.withLock { state in state.consumers.values.filter { $0.topic == topic } }
+    }
+
+    func existingConsumer(_ group: String, _ topic: String) -> TopicConsumer? {
         state.withLock { $0.consumers[Self.pairKey(group, topic)] }
     }
 

@@ -79,6 +79,8 @@ struct ConsumptionSnapshot: Sendable {
     var cursors: [CursorRow]
     var pending: [PendingRow]
     var signingKey: [UInt8]
+    /// Commit-log positions of recalled DELAY messages still in the log.
+    var recalled: Set<UInt64> = []
 }
 
 /// The consumer-group tables of `transactions.sqlite` (migration 0004) behind their own
@@ -113,12 +115,18 @@ final class ConsumptionTable: Sendable {
         }
     }
 
-    /// Reads every group, cursor and pending row, and the handle-signing key (made on first use).
-    func load() async throws(BrokerError) -> ConsumptionSnapshot {
+    /// Reads every group, cursor and pending row, the recalled messages (forgetting those below
+    /// `logStart`, which retention removed) and the handle-signing key (made on first use).
+    func load(logStart: UInt64 = 0) async throws(BrokerError) -> ConsumptionSnapshot {
         do {
             return try await executor.write { connection in
+                try connection.run(
+                    "DELETE FROM recalled_messages WHERE physical_offset < ?", [.integer(Int64(clamping: logStart))])
+                let recalled = try connection.query("SELECT physical_offset FROM recalled_messages") {
+                    UInt64($0.int64(at: 0))
+                }
                 let groups = try connection.query(
-                    "SELECT name, fifo, max_delivery_attempts, retry_delays_ms, created_at_ms FROM consumer_groups",
+                    "SELECT name, fifo, max_delivery_attempts, retry_delays_ms, created_at_ms, consume_from FROM consumer_groups",
                     row: Self.group)
                 let cursors = try connection.query(
                     "SELECT group_name, topic, queue_id, next_offset FROM consumer_cursors"
@@ -150,7 +158,8 @@ final class ConsumptionTable: Sendable {
                         "INSERT INTO broker_metadata (name, value) VALUES ('receipt_handle_key', ?)", [.blob(fresh)])
                     key = fresh
                 }
-                return ConsumptionSnapshot(groups: groups, cursors: cursors, pending: pending, signingKey: key ?? [])
+                return ConsumptionSnapshot(
+                    groups: groups, cursors: cursors, pending: pending, signingKey: key ?? [], recalled: Set(recalled))
             }
         } catch {
             throw BrokerError(.storageUnavailable, "cannot read the consumer tables: \(error)", cause: error)
@@ -163,19 +172,44 @@ final class ConsumptionTable: Sendable {
             try await executor.write(synced: true) { connection in
                 try connection.run(
                     """
-                    INSERT INTO consumer_groups (name, fifo, max_delivery_attempts, retry_delays_ms, created_at_ms)
-                    VALUES (?, ?, ?, ?, ?)
+                    INSERT INTO consumer_groups (name, fifo, max_delivery_attempts, retry_delays_ms, created_at_ms,
+                        consume_from)
+                    VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (name) DO UPDATE SET fifo = excluded.fifo,
-                        max_delivery_attempts = excluded.max_delivery_attempts, retry_delays_ms = excluded.retry_delays_ms
+                        max_delivery_attempts = excluded.max_delivery_attempts, retry_delays_ms = excluded.retry_delays_ms,
+                        consume_from = excluded.consume_from
                     """,
                     [
                         .text(group.name), .integer(group.fifo ? 1 : 0), .integer(Int64(group.maxDeliveryAttempts)),
                         .text(group.retryDelaysMs.map(String.init).joined(separator: ",")), .integer(group.createdAtMs),
+                        .text(group.consumeFrom.storedText),
                     ])
             }
         } catch {
             throw BrokerError(.storageFailure, "cannot store consumer group \(group.name): \(error)", cause: error)
         }
+    }
+
+    /// Records a recalled DELAY message (synced: nothing in the log says it was recalled).
+    func saveRecall(
+        physicalOffset: UInt64, topic: String, messageId: String, deliveryMs: Int64, atMs: Int64
+    ) -> PendingWrite {
+        let pending = PendingWrite()
+        executor.enqueueWrite(synced: true, { connection in
+            try connection.run(
+                """
+                INSERT OR IGNORE INTO recalled_messages (physical_offset, topic, message_id, delivery_at_ms, recalled_at_ms)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+                [.integer(Int64(physicalOffset)), .text(topic), .text(messageId), .integer(deliveryMs), .integer(atMs)])
+        }) { result in
+            switch result {
+            case .success: pending.complete(nil)
+            case .failure(let error):
+                pending.complete(BrokerError(.storageFailure, "cannot store the recall: \(error)", cause: error))
+            }
+        }
+        return pending
     }
 
     /// Removes a group with its cursors and pending messages.
@@ -260,6 +294,7 @@ final class ConsumptionTable: Sendable {
         let delays = row.string(at: 3).split(separator: ",").compactMap { Int64($0) }
         return ConsumerGroup(
             name: row.string(at: 0), fifo: row.int64(at: 1) != 0, maxDeliveryAttempts: Int(row.int64(at: 2)),
-            retryDelaysMs: delays, createdAtMs: row.int64(at: 4))
+            retryDelaysMs: delays, createdAtMs: row.int64(at: 4),
+            consumeFrom: ConsumeFrom(storedText: row.string(at: 5)) ?? .earliest)
     }
 }

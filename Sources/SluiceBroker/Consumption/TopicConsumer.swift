@@ -92,6 +92,8 @@ actor TopicConsumer {
     /// Where every change is queued, in the order made here, before the actor moves on: a later
     /// claim can never commit while an earlier one is lost in a crash.
     private let table: ConsumptionTable
+    /// Recalled DELAY messages: skipped by the scan and by the timers.
+    private let recalls: RecallBook
     private var queues: [UInt32: QueueProgress] = [:]
     /// Redeliveries, DELAY messages and FIFO line heads, by due time.
     private var due = Heap<DueEntry>()
@@ -106,10 +108,11 @@ actor TopicConsumer {
     static let scanLimitPerQueue = 4096
 
     init(
-        group: ConsumerGroup, topic: TopicDefinition, log: CommitLog, table: ConsumptionTable, restored: [PendingRow],
-        cursors: [CursorRow]
+        group: ConsumerGroup, topic: TopicDefinition, log: CommitLog, table: ConsumptionTable, recalls: RecallBook,
+        restored: [PendingRow], cursors: [CursorRow]
     ) {
         self.table = table
+        self.recalls = recalls
         self.groupName = group.name
         self.group = group
         self.topic = topic.name
@@ -166,7 +169,9 @@ actor TopicConsumer {
                 deadLetters.append(DeadLetterCandidate(queueId: top.queueId, queueOffset: top.queueOffset, attempt: message.attempt))
                 continue
             }
-            guard let record = readRecord(queueId: top.queueId, offset: top.queueOffset) else {
+            guard let record = readRecord(queueId: top.queueId, offset: top.queueOffset),
+                !recalls.contains(record.physicalOffset)
+            else {
                 finish(queueId: top.queueId, offset: top.queueOffset, nowMs: nowMs, changes: &changes)
                 continue
             }
@@ -202,7 +207,7 @@ actor TopicConsumer {
             if entries.isEmpty { break }
             for entry in entries {
                 scanned += 1
-                guard !entry.isLost, filter.mayMatch(tagHash: entry.tagHash) else {
+                guard !entry.isLost, filter.mayMatch(tagHash: entry.tagHash), !recalls.contains(entry.physicalOffset) else {
                     progress.nextOffset = entry.queueOffset + 1
                     continue
                 }
@@ -218,6 +223,9 @@ actor TopicConsumer {
                     continue
                 }
                 progress.nextOffset = entry.queueOffset + 1
+                // Still unfinished from before an operator moved the cursor back: that delivery
+                // stays as it is (ackable, retried when its invisibility ends), not a second one.
+                if progress.pending[entry.queueOffset] != nil { continue }
                 guard filter.matches(record.message) else { continue }
                 let line = ordered ? record.property(MessageProperty.messageGroup) : nil
                 var message = PendingMessage(
@@ -406,6 +414,14 @@ actor TopicConsumer {
         return candidates
     }
 
+    /// A DELAY message scheduled for the group was recalled: it is finished without delivery.
+    func dropRecalled(queueId: UInt32, offset: UInt64, nowMs: Int64) -> PendingWrite? {
+        guard let message = queues[queueId]?.pending[offset], message.attempt == 0 else { return nil }
+        var changes = ConsumptionChanges()
+        finish(queueId: queueId, offset: offset, nowMs: nowMs, changes: &changes)
+        return table.enqueue(changes)
+    }
+
     /// The record of a pending message, for its dead-letter copy.
     func record(of candidate: DeadLetterCandidate) -> StoredRecord? {
         readRecord(queueId: candidate.queueId, offset: candidate.queueOffset)
@@ -470,17 +486,48 @@ actor TopicConsumer {
         return progress.pending.keys.min() ?? max(progress.nextOffset, bounds.min)
     }
 
-    /// Moves the group's position in a queue to `offset` (forward skips, backward replays) and
-    /// forgets its unfinished messages there: an operator's or a pull consumer's reset.
-    func reset(queueId: UInt32, to offset: UInt64) -> PendingWrite {
+    /// Moves the group's position in a queue to `offset` (forward skips, backward replays): an
+    /// operator's or a pull consumer's reset. See `reset(to:nowMs:)` for what happens to the
+    /// unfinished messages.
+    func reset(queueId: UInt32, to offset: UInt64, nowMs: Int64) -> PendingWrite {
+        reset(to: [queueId: offset], nowMs: nowMs).write
+    }
+
+    /// Moves the group's position in each queue given and returns the positions before and after.
+    ///
+    /// Messages in flight there (delivered, invisible, not acknowledged) stay as they are, as in
+    /// RocketMQ: their consumers may still acknowledge them, and one not acknowledged is delivered
+    /// again when its invisibility ends; a backward reset that reaches one does not deliver it a
+    /// second time meanwhile. Everything else the group held there (retries, DELAY messages not
+    /// due, FIFO messages waiting behind their message group) is forgotten: the new position alone
+    /// decides what comes next.
+    func reset(to offsets: [UInt32: UInt64], nowMs: Int64) -> (changes: [QueueOffsetChange], write: PendingWrite) {
         var changes = ConsumptionChanges()
-        let previous = queues[queueId]
-        for pendingOffset in previous?.pending.keys ?? [:].keys {
-            changes.finished.append((groupName, topic, queueId, pendingOffset))
+        var moved: [QueueOffsetChange] = []
+        for (queueId, offset) in offsets.sorted(by: { $0.key < $1.key }) {
+            let bounds = log.queueBounds(QueueID(topic: topic, queueId: queueId))
+            let previous = queues[queueId] ?? QueueProgress(nextOffset: bounds.min)
+            var progress = QueueProgress(nextOffset: offset)
+            for (pendingOffset, message) in previous.pending {
+                let inFlight = message.attempt > 0 && message.invisibleUntilMs > nowMs && !message.deadLettering
+                if inFlight {
+                    progress.pending[pendingOffset] = message
+                } else {
+                    changes.finished.append((groupName, topic, queueId, pendingOffset))
+                }
+            }
+            if ordered {
+                for pendingOffset in progress.pending.keys.sorted() {
+                    if let line = progress.pending[pendingOffset]?.messageGroup {
+                        progress.lines[line, default: []].append(pendingOffset)
+                    }
+                }
+            }
+            queues[queueId] = progress
+            changes.resetCursors.append(CursorRow(group: groupName, topic: topic, queueId: queueId, nextOffset: offset))
+            moved.append(QueueOffsetChange(queueId: queueId, from: previous.nextOffset, to: offset))
         }
-        queues[queueId] = QueueProgress(nextOffset: offset)
-        changes.resetCursors.append(CursorRow(group: groupName, topic: topic, queueId: queueId, nextOffset: offset))
-        return table.enqueue(changes)
+        return (moved, table.enqueue(changes))
     }
 
     // MARK: backlog

@@ -26,6 +26,8 @@ public struct MessageTraceEvent: Sendable, Hashable {
         public static let invisibilityChanged = Kind(rawValue: "invisibility-changed")
         /// The delivery attempts are spent: the message moved to the group's dead-letter topic.
         public static let deadLettered = Kind(rawValue: "dead-lettered")
+        /// The producer recalled the DELAY message before its delivery time: no group gets it.
+        public static let recalled = Kind(rawValue: "recalled")
 
         public var description: String { rawValue }
     }

@@ -66,6 +66,13 @@ extension MessageTraceRecorder {
             ])
     }
 
+    /// A client recalled the DELAY message of `topic` before its delivery time.
+    public func recalled(messageId: String, topic: String, clientId: String) {
+        record(
+            .recalled, messageId: messageId,
+            details: [MessageTraceEvent.Detail.topic: topic, MessageTraceEvent.Detail.clientId: clientId])
+    }
+
     /// `group` spent its delivery attempts (`attempts`, when known); the message was moved to
     /// `dlqTopic`.
     public func deadLettered(messageId: String, group: String, dlqTopic: String, attempts: Int? = nil) {

@@ -41,6 +41,7 @@ struct ClientSecurityTests {
             ]) { broker in
                 _ = try #require(await broker.waitUntilReady())
                 try await broker.createTopic("orders", type: "normal")
+                try await broker.createGroup("billing", consumeFrom: "earliest")
                 var configuration = broker.clientConfiguration
                 // Full verification: the test certificate names IP 127.0.0.1.
                 configuration.tls = ClientTLS(trustRoots: .pemFile(directory + "/ca.pem"))

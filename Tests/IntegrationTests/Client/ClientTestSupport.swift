@@ -12,10 +12,16 @@ extension RunningBroker {
         return configuration
     }
 
-    /// Creates a consumer group through the admin API.
-    func createGroup(_ name: String, fifo: Bool = false, maxDeliveryAttempts: Int = 16) async throws {
+    /// Creates a consumer group through the admin API. `consumeFrom`: where it starts in a topic
+    /// it subscribes to (`latest`, the broker's default, `earliest`, or an RFC 3339 time); tests
+    /// that send before they consume ask for `earliest`.
+    func createGroup(
+        _ name: String, fifo: Bool = false, maxDeliveryAttempts: Int = 16, consumeFrom: String = "latest"
+    ) async throws {
         let body = try JSONSerialization.data(
-            withJSONObject: ["name": name, "fifo": fifo, "maxDeliveryAttempts": maxDeliveryAttempts])
+            withJSONObject: [
+                "name": name, "fifo": fifo, "maxDeliveryAttempts": maxDeliveryAttempts, "consumeFrom": consumeFrom,
+            ])
         let reply = try await LoopbackHTTP.send(
             "POST", "\(adminURL)/v1/groups", headers: ["Content-Type": "application/json"], body: Array(body))
         try #require([200, 201].contains(reply.status), "create group \(name): \(reply.text)")

@@ -10,6 +10,8 @@ struct ProducerConsumerTests {
         try await withBroker { broker in
             _ = try #require(await broker.waitUntilReady())
             try await broker.createTopic("orders", type: "normal")
+            // Sent before the consumer exists: the group starts at the oldest message.
+            try await broker.createGroup("billing", consumeFrom: "earliest")
             let configuration = broker.clientConfiguration
             let receipt = try await Producer.withProducer(configuration: configuration, topics: ["orders"]) { producer in
                 try await producer.send(
@@ -67,6 +69,7 @@ struct ProducerConsumerTests {
         try await withBroker { broker in
             _ = try #require(await broker.waitUntilReady())
             try await broker.createTopic("orders", type: "normal")
+            try await broker.createGroup("billing", consumeFrom: "earliest")
             let configuration = broker.clientConfiguration
             _ = try await Producer.withProducer(configuration: configuration) { producer in
                 try await producer.send(Message(topic: "orders", text: "late"))
@@ -93,7 +96,7 @@ struct ProducerConsumerTests {
         try await withBroker { broker in
             _ = try #require(await broker.waitUntilReady())
             try await broker.createTopic("ledger", type: "fifo")
-            try await broker.createGroup("auditor", fifo: true)
+            try await broker.createGroup("auditor", fifo: true, consumeFrom: "earliest")
             let configuration = broker.clientConfiguration
             let perGroup = 8
             try await Producer.withProducer(configuration: configuration, topics: ["ledger"]) { producer in
@@ -127,6 +130,7 @@ struct ProducerConsumerTests {
         try await withBroker { broker in
             _ = try #require(await broker.waitUntilReady())
             try await broker.createTopic("reminders", type: "delay")
+            try await broker.createGroup("pager", consumeFrom: "earliest")
             let configuration = broker.clientConfiguration
             let deliveryTime = Date().addingTimeInterval(3)
             _ = try await Producer.withProducer(configuration: configuration) { producer in
@@ -150,6 +154,7 @@ struct ProducerConsumerTests {
         try await withBroker { broker in
             _ = try #require(await broker.waitUntilReady())
             try await broker.createTopic("orders", type: "normal")
+            try await broker.createGroup("billing", consumeFrom: "earliest")
             let configuration = broker.clientConfiguration
             _ = try await Producer.withProducer(configuration: configuration) { producer in
                 try await producer.send(Message(topic: "orders", text: "flaky"))

@@ -15,6 +15,7 @@ struct TransactionProducerTests {
         try await withBroker(extraArguments: Self.brokerArguments) { broker in
             _ = try #require(await broker.waitUntilReady())
             try await broker.createTopic("payments", type: "transaction")
+            try await broker.createGroup("ledger", consumeFrom: "earliest")
             let configuration = broker.clientConfiguration
             let checks = Collected<String>()
             let committed = try await TransactionProducer.withTransactionProducer(
@@ -63,6 +64,7 @@ struct TransactionProducerTests {
         try await withBroker(extraArguments: Self.brokerArguments) { broker in
             _ = try #require(await broker.waitUntilReady())
             try await broker.createTopic("payments", type: "transaction")
+            try await broker.createGroup("ledger", consumeFrom: "earliest")
             let configuration = broker.clientConfiguration
             let savedOrders = Collected<String>()  // the service's "database": saved transaction ids
             let checks = Collected<TransactionCheck>()

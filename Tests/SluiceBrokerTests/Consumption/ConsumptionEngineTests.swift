@@ -29,7 +29,7 @@ struct ConsumptionEngineTests {
         _ stack: ConsumptionStack, group: String = "g", topic: TopicDefinition, batch: Int = 32, invisibleMs: Int64 = 10_000,
         filter: TagFilter = .all
     ) async throws -> [Delivery] {
-        let consumerGroup = try await stack.engine.groupForConsumer(group)
+        let consumerGroup = try await stack.earliestGroup(group)
         return try await stack.engine.receive(
             group: consumerGroup, topic: topic, batch: batch, invisibleMs: invisibleMs, filter: filter, clientId: "c1",
             firstQueue: 0)
@@ -88,7 +88,7 @@ struct ConsumptionEngineTests {
     func backoffLadder() async throws {
         try await withStack { stack, clock, _ in
             _ = try await stack.engine.saveGroup(
-                ConsumerGroup(name: "g", retryDelaysMs: [5000, 20_000], createdAtMs: clock.nowMs))
+                ConsumerGroup(name: "g", retryDelaysMs: [5000, 20_000], createdAtMs: clock.nowMs, consumeFrom: .earliest))
             let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
             try await stack.send("t", body: "x")
             #expect(try await receive(stack, topic: topic, invisibleMs: 1000).count == 1)
@@ -121,7 +121,7 @@ struct ConsumptionEngineTests {
                     #expect(error.code == .invalidReceiptHandle)
                 }
             }
-            _ = try await stack.engine.groupForConsumer("other")
+            _ = try await stack.earliestGroup("other")
             do throws(BrokerError) {
                 try await stack.engine.ack(group: "other", topic: "t", receiptHandle: genuine)
                 Issue.record("a handle of group g was accepted for group other")
@@ -158,7 +158,7 @@ struct ConsumptionEngineTests {
     func deadLetters() async throws {
         try await withStack { stack, clock, _ in
             _ = try await stack.engine.saveGroup(
-                ConsumerGroup(name: "g", maxDeliveryAttempts: 2, retryDelaysMs: [1000], createdAtMs: clock.nowMs))
+                ConsumerGroup(name: "g", maxDeliveryAttempts: 2, retryDelaysMs: [1000], createdAtMs: clock.nowMs, consumeFrom: .earliest))
             let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
             try await stack.send("t", body: "poison", messageId: "POISON-1")
             #expect(try await receive(stack, topic: topic, invisibleMs: 1000).map(\.attempt) == [1])
@@ -183,7 +183,7 @@ struct ConsumptionEngineTests {
     func redrive() async throws {
         try await withStack { stack, clock, _ in
             _ = try await stack.engine.saveGroup(
-                ConsumerGroup(name: "g", maxDeliveryAttempts: 1, retryDelaysMs: [1000], createdAtMs: clock.nowMs))
+                ConsumerGroup(name: "g", maxDeliveryAttempts: 1, retryDelaysMs: [1000], createdAtMs: clock.nowMs, consumeFrom: .earliest))
             let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
             try await stack.send("t", body: "poison")
             try await stack.send("t", body: "fine")
@@ -212,7 +212,7 @@ struct ConsumptionEngineTests {
             let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
             try await stack.send("t", body: "long-job")
             try await stack.send("t", body: "orphan")
-            let group = try await stack.engine.groupForConsumer("push")
+            let group = try await stack.earliestGroup("push")
             let first = try await stack.engine.receive(
                 group: group, topic: topic, batch: 1, invisibleMs: 60_000, filter: .all, clientId: "alive", firstQueue: 0,
                 autoRenew: true)
@@ -238,7 +238,7 @@ struct ConsumptionEngineTests {
     func ownDeadLetters() async throws {
         try await withStack { stack, clock, _ in
             _ = try await stack.engine.saveGroup(
-                ConsumerGroup(name: "g", maxDeliveryAttempts: 1, retryDelaysMs: [1000], createdAtMs: clock.nowMs))
+                ConsumerGroup(name: "g", maxDeliveryAttempts: 1, retryDelaysMs: [1000], createdAtMs: clock.nowMs, consumeFrom: .earliest))
             let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
             try await stack.send("t", body: "poison")
             #expect(try await receive(stack, topic: topic, invisibleMs: 1000).count == 1)
@@ -337,7 +337,7 @@ struct ConsumptionEngineTests {
             var stack = try await ConsumptionStack.open(directory, nowMs: { clock.nowMs })
             let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
             for index in 0..<4 { try await stack.send("t", body: "m\(index)") }
-            let group = try await stack.engine.groupForConsumer("g")
+            let group = try await stack.earliestGroup("g")
             let got = try await stack.engine.receive(
                 group: group, topic: topic, batch: 3, invisibleMs: 5000, filter: .all, clientId: "c", firstQueue: 0)
             for delivery in got.prefix(2) {
@@ -347,7 +347,7 @@ struct ConsumptionEngineTests {
             await stack.close()
 
             stack = try await ConsumptionStack.open(directory, nowMs: { clock.nowMs })
-            let reopened = try await stack.engine.groupForConsumer("g")
+            let reopened = try await stack.earliestGroup("g")
             var after = try await stack.engine.receive(
                 group: reopened, topic: topic, batch: 32, invisibleMs: 60_000, filter: .all, clientId: "c", firstQueue: 0)
             #expect(after.map(Self.body) == ["m3"], "m2 is still invisible, m0 and m1 were acked")
@@ -377,7 +377,7 @@ struct ConsumptionEngineTests {
             }
             try await stack.send(
                 "d", body: "later", properties: [(MessageProperty.deliveryTimestampMs, "\(clock.nowMs + 30_000)")], kind: .delay)
-            let group = try await stack.engine.groupForConsumer("g")
+            let group = try await stack.earliestGroup("g")
             func receive(_ topic: TopicDefinition) async throws -> [Delivery] {
                 try await stack.engine.receive(
                     group: group, topic: topic, batch: 32, invisibleMs: 5000, filter: .all, clientId: "c", firstQueue: 0)
@@ -407,7 +407,7 @@ struct ConsumptionEngineTests {
             try await stack.send("t", body: "x")
             try await stack.send("t", body: "y")
             let delivered = try await receive(stack, topic: topic, batch: 1)
-            let group = try await stack.engine.groupForConsumer("g")
+            let group = try await stack.earliestGroup("g")
             await stack.engine.table.close()  // every later write fails
             do throws(BrokerError) {
                 _ = try await stack.engine.receive(
@@ -443,11 +443,11 @@ struct ConsumptionEngineTests {
         try await withStack { stack, _, _ in
             let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
             for index in 0..<3 { try await stack.send("t", body: "m\(index)") }
-            let group = try await stack.engine.groupForConsumer("g")
+            let group = try await stack.earliestGroup("g")
             for delivery in try await receive(stack, topic: topic) {
                 try await stack.engine.ack(group: "g", topic: "t", receiptHandle: stack.engine.encode(delivery.handle, group: "g", topic: "t"))
             }
-            #expect(await stack.engine.committedOffset(group: group, topic: topic, queueId: 0) == 3)
+            #expect(try await stack.engine.committedOffset(group: group, topic: topic, queueId: 0) == 3)
             try await stack.engine.resetOffset(group: group, topic: topic, queueId: 0, to: 1)
             #expect(try await receive(stack, topic: topic).map(Self.body) == ["m1", "m2"])
         }

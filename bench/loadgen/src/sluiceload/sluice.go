@@ -71,6 +71,18 @@ func (d *sluiceDriver) Prepare(workload string) error {
 	if reply.StatusCode/100 != 2 {
 		return fmt.Errorf("create topic %s: HTTP %d %s", d.topic, reply.StatusCode, text)
 	}
+	// Consumers start alongside the senders: the group must see the case's first messages too
+	// (a new group starts at the newest message by default).
+	body = fmt.Sprintf(`{"name":%q,"consumeFrom":"earliest"}`, d.group)
+	reply, err = http.Post(d.cfg.Admin+"/v1/groups", "application/json", bytes.NewBufferString(body))
+	if err != nil {
+		return err
+	}
+	text, _ = io.ReadAll(reply.Body)
+	reply.Body.Close()
+	if reply.StatusCode/100 != 2 {
+		return fmt.Errorf("create group %s: HTTP %d %s", d.group, reply.StatusCode, text)
+	}
 	return nil
 }
 
