@@ -112,7 +112,9 @@ final class LogWriter: @unchecked Sendable {
     func start() {
         // Named from inside: on Linux a name set before `start()` is not applied.
         let thread = Thread { [self] in
-            Thread.current.name = "sluice-log-writer"
+            // At most 15 characters: Linux refuses longer thread names (the thread then kept its
+            // creator's name, "sluice-recovery", in top and perf).
+            Thread.current.name = "sluice-logwrite"
             run()
         }
         thread.start()
