@@ -34,13 +34,13 @@ public struct RecallHandle: Sendable, Hashable {
         let id = Array(messageId.utf8.prefix(255))
         var payload: [UInt8] = [Self.version]
         payload.reserveCapacity(Self.fixedSize + id.count + Self.tagSize)
-        append(physicalOffset.bigEndian, to: &payload)
-        append(queueId.bigEndian, to: &payload)
-        append(queueOffset.bigEndian, to: &payload)
-        append(UInt64(bitPattern: deliveryMs).bigEndian, to: &payload)
+        HandleSignature.append(physicalOffset.bigEndian, to: &payload)
+        HandleSignature.append(queueId.bigEndian, to: &payload)
+        HandleSignature.append(queueOffset.bigEndian, to: &payload)
+        HandleSignature.append(UInt64(bitPattern: deliveryMs).bigEndian, to: &payload)
         payload.append(UInt8(id.count))
         payload += id
-        payload += Self.tag(key: key, topic: topic, payload: payload)
+        payload += HandleSignature.tag(key: key, context: ["sluice-recall", topic], payload: payload, size: Self.tagSize)
         return Data(payload).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
@@ -64,7 +64,8 @@ public struct RecallHandle: Sendable, Hashable {
             throw BrokerError(.invalidArgument, "recall_handle '\(text.prefix(60))' is not a recall handle issued by this broker")
         }
         let payload = Array(bytes[0..<(fixedSize + idLength)])
-        guard constantTimeEqual(tag(key: key, topic: topic, payload: payload), Array(bytes[payload.count...])) else {
+        let expected = HandleSignature.tag(key: key, context: ["sluice-recall", topic], payload: payload, size: tagSize)
+        guard HandleSignature.matches(expected, Array(bytes[payload.count...])) else {
             throw BrokerError(.invalidArgument, "recall_handle was not issued by this broker for a message of topic \(topic)")
         }
         func read<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
@@ -76,23 +77,5 @@ public struct RecallHandle: Sendable, Hashable {
             physicalOffset: read(1, UInt64.self), queueId: read(9, UInt32.self), queueOffset: read(13, UInt64.self),
             deliveryMs: Int64(bitPattern: read(21, UInt64.self)),
             messageId: String(decoding: payload[fixedSize...], as: UTF8.self))
-    }
-
-    private static func tag(key: SymmetricKey, topic: String, payload: [UInt8]) -> [UInt8] {
-        var hmac = HMAC<SHA256>(key: key)
-        hmac.update(data: Array("sluice-recall".utf8) + [0] + Array(topic.utf8) + [0])
-        hmac.update(data: payload)
-        return Array(Array(hmac.finalize()).prefix(tagSize))
-    }
-
-    private static func constantTimeEqual(_ left: [UInt8], _ right: [UInt8]) -> Bool {
-        guard left.count == right.count else { return false }
-        var difference: UInt8 = 0
-        for index in left.indices { difference |= left[index] ^ right[index] }
-        return difference == 0
-    }
-
-    private func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
-        withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
     }
 }

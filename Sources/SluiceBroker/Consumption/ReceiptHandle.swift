@@ -30,11 +30,11 @@ public struct ReceiptHandle: Sendable, Hashable {
     public func encoded(key: SymmetricKey, group: String, topic: String) -> String {
         var payload: [UInt8] = [Self.version]
         payload.reserveCapacity(Self.payloadSize + Self.tagSize)
-        append(queueId.bigEndian, to: &payload)
-        append(queueOffset.bigEndian, to: &payload)
-        append(deliveryToken.bigEndian, to: &payload)
-        append(UInt64(bitPattern: invisibleUntilMs).bigEndian, to: &payload)
-        payload += Self.tag(key: key, group: group, topic: topic, payload: payload)
+        HandleSignature.append(queueId.bigEndian, to: &payload)
+        HandleSignature.append(queueOffset.bigEndian, to: &payload)
+        HandleSignature.append(deliveryToken.bigEndian, to: &payload)
+        HandleSignature.append(UInt64(bitPattern: invisibleUntilMs).bigEndian, to: &payload)
+        payload += HandleSignature.tag(key: key, context: [group, topic], payload: payload, size: Self.tagSize)
         return Data(payload).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
@@ -54,8 +54,8 @@ public struct ReceiptHandle: Sendable, Hashable {
         }
         let bytes = [UInt8](data)
         let payload = Array(bytes[0..<payloadSize])
-        let expected = tag(key: key, group: group, topic: topic, payload: payload)
-        guard payload[0] == version, constantTimeEqual(expected, Array(bytes[payloadSize...])) else {
+        let expected = HandleSignature.tag(key: key, context: [group, topic], payload: payload, size: tagSize)
+        guard payload[0] == version, HandleSignature.matches(expected, Array(bytes[payloadSize...])) else {
             throw BrokerError(
                 .invalidReceiptHandle,
                 "the receipt handle was not issued by this broker for group \(group) and topic \(topic)")
@@ -68,23 +68,5 @@ public struct ReceiptHandle: Sendable, Hashable {
         return ReceiptHandle(
             queueId: read(1, UInt32.self), queueOffset: read(5, UInt64.self), deliveryToken: read(13, UInt64.self),
             invisibleUntilMs: Int64(bitPattern: read(21, UInt64.self)))
-    }
-
-    private static func tag(key: SymmetricKey, group: String, topic: String, payload: [UInt8]) -> [UInt8] {
-        var hmac = HMAC<SHA256>(key: key)
-        hmac.update(data: Array(group.utf8) + [0] + Array(topic.utf8) + [0])
-        hmac.update(data: payload)
-        return Array(hmac.finalize()).prefix(tagSize).map { $0 }
-    }
-
-    private static func constantTimeEqual(_ left: [UInt8], _ right: [UInt8]) -> Bool {
-        guard left.count == right.count else { return false }
-        var difference: UInt8 = 0
-        for index in left.indices { difference |= left[index] ^ right[index] }
-        return difference == 0
-    }
-
-    private func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
-        withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
     }
 }

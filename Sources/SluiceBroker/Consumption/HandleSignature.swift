@@ -1,0 +1,26 @@
+import Crypto
+
+/// The HMAC that makes receipt and recall handles unforgeable: SHA-256 over the handle's context
+/// (each part NUL-terminated: group and topic, or a domain and topic) and its payload, truncated.
+enum HandleSignature {
+    static func tag(key: SymmetricKey, context: [String], payload: [UInt8], size: Int) -> [UInt8] {
+        var hmac = HMAC<SHA256>(key: key)
+        hmac.update(data: context.flatMap { Array($0.utf8) + [0] })
+        hmac.update(data: payload)
+        return Array(Array(hmac.finalize()).prefix(size))
+    }
+
+    /// Compares without an early exit, so the time taken says nothing about where a forged tag
+    /// first differs.
+    static func matches(_ left: [UInt8], _ right: [UInt8]) -> Bool {
+        guard left.count == right.count else { return false }
+        var difference: UInt8 = 0
+        for index in left.indices { difference |= left[index] ^ right[index] }
+        return difference == 0
+    }
+
+    /// Appends an integer's bytes as they are in memory (callers pass `.bigEndian`).
+    static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
+    }
+}
