@@ -16,10 +16,15 @@ struct OrderService: AsyncParsableCommand {
     @Option(help: "Make every K-th save fail (0: none).") var failEvery = 0
     @Option(help: "A check-back for an order not in the table rolls back once its half message is this old (seconds).")
     var rollbackAfter = 60
+    @Option(help: "The broker's admin API, to create the topic (type transaction) when it is missing; empty: do not.")
+    var admin = "http://127.0.0.1:8082"
+    @Option(help: "Bearer token for --admin (also SLUICE_ADMIN_TOKEN).")
+    var adminToken = ProcessInfo.processInfo.environment["SLUICE_ADMIN_TOKEN"]
 
     struct SimulatedFailure: Error {}
 
     func run() async throws {
+        if !admin.isEmpty { try await TopicSetup.ensure(topic: topic, type: "transaction", admin: admin, token: adminToken) }
         let store = try OrderStore(path: database)
         let rollbackAfter = TimeInterval(self.rollbackAfter)
         try await TransactionProducer.withTransactionProducer(
