@@ -76,6 +76,8 @@ enum MessageBodies {
             case .fifo: "fifo"
             case .delay: "delay"
             case .transaction, .transactionRollback: "transaction"
+            case .priority: "priority"
+        case .priority: "priority"
             case nil: nil
             }
         }

@@ -37,7 +37,7 @@ struct TopicCreateCommand: AsyncParsableCommand {
         valueName: "name"))
     var name: String
 
-    @Option(help: ArgumentHelp("The message type the topic carries.", valueName: "normal|fifo|delay|transaction"))
+    @Option(help: ArgumentHelp("The message type the topic carries.", valueName: "normal|fifo|delay|transaction|priority"))
     var type: TopicTypeArgument
 
     @Option(help: ArgumentHelp("Message queues of the topic, 1 to 256 (the broker's default is 8).", valueName: "n"))
