@@ -35,6 +35,8 @@ struct QueueProgress: Sendable {
 /// A PRIORITY message in a group's look-ahead window.
 struct ReadyMessage: Sendable {
     var priority: Int32
+    /// When the log stored it: the send order across queues.
+    var storedAtMs: Int64
     /// When it entered the window: past `TopicConsumer.priorityAgingMs` it is served before any
     /// priority. Not persisted: after a restart the window's messages are served in offset order.
     var enteredAtMs: Int64
@@ -275,7 +277,7 @@ actor TopicConsumer {
                 }
                 if prioritized {
                     let priority = record.property(MessageProperty.priority).flatMap(Int32.init) ?? 0
-                    progress.ready[entry.queueOffset] = ReadyMessage(priority: priority, enteredAtMs: nowMs)
+                    progress.ready[entry.queueOffset] = ReadyMessage(priority: priority, storedAtMs: record.storeTimestampMs, enteredAtMs: nowMs)
                     progress.pending[entry.queueOffset] = message
                     changes.pending.append(row(queueId, entry.queueOffset, message))
                     continue
@@ -295,8 +297,8 @@ actor TopicConsumer {
     }
 
     /// PRIORITY topics: delivers up to `batch` messages from the queues' windows. Messages that
-    /// waited `priorityAgingMs` or longer in a window come first, oldest (lowest offset) first;
-    /// then the highest priority, ties by offset, then by queue from `firstQueue`.
+    /// waited `priorityAgingMs` or longer in a window come first, oldest first; then the highest
+    /// priority. "Oldest" and ties: store time, then queue (from `firstQueue`), then offset.
     private func servePrioritized(
         batch: Int, firstQueue: UInt32, terms: DeliveryTerms, nowMs: Int64, deliveries: inout [Delivery],
         changes: inout ConsumptionChanges
@@ -305,24 +307,28 @@ actor TopicConsumer {
         struct Candidate {
             var aged: Bool
             var priority: Int32
+            var storedAtMs: Int64
             var offset: UInt64
             var queueRank: Int
             var queueId: UInt32
         }
         var candidates: [Candidate] = []
+        let count = max(1, queueCount)
+        let first = Int(firstQueue) % count
         for (queueId, progress) in queues where !progress.ready.isEmpty {
-            let queueRank = (Int(queueId) - Int(firstQueue) + queueCount) % max(1, queueCount)
+            let queueRank = (Int(queueId) % count - first + count) % count
             for (offset, ready) in progress.ready {
                 let aged = nowMs - ready.enteredAtMs >= Self.priorityAgingMs
                 candidates.append(
-                    Candidate(aged: aged, priority: ready.priority, offset: offset, queueRank: queueRank, queueId: queueId))
+                    Candidate(
+                        aged: aged, priority: ready.priority, storedAtMs: ready.storedAtMs, offset: offset,
+                        queueRank: queueRank, queueId: queueId))
             }
         }
         candidates.sort { left, right in
             if left.aged != right.aged { return left.aged }
-            if left.aged { return (left.offset, left.queueRank) < (right.offset, right.queueRank) }
-            if left.priority != right.priority { return left.priority > right.priority }
-            return (left.offset, left.queueRank) < (right.offset, right.queueRank)
+            if !left.aged, left.priority != right.priority { return left.priority > right.priority }
+            return (left.storedAtMs, left.queueRank, left.offset) < (right.storedAtMs, right.queueRank, right.offset)
         }
         for candidate in candidates {
             if deliveries.count >= batch { break }

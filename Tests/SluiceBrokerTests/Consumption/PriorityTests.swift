@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 @testable import SluiceBroker
 import SluiceStorage
 import SluiceTesting
@@ -20,7 +21,7 @@ struct PriorityTests {
             group: group, topic: topic, batch: batch, invisibleMs: 60_000, filter: .all, clientId: "c", firstQueue: 0)
     }
 
-    @Test("a backlog of low, mid and high priorities is received high first, ties in send order, across queues")
+    @Test("a backlog of low, mid and high priorities is received high first, across queues, ties in send order")
     func highestFirst() async throws {
         try await withTemporaryDirectory { directory in
             let clock = ManualClock()
@@ -28,13 +29,14 @@ struct PriorityTests {
             let topic = try await stack.topics.create(name: "jobs", type: .priority, queueCount: 2)
             let group = try await stack.earliestGroup("workers")
             try await Self.send(stack, "low", priority: 0)
-            try await Self.send(stack, "mid-a", priority: 5, queue: 1)
             try await Self.send(stack, "high", priority: 9)
+            try await Self.send(stack, "mid-a", priority: 5)
+            try await Self.send(stack, "top", priority: 7, queue: 1)
             try await Self.send(stack, "mid-b", priority: 5)
             let first = try await Self.receive(stack, group, topic, batch: 1)
             #expect(first.map(Self.body) == ["high"])
             let rest = try await Self.receive(stack, group, topic, batch: 10)
-            #expect(rest.map(Self.body) == ["mid-b", "mid-a", "low"], "5 before 0; equal priorities by offset, then queue")
+            #expect(rest.map(Self.body) == ["top", "mid-a", "mid-b", "low"], "7 (other queue), 5, 5 in send order, 0")
             // The committed position only passes acknowledged messages: "low" (offset 0) is unacked.
             func ack(_ delivery: Delivery) async throws {
                 try await stack.engine.ack(
@@ -46,7 +48,7 @@ struct PriorityTests {
             #expect(backlog.inFlight == 1 && backlog.waiting == 0)
             #expect(try await stack.engine.committedOffset(group: group, topic: topic, queueId: 0) == 0)
             try await ack(try #require(rest.last))
-            #expect(try await stack.engine.committedOffset(group: group, topic: topic, queueId: 0) == 3)
+            #expect(try await stack.engine.committedOffset(group: group, topic: topic, queueId: 0) == 4)
             #expect(try await Self.receive(stack, group, topic, batch: 10).isEmpty, "nothing delivered twice")
             await stack.close()
         }
@@ -86,7 +88,7 @@ struct PriorityTests {
             #expect(try await Self.receive(stack, group, topic, batch: 1).map(Self.body) == ["b"])
             await stack.close()
             stack = try await ConsumptionStack.open(directory, nowMs: { clock.nowMs })
-            topic = try #require(await stack.topics.topic(named: "jobs"))
+            topic = try #require(try await stack.topics.topic(named: "jobs"))
             group = try await stack.earliestGroup("workers")
             let after = try await Self.receive(stack, group, topic, batch: 10)
             #expect(Set(after.map(Self.body)) == ["a", "c"], "the window's rest; b stays in flight")
