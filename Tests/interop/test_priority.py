@@ -2,11 +2,13 @@
 `msg.priority = i` sends a PRIORITY message with SystemProperties.priority): a PRIORITY topic
 delivers the highest priorities first, returns each message's priority, and refuses a priority
 outside 0..9 with a message naming the field."""
+import json
 import random
 
 import pytest
 
 from test_consumption import make_consumer, make_producer, message
+from test_txn_cli import sluice
 
 
 def priority_message(topic, text, priority):
@@ -64,3 +66,12 @@ def test_a_priority_message_to_a_normal_topic_is_refused(broker):
         assert "message_type:PRIORITY" in text or "takes normal messages" in text, text
     finally:
         producer.shutdown()
+
+
+def test_the_cli_creates_and_lists_a_priority_topic(broker):
+    created = sluice(broker, "topic", "create", "urgent", "--type", "priority", "--queues", "2", "--json")
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["type"] == "priority"
+    listed = json.loads(sluice(broker, "topic", "list", "--json").stdout)
+    assert {"name": "urgent", "type": "priority"}.items() <= next(
+        t for t in listed["topics"] if t["name"] == "urgent").items()
