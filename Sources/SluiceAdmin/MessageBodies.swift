@@ -21,7 +21,7 @@ enum MessageBodies {
         var physicalOffset: UInt64
         /// Bytes the record takes in the log, header included.
         var size: Int
-        /// normal, fifo, delay or transaction; null when unknown.
+        /// normal, fifo, delay, transaction or priority; null when unknown.
         var type: String?
         var storedAt: String
         var bornAt: String
@@ -76,6 +76,8 @@ enum MessageBodies {
             case .fifo: "fifo"
             case .delay: "delay"
             case .transaction, .transactionRollback: "transaction"
+            case .priority: "priority"
+        case .priority: "priority"
             case nil: nil
             }
         }

@@ -5,6 +5,10 @@ public enum MessageProperty {
     public static let messageGroup = "SLUICE_MESSAGE_GROUP"
     /// A DELAY message's delivery time, milliseconds since the epoch.
     public static let deliveryTimestampMs = "SLUICE_DELIVERY_MS"
+    /// A PRIORITY message's priority, 0 to `MessageProperty.priorityRange.upperBound`.
+    public static let priority = "SLUICE_PRIORITY"
+    /// The priorities a PRIORITY message may carry (higher is served first).
+    public static let priorityRange: ClosedRange<Int32> = 0...9
     /// The producer's host, as it reported it.
     public static let bornHost = "SLUICE_BORN_HOST"
     /// On a dead-letter copy: where the message was (`topic#queue@offset`) and for which group.

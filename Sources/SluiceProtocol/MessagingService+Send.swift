@@ -88,7 +88,7 @@ extension MessagingService {
     /// body (MESSAGE_BODY_EMPTY, MESSAGE_BODY_TOO_LARGE), type (BAD_REQUEST,
     /// MESSAGE_PROPERTY_CONFLICT_WITH_TYPE), tag (ILLEGAL_MESSAGE_TAG), keys (ILLEGAL_MESSAGE_KEY),
     /// message id (ILLEGAL_MESSAGE_ID), user properties (ILLEGAL_MESSAGE_PROPERTY_KEY,
-    /// MESSAGE_PROPERTIES_TOO_LARGE), message group (ILLEGAL_MESSAGE_GROUP), delivery time
+    /// MESSAGE_PROPERTIES_TOO_LARGE), message group (ILLEGAL_MESSAGE_GROUP), priority (BAD_REQUEST), delivery time
     /// (ILLEGAL_DELIVERY_TIME), born time and host (BAD_REQUEST).
     func validatedRecord(_ wire: Apache_Rocketmq_V2_Message, topic: TopicDefinition) throws(ProtocolRefusal)
         -> MessageRecord
@@ -146,6 +146,9 @@ extension MessagingService {
             var group = system.messageGroup
             let hash = group.withUTF8 { sluice_crc32c(0, $0.baseAddress, $0.count) }
             queueId = hash % UInt32(max(1, topic.queueCount))
+        case .priority:
+            properties.append((WireProperty.priority, "\(try Self.priority(system))"))
+            queueId = nextQueue(topic)
         case .delay:
             let deliveryMs = try Self.deliveryMs(system)
             properties.append((WireProperty.deliveryTimestampMs, "\(deliveryMs)"))
@@ -157,6 +160,22 @@ extension MessagingService {
             topic: topic.name, queueId: queueId, messageId: system.messageID, tags: system.hasTag ? system.tag : "",
             keys: system.keys, properties: properties, body: ByteBuffer(bytes: wire.body),
             bornTimestampMs: bornMs, messageType: kind.rawValue)
+    }
+
+    /// A PRIORITY message's priority: present and within `MessageProperty.priorityRange` (0 to 9;
+    /// the official clients refuse negative values themselves and set no upper bound).
+    static func priority(_ system: Apache_Rocketmq_V2_SystemProperties) throws(ProtocolRefusal) -> Int32 {
+        let range = WireProperty.priorityRange
+        guard system.hasPriority else {
+            throw ProtocolRefusal(
+                .badRequest, "a PRIORITY message needs a priority (\(range.lowerBound) to \(range.upperBound))")
+        }
+        guard range.contains(system.priority) else {
+            throw ProtocolRefusal(
+                .badRequest,
+                "priority is \(system.priority); it must be \(range.lowerBound) to \(range.upperBound) (higher is delivered first)")
+        }
+        return system.priority
     }
 
     /// A DELAY message's delivery time in milliseconds since the epoch: not negative, at most 40

@@ -17,6 +17,7 @@ extension RecordKind {
         case .fifo: self = .fifo
         case .delay: self = .delay
         case .transaction: self = .transaction
+        case .priority: self = .priority
         default: return nil
         }
     }
@@ -27,6 +28,7 @@ extension RecordKind {
         case .fifo: .fifo
         case .delay: .delay
         case .transaction, .transactionRollback: .transaction
+        case .priority: .priority
         }
     }
 }
@@ -38,6 +40,7 @@ extension TopicMessageType {
         case .fifo: .fifo
         case .delay: .delay
         case .transaction: .transaction
+        case .priority: .priority
         }
     }
 }
@@ -69,6 +72,7 @@ enum WireMessage {
         if let delivery = record.property(WireProperty.deliveryTimestampMs).flatMap(Int64.init) {
             system.deliveryTimestamp = timestamp(ms: delivery)
         }
+        if let priority = record.property(WireProperty.priority).flatMap(Int32.init) { system.priority = priority }
         message.systemProperties = system
         return message
     }

@@ -22,7 +22,8 @@ struct MessagingServiceValidationTests {
         static func open(_ directory: String) async throws -> Fixture {
             let stack = try await TransactionStack.open(directory)
             let topics = try await SQLiteTopicRegistry.open(path: directory + "/transactions.sqlite", logger: Logger(label: "t"))
-            for (name, type) in [("orders", TopicMessageType.normal), ("fifo", .fifo), ("later", .delay), ("pay", .transaction)] {
+            for (name, type) in [("orders", TopicMessageType.normal), ("fifo", .fifo), ("later", .delay), ("pay", .transaction),
+                ("ranked", .priority)] {
                 _ = try await topics.create(name: name, type: type, queueCount: 4)
             }
             let handle = BrokerHandle()
@@ -81,6 +82,10 @@ struct MessagingServiceValidationTests {
                     .illegalDeliveryTime, "40 days", "c1"),
                 (Self.message("orders", .normal) { $0.tag = "a|b" }, .illegalMessageTag, "|", "c1"),
                 (Self.message("pay", .transaction), .clientIDRequired, "x-mq-client-id", ""),
+                (Self.message("ranked", .priority), .badRequest, "needs a priority (0 to 9)", "c1"),
+                (Self.message("ranked", .priority) { $0.priority = 10 }, .badRequest, "priority is 10; it must be 0 to 9", "c1"),
+                (Self.message("ranked", .priority) { $0.priority = -1 }, .badRequest, "priority is -1; it must be 0 to 9", "c1"),
+                (Self.message("orders", .priority) { $0.priority = 1 }, .messagePropertyConflictWithType, "takes normal", "c1"),
             ]
             for (request, code, fragment, client) in cases {
                 let refused = await refusal(fixture, request, client: client)

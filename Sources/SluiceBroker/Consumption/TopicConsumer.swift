@@ -27,6 +27,19 @@ struct QueueProgress: Sendable {
     /// FIFO topics: each message group's unfinished offsets in send order; only the first may be
     /// delivered.
     var lines: [String: Deque<UInt64>] = [:]
+    /// PRIORITY topics: messages read into the group's look-ahead window and not delivered yet
+    /// (each also pending with attempt 0), by offset. At most `TopicConsumer.priorityWindow`.
+    var ready: [UInt64: ReadyMessage] = [:]
+}
+
+/// A PRIORITY message in a group's look-ahead window.
+struct ReadyMessage: Sendable {
+    var priority: Int32
+    /// When the log stored it: the send order across queues.
+    var storedAtMs: Int64
+    /// When it entered the window: past `TopicConsumer.priorityAgingMs` it is served before any
+    /// priority. Not persisted: after a restart the window's messages are served in offset order.
+    var enteredAtMs: Int64
 }
 
 /// A timer entry: the pending message at (queue, offset) becomes due at `atMs`. Stale once the
@@ -88,6 +101,8 @@ actor TopicConsumer {
     private let queueCount: Int
     /// Whether per-message-group order is kept (FIFO topics).
     private let ordered: Bool
+    /// Whether higher priorities are served first (PRIORITY topics).
+    private let prioritized: Bool
     private let log: CommitLog
     /// Where every change is queued, in the order made here, before the actor moves on: a later
     /// claim can never commit while an earlier one is lost in a crash.
@@ -106,6 +121,12 @@ actor TopicConsumer {
     static let pendingLimitPerQueue = 100_000
     /// Index entries looked at per queue per receive (filtered-out messages included).
     static let scanLimitPerQueue = 4096
+    /// PRIORITY topics: the messages per queue a group looks ahead over to find the highest
+    /// priorities.
+    static let priorityWindow = 1024
+    /// PRIORITY topics: a message that has waited this long in the window is served before any
+    /// priority (oldest first), so low priorities are never starved.
+    static let priorityAgingMs: Int64 = 30_000
 
     init(
         group: ConsumerGroup, topic: TopicDefinition, log: CommitLog, table: ConsumptionTable, recalls: RecallBook,
@@ -118,6 +139,7 @@ actor TopicConsumer {
         self.topic = topic.name
         self.queueCount = topic.queueCount
         self.ordered = topic.messageType == .fifo
+        self.prioritized = topic.messageType == .priority
         self.log = log
         for cursor in cursors {
             queues[cursor.queueId] = QueueProgress(nextOffset: cursor.nextOffset)
@@ -181,10 +203,14 @@ actor TopicConsumer {
             queues[top.queueId]?.pending[top.queueOffset] = message
         }
         // 2. New messages.
-        for step in 0..<queueCount where deliveries.count < batch {
+        for step in 0..<queueCount where deliveries.count < batch || prioritized {
             let queueId = UInt32((Int(firstQueue) + step) % queueCount)
             scanNew(queueId: queueId, batch: batch, terms: delivery, filter: filter, nowMs: nowMs,
                     deliveries: &deliveries, changes: &changes)
+        }
+        if prioritized {
+            servePrioritized(batch: batch, firstQueue: firstQueue, terms: delivery, nowMs: nowMs,
+                             deliveries: &deliveries, changes: &changes)
         }
         return (deliveries, deadLetters, table.enqueue(changes))
     }
@@ -200,7 +226,9 @@ actor TopicConsumer {
         // Retention removed what the group had not read yet: skip to what exists.
         if progress.nextOffset < bounds.min { progress.nextOffset = bounds.min }
         var scanned = 0
-        scanning: while deliveries.count < batch, progress.nextOffset < bounds.next, scanned < Self.scanLimitPerQueue,
+        // A PRIORITY topic fills its window instead of delivering: `servePrioritized` chooses.
+        scanning: while prioritized ? progress.ready.count < Self.priorityWindow : deliveries.count < batch,
+            progress.nextOffset < bounds.next, scanned < Self.scanLimitPerQueue,
             progress.pending.count < Self.pendingLimitPerQueue
         {
             let entries = log.queueEntries(queue, from: progress.nextOffset, maxCount: min(256, Self.scanLimitPerQueue - scanned))
@@ -247,6 +275,13 @@ actor TopicConsumer {
                     changes.pending.append(row(queueId, entry.queueOffset, message))
                     continue
                 }
+                if prioritized {
+                    let priority = record.property(MessageProperty.priority).flatMap(Int32.init) ?? 0
+                    progress.ready[entry.queueOffset] = ReadyMessage(priority: priority, storedAtMs: record.storeTimestampMs, enteredAtMs: nowMs)
+                    progress.pending[entry.queueOffset] = message
+                    changes.pending.append(row(queueId, entry.queueOffset, message))
+                    continue
+                }
                 if let line { progress.lines[line] = [entry.queueOffset] }
                 deliveries.append(
                     deliver(&message, queueId: queueId, offset: entry.queueOffset, record: record, terms: terms,
@@ -258,6 +293,56 @@ actor TopicConsumer {
         queues[queueId] = progress
         if progress.nextOffset != start {
             changes.cursors.append(CursorRow(group: groupName, topic: topic, queueId: queueId, nextOffset: progress.nextOffset))
+        }
+    }
+
+    /// PRIORITY topics: delivers up to `batch` messages from the queues' windows. Messages that
+    /// waited `priorityAgingMs` or longer in a window come first, oldest first; then the highest
+    /// priority. "Oldest" and ties: store time, then queue (from `firstQueue`), then offset.
+    private func servePrioritized(
+        batch: Int, firstQueue: UInt32, terms: DeliveryTerms, nowMs: Int64, deliveries: inout [Delivery],
+        changes: inout ConsumptionChanges
+    ) {
+        guard deliveries.count < batch else { return }
+        struct Candidate {
+            var aged: Bool
+            var priority: Int32
+            var storedAtMs: Int64
+            var offset: UInt64
+            var queueRank: Int
+            var queueId: UInt32
+        }
+        var candidates: [Candidate] = []
+        let count = max(1, queueCount)
+        let first = Int(firstQueue) % count
+        for (queueId, progress) in queues where !progress.ready.isEmpty {
+            let queueRank = (Int(queueId) % count - first + count) % count
+            for (offset, ready) in progress.ready {
+                let aged = nowMs - ready.enteredAtMs >= Self.priorityAgingMs
+                candidates.append(
+                    Candidate(
+                        aged: aged, priority: ready.priority, storedAtMs: ready.storedAtMs, offset: offset,
+                        queueRank: queueRank, queueId: queueId))
+            }
+        }
+        candidates.sort { left, right in
+            if left.aged != right.aged { return left.aged }
+            if !left.aged, left.priority != right.priority { return left.priority > right.priority }
+            return (left.storedAtMs, left.queueRank, left.offset) < (right.storedAtMs, right.queueRank, right.offset)
+        }
+        for candidate in candidates {
+            if deliveries.count >= batch { break }
+            let queueId = candidate.queueId, offset = candidate.offset
+            queues[queueId]?.ready[offset] = nil
+            guard var message = queues[queueId]?.pending[offset], message.attempt == 0 else { continue }
+            guard let record = readRecord(queueId: queueId, offset: offset) else {
+                finish(queueId: queueId, offset: offset, nowMs: nowMs, changes: &changes)
+                continue
+            }
+            deliveries.append(
+                deliver(&message, queueId: queueId, offset: offset, record: record, terms: terms, nowMs: nowMs,
+                        changes: &changes))
+            queues[queueId]?.pending[offset] = message
         }
     }
 
@@ -573,6 +658,7 @@ actor TopicConsumer {
         guard var progress = queues[queueId], let message = progress.pending.removeValue(forKey: offset) else {
             return false
         }
+        progress.ready[offset] = nil
         changes.finished.append((groupName, topic, queueId, offset))
         var unblocked = false
         if let line = message.messageGroup, var waiting = progress.lines[line] {

@@ -9,10 +9,13 @@ public enum TopicMessageType: String, Sendable, Codable, Hashable, CaseIterable,
     case delay
     /// Half messages, delivered once the producer (or the checker) commits them.
     case transaction
+    /// Messages with a priority (0 to 9): a consumer receives higher priorities first, and a
+    /// message waiting long enough is served regardless (see docs/protocol.md).
+    case priority
 
     public var description: String { rawValue }
 
-    /// The accepted spellings, for error messages: `normal|fifo|delay|transaction`.
+    /// The accepted spellings, for error messages: `normal|fifo|delay|transaction|priority`.
     public static let choices = allCases.map(\.rawValue).joined(separator: "|")
 
     /// Parses a type from user input (case-insensitive).

@@ -37,7 +37,7 @@ public struct MessageTraceEvent: Sendable, Hashable {
         public static let topic = "topic"
         public static let queueId = "queueId"
         public static let queueOffset = "queueOffset"
-        /// The message type: normal, fifo, delay or transaction.
+        /// The message type: normal, fifo, delay, transaction or priority.
         public static let type = "type"
         /// The client instance (`x-mq-client-id`) that sent, resolved or received the message.
         public static let clientId = "clientId"

@@ -62,6 +62,7 @@ public struct MessageTraceReader: Sendable {
         case .fifo: "fifo"
         case .delay: "delay"
         case .transaction, .transactionRollback: "transaction"
+        case .priority: "priority"
         }
     }
 }

@@ -39,6 +39,8 @@ public enum RecordKind: UInt8, Sendable {
     case fifo = 2
     case delay = 3
     case transaction = 4
+    /// A message with a priority (a PRIORITY topic's message).
+    case priority = 6
     /// A transaction rollback event (no message for consumers).
     case transactionRollback = 32
 }
