@@ -14,7 +14,7 @@ import Synchronization
 /// is written before it is confirmed. So after any crash a group resumes where its confirmed acks
 /// left it: acknowledged messages stay acknowledged, everything else is delivered again.
 public final class ConsumptionEngine: Sendable {
-    private struct State {
+    struct State {
         var groups: [String: ConsumerGroup] = [:]
         var consumers: [String: TopicConsumer] = [:]
         /// Per group, how far its dead-letter queue has been re-driven.
@@ -30,18 +30,18 @@ public final class ConsumptionEngine: Sendable {
     let key: SymmetricKey
     /// DELAY messages recalled before their delivery time: no group gets them.
     public let recalls: RecallBook
-    private let state: Mutex<State>
+    let state: Mutex<State>
 
     private let autoCreateGroups: Bool
     /// Groups created on first use stop at this many groups in all (`--max-groups`).
     private let maxGroups = Atomic<Int>(.max)
     let nowMs: @Sendable () -> Int64
-    private let logger: Logger
+    let logger: Logger
     private let listenerToken: Mutex<UInt64?> = Mutex(nil)
     /// Set once a change could not be stored: memory is then ahead of the tables, so every later
     /// receive and settle is refused with it (a restart reloads the tables) rather than risk
     /// handing out or losing messages the tables do not know about.
-    private let failure: Mutex<BrokerError?> = Mutex(nil)
+    let failure: Mutex<BrokerError?> = Mutex(nil)
     /// Where deliveries, acks, invisibility changes and dead letters are traced (nil: off).
     let trace: MessageTraceRecorder?
 
@@ -241,24 +241,6 @@ public final class ConsumptionEngine: Sendable {
         handle.encoded(key: key, group: group, topic: topic)
     }
 
-    /// Acknowledges a delivery: the message is finished for the group. Repeating an ack is fine.
-    ///
-    /// - Throws: `.invalidReceiptHandle` (forged, other group, never delivered),
-    ///   `.staleReceiptHandle` (delivered again since), `.storageFailure`.
-    public func ack(
-        group: String, topic: String, receiptHandle: String, messageId: String = "", clientId: String = ""
-    ) async throws(BrokerError) {
-        try checkHealthy()
-        let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
-        let (outcome, write, unblocked, attempt) = await consumer.ack(handle, nowMs: nowMs())
-        try await stored(write)
-        if outcome == .done, !messageId.isEmpty {
-            trace?.acked(messageId: messageId, group: group, clientId: clientId, attempt: attempt)
-        }
-        if unblocked { waiters.notify(group: group, topic: topic) }
-        try Self.check(outcome, handle: handle, action: "acknowledge")
-    }
-
     /// One entry of a batch ack: the message id (for the trace) and its receipt handle.
     public struct AckEntry: Sendable {
         public var messageId: String
@@ -270,104 +252,10 @@ public final class ConsumptionEngine: Sendable {
         }
     }
 
-    /// Acknowledges every entry of one AckMessage request, with one SQLite write for all of them;
-    /// each entry gets its own result (the errors `ack` throws).
-    public func ack(group: String, topic: String, entries: [AckEntry], clientId: String = "") async
-        -> [Result<Void, BrokerError>]
-    {
-        if let latched = failure.withLock({ $0 }) { return entries.map { _ in .failure(latched) } }
-        var results = [Result<Void, BrokerError>?](repeating: nil, count: entries.count)
-        var handles: [ReceiptHandle] = []
-        var positions: [Int] = []
-        var consumer: TopicConsumer?
-        for (index, entry) in entries.enumerated() {
-            do throws(BrokerError) {
-                let (handle, found) = try resolve(group: group, topic: topic, receiptHandle: entry.receiptHandle)
-                consumer = found
-                handles.append(handle)
-                positions.append(index)
-            } catch {
-                results[index] = .failure(error)
-            }
-        }
-        if let consumer, !handles.isEmpty {
-            let (outcomes, write, unblocked) = await consumer.ack(handles, nowMs: nowMs())
-            var stored: BrokerError?
-            do throws(BrokerError) {
-                try await self.stored(write)
-            } catch {
-                stored = error
-            }
-            for (position, (handle, outcome)) in zip(positions, zip(handles, outcomes)) {
-                if let stored {
-                    results[position] = .failure(stored)
-                    continue
-                }
-                do throws(BrokerError) {
-                    try Self.check(outcome.0, handle: handle, action: "acknowledge")
-                    results[position] = .success(())
-                    if outcome.0 == .done, !entries[position].messageId.isEmpty {
-                        trace?.acked(
-                            messageId: entries[position].messageId, group: group, clientId: clientId,
-                            attempt: outcome.attempt)
-                    }
-                } catch {
-                    results[position] = .failure(error)
-                }
-            }
-            if unblocked { waiters.notify(group: group, topic: topic) }
-        }
-        return results.map { $0 ?? .success(()) }
-    }
-
-    /// Sets a delivery's remaining invisible time (from now) and returns the handle to use from
-    /// now on; a short time is how consumers ask for an early retry.
-    public func changeInvisibleDuration(
-        group: String, topic: String, receiptHandle: String, invisibleMs: Int64, messageId: String = "",
-        clientId: String = ""
-    ) async throws(BrokerError) -> String {
-        try checkHealthy()
-        try Self.checkTerms(batch: 1, invisibleMs: invisibleMs)
-        let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
-        let (outcome, renewed, write) = await consumer.changeInvisibleDuration(handle, invisibleMs: invisibleMs, nowMs: nowMs())
-        try await stored(write)
-        try Self.check(outcome, handle: handle, action: "change the invisible time of")
-        guard let renewed else {
-            throw BrokerError(.staleReceiptHandle, "the message at queue offset \(handle.queueOffset) was already finished")
-        }
-        if invisibleMs <= 1000 { waiters.notify(group: group, topic: topic) }
-        if !messageId.isEmpty {
-            trace?.invisibilityChanged(
-                messageId: messageId, group: group, clientId: clientId, invisibleUntilMs: renewed.invisibleUntilMs)
-        }
-        return encode(renewed, group: group, topic: topic)
-    }
-
     /// Makes `deliveries` (from one receive of `group` and `topic`) visible again at once: their
     /// receive was cancelled or its response could not be written, so the consumer never saw
     /// them. Waiting receives are woken. Returns how many were still current and released.
     @discardableResult
-    public func release(group: String, topic: String, deliveries: [Delivery]) async throws(BrokerError) -> Int {
-        guard !deliveries.isEmpty, let consumer = existingConsumer(group, topic) else { return 0 }
-        let (released, write) = await consumer.release(deliveries.map(\.handle), nowMs: nowMs())
-        try await stored(write)
-        if released > 0 {
-            waiters.notify(group: group, topic: topic)
-            Counter(label: "sluice_deliveries_released_total", dimensions: [("topic", topic), ("group", group)])
-                .increment(by: released)
-        }
-        return released
-    }
-
-    /// Moves a delivered message to the group's dead-letter queue now (a consumer gave up on it).
-    public func forwardToDeadLetter(group: String, topic: String, receiptHandle: String) async throws(BrokerError) {
-        try checkHealthy()
-        let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
-        let (outcome, candidate) = await consumer.beginDeadLetter(handle)
-        try Self.check(outcome, handle: handle, action: "dead-letter")
-        guard let candidate, let definition = self.group(named: group) else { return }
-        await moveToDeadLetter([candidate], consumer: consumer, group: definition)
-    }
 
     /// Dead-letters every last delivery whose invisibility ran out unacknowledged. Run it
     /// periodically (the broker does, every second).
@@ -414,116 +302,6 @@ public final class ConsumptionEngine: Sendable {
         return GroupBacklog(group: group, queues: queues, deadLettered: Int(dlq.next - max(dlq.min, min(redriven, dlq.next))))
     }
 
-    /// The group's committed offset in one queue (everything below is finished).
-    public func committedOffset(group: ConsumerGroup, topic: TopicDefinition, queueId: UInt32) async throws(BrokerError)
-        -> UInt64
-    {
-        await (try await subscribed(group, topic)).committedOffset(queueId: queueId)
-    }
-
-    /// Sets the group's position in one queue (a pull consumer's UpdateOffset); see
-    /// `resetOffsets` for what happens to the unfinished messages there.
-    public func resetOffset(group: ConsumerGroup, topic: TopicDefinition, queueId: UInt32, to offset: UInt64)
-        async throws(BrokerError)
-    {
-        try checkHealthy()
-        let consumer = try await subscribed(group, topic)
-        try await stored(consumer.reset(queueId: queueId, to: offset, nowMs: nowMs()))
-        waiters.notify(group: group.name, topic: topic.name)
-    }
-
-    /// Subscribes `group` to `topic`: the first time, fixes and stores the group's start position
-    /// in every queue by its `consumeFrom` setting. Consumers subscribe when they announce their
-    /// subscriptions (Telemetry settings) and again on every receive; only the first counts.
-    public func subscribe(group: ConsumerGroup, topic: TopicDefinition) async throws(BrokerError) {
-        try checkHealthy()
-        _ = try await subscribed(group, topic)
-    }
-
-    /// Moves an operator-chosen group's position in every queue of `topic` to `target` and returns
-    /// each queue's position before and after. Messages in flight stay ackable (see
-    /// `TopicConsumer.reset(to:nowMs:)`); long-polling consumers of the group are woken.
-    ///
-    /// - Throws: `.groupNotFound`, `.storageFailure`.
-    public func resetOffsets(group name: String, topic: TopicDefinition, to target: OffsetTarget) async throws(BrokerError)
-        -> [QueueOffsetChange]
-    {
-        guard let group = group(named: name) else {
-            throw BrokerError(.groupNotFound, "consumer group \(name) does not exist")
-        }
-        try checkHealthy()
-        let consumer = try await subscribed(group, topic)
-        var offsets: [UInt32: UInt64] = [:]
-        for queueId in 0..<UInt32(max(1, topic.queueCount)) {
-            let queue = QueueID(topic: topic.name, queueId: queueId)
-            let bounds = log.queueBounds(queue)
-            switch target {
-            case .earliest: offsets[queueId] = bounds.min
-            case .latest: offsets[queueId] = bounds.next
-            case .timestamp(let ms):
-                offsets[queueId] = min(max(log.queueOffset(queue, atOrAfterTimestampMs: ms), bounds.min), bounds.next)
-            }
-        }
-        let (changes, write) = await consumer.reset(to: offsets, nowMs: nowMs())
-        try await stored(write)
-        waiters.notify(group: name, topic: topic.name)
-        logger.info(
-            "consumer group offsets reset",
-            metadata: [
-                "group": "\(name)", "topic": "\(topic.name)",
-                "queues": "\(changes.map { "\($0.queueId):\($0.from)->\($0.to)" }.joined(separator: ","))",
-            ])
-        return changes
-    }
-
-    /// Re-drives the group's dead letters not re-driven before (at most `limit`): each one's
-    /// original message becomes unfinished for the group again and is delivered anew, to this
-    /// group only (other groups that finished it are not touched). Returns how many.
-    ///
-    /// - Throws: `.groupNotFound`; `.invalidArgument` while another re-drive of the group runs;
-    ///   `.storageFailure`.
-    public func redriveDeadLetters(group name: String, limit: Int = 10_000) async throws(BrokerError) -> Int {
-        guard let group = group(named: name) else {
-            throw BrokerError(.groupNotFound, "consumer group \(name) does not exist")
-        }
-        try checkHealthy()
-        let started = state.withLock { $0.redriving.insert(name).inserted }
-        guard started else { throw BrokerError(.invalidArgument, "the dead letters of \(name) are being re-driven already") }
-        defer { _ = state.withLock { $0.redriving.remove(name) } }
-        let queue = QueueID(topic: group.deadLetterTopic, queueId: 0)
-        let bounds = log.queueBounds(queue)
-        var cursor = max(state.withLock { $0.redriven[name] } ?? 0, bounds.min)
-        var count = 0
-        var touched: Set<String> = []
-        while count < limit, cursor < bounds.next {
-            let entries = log.queueEntries(queue, from: cursor, maxCount: min(256, limit - count))
-            if entries.isEmpty { break }
-            for entry in entries {
-                cursor = entry.queueOffset + 1
-                guard let record = try? log.read(entry, of: queue),
-                    let origin = record.property(MessageProperty.deadLetterOrigin).flatMap(Self.parseOrigin),
-                    let consumer = existingConsumer(name, origin.topic)
-                else { continue }
-                let (reopened, write) = await consumer.reopen(
-                    queueId: origin.queueId, offset: origin.offset,
-                    messageGroup: record.property(MessageProperty.messageGroup), nowMs: nowMs())
-                try await stored(write)
-                if reopened {
-                    count += 1
-                    touched.insert(origin.topic)
-                }
-            }
-        }
-        var changes = ConsumptionChanges()
-        changes.resetCursors.append(
-            CursorRow(group: Self.redrivePrefix + name, topic: group.deadLetterTopic, queueId: 0, nextOffset: cursor))
-        try await table.apply(changes)
-        state.withLock { $0.redriven[name] = cursor }
-        for topic in touched { waiters.notify(group: name, topic: topic) }
-        logger.info("dead letters re-driven", metadata: ["group": "\(name)", "count": "\(count)"])
-        return count
-    }
-
     // MARK: helpers
 
     /// Waits for a queued change; a failure latches the engine (see `failure`).
@@ -557,7 +335,7 @@ public final class ConsumptionEngine: Sendable {
         return (String(text[..<hash]), queueId, offset)
     }
 
-    private func resolve(group: String, topic: String, receiptHandle: String) throws(BrokerError)
+    func resolve(group: String, topic: String, receiptHandle: String) throws(BrokerError)
         -> (ReceiptHandle, TopicConsumer)
     {
         let handle = try ReceiptHandle.decode(receiptHandle, key: key, group: group, topic: topic)
@@ -567,7 +345,7 @@ public final class ConsumptionEngine: Sendable {
         return (handle, consumer)
     }
 
-    private static func check(_ outcome: SettleOutcome, handle: ReceiptHandle, action: String) throws(BrokerError) {
+    static func check(_ outcome: SettleOutcome, handle: ReceiptHandle, action: String) throws(BrokerError) {
         switch outcome {
         case .done, .alreadyFinished:
             return
@@ -589,7 +367,7 @@ public final class ConsumptionEngine: Sendable {
     /// The start cursors are queued inside the lock that publishes the consumer, so every later
     /// claim of the pair is queued (and commits) after them: no delivery can be confirmed to a
     /// client before the start position is durable.
-    private func subscribed(_ group: ConsumerGroup, _ topic: TopicDefinition) async throws(BrokerError) -> TopicConsumer {
+    func subscribed(_ group: ConsumerGroup, _ topic: TopicDefinition) async throws(BrokerError) -> TopicConsumer {
         let pair = Self.pairKey(group.name, topic.name)
         let (consumer, write) = state.withLock { state -> (TopicConsumer, PendingWrite?) in
             if let existing = state.consumers[pair] { return (existing, nil) }
@@ -639,7 +417,7 @@ public final class ConsumptionEngine: Sendable {
     /// Copies each candidate to the group's dead-letter queue (once, even across a crash between
     /// the copy and the bookkeeping: an existing copy from the same origin is found by message id),
     /// then finishes it for the group.
-    private func moveToDeadLetter(_ candidates: [DeadLetterCandidate], consumer: TopicConsumer, group: ConsumerGroup) async {
+    func moveToDeadLetter(_ candidates: [DeadLetterCandidate], consumer: TopicConsumer, group: ConsumerGroup) async {
         let dlqTopic = group.deadLetterTopic
         for candidate in candidates {
             let origin = "\(consumer.topic)#\(candidate.queueId)@\(candidate.queueOffset)"

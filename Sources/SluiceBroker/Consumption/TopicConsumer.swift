@@ -2,94 +2,6 @@ import DequeModule
 import HeapModule
 import SluiceStorage
 
-/// One message a group has not finished: delivered and not acknowledged, scheduled (DELAY), or
-/// waiting behind an earlier message of its FIFO message group.
-struct PendingMessage: Sendable {
-    /// Deliveries so far (0: not delivered yet).
-    var attempt: Int
-    var deliveryToken: UInt64
-    var invisibleUntilMs: Int64
-    /// Not delivered (again) before this time.
-    var deliverableAtMs: Int64
-    var messageGroup: String?
-    var clientId: String
-    /// The broker renews the invisibility while `clientId` is alive (push consumers).
-    var autoRenew = false
-    /// Being copied to the dead-letter queue: neither delivered nor acknowledged meanwhile.
-    var deadLettering = false
-}
-
-/// A group's state in one queue.
-struct QueueProgress: Sendable {
-    /// The first queue offset the group has not looked at.
-    var nextOffset: UInt64
-    var pending: [UInt64: PendingMessage] = [:]
-    /// FIFO topics: each message group's unfinished offsets in send order; only the first may be
-    /// delivered.
-    var lines: [String: Deque<UInt64>] = [:]
-    /// PRIORITY topics: messages read into the group's look-ahead window and not delivered yet
-    /// (each also pending with attempt 0), by offset. At most `TopicConsumer.priorityWindow`.
-    var ready: [UInt64: ReadyMessage] = [:]
-}
-
-/// A PRIORITY message in a group's look-ahead window.
-struct ReadyMessage: Sendable {
-    var priority: Int32
-    /// When the log stored it: the send order across queues.
-    var storedAtMs: Int64
-    /// When it entered the window: past `TopicConsumer.priorityAgingMs` it is served before any
-    /// priority. Not persisted: after a restart the window's messages are served in offset order.
-    var enteredAtMs: Int64
-}
-
-/// A timer entry: the pending message at (queue, offset) becomes due at `atMs`. Stale once the
-/// message's token or due time changed (entries are never removed from the middle of a heap).
-struct DueEntry: Comparable, Sendable {
-    var atMs: Int64
-    var queueId: UInt32
-    var queueOffset: UInt64
-    var token: UInt64
-
-    static func < (left: DueEntry, right: DueEntry) -> Bool {
-        (left.atMs, left.queueId, left.queueOffset) < (right.atMs, right.queueId, right.queueOffset)
-    }
-}
-
-/// How a claim hands messages out.
-struct DeliveryTerms: Sendable {
-    var invisibleMs: Int64
-    var clientId: String
-    var autoRenew: Bool
-}
-
-/// One message handed to a consumer.
-public struct Delivery: Sendable {
-    public var record: StoredRecord
-    public var queueId: UInt32
-    public var attempt: Int
-    public var handle: ReceiptHandle
-}
-
-/// A message whose deliveries are used up (or that a consumer forwarded), to be copied to the
-/// group's dead-letter queue.
-struct DeadLetterCandidate: Sendable {
-    var queueId: UInt32
-    var queueOffset: UInt64
-    var attempt: Int
-}
-
-/// What a receipt handle turned out to name.
-public enum SettleOutcome: Sendable, Equatable {
-    /// The delivery it names was current; the change was made.
-    case done
-    /// The message was finished before (acknowledged or dead-lettered): nothing to do.
-    case alreadyFinished
-    /// The message was delivered again, or its invisible time changed, since this handle.
-    case stale
-    /// No delivery of that message to this group exists.
-    case unknown
-}
-
 /// A consumer group's state in one topic: per queue its cursor and unfinished messages, and the
 /// timers (min-heaps) that say when a message is due again. All receive, ack and timer logic of
 /// the group–topic pair runs here, one call at a time; the caller persists the returned changes
@@ -98,23 +10,23 @@ actor TopicConsumer {
     let groupName: String
     let topic: String
     private(set) var group: ConsumerGroup
-    private let queueCount: Int
+    let queueCount: Int
     /// Whether per-message-group order is kept (FIFO topics).
-    private let ordered: Bool
+    let ordered: Bool
     /// Whether higher priorities are served first (PRIORITY topics).
     private let prioritized: Bool
-    private let log: CommitLog
+    let log: CommitLog
     /// Where every change is queued, in the order made here, before the actor moves on: a later
     /// claim can never commit while an earlier one is lost in a crash.
-    private let table: ConsumptionTable
+    let table: ConsumptionTable
     /// Recalled DELAY messages: skipped by the scan and by the timers.
     private let recalls: RecallBook
-    private var queues: [UInt32: QueueProgress] = [:]
+    var queues: [UInt32: QueueProgress] = [:]
     /// Redeliveries, DELAY messages and FIFO line heads, by due time.
-    private var due = Heap<DueEntry>()
+    var due = Heap<DueEntry>()
     /// Last deliveries, by the end of their invisibility: dead-lettered when due unacknowledged.
-    private var final = Heap<DueEntry>()
-    private var random = SystemRandomNumberGenerator()
+    var final = Heap<DueEntry>()
+    var random = SystemRandomNumberGenerator()
 
     /// The most unfinished messages per queue; past it the cursor stops (a stuck FIFO group or a
     /// pile of far-future DELAY messages must not grow memory without bound).
@@ -366,282 +278,9 @@ actor TopicConsumer {
         return Delivery(record: record, queueId: queueId, attempt: message.attempt, handle: handle)
     }
 
-    // MARK: settling
-
-    /// Acknowledges the delivery `handle` names.
-    func ack(_ handle: ReceiptHandle, nowMs: Int64) -> (SettleOutcome, PendingWrite, unblocked: Bool, attempt: Int) {
-        var changes = ConsumptionChanges()
-        switch current(handle) {
-        case .done:
-            let attempt = queues[handle.queueId]?.pending[handle.queueOffset]?.attempt ?? 0
-            let unblocked = finish(queueId: handle.queueId, offset: handle.queueOffset, nowMs: nowMs, changes: &changes)
-            return (.done, table.enqueue(changes), unblocked, attempt)
-        case let other:
-            return (other, table.enqueue(changes), false, 0)
-        }
-    }
-
-    /// Acknowledges several deliveries at once (one AckMessage request): one queued write for
-    /// all of them, so they commit in one SQLite transaction instead of one after the other.
-    func ack(_ handles: [ReceiptHandle], nowMs: Int64)
-        -> (outcomes: [(SettleOutcome, attempt: Int)], write: PendingWrite, unblocked: Bool)
-    {
-        var changes = ConsumptionChanges()
-        var outcomes: [(SettleOutcome, attempt: Int)] = []
-        outcomes.reserveCapacity(handles.count)
-        var unblocked = false
-        for handle in handles {
-            let outcome = current(handle)
-            guard outcome == .done else {
-                outcomes.append((outcome, 0))
-                continue
-            }
-            let attempt = queues[handle.queueId]?.pending[handle.queueOffset]?.attempt ?? 0
-            if finish(queueId: handle.queueId, offset: handle.queueOffset, nowMs: nowMs, changes: &changes) {
-                unblocked = true
-            }
-            outcomes.append((.done, attempt))
-        }
-        return (outcomes, table.enqueue(changes), unblocked)
-    }
-
-    /// Makes the delivery `handle` names invisible until `nowMs + invisibleMs` (a consumer's
-    /// extension or, with a short time, its negative acknowledgement) and returns the new handle.
-    func changeInvisibleDuration(_ handle: ReceiptHandle, invisibleMs: Int64, nowMs: Int64)
-        -> (SettleOutcome, ReceiptHandle?, PendingWrite)
-    {
-        var changes = ConsumptionChanges()
-        let outcome = current(handle)
-        guard outcome == .done, var message = queues[handle.queueId]?.pending[handle.queueOffset] else {
-            return (outcome, nil, table.enqueue(changes))
-        }
-        message.deliveryToken = random.next()
-        message.invisibleUntilMs = nowMs + invisibleMs
-        message.deliverableAtMs = message.invisibleUntilMs
-        queues[handle.queueId]?.pending[handle.queueOffset] = message
-        changes.pending.append(row(handle.queueId, handle.queueOffset, message))
-        schedule(queueId: handle.queueId, offset: handle.queueOffset, message)
-        let renewed = ReceiptHandle(
-            queueId: handle.queueId, queueOffset: handle.queueOffset, deliveryToken: message.deliveryToken,
-            invisibleUntilMs: message.invisibleUntilMs)
-        return (.done, renewed, table.enqueue(changes))
-    }
-
-    /// Hands back deliveries that never reached their consumer (the receive was cancelled or its
-    /// response could not be written): each is due again now, and the delivery attempt it used is
-    /// returned, as RocketMQ's proxy does. Handles that are no longer current are left alone.
-    func release(_ handles: [ReceiptHandle], nowMs: Int64) -> (released: Int, write: PendingWrite) {
-        var changes = ConsumptionChanges()
-        var released = 0
-        for handle in handles {
-            guard current(handle) == .done, var message = queues[handle.queueId]?.pending[handle.queueOffset] else {
-                continue
-            }
-            message.attempt = max(0, message.attempt - 1)
-            message.deliveryToken = random.next()
-            message.invisibleUntilMs = 0
-            message.deliverableAtMs = nowMs
-            message.clientId = ""
-            message.autoRenew = false
-            queues[handle.queueId]?.pending[handle.queueOffset] = message
-            changes.pending.append(row(handle.queueId, handle.queueOffset, message))
-            schedule(queueId: handle.queueId, offset: handle.queueOffset, message)
-            released += 1
-        }
-        return (released, table.enqueue(changes))
-    }
-
-    /// Takes the delivery `handle` names out of circulation for the dead-letter queue (a consumer
-    /// gave up on it).
-    func beginDeadLetter(_ handle: ReceiptHandle) -> (SettleOutcome, DeadLetterCandidate?) {
-        let outcome = current(handle)
-        guard outcome == .done, var message = queues[handle.queueId]?.pending[handle.queueOffset] else {
-            return (outcome, nil)
-        }
-        message.deadLettering = true
-        queues[handle.queueId]?.pending[handle.queueOffset] = message
-        return (.done, DeadLetterCandidate(queueId: handle.queueId, queueOffset: handle.queueOffset, attempt: message.attempt))
-    }
-
-    /// The dead-letter copy is stored: the message is finished for the group.
-    func finishDeadLetter(_ candidate: DeadLetterCandidate, nowMs: Int64) -> (PendingWrite, unblocked: Bool) {
-        var changes = ConsumptionChanges()
-        let unblocked = finish(queueId: candidate.queueId, offset: candidate.queueOffset, nowMs: nowMs, changes: &changes)
-        return (table.enqueue(changes), unblocked)
-    }
-
-    /// Storing the dead-letter copy failed: try again later.
-    func abortDeadLetter(_ candidate: DeadLetterCandidate, retryAtMs: Int64) {
-        guard var message = queues[candidate.queueId]?.pending[candidate.queueOffset] else { return }
-        message.deadLettering = false
-        message.deliverableAtMs = retryAtMs
-        queues[candidate.queueId]?.pending[candidate.queueOffset] = message
-        schedule(queueId: candidate.queueId, offset: candidate.queueOffset, message)
-    }
-
-    /// Last deliveries whose invisibility ran out unacknowledged: they go to the dead-letter queue.
-    func expiredFinalDeliveries(nowMs: Int64, limit: Int) -> [DeadLetterCandidate] {
-        var candidates: [DeadLetterCandidate] = []
-        while candidates.count < limit, let top = final.min, top.atMs <= nowMs {
-            final.removeMin()
-            guard var message = queues[top.queueId]?.pending[top.queueOffset], message.deliveryToken == top.token,
-                message.deliverableAtMs == top.atMs, !message.deadLettering
-            else { continue }
-            if message.attempt < group.maxDeliveryAttempts {
-                // The group's limit was raised since: an ordinary retry now.
-                due.insert(top)
-                continue
-            }
-            message.deadLettering = true
-            queues[top.queueId]?.pending[top.queueOffset] = message
-            candidates.append(DeadLetterCandidate(queueId: top.queueId, queueOffset: top.queueOffset, attempt: message.attempt))
-        }
-        return candidates
-    }
-
-    /// A DELAY message scheduled for the group was recalled: it is finished without delivery.
-    func dropRecalled(queueId: UInt32, offset: UInt64, nowMs: Int64) -> PendingWrite? {
-        guard let message = queues[queueId]?.pending[offset], message.attempt == 0 else { return nil }
-        var changes = ConsumptionChanges()
-        finish(queueId: queueId, offset: offset, nowMs: nowMs, changes: &changes)
-        return table.enqueue(changes)
-    }
-
-    /// The record of a pending message, for its dead-letter copy.
-    func record(of candidate: DeadLetterCandidate) -> StoredRecord? {
-        readRecord(queueId: candidate.queueId, offset: candidate.queueOffset)
-    }
-
-    /// When the next pending message becomes due (a long poll waits at most until then).
-    var nextDueMs: Int64? { due.min?.atMs }
-
-    /// Makes a finished message unfinished again for the group, deliverable now with its attempts
-    /// counted afresh: an operator re-driving it from the dead-letter queue. On a FIFO topic it
-    /// joins the end of its message group's line. False when it is not finished (still pending,
-    /// or not yet reached by the cursor).
-    func reopen(queueId: UInt32, offset: UInt64, messageGroup: String?, nowMs: Int64) -> (Bool, PendingWrite) {
-        var changes = ConsumptionChanges()
-        guard var progress = queues[queueId], offset < progress.nextOffset, progress.pending[offset] == nil else {
-            return (false, table.enqueue(changes))
-        }
-        let line = ordered ? messageGroup : nil
-        let message = PendingMessage(
-            attempt: 0, deliveryToken: random.next(), invisibleUntilMs: 0, deliverableAtMs: nowMs, messageGroup: line,
-            clientId: "")
-        progress.pending[offset] = message
-        var isHead = true
-        if let line {
-            progress.lines[line, default: []].append(offset)
-            isHead = progress.lines[line]?.count == 1
-        }
-        queues[queueId] = progress
-        if isHead { schedule(queueId: queueId, offset: offset, message) }
-        changes.pending.append(row(queueId, offset, message))
-        return (true, table.enqueue(changes))
-    }
-
-    /// Extends the invisibility of auto-renewed deliveries that end within `withinMs` while their
-    /// client is alive (a push consumer still working on them): by `extendMs`, same handle. A
-    /// client that went away stops being renewed, and its messages come back when the last
-    /// renewal runs out.
-    func renewAutoRenewed(isAlive: (String) -> Bool, nowMs: Int64, withinMs: Int64, extendMs: Int64) -> PendingWrite {
-        var changes = ConsumptionChanges()
-        for (queueId, progress) in queues {
-            for (offset, var message) in progress.pending
-            where message.autoRenew && message.attempt > 0 && !message.deadLettering
-                && message.invisibleUntilMs > nowMs && message.invisibleUntilMs - nowMs <= withinMs
-                && isAlive(message.clientId)
-            {
-                message.invisibleUntilMs = nowMs + extendMs
-                message.deliverableAtMs = max(message.deliverableAtMs, message.invisibleUntilMs)
-                queues[queueId]?.pending[offset] = message
-                changes.pending.append(row(queueId, offset, message))
-                schedule(queueId: queueId, offset: offset, message)
-            }
-        }
-        return table.enqueue(changes)
-    }
-
-    // MARK: offsets
-
-    /// The group's committed offset in a queue: every message below it is finished.
-    func committedOffset(queueId: UInt32) -> UInt64 {
-        let bounds = log.queueBounds(QueueID(topic: topic, queueId: queueId))
-        guard let progress = queues[queueId] else { return bounds.min }
-        return progress.pending.keys.min() ?? max(progress.nextOffset, bounds.min)
-    }
-
-    /// Moves the group's position in a queue to `offset` (forward skips, backward replays): an
-    /// operator's or a pull consumer's reset. See `reset(to:nowMs:)` for what happens to the
-    /// unfinished messages.
-    func reset(queueId: UInt32, to offset: UInt64, nowMs: Int64) -> PendingWrite {
-        reset(to: [queueId: offset], nowMs: nowMs).write
-    }
-
-    /// Moves the group's position in each queue given and returns the positions before and after.
-    ///
-    /// Messages in flight there (delivered, invisible, not acknowledged) stay as they are, as in
-    /// RocketMQ: their consumers may still acknowledge them, and one not acknowledged is delivered
-    /// again when its invisibility ends; a backward reset that reaches one does not deliver it a
-    /// second time meanwhile. Everything else the group held there (retries, DELAY messages not
-    /// due, FIFO messages waiting behind their message group) is forgotten: the new position alone
-    /// decides what comes next.
-    func reset(to offsets: [UInt32: UInt64], nowMs: Int64) -> (changes: [QueueOffsetChange], write: PendingWrite) {
-        var changes = ConsumptionChanges()
-        var moved: [QueueOffsetChange] = []
-        for (queueId, offset) in offsets.sorted(by: { $0.key < $1.key }) {
-            let bounds = log.queueBounds(QueueID(topic: topic, queueId: queueId))
-            let previous = queues[queueId] ?? QueueProgress(nextOffset: bounds.min)
-            var progress = QueueProgress(nextOffset: offset)
-            for (pendingOffset, message) in previous.pending {
-                let inFlight = message.attempt > 0 && message.invisibleUntilMs > nowMs && !message.deadLettering
-                if inFlight {
-                    progress.pending[pendingOffset] = message
-                } else {
-                    changes.finished.append((groupName, topic, queueId, pendingOffset))
-                }
-            }
-            if ordered {
-                for pendingOffset in progress.pending.keys.sorted() {
-                    if let line = progress.pending[pendingOffset]?.messageGroup {
-                        progress.lines[line, default: []].append(pendingOffset)
-                    }
-                }
-            }
-            queues[queueId] = progress
-            changes.resetCursors.append(CursorRow(group: groupName, topic: topic, queueId: queueId, nextOffset: offset))
-            moved.append(QueueOffsetChange(queueId: queueId, from: previous.nextOffset, to: offset))
-        }
-        return (moved, table.enqueue(changes))
-    }
-
-    // MARK: backlog
-
-    func backlog(nowMs: Int64) -> [QueueBacklog] {
-        (0..<UInt32(queueCount)).map { queueId in
-            let queue = QueueID(topic: topic, queueId: queueId)
-            let bounds = log.queueBounds(queue)
-            let progress = queues[queueId] ?? QueueProgress(nextOffset: bounds.min)
-            var inFlight = 0, retrying = 0, scheduled = 0, waiting = 0
-            for message in progress.pending.values {
-                if message.attempt == 0 {
-                    if message.deliverableAtMs > nowMs { scheduled += 1 } else { waiting += 1 }
-                } else if message.invisibleUntilMs > nowMs {
-                    inFlight += 1
-                } else {
-                    retrying += 1
-                }
-            }
-            let unread = bounds.next > max(progress.nextOffset, bounds.min) ? bounds.next - max(progress.nextOffset, bounds.min) : 0
-            return QueueBacklog(
-                topic: topic, queueId: queueId, nextOffset: progress.nextOffset, endOffset: bounds.next,
-                waiting: Int(unread) + waiting, inFlight: inFlight, retrying: retrying, scheduled: scheduled)
-        }
-    }
-
     // MARK: helpers
 
-    private func current(_ handle: ReceiptHandle) -> SettleOutcome {
+    func current(_ handle: ReceiptHandle) -> SettleOutcome {
         guard let progress = queues[handle.queueId] else { return .unknown }
         guard let message = progress.pending[handle.queueOffset] else {
             return handle.queueOffset < progress.nextOffset ? .alreadyFinished : .unknown
@@ -654,7 +293,7 @@ actor TopicConsumer {
 
     /// Removes a finished message; returns whether a FIFO message group's next message became due.
     @discardableResult
-    private func finish(queueId: UInt32, offset: UInt64, nowMs: Int64, changes: inout ConsumptionChanges) -> Bool {
+    func finish(queueId: UInt32, offset: UInt64, nowMs: Int64, changes: inout ConsumptionChanges) -> Bool {
         guard var progress = queues[queueId], let message = progress.pending.removeValue(forKey: offset) else {
             return false
         }
@@ -676,12 +315,12 @@ actor TopicConsumer {
         return unblocked
     }
 
-    private func schedule(queueId: UInt32, offset: UInt64, _ message: PendingMessage) {
+    func schedule(queueId: UInt32, offset: UInt64, _ message: PendingMessage) {
         let entry = DueEntry(atMs: message.deliverableAtMs, queueId: queueId, queueOffset: offset, token: message.deliveryToken)
         if message.attempt >= group.maxDeliveryAttempts { final.insert(entry) } else { due.insert(entry) }
     }
 
-    private func readRecord(queueId: UInt32, offset: UInt64) -> StoredRecord? {
+    func readRecord(queueId: UInt32, offset: UInt64) -> StoredRecord? {
         let queue = QueueID(topic: topic, queueId: queueId)
         guard let entry = log.queueEntries(queue, from: offset, maxCount: 1).first, entry.queueOffset == offset,
             !entry.isLost
@@ -689,7 +328,7 @@ actor TopicConsumer {
         return try? log.read(entry, of: queue)
     }
 
-    private func row(_ queueId: UInt32, _ offset: UInt64, _ message: PendingMessage) -> PendingRow {
+    func row(_ queueId: UInt32, _ offset: UInt64, _ message: PendingMessage) -> PendingRow {
         PendingRow(
             group: groupName, topic: topic, queueId: queueId, queueOffset: offset, attempt: message.attempt,
             deliveryToken: message.deliveryToken, invisibleUntilMs: message.invisibleUntilMs,
