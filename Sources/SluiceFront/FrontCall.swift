@@ -10,6 +10,8 @@ struct FrontCall: Sendable {
     var request: ByteBuffer?
     /// Bidirectional calls: the request messages, in order, ending when the client half-closes.
     var requests: AsyncThrowingStream<ByteBuffer, any Error>?
+    /// Told of each request message of `requests` as the call reads it.
+    var consumed: QueuedBytes
     var responder: FrontResponder
 }
 

@@ -46,7 +46,9 @@ extension FrontRoute {
     ) -> FrontRoute {
         FrontRoute(descriptor: descriptor, kind: .bidirectional) { call in
             guard let requests = call.requests else { return }
+            let consumed = call.consumed
             let messages = requests.map { buffer in
+                consumed.subtract(buffer.readableBytes)
                 do {
                     return try Request(grpcPayload: buffer)
                 } catch {

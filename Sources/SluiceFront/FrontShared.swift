@@ -92,3 +92,12 @@ final class FrontCalls: Sendable {
         for task in tasks { task?.cancel() }
     }
 }
+
+/// Bytes a stream's handler has yielded to its call and the call has not read yet.
+final class QueuedBytes: Sendable {
+    private let bytes = Atomic<Int>(0)
+
+    /// Adds and returns the new total.
+    func add(_ count: Int) -> Int { bytes.add(count, ordering: .relaxed).newValue }
+    func subtract(_ count: Int) { bytes.subtract(count, ordering: .relaxed) }
+}

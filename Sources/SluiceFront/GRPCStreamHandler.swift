@@ -29,6 +29,8 @@ final class GRPCStreamHandler: ChannelInboundHandler {
     private var cancellation: ServerContext.RPCCancellationHandle?
     /// Bytes of this stream counted against the broker's buffered-request budget.
     private var heldBytes = 0
+    /// Bidirectional calls: bytes handed to the call's task and not yet read by it.
+    private let queuedBytes = QueuedBytes()
 
     init(shared: FrontShared) {
         self.shared = shared
@@ -119,6 +121,16 @@ final class GRPCStreamHandler: ChannelInboundHandler {
                     return
                 case .streaming(let continuation):
                     releaseHeldBytes(keeping: deframer.bufferedBytes)
+                    // Bytes yielded and not yet read by the call stay bounded too: past one
+                    // largest message waiting, the client is sending faster than the broker reads.
+                    let waiting = queuedBytes.add(message.readableBytes)
+                    if waiting > message.readableBytes, waiting > shared.maxMessageBytes {
+                        refuse(
+                            .resourceExhausted,
+                            "\(waiting) bytes of messages are waiting unread on this stream; the limit is \(shared.maxMessageBytes)",
+                            context: context)
+                        return
+                    }
                     if case .dropped = continuation.yield(message) {
                         refuse(
                             .resourceExhausted,
@@ -169,7 +181,7 @@ final class GRPCStreamHandler: ChannelInboundHandler {
             context: ServerContext(
                 descriptor: route.descriptor, remotePeer: shared.peer(context.channel.parent?.remoteAddress),
                 localPeer: shared.peer(context.channel.parent?.localAddress), cancellation: cancellation),
-            request: message, requests: requests, responder: FrontResponder(channel: context.channel))
+            request: message, requests: requests, consumed: queuedBytes, responder: FrontResponder(channel: context.channel))
         let shared = self.shared
         if route.kind == .unary {
             shared.calls.unaryStarted()

@@ -51,9 +51,12 @@ public struct RecallHandle: Sendable, Hashable {
     /// - Throws: `BrokerError` `.invalidArgument` saying what is wrong with it.
     public static func decode(_ text: String, key: SymmetricKey, topic: String) throws(BrokerError) -> RecallHandle {
         if text.isEmpty { throw BrokerError(.invalidArgument, "recall_handle is empty") }
+        guard text.utf8.count <= maxTextLength else {
+            throw BrokerError(.invalidArgument, "recall_handle is \(text.utf8.count) bytes; a recall handle has at most \(maxTextLength)")
+        }
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
-        guard text.utf8.count <= maxTextLength, let data = Data(base64Encoded: base64),
+        guard let data = Data(base64Encoded: base64),
             data.count >= fixedSize + tagSize
         else {
             throw BrokerError(.invalidArgument, "recall_handle '\(text.prefix(60))' is not a recall handle issued by this broker")
