@@ -21,10 +21,34 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BROKER = os.environ.get("SLUICE_BROKER_BIN", os.path.join(ROOT, ".build", "debug", "sluice-broker"))
 
 
+def _candidate_ports():
+    # Below the kernel's ephemeral range: a port from bind(0) returns to that pool when closed and an
+    # outbound connection may take it before the broker binds it ("address already in use").
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    if low - 10000 >= 2000:
+        return range(10000, low)
+    return range(min(high + 1, 65000), 65536)
+
+
+_PORTS = _candidate_ports()
+_next_port = [_PORTS.start + (os.getpid() * 2654435761) % len(_PORTS)]
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(len(_PORTS)):
+        port = _next_port[0]
+        _next_port[0] = port + 1 if port + 1 < _PORTS.stop else _PORTS.start
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free port below the ephemeral range")
 
 
 class Broker:
