@@ -104,7 +104,7 @@ enum MessageRoutes {
                     transaction = known
                 } else {
                     do throws(TransactionStoreError) {
-                        transaction = try await coordinator.store.transaction(id: id).map {
+                        transaction = try await coordinator.transaction(id: id).map {
                             TransactionBodies.Transaction($0, nowMs: nowMs)
                         }
                     } catch {

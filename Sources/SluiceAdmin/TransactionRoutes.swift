@@ -140,7 +140,7 @@ enum TransactionRoutes {
     ) async throws(AdminAPIError) -> TransactionBodies.Detail {
         let found: (TransactionRecord, [CheckAttempt], [AuditEntry])?
         do throws(TransactionStoreError) {
-            if let record = try await coordinator.store.transaction(id: id) {
+            if let record = try await coordinator.transaction(id: id) {
                 found = (
                     record, try await coordinator.store.checkHistory(transactionId: id),
                     try await coordinator.store.auditLog(transactionId: id)
@@ -192,7 +192,7 @@ enum TransactionRoutes {
         }
         let record: TransactionRecord?
         do throws(TransactionStoreError) {
-            record = try await coordinator.store.transaction(id: id)
+            record = try await coordinator.transaction(id: id)
         } catch {
             throw storeError(error)
         }

@@ -156,6 +156,7 @@ public final class StoreService: Service, CustomStringConvertible {
         await security.close()
         await consumption.close()
         await topics.close()
+        await coordinator.flushDeferredHalves(all: true)
         await coordinator.maintain()
         // Whatever was recorded while the services stopped, before the log closes.
         await recorder?.drain()
@@ -186,6 +187,10 @@ public final class StoreService: Service, CustomStringConvertible {
         }
     }
 
+    /// How long a half message waits in memory for its EndTransaction before it is written to the
+    /// table as prepared: most transactions end well within it and cost one final row.
+    static let halfTableDelay: Duration = .milliseconds(500)
+
     /// Opens the transaction table and replays the log's transaction events into it.
     private func openTransactions(_ log: CommitLog, trace: MessageTraceRecorder?) async throws
         -> TransactionCoordinator
@@ -202,7 +207,7 @@ public final class StoreService: Service, CustomStringConvertible {
         }
         let coordinator = TransactionCoordinator(
             log: log, store: store, logger: Logger(label: "sluice.transactions"), nowMs: { WallClock.nowMs() },
-            trace: trace)
+            trace: trace, halfTableDelay: Self.halfTableDelay)
         do throws(BrokerError) {
             _ = try await coordinator.reconcile()
         } catch {

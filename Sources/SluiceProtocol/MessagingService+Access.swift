@@ -161,14 +161,14 @@ extension MessagingService {
         throws(ProtocolRefusal)
     {
         let user = try await authorize("EndTransaction", metadata)
-        guard let store = handle.coordinator?.store, !request.transactionID.isEmpty,
-            let record = try? await store.transaction(id: request.transactionID)
+        guard let coordinator = handle.coordinator, !request.transactionID.isEmpty,
+            let record = try? await coordinator.transaction(id: request.transactionID)
         else { return }
         let clientId = Self.clientId(metadata)
         if !clientId.isEmpty, record.clientId == clientId { return }
         if let user, access.allows(accessKey: user, .publish(topic: record.topic)) { return }
         if !clientId.isEmpty, record.checkCount > 0,
-            let checks = try? await store.checkHistory(transactionId: request.transactionID),
+            let checks = try? await coordinator.store.checkHistory(transactionId: request.transactionID),
             checks.contains(where: { $0.clientId == clientId })
         {
             return

@@ -20,8 +20,12 @@ struct TransactionFixture {
         return logger
     }()
 
+    /// Half messages written to the table at once (0) or held in memory for 500 ms first.
+    static let halfTableDelays = [0, 500]
+
     static func open(
-        _ directory: String, segmentSize: Int = 1 << 20, retentionAge: Duration = .seconds(3600)
+        _ directory: String, segmentSize: Int = 1 << 20, retentionAge: Duration = .seconds(3600),
+        halfTableDelayMs: Int = 0
     ) async throws -> TransactionFixture {
         var configuration = CommitLogConfiguration(directory: directory)
         configuration.segmentSizeBytes = segmentSize
@@ -30,12 +34,15 @@ struct TransactionFixture {
         configuration.checkpointInterval = .seconds(3600)
         let log = try await CommitLog.open(configuration, logger: logger)
         let store = try await TransactionStateStore.open(path: directory + "/transactions.sqlite", now: WallClock.nowMs())
-        let coordinator = TransactionCoordinator(log: log, store: store, logger: logger, nowMs: { WallClock.nowMs() })
+        let coordinator = TransactionCoordinator(
+            log: log, store: store, logger: logger, nowMs: { WallClock.nowMs() },
+            halfTableDelay: halfTableDelayMs > 0 ? .milliseconds(halfTableDelayMs) : nil)
         _ = try await coordinator.reconcile()
         return TransactionFixture(directory: directory, log: log, store: store, coordinator: coordinator)
     }
 
     func close() async throws {
+        await coordinator.flushDeferredHalves(all: true)
         await coordinator.maintain()
         try await store.close()
         await log.close()
@@ -59,14 +66,14 @@ struct TransactionFixture {
 
 @Suite("transaction coordinator: half, commit, rollback across log and table")
 struct TransactionCoordinatorTests {
-    @Test("a half message is invisible; commit makes it visible once with its id, keys, tags and properties")
-    func commitMakesVisibleOnce() async throws {
+    @Test("a half message is invisible; commit makes it visible once with its id, keys, tags and properties", arguments: TransactionFixture.halfTableDelays)
+    func commitMakesVisibleOnce(delayMs: Int) async throws {
         try await withTemporaryDirectory { directory in
-            let fixture = try await TransactionFixture.open(directory)
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: delayMs)
             let prepared = try await fixture.coordinator.prepare(fixture.half("pay 10", id: "M1"))
             #expect(prepared.isNew)
             #expect(try fixture.visibleCopies(of: "M1").isEmpty)
-            #expect(try await fixture.store.transaction(id: prepared.transactionId)?.state == .prepared)
+            #expect(try await fixture.coordinator.transaction(id: prepared.transactionId)?.state == .prepared)
 
             #expect(try await fixture.coordinator.end(transactionId: prepared.transactionId, resolution: .commit, source: .producer, actor: "client-1") == .applied)
             let copies = try fixture.visibleCopies(of: "M1")
@@ -93,25 +100,25 @@ struct TransactionCoordinatorTests {
         }
     }
 
-    @Test("rollback never delivers, and commit after rollback is refused")
-    func rollback() async throws {
+    @Test("rollback never delivers, and commit after rollback is refused", arguments: TransactionFixture.halfTableDelays)
+    func rollback(delayMs: Int) async throws {
         try await withTemporaryDirectory { directory in
-            let fixture = try await TransactionFixture.open(directory)
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: delayMs)
             let prepared = try await fixture.coordinator.prepare(fixture.half("x", id: "M2"))
             #expect(try await fixture.coordinator.end(transactionId: prepared.transactionId, resolution: .rollback, source: .producer, actor: nil) == .applied)
             await #expect(throws: BrokerError.self) {
                 _ = try await fixture.coordinator.end(transactionId: prepared.transactionId, resolution: .commit, source: .check, actor: nil)
             }
             #expect(try fixture.visibleCopies(of: "M2").isEmpty)
-            #expect(try await fixture.store.transaction(id: prepared.transactionId)?.state == .rolledBack)
+            #expect(try await fixture.coordinator.transaction(id: prepared.transactionId)?.state == .rolledBack)
             try await fixture.close()
         }
     }
 
-    @Test("unknown transaction ids get a clear not-found error")
-    func unknown() async throws {
+    @Test("unknown transaction ids get a clear not-found error", arguments: TransactionFixture.halfTableDelays)
+    func unknown(delayMs: Int) async throws {
         try await withTemporaryDirectory { directory in
-            let fixture = try await TransactionFixture.open(directory)
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: delayMs)
             do throws(BrokerError) {
                 _ = try await fixture.coordinator.end(transactionId: "nope", resolution: .commit, source: .producer, actor: nil)
                 Issue.record("unknown id accepted")
@@ -123,10 +130,10 @@ struct TransactionCoordinatorTests {
         }
     }
 
-    @Test("refused before anything is stored: system topics, a missing client id, an unnamed operator")
-    func refusedUpFront() async throws {
+    @Test("refused before anything is stored: system topics, a missing client id, an unnamed operator", arguments: TransactionFixture.halfTableDelays)
+    func refusedUpFront(delayMs: Int) async throws {
         try await withTemporaryDirectory { directory in
-            let fixture = try await TransactionFixture.open(directory)
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: delayMs)
             let prepared = try await fixture.coordinator.prepare(fixture.half("x", id: "V0"))
             let eventsBefore = fixture.log.queueBounds(TransactionEvent.queue).next
             for topic in ["RMQ_SYS_TRANS_HALF_TOPIC", "%DLQ%group"] {
@@ -140,15 +147,15 @@ struct TransactionCoordinatorTests {
                 #expect(error.code == .invalidMessage)
             }
             #expect(fixture.log.queueBounds(TransactionEvent.queue).next == eventsBefore)
-            #expect(try await fixture.store.transaction(id: prepared.transactionId)?.state == .prepared)
+            #expect(try await fixture.coordinator.transaction(id: prepared.transactionId)?.state == .prepared)
             try await fixture.close()
         }
     }
 
-    @Test("a retried half-send with the same client, topic and message id returns the same transaction")
-    func idempotentHalf() async throws {
+    @Test("a retried half-send with the same client, topic and message id returns the same transaction", arguments: TransactionFixture.halfTableDelays)
+    func idempotentHalf(delayMs: Int) async throws {
         try await withTemporaryDirectory { directory in
-            let fixture = try await TransactionFixture.open(directory)
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: delayMs)
             let first = try await fixture.coordinator.prepare(fixture.half("x", id: "M3"))
             let again = try await fixture.coordinator.prepare(fixture.half("x", id: "M3"))
             #expect(!again.isNew)
@@ -158,10 +165,10 @@ struct TransactionCoordinatorTests {
         }
     }
 
-    @Test("fifty concurrent commits of one transaction append exactly one copy")
-    func concurrentCommits() async throws {
+    @Test("fifty concurrent commits of one transaction append exactly one copy", arguments: TransactionFixture.halfTableDelays)
+    func concurrentCommits(delayMs: Int) async throws {
         try await withTemporaryDirectory { directory in
-            let fixture = try await TransactionFixture.open(directory)
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: delayMs)
             let prepared = try await fixture.coordinator.prepare(fixture.half("x", id: "M4"))
             let outcomes = try await withThrowingTaskGroup(of: EndOutcome.self) { group in
                 for _ in 0..<50 {
@@ -178,22 +185,22 @@ struct TransactionCoordinatorTests {
         }
     }
 
-    @Test("a lost table is rebuilt from the log: pending, committed and rolled-back states return")
-    func rebuildFromLog() async throws {
+    @Test("a lost table is rebuilt from the log: pending, committed and rolled-back states return", arguments: TransactionFixture.halfTableDelays)
+    func rebuildFromLog(delayMs: Int) async throws {
         try await withTemporaryDirectory { directory in
             var ids: [String] = []
             do {
-                let fixture = try await TransactionFixture.open(directory)
+                let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: delayMs)
                 for index in 0..<3 { ids.append(try await fixture.coordinator.prepare(fixture.half("x", id: "R\(index)")).transactionId) }
                 _ = try await fixture.coordinator.end(transactionId: ids[1], resolution: .commit, source: .producer, actor: nil)
                 _ = try await fixture.coordinator.end(transactionId: ids[2], resolution: .rollback, source: .operator, actor: "ops", reason: "bad")
                 try await fixture.close()
             }
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: directory + "/transactions.sqlite" + suffix) }
-            let fixture = try await TransactionFixture.open(directory)
-            #expect(try await fixture.store.transaction(id: ids[0])?.state == .prepared)
-            #expect(try await fixture.store.transaction(id: ids[1])?.state == .committed)
-            let rolledBack = try await fixture.store.transaction(id: ids[2])
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: delayMs)
+            #expect(try await fixture.coordinator.transaction(id: ids[0])?.state == .prepared)
+            #expect(try await fixture.coordinator.transaction(id: ids[1])?.state == .committed)
+            let rolledBack = try await fixture.coordinator.transaction(id: ids[2])
             #expect(rolledBack?.state == .rolledBack)
             #expect(rolledBack?.resolutionSource == .operator)
             #expect(rolledBack?.resolvedBy == "ops")

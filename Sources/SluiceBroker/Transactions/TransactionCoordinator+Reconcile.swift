@@ -55,6 +55,7 @@ extension TransactionCoordinator {
             throw BrokerError(.storageFailure, "cannot record the applied event offset: \(error.message)", cause: error)
         }
         await refreshPin()
+        await rememberRecentTransactionKeys()
         logger.info(
             "transactions reconciled with the commit log",
             metadata: [

@@ -37,16 +37,25 @@ public final class TransactionCoordinator: Sendable {
     let finishTimer = Metrics.Timer(label: "sluice_transaction_finish_seconds")
     /// Where half-stored, committed and rolled-back events go; nil when tracing is off.
     public let trace: MessageTraceRecorder?
+    /// Young half messages held back from the table (nil: every half is written at once).
+    let deferred: DeferredHalves?
 
+    /// - Parameter halfTableDelay: how long a half message may wait in memory for its
+    ///   EndTransaction before it is written to the table as prepared (see `DeferredHalves`);
+    ///   nil writes every half at once. Whoever sets it must call `flushDeferredHalves()` often
+    ///   (`TransactionMaintenanceService` does).
     public init(
         log: CommitLog, store: TransactionStateStore, logger: Logger, nowMs: @escaping @Sendable () -> Int64,
-        trace: MessageTraceRecorder? = nil
+        trace: MessageTraceRecorder? = nil, halfTableDelay: Duration? = nil
     ) {
         self.log = log
         self.store = store
         self.logger = logger
         self.nowMs = nowMs
         self.trace = trace
+        self.deferred = halfTableDelay.map { delay in
+            DeferredHalves(delayMs: max(1, delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000))
+        }
         let pin = cachedPin
         log.setRetentionPin { pin.withLockedValue { $0 } }
     }
@@ -105,6 +114,26 @@ public final class TransactionCoordinator: Sendable {
             tags: half.message.tags.isEmpty ? nil : half.message.tags,
             commitLogOffset: Int64(appended.physicalOffset), commitLogSize: Int64(appended.size),
             createdAtMs: appended.storeTimestampMs, firstCheckDelayMs: half.firstCheckDelayMs)
+        if let deferred {
+            switch deferred.admit(prepared, halfToken: token, nowMs: appended.storeTimestampMs) {
+            case .deferred:
+                trace?.halfStored(
+                    messageId: appended.messageId, transactionId: transactionId, topic: target.topic,
+                    clientId: half.clientId)
+                return PreparedHalf(
+                    transactionId: transactionId, messageId: appended.messageId, commitLogOffset: appended.physicalOffset,
+                    isNew: true)
+            case .duplicate(let original):
+                // A retried send of a half still held in memory: the record just appended is an
+                // orphan (replaying it after a crash finds the original's row).
+                watermark.end(token)
+                return PreparedHalf(
+                    transactionId: original.prepared.transactionId, messageId: appended.messageId,
+                    commitLogOffset: UInt64(original.prepared.commitLogOffset), isNew: false)
+            case .insertNow:
+                break
+            }
+        }
         do throws(TransactionStoreError) {
             let result = try await store.recordPrepared(prepared)
             watermark.end(token)
@@ -168,6 +197,31 @@ public final class TransactionCoordinator: Sendable {
                 current: pending.resolution.resultingState, requested: resolution, source: source, transactionId: transactionId)
                 ?? .alreadyResolved
         }
+        if let deferred {
+            if source == .producer {
+                switch await deferred.claim(transactionId) {
+                case .claimed(let entry):
+                    return try await endDeferred(entry, resolution: resolution, source: source, actor: actor, reason: reason)
+                case .unwritten(let row):
+                    return try Self.decide(
+                        current: row.resolution.resultingState, requested: resolution, source: source,
+                        transactionId: transactionId) ?? .alreadyResolved
+                case .absent:
+                    break
+                }
+            } else {
+                // Checks, operators and the policy work on the table (audit rows, check history):
+                // write the half there first.
+                if let entry = await deferred.takeForImmediateFlush(transactionId), !(await writePrepared([entry])) {
+                    throw BrokerError(.storageFailure, "cannot record transaction \(transactionId) in the table")
+                }
+                if case .unwritten(let row) = await deferred.claim(transactionId) {
+                    return try Self.decide(
+                        current: row.resolution.resultingState, requested: resolution, source: source,
+                        transactionId: transactionId) ?? .alreadyResolved
+                }
+            }
+        }
         let found: TransactionRecord?
         do throws(TransactionStoreError) {
             found = try await store.transaction(id: transactionId)
@@ -183,7 +237,9 @@ public final class TransactionCoordinator: Sendable {
             return decided
         }
 
-        let event = try await appendResolution(record, resolution: resolution, source: source, actor: actor, reason: reason)
+        let event = try await appendResolution(
+            transactionId: transactionId, messageId: record.messageId, halfOffset: record.commitLogOffset,
+            resolution: resolution, source: source, actor: actor, reason: reason)
         // Recorded as soon as the log has it (the resolution stands from here), before a consumer
         // can be handed the committed copy and record its delivery.
         trace?.resolved(
@@ -225,7 +281,7 @@ public final class TransactionCoordinator: Sendable {
         }
     }
 
-    private struct AppendedEvent {
+    struct AppendedEvent {
         var token: EventWatermark.Token
         var storeTimestampMs: Int64
         /// For a commit: the queue and offset consumers read the message at.
@@ -233,14 +289,14 @@ public final class TransactionCoordinator: Sendable {
     }
 
     /// Appends the commit (the message, into its target queue) or rollback event to the log.
-    private func appendResolution(
-        _ transaction: TransactionRecord, resolution: TransactionResolution, source: ResolutionSource,
-        actor: String?, reason: String?
+    func appendResolution(
+        transactionId: String, messageId: String, halfOffset: Int64, resolution: TransactionResolution,
+        source: ResolutionSource, actor: String?, reason: String?
     ) async throws(BrokerError) -> AppendedEvent {
         var properties: [(String, String)] = [
             (TransactionEvent.Property.event, resolution == .commit ? TransactionEvent.Kind.commit.rawValue : TransactionEvent.Kind.rollback.rawValue),
-            (TransactionEvent.Property.transactionId, transaction.transactionId),
-            (TransactionEvent.Property.halfOffset, "\(transaction.commitLogOffset)"),
+            (TransactionEvent.Property.transactionId, transactionId),
+            (TransactionEvent.Property.halfOffset, "\(halfOffset)"),
             (TransactionEvent.Property.source, "\(source)"),
         ]
         if let actor { properties.append((TransactionEvent.Property.actor, actor)) }
@@ -250,14 +306,14 @@ public final class TransactionCoordinator: Sendable {
         if resolution == .commit {
             let half: StoredRecord
             do throws(StorageError) {
-                half = try log.read(at: UInt64(transaction.commitLogOffset))
+                half = try log.read(at: UInt64(halfOffset))
             } catch {
-                throw Self.brokerError(error, "read the half message of transaction \(transaction.transactionId)")
+                throw Self.brokerError(error, "read the half message of transaction \(transactionId)")
             }
             guard let topic = half.property(TransactionEvent.Property.realTopic),
                 let queueId = half.property(TransactionEvent.Property.realQueueId).flatMap(UInt32.init)
             else {
-                throw BrokerError(.storageFailure, "half message of \(transaction.transactionId) has no target queue")
+                throw BrokerError(.storageFailure, "half message of \(transactionId) has no target queue")
             }
             var visible = half.message
             visible.topic = topic
@@ -269,7 +325,7 @@ public final class TransactionCoordinator: Sendable {
         } else {
             record = MessageRecord(
                 topic: TransactionEvent.queue.topic, queueId: TransactionEvent.queue.queueId,
-                messageId: transaction.messageId, properties: properties, body: ByteBuffer(),
+                messageId: messageId, properties: properties, body: ByteBuffer(),
                 bornTimestampMs: nowMs(), messageType: RecordKind.transactionRollback.rawValue)
         }
         let token = watermark.begin(lowerBound: log.queueBounds(TransactionEvent.queue).next)
@@ -281,7 +337,7 @@ public final class TransactionCoordinator: Sendable {
             return AppendedEvent(token: token, storeTimestampMs: appended.storeTimestampMs, visibleAt: visibleAt)
         } catch {
             watermark.end(token)
-            throw Self.brokerError(error, "store the \(resolution) of transaction \(transaction.transactionId)")
+            throw Self.brokerError(error, "store the \(resolution) of transaction \(transactionId)")
         }
     }
 

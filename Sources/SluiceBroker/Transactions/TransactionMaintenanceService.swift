@@ -3,6 +3,7 @@ import Metrics
 import ServiceLifecycle
 import SluiceTransactions
 
+/// Every `flushInterval`: writes half messages held in memory past their delay to the table.
 /// Every `interval`: persists the applied-event watermark, catches the table up with resolutions
 /// it missed and refreshes the retention pin. Every `gaugeInterval`: publishes the half-message
 /// gauges (`sluice_half_messages{state}`, `sluice_half_message_oldest_age_seconds`) — less often,
@@ -10,15 +11,17 @@ import SluiceTransactions
 public struct TransactionMaintenanceService: Service {
     let coordinator: TransactionCoordinator
     let interval: Duration
+    let flushInterval: Duration
     let gaugeInterval: Duration
     let clock: any Clock<Duration>
 
     public init(
-        coordinator: TransactionCoordinator, interval: Duration = .seconds(1), gaugeInterval: Duration = .seconds(15),
-        clock: any Clock<Duration> = ContinuousClock()
+        coordinator: TransactionCoordinator, interval: Duration = .seconds(1), flushInterval: Duration = .milliseconds(100),
+        gaugeInterval: Duration = .seconds(15), clock: any Clock<Duration> = ContinuousClock()
     ) {
         self.coordinator = coordinator
         self.interval = interval
+        self.flushInterval = min(flushInterval, interval)
         self.gaugeInterval = gaugeInterval
         self.clock = clock
     }
@@ -30,7 +33,14 @@ public struct TransactionMaintenanceService: Service {
             })
         let oldest = Gauge(label: "sluice_half_message_oldest_age_seconds")
         var lastGauges: ContinuousClock.Instant?
+        var lastMaintenance: ContinuousClock.Instant?
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            await coordinator.flushDeferredHalves()
+            if let last = lastMaintenance, ContinuousClock.now - last < interval {
+                try? await sleep()
+                continue
+            }
+            lastMaintenance = ContinuousClock.now
             await coordinator.maintain()
             if let last = lastGauges, ContinuousClock.now - last < gaugeInterval {
                 try? await sleep()
@@ -45,12 +55,13 @@ public struct TransactionMaintenanceService: Service {
             }
             try? await sleep()
         }
+        await coordinator.flushDeferredHalves(all: true)
         await coordinator.maintain()
     }
 
     private func sleep() async throws {
         let clock = clock
-        let interval = interval
+        let interval = flushInterval
         try await cancelWhenGracefulShutdown { try await clock.sleep(for: interval, tolerance: nil) }
     }
 }

@@ -12,6 +12,14 @@ extension TransactionStateStore {
         -> RecordPreparedResult
     {
         try Self.validate(transaction)
+        let nextCheckAtMs = try nextCheckAt(transaction)
+        return try await write("record a prepared transaction") { connection in
+            try Self.insertPreparedRow(connection, transaction, nextCheckAtMs: nextCheckAtMs)
+        }
+    }
+
+    /// When the checker first looks at `transaction`.
+    public func nextCheckAt(_ transaction: PreparedTransaction) throws(TransactionStoreError) -> Int64 {
         let firstCheckDelayMs = transaction.firstCheckDelayMs ?? configuration.defaultFirstCheckDelayMs
         let (nextCheckAtMs, overflow) = transaction.createdAtMs.addingReportingOverflow(firstCheckDelayMs)
         guard !overflow else {
@@ -19,35 +27,53 @@ extension TransactionStateStore {
                 code: .invalidArgument, message: "createdAtMs + firstCheckDelayMs overflows",
                 transactionId: transaction.transactionId)
         }
-        return try await write("record a prepared transaction") { connection in
-            do {
-                try connection.run(
-                    Self.insertPrepared,
-                    [
-                        .text(transaction.transactionId), .text(transaction.messageId), .text(transaction.topic),
-                        .text(transaction.producerGroup), .text(transaction.clientId), .text(transaction.keys),
-                        .text(transaction.tags), .integer(transaction.commitLogOffset),
-                        .integer(transaction.commitLogSize), .integer(transaction.createdAtMs),
-                        .integer(nextCheckAtMs), .integer(transaction.firstCheckDelayMs),
-                    ])
-            } catch let error where SQLiteResultCode.constraintPrimaryKey ~= error {
-                throw TransactionStoreError(
-                    code: .duplicateTransactionId,
-                    message: "transaction id \(transaction.transactionId) is already used by another message",
-                    transactionId: transaction.transactionId, cause: error)
-            }
-            if connection.changes == 1 {
-                return .inserted(transactionId: transaction.transactionId)
-            }
-            let existing = try connection.queryFirst(
-                "SELECT transaction_id FROM transactions WHERE client_id = ? AND topic = ? AND message_id = ?",
-                [.text(transaction.clientId), .text(transaction.topic), .text(transaction.messageId)]
-            ) { row in row.string(at: 0) }
-            guard let existing else {
-                throw SQLiteError(code: .internal, message: "insert ignored but no conflicting row found")
-            }
-            return .duplicate(existingTransactionId: existing)
+        return nextCheckAtMs
+    }
+
+    /// Inserts one prepared row inside the caller's write; a retried half-send finds the existing row.
+    static func insertPreparedRow(
+        _ connection: SQLiteConnection, _ transaction: PreparedTransaction, nextCheckAtMs: Int64
+    ) throws -> RecordPreparedResult {
+        do {
+            try connection.run(
+                insertPrepared,
+                [
+                    .text(transaction.transactionId), .text(transaction.messageId), .text(transaction.topic),
+                    .text(transaction.producerGroup), .text(transaction.clientId), .text(transaction.keys),
+                    .text(transaction.tags), .integer(transaction.commitLogOffset),
+                    .integer(transaction.commitLogSize), .integer(transaction.createdAtMs),
+                    .integer(nextCheckAtMs), .integer(transaction.firstCheckDelayMs),
+                ])
+        } catch {
+            throw duplicateIdError(error, transaction)
         }
+        if connection.changes == 1 {
+            return .inserted(transactionId: transaction.transactionId)
+        }
+        return .duplicate(existingTransactionId: try existingTransactionId(connection, transaction))
+    }
+
+    /// A primary-key conflict says so by name; any other error passes through.
+    static func duplicateIdError(_ error: any Error, _ transaction: PreparedTransaction) -> any Error {
+        guard SQLiteResultCode.constraintPrimaryKey ~= error else { return error }
+        return TransactionStoreError(
+            code: .duplicateTransactionId,
+            message: "transaction id \(transaction.transactionId) is already used by another message",
+            transactionId: transaction.transactionId, cause: error)
+    }
+
+    /// The transaction that already holds `transaction`'s (client id, topic, message id).
+    static func existingTransactionId(
+        _ connection: SQLiteConnection, _ transaction: PreparedTransaction
+    ) throws -> String {
+        let existing = try connection.queryFirst(
+            "SELECT transaction_id FROM transactions WHERE client_id = ? AND topic = ? AND message_id = ?",
+            [.text(transaction.clientId), .text(transaction.topic), .text(transaction.messageId)]
+        ) { row in row.string(at: 0) }
+        guard let existing else {
+            throw SQLiteError(code: .internal, message: "insert ignored but no conflicting row found")
+        }
+        return existing
     }
 
     private static let insertPrepared = """
@@ -58,7 +84,7 @@ extension TransactionStateStore {
         ON CONFLICT (client_id, topic, message_id) DO NOTHING
         """
 
-    private static func validate(_ transaction: PreparedTransaction) throws(TransactionStoreError) {
+    static func validate(_ transaction: PreparedTransaction) throws(TransactionStoreError) {
         func invalid(_ message: String) -> TransactionStoreError {
             TransactionStoreError(code: .invalidArgument, message: message, transactionId: transaction.transactionId)
         }

@@ -1,0 +1,163 @@
+import Foundation
+import SluiceBroker
+import SluiceStorage
+import SluiceTesting
+import SluiceTransactions
+import Testing
+
+@Suite("half messages held in memory before the table: one final row, crash-safe, retries recognised")
+struct DeferredHalvesTests {
+    /// Long enough that nothing is flushed unless a test asks.
+    static let holdMs = 60_000
+
+    @Test("a transaction ended while its half is held writes one row, already final")
+    func endWhileHeld() async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: Self.holdMs)
+            let prepared = try await fixture.coordinator.prepare(fixture.half("pay", id: "D1"))
+            #expect(try await fixture.store.transaction(id: prepared.transactionId) == nil)
+            let held = try #require(try await fixture.coordinator.transaction(id: prepared.transactionId))
+            #expect(held.state == .prepared)
+            #expect(held.clientId == "client-1")
+            #expect(held.nextCheckAtMs != nil)
+
+            #expect(
+                try await fixture.coordinator.end(
+                    transactionId: prepared.transactionId, resolution: .commit, source: .producer, actor: "client-1")
+                    == .applied)
+            let row = try #require(try await fixture.store.transaction(id: prepared.transactionId))
+            #expect(row.state == .committed)
+            #expect(row.resolutionSource == .producer)
+            #expect(row.resolvedBy == "client-1")
+            #expect(row.resolvedAtMs != nil)
+            #expect(row.nextCheckAtMs == nil)
+            #expect(row.commitLogOffset == Int64(prepared.commitLogOffset))
+            #expect(try fixture.visibleCopies(of: "D1").count == 1)
+            // Nothing is left to flush, and repeating is answered from the table.
+            await fixture.coordinator.flushDeferredHalves(all: true)
+            #expect(
+                try await fixture.coordinator.end(
+                    transactionId: prepared.transactionId, resolution: .commit, source: .producer, actor: nil)
+                    == .alreadyResolved)
+            #expect(try fixture.visibleCopies(of: "D1").count == 1)
+            try await fixture.close()
+        }
+    }
+
+    @Test("a half still unresolved after the delay is written as prepared and ends the ordinary way")
+    func flushedAfterDelay() async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: 1)
+            let prepared = try await fixture.coordinator.prepare(fixture.half("x", id: "D2"))
+            try await Task.sleep(for: .milliseconds(20))
+            await fixture.coordinator.flushDeferredHalves()
+            #expect(try await fixture.store.transaction(id: prepared.transactionId)?.state == .prepared)
+            _ = try await fixture.coordinator.end(
+                transactionId: prepared.transactionId, resolution: .commit, source: .producer, actor: nil)
+            #expect(try await fixture.store.transaction(id: prepared.transactionId)?.state == .committed)
+            #expect(try fixture.visibleCopies(of: "D2").count == 1)
+            try await fixture.close()
+        }
+    }
+
+    @Test("an operator resolving a held half writes it first, then resolves it with an audit row")
+    func operatorOnHeldHalf() async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: Self.holdMs)
+            let prepared = try await fixture.coordinator.prepare(fixture.half("x", id: "D3"))
+            #expect(
+                try await fixture.coordinator.end(
+                    transactionId: prepared.transactionId, resolution: .rollback, source: .operator, actor: "ops",
+                    reason: "stuck") == .applied)
+            let row = try #require(try await fixture.store.transaction(id: prepared.transactionId))
+            #expect(row.state == .rolledBack)
+            #expect(row.resolutionSource == .operator)
+            let audit = try await fixture.store.auditLog(transactionId: prepared.transactionId)
+            #expect(audit.contains { $0.actor == "ops" && $0.action == "resolve.rollback" })
+            #expect(try fixture.visibleCopies(of: "D3").isEmpty)
+            try await fixture.close()
+        }
+    }
+
+    @Test("a crash with halves held in memory loses nothing: the log replays them into the table")
+    func crashWhileHeld() async throws {
+        try await withTemporaryDirectory { directory in
+            var pending = ""
+            var committed = ""
+            do {
+                let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: Self.holdMs)
+                pending = try await fixture.coordinator.prepare(fixture.half("a", id: "DA")).transactionId
+                committed = try await fixture.coordinator.prepare(fixture.half("b", id: "DB")).transactionId
+                _ = try await fixture.coordinator.end(
+                    transactionId: committed, resolution: .commit, source: .producer, actor: nil)
+                // The persisted watermark must stay below the held half's event.
+                await fixture.coordinator.maintain()
+                #expect(try await fixture.store.transaction(id: pending) == nil)
+                // No flush: as if the process died here.
+                try await fixture.store.close()
+                await fixture.log.close()
+            }
+            let fixture = try await TransactionFixture.open(directory)
+            #expect(try await fixture.store.transaction(id: pending)?.state == .prepared)
+            #expect(try await fixture.store.transaction(id: committed)?.state == .committed)
+            #expect(try fixture.visibleCopies(of: "DB").count == 1)
+            #expect(try fixture.visibleCopies(of: "DA").isEmpty)
+            try await fixture.close()
+        }
+    }
+
+    @Test("a retried half-send is recognised while held, after the flush, and across a restart")
+    func retriesRecognised() async throws {
+        try await withTemporaryDirectory { directory in
+            var first = ""
+            do {
+                let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: 1)
+                let original = try await fixture.coordinator.prepare(fixture.half("x", id: "DR"))
+                first = original.transactionId
+                let whileHeld = try await fixture.coordinator.prepare(fixture.half("x", id: "DR"))
+                #expect(!whileHeld.isNew)
+                #expect(whileHeld.transactionId == first)
+                #expect(whileHeld.commitLogOffset == original.commitLogOffset)
+                try await Task.sleep(for: .milliseconds(20))
+                await fixture.coordinator.flushDeferredHalves()
+                #expect(try await fixture.store.transaction(id: first) != nil)
+                let afterFlush = try await fixture.coordinator.prepare(fixture.half("x", id: "DR"))
+                #expect(!afterFlush.isNew)
+                #expect(afterFlush.transactionId == first)
+                try await fixture.close()
+            }
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: Self.holdMs)
+            let afterRestart = try await fixture.coordinator.prepare(fixture.half("x", id: "DR"))
+            #expect(!afterRestart.isNew)
+            #expect(afterRestart.transactionId == first)
+            // A different message from the same client is new.
+            #expect(try await fixture.coordinator.prepare(fixture.half("y", id: "DS")).isNew)
+            try await fixture.close()
+        }
+    }
+
+    @Test("many transactions ended concurrently while held: one copy each, all rows final")
+    func concurrentWhileHeld() async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: Self.holdMs)
+            let ids = try await withThrowingTaskGroup(of: (String, String).self) { group in
+                for index in 0..<64 {
+                    group.addTask {
+                        let prepared = try await fixture.coordinator.prepare(fixture.half("x", id: "DC\(index)"))
+                        let resolution: TransactionResolution = index % 2 == 0 ? .commit : .rollback
+                        _ = try await fixture.coordinator.end(
+                            transactionId: prepared.transactionId, resolution: resolution, source: .producer, actor: nil)
+                        return ("DC\(index)", prepared.transactionId)
+                    }
+                }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+            for index in 0..<64 {
+                let row = try #require(try await fixture.store.transaction(id: ids["DC\(index)"]!))
+                #expect(row.state == (index % 2 == 0 ? .committed : .rolledBack))
+                #expect(try fixture.visibleCopies(of: "DC\(index)").count == (index % 2 == 0 ? 1 : 0))
+            }
+            try await fixture.close()
+        }
+    }
+}
