@@ -155,14 +155,12 @@ public final class ClusterNode: Sendable {
         let leaseID = status.leaseID
         update { $0.role = .joining; $0.leader = nil }
         guard leaseID != 0 else { return }
-        // Revoking the lease deletes the registration and the leader key in one step.
+        // Revoking the lease deletes the registration and the leader key in one step. The caller
+        // is cancelled by now, and a cancelled task's calls fail at once: revoke from a task of
+        // its own (the call's deadline bounds it).
         let client = self.client
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await client.revokeLease(leaseID) }
-            group.addTask { try? await Task.sleep(for: .seconds(2)) }
-            await group.next()
-            group.cancelAll()
-        }
+        await Task { try? await client.revokeLease(leaseID) }.value
+        logger.info("left the cluster", metadata: ["lease": "\(leaseID)"])
     }
 
     /// The whole cluster as etcd holds it now: live brokers and each group's leader and epoch.

@@ -71,6 +71,7 @@ public final class EtcdServer: Sendable {
 
 public struct EtcdServerError: Error, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// Runs `body` with a fresh etcd in a temp folder; etcd is stopped and the folder removed after.
