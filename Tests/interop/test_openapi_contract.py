@@ -261,6 +261,11 @@ def test_every_operation_matches_the_document(broker):
                                                               "user.create", "acl.grant", "user.delete"}
     api.call("GET", "/v1/audit?limit=abc", expect=400)
 
+    # Cluster: this broker runs without --etcd (the etcd mode is checked against a real etcd in
+    # Tests/SluiceClusterTests/BrokerFailoverTests.swift).
+    _, cluster, _ = api.call("GET", "/v1/cluster", expect=200)
+    assert cluster == {"mode": "single", "etcd": None, "node": None, "groups": [], "etcdError": None}
+
     # Specified ahead of their implementation: not served yet.
     for (method, template), operation in OPERATIONS.items():
         if operation.get("x-sluice-implemented", True):
