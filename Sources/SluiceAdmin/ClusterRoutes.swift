@@ -21,6 +21,17 @@ public struct ClusterStatusReport: Encodable, Sendable, Hashable {
             self.leaseId = leaseId
             self.lastError = lastError
         }
+
+        enum CodingKeys: String, CodingKey { case nodeId, brokerGroup, role, epoch, leaseId, lastError }
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(nodeId, forKey: .nodeId)
+            try container.encode(brokerGroup, forKey: .brokerGroup)
+            try container.encode(role, forKey: .role)
+            try container.encode(epoch, forKey: .epoch)
+            try container.encode(leaseId, forKey: .leaseId)
+            try container.encode(lastError, forKey: .lastError)  // null, not left out
+        }
     }
 
     public struct Member: Encodable, Sendable, Hashable {
@@ -38,6 +49,15 @@ public struct ClusterStatusReport: Encodable, Sendable, Hashable {
     }
 
     public struct Group: Encodable, Sendable, Hashable {
+        enum CodingKeys: String, CodingKey { case name, leader, epoch, members }
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(leader, forKey: .leader)  // null while the group has no leader
+            try container.encode(epoch, forKey: .epoch)
+            try container.encode(members, forKey: .members)
+        }
+
         public var name: String
         /// The leader's node id; nil while the group has none.
         public var leader: String?
