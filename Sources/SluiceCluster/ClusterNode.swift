@@ -110,7 +110,7 @@ public final class ClusterNode: Sendable {
             } catch {
                 if Task.isCancelled { break }
                 logger.warning("cluster coordination interrupted; starting over", metadata: ["error": "\(error)"])
-                update { $0.role = .joining; $0.lastError = "\(error)" }
+                update { $0.role = .joining; $0.leader = nil; $0.lastError = "\(error)" }
             }
             if Task.isCancelled { break }
             // The old lease may still live (a watch broke, not the lease): revoke it so the next

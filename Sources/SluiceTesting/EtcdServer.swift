@@ -16,21 +16,32 @@ public final class EtcdServer: Sendable {
         ProcessInfo.processInfo.environment["SLUICE_ETCD_BIN"] ?? "/usr/bin/etcd"
     }
 
-    private init(process: ChildProcess, clientPort: Int, peerPort: Int) {
+    public let dataDirectory: String
+
+    private init(process: ChildProcess, clientPort: Int, peerPort: Int, dataDirectory: String) {
         self.process = process
         self.clientPort = clientPort
         self.peerPort = peerPort
+        self.dataDirectory = dataDirectory
+    }
+
+    /// A new etcd process on the same ports and data (call after this one has exited).
+    public func restarted() async throws -> EtcdServer {
+        try await Self.start(dataDirectory: dataDirectory, clientPort: clientPort, peerPort: peerPort)
     }
 
     /// Starts etcd with its data under `directory` and waits until it answers `/health`.
     /// - Throws: `EtcdServerError` when the binary is missing (install `etcd-server`; `make test`
     ///   does) or etcd does not become healthy within `timeout`.
-    public static func start(dataDirectory directory: String, timeout: Duration = .seconds(30)) async throws -> EtcdServer {
+    /// Pass the ports and folder of a stopped server to start it again with its data.
+    public static func start(
+        dataDirectory directory: String, clientPort: Int? = nil, peerPort: Int? = nil, timeout: Duration = .seconds(30)
+    ) async throws -> EtcdServer {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw EtcdServerError(description: "\(executable) not found: apt-get install etcd-server (make test does)")
         }
-        let clientPort = try FreePort.next()
-        let peerPort = try FreePort.next()
+        let clientPort = try clientPort ?? FreePort.next()
+        let peerPort = try peerPort ?? FreePort.next()
         let client = "http://127.0.0.1:\(clientPort)"
         let peer = "http://127.0.0.1:\(peerPort)"
         let process = ChildProcess(
@@ -43,7 +54,7 @@ public final class EtcdServer: Sendable {
                 "--log-level", "warn",
             ])
         try process.start()
-        let server = EtcdServer(process: process, clientPort: clientPort, peerPort: peerPort)
+        let server = EtcdServer(process: process, clientPort: clientPort, peerPort: peerPort, dataDirectory: directory)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let reply = try? await LoopbackHTTP.get("\(client)/health", timeoutSeconds: 2), reply.status == 200,

@@ -144,6 +144,37 @@ struct BrokerFailoverTests {
         }
     }
 
+    @Test("etcd gone for longer than the lease TTL: the leader steps down; etcd back: it leads again at a higher epoch")
+    func etcdOutage() async throws {
+        try await withTemporaryDirectory(prefix: "sluice-outage") { directory in
+            let etcd = try await EtcdServer.start(dataDirectory: directory + "/etcd-home")
+            let a = try await Self.startBroker("a", etcd: etcd.endpoint, in: directory)
+            defer { a.process.send(SIGKILL) }
+            let leads = await eventually(timeout: .seconds(30)) { await a.node()?["role"] as? String == "leader" }
+            #expect(leads)
+            let firstEpoch = try #require(await a.node()?["epoch"] as? Int)
+
+            await etcd.process.killHard()
+            // No renewal for a whole TTL: the lease must be taken as expired, leadership with it.
+            let steppedDown = await eventually(timeout: .seconds(Self.leaseTTLSeconds + 8)) {
+                await a.node()?["role"] as? String == "joining"
+            }
+            #expect(steppedDown)
+            let view = await a.cluster()
+            #expect(view?["etcdError"] is String)
+            #expect(a.process.outputLines.contains("sluice-broker: cluster joining group g1"))
+
+            let again = try await etcd.restarted()
+            defer { again.process.send(SIGKILL) }
+            let leadsAgain = await eventually(timeout: .seconds(30)) {
+                guard let node = await a.node() else { return false }
+                return node["role"] as? String == "leader" && (node["epoch"] as? Int ?? 0) > firstEpoch
+            }
+            #expect(leadsAgain)
+            await again.stop()
+        }
+    }
+
     @Test("without --etcd the broker is single: GET /v1/cluster says so and nothing else changes")
     func singleBroker() async throws {
         try await withTemporaryDirectory(prefix: "sluice-single") { directory in
