@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 import SluiceAdmin
 import SluiceBroker
@@ -42,9 +43,17 @@ final class ClusterCoordination: Service, Sendable {
 
     func run() async throws {
         try await EtcdClient.withClient(endpoints: endpoints, logger: logger) { client in
+            let group = nodeConfiguration.brokerGroup
+            let leading = Gauge(label: "sluice_cluster_leader", dimensions: [("group", group)])
+            let epoch = Gauge(label: "sluice_cluster_epoch", dimensions: [("group", group)])
+            leading.record(0)
             let node = try ClusterNode(
                 client: client, configuration: nodeConfiguration, logger: logger,
-                onChange: { [nodeConfiguration] status in Self.announce(status, group: nodeConfiguration.brokerGroup) })
+                onChange: { status in
+                    Self.announce(status, group: group)
+                    leading.record(status.role == .leader ? 1 : 0)
+                    epoch.record(Double(status.epoch))
+                })
             self.node.withLock { $0 = node }
             try await cancelWhenGracefulShutdown { await node.run() }
         }

@@ -85,6 +85,11 @@ struct BrokerFailoverTests {
                 #expect(await leader.node()?["role"] as? String == "leader")
                 #expect(await survivor.node()?["role"] as? String == "follower")
                 #expect(leader.process.outputLines.contains("sluice-broker: cluster leader of group g1 at epoch \(firstEpoch)"))
+                let leaderMetrics = try await LoopbackHTTP.get("http://127.0.0.1:\(leader.adminPort)/metrics").text
+                let followerMetrics = try await LoopbackHTTP.get("http://127.0.0.1:\(survivor.adminPort)/metrics").text
+                #expect(leaderMetrics.contains("sluice_cluster_leader{group=\"g1\"} 1"), "\(leaderMetrics)")
+                #expect(leaderMetrics.contains("sluice_cluster_epoch{group=\"g1\"} \(firstEpoch)"))
+                #expect(followerMetrics.contains("sluice_cluster_leader{group=\"g1\"} 0"))
 
                 // The operator's view: `sluice cluster status`, table and JSON.
                 let table = try await Self.cli(["--admin", "http://127.0.0.1:\(survivor.adminPort)", "cluster", "status"])
