@@ -105,8 +105,6 @@ public final class ClusterNode: Sendable {
                     defer { group.cancelAll() }
                     _ = try await group.next()
                 }
-            } catch let error as EtcdError where error.code == .cancelled {
-                break
             } catch {
                 if Task.isCancelled { break }
                 logger.warning("cluster coordination interrupted; starting over", metadata: ["error": "\(error)"])

@@ -168,6 +168,10 @@ struct BrokerFailoverTests {
             let view = await a.cluster()
             #expect(view?["etcdError"] is String)
             #expect(a.process.outputLines.contains("sluice-broker: cluster joining group g1"))
+            // The operator sees it too: `sluice cluster status` fails (1) and says why.
+            let status = try await Self.cli(["--admin", "http://127.0.0.1:\(a.adminPort)", "cluster", "status"])
+            #expect(status.status == 1)
+            #expect(status.lines.contains { $0.contains("a in group g1, joining") })
 
             let again = try await etcd.restarted()
             defer { again.process.send(SIGKILL) }
