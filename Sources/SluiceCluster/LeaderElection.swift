@@ -84,7 +84,8 @@ public struct LeaderElection: Sendable {
                 continue
             }
             let (epochValue, _) = try await client.get(epochKey)
-            let next = try Self.epoch(of: epochValue) + 1
+            let (next, overflow) = try Self.epoch(of: epochValue).addingReportingOverflow(1)
+            if overflow { throw EtcdError(.malformedValue, "\(epochKey) holds the largest epoch there is") }
             let record = LeaderRecord(nodeID: nodeID, epoch: next, grpcAddress: grpcAddress)
             var txn = Etcdserverpb_TxnRequest()
             txn.compare = [.absent(leaderKey), .modified(epochKey, at: epochValue?.modRevision ?? 0)]

@@ -55,7 +55,7 @@ final class ClusterCoordination: Service, Sendable {
                     epoch.record(Double(status.epoch))
                 })
             self.node.withLock { $0 = node }
-            try await cancelWhenGracefulShutdown { await node.run() }
+            await cancelWhenGracefulShutdown { await node.run() }
         }
     }
 
