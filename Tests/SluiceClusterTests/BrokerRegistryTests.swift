@@ -80,6 +80,34 @@ struct BrokerRegistryTests {
         }
     }
 
+    @Test("a host name endpoint (resolved by DNS) works like an address")
+    func hostNameEndpoint() async throws {
+        try await withEtcdServer { server in
+            let endpoints = try EtcdEndpoints(parsing: "http://localhost:\(server.clientPort)")
+            try await EtcdClient.withClient(endpoints: endpoints) { client in
+                try await client.put("/sluice-test/k", Array("v".utf8))
+                let (value, _) = try await client.get("/sluice-test/k")
+                #expect(value?.value == Array("v".utf8))
+            }
+        }
+    }
+
+    @Test("an etcd that does not answer is .unavailable within the request timeout, not a hang")
+    func unreachableIsUnavailable() async throws {
+        let endpoints = EtcdEndpoints(host: "127.0.0.1", port: try FreePort.next())
+        let started = ContinuousClock.now
+        let code = try await EtcdClient.withClient(endpoints: endpoints, requestTimeout: .seconds(1)) { client in
+            do {
+                _ = try await client.get("/x")
+                return EtcdError.Code?.none
+            } catch {
+                return (error as? EtcdError)?.code
+            }
+        }
+        #expect(code == .unavailable)
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+
     @Test("endpoint lists parse; https and missing ports are refused with the entry named")
     func endpointParsing() throws {
         let endpoints = try EtcdEndpoints(parsing: "http://127.0.0.1:2379,127.0.0.2:22379")
