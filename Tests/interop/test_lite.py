@@ -1,0 +1,151 @@
+"""Lite topics (RocketMQ 5.4) with the official RocketMQ Python client (rocketmq-python-client 5.1.2):
+a producer sends with `msg.lite_topic = ...` (a LITE message) to a parent topic of type `lite`; a
+`LitePushConsumer` binds its group to the parent topic, reads the lite limits from the Settings the
+broker returns over Telemetry, and subscribes and unsubscribes lite topics with SyncLiteSubscription.
+A lite topic's messages reach only the groups that subscribed it; the subscriptions are the group's
+and survive a broker restart."""
+import json
+import threading
+import time
+
+import pytest
+from rocketmq import (ClientConfiguration, ConsumeResult, Credentials, LitePushConsumer, MessageListener)
+
+from conftest import start_broker
+from test_consumption import make_consumer, make_producer, message
+from test_txn_cli import sluice
+
+
+class Recorder(MessageListener):
+    def __init__(self):
+        self.seen = []
+        self.lock = threading.Lock()
+
+    def consume(self, msg):
+        with self.lock:
+            self.seen.append((msg.lite_topic, msg.body.decode()))
+        return ConsumeResult.SUCCESS
+
+    def bodies(self):
+        with self.lock:
+            return sorted(body for _, body in self.seen)
+
+
+def lite_message(topic, lite_topic, text):
+    m = message(topic, text)
+    m.lite_topic = lite_topic
+    return m
+
+
+def lite_consumer(broker, group, topic):
+    listener = Recorder()
+    consumer = LitePushConsumer(ClientConfiguration(broker.endpoint, Credentials()), group, topic, listener)
+    consumer.startup()
+    broker.wait_until_subscribed(group, topic)
+    return consumer, listener
+
+
+def wait_for(listener, expected, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if listener.bodies() == sorted(expected):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"expected {sorted(expected)}, got {listener.bodies()}")
+
+
+def test_lite_messages_reach_only_the_groups_that_subscribed_their_lite_topic(broker):
+    broker.create_topic("sessions", "lite")
+    producer = make_producer(broker, "sessions")
+    alice, alice_seen = lite_consumer(broker, "agent-alice", "sessions")
+    bob, bob_seen = lite_consumer(broker, "agent-bob", "sessions")
+    try:
+        # The limits came with the settings: without them the client refuses every lite topic.
+        with pytest.raises(Exception) as too_long:
+            alice.subscribe_lite("s" * 65)
+        assert "exceeded max length 64" in str(too_long.value), too_long.value
+        alice.subscribe_lite("session-1")
+        bob.subscribe_lite("session-2")
+        for lite, text in (("session-1", "a1"), ("session-2", "b1"), ("session-3", "nobody"), ("session-1", "a2")):
+            producer.send(lite_message("sessions", lite, text))
+        wait_for(alice_seen, ["a1", "a2"])
+        wait_for(bob_seen, ["b1"])
+        assert {lite for lite, _ in alice_seen.seen} == {"session-1"}, "each message carries its lite topic back"
+
+        # Unsubscribed: the group's cursor passes session-1's messages without delivering them.
+        alice.unsubscribe_lite("session-1")
+        producer.send(lite_message("sessions", "session-1", "a3-unsubscribed"))
+        time.sleep(3)
+        assert alice_seen.bodies() == ["a1", "a2"]
+        alice.subscribe_lite("session-1")
+        producer.send(lite_message("sessions", "session-1", "a4"))
+        wait_for(alice_seen, ["a1", "a2", "a4"])
+        assert bob_seen.bodies() == ["b1"]
+    finally:
+        alice.shutdown()
+        bob.shutdown()
+        producer.shutdown()
+
+
+def test_subscriptions_belong_to_the_group_and_survive_a_restart(tmp_path):
+    data_dir = str(tmp_path)
+    first = start_broker(keep_dir=data_dir)
+    broker = next(first)
+    broker.create_topic("chats", "lite", queues=2)
+    consumer, _ = lite_consumer(broker, "bots", "chats")
+    try:
+        consumer.subscribe_lite("chat-7")
+    finally:
+        consumer.shutdown()
+    first.close()
+    second = start_broker(keep_dir=data_dir)
+    broker = next(second)
+    producer = make_producer(broker, "chats")
+    # A SimpleConsumer of the same group, with no lite subscription of its own: the group's
+    # stored subscription decides what it receives.
+    simple = make_consumer(broker, "bots", "chats", await_duration=1)
+    try:
+        producer.send(lite_message("chats", "chat-8", "other"))
+        producer.send(lite_message("chats", "chat-7", "mine"))
+        got = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not got:
+            got = simple.receive(16, 10)
+        assert [(m.lite_topic, m.body) for m in got] == [("chat-7", b"mine")]
+        for m in got:
+            simple.ack(m)
+        assert simple.receive(16, 10) == [], "chat-8 has no subscriber in the group"
+    finally:
+        simple.shutdown()
+        producer.shutdown()
+        second.close()
+
+
+def test_bad_lite_topics_are_refused_with_the_field_named(broker):
+    broker.create_topic("parent", "lite")
+    broker.create_topic("plain", "normal")
+    producer = make_producer(broker, "parent")
+    try:
+        with pytest.raises(Exception) as bad_name:
+            producer.send(lite_message("parent", "no spaces", "x"))
+        assert "lite_topic 'no spaces' may use only letters, digits" in str(bad_name.value), bad_name.value
+        with pytest.raises(Exception) as too_long:
+            producer.send(lite_message("parent", "x" * 65, "x"))
+        assert "lite_topic is 65 bytes; the limit is 64 bytes" in str(too_long.value), too_long.value
+        with pytest.raises(Exception) as wrong_topic:
+            producer.send(lite_message("plain", "session", "x"))
+        text = str(wrong_topic.value)
+        assert "message_type:LITE" in text or "takes normal messages" in text, text
+        # A plain message to a lite topic has no lite topic: refused too.
+        with pytest.raises(Exception) as plain:
+            producer.send(message("parent", "no-lite-topic"))
+        text = str(plain.value)
+        assert "message_type:NORMAL" in text or "takes lite messages" in text, text
+    finally:
+        producer.shutdown()
+
+
+def test_the_cli_creates_and_lists_a_lite_topic(broker):
+    created = sluice(broker, "topic", "create", "agents", "--type", "lite", "--queues", "2", "--json")
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["type"] == "lite"
