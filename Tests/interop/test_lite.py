@@ -10,10 +10,42 @@ import time
 
 import pytest
 from rocketmq import (ClientConfiguration, ConsumeResult, Credentials, LitePushConsumer, MessageListener)
+from rocketmq.v5.client.lite_topic_subscription_manager import LiteTopicSubscriptionManager
 
 from conftest import start_broker
 from test_consumption import make_consumer, make_producer, message
 from test_txn_cli import sluice
+
+
+@pytest.fixture(autouse=True)
+def one_name_per_subscribe(monkeypatch):
+    """rocketmq-python-client 5.1.2 bug: `subscribe_lite("session-1")` builds its PARTIAL_ADD with
+    `lite_topic_set.extend("session-1")`, i.e. one lite topic per character ('s', 'e', ...), so no
+    broker can subscribe the name the user gave (its 30 s COMPLETE_ADD resync sends the right
+    names). Unsubscribing and the resync pass sets and are right. This wraps the one name in a
+    list before the client builds the request; everything on the wire stays the client's own."""
+    build = LiteTopicSubscriptionManager._LiteTopicSubscriptionManager__add_lite_subscription_req
+
+    def fixed(self, lite_topics, *args, **kwargs):
+        if isinstance(lite_topics, str):
+            lite_topics = [lite_topics]
+        return build(self, lite_topics, *args, **kwargs)
+
+    monkeypatch.setattr(LiteTopicSubscriptionManager, "_LiteTopicSubscriptionManager__add_lite_subscription_req", fixed)
+
+
+def test_the_unpatched_client_subscribes_one_lite_topic_per_character(broker, monkeypatch):
+    """Documents the client bug the fixture above works around (fails once a fixed client ships)."""
+    monkeypatch.undo()
+    broker.create_topic("letters", "lite")
+    consumer, _ = lite_consumer(broker, "spellers", "letters")
+    try:
+        consumer.subscribe_lite("ab")
+        status, body = broker.request("GET", "/v1/groups/spellers/lite/letters")
+        assert status == 200, body
+        assert body["liteTopics"] == ["a", "b"], body
+    finally:
+        consumer.shutdown()
 
 
 class Recorder(MessageListener):
