@@ -10,7 +10,8 @@ extension MessagingService {
     /// each); when one client unsubscribes, the group's other connected clients get a
     /// `NotifyUnsubscribeLiteCommand` for each lite topic the group lost.
     ///
-    /// Refusals: ILLEGAL_CONSUMER_GROUP, ILLEGAL_TOPIC / TOPIC_NOT_FOUND, BAD_REQUEST (not a LITE
+    /// Refusals: ILLEGAL_CONSUMER_GROUP, CONSUMER_GROUP_NOT_FOUND / TOO_MANY_REQUESTS (a new group
+    /// when groups are not created on first use, or `--max-groups` is reached), ILLEGAL_TOPIC / TOPIC_NOT_FOUND, BAD_REQUEST (not a LITE
     /// topic, an unknown action, too many names in one request), ILLEGAL_LITE_TOPIC (a name),
     /// LITE_SUBSCRIPTION_QUOTA_EXCEEDED (the group's quota or the broker's total).
     public func syncLiteSubscription(
@@ -37,6 +38,9 @@ extension MessagingService {
         guard let store = handle.lite else {
             throw ProtocolRefusal(.internalError, "the broker is still starting (recovering its store); retry shortly")
         }
+        // The group exists (created on first use like a receive would, within --max-groups), so
+        // subscriptions never belong to a group the broker does not count.
+        _ = try await consumerGroup(message.group.name, engine: try consumptionEngine())
         // One request lists at most a group's quota (a resync lists everything the client has).
         if message.liteTopicSet.count > store.quotaPerGroup {
             throw ProtocolRefusal(

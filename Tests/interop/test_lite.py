@@ -4,6 +4,7 @@ a producer sends with `msg.lite_topic = ...` (a LITE message) to a parent topic 
 broker returns over Telemetry, and subscribes and unsubscribes lite topics with SyncLiteSubscription.
 A lite topic's messages reach only the groups that subscribed it; the subscriptions are the group's
 and survive a broker restart."""
+import asyncio
 import json
 import threading
 import time
@@ -12,7 +13,12 @@ import pytest
 from rocketmq import (ClientConfiguration, ConsumeResult, Credentials, LitePushConsumer, MessageListener)
 from rocketmq.v5.client.lite_topic_subscription_manager import LiteTopicSubscriptionManager
 
+from google.protobuf import duration_pb2
+from rocketmq.grpc_protocol import definition_pb2 as d
+from rocketmq.grpc_protocol import service_pb2 as s
+
 from conftest import start_broker
+from raw_grpc import RawClient
 from test_consumption import make_consumer, make_producer, message
 from test_txn_cli import sluice
 
@@ -181,3 +187,91 @@ def test_the_cli_creates_and_lists_a_lite_topic(broker):
     created = sluice(broker, "topic", "create", "agents", "--type", "lite", "--queues", "2", "--json")
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["type"] == "lite"
+
+
+def sync_lite(client, group, topic, names, action=None):
+    request = s.SyncLiteSubscriptionRequest(action=d.LiteSubscriptionAction.PARTIAL_ADD if action is None else action)
+    request.group.name = group
+    request.topic.name = topic
+    request.lite_topic_set.extend(names)
+    return client.stub.SyncLiteSubscription(request, metadata=client.metadata, timeout=10)
+
+
+def test_sync_lite_subscription_refusals_name_the_field(broker):
+    """With the client's own protobuf stubs, which show the code (the client checks some of these
+    itself before asking)."""
+    broker.create_topic("parent", "lite")
+    broker.create_topic("plain", "normal")
+
+    async def run():
+        client = RawClient(broker.endpoint)
+        try:
+            bad_name = await sync_lite(client, "g", "parent", ["ok", "not ok"])
+            assert bad_name.status.code == d.Code.ILLEGAL_LITE_TOPIC, bad_name
+            assert "lite_topic_set entry 'not ok' may use only letters" in bad_name.status.message
+            not_lite = await sync_lite(client, "g", "plain", ["s1"])
+            assert not_lite.status.code == d.Code.BAD_REQUEST, not_lite
+            assert "topic plain takes normal messages" in not_lite.status.message
+            missing = await sync_lite(client, "g", "nope", ["s1"])
+            assert missing.status.code == d.Code.TOPIC_NOT_FOUND, missing
+            too_many = await sync_lite(client, "g", "parent", [f"s{i}" for i in range(2001)])
+            assert too_many.status.code == d.Code.LITE_SUBSCRIPTION_QUOTA_EXCEEDED, too_many
+            assert "lite_topic_set has 2001 names; the quota is 2000" in too_many.status.message
+            # Up to the quota over several requests, then one more is refused and nothing changes.
+            for start in range(0, 2000, 500):
+                done = await sync_lite(client, "g", "parent", [f"s{i}" for i in range(start, start + 500)])
+                assert done.status.code == d.Code.OK, done
+            over = await sync_lite(client, "g", "parent", ["one-more"])
+            assert over.status.code == d.Code.LITE_SUBSCRIPTION_QUOTA_EXCEEDED, over
+            assert "would subscribe 2001 lite topics of parent; the quota is 2000" in over.status.message
+            removed = await sync_lite(client, "g", "parent", [], d.LiteSubscriptionAction.COMPLETE_REMOVE)
+            assert removed.status.code == d.Code.OK, removed
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+    status, body = broker.request("GET", "/v1/groups/g/lite/parent")
+    assert status == 200 and body["liteTopics"] == [], body
+
+
+def test_an_unsubscribe_notifies_the_groups_other_clients(broker):
+    """The group's subscriptions are shared: when one client unsubscribes a lite topic, the group's
+    other connected clients get a NotifyUnsubscribeLiteCommand on their Telemetry stream (the Python
+    client 5.1.2 ignores it; the Java client drops the lite topic from its own set)."""
+    broker.create_topic("rooms", "lite")
+
+    async def run():
+        watcher, actor = RawClient(broker.endpoint), RawClient(broker.endpoint)
+        try:
+            settings = d.Settings(client_type=d.ClientType.LITE_PUSH_CONSUMER)
+            settings.request_timeout.CopyFrom(duration_pb2.Duration(seconds=3))
+            settings.subscription.group.name = "hosts"
+            entry = settings.subscription.subscriptions.add()
+            entry.topic.name = "rooms"
+            entry.expression.type = d.FilterType.TAG
+            entry.expression.expression = "*"
+            commands = asyncio.Queue()
+            stream = watcher.stub.Telemetry(metadata=watcher.metadata)
+            await stream.write(s.TelemetryCommand(settings=settings))
+
+            async def read():
+                async for command in stream:
+                    await commands.put(command)
+            reader = asyncio.create_task(read())
+            reply = await asyncio.wait_for(commands.get(), 10)
+            assert reply.status.code == d.Code.OK, reply
+            assert reply.settings.subscription.lite_subscription_quota == 2000
+            assert reply.settings.subscription.max_lite_topic_size == 64
+            assert (await sync_lite(actor, "hosts", "rooms", ["room-1", "room-2"])).status.code == d.Code.OK
+            removed = await sync_lite(actor, "hosts", "rooms", ["room-2"], d.LiteSubscriptionAction.PARTIAL_REMOVE)
+            assert removed.status.code == d.Code.OK, removed
+            notice = await asyncio.wait_for(commands.get(), 10)
+            assert notice.WhichOneof("command") == "notify_unsubscribe_lite_command", notice
+            assert notice.notify_unsubscribe_lite_command.lite_topic == "room-2"
+            reader.cancel()
+            stream.cancel()
+        finally:
+            await watcher.close()
+            await actor.close()
+
+    asyncio.run(run())
