@@ -71,6 +71,7 @@ public struct AdminServer: Service, CustomStringConvertible {
         TopicRoutes.add(to: router, readiness: readiness, handle: handle)
         GroupRoutes.add(to: router, readiness: readiness, handle: handle)
         GroupResetRoute.add(to: router, readiness: readiness, handle: handle)
+        GroupLiteRoute.add(to: router, readiness: readiness, handle: handle)
         TransactionRoutes.add(to: router, readiness: readiness, handle: handle, nowMs: nowMs)
         MessageRoutes.add(to: router, readiness: readiness, handle: handle)
         AuditRoutes.add(to: router, readiness: readiness, handle: handle)

@@ -221,6 +221,12 @@ def test_every_operation_matches_the_document(broker):
     api.call("POST", "/v1/groups/billing/reset-offset", {**reset, "topic": "nope"},
              headers={"X-Sluice-Actor": "contract"}, expect=404)
     api.call("POST", "/v1/groups/nope/reset-offset", reset, headers={"X-Sluice-Actor": "contract"}, expect=404)
+    broker.create_topic("agents", "lite")
+    _, lite, _ = api.call("GET", "/v1/groups/billing/lite/agents", expect=200)
+    assert lite["liteTopics"] == [] and lite["quota"] >= 1
+    api.call("GET", "/v1/groups/billing/lite/ledger", expect=400)  # not a lite topic
+    api.call("GET", "/v1/groups/billing/lite/nope", expect=404)
+    api.call("GET", "/v1/groups/nope/lite/agents", expect=404)
     api.call("DELETE", "/v1/groups/replay", headers={"X-Sluice-Actor": "contract"}, expect=204)
     _, redriven, _ = api.call("POST", "/v1/groups/billing/dead-letters/redrive",
                               headers={"X-Sluice-Actor": "contract"}, expect=200)
