@@ -6,6 +6,12 @@ SWIFT ?= swift
 export SWIFT_DETERMINISTIC_HASHING := 1
 DATA_DIR ?= ./data
 APT_PACKAGES := libsqlite3-dev
+# Debian's etcd for cluster coordination: `make etcd` runs it, the SluiceCluster tests start their own.
+# (Not ETCD_*: make exports command-line variables, and etcd reads ETCD_* variables as its flags.)
+ETCD_APT_PACKAGES := etcd-server
+SLUICE_ETCD_DATA_DIR ?= ./etcd-data
+SLUICE_ETCD_CLIENT_PORT ?= 2379
+SLUICE_ETCD_PEER_PORT ?= 2380
 VENV := .venv
 # The official RocketMQ Python client the interop tests drive, and what the OpenAPI contract test
 # (Tests/interop/test_openapi_contract.py) reads docs/openapi.yaml with; pinned.
@@ -15,7 +21,7 @@ PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3 PyYAML==6.0.3 jso
 BROWSER_APT_PACKAGES := chromium
 CODEGEN_APT_PACKAGES := protobuf-compiler libprotobuf-dev
 
-.PHONY: bench-scale run test bench generate deps browser soak build release clean venv interop screenshot fuzz fuzz-libfuzzer
+.PHONY: bench-scale run test bench generate deps browser soak build release clean venv interop screenshot fuzz fuzz-libfuzzer etcd etcd-server
 
 ## Install the system packages the build needs (Debian), only those missing.
 deps:
@@ -35,6 +41,23 @@ browser:
 		else sudo apt-get update -qq && sudo apt-get install -y -qq $$missing; fi; \
 	fi
 
+## Debian's etcd-server, only if missing (the cluster tests start real etcd processes).
+etcd-server:
+	@missing=""; for p in $(ETCD_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq $$missing; fi; \
+	fi
+
+## One etcd member on loopback for `sluice-broker --etcd http://127.0.0.1:2379`, data in ./etcd-data;
+## Ctrl-C stops it. (Debian's package also installs a systemd unit; this does not use it.)
+etcd: etcd-server
+	etcd --name sluice --data-dir $(SLUICE_ETCD_DATA_DIR) \
+		--listen-client-urls http://127.0.0.1:$(SLUICE_ETCD_CLIENT_PORT) --advertise-client-urls http://127.0.0.1:$(SLUICE_ETCD_CLIENT_PORT) \
+		--listen-peer-urls http://127.0.0.1:$(SLUICE_ETCD_PEER_PORT) --initial-advertise-peer-urls http://127.0.0.1:$(SLUICE_ETCD_PEER_PORT) \
+		--initial-cluster sluice=http://127.0.0.1:$(SLUICE_ETCD_PEER_PORT)
+
 ## Build in release mode and start one broker on the embedded default (./data, gRPC 8081, admin 8082).
 run: deps
 	$(SWIFT) build -c release --product sluice-broker
@@ -51,9 +74,9 @@ $(VENV)/.installed: Makefile
 	$(VENV)/bin/pip install -q $(PYTHON_PACKAGES)
 	touch $@
 
-## Every test suite: unit tests, integration tests that start real child processes, the
+## Every test suite: unit tests, integration tests that start real child processes (brokers, etcd), the
 ## official Python client against a real broker, and the admin API against docs/openapi.yaml.
-test: build venv
+test: build venv etcd-server
 	$(SWIFT) test --skip-build
 	$(MAKE) interop
 
@@ -125,7 +148,8 @@ fuzz-libfuzzer:
 	SLUICE_FUZZ_TARGET=recovery .build-fuzz/debug/sluice-fuzz-storage -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
 		-artifact_prefix=.build-fuzz/crashes/recovery- -print_final_stats=1 .build-fuzz/corpus/recovery Tests/fuzz-corpus/recovery
 
-## Regenerate committed code: protobuf/gRPC Swift from proto/, embedded migrations from migrations/.
+## Regenerate committed code: protobuf/gRPC Swift from proto/ (RocketMQ into SluiceWire, the etcd v3
+## subset into EtcdWire), embedded migrations from migrations/.
 generate:
 	@missing=""; for p in $(CODEGEN_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
@@ -133,4 +157,4 @@ generate:
 	bash scripts/embed-migrations.sh
 
 clean:
-	rm -rf .build .build-codegen .build-fuzz bench-data
+	rm -rf .build .build-codegen .build-fuzz bench-data etcd-data

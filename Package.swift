@@ -2,6 +2,7 @@
 // Sluice: a transactional message broker that speaks the Apache RocketMQ 5 gRPC protocol.
 // Layering (a lower layer never imports a higher one):
 //   CSluiceShims, CSQLite -> SluiceStorage, SluiceTransactions -> SluiceBroker -> SluiceProtocol/SluiceAdmin -> executables
+//   EtcdWire -> SluiceCluster (etcd coordination) -> sluice-broker; nothing else imports it.
 import PackageDescription
 
 let strictSettings: [SwiftSetting] = [
@@ -115,6 +116,30 @@ let package = Package(
             exclude: ["README.md"]
         ),
 
+        // MARK: generated etcd v3 API subset, etcdserverpb and mvccpb (committed; `make generate` redoes it)
+        .target(
+            name: "EtcdWire",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ]
+        ),
+
+        // MARK: cluster coordination over etcd: registration, elections with epochs, routes, check ownership.
+        // Off the message path: only the broker executable and the tests import it.
+        .target(
+            name: "SluiceCluster",
+            dependencies: [
+                "EtcdWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // MARK: the RocketMQ 5 gRPC front: MessagingService, client sessions, check-backs over Telemetry
         .target(
             name: "SluiceProtocol",
@@ -226,6 +251,7 @@ let package = Package(
                 "SluiceProtocol",
                 "SluiceTransactions",
                 "SluiceFront",
+                "SluiceCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -351,6 +377,14 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceClusterTests",
+            dependencies: [
+                "SluiceCluster", "SluiceTesting",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the Swift code for the apache.rocketmq.v2 protocol (Sources/SluiceWire) from
-# proto/apache/rocketmq/v2/*.proto. Run from the repository root. The output is committed;
+# proto/apache/rocketmq/v2/*.proto, and for the subset of etcd's v3 API that cluster coordination
+# speaks (Sources/EtcdWire) from proto/etcd/{mvccpb,etcdserverpb}/*.proto. Run from the repository root. The output is committed;
 # run this only when the .proto files or the plugin versions (codegen/Package.swift) change.
 #
 # Only protobuf/gRPC code is generated here (SQL migrations are not touched).
@@ -55,3 +56,23 @@ protoc \
 { set +x; } 2>/dev/null
 
 ls -l "$OUT_DIR"
+
+# 4. etcd's v3 API (KV, Lease, Watch) for SluiceCluster. The include root is proto/etcd, so the
+# import "mvccpb/kv.proto" resolves; DropPath puts the generated files flat in Sources/EtcdWire.
+ETCD_PROTO_DIR=proto/etcd
+ETCD_OUT_DIR=Sources/EtcdWire
+mkdir -p "$ETCD_OUT_DIR"
+rm -f "$ETCD_OUT_DIR"/*.pb.swift "$ETCD_OUT_DIR"/*.grpc.swift
+set -x
+protoc \
+    --plugin=protoc-gen-swift="$BIN/protoc-gen-swift" \
+    --plugin=protoc-gen-grpc-swift-2="$BIN/protoc-gen-grpc-swift-2" \
+    -I "$ETCD_PROTO_DIR" \
+    --swift_out="$ETCD_OUT_DIR" \
+    --swift_opt=Visibility=Public,FileNaming=DropPath \
+    --grpc-swift-2_out="$ETCD_OUT_DIR" \
+    --grpc-swift-2_opt=Visibility=Public,FileNaming=DropPath,Server=false \
+    mvccpb/kv.proto etcdserverpb/rpc.proto
+{ set +x; } 2>/dev/null
+
+ls -l "$ETCD_OUT_DIR"

@@ -10,7 +10,7 @@ import SluiceBroker
 import SluiceStorage
 
 /// The admin HTTP API as a `Service`: `/healthz`, `/readyz`, `/metrics`, `/v1/topics`,
-/// `/v1/transactions`, `/v1/messages`, `/v1/audit`, and the web dashboard at `/`.
+/// `/v1/transactions`, `/v1/messages`, `/v1/audit`, `/v1/cluster`, and the web dashboard at `/`.
 ///
 /// It starts listening at once, independent of the store, so that scripts can poll `/readyz`
 /// while the commit log recovers. With a token, every other route needs
@@ -25,6 +25,7 @@ public struct AdminServer: Service, CustomStringConvertible {
     /// HTTPS when set (`--admin-tls-cert`); its `sslContextCallback` supplies reloaded certificates.
     private let tls: TLSConfiguration?
     private let logger: Logger
+    private let clusterStatus: ClusterStatusSource?
     private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
 
     /// - Parameter onListening: called once the socket listens, with the bound port (which
@@ -36,6 +37,7 @@ public struct AdminServer: Service, CustomStringConvertible {
     public init(
         host: String, port: Int, readiness: Readiness, handle: BrokerHandle = BrokerHandle(),
         registry: PrometheusCollectorRegistry, adminToken: String? = nil, tls: TLSConfiguration? = nil, logger: Logger,
+        clusterStatus: ClusterStatusSource? = nil,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void
     ) {
         self.host = host
@@ -46,6 +48,7 @@ public struct AdminServer: Service, CustomStringConvertible {
         self.adminToken = adminToken
         self.tls = tls
         self.logger = logger
+        self.clusterStatus = clusterStatus
         self.onListening = onListening
     }
 
@@ -53,7 +56,8 @@ public struct AdminServer: Service, CustomStringConvertible {
 
     static func router(
         readiness: Readiness, handle: BrokerHandle, registry: PrometheusCollectorRegistry,
-        adminToken: String? = nil, nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() }
+        adminToken: String? = nil, nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() },
+        clusterStatus: ClusterStatusSource? = nil
     ) -> Router<BasicRequestContext> {
         let router = Router()
         // Middleware first: routes capture the middleware present when they are added. The error
@@ -67,10 +71,12 @@ public struct AdminServer: Service, CustomStringConvertible {
         TopicRoutes.add(to: router, readiness: readiness, handle: handle)
         GroupRoutes.add(to: router, readiness: readiness, handle: handle)
         GroupResetRoute.add(to: router, readiness: readiness, handle: handle)
+        GroupLiteRoute.add(to: router, readiness: readiness, handle: handle)
         TransactionRoutes.add(to: router, readiness: readiness, handle: handle, nowMs: nowMs)
         MessageRoutes.add(to: router, readiness: readiness, handle: handle)
         AuditRoutes.add(to: router, readiness: readiness, handle: handle)
         SecurityRoutes.add(to: router, readiness: readiness, handle: handle)
+        ClusterRoutes.add(to: router, source: clusterStatus)
         DashboardRoutes.add(to: router)
         return router
     }
@@ -79,7 +85,9 @@ public struct AdminServer: Service, CustomStringConvertible {
     public func run() async throws {
         let listening = ListenFlag()
         let application = Application(
-            router: Self.router(readiness: readiness, handle: handle, registry: registry, adminToken: adminToken),
+            router: Self.router(
+                readiness: readiness, handle: handle, registry: registry, adminToken: adminToken,
+                clusterStatus: clusterStatus),
             server: try tls.map { try HTTPServerBuilder.tls(.http1(), tlsConfiguration: $0) } ?? HTTPServerBuilder.http1(),
             configuration: .init(address: .hostname(host, port: port)),
             onServerRunning: { [host, port, onListening] channel in

@@ -77,7 +77,7 @@ enum MessageBodies {
             case .delay: "delay"
             case .transaction, .transactionRollback: "transaction"
             case .priority: "priority"
-        case .priority: "priority"
+            case .lite: "lite"
             case nil: nil
             }
         }

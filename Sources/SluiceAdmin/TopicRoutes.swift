@@ -7,7 +7,7 @@ import SluiceTransactions
 /// `/v1/topics`: list, create, show and delete topics.
 ///
 /// - `GET /v1/topics` → 200 `{"topics": [topic, ...]}` ordered by name
-/// - `POST /v1/topics` with `{"name": "...", "type": "normal|fifo|delay|transaction|priority", "queues": 8}`
+/// - `POST /v1/topics` with `{"name": "...", "type": "normal|fifo|delay|transaction|priority|lite", "queues": 8}`
 ///   (`queues` optional, default 8) → 201 with the topic, or 200 when it already existed identically
 /// - `GET /v1/topics/{name}` → 200 with the topic, 404 `TOPIC_NOT_FOUND`
 /// - `DELETE /v1/topics/{name}` with `X-Sluice-Actor` → 204, audited (`topic.delete`); 409

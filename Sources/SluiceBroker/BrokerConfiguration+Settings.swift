@@ -18,6 +18,9 @@ extension BrokerConfiguration {
         static let retentionHours = 1...(24 * 365 * 10)
         /// A guessable token is no protection; 16 characters is 96 bits of base64.
         static let adminTokenBytes = 16...4096
+        /// etcd refuses TTLs below its minimum (about 2 s with default timing); above a minute a
+        /// dead leader blocks its group too long.
+        static let etcdLeaseTTLSeconds = 2...60
     }
 
     /// Reads `value` as `setting` and stores it.
@@ -44,6 +47,15 @@ extension BrokerConfiguration {
             let duration = try parsed(DurationParser.parse(value))
             guard duration > .zero else { throw invalid("must be longer than zero; got '\(value)'") }
             return duration
+        }
+        /// A broker group or node id: one segment of an etcd key, readable in logs and tables.
+        func clusterName() throws(BrokerError) -> String {
+            guard (1...64).contains(value.utf8.count),
+                value.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F })
+            else {
+                throw invalid("expected 1 to 64 letters, digits, '.', '-' or '_'; got '\(value)'")
+            }
+            return value
         }
         func ipAddress() throws(BrokerError) -> String {
             guard Self.isIPAddress(value) else {
@@ -139,6 +151,28 @@ extension BrokerConfiguration {
             guard access(value, R_OK) == 0 else { throw invalid("cannot read \(value)") }
             tlsPaths[setting] = value
             applyTLSPaths()
+        case .etcd:
+            let entries = value.split(separator: ",", omittingEmptySubsequences: false)
+            guard !value.isEmpty, entries.allSatisfy({ !$0.isEmpty && !$0.contains(" ") }) else {
+                throw invalid("expected http://HOST:PORT[,http://HOST:PORT...]; got '\(value)'")
+            }
+            cluster = ClusterSettings(etcdEndpoints: value)
+        case .brokerGroup: brokerGroup = try clusterName()
+        case .nodeId: nodeID = try clusterName()
+        case .advertiseHost:
+            guard !value.isEmpty, value.utf8.count <= 253,
+                value.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || ".-:_".unicodeScalars.contains($0) })
+            else {
+                throw invalid("expected a host name or IP address; got '\(value)'")
+            }
+            advertiseHost = value
+        case .etcdLeaseTtl:
+            let duration = try parsed(DurationParser.parse(value))
+            let (seconds, attoseconds) = duration.components
+            guard attoseconds == 0, Limits.etcdLeaseTTLSeconds.contains(Int(seconds)) else {
+                throw invalid("expected whole seconds from 2s to 60s (etcd's minimum TTL is about 2s); got '\(value)'")
+            }
+            etcdLeaseTTLSeconds = Int(seconds)
         }
     }
 

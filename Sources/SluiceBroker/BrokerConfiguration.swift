@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import SluiceTransactions
 import SluiceStorage
@@ -56,6 +57,14 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var grpcTLS: TLSFiles?
     public var grpcClientCAFile: String?
     public var adminTLS: TLSFiles?
+    /// Cluster coordination (`--etcd`): nil keeps the broker single, exactly as without a cluster.
+    public var cluster: ClusterSettings?
+    /// `--broker-group`, `--node-id`, `--advertise-host`, `--etcd-lease-ttl`, kept even without
+    /// `--etcd` so that the order of settings does not matter.
+    public var brokerGroup = "default"
+    public var nodeID: String?
+    public var advertiseHost: String?
+    public var etcdLeaseTTLSeconds = 5
     /// The paths as given, checked together by `validate()`.
     var tlsPaths: [BrokerSetting: String] = [:]
 
@@ -76,6 +85,21 @@ public struct BrokerConfiguration: Sendable, Hashable {
         configuration.flush = flushPolicy
         configuration.retention.maxAge = .seconds(retentionHours * 3600)
         return configuration
+    }
+}
+
+/// Where the cluster's etcd is; the rest of the cluster settings live beside it in the configuration.
+public struct ClusterSettings: Sendable, Hashable {
+    /// As given to `--etcd`: `http://HOST:PORT[,...]` (parsed by the cluster module).
+    public var etcdEndpoints: String
+}
+
+extension BrokerConfiguration {
+    /// This broker's node id: `--node-id`, else `<hostname>-<grpc port>`.
+    public var effectiveNodeID: String {
+        if let nodeID { return nodeID }
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "sluice"
+        return "\(host)-\(grpcPort)"
     }
 }
 

@@ -14,6 +14,7 @@ public final class BrokerHandle: Sendable {
 
     private let recorder = Mutex<MessageTraceRecorder?>(nil)
     private let securityStore = Mutex<SecurityStore?>(nil)
+    private let liteStore = Mutex<LiteSubscriptions?>(nil)
 
     private let components: Mutex<Components>
 
@@ -54,6 +55,12 @@ public final class BrokerHandle: Sendable {
     public var trace: MessageTraceRecorder? {
         get { recorder.withLock { $0 } }
         set { recorder.withLock { $0 = newValue } }
+    }
+
+    /// The consumer groups' lite topic subscriptions; nil while the store is closed.
+    public var lite: LiteSubscriptions? {
+        get { liteStore.withLock { $0 } }
+        set { liteStore.withLock { $0 = newValue } }
     }
 
     /// Users and access rules; nil while the store is closed.

@@ -35,6 +35,11 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case tlsClientCa = "tls-client-ca"
     case adminTlsCert = "admin-tls-cert"
     case adminTlsKey = "admin-tls-key"
+    case etcd
+    case brokerGroup = "broker-group"
+    case nodeId = "node-id"
+    case advertiseHost = "advertise-host"
+    case etcdLeaseTtl = "etcd-lease-ttl"
 
     /// The key in a config file; also the flag without its dashes.
     public var key: String { rawValue }
@@ -89,6 +94,13 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
         case .tlsClientCa: "PEM CA certificates: gRPC clients must present a certificate signed by one of them (mutual TLS)."
         case .adminTlsCert: "PEM certificate chain for HTTPS on the admin port (with --admin-tls-key); reloaded on SIGHUP and every minute."
         case .adminTlsKey: "PEM private key for --admin-tls-cert."
+        case .etcd:
+            "etcd members for cluster coordination, http://HOST:PORT[,...]: the broker registers and campaigns for its broker group's leadership; unset: a single broker."
+        case .brokerGroup: "With --etcd, the broker group this broker belongs to (default default)."
+        case .nodeId: "With --etcd, this broker's name, unique in the cluster (default <hostname>-<grpc port>)."
+        case .advertiseHost: "With --etcd, the host other brokers and clients reach this broker's gRPC port at (default --grpc-host)."
+        case .etcdLeaseTtl:
+            "With --etcd, the lease TTL: a dead broker's registration and leadership expire after this, which bounds fail-over time (default 5s, whole seconds, 2s to 60s)."
         }
     }
 }

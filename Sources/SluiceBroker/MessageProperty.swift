@@ -9,6 +9,11 @@ public enum MessageProperty {
     public static let priority = "SLUICE_PRIORITY"
     /// The priorities a PRIORITY message may carry (higher is served first).
     public static let priorityRange: ClosedRange<Int32> = 0...9
+    /// A LITE message's lite topic (1 to `liteTopicMaxLength` characters of `[%a-zA-Z0-9_-]`).
+    public static let liteTopic = "SLUICE_LITE_TOPIC"
+    /// The longest lite topic name, in characters (advertised to lite consumers as
+    /// `max_lite_topic_size`; RocketMQ 5.4's default is 64 as well).
+    public static let liteTopicMaxLength = 64
     /// The producer's host, as it reported it.
     public static let bornHost = "SLUICE_BORN_HOST"
     /// On a dead-letter copy: where the message was (`topic#queue@offset`) and for which group.

@@ -131,7 +131,20 @@ public final class StoreService: Service, CustomStringConvertible {
             await log.close()
             throw BrokerError(.storageUnavailable, error.message, cause: error)
         }
+        let lite: LiteSubscriptions
+        do throws(BrokerError) {
+            lite = try await LiteSubscriptions.open(path: Self.transactionDatabasePath(configuration.directory))
+        } catch {
+            readiness.markFailed(error.message)
+            await security.close()
+            await consumption.close()
+            await topics.close()
+            try? await coordinator.store.close()
+            await log.close()
+            throw error
+        }
         handle.security = security
+        handle.lite = lite
         handle.trace = recorder
         handle.install(topics: topics, coordinator: coordinator, consumption: consumption)
         readiness.markReady(RecoveryFacts(log.recoveryReport))
@@ -153,6 +166,8 @@ public final class StoreService: Service, CustomStringConvertible {
         handle.install(topics: nil, coordinator: nil)
         handle.trace = nil
         handle.security = nil
+        handle.lite = nil
+        await lite.close()
         await security.close()
         await consumption.close()
         await topics.close()

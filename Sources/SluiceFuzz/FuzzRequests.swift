@@ -302,6 +302,11 @@ struct FuzzRequests {
             var request = Apache_Rocketmq_V2_SyncLiteSubscriptionRequest()
             request.topic = resource(topic())
             request.group = resource(group())
+            // Any action number, valid and hostile names, sometimes past the quota.
+            request.action = Apache_Rocketmq_V2_LiteSubscriptionAction(rawValue: Int(values.int32(plausible: 0...3)))
+                ?? .partialAdd
+            let names = values.chance(8) ? 2001 + values.below(64) : values.below(8)
+            request.liteTopicSet = (0..<names).map { _ in values.string(plausible: ["session-1", "a", "s%2"]) }
             call.bytes = serialized(request)
         }
         return call

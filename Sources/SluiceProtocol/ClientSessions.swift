@@ -15,6 +15,8 @@ public final class ClientSessions: Sendable {
         var streamID: UInt64
         var clientType: Apache_Rocketmq_V2_ClientType
         var topics: Set<String>
+        /// The consumer group its subscription settings named (nil for producers).
+        var consumerGroup: String? = nil
         var outbound: AsyncStream<Apache_Rocketmq_V2_TelemetryCommand>.Continuation
         /// When the client was last heard from: stream opened, settings, heartbeat, send.
         var lastSeen: ContinuousClock.Instant
@@ -78,6 +80,9 @@ public final class ClientSessions: Sendable {
                 // The caller checked the count and names (`WireLimits.settingsTopics`).
                 session.topics = Set(publishing.topics.prefix(WireLimits.settingsTopics).map(\.name))
             }
+            if case .subscription(let subscription) = settings.pubSub {
+                session.consumerGroup = subscription.group.name
+            }
             state.sessions[clientId] = session
         }
     }
@@ -126,6 +131,13 @@ public final class ClientSessions: Sendable {
         guard let session = state.withLockedValue({ $0.sessions[clientId] }) else { return false }
         if case .enqueued = session.outbound.yield(command) { return true }
         return false
+    }
+
+    /// Connected clients whose settings named `consumerGroup`.
+    func clients(consumerGroup: String) -> [String] {
+        state.withLockedValue { state in
+            state.sessions.filter { $0.value.consumerGroup == consumerGroup }.map(\.key).sorted()
+        }
     }
 
     var connectedClientCount: Int { state.withLockedValue { $0.sessions.count } }

@@ -160,10 +160,15 @@ extension MessagingService {
             // A cancelled call claims nothing (the receive below would have to hand it back).
             if Task.isCancelled { return [] }
             let deliveries: [Delivery]
+            var filter = ask.filter
+            if ask.topic.messageType == .lite {
+                // Read at every attempt: a subscription made while this receive waits counts.
+                filter.liteTopics = handle.lite?.liteTopics(group: ask.group.name, topic: ask.topic.name) ?? []
+            }
             do throws(BrokerError) {
                 deliveries = try await engine.receive(
                     group: ask.group, topic: ask.topic, batch: ask.batch, invisibleMs: ask.invisibleMs,
-                    filter: ask.filter, clientId: clientId, firstQueue: ask.firstQueue, autoRenew: ask.autoRenew)
+                    filter: filter, clientId: clientId, firstQueue: ask.firstQueue, autoRenew: ask.autoRenew)
             } catch {
                 throw ProtocolRefusal(error)
             }

@@ -88,7 +88,7 @@ extension MessagingService {
     /// body (MESSAGE_BODY_EMPTY, MESSAGE_BODY_TOO_LARGE), type (BAD_REQUEST,
     /// MESSAGE_PROPERTY_CONFLICT_WITH_TYPE), tag (ILLEGAL_MESSAGE_TAG), keys (ILLEGAL_MESSAGE_KEY),
     /// message id (ILLEGAL_MESSAGE_ID), user properties (ILLEGAL_MESSAGE_PROPERTY_KEY,
-    /// MESSAGE_PROPERTIES_TOO_LARGE), message group (ILLEGAL_MESSAGE_GROUP), priority (BAD_REQUEST), delivery time
+    /// MESSAGE_PROPERTIES_TOO_LARGE), message group (ILLEGAL_MESSAGE_GROUP), priority (BAD_REQUEST), lite topic (ILLEGAL_LITE_TOPIC), delivery time
     /// (ILLEGAL_DELIVERY_TIME), born time and host (BAD_REQUEST).
     func validatedRecord(_ wire: Apache_Rocketmq_V2_Message, topic: TopicDefinition) throws(ProtocolRefusal)
         -> MessageRecord
@@ -132,6 +132,10 @@ extension MessagingService {
         let bornMs = try system.hasBornTimestamp
             ? WireTime.milliseconds(system.bornTimestamp, field: "born_timestamp", code: .badRequest)
             : WallClock.nowMs()
+        if kind != .lite, system.hasLiteTopic {
+            throw ProtocolRefusal(
+                .messagePropertyConflictWithType, "lite_topic is set on a \(system.messageType) message; only LITE messages carry one")
+        }
         let queueId: UInt32
         switch kind {
         case .fifo:
@@ -149,6 +153,16 @@ extension MessagingService {
         case .priority:
             properties.append((WireProperty.priority, "\(try Self.priority(system))"))
             queueId = nextQueue(topic)
+        case .lite:
+            guard system.hasLiteTopic else {
+                throw ProtocolRefusal(.illegalLiteTopic, "a LITE message needs a lite_topic")
+            }
+            try WireCheck.liteTopic(system.liteTopic)
+            properties.append((WireProperty.liteTopic, system.liteTopic))
+            // One lite topic, one queue: its messages keep their order, like a FIFO group's.
+            var name = system.liteTopic
+            let hash = name.withUTF8 { sluice_crc32c(0, $0.baseAddress, $0.count) }
+            queueId = hash % UInt32(max(1, topic.queueCount))
         case .delay:
             let deliveryMs = try Self.deliveryMs(system)
             properties.append((WireProperty.deliveryTimestampMs, "\(deliveryMs)"))

@@ -163,6 +163,10 @@ extension MessagingService {
                 ?? ConsumerGroup(name: subscription.group.name, createdAtMs: 0)
             subscription.fifo = group.fifo
             subscription.receiveBatchSize = 32
+            // Lite consumers read their limits here (a LitePushConsumer cannot subscribe a
+            // lite topic before it has them).
+            subscription.liteSubscriptionQuota = Int32(clamping: handle.lite?.quotaPerGroup ?? LiteSubscriptions.defaultQuotaPerGroup)
+            subscription.maxLiteTopicSize = Int32(MessageProperty.liteTopicMaxLength)
             if !subscription.hasLongPollingTimeout {
                 subscription.longPollingTimeout = Google_Protobuf_Duration(seconds: 20, nanos: 0)
             }

@@ -43,6 +43,18 @@ enum WireCheck {
         }
     }
 
+    /// A lite topic name: 1 to `MessageProperty.liteTopicMaxLength` (64) of `[%a-zA-Z0-9_-]`,
+    /// ILLEGAL_LITE_TOPIC otherwise. Only ASCII is allowed, so characters and bytes agree (the
+    /// Python client checks the length in characters against the advertised limit).
+    static func liteTopic(_ name: String, field: String = "lite_topic") throws(ProtocolRefusal) {
+        if name.isEmpty { throw ProtocolRefusal(.illegalLiteTopic, "\(field) is empty") }
+        try length(name, atMost: MessageProperty.liteTopicMaxLength, field: field, code: .illegalLiteTopic)
+        if !name.utf8.allSatisfy(isNameByte) {
+            throw ProtocolRefusal(
+                .illegalLiteTopic, "\(field) \(shown(name)) may use only letters, digits, '%', '_' and '-'")
+        }
+    }
+
     /// A consumer group name (RocketMQ's rule: 1 to 255 of `[%a-zA-Z0-9_-]`).
     static func groupName(_ name: String) throws(ProtocolRefusal) {
         if name.isEmpty { throw ProtocolRefusal(.illegalConsumerGroup, "the consumer group name is empty") }

@@ -18,6 +18,7 @@ extension RecordKind {
         case .delay: self = .delay
         case .transaction: self = .transaction
         case .priority: self = .priority
+        case .lite: self = .lite
         default: return nil
         }
     }
@@ -29,6 +30,7 @@ extension RecordKind {
         case .delay: .delay
         case .transaction, .transactionRollback: .transaction
         case .priority: .priority
+        case .lite: .lite
         }
     }
 }
@@ -41,6 +43,7 @@ extension TopicMessageType {
         case .delay: .delay
         case .transaction: .transaction
         case .priority: .priority
+        case .lite: .lite
         }
     }
 }
@@ -73,6 +76,7 @@ enum WireMessage {
             system.deliveryTimestamp = timestamp(ms: delivery)
         }
         if let priority = record.property(WireProperty.priority).flatMap(Int32.init) { system.priority = priority }
+        if let liteTopic = record.property(WireProperty.liteTopic) { system.liteTopic = liteTopic }
         message.systemProperties = system
         return message
     }

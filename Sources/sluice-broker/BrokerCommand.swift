@@ -6,6 +6,7 @@ import Prometheus
 import ServiceLifecycle
 import SluiceAdmin
 import SluiceBroker
+import SluiceCluster
 import SluiceFront
 import SluiceProtocol
 import SluiceTransactions
@@ -62,6 +63,11 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.tlsClientCa, "path")) var tlsClientCa: String?
     @Option(help: help(.adminTlsCert, "path")) var adminTlsCert: String?
     @Option(help: help(.adminTlsKey, "path")) var adminTlsKey: String?
+    @Option(help: help(.etcd, "urls")) var etcd: String?
+    @Option(help: help(.brokerGroup, "name")) var brokerGroup: String?
+    @Option(help: help(.nodeId, "name")) var nodeId: String?
+    @Option(help: help(.advertiseHost, "host")) var advertiseHost: String?
+    @Option(help: help(.etcdLeaseTtl, "duration")) var etcdLeaseTtl: String?
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
     @Flag(help: "Print the effective configuration (defaults, file, environment and flags merged) as JSON and exit.")
@@ -91,6 +97,8 @@ struct BrokerCommand: AsyncParsableCommand {
             .maxGroups: maxGroups, .maxLongPolls: maxLongPolls, .maxClients: maxClients,
             .auth: auth, .authMaxClockSkew: authMaxClockSkew, .bootstrapUserFile: bootstrapUserFile, .tlsCert: tlsCert,
             .tlsKey: tlsKey, .tlsClientCa: tlsClientCa, .adminTlsCert: adminTlsCert, .adminTlsKey: adminTlsKey,
+            .etcd: etcd, .brokerGroup: brokerGroup, .nodeId: nodeId, .advertiseHost: advertiseHost,
+            .etcdLeaseTtl: etcdLeaseTtl,
         ]
         return given.compactMapValues { $0 }
     }
@@ -195,14 +203,23 @@ struct BrokerCommand: AsyncParsableCommand {
                 security: try tls.grpcTransportSecurity(), onListening: onListening, limits: configuration.frontDoor,
                 services: [service])
         }
+        var cluster: ClusterCoordination?
+        var clusterStatus: ClusterStatusSource?
+        if let settings = configuration.cluster {
+            let coordination = try ClusterCoordination(configuration, cluster: settings, logger: Logger(label: "sluice.cluster"))
+            cluster = coordination
+            clusterStatus = { await coordination.report() }
+        }
         let admin = AdminServer(
             host: configuration.adminHost, port: configuration.adminPort, readiness: readiness, handle: handle,
             registry: registry, adminToken: configuration.adminToken, tls: try tls.adminConfiguration(),
             logger: Logger(label: "sluice.admin"),
+            clusterStatus: clusterStatus,
             onListening: { ConsoleOutput.announceListening("admin HTTP", host: $0, port: $1) })
         // The group starts all three at once (the admin API listens during recovery) and stops
         // them in reverse order: admin, gRPC, then the store, so the log is closed last.
-        let services: [any Service] = [store, grpc, admin] + tls.services
+        // The cluster service comes last so it stops first: it resigns while the broker still serves.
+        let services: [any Service] = [store, grpc, admin] + tls.services + (cluster.map { [$0] } ?? [])
         var groupConfiguration = ServiceGroupConfiguration(
             // A failing service (a port in use, a locked folder) stops the others gracefully, so
             // the log is still closed cleanly; an early return stays an error (`.cancelGroup`).

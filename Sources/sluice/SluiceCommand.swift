@@ -13,7 +13,7 @@ struct SluiceCommand: AsyncParsableCommand {
             """,
         subcommands: [
             HealthCommand.self, TopicCommand.self, GroupCommand.self, TxnCommand.self, MessageCommand.self, BenchCommand.self,
-            UserCommand.self, AclCommand.self,
+            UserCommand.self, AclCommand.self, ClusterCommand.self,
         ]
     )
 }

@@ -7,7 +7,7 @@ struct TopicCommand: AsyncParsableCommand {
         commandName: "topic",
         abstract: "Create, list and delete topics.",
         discussion: """
-            A topic carries one type of message (normal, fifo, delay, transaction or priority) over a number of \
+            A topic carries one type of message (normal, fifo, delay, transaction, priority or lite) over a number of \
             queues; the broker refuses a message of another type. Exit status: 0 on success, 1 when the \
             broker refused the request, 2 when the admin API cannot be reached.
             """,
@@ -17,7 +17,7 @@ struct TopicCommand: AsyncParsableCommand {
 
 /// The message types a topic can carry, as the admin API spells them.
 enum TopicTypeArgument: String, CaseIterable, ExpressibleByArgument {
-    case normal, fifo, delay, transaction, priority
+    case normal, fifo, delay, transaction, priority, lite
 }
 
 /// `sluice topic create NAME --type T [--queues N]`
@@ -37,7 +37,7 @@ struct TopicCreateCommand: AsyncParsableCommand {
         valueName: "name"))
     var name: String
 
-    @Option(help: ArgumentHelp("The message type the topic carries.", valueName: "normal|fifo|delay|transaction|priority"))
+    @Option(help: ArgumentHelp("The message type the topic carries.", valueName: "normal|fifo|delay|transaction|priority|lite"))
     var type: TopicTypeArgument
 
     @Option(help: ArgumentHelp("Message queues of the topic, 1 to 256 (the broker's default is 8).", valueName: "n"))

@@ -23,6 +23,14 @@ struct ConfigurationErrorTests {
         BadSetting(arguments: ["--admin-host", "not-an-address"], names: "--admin-host"),
         BadSetting(arguments: ["--grpc-port", "70000"], names: "--grpc-port"),
         BadSetting(arguments: [], environment: ["SLUICE_FLUSH": "sometimes"], names: "SLUICE_FLUSH"),
+        BadSetting(arguments: ["--etcd", "https://127.0.0.1:2379"], names: "--etcd"),
+        BadSetting(arguments: ["--etcd", "http://127.0.0.1"], names: "--etcd"),
+        BadSetting(arguments: ["--etcd", "http://a:1,,http://b:2"], names: "--etcd"),
+        BadSetting(arguments: ["--broker-group", "a/b"], names: "--broker-group"),
+        BadSetting(arguments: ["--node-id", String(repeating: "n", count: 65)], names: "--node-id"),
+        BadSetting(arguments: ["--advertise-host", "two words"], names: "--advertise-host"),
+        BadSetting(arguments: ["--etcd-lease-ttl", "1s"], names: "--etcd-lease-ttl"),
+        BadSetting(arguments: ["--etcd-lease-ttl", "2500ms"], names: "--etcd-lease-ttl"),
     ]
 
     @Test("a bad value exits non-zero with a message naming the setting", arguments: badSettings)

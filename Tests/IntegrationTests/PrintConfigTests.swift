@@ -45,6 +45,11 @@ struct PrintConfigTests {
         "tls-client-ca": ("/etc/passwd", .string("/etc/passwd")),
         "admin-tls-cert": ("/etc/passwd", .string("/etc/passwd")),
         "admin-tls-key": ("/etc/group", .string("/etc/group")),
+        "etcd": ("http://127.0.0.1:2379,http://127.0.0.2:2379", .string("http://127.0.0.1:2379,http://127.0.0.2:2379")),
+        "broker-group": ("orders-1", .string("orders-1")),
+        "node-id": ("node_7.a", .string("node_7.a")),
+        "advertise-host": ("broker-7.example.net", .string("broker-7.example.net")),
+        "etcd-lease-ttl": ("1m", .string("60s")),
     ]
 
     struct Printed {

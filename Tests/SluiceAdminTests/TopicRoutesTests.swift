@@ -111,7 +111,7 @@ struct TopicRoutesTests {
     }
 
     @Test("bad requests are 400 INVALID_ARGUMENT with a message naming the field", arguments: [
-        (#"{"name":"t","type":"ordered"}"#, "type: expected one of normal|fifo|delay|transaction|priority; got 'ordered'"),
+        (#"{"name":"t","type":"ordered"}"#, "type: expected one of normal|fifo|delay|transaction|priority|lite; got 'ordered'"),
         (#"{"type":"normal"}"#, "name: required"),
         (#"{"name":"t"}"#, "type: required"),
         (#"{"name":"t","type":"normal","queues":"many"}"#, "queues: expected an integer"),

@@ -9,6 +9,9 @@ updating the document fails here.
 import json
 import os
 import re
+import signal
+import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,7 +21,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from rocketmq import TransactionResolution
 
-from conftest import ADMIN_TOKEN
+from conftest import ADMIN_TOKEN, free_port, start_broker
 from test_transactions import RecordingChecker, half_message, make_producer
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -218,6 +221,12 @@ def test_every_operation_matches_the_document(broker):
     api.call("POST", "/v1/groups/billing/reset-offset", {**reset, "topic": "nope"},
              headers={"X-Sluice-Actor": "contract"}, expect=404)
     api.call("POST", "/v1/groups/nope/reset-offset", reset, headers={"X-Sluice-Actor": "contract"}, expect=404)
+    broker.create_topic("agents", "lite")
+    _, lite, _ = api.call("GET", "/v1/groups/billing/lite/agents", expect=200)
+    assert lite["liteTopics"] == [] and lite["quota"] >= 1
+    api.call("GET", "/v1/groups/billing/lite/ledger", expect=400)  # not a lite topic
+    api.call("GET", "/v1/groups/billing/lite/nope", expect=404)
+    api.call("GET", "/v1/groups/nope/lite/agents", expect=404)
     api.call("DELETE", "/v1/groups/replay", headers={"X-Sluice-Actor": "contract"}, expect=204)
     _, redriven, _ = api.call("POST", "/v1/groups/billing/dead-letters/redrive",
                               headers={"X-Sluice-Actor": "contract"}, expect=200)
@@ -261,6 +270,11 @@ def test_every_operation_matches_the_document(broker):
                                                               "user.create", "acl.grant", "user.delete"}
     api.call("GET", "/v1/audit?limit=abc", expect=400)
 
+    # Cluster: this broker runs without --etcd (the etcd mode is checked against a real etcd in
+    # Tests/SluiceClusterTests/BrokerFailoverTests.swift).
+    _, cluster, _ = api.call("GET", "/v1/cluster", expect=200)
+    assert cluster == {"mode": "single", "etcd": None, "node": None, "groups": [], "etcdError": None}
+
     # Specified ahead of their implementation: not served yet.
     for (method, template), operation in OPERATIONS.items():
         if operation.get("x-sluice-implemented", True):
@@ -292,3 +306,53 @@ def test_with_a_token_every_protected_operation_is_401_without_it(token_broker):
         api.call(method, path, token=False, headers={"Authorization": "Bearer wrong-token-0000000000"}, expect=401)
     api.call("GET", "/v1/topics", expect=200)
     api.call("GET", "/metrics", expect=200)
+
+
+def start_etcd(directory):
+    """Debian's etcd on free loopback ports with its data in `directory`; returns (process, endpoint)."""
+    client, peer = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    process = subprocess.Popen(
+        ["etcd", "--name", "contract", "--data-dir", directory, "--listen-client-urls", client,
+         "--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+         "--initial-cluster", f"contract={peer}", "--log-level", "warn"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(client + "/health", timeout=1) as reply:
+                if b"true" in reply.read():
+                    return process, client
+        except Exception:
+            time.sleep(0.1)
+    process.kill()
+    pytest.fail("etcd did not become healthy")
+
+
+def test_cluster_status_with_etcd_matches_the_document(tmp_path):
+    etcd, endpoint = start_etcd(str(tmp_path / "etcd"))
+    try:
+        for broker in start_broker(["--etcd", endpoint, "--broker-group", "g1", "--node-id", "n1"]):
+            api = Contract(broker)
+            deadline = time.monotonic() + 30
+            while True:
+                _, status, _ = api.call("GET", "/v1/cluster", expect=200)
+                if status["node"]["role"] == "leader" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert status["mode"] == "etcd" and status["etcd"] == endpoint and status["etcdError"] is None
+            assert status["node"]["role"] == "leader" and status["node"]["epoch"] == 1
+            [group] = status["groups"]
+            assert group["name"] == "g1" and group["leader"] == "n1" and group["epoch"] == 1
+            assert group["members"][0]["nodeId"] == "n1" and group["members"][0]["role"] == "leader"
+    finally:
+        etcd.send_signal(signal.SIGTERM)
+        etcd.wait(timeout=15)
+
+
+def test_cluster_status_without_etcd_reachable_matches_the_document():
+    # Nothing listens on this port: the broker serves, and says it cannot read etcd.
+    for broker in start_broker(["--etcd", f"http://127.0.0.1:{free_port()}", "--node-id", "lonely"]):
+        api = Contract(broker)
+        _, status, _ = api.call("GET", "/v1/cluster", expect=200)
+        assert status["mode"] == "etcd" and status["etcdError"] and status["groups"] == []
+        assert status["node"]["role"] == "joining" and status["node"]["nodeId"] == "lonely"

@@ -11,6 +11,10 @@ public struct TagFilter: Sendable, Equatable {
     public let tags: Set<String>?
     private let hashes: Set<UInt32>
     public let sql: SQLFilter?
+    /// On a LITE topic: the lite topics the group subscribed. A message of any other lite topic
+    /// does not match (the group's cursor passes it, as for a tag that does not match). Nil on
+    /// other topics.
+    public var liteTopics: Set<String>?
 
     public static let all = TagFilter(tags: nil)
 
@@ -44,7 +48,7 @@ public struct TagFilter: Sendable, Equatable {
         self.init(tags: Set(parts))
     }
 
-    public var matchesEverything: Bool { tags == nil && sql == nil }
+    public var matchesEverything: Bool { tags == nil && sql == nil && liteTopics == nil }
 
     /// Whether a message with this index tag hash can match.
     public func mayMatch(tagHash: UInt32) -> Bool {
@@ -60,6 +64,11 @@ public struct TagFilter: Sendable, Equatable {
 
     /// Whether a stored message matches: its tag, and for SQL92 its properties too.
     public func matches(_ message: MessageRecord) -> Bool {
+        if let liteTopics {
+            guard let name = message.properties.first(where: { $0.0 == MessageProperty.liteTopic })?.1,
+                liteTopics.contains(name)
+            else { return false }
+        }
         guard matches(tag: message.tags) else { return false }
         return sql?.matches(tag: message.tags, properties: message.properties) ?? true
     }

@@ -12,10 +12,14 @@ public enum TopicMessageType: String, Sendable, Codable, Hashable, CaseIterable,
     /// Messages with a priority (0 to 9): a consumer receives higher priorities first, and a
     /// message waiting long enough is served regardless (see docs/protocol.md).
     case priority
+    /// Messages of lite topics (RocketMQ 5.4): each carries the name of a lite topic, a tiny
+    /// per-session topic inside this parent topic; a group receives only the lite topics it
+    /// subscribed (see docs/protocol.md, "Lite topics").
+    case lite
 
     public var description: String { rawValue }
 
-    /// The accepted spellings, for error messages: `normal|fifo|delay|transaction|priority`.
+    /// The accepted spellings, for error messages: `normal|fifo|delay|transaction|priority|lite`.
     public static let choices = allCases.map(\.rawValue).joined(separator: "|")
 
     /// Parses a type from user input (case-insensitive).

@@ -63,6 +63,7 @@ public struct MessageTraceReader: Sendable {
         case .delay: "delay"
         case .transaction, .transactionRollback: "transaction"
         case .priority: "priority"
+        case .lite: "lite"
         }
     }
 }

@@ -41,6 +41,8 @@ public enum RecordKind: UInt8, Sendable {
     case transaction = 4
     /// A message with a priority (a PRIORITY topic's message).
     case priority = 6
+    /// A message of a lite topic (a LITE parent topic's message; RocketMQ's MessageType LITE).
+    case lite = 5
     /// A transaction rollback event (no message for consumers).
     case transactionRollback = 32
 }

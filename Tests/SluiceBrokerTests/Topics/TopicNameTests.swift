@@ -29,9 +29,9 @@ struct TopicNameTests {
     @Test("message types parse case-insensitively and list the choices on a bad value")
     func messageTypes() throws {
         #expect(try TopicMessageType.parse("FIFO") == .fifo)
-        #expect(TopicMessageType.allCases.map(\.rawValue) == ["normal", "fifo", "delay", "transaction", "priority"])
+        #expect(TopicMessageType.allCases.map(\.rawValue) == ["normal", "fifo", "delay", "transaction", "priority", "lite"])
         let error = #expect(throws: BrokerError.self) { try TopicMessageType.parse("ordered") }
         #expect(error?.code == .invalidArgument)
-        #expect(error?.message == "type: expected one of normal|fifo|delay|transaction|priority; got 'ordered'")
+        #expect(error?.message == "type: expected one of normal|fifo|delay|transaction|priority|lite; got 'ordered'")
     }
 }

@@ -1,0 +1,102 @@
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import SluiceAdmin
+import SluiceBroker
+import SluiceCluster
+import Synchronization
+
+/// `--etcd`: the broker's registration and its broker group's election as a `Service`, beside the
+/// store, gRPC and admin services and independent of them. No message waits on it; the admin API
+/// reads its status (`GET /v1/cluster`).
+///
+/// On SIGTERM it stops first (services stop in reverse order), resigning and revoking its lease,
+/// so another broker of the group takes over at once instead of after a lease TTL.
+final class ClusterCoordination: Service, Sendable {
+    let endpoints: EtcdEndpoints
+    let nodeConfiguration: ClusterNode.Configuration
+    private let logger: Logger
+    private let node = Mutex<ClusterNode?>(nil)
+
+    /// - Throws: `BrokerError` `.invalidConfiguration` naming `--etcd` for an unusable endpoint list.
+    init(_ configuration: BrokerConfiguration, cluster: ClusterSettings, logger: Logger) throws(BrokerError) {
+        do {
+            endpoints = try EtcdEndpoints(parsing: cluster.etcdEndpoints)
+        } catch {
+            throw BrokerError(.invalidConfiguration, "--etcd: \(error.message)")
+        }
+        let host = configuration.advertiseHost ?? Self.advertisable(configuration.grpcHost)
+        let bracketed = host.contains(":") ? "[\(host)]" : host
+        nodeConfiguration = ClusterNode.Configuration(
+            nodeID: configuration.effectiveNodeID, brokerGroup: configuration.brokerGroup,
+            grpcAddress: "\(bracketed):\(configuration.grpcPort)",
+            adminAddress: "\(Self.advertisable(configuration.adminHost)):\(configuration.adminPort)",
+            leaseTTLSeconds: Int64(configuration.etcdLeaseTTLSeconds))
+        self.logger = logger
+    }
+
+    /// A wildcard listen address is no address to reach: fall back on the host name.
+    private static func advertisable(_ host: String) -> String {
+        host == "0.0.0.0" || host == "::" ? ProcessInfo.processInfo.hostName : host
+    }
+
+    func run() async throws {
+        try await EtcdClient.withClient(endpoints: endpoints, logger: logger) { client in
+            let group = nodeConfiguration.brokerGroup
+            let leading = Gauge(label: "sluice_cluster_leader", dimensions: [("group", group)])
+            let epoch = Gauge(label: "sluice_cluster_epoch", dimensions: [("group", group)])
+            leading.record(0)
+            let node = try ClusterNode(
+                client: client, configuration: nodeConfiguration, logger: logger,
+                onChange: { status in
+                    Self.announce(status, group: group)
+                    leading.record(status.role == .leader ? 1 : 0)
+                    epoch.record(Double(status.epoch))
+                })
+            self.node.withLock { $0 = node }
+            await cancelWhenGracefulShutdown { await node.run() }
+        }
+    }
+
+    /// One stdout line per change of role or leader, for operators and tests.
+    private static func announce(_ status: ClusterNode.Status, group: String) {
+        let line: String
+        switch status.role {
+        case .leader: line = "cluster leader of group \(group) at epoch \(status.epoch)"
+        case .follower:
+            line = "cluster follower in group \(group)" + (status.leader.map { " (leader \($0.nodeID), epoch \($0.epoch))" } ?? "")
+        case .joining: line = "cluster joining group \(group)"
+        }
+        FileHandle.standardOutput.write(Data("sluice-broker: \(line)\n".utf8))
+    }
+
+    /// The report `GET /v1/cluster` answers with.
+    func report() async -> ClusterStatusReport {
+        let node = self.node.withLock { $0 }
+        let status = node?.status ?? ClusterNode.Status()
+        let nodeReport = ClusterStatusReport.Node(
+            nodeId: nodeConfiguration.nodeID, brokerGroup: nodeConfiguration.brokerGroup, role: status.role.rawValue,
+            epoch: status.epoch, leaseId: status.leaseID, lastError: status.lastError)
+        guard let node else {
+            return ClusterStatusReport(
+                mode: "etcd", etcd: endpoints.description, node: nodeReport, groups: [], etcdError: "not connected yet")
+        }
+        do {
+            let view = try await node.clusterView()
+            let groups = view.groups.map { group in
+                ClusterStatusReport.Group(
+                    name: group.name, leader: group.leader?.nodeID, epoch: group.epoch,
+                    members: group.members.map { member in
+                        ClusterStatusReport.Member(
+                            nodeId: member.nodeID, role: member.nodeID == group.leader?.nodeID ? "leader" : "follower",
+                            grpcAddress: member.grpcAddress, adminAddress: member.adminAddress)
+                    })
+            }
+            return ClusterStatusReport(mode: "etcd", etcd: endpoints.description, node: nodeReport, groups: groups, etcdError: nil)
+        } catch {
+            return ClusterStatusReport(
+                mode: "etcd", etcd: endpoints.description, node: nodeReport, groups: [], etcdError: error.description)
+        }
+    }
+}
