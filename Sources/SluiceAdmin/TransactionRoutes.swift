@@ -124,6 +124,9 @@ enum TransactionRoutes {
     ) async throws(AdminAPIError) -> TransactionBodies.Page {
         let (filter, limit, cursor) = try listRequest(query, nowMs: nowMs)
         do throws(TransactionStoreError) {
+            // Halves held in memory for their EndTransaction are written first, so an operator's
+            // listing shows every transaction sent so far.
+            await coordinator.flushDeferredHalves(all: true)
             let page = try await coordinator.store.list(filter: filter, limit: limit, after: cursor)
             return TransactionBodies.Page(
                 transactions: page.records.map { TransactionBodies.Transaction($0, nowMs: nowMs) },
