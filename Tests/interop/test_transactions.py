@@ -47,7 +47,9 @@ def test_commit_resolves_the_transaction(broker):
     try:
         transaction = producer.begin_transaction()
         receipt = producer.send(half_message("payments", "commit-1"), transaction)
-        row = broker.transaction(receipt.message_id)
+        # The broker holds a young half in memory for its EndTransaction (up to 500 ms), then
+        # writes it to the table as prepared.
+        row = broker.wait_for_transaction(receipt.message_id, lambda r: r["state"] == "prepared", timeout=5)
         assert row is not None and row["state"] == "prepared"
         transaction.commit()
         row = broker.wait_for_transaction(receipt.message_id, lambda r: r["state"] == "committed", timeout=5)
