@@ -204,10 +204,7 @@ public final class StoreService: Service, CustomStringConvertible {
 
     /// How long a half message waits in memory for its EndTransaction before it is written to the
     /// table as prepared: most transactions end well within it and cost one final row.
-    /// Off (nil) for now: in one CI run a transaction the SDK rolled back on a thrown local
-    /// transaction was still checked once (TransactionProducerTests), with a 1 s check timeout
-    /// under heavy load. Until that is understood, every half goes to the table at once, as before.
-    static let halfTableDelay: Duration? = nil
+    static let halfTableDelay: Duration? = .milliseconds(500)
 
     /// Opens the transaction table and replays the log's transaction events into it.
     private func openTransactions(_ log: CommitLog, trace: MessageTraceRecorder?) async throws

@@ -58,3 +58,28 @@ func receiveAndAck(_ consumer: SimpleConsumer, count: Int, timeout: Duration = .
     }
     return received
 }
+
+/// What the admin API says of one transaction (`GET /v1/transactions/{id}`), in the parts the
+/// client tests compare. Times are the API's UTC ISO 8601 strings, which order as text.
+struct TransactionDetail: CustomStringConvertible {
+    var state: String
+    var resolutionSource: String?
+    var resolvedAt: String?
+    var checksSentAt: [String]
+
+    var description: String {
+        "state \(state), resolved \(resolvedAt ?? "-") by \(resolutionSource ?? "-"), checks sent \(checksSentAt)"
+    }
+}
+
+extension RunningBroker {
+    func transactionDetail(_ id: String) async throws -> TransactionDetail {
+        let reply = try await LoopbackHTTP.send("GET", "\(adminURL)/v1/transactions/\(id)")
+        try #require(reply.status == 200, "transaction \(id): \(reply.text)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(reply.text.utf8)) as? [String: Any])
+        let checks = object["checks"] as? [[String: Any]] ?? []
+        return TransactionDetail(
+            state: object["state"] as? String ?? "?", resolutionSource: object["resolutionSource"] as? String,
+            resolvedAt: object["resolvedAt"] as? String, checksSentAt: checks.compactMap { $0["sentAt"] as? String })
+    }
+}
