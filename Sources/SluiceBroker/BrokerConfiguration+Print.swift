@@ -36,6 +36,7 @@ extension BrokerConfiguration {
         case .adminToken: adminToken == nil ? .null : .string(Self.redactedToken)
         case .trace: .string(traceEnabled ? "on" : "off")
         case .transactionCheckExhausted: .string(checkBudgetPolicy == .park ? "park" : "rollback")
+        case .transactionHold: .string(DurationParser.format(transactionHold))
         case .autoCreateGroups: .string(autoCreateGroups ? "on" : "off")
         case .grpcServer: .string(grpcServer.rawValue)
         case .grpcMaxConnections, .grpcMaxConcurrentStreams, .grpcMaxInflightRequests, .grpcMaxBufferedRequestBytes:

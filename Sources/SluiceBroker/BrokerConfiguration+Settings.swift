@@ -21,6 +21,8 @@ extension BrokerConfiguration {
         /// etcd refuses TTLs below its minimum (about 2 s with default timing); above a minute a
         /// dead leader blocks its group too long.
         static let etcdLeaseTTLSeconds = 2...60
+        /// Held halves are invisible to listings and checks; seconds are already a long blind spot.
+        static let transactionHold: ClosedRange<Duration> = .zero ... .seconds(5)
     }
 
     /// Reads `value` as `setting` and stores it.
@@ -81,6 +83,12 @@ extension BrokerConfiguration {
         case .transactionTimeout: transactionTimeout = try positiveDuration()
         case .transactionCheckInterval: transactionCheckInterval = try positiveDuration()
         case .transactionCheckMax: transactionCheckMax = try integer(in: Limits.transactionCheckMax)
+        case .transactionHold:
+            let hold = value == "0" ? .zero : try parsed(DurationParser.parse(value))
+            guard Limits.transactionHold.contains(hold) else {
+                throw invalid("expected 0 (off) to 5s; got '\(value)'")
+            }
+            transactionHold = hold
         case .segmentSize:
             let bytes = try parsed(ByteSizeParser.parse(value))
             guard Limits.segmentSizeBytes.contains(bytes) else {

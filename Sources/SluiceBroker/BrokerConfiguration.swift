@@ -25,6 +25,8 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var asyncFlushInterval: Duration = .milliseconds(500)
     /// When the first check-back for an unresolved half message is sent (RocketMQ default 6 s).
     public var transactionTimeout: Duration = .seconds(6)
+    /// How long a half message may wait in memory for its end (0: not at all).
+    public var transactionHold: Duration = .milliseconds(500)
     /// How often unresolved half messages are checked again (RocketMQ default 30 s).
     public var transactionCheckInterval: Duration = .seconds(30)
     /// How many check-backs before a half message is given up (RocketMQ default 15).

@@ -18,6 +18,7 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case adminToken = "admin-token"
     case trace
     case transactionCheckExhausted = "transaction-check-exhausted"
+    case transactionHold = "transaction-hold"
     case autoCreateGroups = "auto-create-groups"
     case grpcServer = "grpc-server"
     case grpcMaxConnections = "grpc-max-connections"
@@ -72,6 +73,8 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
         case .trace: "on: record each message's life (received, committed, delivered...) in the log; off: record nothing (default on)."
         case .transactionCheckExhausted:
             "When a transaction's check-backs are used up: park (keep it for its producer or an operator) or rollback, as RocketMQ does (default park)."
+        case .transactionHold:
+            "How long a half message waits in memory for its EndTransaction before it is written to the transaction table: a transaction ended within it costs one table row; 0 writes every half at once (default 500ms, at most 5s)."
         case .autoCreateGroups: "on: a consumer group appears on first use with the defaults; off: it must be created first (default on)."
         case .grpcServer:
             "direct: Sluice's own gRPC server on swift-nio-http2 (one task per call); grpc-swift: grpc-swift's server (default direct)."

@@ -18,6 +18,10 @@ public final class StoreService: Service, CustomStringConvertible {
     public let handle: BrokerHandle
     private let configuration: CommitLogConfiguration
     private let transactionTimeout: Duration
+    /// How long a half message waits in memory for its EndTransaction before it is written to the
+    /// table as prepared (`--transaction-hold`): most transactions end well within it and cost one
+    /// final row. nil: every half goes to the table at once.
+    private let halfTableDelay: Duration?
     private let logger: Logger
     private let checkBacks: CheckBackWiring?
     private let autoCreateGroups: Bool
@@ -46,7 +50,8 @@ public final class StoreService: Service, CustomStringConvertible {
     }
 
     public init(
-        configuration: CommitLogConfiguration, transactionTimeout: Duration = .seconds(6), readiness: Readiness,
+        configuration: CommitLogConfiguration, transactionTimeout: Duration = .seconds(6),
+        transactionHold: Duration? = .milliseconds(500), readiness: Readiness,
         handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil, autoCreateGroups: Bool = true,
         trace: MessageTraceRecorder.Configuration? = nil, clientLimits: ClientLimits = ClientLimits(),
         bootstrapUsers: [BootstrapCredential] = [], logger: Logger
@@ -59,6 +64,7 @@ public final class StoreService: Service, CustomStringConvertible {
         self.configuration = configuration
         self.handle = handle
         self.transactionTimeout = transactionTimeout
+        self.halfTableDelay = transactionHold
         self.readiness = readiness
         self.logger = logger
     }
@@ -202,10 +208,6 @@ public final class StoreService: Service, CustomStringConvertible {
         }
     }
 
-    /// How long a half message waits in memory for its EndTransaction before it is written to the
-    /// table as prepared: most transactions end well within it and cost one final row.
-    static let halfTableDelay: Duration? = .milliseconds(500)
-
     /// Opens the transaction table and replays the log's transaction events into it.
     private func openTransactions(_ log: CommitLog, trace: MessageTraceRecorder?) async throws
         -> TransactionCoordinator
@@ -222,7 +224,7 @@ public final class StoreService: Service, CustomStringConvertible {
         }
         let coordinator = TransactionCoordinator(
             log: log, store: store, logger: Logger(label: "sluice.transactions"), nowMs: { WallClock.nowMs() },
-            trace: trace, halfTableDelay: Self.halfTableDelay)
+            trace: trace, halfTableDelay: halfTableDelay)
         do throws(BrokerError) {
             _ = try await coordinator.reconcile()
         } catch {

@@ -46,6 +46,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.adminToken, "token")) var adminToken: String?
     @Option(help: help(.trace, "on|off")) var trace: String?
     @Option(help: help(.transactionCheckExhausted, "park|rollback")) var transactionCheckExhausted: String?
+    @Option(help: help(.transactionHold, "duration")) var transactionHold: String?
     @Option(help: help(.autoCreateGroups, "on|off")) var autoCreateGroups: String?
     @Option(help: help(.grpcServer, "direct|grpc-swift")) var grpcServer: String?
     @Option(help: help(.grpcMaxConnections, "count")) var grpcMaxConnections: String?
@@ -91,7 +92,7 @@ struct BrokerCommand: AsyncParsableCommand {
             .transactionTimeout: transactionTimeout, .transactionCheckInterval: transactionCheckInterval,
             .transactionCheckMax: transactionCheckMax, .segmentSize: segmentSize,
             .retentionHours: retentionHours, .logLevel: logLevel, .adminToken: adminToken, .trace: trace,
-            .transactionCheckExhausted: transactionCheckExhausted, .autoCreateGroups: autoCreateGroups,
+            .transactionCheckExhausted: transactionCheckExhausted, .transactionHold: transactionHold, .autoCreateGroups: autoCreateGroups,
             .grpcServer: grpcServer, .grpcMaxConnections: grpcMaxConnections, .grpcMaxConcurrentStreams: grpcMaxConcurrentStreams,
             .grpcMaxInflightRequests: grpcMaxInflightRequests, .grpcMaxBufferedRequestBytes: grpcMaxBufferedRequestBytes,
             .maxGroups: maxGroups, .maxLongPolls: maxLongPolls, .maxClients: maxClients,
@@ -167,7 +168,8 @@ struct BrokerCommand: AsyncParsableCommand {
             budgetPolicy: configuration.checkBudgetPolicy)
         let store = StoreService(
             configuration: configuration.commitLogConfiguration,
-            transactionTimeout: configuration.transactionTimeout, readiness: readiness, handle: handle,
+            transactionTimeout: configuration.transactionTimeout,
+            transactionHold: configuration.transactionHold > .zero ? configuration.transactionHold : nil, readiness: readiness, handle: handle,
             checkBacks: checkBacks, autoCreateGroups: configuration.autoCreateGroups,
             trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
             clientLimits: configuration.clientLimits,

@@ -27,6 +27,7 @@ struct PrintConfigTests {
         "admin-token": (token, .string(BrokerConfiguration.redactedToken)),
         "trace": ("off", .string("off")),
         "transaction-check-exhausted": ("rollback", .string("rollback")),
+        "transaction-hold": ("0", .string("0s")),
         "auto-create-groups": ("off", .string("off")),
         "grpc-server": ("grpc-swift", .string("grpc-swift")),
         "grpc-max-connections": ("16", .number(16)),

@@ -61,6 +61,7 @@ struct BrokerConfigurationTests {
         (.grpcHost, "localhost", .flag, "--grpc-host"),
         (.transactionCheckMax, "0", .flag, "--transaction-check-max"),
         (.logLevel, "loud", .flag, "--log-level"),
+        (.transactionHold, "6s", .flag, "--transaction-hold"),
     ])
     func invalidValue(_ setting: BrokerSetting, _ value: String, _ source: SettingSource, _ named: String) {
         var configuration = BrokerConfiguration()
