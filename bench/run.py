@@ -214,14 +214,14 @@ def report(system, workload, result):
 # The systems: each starts, serves its cases, and is stopped in `finally`.
 
 
-def run_sluice(plan, tmp, results, broker):
+def run_sluice(plan, tmp, results, broker, extra_args=()):
     if not os.path.exists(broker):
         results["sluice"] = {"error": f"{broker} not found: build it with swift build -c release --product sluice-broker"}
         return
     grpc, admin = free_port(), free_port()
     data = os.path.join(tmp, "sluice")
     proc = start("sluice", [broker, "--data-dir", data, "--grpc-port", str(grpc), "--admin-port", str(admin),
-                            "--flush", "sync", "--log-level", "warning"], os.path.join(tmp, "sluice.log"))
+                            "--flush", "sync", "--log-level", "warning", *extra_args], os.path.join(tmp, "sluice.log"))
     try:
         admin_url = f"http://127.0.0.1:{admin}"
         deadline = time.time() + 60
@@ -518,6 +518,8 @@ def main():
     parser.add_argument("--seconds", type=float, help="measured seconds per closed-loop case")
     parser.add_argument("--broker", default=os.path.join(ROOT, ".build", "release", "sluice-broker"))
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "bench"))
+    parser.add_argument("--broker-args", default="",
+                        help="extra sluice-broker flags, split on spaces (an A/B run, e.g. \"--transaction-hold 0\")")
     parser.add_argument("--systems", default="sluice,rabbitmq,pg,nats-fsync,nats-nofsync",
                         help="comma-separated subset of sluice,rabbitmq,pg,nats-fsync,nats-nofsync")
     parser.add_argument("--tmp", default=None, help="parent of the temporary folder (default: $TMPDIR)")
@@ -558,7 +560,7 @@ def main():
                     "body_bytes": 1024},
            "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "filesystem": filesystem(tmp),
                        "loadavg_start": " ".join(f"{x:.1f}" for x in os.getloadavg())},
-           "results": {}, "notes": notes}
+           "broker_args": args.broker_args, "results": {}, "notes": notes}
     try:
         doc["disk"] = loadgen("disk", "disk", "-", [], 120, dir=tmp, seconds=plan.disk_seconds)
         log(f"disk: 4 KiB append + fdatasync {doc['disk'].get('rate')} syncs/s")
@@ -566,7 +568,7 @@ def main():
             log(f"{system}:")
             try:
                 if system == "sluice":
-                    run_sluice(plan, tmp, doc["results"], os.path.abspath(args.broker))
+                    run_sluice(plan, tmp, doc["results"], os.path.abspath(args.broker), args.broker_args.split())
                 elif system == "rabbitmq":
                     run_rabbitmq(plan, tmp, doc["results"])
                 elif system == "pg":
