@@ -1,4 +1,7 @@
 import Hummingbird
+import Logging
+import SluiceStorage
+import SwiftProtobuf
 import SluiceBroker
 import SluiceHTTPWire
 import SluiceProtocol

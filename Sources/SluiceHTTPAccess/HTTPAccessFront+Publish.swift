@@ -1,5 +1,8 @@
 import Foundation
 import Hummingbird
+import Logging
+import SluiceStorage
+import SwiftProtobuf
 import SluiceBroker
 import SluiceHTTPWire
 import SluiceProtocol

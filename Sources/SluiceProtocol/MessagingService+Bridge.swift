@@ -50,7 +50,10 @@ extension MessagingService {
         guard let head = outcome.responses.first else { return [] }
         if head.status.code == .messageNotFound { return [] }
         if head.status.code != .ok { throw FrontRefusal(head.status.code, head.status.message) }
-        return outcome.responses.compactMap { $0.hasMessage ? $0.message : nil }
+        return outcome.responses.compactMap { response in
+            if case .message(let message)? = response.content { return message }
+            return nil
+        }
     }
 
     /// AckMessage's work for receipt handles alone: one result per handle, nil for acknowledged.

@@ -54,7 +54,7 @@ struct HTTPCheckMailboxTests {
         #expect(!(await mailbox.sendCheck(Self.check("over"), to: "http:T")))
     }
 
-    struct FakeGRPC: CheckBackSender, ProducerDirectory {
+    final class FakeGRPC: CheckBackSender, ProducerDirectory {
         let sent = Mutex<[String]>([])
         func sendCheck(_ check: TransactionCheck, to clientId: String) async -> Bool {
             sent.withLock { $0.append(clientId) }
