@@ -134,7 +134,8 @@ struct HTTPAccessFront: Sendable {
 
     /// The signature parts of the request; nil when it carries no Authorization header.
     private func signature(of request: Request) throws(AccessDenial) -> AccessControl.HTTPSignature? {
-        guard let authorization = request.headers[.authorization] else { return nil }
+        // The SDK with no credentials signs as "MQ :…": anonymous, as an unsigned gRPC call is.
+        guard let authorization = request.headers[.authorization], !authorization.hasPrefix("MQ :") else { return nil }
         let parsed: RequestSignature
         do throws(HTTPWireError) {
             parsed = try RequestSignature.parse(authorization: authorization)

@@ -233,3 +233,33 @@ def test_auth_good_and_bad_signature(secure_http_broker):
     with pytest.raises(MQServerException) as error:
         client(broker, "nobody", "x").get_producer("", "secure").publish_message(TopicMessage("x"))
     assert error.value.type == "InvalidAccessKeyId"
+
+
+def test_auth_rules_apply_to_http(secure_http_broker):
+    """A user with pub only may publish but not consume: the same ACL rules as gRPC."""
+    broker = secure_http_broker
+    broker.create_topic("ruled", "normal")
+    actor = {"X-Sluice-Actor": "interop"}
+    status, body = broker.request("POST", "/v1/users", {"accessKey": "writer", "secretKey": "writer-secret-01"}, actor)
+    assert status == 201, body
+    status, body = broker.request("POST", "/v1/acls", {
+        "accessKey": "writer", "resourceType": "topic", "resource": "ruled", "actions": ["pub"],
+        "decision": "allow"}, actor)
+    assert status == 200, body
+    writer = client(broker, "writer", "writer-secret-01")
+    assert writer.get_producer("", "ruled").publish_message(TopicMessage("allowed")).message_id
+    with pytest.raises(MQServerException) as error:
+        writer.get_consumer("", "ruled", "readers").consume_message(1, 1)
+    assert error.value.type == "AccessDenied"
+    with pytest.raises(MQServerException) as error:
+        client(broker).get_producer("", "ruled").publish_message(TopicMessage("unsigned"))
+    assert error.value.type == "MissingAuthorization"
+
+
+def test_oversize_body_is_refused(http_broker):
+    broker = http_broker
+    broker.create_topic("big", "normal")
+    with pytest.raises(MQServerException) as error:
+        client(broker).get_producer("", "big").publish_message(TopicMessage("x" * (4 * 1024 * 1024 + 1)))
+    assert error.value.type == "EntityTooLarge"
+    assert "4194304" in error.value.message
