@@ -46,8 +46,7 @@ extension HTTPAccessFront {
             error.map { ResponseBodies.HandleError(code: $0.code, message: $0.message, receiptHandle: handle) }
         }
         guard failures.isEmpty else {
-            // The SDK reads the list for any 4xx; 404 when every failure is an unknown handle, as
-            // the protocol answers for expired ones.
+            // The SDK reads the `<Errors>` list for any 4xx status; 400 says "some handles failed".
             return xmlResponse(.badRequest, ResponseBodies.handleErrors(failures))
         }
         return Response(status: .noContent)
