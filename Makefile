@@ -17,7 +17,7 @@ VENV := .venv
 # (Tests/interop/test_openapi_contract.py) reads docs/openapi.yaml with; pinned.
 # Playwright drives Debian's chromium for the dashboard test (Tests/interop/test_dashboard.py); it
 # never downloads a browser of its own.
-PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3 PyYAML==6.0.3 jsonschema==4.26.0 playwright==1.65.2
+PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3 PyYAML==6.0.3 jsonschema==4.26.0 playwright==1.65.2 mq-http-sdk==1.0.3
 BROWSER_APT_PACKAGES := chromium
 CODEGEN_APT_PACKAGES := protobuf-compiler libprotobuf-dev
 

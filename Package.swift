@@ -3,6 +3,7 @@
 // Layering (a lower layer never imports a higher one):
 //   CSluiceShims, CSQLite -> SluiceStorage, SluiceTransactions -> SluiceBroker -> SluiceProtocol/SluiceAdmin -> executables
 //   EtcdWire -> SluiceCluster (etcd coordination) -> sluice-broker; nothing else imports it.
+//   SluiceHTTPWire -> SluiceHTTPAccess (on SluiceProtocol's MessagingService) -> sluice-broker.
 import PackageDescription
 
 let strictSettings: [SwiftSetting] = [
@@ -179,6 +180,38 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // MARK: the RocketMQ HTTP protocol's documents: a bounded XML reader/writer, bodies, the request signature
+        .target(
+            name: "SluiceHTTPWire",
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: the RocketMQ HTTP access front (`--http-port`, mq-http-sdk): Hummingbird onto MessagingService
+        .target(
+            name: "SluiceHTTPAccess",
+            dependencies: [
+                "SluiceHTTPWire",
+                "SluiceProtocol",
+                "SluiceBroker",
+                "SluiceStorage",
+                "SluiceTransactions",
+                "SluiceWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // MARK: the Swift client SDK; speaks only the wire protocol, never imports the broker
         .target(
             name: "SluiceClient",
@@ -252,6 +285,7 @@ let package = Package(
                 "SluiceTransactions",
                 "SluiceFront",
                 "SluiceCluster",
+                "SluiceHTTPAccess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -320,6 +354,14 @@ let package = Package(
         ),
 
         // MARK: tests
+        .testTarget(
+            name: "SluiceHTTPAccessTests",
+            dependencies: [
+                "SluiceHTTPWire", "SluiceHTTPAccess", "SluiceBroker", "SluiceTransactions",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "SluiceStorageTests",
             dependencies: ["SluiceStorage", "SluiceTesting"],

@@ -53,6 +53,7 @@ extension BrokerConfiguration {
         case .nodeId: nodeID.map(ConfigFileValue.string) ?? .null
         case .advertiseHost: advertiseHost.map(ConfigFileValue.string) ?? .null
         case .etcdLeaseTtl: .string("\(etcdLeaseTTLSeconds)s")
+        case .httpPort: httpPort.map(ConfigFileValue.number) ?? .null
         }
     }
 

@@ -74,6 +74,7 @@ extension BrokerConfiguration {
         case .grpcPort: grpcPort = try integer(in: Limits.port)
         case .adminHost: adminHost = try ipAddress()
         case .adminPort: adminPort = try integer(in: Limits.port)
+        case .httpPort: httpPort = try integer(in: Limits.port)
         case .flush:
             guard let mode = FlushMode(rawValue: value) else {
                 throw invalid("expected sync or async; got '\(value)'")
@@ -192,6 +193,10 @@ extension BrokerConfiguration {
             throw BrokerError(
                 .invalidConfiguration,
                 "--grpc-port and --admin-port are both \(grpcPort) on \(grpcHost); they need different ports")
+        }
+        if let httpPort, httpPort != 0, grpcHost == adminHost ? httpPort == adminPort || httpPort == grpcPort : httpPort == grpcPort {
+            throw BrokerError(
+                .invalidConfiguration, "--http-port \(httpPort) is already taken by --grpc-port or --admin-port; it needs its own port")
         }
         if adminToken == nil, !Self.isLoopbackAddress(adminHost) {
             throw BrokerError(

@@ -18,6 +18,8 @@ public struct BrokerConfiguration: Sendable, Hashable {
     /// Where the admin HTTP API (health, readiness, metrics) listens.
     public var adminHost = "127.0.0.1"
     public var adminPort = 8082
+    /// `--http-port`: the RocketMQ HTTP access front (on `grpcHost`); nil leaves it off.
+    public var httpPort: Int?
     /// `sync` acknowledges an append after fdatasync; `async` after the page-cache write.
     public var flushMode = FlushMode.sync
     /// How often an `async` broker syncs the log. RocketMQ's `flushIntervalCommitLog` default:

@@ -41,6 +41,7 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case nodeId = "node-id"
     case advertiseHost = "advertise-host"
     case etcdLeaseTtl = "etcd-lease-ttl"
+    case httpPort = "http-port"
 
     /// The key in a config file; also the flag without its dashes.
     public var key: String { rawValue }
@@ -104,6 +105,8 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
         case .advertiseHost: "With --etcd, the host other brokers and clients reach this broker's gRPC port at (default --grpc-host)."
         case .etcdLeaseTtl:
             "With --etcd, the lease TTL: a dead broker's registration and leadership expire after this, which bounds fail-over time (default 5s, whole seconds, 2s to 60s)."
+        case .httpPort:
+            "Port of the RocketMQ HTTP access front (mq-http-sdk), on --grpc-host; unset: off (0 picks a free one)."
         }
     }
 }

@@ -8,6 +8,7 @@ import SluiceAdmin
 import SluiceBroker
 import SluiceCluster
 import SluiceFront
+import SluiceHTTPAccess
 import SluiceProtocol
 import SluiceTransactions
 import UnixSignals
@@ -69,6 +70,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.nodeId, "name")) var nodeId: String?
     @Option(help: help(.advertiseHost, "host")) var advertiseHost: String?
     @Option(help: help(.etcdLeaseTtl, "duration")) var etcdLeaseTtl: String?
+    @Option(help: help(.httpPort, "port")) var httpPort: String?
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
     @Flag(help: "Print the effective configuration (defaults, file, environment and flags merged) as JSON and exit.")
@@ -99,7 +101,7 @@ struct BrokerCommand: AsyncParsableCommand {
             .auth: auth, .authMaxClockSkew: authMaxClockSkew, .bootstrapUserFile: bootstrapUserFile, .tlsCert: tlsCert,
             .tlsKey: tlsKey, .tlsClientCa: tlsClientCa, .adminTlsCert: adminTlsCert, .adminTlsKey: adminTlsKey,
             .etcd: etcd, .brokerGroup: brokerGroup, .nodeId: nodeId, .advertiseHost: advertiseHost,
-            .etcdLeaseTtl: etcdLeaseTtl,
+            .etcdLeaseTtl: etcdLeaseTtl, .httpPort: httpPort,
         ]
         return given.compactMapValues { $0 }
     }
@@ -157,9 +159,15 @@ struct BrokerCommand: AsyncParsableCommand {
         let handle = BrokerHandle()
         let sessions = ClientSessions(
             logger: Logger(label: "sluice.clients"), maxClients: configuration.clientLimits.maxClients)
+        // One checker for both fronts: checks for HTTP producers (`http:` client ids) wait in the
+        // mailbox for a `trans=pop` poll; every other check goes over Telemetry.
+        let mailbox = HTTPCheckMailbox()
+        let routedCheckBacks = RoutedCheckBacks(
+            grpcSender: TelemetryCheckBackSender(sessions: sessions, handle: handle, logger: Logger(label: "sluice.checks")),
+            grpcProducers: sessions, mailbox: mailbox)
         let checkBacks = StoreService.CheckBackWiring(
-            sender: TelemetryCheckBackSender(sessions: sessions, handle: handle, logger: Logger(label: "sluice.checks")),
-            producers: sessions,
+            sender: routedCheckBacks,
+            producers: routedCheckBacks,
             configuration: TransactionCheckerConfiguration(
                 checkInterval: configuration.transactionCheckInterval,
                 maximumChecks: configuration.transactionCheckMax,
@@ -205,6 +213,14 @@ struct BrokerCommand: AsyncParsableCommand {
                 security: try tls.grpcTransportSecurity(), onListening: onListening, limits: configuration.frontDoor,
                 services: [service])
         }
+        let http: HTTPAccessServer? = try configuration.httpPort.map { port in
+            HTTPAccessServer(
+                configuration: .init(
+                    host: configuration.grpcHost, port: port, limits: HTTPAccessLimits(maxBodyBytes: messaging.maxBodyBytes),
+                    tls: try tls.grpcTLSConfiguration()),
+                service: service, access: access, mailbox: mailbox, handle: handle, logger: Logger(label: "sluice.http"),
+                onListening: { ConsoleOutput.announceListening("HTTP access", host: $0, port: $1) })
+        }
         var cluster: ClusterCoordination?
         var clusterStatus: ClusterStatusSource?
         if let settings = configuration.cluster {
@@ -221,7 +237,7 @@ struct BrokerCommand: AsyncParsableCommand {
         // The group starts all three at once (the admin API listens during recovery) and stops
         // them in reverse order: admin, gRPC, then the store, so the log is closed last.
         // The cluster service comes last so it stops first: it resigns while the broker still serves.
-        let services: [any Service] = [store, grpc, admin] + tls.services + (cluster.map { [$0] } ?? [])
+        let services: [any Service] = [store, grpc] + (http.map { [$0] } ?? []) + [admin] + tls.services + (cluster.map { [$0] } ?? [])
         var groupConfiguration = ServiceGroupConfiguration(
             // A failing service (a port in use, a locked folder) stops the others gracefully, so
             // the log is still closed cleanly; an early return stays an error (`.cancelGroup`).

@@ -51,6 +51,7 @@ struct PrintConfigTests {
         "node-id": ("node_7.a", .string("node_7.a")),
         "advertise-host": ("broker-7.example.net", .string("broker-7.example.net")),
         "etcd-lease-ttl": ("1m", .string("60s")),
+        "http-port": ("9103", .number(9103)),
     ]
 
     struct Printed {

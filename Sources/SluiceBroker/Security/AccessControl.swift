@@ -38,9 +38,9 @@ public final class AccessControl: Sendable {
     }
 
     public let configuration: Configuration
-    private let store: @Sendable () -> SecurityStore?
+    let store: @Sendable () -> SecurityStore?
     private let cache = Mutex<[String: CachedVerification]>([:])
-    private let nowSeconds: @Sendable () -> Int64
+    let nowSeconds: @Sendable () -> Int64
     private let denials: [AccessDenial.Reason: Counter]
     private let cacheHits = Counter(label: "sluice_auth_verifications_total", dimensions: [("result", "cached")])
     private let cacheMisses = Counter(label: "sluice_auth_verifications_total", dimensions: [("result", "computed")])
