@@ -3,6 +3,7 @@
 // Layering (a lower layer never imports a higher one):
 //   CSluiceShims, CSQLite -> SluiceStorage, SluiceTransactions -> SluiceBroker -> SluiceProtocol/SluiceAdmin -> executables
 //   EtcdWire -> SluiceCluster (etcd coordination) -> sluice-broker; nothing else imports it.
+//   SluiceStorage -> SluiceReplication (log copying between a group's brokers) -> sluice-broker.
 import PackageDescription
 
 let strictSettings: [SwiftSetting] = [
@@ -140,6 +141,20 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // MARK: log replication within a broker group (issue 15): leader/follower over a TCP port of
+        // its own, epochs, divergence truncation, sync acknowledgements. Below the broker: it sees
+        // only the commit log; the executable wires it to the election in SluiceCluster.
+        .target(
+            name: "SluiceReplication",
+            dependencies: [
+                "SluiceStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // MARK: the RocketMQ 5 gRPC front: MessagingService, client sessions, check-backs over Telemetry
         .target(
             name: "SluiceProtocol",
@@ -252,6 +267,8 @@ let package = Package(
                 "SluiceTransactions",
                 "SluiceFront",
                 "SluiceCluster",
+                "SluiceReplication",
+                "SluiceStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -320,6 +337,11 @@ let package = Package(
         ),
 
         // MARK: tests
+        .testTarget(
+            name: "SluiceReplicationTests",
+            dependencies: ["SluiceReplication", "SluiceStorage", "SluiceTesting"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "SluiceStorageTests",
             dependencies: ["SluiceStorage", "SluiceTesting"],

@@ -53,6 +53,10 @@ extension BrokerConfiguration {
         case .nodeId: nodeID.map(ConfigFileValue.string) ?? .null
         case .advertiseHost: advertiseHost.map(ConfigFileValue.string) ?? .null
         case .etcdLeaseTtl: .string("\(etcdLeaseTTLSeconds)s")
+        case .replicas: .number(replicas)
+        case .replication: .string(replicationMode.rawValue)
+        case .replicationTimeout: .string(DurationParser.format(replicationTimeout))
+        case .replicationPort: .number(replicationPort)
         }
     }
 

@@ -9,6 +9,7 @@ import SluiceBroker
 import SluiceCluster
 import SluiceFront
 import SluiceProtocol
+import SluiceStorage
 import SluiceTransactions
 import UnixSignals
 
@@ -69,6 +70,10 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.nodeId, "name")) var nodeId: String?
     @Option(help: help(.advertiseHost, "host")) var advertiseHost: String?
     @Option(help: help(.etcdLeaseTtl, "duration")) var etcdLeaseTtl: String?
+    @Option(help: help(.replicas, "count")) var replicas: String?
+    @Option(help: help(.replication, "sync|async")) var replication: String?
+    @Option(help: help(.replicationTimeout, "duration")) var replicationTimeout: String?
+    @Option(help: help(.replicationPort, "port")) var replicationPort: String?
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
     @Flag(help: "Print the effective configuration (defaults, file, environment and flags merged) as JSON and exit.")
@@ -99,7 +104,8 @@ struct BrokerCommand: AsyncParsableCommand {
             .auth: auth, .authMaxClockSkew: authMaxClockSkew, .bootstrapUserFile: bootstrapUserFile, .tlsCert: tlsCert,
             .tlsKey: tlsKey, .tlsClientCa: tlsClientCa, .adminTlsCert: adminTlsCert, .adminTlsKey: adminTlsKey,
             .etcd: etcd, .brokerGroup: brokerGroup, .nodeId: nodeId, .advertiseHost: advertiseHost,
-            .etcdLeaseTtl: etcdLeaseTtl,
+            .etcdLeaseTtl: etcdLeaseTtl, .replicas: replicas, .replication: replication,
+            .replicationTimeout: replicationTimeout, .replicationPort: replicationPort,
         ]
         return given.compactMapValues { $0 }
     }
@@ -166,6 +172,18 @@ struct BrokerCommand: AsyncParsableCommand {
                 retryDelay: min(.seconds(5), configuration.transactionCheckInterval),
                 pollInterval: min(.seconds(1), configuration.transactionTimeout)),
             budgetPolicy: configuration.checkBudgetPolicy)
+        var cluster: ClusterCoordination?
+        var clusterStatus: ClusterStatusSource?
+        if let settings = configuration.cluster {
+            let coordination = try ClusterCoordination(configuration, cluster: settings, logger: Logger(label: "sluice.cluster"))
+            cluster = coordination
+            clusterStatus = { await coordination.report() }
+        }
+        // With replication the replica takes the log as soon as it opens: a follower never
+        // appends locally, not even during start-up.
+        let logOpened: (@Sendable (CommitLog) async throws -> Void)? = cluster?.replication.map { replication in
+            { log in try await replication.attach(log) }
+        }
         let store = StoreService(
             configuration: configuration.commitLogConfiguration,
             transactionTimeout: configuration.transactionTimeout,
@@ -173,7 +191,7 @@ struct BrokerCommand: AsyncParsableCommand {
             checkBacks: checkBacks, autoCreateGroups: configuration.autoCreateGroups,
             trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
             clientLimits: configuration.clientLimits,
-            bootstrapUsers: bootstrapUsers, logger: Logger(label: "sluice.store"))
+            bootstrapUsers: bootstrapUsers, logOpened: logOpened, logger: Logger(label: "sluice.store"))
         let access = AccessControl(
             configuration: AccessControl.Configuration(
                 enabled: configuration.authEnabled, maxClockSkew: configuration.authMaxClockSkew),
@@ -204,13 +222,6 @@ struct BrokerCommand: AsyncParsableCommand {
                 host: configuration.grpcHost, port: configuration.grpcPort, logger: Logger(label: "sluice.grpc"),
                 security: try tls.grpcTransportSecurity(), onListening: onListening, limits: configuration.frontDoor,
                 services: [service])
-        }
-        var cluster: ClusterCoordination?
-        var clusterStatus: ClusterStatusSource?
-        if let settings = configuration.cluster {
-            let coordination = try ClusterCoordination(configuration, cluster: settings, logger: Logger(label: "sluice.cluster"))
-            cluster = coordination
-            clusterStatus = { await coordination.report() }
         }
         let admin = AdminServer(
             host: configuration.adminHost, port: configuration.adminPort, readiness: readiness, handle: handle,

@@ -51,6 +51,10 @@ struct PrintConfigTests {
         "node-id": ("node_7.a", .string("node_7.a")),
         "advertise-host": ("broker-7.example.net", .string("broker-7.example.net")),
         "etcd-lease-ttl": ("1m", .string("60s")),
+        "replicas": ("3", .number(3)),
+        "replication": ("async", .string("async")),
+        "replication-timeout": ("2500ms", .string("2500ms")),
+        "replication-port": ("9191", .number(9191)),
     ]
 
     struct Printed {
