@@ -1,3 +1,7 @@
+import SluiceStorage
+import NIOCore
+import Synchronization
+import Logging
 /// Which leader epoch wrote which part of the log: `(epoch, start offset)` pairs, epochs and
 /// offsets both ascending. Entry *i* covers `[start_i, start_{i+1})`, the last one to the log's
 /// end. Kafka calls this the leader-epoch checkpoint; Raft keeps the term in every entry.

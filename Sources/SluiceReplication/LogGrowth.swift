@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOPosix
 import SluiceStorage
@@ -39,7 +40,7 @@ final class LogGrowth: Sendable {
                 let id = state.nextID
                 state.nextID += 1
                 let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(timeout / .nanoseconds(1)))) {
-                    [weak self] in self?.expire(id)
+                    [weak self] in _ = self?.expire(id)
                 }
                 state.waiters[id] = Waiter(continuation: continuation, timer: timer)
                 return true

@@ -1,3 +1,7 @@
+import SluiceStorage
+import NIOCore
+import Synchronization
+import Logging
 /// How one broker takes part in its group's replication.
 public struct ReplicaConfiguration: Sendable {
     public var nodeID: String

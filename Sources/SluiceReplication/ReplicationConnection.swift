@@ -1,3 +1,6 @@
+import SluiceStorage
+import Synchronization
+import Logging
 import NIOCore
 import NIOPosix
 

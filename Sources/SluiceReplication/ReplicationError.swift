@@ -1,3 +1,7 @@
+import SluiceStorage
+import NIOCore
+import Synchronization
+import Logging
 /// An error of the replication layer: a code to switch on, a message naming what was wrong, and
 /// the cause where there is one.
 public struct ReplicationError: Error, CustomStringConvertible, Sendable {

@@ -1,3 +1,6 @@
+import SluiceStorage
+import Synchronization
+import Logging
 import NIOCore
 
 /// The messages of the replication port (`--replication-port`), a request/response protocol over
@@ -31,6 +34,14 @@ public enum ReplicationMessage: Sendable, Equatable {
         public var maxBytes: UInt32
         public var waitMs: UInt32
         public var nodeID: String
+
+        public init(epoch: Int64, offset: UInt64, maxBytes: UInt32, waitMs: UInt32, nodeID: String) {
+            self.epoch = epoch
+            self.offset = offset
+            self.maxBytes = maxBytes
+            self.waitMs = waitMs
+            self.nodeID = nodeID
+        }
     }
 
     public struct FetchResult: Sendable, Equatable {
@@ -41,6 +52,19 @@ public enum ReplicationMessage: Sendable, Equatable {
         public var chunkStart: UInt64
         public var chunkNext: UInt64
         public var bytes: ByteBuffer
+
+        public init(
+            leaderEpoch: Int64, leaderEnd: UInt64, highWatermark: UInt64, history: EpochHistory, chunkStart: UInt64,
+            chunkNext: UInt64, bytes: ByteBuffer
+        ) {
+            self.leaderEpoch = leaderEpoch
+            self.leaderEnd = leaderEnd
+            self.highWatermark = highWatermark
+            self.history = history
+            self.chunkStart = chunkStart
+            self.chunkNext = chunkNext
+            self.bytes = bytes
+        }
     }
 
     public struct Refusal: Sendable, Equatable {
@@ -50,6 +74,12 @@ public enum ReplicationMessage: Sendable, Equatable {
         public var reason: Reason
         public var leaderEpoch: Int64
         public var message: String
+
+        public init(reason: Reason, leaderEpoch: Int64, message: String) {
+            self.reason = reason
+            self.leaderEpoch = leaderEpoch
+            self.message = message
+        }
     }
 
     public static let maxFrameBytes = 64 << 20

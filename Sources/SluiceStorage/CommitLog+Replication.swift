@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The commit log's side of replication: a leader reads chunks of its log by physical offset; a

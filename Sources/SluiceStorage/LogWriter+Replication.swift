@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import NIOCore
 
@@ -73,12 +74,12 @@ extension LogWriter {
     private func roll(writingBlank: Bool) throws(StorageError) {
         let remaining = Int(activeSegment.endOffset - writePosition)
         if writingBlank && remaining >= RecordFormat.blankHeaderSize {
-            var header = [UInt8](repeating: 0, count: RecordFormat.blankHeaderSize)
-            withUnsafeBytes(of: RecordFormat.blankMagic.littleEndian) { header.replaceSubrange(0..<4, with: $0) }
-            withUnsafeBytes(of: UInt32(remaining).littleEndian) { header.replaceSubrange(4..<8, with: $0) }
+            var header = ByteBuffer()
+            header.writeInteger(RecordFormat.blankMagic, endianness: .little)
+            header.writeInteger(UInt32(remaining), endianness: .little)
             let segment = activeSegment
             do throws(SystemCallError) {
-                try header.withUnsafeBytes { bytes throws(SystemCallError) in
+                try header.withUnsafeReadableBytes { bytes throws(SystemCallError) in
                     try FileIO.pwriteAll(segment.file.fd, bytes, at: Int(writePosition - segment.baseOffset), path: segment.path)
                 }
                 if !unsyncedSegments.contains(where: { $0 === segment }) { unsyncedSegments.append(segment) }

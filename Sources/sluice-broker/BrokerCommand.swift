@@ -181,8 +181,9 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         // With replication the replica takes the log as soon as it opens: a follower never
         // appends locally, not even during start-up.
-        let logOpened: (@Sendable (CommitLog) async throws -> Void)? = cluster?.replication.map { replication in
-            { log in try await replication.attach(log) }
+        var logOpened: (@Sendable (CommitLog) async throws -> Void)?
+        if let replication = cluster?.replication {
+            logOpened = { @Sendable log in try await replication.attach(log) }
         }
         let store = StoreService(
             configuration: configuration.commitLogConfiguration,

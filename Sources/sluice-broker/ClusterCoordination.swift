@@ -49,25 +49,36 @@ final class ClusterCoordination: Service, Sendable {
 
     func run() async throws {
         try await EtcdClient.withClient(endpoints: endpoints, logger: logger) { client in
+            try await self.run(client: client)
+        }
+    }
+
+    private func run(client: EtcdClient) async throws {
+        do {
             let group = nodeConfiguration.brokerGroup
             let leading = Gauge(label: "sluice_cluster_leader", dimensions: [("group", group)])
             let epoch = Gauge(label: "sluice_cluster_epoch", dimensions: [("group", group)])
             leading.record(0)
             // With replication, nothing campaigns before the store has opened the log and the
             // replica refuses local appends.
-            var replica: Replica?
+            var waited: Replica?
             if let replication {
-                replica = await cancelWhenGracefulShutdown { await replication.waitForReplica() }
-                guard replica != nil else { return }
+                waited = await cancelWhenGracefulShutdown { await replication.waitForReplica() }
+                guard waited != nil else { return }
             }
+            let replica = waited
             let (roles, rolesContinuation) = AsyncStream.makeStream(of: ClusterNode.Status.self)
             let keys = nodeConfiguration.keys
             let logger = self.logger
-            let beforeBid: (@Sendable () async -> Void)? = replica.map { replica in
-                { await ReplicationWiring.candidacy(replica, client: client, keys: keys, group: group, logger: logger) }
+            var beforeBid: (@Sendable () async -> Void)?
+            if let replica {
+                beforeBid = { @Sendable in
+                    await ReplicationWiring.candidacy(replica, client: client, keys: keys, group: group, logger: logger)
+                }
             }
+            let bid = beforeBid
             let node = try ClusterNode(
-                client: client, configuration: nodeConfiguration, logger: logger, beforeBid: beforeBid,
+                client: client, configuration: nodeConfiguration, logger: logger, beforeBid: bid,
                 onChange: { status in
                     Self.announce(status, group: group)
                     leading.record(status.role == .leader ? 1 : 0)

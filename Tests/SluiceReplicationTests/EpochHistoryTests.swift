@@ -2,6 +2,9 @@ import NIOCore
 import SluiceReplication
 import Testing
 
+/// An epoch answer as `[epoch, end]`, easy to compare.
+private func answer(_ found: (epoch: Int64, endOffset: UInt64)) -> [Int64] { [found.epoch, Int64(found.endOffset)] }
+
 @Suite("replication: epoch history and divergence")
 struct EpochHistoryTests {
     private func history(_ pairs: [(Int64, UInt64)]) throws -> EpochHistory {
@@ -11,26 +14,26 @@ struct EpochHistoryTests {
     @Test("the leader answers where an epoch ends: the next epoch's start, or its own end for the newest")
     func endOffsets() throws {
         let leader = try history([(1, 0), (2, 500), (4, 900)])
-        #expect(leader.endOffset(of: 1, logEnd: 1200) == (1, 500))
-        #expect(leader.endOffset(of: 2, logEnd: 1200) == (2, 900))
+        #expect(answer(leader.endOffset(of: 1, logEnd: 1200)) == [1, 500])
+        #expect(answer(leader.endOffset(of: 2, logEnd: 1200)) == [2, 900])
         // Epoch 3 never wrote on the leader: the largest epoch below it is 2, ending at 900.
-        #expect(leader.endOffset(of: 3, logEnd: 1200) == (2, 900))
-        #expect(leader.endOffset(of: 4, logEnd: 1200) == (4, 1200))
-        #expect(leader.endOffset(of: 9, logEnd: 1200) == (4, 1200))
+        #expect(answer(leader.endOffset(of: 3, logEnd: 1200)) == [2, 900])
+        #expect(answer(leader.endOffset(of: 4, logEnd: 1200)) == [4, 1200])
+        #expect(answer(leader.endOffset(of: 9, logEnd: 1200)) == [4, 1200])
         // Older than anything known: up to where the first known epoch starts.
-        #expect(try history([(3, 100)]).endOffset(of: 1, logEnd: 400) == (0, 100))
-        #expect(EpochHistory().endOffset(of: 5, logEnd: 70) == (0, 70))
+        #expect(answer(try history([(3, 100)]).endOffset(of: 1, logEnd: 400)) == [0, 100])
+        #expect(answer(EpochHistory().endOffset(of: 5, logEnd: 70)) == [0, 70])
     }
 
     @Test("a deposed leader's unacknowledged tail is found and cut; a follower that is behind keeps everything")
     func divergencePoints() throws {
         // Old leader wrote epoch 2 from 500 to 800; the new leader (epoch 3) had only up to 650.
         let newLeader = try history([(1, 0), (2, 500), (3, 650)])
-        let answer = newLeader.endOffset(of: 2, logEnd: 1000)
-        #expect(answer == (2, 650))
-        #expect(Divergence.truncationPoint(followerEnd: 800, leaderAnswerEnd: answer.endOffset) == 650)
+        let found = newLeader.endOffset(of: 2, logEnd: 1000)
+        #expect(answer(found) == [2, 650])
+        #expect(Divergence.truncationPoint(followerEnd: 800, leaderAnswerEnd: found.endOffset) == 650)
         // A follower behind the leader has nothing to cut.
-        #expect(Divergence.truncationPoint(followerEnd: 600, leaderAnswerEnd: answer.endOffset) == nil)
+        #expect(Divergence.truncationPoint(followerEnd: 600, leaderAnswerEnd: found.endOffset) == nil)
         #expect(Divergence.truncationPoint(followerEnd: 650, leaderAnswerEnd: 650) == nil)
     }
 
@@ -77,7 +80,8 @@ struct EpochHistoryTests {
 struct ReplicationMessageTests {
     private func roundTrip(_ message: ReplicationMessage) throws -> ReplicationMessage {
         var frame = message.encoded()
-        let length = try #require(frame.readInteger(endianness: .little, as: UInt32.self))
+        let prefix = frame.readInteger(endianness: .little, as: UInt32.self)
+        let length = try #require(prefix)
         #expect(Int(length) == frame.readableBytes)
         return try ReplicationMessage.decode(frame)
     }

@@ -34,12 +34,13 @@ private final class Node: Sendable {
 
     init(_ name: String, directory: String, replicas: Int = 3, timeout: Duration = .seconds(2)) async throws {
         self.name = name
-        log = try await CommitLog.open(logConfiguration(directory), logger: quiet)
+        let log = try await CommitLog.open(logConfiguration(directory), logger: quiet)
         var configuration = ReplicaConfiguration(
             nodeID: name, replicas: replicas, mode: .sync, timeout: timeout, host: "127.0.0.1", port: 0)
         configuration.fetchWait = .milliseconds(100)
-        replica = try await Replica.open(log: log, configuration: configuration, logger: quiet)
-        let replica = self.replica
+        let replica = try await Replica.open(log: log, configuration: configuration, logger: quiet)
+        self.log = log
+        self.replica = replica
         task = Task { await replica.run() }
     }
 

@@ -136,8 +136,10 @@ struct ReplicationFailoverTests {
                 do {
                     let receipt = try await producer.send(Message(topic: "orders", text: "\(prefix)-\(index)", keys: ["\(prefix)-\(index)"]))
                     acked.append(receipt.messageID)
-                } catch {
+                } catch let error as SluiceClientError {
                     failed.append(error.rocketMQCode)
+                } catch {
+                    failed.append(nil)
                 }
             }
             return (acked, failed)
@@ -187,7 +189,8 @@ struct ReplicationFailoverTests {
                     guard await returning.role() == "follower", let end = await returning.endOffset() else { return false }
                     return end == (await newLeader.endOffset())
                 }
-                #expect(caughtUp, "returning leader: \(String(describing: await returning.replication()))")
+                let returningView = String(describing: await returning.replication())
+                #expect(caughtUp, "returning leader: \(returningView)")
                 #expect(try #require(await returning.endOffset()) != leaderEndWithTail)
                 for id in first.acked + second.acked { #expect(try await returning.hasMessage(id)) }
                 #expect(returning.process.standardErrorText.contains("truncating a divergent log tail"))
@@ -226,7 +229,8 @@ struct ReplicationFailoverTests {
                     guard await leader.role() == "follower", let end = await leader.endOffset() else { return false }
                     return end == (await newLeader.endOffset())
                 }
-                #expect(rejoined, "old leader: \(String(describing: await leader.replication()))")
+                let oldLeaderView = String(describing: await leader.replication())
+                #expect(rejoined, "old leader: \(oldLeaderView)")
                 for id in first.acked + second.acked { #expect(try await leader.hasMessage(id)) }
                 // Nothing it took while deposed survives anywhere.
                 for broker in brokers {
