@@ -110,6 +110,7 @@ extension LogWriter {
             shared.publishEnd(offset)
             for index in shared.allQueueIndexes() {
                 index.truncate(atOrAfterPhysical: offset)
+                index.dropFilesPastEnd()
                 index.publish()
             }
             for segment in shared.removeSegments(startingAfter: target.baseOffset) {
