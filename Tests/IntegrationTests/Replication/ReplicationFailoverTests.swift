@@ -74,6 +74,12 @@ struct ReplicationFailoverTests {
             return reply.status == 200
         }
 
+        /// How many stored records carry `key` (the admin key lookup).
+        func messages(withKey key: String) async throws -> Int {
+            let reply = try await LoopbackHTTP.get(admin + "/v1/messages?key=\(key)")
+            return reply.status == 404 ? 0 : ((reply.json?["messages"] as? [Any])?.count ?? -1)
+        }
+
         func createTopic(_ name: String) async throws {
             let body = try JSONSerialization.data(withJSONObject: ["name": name, "type": "normal", "queues": 4])
             let reply = try await LoopbackHTTP.send(
@@ -146,7 +152,7 @@ struct ReplicationFailoverTests {
         }
     }
 
-    @Test("kill -9 of the leader: a follower leads within the bound, every acknowledged message is on it, and the old leader returns as a follower and drops its unacknowledged tail")
+    @Test("kill -9 of the leader: a follower leads within the bound, every acknowledged message is on it, and the old leader returns as a follower whose log matches the new leader's")
     func killLeader() async throws {
         try await withEtcdServer { etcd in
             try await withTemporaryDirectory(prefix: "sluice-replication") { directory in
@@ -166,6 +172,7 @@ struct ReplicationFailoverTests {
                 #expect(lonely.acked.isEmpty)
                 #expect(lonely.failed == [50402], "expected SLAVE_PERSISTENCE_TIMEOUT, got \(lonely.failed)")
                 let leaderEndWithTail = try #require(await leader.endOffset())
+                #expect(try await leader.messages(withKey: "unacked-0") == 1, "the refused record is in the leader's log")
 
                 await leader.process.killHard()
                 let killedAt = ContinuousClock.now
@@ -193,7 +200,14 @@ struct ReplicationFailoverTests {
                 #expect(caughtUp, "returning leader: \(returningView)")
                 #expect(try #require(await returning.endOffset()) != leaderEndWithTail)
                 for id in first.acked + second.acked { #expect(try await returning.hasMessage(id)) }
-                #expect(returning.process.standardErrorText.contains("truncating a divergent log tail"))
+                // The refused record may or may not have survived (a paused follower can still
+                // read a fetch answer sitting in its socket once it resumes: SLAVE_PERSISTENCE_TIMEOUT
+                // means "unknown", not "absent"), but the returning broker agrees with the new
+                // leader about it and holds it at most once. (Truncation of a tail no follower has is
+                // covered deterministically by ReplicaTests.)
+                let survived = try await newLeader.messages(withKey: "unacked-0")
+                #expect(survived <= 1)
+                #expect(try await returning.messages(withKey: "unacked-0") == survived)
                 // It refuses sends: only the leader takes them.
                 let refused = try await Self.send(1, to: returning, prefix: "to-follower")
                 #expect(refused.acked.isEmpty)
