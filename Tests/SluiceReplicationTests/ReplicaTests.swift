@@ -157,7 +157,10 @@ struct ReplicaTests {
             #expect(refused?.code == .notLeader)
 
             let bEnd = b.log.endOffset
-            try await eventually("the old leader matches the new one") { a.log.endOffset == bEnd && c.log.endOffset == bEnd }
+            // The history is saved right after the chunk it came with: wait for both.
+            try await eventually("the old leader matches the new one") {
+                a.log.endOffset == bEnd && c.log.endOffset == bEnd && a.replica.history.entries.map(\.epoch) == [1, 2]
+            }
             for result in acknowledged + second {
                 #expect(String(buffer: try a.log.read(at: result.physicalOffset).body) == String(buffer: try b.log.read(at: result.physicalOffset).body))
             }
