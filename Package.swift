@@ -4,6 +4,7 @@
 //   CSluiceShims, CSQLite -> SluiceStorage, SluiceTransactions -> SluiceBroker -> SluiceProtocol/SluiceAdmin -> executables
 //   EtcdWire -> SluiceCluster (etcd coordination) -> sluice-broker; nothing else imports it.
 //   SluiceHTTPWire -> SluiceHTTPAccess (on SluiceProtocol's MessagingService) -> sluice-broker.
+//   SluiceStorage -> SluiceReplication (log copying between a group's brokers) -> sluice-broker.
 import PackageDescription
 
 let strictSettings: [SwiftSetting] = [
@@ -136,6 +137,20 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: log replication within a broker group (issue 15): leader/follower over a TCP port of
+        // its own, epochs, divergence truncation, sync acknowledgements. Below the broker: it sees
+        // only the commit log; the executable wires it to the election in SluiceCluster.
+        .target(
+            name: "SluiceReplication",
+            dependencies: [
+                "SluiceStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -286,6 +301,8 @@ let package = Package(
                 "SluiceFront",
                 "SluiceCluster",
                 "SluiceHTTPAccess",
+                "SluiceReplication",
+                "SluiceStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -360,6 +377,11 @@ let package = Package(
                 "SluiceHTTPWire", "SluiceHTTPAccess", "SluiceBroker", "SluiceTransactions",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceReplicationTests",
+            dependencies: ["SluiceReplication", "SluiceStorage", "SluiceTesting"],
             swiftSettings: strictSettings
         ),
         .testTarget(

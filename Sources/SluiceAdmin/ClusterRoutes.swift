@@ -12,6 +12,8 @@ public struct ClusterStatusReport: Encodable, Sendable, Hashable {
         public var epoch: Int64
         public var leaseId: Int64
         public var lastError: String?
+        /// This node's replica of the group's log (`--replicas` 2 or more); absent without replication.
+        public var replication: Replication?
 
         public init(nodeId: String, brokerGroup: String, role: String, epoch: Int64, leaseId: Int64, lastError: String?) {
             self.nodeId = nodeId
@@ -22,7 +24,7 @@ public struct ClusterStatusReport: Encodable, Sendable, Hashable {
             self.lastError = lastError
         }
 
-        enum CodingKeys: String, CodingKey { case nodeId, brokerGroup, role, epoch, leaseId, lastError }
+        enum CodingKeys: String, CodingKey { case nodeId, brokerGroup, role, epoch, leaseId, lastError, replication }
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(nodeId, forKey: .nodeId)
@@ -30,6 +32,52 @@ public struct ClusterStatusReport: Encodable, Sendable, Hashable {
             try container.encode(role, forKey: .role)
             try container.encode(epoch, forKey: .epoch)
             try container.encode(leaseId, forKey: .leaseId)
+            try container.encode(lastError, forKey: .lastError)  // null, not left out
+            try container.encodeIfPresent(replication, forKey: .replication)
+        }
+    }
+
+    /// Replication state of one node: its role in the log's replication, how far its log reaches,
+    /// and (as leader) what each follower has acknowledged this epoch.
+    public struct Replication: Encodable, Sendable, Hashable {
+        /// follower, promoting (elected, taking over) or leader.
+        public var role: String
+        public var epoch: Int64
+        public var endOffset: UInt64
+        /// The offset below which a majority of the group holds the log.
+        public var highWatermark: UInt64
+        /// As follower: the leader's end at the last fetch; as leader: its own end.
+        public var leaderEndOffset: UInt64
+        public var lagBytes: UInt64
+        public var followers: [String: UInt64]
+        public var lastError: String?
+
+        public init(
+            role: String, epoch: Int64, endOffset: UInt64, highWatermark: UInt64, leaderEndOffset: UInt64, lagBytes: UInt64,
+            followers: [String: UInt64], lastError: String?
+        ) {
+            self.role = role
+            self.epoch = epoch
+            self.endOffset = endOffset
+            self.highWatermark = highWatermark
+            self.leaderEndOffset = leaderEndOffset
+            self.lagBytes = lagBytes
+            self.followers = followers
+            self.lastError = lastError
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case role, epoch, endOffset, highWatermark, leaderEndOffset, lagBytes, followers, lastError
+        }
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(role, forKey: .role)
+            try container.encode(epoch, forKey: .epoch)
+            try container.encode(endOffset, forKey: .endOffset)
+            try container.encode(highWatermark, forKey: .highWatermark)
+            try container.encode(leaderEndOffset, forKey: .leaderEndOffset)
+            try container.encode(lagBytes, forKey: .lagBytes)
+            try container.encode(followers, forKey: .followers)
             try container.encode(lastError, forKey: .lastError)  // null, not left out
         }
     }

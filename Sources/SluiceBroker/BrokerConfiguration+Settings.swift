@@ -21,6 +21,11 @@ extension BrokerConfiguration {
         /// etcd refuses TTLs below its minimum (about 2 s with default timing); above a minute a
         /// dead leader blocks its group too long.
         static let etcdLeaseTTLSeconds = 2...60
+        /// A group of more than 7 copies every byte 6 times over the network for no gain in safety
+        /// a broker operator asks for; 1 is a single broker.
+        static let replicas = 1...7
+        /// Below 100 ms a fsync on a busy follower fails sends; above a minute a client gives up first.
+        static let replicationTimeout: ClosedRange<Duration> = .milliseconds(100) ... .seconds(60)
         /// Held halves are invisible to listings and checks; seconds are already a long blind spot.
         static let transactionHold: ClosedRange<Duration> = .zero ... .seconds(5)
     }
@@ -182,6 +187,17 @@ extension BrokerConfiguration {
                 throw invalid("expected whole seconds from 2s to 60s (etcd's minimum TTL is about 2s); got '\(value)'")
             }
             etcdLeaseTTLSeconds = Int(seconds)
+        case .replicas: replicas = try integer(in: Limits.replicas)
+        case .replication:
+            guard let mode = ReplicationModeSetting(rawValue: value) else { throw invalid("expected sync or async; got '\(value)'") }
+            replicationMode = mode
+        case .replicationTimeout:
+            let duration = try parsed(DurationParser.parse(value))
+            guard Limits.replicationTimeout.contains(duration) else {
+                throw invalid("expected 100ms to 60s; got '\(value)'")
+            }
+            replicationTimeout = duration
+        case .replicationPort: replicationPort = try integer(in: Limits.port)
         }
     }
 
@@ -204,6 +220,16 @@ extension BrokerConfiguration {
                 "--admin-host \(adminHost) is not a loopback address, so the admin API needs a token: set "
                     + "\(BrokerSetting.adminToken.environmentVariable) (or admin-token in the config file, or "
                     + "--admin-token); clients send it as 'Authorization: Bearer <token>'")
+        }
+        if replicas > 1, cluster == nil {
+            throw BrokerError(
+                .invalidConfiguration,
+                "--replicas \(replicas) needs --etcd: the group's leader is elected there")
+        }
+        if replicas > 1, replicationPort != 0, replicationPort == grpcPort || replicationPort == adminPort {
+            throw BrokerError(
+                .invalidConfiguration,
+                "--replication-port \(replicationPort) is also the gRPC or admin port; it needs a port of its own")
         }
     }
 

@@ -69,6 +69,14 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var nodeID: String?
     public var advertiseHost: String?
     public var etcdLeaseTTLSeconds = 5
+    /// `--replicas`: the broker group's size; 1 = no replication.
+    public var replicas = 1
+    /// `--replication sync|async`.
+    public var replicationMode: ReplicationModeSetting = .sync
+    /// `--replication-timeout`: how long a sync send waits for followers.
+    public var replicationTimeout: Duration = .seconds(5)
+    /// `--replication-port`.
+    public var replicationPort = 8091
     /// The paths as given, checked together by `validate()`.
     var tlsPaths: [BrokerSetting: String] = [:]
 
@@ -90,6 +98,11 @@ public struct BrokerConfiguration: Sendable, Hashable {
         configuration.retention.maxAge = .seconds(retentionHours * 3600)
         return configuration
     }
+}
+
+/// `--replication`: when a replicated send is acknowledged.
+public enum ReplicationModeSetting: String, Sendable, Hashable, CaseIterable {
+    case sync, async
 }
 
 /// Where the cluster's etcd is; the rest of the cluster settings live beside it in the configuration.

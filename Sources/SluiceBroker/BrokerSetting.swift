@@ -42,6 +42,10 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case advertiseHost = "advertise-host"
     case etcdLeaseTtl = "etcd-lease-ttl"
     case httpPort = "http-port"
+    case replicas
+    case replication
+    case replicationTimeout = "replication-timeout"
+    case replicationPort = "replication-port"
 
     /// The key in a config file; also the flag without its dashes.
     public var key: String { rawValue }
@@ -103,6 +107,14 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
         case .brokerGroup: "With --etcd, the broker group this broker belongs to (default default)."
         case .nodeId: "With --etcd, this broker's name, unique in the cluster (default <hostname>-<grpc port>)."
         case .advertiseHost: "With --etcd, the host other brokers and clients reach this broker's gRPC port at (default --grpc-host)."
+        case .replicas:
+            "With --etcd, the broker group's size: 2 or more replicate the commit log from the elected leader to the other brokers of the group; 1 keeps each broker's log its own (default 1, at most 7)."
+        case .replication:
+            "With --replicas 2 or more: sync acknowledges a send only once a majority of the group holds it; async once the leader does (default sync)."
+        case .replicationTimeout:
+            "With --replication sync, how long a send waits for followers before it fails with SLAVE_PERSISTENCE_TIMEOUT (default 5s, 100ms to 60s)."
+        case .replicationPort:
+            "With --replicas 2 or more, the TCP port followers fetch the leader's log from, on --grpc-host (default 8091; 0 picks a free one)."
         case .etcdLeaseTtl:
             "With --etcd, the lease TTL: a dead broker's registration and leadership expire after this, which bounds fail-over time (default 5s, whole seconds, 2s to 60s)."
         case .httpPort:

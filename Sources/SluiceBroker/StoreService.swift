@@ -30,6 +30,9 @@ public final class StoreService: Service, CustomStringConvertible {
     private let trace: MessageTraceRecorder.Configuration?
     /// Users `--bootstrap-user-file` creates when they do not exist yet.
     private let bootstrapUsers: [BootstrapCredential]
+    /// Runs right after the log opens, before anything else reads or appends to it: replication
+    /// uses it to refuse local appends on a follower from the first moment. A throw fails start-up.
+    private let logOpened: (@Sendable (CommitLog) async throws -> Void)?
 
     /// How the checker reaches producers (the gRPC front's Telemetry streams) and how often.
     public struct CheckBackWiring: Sendable {
@@ -54,8 +57,10 @@ public final class StoreService: Service, CustomStringConvertible {
         transactionHold: Duration? = .milliseconds(500), readiness: Readiness,
         handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil, autoCreateGroups: Bool = true,
         trace: MessageTraceRecorder.Configuration? = nil, clientLimits: ClientLimits = ClientLimits(),
-        bootstrapUsers: [BootstrapCredential] = [], logger: Logger
+        bootstrapUsers: [BootstrapCredential] = [], logOpened: (@Sendable (CommitLog) async throws -> Void)? = nil,
+        logger: Logger
     ) {
+        self.logOpened = logOpened
         self.clientLimits = clientLimits
         self.bootstrapUsers = bootstrapUsers
         self.checkBacks = checkBacks
@@ -87,6 +92,15 @@ public final class StoreService: Service, CustomStringConvertible {
         } catch {
             readiness.markFailed(error.message)
             throw Self.brokerError(for: error)
+        }
+        if let logOpened {
+            do {
+                try await logOpened(log)
+            } catch {
+                readiness.markFailed("\(error)")
+                await log.close()
+                throw error
+            }
         }
         let recorder = trace.map {
             MessageTraceRecorder(log: log, configuration: $0, logger: Logger(label: "sluice.trace"))

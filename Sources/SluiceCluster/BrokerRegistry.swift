@@ -8,8 +8,15 @@ public struct BrokerRecord: Codable, Sendable, Hashable {
     public var adminAddress: String
     /// Wall-clock milliseconds when it registered.
     public var registeredAtMs: Int64
+    /// Its replication port (`--replicas` 2 or more), where peers ask how complete its log is
+    /// before an election; absent without replication (and in records of older brokers).
+    public var replicationAddress: String?
 
-    public init(nodeID: String, brokerGroup: String, grpcAddress: String, adminAddress: String, registeredAtMs: Int64) {
+    public init(
+        nodeID: String, brokerGroup: String, grpcAddress: String, adminAddress: String, registeredAtMs: Int64,
+        replicationAddress: String? = nil
+    ) {
+        self.replicationAddress = replicationAddress
         self.nodeID = nodeID
         self.brokerGroup = brokerGroup
         self.grpcAddress = grpcAddress

@@ -17,11 +17,14 @@ public final class ClusterNode: Sendable {
         /// leadership expire, so the bound on fail-over time.
         public var leaseTTLSeconds: Int64
         public var keys: ClusterKeys
+        /// The replication port's address, published in the registration and the leader record.
+        public var replicationAddress: String?
 
         public init(
             nodeID: String, brokerGroup: String, grpcAddress: String, adminAddress: String, leaseTTLSeconds: Int64,
-            keys: ClusterKeys = ClusterKeys()
+            keys: ClusterKeys = ClusterKeys(), replicationAddress: String? = nil
         ) {
+            self.replicationAddress = replicationAddress
             self.nodeID = nodeID
             self.brokerGroup = brokerGroup
             self.grpcAddress = grpcAddress
@@ -57,11 +60,15 @@ public final class ClusterNode: Sendable {
     private let state = Mutex(Status())
     /// Called on every change of role or leader (the broker prints a line for it).
     private let onChange: @Sendable (Status) -> Void
+    /// Runs before each bid for a vacant leadership (`LeaderElection.campaign`).
+    private let beforeBid: (@Sendable () async -> Void)?
 
     public init(
         client: EtcdClient, configuration: Configuration, logger: Logger,
+        beforeBid: (@Sendable () async -> Void)? = nil,
         onChange: @escaping @Sendable (Status) -> Void = { _ in }
     ) throws(EtcdError) {
+        self.beforeBid = beforeBid
         try ClusterKeys.checkSegment(configuration.nodeID, "node id")
         try ClusterKeys.checkSegment(configuration.brokerGroup, "broker group")
         self.client = client
@@ -93,7 +100,8 @@ public final class ClusterNode: Sendable {
                 let record = BrokerRecord(
                     nodeID: configuration.nodeID, brokerGroup: configuration.brokerGroup,
                     grpcAddress: configuration.grpcAddress, adminAddress: configuration.adminAddress,
-                    registeredAtMs: Int64(Date().timeIntervalSince1970 * 1000))
+                    registeredAtMs: Int64(Date().timeIntervalSince1970 * 1000),
+                    replicationAddress: configuration.replicationAddress)
                 try await registry.register(record, lease: granted)
                 update { $0.role = .follower; $0.leaseID = granted.id; $0.lastError = nil }
                 logger.info("registered in etcd", metadata: ["lease": "\(granted.id)", "ttl": "\(granted.ttlSeconds)s"])
@@ -124,7 +132,8 @@ public final class ClusterNode: Sendable {
         let election = try LeaderElection(client: client, group: configuration.brokerGroup, keys: configuration.keys)
         while true {
             let leadership = try await election.campaign(
-                nodeID: configuration.nodeID, grpcAddress: configuration.grpcAddress, lease: lease)
+                nodeID: configuration.nodeID, grpcAddress: configuration.grpcAddress,
+                replicationAddress: configuration.replicationAddress, lease: lease, beforeBid: beforeBid)
             update { $0.role = .leader; $0.epoch = leadership.record.epoch; $0.leader = leadership.record }
             logger.notice("leader of broker group", metadata: ["group": "\(leadership.group)", "epoch": "\(leadership.record.epoch)"])
             try await election.waitUntilDeposed(leadership)

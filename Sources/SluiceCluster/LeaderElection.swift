@@ -6,8 +6,11 @@ public struct LeaderRecord: Codable, Sendable, Hashable {
     /// The epoch this leadership began: one more than the previous leader's, never reused.
     public var epoch: Int64
     public var grpcAddress: String
+    /// Where followers fetch this leader's log (with replication); absent without it.
+    public var replicationAddress: String?
 
-    public init(nodeID: String, epoch: Int64, grpcAddress: String) {
+    public init(nodeID: String, epoch: Int64, grpcAddress: String, replicationAddress: String? = nil) {
+        self.replicationAddress = replicationAddress
         self.nodeID = nodeID
         self.epoch = epoch
         self.grpcAddress = grpcAddress
@@ -69,8 +72,16 @@ public struct LeaderElection: Sendable {
 
     /// Returns once this node leads the group; waits (watching the leader key) while another does.
     /// `lease` must be kept alive by the caller: the leadership ends with it.
-    public func campaign(nodeID: String, grpcAddress: String, lease: EtcdLease) async throws(EtcdError) -> Leadership {
+    ///
+    /// `beforeBid`, when given, runs once per vacancy before this node bids, and may wait: with
+    /// replication, a node whose log is less complete than a live peer's lets that peer bid first
+    /// (the candidacy rule), so the new leader holds every acknowledged record.
+    public func campaign(
+        nodeID: String, grpcAddress: String, replicationAddress: String? = nil, lease: EtcdLease,
+        beforeBid: (@Sendable () async -> Void)? = nil
+    ) async throws(EtcdError) -> Leadership {
         try ClusterKeys.checkSegment(nodeID, "node id")
+        var waitedThisVacancy = false
         while true {
             if Task.isCancelled { throw EtcdError(.cancelled, "campaign for \(group) cancelled") }
             let (leaderValue, revision) = try await client.get(leaderKey)
@@ -81,12 +92,19 @@ public struct LeaderElection: Sendable {
                     return Leadership(group: group, record: record, createRevision: leaderValue.createRevision, lease: lease)
                 }
                 try await waitForVacancy(after: revision)
+                waitedThisVacancy = false
                 continue
+            }
+            if let beforeBid, !waitedThisVacancy {
+                waitedThisVacancy = true
+                await beforeBid()
+                continue  // someone may have won meanwhile: look again
             }
             let (epochValue, _) = try await client.get(epochKey)
             let (next, overflow) = try Self.epoch(of: epochValue).addingReportingOverflow(1)
             if overflow { throw EtcdError(.malformedValue, "\(epochKey) holds the largest epoch there is") }
-            let record = LeaderRecord(nodeID: nodeID, epoch: next, grpcAddress: grpcAddress)
+            let record = LeaderRecord(
+                nodeID: nodeID, epoch: next, grpcAddress: grpcAddress, replicationAddress: replicationAddress)
             var txn = Etcdserverpb_TxnRequest()
             txn.compare = [.absent(leaderKey), .modified(epochKey, at: epochValue?.modRevision ?? 0)]
             txn.success = [.put(leaderKey, StoredJSON.encode(record), lease: lease.id), .put(epochKey, Array(String(next).utf8))]

@@ -62,6 +62,7 @@ extension MessagingService {
                         topic: topic.name, appended: appended, queueId: record.queueId, deliveryMs: deliveryMs)
                 }
             } catch {
+                if let refusal = ProtocolRefusal.replicationRefusal(error) { throw refusal }
                 throw ProtocolRefusal(
                     error.code == .invalidArgument || error.code == .recordTooLarge ? .badRequest : .internalError,
                     "cannot store the message: \(error.message)")

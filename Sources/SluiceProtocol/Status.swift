@@ -1,4 +1,5 @@
 import SluiceBroker
+import SluiceStorage
 import SluiceWire
 
 typealias Code = Apache_Rocketmq_V2_Code
@@ -29,6 +30,10 @@ struct ProtocolRefusal: Error, Sendable {
 
     /// The RocketMQ code for a broker-layer failure.
     init(_ error: BrokerError) {
+        if let storage = error.cause as? StorageError, let refusal = Self.replicationRefusal(storage) {
+            self = refusal
+            return
+        }
         switch error.code {
         case .invalidMessage: self.init(.badRequest, error.message)
         case .transactionNotFound: self.init(.invalidTransactionID, error.message)
@@ -42,6 +47,20 @@ struct ProtocolRefusal: Error, Sendable {
         // empty receive" and treat it as success, so a failed recall would look like a recall.
         case .notRecallable: self.init(.notFound, error.message)
         default: self.init(.internalError, error.message)
+        }
+    }
+}
+
+extension ProtocolRefusal {
+    /// Replication's refusals of a stored record (`--replicas` 2 or more): SLAVE_PERSISTENCE_TIMEOUT
+    /// when followers did not confirm in time (the record is on the leader and may or may not
+    /// survive a fail-over: the client should retry, with a message id that lets it deduplicate);
+    /// HA_NOT_AVAILABLE when this broker follows another (send to the leader).
+    static func replicationRefusal(_ error: StorageError) -> ProtocolRefusal? {
+        switch error.code {
+        case .replicationTimeout: ProtocolRefusal(.slavePersistenceTimeout, error.message)
+        case .notLeader: ProtocolRefusal(.haNotAvailable, error.message)
+        default: nil
         }
     }
 }

@@ -22,6 +22,8 @@ public final class CommitLog: Sendable {
     private let appendTimer = Metrics.Timer(label: "sluice_append_seconds")
     private let closed = NIOLockedValueBox(false)
     private let scrub: Scrubber
+    /// Replication's sync acknowledgement (`setAcknowledgementGate`); nil: an append is done once local.
+    let acknowledgementGate = NIOLockedValueBox<(any AppendAcknowledgementGate)?>(nil)
 
     private init(
         configuration: CommitLogConfiguration, recovery: Recovery.Result, lock: DataDirectoryLock, logger: Logger
@@ -128,8 +130,12 @@ public final class CommitLog: Sendable {
         let result: Result<AppendResult, StorageError> = await withUnsafeContinuation { continuation in
             writer.submit(.append(encoded.pending(.single(continuation))))
         }
+        let appended = try result.get()
+        if let gate = acknowledgementGate.withLockedValue({ $0 }) {
+            try await gate.waitUntilReplicated(end: appended.physicalOffset + UInt64(appended.size))
+        }
         appendTimer.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
-        return try result.get()
+        return appended
     }
 
     /// Appends several records with one hand-over to the writer thread and one suspension (they
@@ -153,6 +159,16 @@ public final class CommitLog: Sendable {
                 writer.submit(contentsOf: encoded.enumerated().map { slot, item in item.record.pending(.batch(batch, index: slot)) })
             }
             for (slot, item) in encoded.enumerated() { results[item.index] = stored[slot] }
+            let end = stored.compactMap { try? $0.get() }.map { $0.physicalOffset + UInt64($0.size) }.max()
+            if let end, let gate = acknowledgementGate.withLockedValue({ $0 }) {
+                do throws(StorageError) {
+                    try await gate.waitUntilReplicated(end: end)
+                } catch {
+                    for (slot, item) in encoded.enumerated() where (try? stored[slot].get()) != nil {
+                        results[item.index] = .failure(error)
+                    }
+                }
+            }
         }
         return results.map { $0! }
     }

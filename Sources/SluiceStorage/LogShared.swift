@@ -18,6 +18,8 @@ final class LogShared: Sendable {
         var statistics = LogStatistics()
         var appendListeners: [UInt64: @Sendable ([QueueID]) -> Void] = [:]
         var nextListenerID: UInt64 = 0
+        /// Set while this log follows a leader: local appends fail with it.
+        var localAppendRefusal: StorageError?
     }
     private let state = NIOLockedValueBox(State())
 
@@ -40,6 +42,22 @@ final class LogShared: Sendable {
     func removeOldestSegment() { state.withLockedValue { _ = $0.segments.segments.removeFirst() } }
     var segments: [Segment] { state.withLockedValue { $0.segments.segments } }
     var minOffset: UInt64 { state.withLockedValue { $0.segments.minOffset } }
+
+    /// Drops every segment that starts after `offset` (a replica's truncation) and returns them.
+    func removeSegments(startingAfter offset: UInt64) -> [Segment] {
+        state.withLockedValue { state in
+            let removed = state.segments.segments.filter { $0.baseOffset > offset }
+            state.segments.segments.removeAll { $0.baseOffset > offset }
+            return removed
+        }
+    }
+
+    // MARK: replica mode
+
+    var localAppendRefusal: StorageError? {
+        get { state.withLockedValue { $0.localAppendRefusal } }
+        set { state.withLockedValue { $0.localAppendRefusal = newValue } }
+    }
 
     // MARK: positions
 

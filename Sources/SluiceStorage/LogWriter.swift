@@ -87,16 +87,17 @@ final class LogWriter: @unchecked Sendable {
     let shared: LogShared
     let logger: Logger
 
-    private var writePosition: UInt64
-    private var activeSegment: Segment
+    // Internal, not private: the replication facet (`LogWriter+Replication.swift`) moves them too.
+    var writePosition: UInt64
+    var activeSegment: Segment
     /// Segments written since their last `fdatasync`.
-    private var unsyncedSegments: [Segment] = []
+    var unsyncedSegments: [Segment] = []
     private var lastFlush = ContinuousClock.now
     private var lastCheckpoint = ContinuousClock.now
     private var lastRetention = ContinuousClock.now
     /// Set after a failed `fdatasync`: the kernel may have dropped dirty pages, so nothing more is
     /// acknowledged until a restart recovers from what is really on disk.
-    private var failure: StorageError?
+    var failure: StorageError?
 
     private let fsyncTimer = Metrics.Timer(label: "sluice_fsync_seconds")
     private let logBytesGauge = Gauge(label: "sluice_commitlog_bytes")
@@ -296,6 +297,12 @@ final class LogWriter: @unchecked Sendable {
             for append in batch { append.complete(.failure(failure)) }
             return
         }
+        // A follower's log holds only what its leader wrote (`appendReplicated`); checked here, on
+        // the writer thread, so no local append can slip in between a role change and its batch.
+        if let refusal = shared.localAppendRefusal {
+            for append in batch { append.complete(.failure(refusal)) }
+            return
+        }
         let storeTime = configuration.wallClockMs()
         let startPosition = writePosition
         let startSegment = activeSegment
@@ -450,7 +457,7 @@ final class LogWriter: @unchecked Sendable {
     }
 
     /// The segment after the active one: reused if a failed batch already created it.
-    private func nextSegment() throws(StorageError) -> Segment {
+    func nextSegment() throws(StorageError) -> Segment {
         let base = activeSegment.endOffset
         if let existing = shared.segment(startingAt: base) { return existing }
         do throws(SystemCallError) {

@@ -203,6 +203,19 @@ final class QueueIndex: Sendable {
 
     // MARK: retention
 
+    /// Deletes index files that start past the end (after a replica's truncation): `load` finds
+    /// the end in the last file, so an all-zero later file would otherwise pass for the end and
+    /// the zeroed entries before it for written ones.
+    func dropFilesPastEnd() {
+        let removed: [MappedFile] = state.withLockedValue { state in
+            let end = max(state.next, state.written)
+            let gone = state.files.filter { $0.base > end }.map(\.file)
+            state.files.removeAll { $0.base > end }
+            return gone
+        }
+        for file in removed { try? FileIO.remove(file.path) }
+    }
+
     /// Advances the minimum offset past entries pointing below `physicalOffset` and deletes index
     /// files that lie wholly below it.
     func dropEntries(belowPhysical physicalOffset: UInt64) {

@@ -155,8 +155,10 @@ struct Recovery {
             checkpoint: newCheckpoint)
     }
 
-    /// Puts one verified record back into its queue index and the key index.
-    private func reindex(_ header: RecordHeader, shared: LogShared) throws(SystemCallError) {
+    /// Puts one verified record back into its queue index and the key index. Also used by the
+    /// writer for replicated records (`LogWriter+Replication.swift`): they are indexed exactly as
+    /// recovery would index them.
+    func reindex(_ header: RecordHeader, shared: LogShared) throws(SystemCallError) {
         try reindex(header, in: QueueID(topic: header.topic, queueId: header.queueId), at: header.queueOffset, shared: shared)
         if let secondary = header.secondaryQueue, let offset = header.secondaryQueueOffset {
             try reindex(header, in: secondary, at: offset, shared: shared)
@@ -178,7 +180,7 @@ struct Recovery {
     }
 
     /// Puts one queue-index entry for a verified record back, marking skipped offsets lost.
-    private func reindex(_ header: RecordHeader, in queue: QueueID, at queueOffset: UInt64, shared: LogShared)
+    func reindex(_ header: RecordHeader, in queue: QueueID, at queueOffset: UInt64, shared: LogShared)
         throws(SystemCallError)
     {
         let index = try shared.queueIndex(creating: queue)

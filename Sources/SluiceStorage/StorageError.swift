@@ -6,6 +6,7 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
         private enum Value: String, Sendable {
             case io, diskFull, corruptRecord, notFound, invalidArgument, recordTooLarge
             case dataDirectoryLocked, closed, offsetOutOfRange, inconsistentIndex
+            case notLeader, replicationTimeout, replicaMismatch
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -30,6 +31,14 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
         public static let offsetOutOfRange = Code(.offsetOutOfRange)
         /// An index entry disagrees with the record it points at.
         public static let inconsistentIndex = Code(.inconsistentIndex)
+
+        /// This log follows a leader (replication): it takes only the leader's records.
+        public static let notLeader = Code(.notLeader)
+        /// The record is stored here but the replicas a sync acknowledgement needs did not confirm
+        /// it in time; it may or may not survive a fail-over.
+        public static let replicationTimeout = Code(.replicationTimeout)
+        /// Replicated bytes do not continue this log where it ends (wrong offset, bad framing).
+        public static let replicaMismatch = Code(.replicaMismatch)
 
         public var description: String { value.rawValue }
     }

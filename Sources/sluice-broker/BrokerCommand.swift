@@ -10,6 +10,7 @@ import SluiceCluster
 import SluiceFront
 import SluiceHTTPAccess
 import SluiceProtocol
+import SluiceStorage
 import SluiceTransactions
 import UnixSignals
 
@@ -71,6 +72,10 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.advertiseHost, "host")) var advertiseHost: String?
     @Option(help: help(.etcdLeaseTtl, "duration")) var etcdLeaseTtl: String?
     @Option(help: help(.httpPort, "port")) var httpPort: String?
+    @Option(help: help(.replicas, "count")) var replicas: String?
+    @Option(help: help(.replication, "sync|async")) var replication: String?
+    @Option(help: help(.replicationTimeout, "duration")) var replicationTimeout: String?
+    @Option(help: help(.replicationPort, "port")) var replicationPort: String?
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
     @Flag(help: "Print the effective configuration (defaults, file, environment and flags merged) as JSON and exit.")
@@ -101,7 +106,8 @@ struct BrokerCommand: AsyncParsableCommand {
             .auth: auth, .authMaxClockSkew: authMaxClockSkew, .bootstrapUserFile: bootstrapUserFile, .tlsCert: tlsCert,
             .tlsKey: tlsKey, .tlsClientCa: tlsClientCa, .adminTlsCert: adminTlsCert, .adminTlsKey: adminTlsKey,
             .etcd: etcd, .brokerGroup: brokerGroup, .nodeId: nodeId, .advertiseHost: advertiseHost,
-            .etcdLeaseTtl: etcdLeaseTtl, .httpPort: httpPort,
+            .etcdLeaseTtl: etcdLeaseTtl, .httpPort: httpPort, .replicas: replicas, .replication: replication,
+            .replicationTimeout: replicationTimeout, .replicationPort: replicationPort,
         ]
         return given.compactMapValues { $0 }
     }
@@ -174,6 +180,19 @@ struct BrokerCommand: AsyncParsableCommand {
                 retryDelay: min(.seconds(5), configuration.transactionCheckInterval),
                 pollInterval: min(.seconds(1), configuration.transactionTimeout)),
             budgetPolicy: configuration.checkBudgetPolicy)
+        var cluster: ClusterCoordination?
+        var clusterStatus: ClusterStatusSource?
+        if let settings = configuration.cluster {
+            let coordination = try ClusterCoordination(configuration, cluster: settings, logger: Logger(label: "sluice.cluster"))
+            cluster = coordination
+            clusterStatus = { await coordination.report() }
+        }
+        // With replication the replica takes the log as soon as it opens: a follower never
+        // appends locally, not even during start-up.
+        var logOpened: (@Sendable (CommitLog) async throws -> Void)?
+        if let replication = cluster?.replication {
+            logOpened = { @Sendable log in try await replication.attach(log) }
+        }
         let store = StoreService(
             configuration: configuration.commitLogConfiguration,
             transactionTimeout: configuration.transactionTimeout,
@@ -181,7 +200,7 @@ struct BrokerCommand: AsyncParsableCommand {
             checkBacks: checkBacks, autoCreateGroups: configuration.autoCreateGroups,
             trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
             clientLimits: configuration.clientLimits,
-            bootstrapUsers: bootstrapUsers, logger: Logger(label: "sluice.store"))
+            bootstrapUsers: bootstrapUsers, logOpened: logOpened, logger: Logger(label: "sluice.store"))
         let access = AccessControl(
             configuration: AccessControl.Configuration(
                 enabled: configuration.authEnabled, maxClockSkew: configuration.authMaxClockSkew),
@@ -220,13 +239,6 @@ struct BrokerCommand: AsyncParsableCommand {
                     tls: try tls.grpcTLSConfiguration()),
                 service: service, access: access, mailbox: mailbox, handle: handle, logger: Logger(label: "sluice.http"),
                 onListening: { ConsoleOutput.announceListening("HTTP access", host: $0, port: $1) })
-        }
-        var cluster: ClusterCoordination?
-        var clusterStatus: ClusterStatusSource?
-        if let settings = configuration.cluster {
-            let coordination = try ClusterCoordination(configuration, cluster: settings, logger: Logger(label: "sluice.cluster"))
-            cluster = coordination
-            clusterStatus = { await coordination.report() }
         }
         let admin = AdminServer(
             host: configuration.adminHost, port: configuration.adminPort, readiness: readiness, handle: handle,

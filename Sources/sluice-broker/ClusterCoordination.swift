@@ -5,6 +5,7 @@ import ServiceLifecycle
 import SluiceAdmin
 import SluiceBroker
 import SluiceCluster
+import SluiceReplication
 import Synchronization
 
 /// `--etcd`: the broker's registration and its broker group's election as a `Service`, beside the
@@ -18,6 +19,8 @@ final class ClusterCoordination: Service, Sendable {
     let nodeConfiguration: ClusterNode.Configuration
     private let logger: Logger
     private let node = Mutex<ClusterNode?>(nil)
+    /// Log replication within the group (`--replicas` 2 or more); nil: each broker keeps its own log.
+    let replication: ReplicationWiring?
 
     /// - Throws: `BrokerError` `.invalidConfiguration` naming `--etcd` for an unusable endpoint list.
     init(_ configuration: BrokerConfiguration, cluster: ClusterSettings, logger: Logger) throws(BrokerError) {
@@ -28,11 +31,14 @@ final class ClusterCoordination: Service, Sendable {
         }
         let host = configuration.advertiseHost ?? Self.advertisable(configuration.grpcHost)
         let bracketed = host.contains(":") ? "[\(host)]" : host
+        let replication = configuration.replicas > 1
+            ? ReplicationWiring(configuration, advertisedHost: host, logger: Logger(label: "sluice.replication")) : nil
+        self.replication = replication
         nodeConfiguration = ClusterNode.Configuration(
             nodeID: configuration.effectiveNodeID, brokerGroup: configuration.brokerGroup,
             grpcAddress: "\(bracketed):\(configuration.grpcPort)",
             adminAddress: "\(Self.advertisable(configuration.adminHost)):\(configuration.adminPort)",
-            leaseTTLSeconds: Int64(configuration.etcdLeaseTTLSeconds))
+            leaseTTLSeconds: Int64(configuration.etcdLeaseTTLSeconds), replicationAddress: replication?.advertisedAddress)
         self.logger = logger
     }
 
@@ -43,19 +49,55 @@ final class ClusterCoordination: Service, Sendable {
 
     func run() async throws {
         try await EtcdClient.withClient(endpoints: endpoints, logger: logger) { client in
+            try await self.run(client: client)
+        }
+    }
+
+    private func run(client: EtcdClient) async throws {
+        do {
             let group = nodeConfiguration.brokerGroup
             let leading = Gauge(label: "sluice_cluster_leader", dimensions: [("group", group)])
             let epoch = Gauge(label: "sluice_cluster_epoch", dimensions: [("group", group)])
             leading.record(0)
+            // With replication, nothing campaigns before the store has opened the log and the
+            // replica refuses local appends.
+            var waited: Replica?
+            if let replication {
+                waited = await cancelWhenGracefulShutdown { await replication.waitForReplica() }
+                guard waited != nil else { return }
+            }
+            let replica = waited
+            let (roles, rolesContinuation) = AsyncStream.makeStream(of: ClusterNode.Status.self)
+            let keys = nodeConfiguration.keys
+            let logger = self.logger
+            var beforeBid: (@Sendable () async -> Void)?
+            if let replica {
+                beforeBid = { @Sendable in
+                    await ReplicationWiring.candidacy(replica, client: client, keys: keys, group: group, logger: logger)
+                }
+            }
+            let bid = beforeBid
             let node = try ClusterNode(
-                client: client, configuration: nodeConfiguration, logger: logger,
+                client: client, configuration: nodeConfiguration, logger: logger, beforeBid: bid,
                 onChange: { status in
                     Self.announce(status, group: group)
                     leading.record(status.role == .leader ? 1 : 0)
                     epoch.record(Double(status.epoch))
+                    rolesContinuation.yield(status)
                 })
             self.node.withLock { $0 = node }
-            await cancelWhenGracefulShutdown { await node.run() }
+            await cancelWhenGracefulShutdown {
+                await withDiscardingTaskGroup { tasks in
+                    tasks.addTask {
+                        await node.run()
+                        rolesContinuation.finish()
+                    }
+                    if let replica {
+                        tasks.addTask { await replica.run() }
+                        tasks.addTask { await ReplicationWiring.drive(replica, statuses: roles, logger: logger) }
+                    }
+                }
+            }
         }
     }
 
@@ -75,9 +117,16 @@ final class ClusterCoordination: Service, Sendable {
     func report() async -> ClusterStatusReport {
         let node = self.node.withLock { $0 }
         let status = node?.status ?? ClusterNode.Status()
-        let nodeReport = ClusterStatusReport.Node(
+        var nodeReport = ClusterStatusReport.Node(
             nodeId: nodeConfiguration.nodeID, brokerGroup: nodeConfiguration.brokerGroup, role: status.role.rawValue,
             epoch: status.epoch, leaseId: status.leaseID, lastError: status.lastError)
+        if let snapshot = replication?.current?.snapshot {
+            nodeReport.replication = ClusterStatusReport.Replication(
+                role: snapshot.role.rawValue, epoch: snapshot.epoch, endOffset: snapshot.endOffset,
+                highWatermark: snapshot.highWatermark, leaderEndOffset: snapshot.leaderEnd,
+                lagBytes: snapshot.leaderEnd > snapshot.endOffset ? snapshot.leaderEnd - snapshot.endOffset : 0,
+                followers: snapshot.followers, lastError: snapshot.lastError)
+        }
         guard let node else {
             return ClusterStatusReport(
                 mode: "etcd", etcd: endpoints.description, node: nodeReport, groups: [], etcdError: "not connected yet")

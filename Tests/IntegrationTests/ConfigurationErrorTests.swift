@@ -31,6 +31,12 @@ struct ConfigurationErrorTests {
         BadSetting(arguments: ["--advertise-host", "two words"], names: "--advertise-host"),
         BadSetting(arguments: ["--etcd-lease-ttl", "1s"], names: "--etcd-lease-ttl"),
         BadSetting(arguments: ["--etcd-lease-ttl", "2500ms"], names: "--etcd-lease-ttl"),
+        BadSetting(arguments: ["--replicas", "0"], names: "--replicas"),
+        BadSetting(arguments: ["--replicas", "8"], names: "--replicas"),
+        BadSetting(arguments: ["--replicas", "3"], names: "--replicas"),  // without --etcd
+        BadSetting(arguments: ["--replication", "quorum"], names: "--replication"),
+        BadSetting(arguments: ["--replication-timeout", "50ms"], names: "--replication-timeout"),
+        BadSetting(arguments: ["--replication-port", "70000"], names: "--replication-port"),
     ]
 
     @Test("a bad value exits non-zero with a message naming the setting", arguments: badSettings)

@@ -52,6 +52,10 @@ struct PrintConfigTests {
         "advertise-host": ("broker-7.example.net", .string("broker-7.example.net")),
         "etcd-lease-ttl": ("1m", .string("60s")),
         "http-port": ("9103", .number(9103)),
+        "replicas": ("3", .number(3)),
+        "replication": ("async", .string("async")),
+        "replication-timeout": ("2500ms", .string("2500ms")),
+        "replication-port": ("9191", .number(9191)),
     ]
 
     struct Printed {

@@ -26,7 +26,7 @@ struct StoreServiceTests {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await service.run() }
                     // Recovery runs on its own thread; bounded wait for it to report.
-                    let deadline = ContinuousClock.now + .seconds(10)
+                    let deadline = ContinuousClock.now + .seconds(60)
                     while !readiness.isReady, ContinuousClock.now < deadline {
                         try await Task.sleep(for: .milliseconds(5))
                     }
@@ -71,7 +71,7 @@ struct StoreServiceTransactionTests {
             try await testGracefulShutdown { trigger in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await service.run() }
-                    let deadline = ContinuousClock.now + .seconds(10)
+                    let deadline = ContinuousClock.now + .seconds(60)
                     while !readiness.isReady, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
                     #expect(readiness.isReady)
                     #expect(service.coordinator != nil)

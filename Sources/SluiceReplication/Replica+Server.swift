@@ -1,0 +1,110 @@
+import Synchronization
+import Logging
+import NIOCore
+import NIOPosix
+import SluiceStorage
+
+/// The leader's side: the replication port answers fetches, epoch queries and status queries.
+extension Replica {
+    func bind() async throws(ReplicationError) {
+        do {
+            let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .bind(host: configuration.host, port: configuration.port) { channel in ReplicationChannel.configure(channel) }
+            state.withLock { $0.server = server }
+        } catch {
+            throw ReplicationError(
+                .connectionFailed, "cannot listen on the replication port \(configuration.host):\(configuration.port)", cause: error)
+        }
+    }
+
+    /// Accepts connections until cancelled; each is served by a task of its own.
+    func serve() async {
+        guard let server = state.withLock({ $0.server }) else { return }
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { group in
+                do {
+                    try await server.executeThenClose { connections in
+                        for try await connection in connections {
+                            group.addTask { await self.serve(connection) }
+                        }
+                    }
+                } catch {
+                    if !Task.isCancelled { logger.error("replication port failed", metadata: ["error": "\(error)"]) }
+                }
+            }
+        } onCancel: {
+            server.channel.close(promise: nil)
+        }
+    }
+
+    private func serve(_ connection: ReplicationChannel.Connection) async {
+        await withTaskCancellationHandler {
+            do {
+                try await connection.executeThenClose { inbound, outbound in
+                    for try await frame in inbound {
+                        let request = try ReplicationMessage.decode(frame)
+                        try await outbound.write(await answer(request).encoded())
+                    }
+                }
+            } catch {
+                logger.debug("replication connection ended", metadata: ["error": "\(error)"])
+            }
+        } onCancel: {
+            connection.channel.close(promise: nil)
+        }
+    }
+
+    /// The answer to one request (pure of I/O but the log reads and the long-poll wait).
+    func answer(_ request: ReplicationMessage) async -> ReplicationMessage {
+        let (role, epoch, history) = state.withLock { ($0.role, $0.epoch, $0.history) }
+        switch request {
+        case .statusQuery:
+            return .status(status)
+        case .epochQuery(let asked):
+            guard role == .leader else { return refusal(.notLeader, epoch, "not the leader") }
+            let found = history.endOffset(of: asked, logEnd: log.endOffset)
+            return .epochAnswer(leaderEpoch: epoch, epoch: found.epoch, endOffset: found.endOffset)
+        case .fetch(let fetch):
+            guard role == .leader else { return refusal(.notLeader, epoch, "not the leader") }
+            if fetch.epoch > epoch {
+                // The follower knows a newer leader: this one was deposed (paused, cut off) and
+                // must not acknowledge anything more.
+                state.withLock { state in
+                    state.role = .follower
+                    state.target = nil
+                    state.epoch = fetch.epoch
+                }
+                stepDown(reason: "a follower knows epoch \(fetch.epoch), newer than ours \(epoch)")
+                return refusal(.staleEpoch, fetch.epoch, "epoch \(epoch) is over; \(fetch.epoch) leads")
+            }
+            var end = log.endOffset
+            guard fetch.offset <= end else {
+                return refusal(.offsetOutOfRange, epoch, "fetch from \(fetch.offset) past the leader's end \(end)")
+            }
+            tracker.record(node: fetch.nodeID, offset: fetch.offset)
+            if fetch.offset == end {
+                await growth.wait(beyond: end, of: log, timeout: .milliseconds(Int64(min(fetch.waitMs, 10_000))))
+                end = log.endOffset
+            }
+            let chunk: ReplicationChunk
+            do throws(StorageError) {
+                chunk = try log.readReplicationChunk(
+                    from: fetch.offset, maxBytes: max(1, min(Int(fetch.maxBytes), configuration.fetchMaxBytes)))
+            } catch {
+                return refusal(error.code == .offsetOutOfRange ? .offsetOutOfRange : .internalError, epoch, error.description)
+            }
+            return .fetchResult(
+                .init(
+                    leaderEpoch: epoch, leaderEnd: end, highWatermark: tracker.highWatermark(logEnd: end), history: history,
+                    chunkStart: chunk.startOffset, chunkNext: chunk.nextOffset, bytes: chunk.bytes))
+        case .fetchResult, .epochAnswer, .status, .refusal:
+            return refusal(.internalError, epoch, "not a request")
+        }
+    }
+
+    private func refusal(_ reason: ReplicationMessage.Refusal.Reason, _ epoch: Int64, _ message: String) -> ReplicationMessage {
+        .refusal(.init(reason: reason, leaderEpoch: epoch, message: message))
+    }
+}

@@ -1,0 +1,58 @@
+import SluiceStorage
+import NIOCore
+import Synchronization
+import Logging
+/// How one broker takes part in its group's replication.
+public struct ReplicaConfiguration: Sendable {
+    public var nodeID: String
+    /// Group size (`--replicas`): the leader plus followers.
+    public var replicas: Int
+    public var mode: ReplicationMode
+    /// How long a sync append waits for its followers (`--replication-timeout`).
+    public var timeout: Duration
+    /// Where the replication port listens (`--replication-port`; 0 = any free port).
+    public var host: String
+    public var port: Int
+    /// The most log bytes one fetch returns.
+    public var fetchMaxBytes: Int = 4 << 20
+    /// How long a caught-up follower's fetch waits at the leader for new records.
+    public var fetchWait: Duration = .milliseconds(500)
+
+    public init(nodeID: String, replicas: Int, mode: ReplicationMode, timeout: Duration, host: String, port: Int) {
+        self.nodeID = nodeID
+        self.replicas = replicas
+        self.mode = mode
+        self.timeout = timeout
+        self.host = host
+        self.port = port
+    }
+
+    /// Followers that must hold a record before a sync append is acknowledged: with the leader,
+    /// a majority of the group (1 of 2 followers for 3 replicas; 0 for a single broker).
+    public var requiredAcknowledgements: Int { replicas / 2 }
+}
+
+/// The leader a follower copies from, as the election published it.
+public struct LeaderTarget: Sendable, Equatable {
+    public var nodeID: String
+    public var epoch: Int64
+    public var host: String
+    public var port: Int
+
+    public init(nodeID: String, epoch: Int64, host: String, port: Int) {
+        self.nodeID = nodeID
+        self.epoch = epoch
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port` (the last colon splits, so `[::1]:8091` style hosts keep theirs).
+    public init?(nodeID: String, epoch: Int64, address: String) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+            (1...65535).contains(port)
+        else { return nil }
+        var host = String(address[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.init(nodeID: nodeID, epoch: epoch, host: host, port: port)
+    }
+}

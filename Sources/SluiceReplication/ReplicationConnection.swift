@@ -1,0 +1,82 @@
+import SluiceStorage
+import Synchronization
+import Logging
+import NIOCore
+import NIOPosix
+
+/// NIO plumbing of the replication port: a channel carrying whole frame bodies in, frames out.
+enum ReplicationChannel {
+    typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
+
+    static func configure(_ channel: any Channel) -> EventLoopFuture<Connection> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ReplicationFrameDecoder()))
+            return try Connection(wrappingChannelSynchronously: channel)
+        }
+    }
+
+    /// Connects to a peer's replication port.
+    /// - Throws: `.connectionFailed` naming the address.
+    static func connect(host: String, port: Int, timeout: Duration) async throws(ReplicationError) -> Connection {
+        do {
+            return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.nanoseconds(Int64(timeout / .nanoseconds(1))))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connect(host: host, port: port) { channel in configure(channel) }
+        } catch {
+            throw ReplicationError(.connectionFailed, "cannot connect to the replication port \(host):\(port)", cause: error)
+        }
+    }
+}
+
+/// One request at a time over a connection, each with a deadline after which the channel is
+/// closed (so a leader frozen by SIGSTOP cannot hang its followers).
+struct ReplicationCall {
+    private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private let channel: any Channel
+
+    init(inbound: NIOAsyncChannelInboundStream<ByteBuffer>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, channel: any Channel) {
+        self.inbound = inbound.makeAsyncIterator()
+        self.outbound = outbound
+        self.channel = channel
+    }
+
+    /// Sends `request` and returns the answer.
+    /// - Throws: `.timedOut` past `deadline`, `.connectionFailed` when the peer closes,
+    ///   `.malformedFrame` for an answer that does not decode.
+    mutating func call(_ request: ReplicationMessage, deadline: Duration) async throws(ReplicationError) -> ReplicationMessage {
+        let channel = self.channel
+        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(deadline / .nanoseconds(1)))) {
+            channel.close(promise: nil)
+        }
+        defer { timer.cancel() }
+        let frame: ByteBuffer?
+        do {
+            try await outbound.write(request.encoded())
+            frame = try await inbound.next()
+        } catch {
+            throw ReplicationError(.connectionFailed, "replication request failed", cause: error)
+        }
+        guard let frame else {
+            throw ReplicationError(.timedOut, "the peer closed the connection or did not answer within \(deadline)")
+        }
+        return try ReplicationMessage.decode(frame)
+    }
+}
+
+extension Replica {
+    /// Asks a peer how complete its log is (for candidacy); nil when it does not answer in time.
+    public static func queryStatus(host: String, port: Int, timeout: Duration) async -> ReplicaStatus? {
+        do {
+            let connection = try await ReplicationChannel.connect(host: host, port: port, timeout: timeout)
+            return try await connection.executeThenClose { inbound, outbound in
+                var call = ReplicationCall(inbound: inbound, outbound: outbound, channel: connection.channel)
+                guard case .status(let status) = try await call.call(.statusQuery, deadline: timeout) else { return nil }
+                return status
+            }
+        } catch {
+            return nil
+        }
+    }
+}

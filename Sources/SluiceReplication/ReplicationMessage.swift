@@ -1,0 +1,272 @@
+import SluiceStorage
+import Synchronization
+import Logging
+import NIOCore
+
+/// The messages of the replication port (`--replication-port`), a request/response protocol over
+/// one TCP connection per follower.
+///
+/// Framing (written by hand rather than generated from a `.proto`: four small messages, no
+/// streaming, and no protoc plugin build in the loop): a frame is a little-endian `u32` length of
+/// the body, then the body: a `u8` kind and the fields below, integers little-endian, strings as
+/// `u16` length + UTF-8, byte runs as `u32` length + bytes. At most `maxFrameBytes` per frame.
+public enum ReplicationMessage: Sendable, Equatable {
+    /// Follower → leader: "I hold every byte below `offset`; send what follows". `epoch` is the
+    /// leader epoch the follower believes in; a leader seeing a higher one knows it was deposed.
+    case fetch(Fetch)
+    /// Leader → follower: the next run of the log (possibly empty after `waitMs`), the leader's
+    /// end, high-water mark and epoch history.
+    case fetchResult(FetchResult)
+    /// Follower → leader: where does `epoch` end in your log? (Finding the divergence point.)
+    case epochQuery(epoch: Int64)
+    /// Leader → follower: the largest epoch ≤ the one asked for that the leader knows, and the
+    /// offset where it ends in the leader's log.
+    case epochAnswer(leaderEpoch: Int64, epoch: Int64, endOffset: UInt64)
+    /// Anyone → anyone: how complete is your log? (Candidacy before an election.)
+    case statusQuery
+    case status(ReplicaStatus)
+    /// A request refused: not the leader, a stale epoch, an offset the leader cannot serve.
+    case refusal(Refusal)
+
+    public struct Fetch: Sendable, Equatable {
+        public var epoch: Int64
+        public var offset: UInt64
+        public var maxBytes: UInt32
+        public var waitMs: UInt32
+        public var nodeID: String
+
+        public init(epoch: Int64, offset: UInt64, maxBytes: UInt32, waitMs: UInt32, nodeID: String) {
+            self.epoch = epoch
+            self.offset = offset
+            self.maxBytes = maxBytes
+            self.waitMs = waitMs
+            self.nodeID = nodeID
+        }
+    }
+
+    public struct FetchResult: Sendable, Equatable {
+        public var leaderEpoch: Int64
+        public var leaderEnd: UInt64
+        public var highWatermark: UInt64
+        public var history: EpochHistory
+        public var chunkStart: UInt64
+        public var chunkNext: UInt64
+        public var bytes: ByteBuffer
+
+        public init(
+            leaderEpoch: Int64, leaderEnd: UInt64, highWatermark: UInt64, history: EpochHistory, chunkStart: UInt64,
+            chunkNext: UInt64, bytes: ByteBuffer
+        ) {
+            self.leaderEpoch = leaderEpoch
+            self.leaderEnd = leaderEnd
+            self.highWatermark = highWatermark
+            self.history = history
+            self.chunkStart = chunkStart
+            self.chunkNext = chunkNext
+            self.bytes = bytes
+        }
+    }
+
+    public struct Refusal: Sendable, Equatable {
+        public enum Reason: UInt8, Sendable {
+            case notLeader = 1, staleEpoch = 2, offsetOutOfRange = 3, internalError = 4
+        }
+        public var reason: Reason
+        public var leaderEpoch: Int64
+        public var message: String
+
+        public init(reason: Reason, leaderEpoch: Int64, message: String) {
+            self.reason = reason
+            self.leaderEpoch = leaderEpoch
+            self.message = message
+        }
+    }
+
+    public static let maxFrameBytes = 64 << 20
+
+    private enum Kind: UInt8 {
+        case fetch = 1, fetchResult, epochQuery, epochAnswer, statusQuery, status, refusal
+    }
+
+    /// The whole frame: length prefix and body.
+    public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 64)
+        buffer.writeInteger(UInt32(0), endianness: .little)
+        switch self {
+        case .fetch(let fetch):
+            buffer.writeInteger(Kind.fetch.rawValue)
+            buffer.writeInteger(fetch.epoch, endianness: .little)
+            buffer.writeInteger(fetch.offset, endianness: .little)
+            buffer.writeInteger(fetch.maxBytes, endianness: .little)
+            buffer.writeInteger(fetch.waitMs, endianness: .little)
+            Self.writeString(fetch.nodeID, into: &buffer)
+        case .fetchResult(let result):
+            buffer.writeInteger(Kind.fetchResult.rawValue)
+            buffer.writeInteger(result.leaderEpoch, endianness: .little)
+            buffer.writeInteger(result.leaderEnd, endianness: .little)
+            buffer.writeInteger(result.highWatermark, endianness: .little)
+            buffer.writeInteger(result.chunkStart, endianness: .little)
+            buffer.writeInteger(result.chunkNext, endianness: .little)
+            buffer.writeInteger(UInt32(result.history.entries.count), endianness: .little)
+            for entry in result.history.entries {
+                buffer.writeInteger(entry.epoch, endianness: .little)
+                buffer.writeInteger(entry.startOffset, endianness: .little)
+            }
+            buffer.writeInteger(UInt32(result.bytes.readableBytes), endianness: .little)
+            buffer.writeImmutableBuffer(result.bytes)
+        case .epochQuery(let epoch):
+            buffer.writeInteger(Kind.epochQuery.rawValue)
+            buffer.writeInteger(epoch, endianness: .little)
+        case .epochAnswer(let leaderEpoch, let epoch, let endOffset):
+            buffer.writeInteger(Kind.epochAnswer.rawValue)
+            buffer.writeInteger(leaderEpoch, endianness: .little)
+            buffer.writeInteger(epoch, endianness: .little)
+            buffer.writeInteger(endOffset, endianness: .little)
+        case .statusQuery:
+            buffer.writeInteger(Kind.statusQuery.rawValue)
+        case .status(let status):
+            buffer.writeInteger(Kind.status.rawValue)
+            buffer.writeInteger(status.isLeader ? UInt8(1) : 0)
+            buffer.writeInteger(status.lastEpoch, endianness: .little)
+            buffer.writeInteger(status.endOffset, endianness: .little)
+            Self.writeString(status.nodeID, into: &buffer)
+        case .refusal(let refusal):
+            buffer.writeInteger(Kind.refusal.rawValue)
+            buffer.writeInteger(refusal.reason.rawValue)
+            buffer.writeInteger(refusal.leaderEpoch, endianness: .little)
+            Self.writeString(refusal.message, into: &buffer)
+        }
+        buffer.setInteger(UInt32(buffer.readableBytes - 4), at: buffer.readerIndex, endianness: .little)
+        return buffer
+    }
+
+    /// Decodes one frame body (without its length prefix).
+    /// - Throws: `.malformedFrame` naming the kind or field that does not parse, or trailing bytes.
+    public static func decode(_ body: ByteBuffer) throws(ReplicationError) -> ReplicationMessage {
+        var buffer = body
+        guard let rawKind = buffer.readInteger(as: UInt8.self), let kind = Kind(rawValue: rawKind) else {
+            throw ReplicationError(.malformedFrame, "unknown message kind")
+        }
+        func integer<T: FixedWidthInteger>(_ field: String, _: T.Type = T.self) throws(ReplicationError) -> T {
+            guard let value = buffer.readInteger(endianness: .little, as: T.self) else {
+                throw ReplicationError(.malformedFrame, "\(kind) frame ends before its \(field)")
+            }
+            return value
+        }
+        func string(_ field: String) throws(ReplicationError) -> String {
+            let length: UInt16 = try integer(field)
+            guard let value = buffer.readString(length: Int(length)) else {
+                throw ReplicationError(.malformedFrame, "\(kind) frame ends inside its \(field)")
+            }
+            return value
+        }
+        let message: ReplicationMessage
+        switch kind {
+        case .fetch:
+            message = .fetch(
+                Fetch(
+                    epoch: try integer("epoch"), offset: try integer("offset"), maxBytes: try integer("maxBytes"),
+                    waitMs: try integer("waitMs"), nodeID: try string("nodeID")))
+        case .fetchResult:
+            let leaderEpoch: Int64 = try integer("leaderEpoch")
+            let leaderEnd: UInt64 = try integer("leaderEnd")
+            let highWatermark: UInt64 = try integer("highWatermark")
+            let chunkStart: UInt64 = try integer("chunkStart")
+            let chunkNext: UInt64 = try integer("chunkNext")
+            let count: UInt32 = try integer("history count")
+            guard count <= EpochHistory.maxEntries else {
+                throw ReplicationError(.malformedFrame, "epoch history of \(count) entries; limit \(EpochHistory.maxEntries)")
+            }
+            var entries: [EpochHistory.Entry] = []
+            for _ in 0..<count {
+                entries.append(EpochHistory.Entry(epoch: try integer("history epoch"), startOffset: try integer("history offset")))
+            }
+            let history = try EpochHistory(checking: entries)
+            let byteCount: UInt32 = try integer("byte count")
+            guard let bytes = buffer.readSlice(length: Int(byteCount)) else {
+                throw ReplicationError(.malformedFrame, "fetchResult frame ends inside its \(byteCount) log bytes")
+            }
+            guard chunkNext >= chunkStart, bytes.readableBytes == 0 || chunkNext - chunkStart == UInt64(bytes.readableBytes)
+            else {
+                throw ReplicationError(.malformedFrame, "chunk [\(chunkStart), \(chunkNext)) does not match its \(byteCount) bytes")
+            }
+            message = .fetchResult(
+                FetchResult(
+                    leaderEpoch: leaderEpoch, leaderEnd: leaderEnd, highWatermark: highWatermark, history: history,
+                    chunkStart: chunkStart, chunkNext: chunkNext, bytes: bytes))
+        case .epochQuery:
+            message = .epochQuery(epoch: try integer("epoch"))
+        case .epochAnswer:
+            message = .epochAnswer(leaderEpoch: try integer("leaderEpoch"), epoch: try integer("epoch"), endOffset: try integer("endOffset"))
+        case .statusQuery:
+            message = .statusQuery
+        case .status:
+            let role: UInt8 = try integer("role")
+            message = .status(
+                ReplicaStatus(nodeID: "", isLeader: role == 1, lastEpoch: try integer("lastEpoch"), endOffset: try integer("endOffset"))
+                    .named(try string("nodeID")))
+        case .refusal:
+            let raw: UInt8 = try integer("reason")
+            guard let reason = Refusal.Reason(rawValue: raw) else {
+                throw ReplicationError(.malformedFrame, "unknown refusal reason \(raw)")
+            }
+            message = .refusal(Refusal(reason: reason, leaderEpoch: try integer("leaderEpoch"), message: try string("message")))
+        }
+        if buffer.readableBytes != 0 {
+            throw ReplicationError(.malformedFrame, "\(kind) frame has \(buffer.readableBytes) trailing bytes")
+        }
+        return message
+    }
+
+    private static func writeString(_ value: String, into buffer: inout ByteBuffer) {
+        let bytes = Array(value.utf8.prefix(Int(UInt16.max)))
+        buffer.writeInteger(UInt16(bytes.count), endianness: .little)
+        buffer.writeBytes(bytes)
+    }
+}
+
+/// How complete a replica's log is: what a candidate compares before bidding for leadership.
+public struct ReplicaStatus: Sendable, Equatable {
+    public var nodeID: String
+    public var isLeader: Bool
+    /// The newest epoch in its epoch history (0: none).
+    public var lastEpoch: Int64
+    public var endOffset: UInt64
+
+    public init(nodeID: String, isLeader: Bool, lastEpoch: Int64, endOffset: UInt64) {
+        self.nodeID = nodeID
+        self.isLeader = isLeader
+        self.lastEpoch = lastEpoch
+        self.endOffset = endOffset
+    }
+
+    func named(_ nodeID: String) -> ReplicaStatus {
+        var copy = self
+        copy.nodeID = nodeID
+        return copy
+    }
+
+    /// Whether this log is more complete than `other`'s: a newer last epoch, or the same epoch and
+    /// more bytes (Raft's "at least as up to date" order on (last term, length)).
+    public func isMoreComplete(than other: ReplicaStatus) -> Bool {
+        (lastEpoch, endOffset) > (other.lastEpoch, other.endOffset)
+    }
+}
+
+/// Splits the replication byte stream into frame bodies (length prefix removed).
+struct ReplicationFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else {
+            return .needMoreData
+        }
+        guard length <= ReplicationMessage.maxFrameBytes else {
+            throw ReplicationError(.malformedFrame, "frame of \(length) bytes; limit \(ReplicationMessage.maxFrameBytes)")
+        }
+        guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 4)
+        context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: Int(length))!))
+        return .continue
+    }
+}
