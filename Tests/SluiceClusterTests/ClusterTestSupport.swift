@@ -5,7 +5,11 @@ import SluiceTesting
 /// A fresh etcd and a client connected to it.
 func withEtcd<T: Sendable>(_ body: (EtcdServer, EtcdClient) async throws -> T) async throws -> T {
     try await withEtcdServer { server in
-        try await EtcdClient.withClient(endpoints: try EtcdEndpoints(parsing: server.endpoint)) { client in
+        // 30 s, not the broker's 5 s: a fresh etcd on a loaded two-core CI machine can take
+        // seconds to answer its first writes (fsync), and these tests are about behaviour, not speed.
+        try await EtcdClient.withClient(
+            endpoints: try EtcdEndpoints(parsing: server.endpoint), requestTimeout: .seconds(30)
+        ) { client in
             try await body(server, client)
         }
     }

@@ -23,7 +23,7 @@ struct StoreServiceTopicsTests {
                 try await testGracefulShutdown { trigger in
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask { try await service.run() }
-                        let deadline = ContinuousClock.now + .seconds(10)
+                        let deadline = ContinuousClock.now + .seconds(60)
                         while !readiness.isReady, ContinuousClock.now < deadline {
                             try await Task.sleep(for: .milliseconds(5))
                         }
