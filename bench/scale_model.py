@@ -69,7 +69,9 @@ def parse_args(argv):
     a.add_argument("--wire-overhead-bytes", type=float, default=150,
                    help="gRPC/HTTP2/protobuf bytes per message on the wire beyond the body")
     a.add_argument("--replicas", type=int, default=3, help="brokers per group")
-    a.add_argument("--replication", choices=("sync", "async"), default="sync")
+    a.add_argument("--replication", choices=("sync", "async"), default="sync",
+                   help="labels the sizing: CPU and bytes per message are modelled the same for both (sync adds "
+                        "latency, not work); the simulation prints both")
     a.add_argument("--ship-cpu-us", type=float, default=1.0,
                    help="leader CPU per message per follower for shipping chunks (unmeasured)")
     a.add_argument("--txn-share", type=float, default=0.0, help="fraction of messages sent as transactions")
@@ -227,13 +229,16 @@ def etcd_load(a, groups, sizes, peak):
     # Watchers: each broker follows its group's leader key and the route table; to answer
     # QueryRoute with leaders (issue 15 item 3) each also follows /groups/ (every leader change).
     watchers = brokers * 3
-    # One unplanned leader loss: lease revoked (deletes registration, leader key, its check owners),
-    # the campaign Txn (leader key + epoch), the broker's new registration when it returns.
-    owners_per_broker = a.producer_groups / max(1, groups)   # claimed by leaders only
-    events = 2 + owners_per_broker + 2 + 1
-    deliveries = (1 + 2 + 1) * brokers + (a.replicas - 1) * 2   # /groups/ events to all + group members
+    # One unplanned leader loss writes: the lease revoked (deletes the registration, the leader key and
+    # the check owners it held), the campaign Txn (leader key + epoch), the check-owner claims of its
+    # successor, the dead broker's new registration when it returns.
+    owners_per_leader = a.producer_groups / max(1, groups)   # claimed by leaders only
+    writes = 1 + 1 + owners_per_leader + 2
+    # Events delivered: the three /groups/ events (leader deleted, leader put, epoch put) to every
+    # broker's /groups/ watch, and leader deleted + leader put to the group's own election watches.
+    deliveries = 3 * brokers + 2 * (a.replicas - 1)
     return dict(brokers=brokers, keys=keys, live=live, db=db, keepalive=keepalive, budget=budget,
-                watchers=watchers, events=events, deliveries=deliveries,
+                watchers=watchers, writes_per_failover=writes, deliveries=deliveries,
                 routes_list=a.topics * sizes["route"], brokers_list=brokers * sizes["broker"],
                 queryroute_if_etcd=a.clients / a.route_refresh_s, peak=peak)
 
@@ -485,8 +490,8 @@ def main(argv=None):
                          f"{e['brokers_list'] / MIB:.2f}"))
     table(f"3. What etcd carries ({a.topics:,} topics x {a.queues_per_topic} queues, {a.producer_groups:,} "
           f"check owners, lease TTL {a.lease_ttl:g} s)",
-          ["profile, scenario", "brokers", "keys", "db est", "renew/s", "of budget", "watchers",
-           "deliv/failover", "routes MiB", "brokers MiB"], rows, out)
+          ["profile, scenario", "brokers", "keys", "db est", "renew/s", "of budget", "watches",
+           "events/failover", "routes MiB", "brokers MiB"], rows, out)
     budget = a.etcd_req_per_s * a.etcd_budget
     out.append(f"   budget = {a.etcd_budget:.0%} of {si(a.etcd_req_per_s)} req/s; db est = live bytes x "
                f"{a.etcd_revisions_kept:g} (quota default {ETCD_DB_DEFAULT_QUOTA / GIB:.0f} GiB, suggested max "
