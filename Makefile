@@ -21,7 +21,7 @@ PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3 PyYAML==6.0.3 jso
 BROWSER_APT_PACKAGES := chromium
 CODEGEN_APT_PACKAGES := protobuf-compiler libprotobuf-dev
 
-.PHONY: bench-scale run test bench generate deps browser soak build release clean venv interop screenshot fuzz fuzz-libfuzzer etcd etcd-server
+.PHONY: bench-scale scale-model run test bench generate deps browser soak build release clean venv interop screenshot fuzz fuzz-libfuzzer etcd etcd-server
 
 ## Install the system packages the build needs (Debian), only those missing.
 deps:
@@ -125,6 +125,11 @@ bench-scale: deps
 	$(SWIFT) build -c release --product sluice-bench
 	.build/release/sluice-bench accumulate --messages $${SLUICE_SCALE_MESSAGES:-100000000}
 	.build/release/sluice-bench consume --backlog 10000000
+
+## Issue 15 item 5: brokers, groups, etcd load and fail-over unavailability at a trillion messages a
+## day, extrapolated from docs/benchmarks.md (Python stdlib, ~2 s; docs/scale.md reads its output).
+scale-model:
+	python3 bench/scale_model.py
 
 ## A longer kill -9 soak of the commit log, transactions and consumer groups (200 rounds each).
 soak: build
