@@ -127,14 +127,30 @@ public final class EtcdClient: Sendable {
 
     /// Every key under `prefix`, sorted by key, with the store revision the read saw (watch from
     /// `revision + 1` to miss nothing after it).
-    public func list(prefix: String) async throws(EtcdError) -> (values: [EtcdKeyValue], revision: Int64) {
-        var request = Etcdserverpb_RangeRequest()
-        request.key = Data(prefix.utf8)
-        request.rangeEnd = Data(ClusterKeys.rangeEnd(ofPrefix: prefix))
-        request.sortOrder = .ascend
-        request.sortTarget = .key
-        let response = try await call("list \(prefix)") { try await kv.range(request, options: unaryOptions) }
-        return (response.kvs.map(EtcdKeyValue.init), response.header.revision)
+    ///
+    /// Read in pages of `pageSize` keys, every page at the first page's revision, so the result is
+    /// one consistent snapshot however large the prefix grows: one range answer for everything
+    /// would pass grpc-swift's 4 MiB message limit at a few thousand topics' routes.
+    public func list(prefix: String, pageSize: Int = 500) async throws(EtcdError) -> (values: [EtcdKeyValue], revision: Int64) {
+        let rangeEnd = Data(ClusterKeys.rangeEnd(ofPrefix: prefix))
+        var start = Data(prefix.utf8)
+        var values: [EtcdKeyValue] = []
+        var revision: Int64 = 0
+        while true {
+            var request = Etcdserverpb_RangeRequest()
+            request.key = start
+            request.rangeEnd = rangeEnd
+            request.sortOrder = .ascend
+            request.sortTarget = .key
+            request.limit = Int64(max(1, pageSize))
+            request.revision = revision  // 0 on the first page: the newest
+            let response = try await call("list \(prefix)") { try await kv.range(request, options: unaryOptions) }
+            if revision == 0 { revision = response.header.revision }
+            values.append(contentsOf: response.kvs.map(EtcdKeyValue.init))
+            guard response.more, let last = response.kvs.last else { break }
+            start = last.key + Data([0])  // the smallest key after the last one read
+        }
+        return (values, revision)
     }
 
     /// Stores `value` under `key` (attached to `lease` unless 0); returns the new store revision.
