@@ -106,13 +106,21 @@ bench: deps
 	.build/release/sluice-bench grpc --driver sdk --e2e-rates ""
 	.build/release/sluice-bench auth
 	$(MAKE) bench-peers
+	$(MAKE) bench-replication
 
 ## Sluice beside RabbitMQ, PostgreSQL and NATS JetStream in one run (bench/run.py installs and
 ## starts them on loopback, drives all with one Go load generator, writes docs/bench/).
-.PHONY: bench-peers bench-quick
+.PHONY: bench-peers bench-quick bench-replication
 bench-peers: deps
 	$(SWIFT) build -c release --product sluice-broker
 	python3 bench/run.py --broker .build/release/sluice-broker --out docs/bench
+
+## A broker group of three (--replicas 3, sync and async) beside one broker: sends and transactions at
+## 1/16/256 in flight on the elected leader, the group's CPU per operation (bench/replication.py).
+bench-replication: deps etcd-server
+	$(SWIFT) build -c release --product sluice-broker
+	@test -x bench/loadgen/bin/sluiceload || bash bench/loadgen/build.sh
+	python3 bench/replication.py --broker .build/release/sluice-broker --out docs/bench/replication.json
 
 ## The same side by side in about a minute and a half (1 s cases; noisy), written to docs/bench/quick/.
 bench-quick: deps
