@@ -3,7 +3,8 @@ import SluiceWire
 
 extension MessagingService {
     /// The topic's queues, all on this broker, reachable at the endpoints the client dialled (so
-    /// port mappings and host names keep working).
+    /// port mappings and host names keep working) — or, in a replicated broker group, at its
+    /// leader's registered address, since only the leader takes appends.
     func route(for request: Apache_Rocketmq_V2_QueryRouteRequest) async throws(ProtocolRefusal)
         -> [Apache_Rocketmq_V2_MessageQueue]
     {
@@ -11,7 +12,9 @@ extension MessagingService {
         let topic = try await existingTopic(name)
         try Self.checkEndpoints(request.endpoints)
         var endpoints = request.endpoints
-        if endpoints.addresses.isEmpty {
+        if let leader = configuration.groupLeader?.endpoint {
+            endpoints = Self.endpoints(of: leader)
+        } else if endpoints.addresses.isEmpty {
             endpoints.scheme = .ipv4
             var address = Apache_Rocketmq_V2_Address()
             address.host = configuration.advertisedHost
@@ -30,6 +33,18 @@ extension MessagingService {
             queue.acceptMessageTypes = [topic.messageType.wireType]
             return queue
         }
+    }
+
+    static func endpoints(of leader: GroupLeaderAddress.Endpoint) -> Apache_Rocketmq_V2_Endpoints {
+        var endpoints = Apache_Rocketmq_V2_Endpoints()
+        let isIPv4 = leader.host.split(separator: ".", omittingEmptySubsequences: false).count == 4
+            && leader.host.allSatisfy { $0 == "." || $0.isASCII && $0.isNumber }
+        endpoints.scheme = leader.host.contains(":") ? .ipv6 : isIPv4 ? .ipv4 : .domainName
+        var address = Apache_Rocketmq_V2_Address()
+        address.host = leader.host
+        address.port = Int32(leader.port)
+        endpoints.addresses = [address]
+        return endpoints
     }
 
     /// The endpoints a client says it dialled are echoed back in routes: a few, with short hosts.

@@ -14,6 +14,8 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
         /// Where clients reach this broker when a route request names no endpoints.
         public var advertisedHost: String = "127.0.0.1"
         public var advertisedPort: Int = 8081
+        /// With log replication: the group's leader, which routes name instead (nil: no replication).
+        public var groupLeader: GroupLeaderAddress?
         /// Calls in flight and body bytes held by them, per broker (see `RequestAdmission`).
         public var admission = RequestAdmission.Limits()
 

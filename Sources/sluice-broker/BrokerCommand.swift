@@ -209,6 +209,7 @@ struct BrokerCommand: AsyncParsableCommand {
         var messaging = MessagingService.Configuration()
         messaging.advertisedHost = configuration.grpcHost
         messaging.advertisedPort = configuration.grpcPort
+        messaging.groupLeader = cluster?.groupLeader
         messaging.admission = RequestAdmission.Limits(
             maxInflightRequests: configuration.frontDoor.maxInflightRequests,
             maxBufferedRequestBytes: configuration.frontDoor.maxBufferedRequestBytes)

@@ -5,6 +5,7 @@ import ServiceLifecycle
 import SluiceAdmin
 import SluiceBroker
 import SluiceCluster
+import SluiceProtocol
 import SluiceReplication
 import Synchronization
 
@@ -21,6 +22,8 @@ final class ClusterCoordination: Service, Sendable {
     private let node = Mutex<ClusterNode?>(nil)
     /// Log replication within the group (`--replicas` 2 or more); nil: each broker keeps its own log.
     let replication: ReplicationWiring?
+    /// With replication, the group's leader as routes name it (updated on every change of leader).
+    let groupLeader: GroupLeaderAddress?
 
     /// - Throws: `BrokerError` `.invalidConfiguration` naming `--etcd` for an unusable endpoint list.
     init(_ configuration: BrokerConfiguration, cluster: ClusterSettings, logger: Logger) throws(BrokerError) {
@@ -34,6 +37,7 @@ final class ClusterCoordination: Service, Sendable {
         let replication = configuration.replicas > 1
             ? ReplicationWiring(configuration, advertisedHost: host, logger: Logger(label: "sluice.replication")) : nil
         self.replication = replication
+        groupLeader = replication == nil ? nil : GroupLeaderAddress()
         nodeConfiguration = ClusterNode.Configuration(
             nodeID: configuration.effectiveNodeID, brokerGroup: configuration.brokerGroup,
             grpcAddress: "\(bracketed):\(configuration.grpcPort)",
@@ -77,12 +81,14 @@ final class ClusterCoordination: Service, Sendable {
                 }
             }
             let bid = beforeBid
+            let groupLeader = self.groupLeader
             let node = try ClusterNode(
                 client: client, configuration: nodeConfiguration, logger: logger, beforeBid: bid,
                 onChange: { status in
                     Self.announce(status, group: group)
                     leading.record(status.role == .leader ? 1 : 0)
                     epoch.record(Double(status.epoch))
+                    groupLeader?.update(grpcAddress: status.role == .joining ? nil : status.leader?.grpcAddress)
                     rolesContinuation.yield(status)
                 })
             self.node.withLock { $0 = node }

@@ -66,6 +66,13 @@ struct ReplicationFailoverTests {
         }
 
         func role() async -> String? { await replication()?["role"] as? String }
+
+        /// The endpoints this broker's route for `topic` names.
+        func routeAddresses(_ topic: String) async throws -> Set<String> {
+            try await GRPCProducer.with(port: grpcPort) { producer in
+                try await producer.routeAddresses(topic, dialled: grpcPort)
+            }
+        }
         func endOffset() async -> Int? { await replication()?["endOffset"] as? Int }
         func epoch() async -> Int? { await replication()?["epoch"] as? Int }
 
@@ -160,6 +167,10 @@ struct ReplicationFailoverTests {
                 defer { for broker in brokers { broker.process.send(SIGKILL) } }
                 let leader = try #require(await Self.settledLeader(brokers), "no leader settled")
                 for broker in brokers { try await broker.createTopic("orders") }
+                // Every broker's route names the leader, whichever one a client asks.
+                for broker in brokers {
+                    #expect(try await broker.routeAddresses("orders") == ["127.0.0.1:\(leader.grpcPort)"], "route from \(broker.name)")
+                }
 
                 // Sync sends: each acknowledged once a follower holds it.
                 let first = try await Self.send(100, to: leader, prefix: "before")
@@ -181,6 +192,14 @@ struct ReplicationFailoverTests {
                 let elapsed = ContinuousClock.now - killedAt
                 #expect(elapsed < Self.failoverBound)
                 print("replication fail-over: new leader \(newLeader.name) after \(elapsed)")
+                // Routes move with the leadership: a client's next route refresh finds the new leader.
+                for broker in followers {
+                    let moved = await Self.eventually(timeout: .seconds(10)) {
+                        (try? await broker.routeAddresses("orders")) == ["127.0.0.1:\(newLeader.grpcPort)"]
+                    }
+                    let named = String(describing: try? await broker.routeAddresses("orders"))
+                    #expect(moved, "route from \(broker.name) still names \(named)")
+                }
 
                 // Every acknowledged message is readable from the new leader.
                 for id in first.acked { #expect(try await newLeader.hasMessage(id), "acknowledged \(id) lost") }

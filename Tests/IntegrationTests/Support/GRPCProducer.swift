@@ -17,8 +17,15 @@ struct GRPCProducer {
         _ broker: RunningBroker, clientId: String = "test-producer@1",
         _ body: (GRPCProducer) async throws -> T
     ) async throws -> T {
+        try await with(port: broker.grpcPort, clientId: clientId, body)
+    }
+
+    /// Connects to the gRPC port `port` on loopback.
+    static func with<T: Sendable>(
+        port: Int, clientId: String = "test-producer@1", _ body: (GRPCProducer) async throws -> T
+    ) async throws -> T {
         let transport = try HTTP2ClientTransport.Posix(
-            target: .ipv4(host: "127.0.0.1", port: broker.grpcPort), transportSecurity: .plaintext)
+            target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
         return try await withGRPCClient(transport: transport) { grpc in
             try await body(GRPCProducer(client: .init(wrapping: grpc), clientId: clientId))
         }
@@ -77,6 +84,24 @@ struct GRPCProducer {
         let response = try await client.queryRoute(
             request: ClientRequest(message: request, metadata: metadata), options: Self.options)
         return response.status.code
+    }
+
+    /// The `host:port` endpoints a route for `topic` names (one per distinct queue broker),
+    /// asked as an official client asks: with the endpoints it dialled.
+    func routeAddresses(_ topic: String, dialled port: Int) async throws -> Set<String> {
+        var request = Apache_Rocketmq_V2_QueryRouteRequest()
+        request.topic.name = topic
+        request.endpoints.scheme = .ipv4
+        var address = Apache_Rocketmq_V2_Address()
+        address.host = "127.0.0.1"
+        address.port = Int32(port)
+        request.endpoints.addresses = [address]
+        let response = try await client.queryRoute(
+            request: ClientRequest(message: request, metadata: metadata), options: Self.options)
+        try #require(response.status.code == .ok, "query route: \(response.status.message)")
+        return Set(response.messageQueues.flatMap { queue in
+            queue.broker.endpoints.addresses.map { "\($0.host):\($0.port)" }
+        })
     }
 
     /// One ReceiveMessage call (no long polling); returns the messages delivered.
