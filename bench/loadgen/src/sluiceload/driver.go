@@ -25,6 +25,8 @@ func newDriver(cfg Config) (Driver, error) {
 	switch cfg.System {
 	case "sluice":
 		return newSluice(cfg)
+	case "sluice-http":
+		return newSluiceHTTP(cfg)
 	case "rabbitmq":
 		return newRabbit(cfg)
 	case "nats", "nats-fsync", "nats-nofsync":

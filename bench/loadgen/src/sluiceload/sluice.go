@@ -56,34 +56,43 @@ func (d *sluiceDriver) Prepare(workload string) error {
 	if workload == "txn" {
 		kind = "transaction"
 	}
-	d.topic = fmt.Sprintf("bench-%s-%d", workload, time.Now().UnixNano())
-	d.group = d.topic + "-group"
-	if d.cfg.Admin == "" {
-		return fmt.Errorf("sluice needs -admin to create topic %s", d.topic)
+	topic, group, err := createSluiceTopic(d.cfg.Admin, workload, kind)
+	d.topic, d.group = topic, group
+	return err
+}
+
+// createSluiceTopic makes a fresh topic of `kind` and a consumer group reading it from its start
+// over Sluice's admin API (each case gets its own, so a backlog left by one case is not in the
+// next one's way); both the gRPC and the HTTP driver use it.
+func createSluiceTopic(admin, workload, kind string) (topic, group string, err error) {
+	topic = fmt.Sprintf("bench-%s-%d", workload, time.Now().UnixNano())
+	group = topic + "-group"
+	if admin == "" {
+		return "", "", fmt.Errorf("sluice needs -admin to create topic %s", topic)
 	}
-	body := fmt.Sprintf(`{"name":%q,"type":%q}`, d.topic, kind)
-	reply, err := http.Post(d.cfg.Admin+"/v1/topics", "application/json", bytes.NewBufferString(body))
+	body := fmt.Sprintf(`{"name":%q,"type":%q}`, topic, kind)
+	reply, err := http.Post(admin+"/v1/topics", "application/json", bytes.NewBufferString(body))
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	text, _ := io.ReadAll(reply.Body)
 	reply.Body.Close()
 	if reply.StatusCode/100 != 2 {
-		return fmt.Errorf("create topic %s: HTTP %d %s", d.topic, reply.StatusCode, text)
+		return "", "", fmt.Errorf("create topic %s: HTTP %d %s", topic, reply.StatusCode, text)
 	}
 	// Consumers start alongside the senders: the group must see the case's first messages too
 	// (a new group starts at the newest message by default).
-	body = fmt.Sprintf(`{"name":%q,"consumeFrom":"earliest"}`, d.group)
-	reply, err = http.Post(d.cfg.Admin+"/v1/groups", "application/json", bytes.NewBufferString(body))
+	body = fmt.Sprintf(`{"name":%q,"consumeFrom":"earliest"}`, group)
+	reply, err = http.Post(admin+"/v1/groups", "application/json", bytes.NewBufferString(body))
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	text, _ = io.ReadAll(reply.Body)
 	reply.Body.Close()
 	if reply.StatusCode/100 != 2 {
-		return fmt.Errorf("create group %s: HTTP %d %s", d.group, reply.StatusCode, text)
+		return "", "", fmt.Errorf("create group %s: HTTP %d %s", group, reply.StatusCode, text)
 	}
-	return nil
+	return topic, group, nil
 }
 
 func (d *sluiceDriver) send(body []byte, kind pb.MessageType) (*pb.SendResultEntry, error) {
