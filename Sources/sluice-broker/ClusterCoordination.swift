@@ -63,6 +63,9 @@ final class ClusterCoordination: Service, Sendable {
             let leading = Gauge(label: "sluice_cluster_leader", dimensions: [("group", group)])
             let epoch = Gauge(label: "sluice_cluster_epoch", dimensions: [("group", group)])
             leading.record(0)
+            // Leader changes this broker saw (a new leader epoch), for alerting on flapping groups.
+            let leaderChanges = Counter(label: "sluice_cluster_leader_changes_total", dimensions: [("group", group)])
+            let lastLeaderEpoch = Mutex<Int64>(0)
             // With replication, nothing campaigns before the store has opened the log and the
             // replica refuses local appends.
             var waited: Replica?
@@ -89,6 +92,13 @@ final class ClusterCoordination: Service, Sendable {
                     leading.record(status.role == .leader ? 1 : 0)
                     epoch.record(Double(status.epoch))
                     groupLeader?.update(grpcAddress: status.role == .joining ? nil : status.leader?.grpcAddress)
+                    if let leaderEpoch = status.leader?.epoch {
+                        let changed = lastLeaderEpoch.withLock { last in
+                            defer { last = max(last, leaderEpoch) }
+                            return leaderEpoch > last
+                        }
+                        if changed { leaderChanges.increment() }
+                    }
                     rolesContinuation.yield(status)
                 })
             self.node.withLock { $0 = node }
@@ -101,6 +111,7 @@ final class ClusterCoordination: Service, Sendable {
                     if let replica {
                         tasks.addTask { await replica.run() }
                         tasks.addTask { await ReplicationWiring.drive(replica, statuses: roles, logger: logger) }
+                        tasks.addTask { await ReplicationMetrics(group: group).run(replica) }
                     }
                 }
             }

@@ -67,6 +67,20 @@ struct ReplicationFailoverTests {
 
         func role() async -> String? { await replication()?["role"] as? String }
 
+        /// The samples of metric `name` on `/metrics`: labels text (`group="g1",…`) → value.
+        func metric(_ name: String) async -> [String: Double] {
+            guard let reply = try? await LoopbackHTTP.get(admin + "/metrics"), reply.status == 200 else { return [:] }
+            var samples: [String: Double] = [:]
+            for line in reply.text.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+                let parts = line.split(separator: " ")
+                guard parts.count >= 2, let value = Double(parts[parts.count - 1]) else { continue }
+                let series = String(parts[0])
+                let labels = series.firstIndex(of: "{").map { String(series[$0...].dropFirst().dropLast()) } ?? ""
+                samples[labels] = value
+            }
+            return samples
+        }
+
         /// The endpoints this broker's route for `topic` names.
         func routeAddresses(_ topic: String) async throws -> Set<String> {
             try await GRPCProducer.with(port: grpcPort) { producer in
@@ -177,6 +191,26 @@ struct ReplicationFailoverTests {
                 #expect(first.acked.count == 100, "refused: \(first.failed)")
                 let followers = brokers.filter { $0 !== leader }
 
+                // Replication metrics: followers caught up (lag 0, the leader's end), and the
+                // leader reports each follower's lag.
+                let leaderEnd = try #require(await leader.endOffset())
+                for follower in followers {
+                    let caughtUp = await Self.eventually(timeout: .seconds(15)) {
+                        let lag = await follower.metric("sluice_replication_lag_bytes")
+                        let end = await follower.metric("sluice_replication_end_offset_bytes")
+                        return lag == ["group=\"g1\"": 0] && end["group=\"g1\""] == Double(leaderEnd)
+                    }
+                    let lagSeen = await follower.metric("sluice_replication_lag_bytes")
+                    #expect(caughtUp, "\(follower.name): \(lagSeen)")
+                }
+                let perFollower = await Self.eventually(timeout: .seconds(15)) {
+                    await leader.metric("sluice_replication_follower_lag_bytes").count == 2
+                }
+                let followerLags = await leader.metric("sluice_replication_follower_lag_bytes")
+                #expect(perFollower, "\(followerLags)")
+                let leaderChanges = await leader.metric("sluice_cluster_leader_changes_total")
+                #expect(leaderChanges["group=\"g1\""] == 1, "\(leaderChanges)")
+
                 // Pause both followers: the next send is stored on the leader only and refused.
                 for follower in followers { follower.process.send(SIGSTOP) }
                 let lonely = try await Self.send(1, to: leader, prefix: "unacked")
@@ -201,6 +235,9 @@ struct ReplicationFailoverTests {
                     #expect(moved, "route from \(broker.name) still names \(named)")
                 }
 
+                // The new leader saw two leaderships: the first one's and its own.
+                let changesSeen = await newLeader.metric("sluice_cluster_leader_changes_total")
+                #expect(changesSeen["group=\"g1\""] == 2, "\(changesSeen)")
                 // Every acknowledged message is readable from the new leader.
                 for id in first.acked { #expect(try await newLeader.hasMessage(id), "acknowledged \(id) lost") }
                 // The new leader takes sends with one follower left (2 of 3 is a majority).
