@@ -1,0 +1,39 @@
+import SluiceBroker
+import SluiceMQTTWire
+import SluiceProtocol
+import SluiceStorage
+import SluiceWire
+
+/// PUBLISH from the client: a NORMAL message appended through SendMessage's path; the PUBACK
+/// for QoS 1 is sent only after the store acknowledged the append.
+extension MQTTConnection {
+    func publish(_ publish: MQTTPublish, client: MQTTConnection.Client) async throws {
+        guard publish.qos != .exactlyOnce else {
+            MQTTAccessMetrics.shared.packet("publish", code: "qos2")
+            throw MQTTAccessError("qos2", "QoS 2 is not supported; publish with QoS 0 or 1")
+        }
+        let topic = MQTTTopicMapping.split(publish.topic).topic
+        do throws(AccessDenial) {
+            try front.access.authorize(accessKey: client.accessKey, [.publish(topic: topic)])
+        } catch {
+            await front.access.record(error, call: "MQTT PUBLISH", client: MQTTFront.serviceClientId)
+            MQTTAccessMetrics.shared.packet("publish", code: "forbidden")
+            throw MQTTAccessError("forbidden", error.message)
+        }
+        do throws(FrontRefusal) {
+            let definition = try await front.service.topicChecked(topic)
+            var request = Apache_Rocketmq_V2_SendMessageRequest()
+            request.messages = [
+                MQTTTopicMapping.wireMessage(publish, topic: definition.name, messageId: front.messageIds.next())
+            ]
+            _ = try await front.service.sendChecked(request, clientId: MQTTFront.serviceClientId)
+        } catch {
+            MQTTAccessMetrics.shared.packet("publish", code: "refused")
+            throw MQTTAccessError("refused", "publish to \(topic.prefix(64)) refused: \(error.message)")
+        }
+        MQTTAccessMetrics.shared.packet("publish")
+        if let packetId = publish.packetId, publish.qos == .atLeastOnce {
+            try await send(.puback(packetId: packetId))
+        }
+    }
+}

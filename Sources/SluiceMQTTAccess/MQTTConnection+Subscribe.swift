@@ -1,0 +1,45 @@
+import Logging
+import SluiceBroker
+import SluiceMQTTWire
+import SluiceProtocol
+
+/// SUBSCRIBE: each filter's first level is a Sluice topic, consumed by the client's own group
+/// (`mqtt-<client id>`) or, for `$share/<group>/<filter>`, by `<group>`, shared with the other
+/// members. The granted QoS is at most 1.
+extension MQTTConnection {
+    /// The SUBACK return code, and the pump to start when this filter needs a new one.
+    func subscribe(_ subscription: MQTTSubscription, client: Client) async
+        -> (code: UInt8, newPump: MQTTSessionState.PumpKey?)
+    {
+        let refused: (UInt8, MQTTSessionState.PumpKey?) = (0x80, nil)
+        let shared = MQTTTopicMapping.shared(subscription.filter)
+        let filter = shared?.filter ?? subscription.filter
+        if subscription.filter.hasPrefix("$share/"), shared == nil { return refused }
+        guard (try? MQTTTopic.checkFilter(filter)) != nil, let topic = MQTTTopicMapping.topic(ofFilter: filter),
+            let group = shared.map(\.group) ?? MQTTTopicMapping.group(ofClient: client.clientId),
+            MQTTTopicMapping.isGroupName(group) || shared == nil
+        else { return refused }
+        do throws(AccessDenial) {
+            try front.access.authorize(accessKey: client.accessKey, [.subscribe(topic: topic), .subscribe(group: group)])
+        } catch {
+            await front.access.record(error, call: "MQTT SUBSCRIBE", client: MQTTFront.serviceClientId)
+            return refused
+        }
+        do throws(FrontRefusal) {
+            // A clean session's own group starts at the end: it must not get what was sent
+            // before it subscribed. A shared group, or a kept session's group, keeps its place.
+            try await front.service.subscribeChecked(
+                group: group, topic: topic, startAtEnd: shared == nil && client.cleanSession)
+        } catch {
+            front.logger.debug("MQTT subscription refused", metadata: ["error": "\(error.message)"])
+            return refused
+        }
+        let granted = min(subscription.qos, .atLeastOnce)
+        let key = MQTTSessionState.PumpKey(group: group, topic: topic)
+        switch session.subscribe(key, filter: subscription.filter, qos: granted) {
+        case .overLimit: return refused
+        case .existingPump: return (granted.rawValue, nil)
+        case .newPump: return (granted.rawValue, key)
+        }
+    }
+}
