@@ -1,3 +1,4 @@
+import Logging
 import SluiceBroker
 import SluiceMQTTWire
 import SluiceProtocol
@@ -12,11 +13,21 @@ extension MQTTConnection {
             MQTTAccessMetrics.shared.packet("publish", code: "qos2")
             throw MQTTAccessError("qos2", "QoS 2 is not supported; publish with QoS 0 or 1")
         }
+        try await append(publish, client: client, call: "MQTT PUBLISH")
+        MQTTAccessMetrics.shared.packet("publish")
+        if let packetId = publish.packetId, publish.qos == .atLeastOnce {
+            try await send(.puback(packetId: packetId))
+        }
+    }
+
+    /// Checks `pub` on the topic and appends the message; returns once the store acknowledged it.
+    /// - Throws: `MQTTAccessError` `forbidden` or `refused` (counted in the packet metric).
+    func append(_ publish: MQTTPublish, client: MQTTConnection.Client, call: String) async throws(MQTTAccessError) {
         let topic = MQTTTopicMapping.split(publish.topic).topic
         do throws(AccessDenial) {
             try front.access.authorize(accessKey: client.accessKey, [.publish(topic: topic)])
         } catch {
-            await front.access.record(error, call: "MQTT PUBLISH", client: MQTTFront.serviceClientId)
+            await front.access.record(error, call: call, client: MQTTFront.serviceClientId)
             MQTTAccessMetrics.shared.packet("publish", code: "forbidden")
             throw MQTTAccessError("forbidden", error.message)
         }
@@ -31,9 +42,19 @@ extension MQTTConnection {
             MQTTAccessMetrics.shared.packet("publish", code: "refused")
             throw MQTTAccessError("refused", "publish to \(topic.prefix(64)) refused: \(error.message)")
         }
-        MQTTAccessMetrics.shared.packet("publish")
-        if let packetId = publish.packetId, publish.qos == .atLeastOnce {
-            try await send(.puback(packetId: packetId))
+    }
+
+    /// Publishes the client's last will after a connection ended without DISCONNECT (§3.1.2.5):
+    /// a protocol error, keep-alive silence, a takeover or the network. QoS 2 is kept as 1.
+    /// Nobody is left to tell of a refusal, so it is logged and counted.
+    func publishWill(_ will: MQTTConnect.Will, client: MQTTConnection.Client) async {
+        let publish = MQTTPublish(topic: will.topic, payload: will.payload, qos: min(will.qos, .atLeastOnce))
+        do throws(MQTTAccessError) {
+            try await append(publish, client: client, call: "MQTT will")
+            MQTTAccessMetrics.shared.packet("will")
+        } catch {
+            front.logger.info(
+                "MQTT last will not published", metadata: ["mqtt.client": "\(client.clientId)", "error": "\(error)"])
         }
     }
 }

@@ -24,6 +24,8 @@ struct MQTTConnection: Sendable {
         let logger = front.logger
         var clientId = ""
         var outcome = "closed"
+        var client: Client?
+        var disconnected = false
         await withDiscardingTaskGroup { group in
             group.addTask { await watchKeepAlive() }
             do {
@@ -38,11 +40,15 @@ struct MQTTConnection: Sendable {
                     return
                 }
                 clientId = accepted.clientId
+                client = accepted
                 front.registry.register(clientId: clientId, channel: channel)
                 MQTTAccessMetrics.shared.connection("accepted")
                 while let packet = try await packets.next() {
                     session.heard()
-                    if try await handle(packet, client: accepted, group: &group) == false { break }
+                    if try await handle(packet, client: accepted, group: &group) == false {
+                        disconnected = true
+                        break
+                    }
                 }
             } catch let error as MQTTWireError {
                 outcome = "protocol_error"
@@ -56,6 +62,8 @@ struct MQTTConnection: Sendable {
             group.cancelAll()
         }
         if !clientId.isEmpty { front.registry.unregister(clientId: clientId, channel: channel) }
+        // DISCONNECT discards the will (§3.14.4); any other end publishes it.
+        if let client, !disconnected, let will = client.will { await publishWill(will, client: client) }
         MQTTAccessMetrics.shared.connection(outcome)
     }
 
@@ -78,6 +86,8 @@ struct MQTTConnection: Sendable {
         /// The Sluice user (nil with `--auth off`).
         var accessKey: String?
         var cleanSession: Bool
+        /// Published if the connection ends without DISCONNECT.
+        var will: MQTTConnect.Will?
     }
 
     /// Answers CONNECT; nil when it was refused (the CONNACK is sent, the caller closes).
@@ -111,7 +121,7 @@ struct MQTTConnection: Sendable {
         }
         session.setKeepAlive(seconds: connect.keepAlive)
         try await send(.connack(sessionPresent: false, returnCode: .accepted))
-        return Client(clientId: clientId, accessKey: accessKey, cleanSession: connect.cleanSession)
+        return Client(clientId: clientId, accessKey: accessKey, cleanSession: connect.cleanSession, will: connect.will)
     }
 
     /// One packet after CONNECT; false to end the connection normally (DISCONNECT).
