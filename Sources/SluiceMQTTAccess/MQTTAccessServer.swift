@@ -36,11 +36,12 @@ public struct MQTTAccessServer: Service, CustomStringConvertible {
     private let open = OpenConnections()
 
     public init(
-        configuration: Configuration, service: MessagingService, access: AccessControl, logger: Logger,
+        configuration: Configuration, service: MessagingService, access: AccessControl, handle: BrokerHandle,
+        logger: Logger,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void
     ) {
         self.configuration = configuration
-        self.front = MQTTFront(service: service, access: access, limits: configuration.limits, logger: logger)
+        self.front = MQTTFront(service: service, access: access, handle: handle, limits: configuration.limits, logger: logger)
         self.onListening = onListening
     }
 

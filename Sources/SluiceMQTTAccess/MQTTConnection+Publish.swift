@@ -21,6 +21,9 @@ extension MQTTConnection {
     }
 
     /// Checks `pub` on the topic and appends the message; returns once the store acknowledged it.
+    /// With RETAIN the message also becomes the topic's retained one (after the append, so a
+    /// retained message was always a published one); an empty retained payload only deletes the
+    /// retained message (§3.3.1.3), since Sluice stores no empty bodies.
     /// - Throws: `MQTTAccessError` `forbidden` or `refused` (counted in the packet metric).
     func append(_ publish: MQTTPublish, client: MQTTConnection.Client, call: String) async throws(MQTTAccessError) {
         let topic = MQTTTopicMapping.split(publish.topic).topic
@@ -30,6 +33,10 @@ extension MQTTConnection {
             await front.access.record(error, call: call, client: MQTTFront.serviceClientId)
             MQTTAccessMetrics.shared.packet("publish", code: "forbidden")
             throw MQTTAccessError("forbidden", error.message)
+        }
+        if publish.retain, publish.payload.isEmpty {
+            try await retain(publish)
+            return
         }
         do throws(FrontRefusal) {
             let definition = try await front.service.topicChecked(topic)
@@ -42,13 +49,27 @@ extension MQTTConnection {
             MQTTAccessMetrics.shared.packet("publish", code: "refused")
             throw MQTTAccessError("refused", "publish to \(topic.prefix(64)) refused: \(error.message)")
         }
+        if publish.retain { try await retain(publish) }
+    }
+
+    private func retain(_ publish: MQTTPublish) async throws(MQTTAccessError) {
+        guard let store = front.handle.mqttRetained else {
+            throw MQTTAccessError("refused", "retained messages are not open yet (the broker is starting)")
+        }
+        do throws(BrokerError) {
+            try await store.retain(topic: publish.topic, payload: publish.payload, qos: publish.qos.rawValue)
+        } catch {
+            MQTTAccessMetrics.shared.packet("publish", code: "retain_refused")
+            throw MQTTAccessError("refused", "retaining on \(publish.topic.prefix(64)) refused: \(error)")
+        }
     }
 
     /// Publishes the client's last will after a connection ended without DISCONNECT (§3.1.2.5):
     /// a protocol error, keep-alive silence, a takeover or the network. QoS 2 is kept as 1.
     /// Nobody is left to tell of a refusal, so it is logged and counted.
     func publishWill(_ will: MQTTConnect.Will, client: MQTTConnection.Client) async {
-        let publish = MQTTPublish(topic: will.topic, payload: will.payload, qos: min(will.qos, .atLeastOnce))
+        let publish = MQTTPublish(
+            topic: will.topic, payload: will.payload, qos: min(will.qos, .atLeastOnce), retain: will.retain)
         do throws(MQTTAccessError) {
             try await append(publish, client: client, call: "MQTT will")
             MQTTAccessMetrics.shared.packet("will")

@@ -9,6 +9,8 @@ import SluiceStorage
 struct MQTTFront: Sendable {
     let service: MessagingService
     let access: AccessControl
+    /// For the retained messages (`handle.mqttRetained`).
+    let handle: BrokerHandle
     let limits: MQTTAccessLimits
     let logger: Logger
     let registry = MQTTClientRegistry()
@@ -20,6 +22,8 @@ struct MQTTFront: Sendable {
     /// Acknowledges a delivery in Sluice; a failure leaves it to be delivered again after its
     /// invisible time, which at-least-once allows.
     func acknowledge(_ pending: MQTTSessionState.Pending) async {
+        // A retained message's delivery has nothing to acknowledge in Sluice.
+        guard !pending.receiptHandle.isEmpty else { return }
         do throws(FrontRefusal) {
             let results = try await service.ackChecked(
                 group: pending.key.group, topic: pending.key.topic, receiptHandles: [pending.receiptHandle],

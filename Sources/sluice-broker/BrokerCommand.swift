@@ -247,7 +247,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 configuration: .init(
                     host: configuration.grpcHost, port: port, limits: MQTTAccessLimits(maxBodyBytes: messaging.maxBodyBytes),
                     tls: try tls.grpcTLSConfiguration()),
-                service: service, access: access, logger: Logger(label: "sluice.mqtt"),
+                service: service, access: access, handle: handle, logger: Logger(label: "sluice.mqtt"),
                 onListening: { ConsoleOutput.announceListening("MQTT access", host: $0, port: $1) })
         }
         let admin = AdminServer(
