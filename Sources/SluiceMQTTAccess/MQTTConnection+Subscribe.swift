@@ -8,7 +8,8 @@ import SluiceProtocol
 /// members. The granted QoS is at most 1.
 extension MQTTConnection {
     /// The SUBACK return code, and the pump to start when this filter needs a new one.
-    func subscribe(_ subscription: MQTTSubscription, client: Client) async
+    /// - Parameter resuming: the filter comes from a stored session, not a SUBSCRIBE.
+    func subscribe(_ subscription: MQTTSubscription, client: Client, resuming: Bool = false) async
         -> (code: UInt8, newPump: MQTTSessionState.PumpKey?)
     {
         let refused: (UInt8, MQTTSessionState.PumpKey?) = (0x80, nil)
@@ -26,10 +27,12 @@ extension MQTTConnection {
             return refused
         }
         do throws(FrontRefusal) {
-            // A clean session's own group starts at the end: it must not get what was sent
-            // before it subscribed. A shared group, or a kept session's group, keeps its place.
-            try await front.service.subscribeChecked(
-                group: group, topic: topic, startAtEnd: shared == nil && client.cleanSession)
+            // A client's own group starts at the end when it subscribes anew (no pump reads it
+            // yet): it must not get what was sent before. A shared group, or a resumed
+            // session's group, keeps its place: what waits there was sent for this client.
+            let key = MQTTSessionState.PumpKey(group: group, topic: topic)
+            let startAtEnd = shared == nil && !resuming && session.filters(key) == nil
+            try await front.service.subscribeChecked(group: group, topic: topic, startAtEnd: startAtEnd)
         } catch {
             front.logger.debug("MQTT subscription refused", metadata: ["error": "\(error.message)"])
             return refused

@@ -43,6 +43,15 @@ struct MQTTConnection: Sendable {
                 client = accepted
                 front.registry.register(clientId: clientId, channel: channel)
                 MQTTAccessMetrics.shared.connection("accepted")
+                // A resumed session's subscriptions run again (checked again for this user).
+                for (filter, qos) in accepted.resumed.sorted(by: { $0.key < $1.key }) {
+                    let (_, newPump) = await subscribe(
+                        MQTTSubscription(filter: filter, qos: qos), client: accepted, resuming: true)
+                    if let newPump {
+                        let pump = MQTTPump(connection: self, key: newPump)
+                        group.addTask { await pump.run() }
+                    }
+                }
                 while let packet = try await packets.next() {
                     session.heard()
                     if try await handle(packet, client: accepted, group: &group) == false {
@@ -88,6 +97,8 @@ struct MQTTConnection: Sendable {
         var cleanSession: Bool
         /// Published if the connection ends without DISCONNECT.
         var will: MQTTConnect.Will?
+        /// A clean-session-0 client's stored subscriptions, resumed after CONNACK.
+        var resumed: [String: MQTTQoS] = [:]
     }
 
     /// Answers CONNECT; nil when it was refused (the CONNACK is sent, the caller closes).
@@ -119,9 +130,26 @@ struct MQTTConnection: Sendable {
                 sessionPresent: false, returnCode: error.isAuthentication ? .badUsernameOrPassword : .notAuthorized))
             return nil
         }
+        var resumed: [String: MQTTQoS] = [:]
+        var sessionPresent = false
+        if connect.cleanSession {
+            front.storedSessions.discard(clientId)
+        } else {
+            switch front.storedSessions.open(clientId) {
+            case .resumed(let filters):
+                resumed = filters
+                sessionPresent = true
+            case .new: break
+            case .full:
+                try await send(.connack(sessionPresent: false, returnCode: .serverUnavailable))
+                return nil
+            }
+        }
         session.setKeepAlive(seconds: connect.keepAlive)
-        try await send(.connack(sessionPresent: false, returnCode: .accepted))
-        return Client(clientId: clientId, accessKey: accessKey, cleanSession: connect.cleanSession, will: connect.will)
+        try await send(.connack(sessionPresent: sessionPresent, returnCode: .accepted))
+        return Client(
+            clientId: clientId, accessKey: accessKey, cleanSession: connect.cleanSession, will: connect.will,
+            resumed: resumed)
     }
 
     /// One packet after CONNECT; false to end the connection normally (DISCONNECT).
@@ -139,6 +167,9 @@ struct MQTTConnection: Sendable {
             for subscription in subscriptions {
                 let (code, newPump) = await subscribe(subscription, client: client)
                 codes.append(code)
+                if code != 0x80, !client.cleanSession, let granted = MQTTQoS(rawValue: code) {
+                    front.storedSessions.subscribed(client.clientId, filter: subscription.filter, qos: granted)
+                }
                 if let newPump {
                     let pump = MQTTPump(connection: self, key: newPump)
                     group.addTask { await pump.run() }
@@ -151,7 +182,10 @@ struct MQTTConnection: Sendable {
             }
         case .unsubscribe(let packetId, let filters):
             MQTTAccessMetrics.shared.packet("unsubscribe")
-            for filter in filters { session.unsubscribe(filter) }
+            for filter in filters {
+                session.unsubscribe(filter)
+                front.storedSessions.unsubscribed(client.clientId, filter: filter)
+            }
             try await send(.unsuback(packetId: packetId))
         case .pingreq:
             MQTTAccessMetrics.shared.packet("pingreq")

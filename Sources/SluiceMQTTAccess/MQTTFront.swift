@@ -14,6 +14,7 @@ struct MQTTFront: Sendable {
     let limits: MQTTAccessLimits
     let logger: Logger
     let registry = MQTTClientRegistry()
+    let storedSessions = MQTTStoredSessions()
     let messageIds = MessageIDGenerator()
 
     /// The client id the messaging service sees for MQTT sessions (for its trace records).
