@@ -32,6 +32,8 @@ class Client:
     def __init__(self, broker, client_id=None, clean_session=True, username=None, password=None, keepalive=30):
         self.client_id = client_id or "c-" + uuid.uuid4().hex[:12]
         self.messages = queue.Queue()
+        # (topic, payload) of each message delivered with the RETAIN flag (retained messages).
+        self.retained = queue.Queue()
         self.subacks = queue.Queue()
         self.connacks = queue.Queue()
         self.disconnects = queue.Queue()
@@ -39,7 +41,7 @@ class Client:
                                 clean_session=clean_session, protocol=mqtt.MQTTv311)
         if username is not None:
             self.paho.username_pw_set(username, password)
-        self.paho.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload, m.qos))
+        self.paho.on_message = self._on_message
         self.paho.on_subscribe = lambda c, u, mid, codes, p: self.subacks.put([int(x.value) for x in codes])
         self.paho.on_connect = lambda c, u, flags, rc, p: self.connacks.put((int(rc.value), flags.session_present))
         self.paho.on_disconnect = lambda c, u, flags, rc, p: self.disconnects.put(rc)
@@ -49,13 +51,18 @@ class Client:
         self.paho.loop_start()
         self.connack = self.connacks.get(timeout=WAIT)
 
+    def _on_message(self, client, userdata, message):
+        if message.retain:
+            self.retained.put((message.topic, message.payload))
+        self.messages.put((message.topic, message.payload, message.qos))
+
     def subscribe(self, topic_filter, qos=1):
         """Subscribes and returns the SUBACK's return codes (0x80 is a refusal)."""
         self.paho.subscribe(topic_filter, qos)
         return self.subacks.get(timeout=WAIT)
 
-    def publish(self, topic, payload, qos=1):
-        info = self.paho.publish(topic, payload, qos)
+    def publish(self, topic, payload, qos=1, retain=False):
+        info = self.paho.publish(topic, payload, qos, retain=retain)
         # QoS 1: waits for the PUBACK, which Sluice sends once the store acknowledged the append.
         info.wait_for_publish(timeout=WAIT)
         assert info.is_published()
@@ -245,8 +252,15 @@ def mqtt_string(text):
     return struct.pack(">H", len(data)) + data
 
 
-def connect_packet(client_id="raw", keepalive=30, level=4):
-    body = mqtt_string("MQTT") + bytes([level, 0x02]) + struct.pack(">H", keepalive) + mqtt_string(client_id)
+def connect_packet(client_id="raw", keepalive=30, level=4, will=None):
+    """A CONNECT (clean session); `will` is (topic, payload, qos)."""
+    flags = 0x02
+    tail = b""
+    if will:
+        topic, payload, qos = will
+        flags |= 0x04 | qos << 3
+        tail = mqtt_string(topic) + struct.pack(">H", len(payload)) + payload
+    body = mqtt_string("MQTT") + bytes([level, flags]) + struct.pack(">H", keepalive) + mqtt_string(client_id) + tail
     return bytes([0x10, len(body)]) + body
 
 
@@ -359,3 +373,122 @@ def test_connect_credentials_are_sluice_users(secure_mqtt_broker):
             assert refused.connack[0] in (4, 134), (username, refused.connack)
         finally:
             refused.close()
+
+
+# MARK: retained messages, last will, takeover, persistent sessions
+
+def test_retained_message_reaches_later_subscribers_until_cleared(mqtt_broker, clients):
+    mqtt_broker.create_topic("status", "normal")
+    publisher = clients()
+    publisher.publish("status/d1", b"online", qos=1, retain=True)
+    publisher.publish("status/d2", b"first", qos=0, retain=True)
+    publisher.publish("status/d2", b"second", qos=1, retain=True)  # replaces "first"
+    late = clients()
+    assert late.subscribe("status/#", qos=1) == [1]
+    got = sorted(late.received(2))
+    assert got == [("status/d1", b"online", 1), ("status/d2", b"second", 1)]
+    assert sorted(late.retained.get(timeout=1) for _ in range(2)) == [("status/d1", b"online"), ("status/d2", b"second")]
+    # A live message to a subscriber already there is not flagged retained.
+    publisher.publish("status/d3", b"live", qos=1)
+    assert late.received(1) == [("status/d3", b"live", 1)]
+    assert late.retained.empty()
+    # An empty retained payload clears the topic: the next subscriber gets only d2.
+    publisher.publish("status/d1", b"", qos=1, retain=True)
+    later = clients()
+    assert later.subscribe("status/+", qos=0) == [0]
+    assert later.received(2, timeout=2) == [("status/d2", b"second", 0)]
+
+
+def test_retained_message_survives_a_broker_restart(tmp_path):
+    keep = str(tmp_path)
+    first = start_broker(keep_dir=keep, mqtt=True)
+    broker = next(first)
+    try:
+        broker.create_topic("config", "normal")
+        client = Client(broker)
+        client.publish("config/fan", b"speed=3", qos=1, retain=True)
+        client.close()
+    finally:
+        first.close()
+    second = start_broker(keep_dir=keep, mqtt=True)
+    broker = next(second)
+    try:
+        client = Client(broker)
+        try:
+            assert client.subscribe("config/#") == [1]
+            assert client.received(1) == [("config/fan", b"speed=3", 1)]
+        finally:
+            client.close()
+    finally:
+        second.close()
+
+
+@pytest.mark.parametrize("ending", ["socket closed", "keep-alive expired"])
+def test_last_will_is_published_when_a_client_vanishes(mqtt_broker, clients, ending):
+    mqtt_broker.create_topic("wills", "normal")
+    watcher = clients()
+    assert watcher.subscribe("wills/#") == [1]
+    s = raw_socket(mqtt_broker)
+    s.sendall(connect_packet("doomed", keepalive=1, will=("wills/doomed", b"gone", 1)))
+    assert s.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    if ending == "socket closed":
+        s.close()
+    else:
+        # Silent past 1.5 x the keep-alive: the server closes the connection and publishes the will.
+        assert read_until_closed(s, limit=10) == b""
+        s.close()
+    assert watcher.received(1) == [("wills/doomed", b"gone", 1)]
+
+
+def test_last_will_is_discarded_after_disconnect(mqtt_broker, clients):
+    mqtt_broker.create_topic("wills", "normal")
+    watcher = clients()
+    assert watcher.subscribe("wills/#") == [1]
+    s = raw_socket(mqtt_broker)
+    s.sendall(connect_packet("polite", will=("wills/polite", b"gone", 1)))
+    assert s.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    s.sendall(bytes([0xE0, 0x00]))
+    assert read_until_closed(s) == b""
+    s.close()
+    assert watcher.received(1, timeout=2) == []
+
+
+def test_second_connection_with_the_same_client_id_takes_over(mqtt_broker, clients):
+    first = raw_socket(mqtt_broker)
+    first.sendall(connect_packet("twin"))
+    assert first.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    second = raw_socket(mqtt_broker)
+    second.sendall(connect_packet("twin"))
+    assert second.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    # MQTT 3.1.1 §3.1.4: the server closes the existing connection of that client id.
+    assert read_until_closed(first) == b""
+    first.close()
+    second.sendall(bytes([0xC0, 0x00]))
+    assert second.recv(2) == bytes([0xD0, 0x00])
+    second.close()
+
+
+def test_persistent_session_gets_what_was_sent_while_offline(mqtt_broker, clients):
+    mqtt_broker.create_topic("inbox", "normal")
+    device = Client(mqtt_broker, client_id="sleeper", clean_session=False)
+    try:
+        assert device.connack == (0, False)
+        assert device.subscribe("inbox/#", qos=1) == [1]
+    finally:
+        device.close()
+    publisher = clients()
+    for i in range(3):
+        publisher.publish(f"inbox/m{i}", f"while away {i}".encode(), qos=1)
+    # Back with clean session 0: the session is present and the messages come without a SUBSCRIBE.
+    device = Client(mqtt_broker, client_id="sleeper", clean_session=False)
+    try:
+        assert device.connack == (0, True)
+        got = sorted(device.received(3))
+        assert got == [(f"inbox/m{i}", f"while away {i}".encode(), 1) for i in range(3)]
+    finally:
+        device.close()
+    # Clean session 1 drops the stored session.
+    fresh = clients(client_id="sleeper", clean_session=True)
+    assert fresh.connack == (0, False)
+    publisher.publish("inbox/m9", b"not for a clean session", qos=1)
+    assert fresh.received(1, timeout=2) == []
