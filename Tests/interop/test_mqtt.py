@@ -5,6 +5,7 @@ The broker runs with --mqtt-port. An MQTT topic's first level is the Sluice topi
 through the admin API, as for any client); the rest travels as the MQTT_SUBTOPIC property and the
 tag. Each client's own subscriptions consume as group `mqtt-<client id>`; `$share/<g>/...` as
 group <g>. Every wait is bounded."""
+import os
 import queue
 import shutil
 import socket
@@ -29,7 +30,8 @@ def mqtt_broker():
 class Client:
     """A connected paho client whose received messages land in a queue."""
 
-    def __init__(self, broker, client_id=None, clean_session=True, username=None, password=None, keepalive=30):
+    def __init__(self, broker, client_id=None, clean_session=True, username=None, password=None, keepalive=30,
+                 tls_ca=None):
         self.client_id = client_id or "c-" + uuid.uuid4().hex[:12]
         self.messages = queue.Queue()
         # (topic, payload) of each message delivered with the RETAIN flag (retained messages).
@@ -41,6 +43,8 @@ class Client:
                                 clean_session=clean_session, protocol=mqtt.MQTTv311)
         if username is not None:
             self.paho.username_pw_set(username, password)
+        if tls_ca:
+            self.paho.tls_set(ca_certs=tls_ca)
         self.paho.on_message = self._on_message
         self.paho.on_subscribe = lambda c, u, mid, codes, p: self.subacks.put([int(x.value) for x in codes])
         self.paho.on_connect = lambda c, u, flags, rc, p: self.connacks.put((int(rc.value), flags.session_present))
@@ -492,3 +496,103 @@ def test_persistent_session_gets_what_was_sent_while_offline(mqtt_broker, client
     assert fresh.connack == (0, False)
     publisher.publish("inbox/m9", b"not for a clean session", qos=1)
     assert fresh.received(1, timeout=2) == []
+
+
+# MARK: TLS and the in-flight limit
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def tls_mqtt_broker(tmp_path):
+    """A broker whose gRPC TLS settings (--tls-cert/--tls-key) also secure the MQTT port; a test CA
+    made here with openssl signs the server's certificate for 127.0.0.1."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make the test certificates")
+    d = str(tmp_path)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=sluice mqtt test CA", cwd=d)
+    with open(os.path.join(d, "san.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=127.0.0.1", cwd=d)
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "san.cnf", cwd=d)
+    for broker in start_broker(["--tls-cert", os.path.join(d, "server.pem"), "--tls-key", os.path.join(d, "server.key")],
+                               mqtt=True):
+        broker.ca = os.path.join(d, "ca.pem")
+        yield broker
+
+
+def test_tls_from_the_grpc_settings(tls_mqtt_broker):
+    broker = tls_mqtt_broker
+    broker.create_topic("secret", "normal")
+    client = Client(broker, tls_ca=broker.ca)
+    try:
+        assert client.connack == (0, False)
+        assert client.subscribe("secret/#") == [1]
+        client.publish("secret/a", b"over TLS", qos=1)
+        assert client.received(1) == [("secret/a", b"over TLS", 1)]
+    finally:
+        client.close()
+    # Plain MQTT on the TLS port gets no CONNACK: the TLS handshake fails and the connection closes.
+    s = raw_socket(broker)
+    s.sendall(connect_packet("plain"))
+    data = read_until_closed(s)
+    assert not data.startswith(bytes([0x20, 0x02]))
+    s.close()
+
+
+def read_packets(s, seconds):
+    """The packets (first byte, body) the server sends within `seconds`."""
+    buffer = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        buffer += chunk
+    packets = []
+    while buffer:
+        length, shift, index = 0, 0, 1
+        while True:
+            byte = buffer[index]
+            length |= (byte & 0x7F) << shift
+            index += 1
+            if byte & 0x80 == 0:
+                break
+            shift += 7
+        packets.append((buffer[0], buffer[index:index + length]))
+        buffer = buffer[index + length:]
+    return packets
+
+
+def test_qos1_deliveries_stop_at_the_inflight_limit_until_pubacks_come(mqtt_broker, clients):
+    mqtt_broker.create_topic("flood", "normal")
+    s = raw_socket(mqtt_broker)
+    s.sendall(connect_packet("slow-reader"))
+    assert s.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    body = b"\x00\x01" + mqtt_string("flood/#") + b"\x01"
+    s.sendall(bytes([0x82, len(body)]) + body)
+    assert s.recv(5) == bytes([0x90, 0x03, 0x00, 0x01, 0x01])
+    publisher = clients()
+    for i in range(40):
+        publisher.publish("flood/x", f"m{i}".encode(), qos=1)
+    first = [p for p in read_packets(s, 3) if p[0] & 0xF0 == 0x30]
+    # 32 QoS 1 deliveries await PUBACK (MQTTAccessLimits.maxInflightPerConnection); the rest wait.
+    assert len(first) == 32
+    ids = []
+    for _, packet in first:
+        topic_length = struct.unpack(">H", packet[:2])[0]
+        ids.append(packet[2 + topic_length:4 + topic_length])
+    for packet_id in ids[:10]:
+        s.sendall(bytes([0x40, 0x02]) + packet_id)
+    rest = [p for p in read_packets(s, 3) if p[0] & 0xF0 == 0x30]
+    assert len(rest) == 8
+    s.close()
