@@ -81,7 +81,7 @@ struct MQTTConnection: Sendable {
     private func watchKeepAlive() async {
         while !Task.isCancelled {
             let left = session.silenceLeft() ?? .seconds(1)
-            if session.silenceLeft() == .zero {
+            if left == .zero {
                 MQTTAccessMetrics.shared.connection("keep_alive_expired")
                 channel.close(promise: nil)
                 return

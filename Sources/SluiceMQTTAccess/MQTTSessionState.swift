@@ -16,7 +16,13 @@ final class MQTTSessionState: Sendable {
     struct Pending: Sendable {
         var key: PumpKey
         var receiptHandle: String
+        var sentAt = ContinuousClock.now
     }
+
+    /// A delivery unanswered this long is forgotten: its message is visible in Sluice again by
+    /// then and will be delivered anew, so a client that never sends PUBACK cannot hold the
+    /// in-flight slots for ever.
+    static let pendingLifetime = Duration.seconds(MQTTAccessLimits.invisibleSeconds)
 
     private struct State {
         var pumps: [PumpKey: [String: MQTTQoS]] = [:]
@@ -91,7 +97,13 @@ final class MQTTSessionState: Sendable {
     // MARK: QoS 1 deliveries
 
     /// Room for more QoS 1 deliveries.
-    var inflightRoom: Int { state.withLock { limits.maxInflightPerConnection - $0.pending.count } }
+    var inflightRoom: Int {
+        state.withLock { state in
+            let now = ContinuousClock.now
+            state.pending = state.pending.filter { now - $0.value.sentAt < Self.pendingLifetime }
+            return limits.maxInflightPerConnection - state.pending.count
+        }
+    }
 
     /// A packet id for a delivery (never 0, never one still awaiting PUBACK).
     func track(_ pending: Pending) -> UInt16? {
