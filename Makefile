@@ -16,12 +16,14 @@ VENV := .venv
 # The official RocketMQ Python client the interop tests drive, and what the OpenAPI contract test
 # (Tests/interop/test_openapi_contract.py) reads docs/openapi.yaml with; pinned.
 # Playwright drives Debian's chromium for the dashboard test (Tests/interop/test_dashboard.py); it
-# never downloads a browser of its own.
-PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3 PyYAML==6.0.3 jsonschema==4.26.0 playwright==1.65.2 mq-http-sdk==1.0.3
+# never downloads a browser of its own. paho-mqtt is the MQTT client the MQTT front is tested with
+# (Tests/interop/test_mqtt.py), beside Debian's mosquitto_pub/mosquitto_sub.
+PYTHON_PACKAGES := rocketmq-python-client==5.1.2 pytest==9.0.3 PyYAML==6.0.3 jsonschema==4.26.0 playwright==1.65.2 mq-http-sdk==1.0.3 paho-mqtt==2.1.0
 BROWSER_APT_PACKAGES := chromium
+MQTT_APT_PACKAGES := mosquitto-clients
 CODEGEN_APT_PACKAGES := protobuf-compiler libprotobuf-dev
 
-.PHONY: bench-scale scale-model run test bench generate deps browser soak build release clean venv interop screenshot fuzz fuzz-libfuzzer etcd etcd-server
+.PHONY: bench-scale scale-model run test bench generate deps browser mqtt-clients soak build release clean venv interop screenshot fuzz fuzz-libfuzzer etcd etcd-server
 
 ## Install the system packages the build needs (Debian), only those missing.
 deps:
@@ -35,6 +37,15 @@ deps:
 ## Debian's chromium for the dashboard's browser test, only if missing.
 browser:
 	@missing=""; for p in $(BROWSER_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq $$missing; fi; \
+	fi
+
+## Debian's mosquitto-clients (mosquitto_pub/mosquitto_sub) for the MQTT interop tests, only if missing.
+mqtt-clients:
+	@missing=""; for p in $(MQTT_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
@@ -87,7 +98,7 @@ test: build venv etcd-server
 	$(SWIFT) test --skip-build --filter '$(FUZZ_TESTS)'
 	$(MAKE) interop
 
-interop: venv browser
+interop: venv browser mqtt-clients
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 SLUICE_BROKER_BIN=$(CURDIR)/.build/debug/sluice-broker $(VENV)/bin/python -m pytest -q Tests/interop
 
 ## Refresh docs/dashboard.png from the dashboard's browser test.

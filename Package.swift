@@ -4,6 +4,7 @@
 //   CSluiceShims, CSQLite -> SluiceStorage, SluiceTransactions -> SluiceBroker -> SluiceProtocol/SluiceAdmin -> executables
 //   EtcdWire -> SluiceCluster (etcd coordination) -> sluice-broker; nothing else imports it.
 //   SluiceHTTPWire -> SluiceHTTPAccess (on SluiceProtocol's MessagingService) -> sluice-broker.
+//   SluiceMQTTWire -> SluiceMQTTAccess (on SluiceProtocol's MessagingService) -> sluice-broker.
 //   SluiceStorage -> SluiceReplication (log copying between a group's brokers) -> sluice-broker.
 import PackageDescription
 
@@ -227,6 +228,32 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // MARK: MQTT 3.1.1 packets: a pure, bounded codec (no NIO, no broker)
+        .target(
+            name: "SluiceMQTTWire",
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: the MQTT access front (`--mqtt-port`): swift-nio framing onto MessagingService
+        .target(
+            name: "SluiceMQTTAccess",
+            dependencies: [
+                "SluiceMQTTWire",
+                "SluiceProtocol",
+                "SluiceBroker",
+                "SluiceStorage",
+                "SluiceWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // MARK: the Swift client SDK; speaks only the wire protocol, never imports the broker
         .target(
             name: "SluiceClient",
@@ -301,6 +328,7 @@ let package = Package(
                 "SluiceFront",
                 "SluiceCluster",
                 "SluiceHTTPAccess",
+                "SluiceMQTTAccess",
                 "SluiceReplication",
                 "SluiceStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -376,6 +404,20 @@ let package = Package(
             dependencies: [
                 "SluiceHTTPWire", "SluiceHTTPAccess", "SluiceBroker", "SluiceTransactions",
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceMQTTWireTests",
+            dependencies: ["SluiceMQTTWire"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceMQTTAccessTests",
+            dependencies: [
+                "SluiceMQTTAccess", "SluiceMQTTWire", "SluiceWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

@@ -54,6 +54,7 @@ extension BrokerConfiguration {
         case .advertiseHost: advertiseHost.map(ConfigFileValue.string) ?? .null
         case .etcdLeaseTtl: .string("\(etcdLeaseTTLSeconds)s")
         case .httpPort: httpPort.map(ConfigFileValue.number) ?? .null
+        case .mqttPort: mqttPort.map(ConfigFileValue.number) ?? .null
         case .replicas: .number(replicas)
         case .replication: .string(replicationMode.rawValue)
         case .replicationTimeout: .string(DurationParser.format(replicationTimeout))

@@ -80,6 +80,7 @@ extension BrokerConfiguration {
         case .adminHost: adminHost = try ipAddress()
         case .adminPort: adminPort = try integer(in: Limits.port)
         case .httpPort: httpPort = try integer(in: Limits.port)
+        case .mqttPort: mqttPort = try integer(in: Limits.port)
         case .flush:
             guard let mode = FlushMode(rawValue: value) else {
                 throw invalid("expected sync or async; got '\(value)'")
@@ -213,6 +214,13 @@ extension BrokerConfiguration {
         if let httpPort, httpPort != 0, grpcHost == adminHost ? httpPort == adminPort || httpPort == grpcPort : httpPort == grpcPort {
             throw BrokerError(
                 .invalidConfiguration, "--http-port \(httpPort) is already taken by --grpc-port or --admin-port; it needs its own port")
+        }
+        if let mqttPort, mqttPort != 0,
+            mqttPort == grpcPort || mqttPort == httpPort || (grpcHost == adminHost && mqttPort == adminPort)
+        {
+            throw BrokerError(
+                .invalidConfiguration,
+                "--mqtt-port \(mqttPort) is already taken by --grpc-port, --http-port or --admin-port; it needs its own port")
         }
         if adminToken == nil, !Self.isLoopbackAddress(adminHost) {
             throw BrokerError(

@@ -20,6 +20,8 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var adminPort = 8082
     /// `--http-port`: the RocketMQ HTTP access front (on `grpcHost`); nil leaves it off.
     public var httpPort: Int?
+    /// `--mqtt-port`: the MQTT access front (on `grpcHost`); nil leaves it off.
+    public var mqttPort: Int?
     /// `sync` acknowledges an append after fdatasync; `async` after the page-cache write.
     public var flushMode = FlushMode.sync
     /// How often an `async` broker syncs the log. RocketMQ's `flushIntervalCommitLog` default:

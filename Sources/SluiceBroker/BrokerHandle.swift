@@ -15,6 +15,7 @@ public final class BrokerHandle: Sendable {
     private let recorder = Mutex<MessageTraceRecorder?>(nil)
     private let securityStore = Mutex<SecurityStore?>(nil)
     private let liteStore = Mutex<LiteSubscriptions?>(nil)
+    private let retainedStore = Mutex<MQTTRetainedStore?>(nil)
 
     private let components: Mutex<Components>
 
@@ -61,6 +62,12 @@ public final class BrokerHandle: Sendable {
     public var lite: LiteSubscriptions? {
         get { liteStore.withLock { $0 } }
         set { liteStore.withLock { $0 = newValue } }
+    }
+
+    /// The MQTT front's retained messages; nil while the store is closed.
+    public var mqttRetained: MQTTRetainedStore? {
+        get { retainedStore.withLock { $0 } }
+        set { retainedStore.withLock { $0 = newValue } }
     }
 
     /// Users and access rules; nil while the store is closed.

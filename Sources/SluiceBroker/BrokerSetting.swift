@@ -46,6 +46,7 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case replication
     case replicationTimeout = "replication-timeout"
     case replicationPort = "replication-port"
+    case mqttPort = "mqtt-port"
 
     /// The key in a config file; also the flag without its dashes.
     public var key: String { rawValue }
@@ -119,6 +120,8 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
             "With --etcd, the lease TTL: a dead broker's registration and leadership expire after this, which bounds fail-over time (default 5s, whole seconds, 2s to 60s)."
         case .httpPort:
             "Port of the RocketMQ HTTP access front (mq-http-sdk), on --grpc-host; unset: off (0 picks a free one)."
+        case .mqttPort:
+            "Port of the MQTT 3.1.1 access front (1883 by convention), on --grpc-host; unset: off (0 picks a free one)."
         }
     }
 }

@@ -163,8 +163,22 @@ public final class StoreService: Service, CustomStringConvertible {
             await log.close()
             throw error
         }
+        let retained: MQTTRetainedStore
+        do throws(BrokerError) {
+            retained = try await MQTTRetainedStore.open(path: Self.transactionDatabasePath(configuration.directory))
+        } catch {
+            readiness.markFailed(error.message)
+            await lite.close()
+            await security.close()
+            await consumption.close()
+            await topics.close()
+            try? await coordinator.store.close()
+            await log.close()
+            throw error
+        }
         handle.security = security
         handle.lite = lite
+        handle.mqttRetained = retained
         handle.trace = recorder
         handle.install(topics: topics, coordinator: coordinator, consumption: consumption)
         readiness.markReady(RecoveryFacts(log.recoveryReport))
@@ -187,6 +201,8 @@ public final class StoreService: Service, CustomStringConvertible {
         handle.trace = nil
         handle.security = nil
         handle.lite = nil
+        handle.mqttRetained = nil
+        await retained.close()
         await lite.close()
         await security.close()
         await consumption.close()

@@ -9,6 +9,7 @@ import SluiceBroker
 import SluiceCluster
 import SluiceFront
 import SluiceHTTPAccess
+import SluiceMQTTAccess
 import SluiceProtocol
 import SluiceStorage
 import SluiceTransactions
@@ -76,6 +77,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.replication, "sync|async")) var replication: String?
     @Option(help: help(.replicationTimeout, "duration")) var replicationTimeout: String?
     @Option(help: help(.replicationPort, "port")) var replicationPort: String?
+    @Option(help: help(.mqttPort, "port")) var mqttPort: String?
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
     @Flag(help: "Print the effective configuration (defaults, file, environment and flags merged) as JSON and exit.")
@@ -107,7 +109,7 @@ struct BrokerCommand: AsyncParsableCommand {
             .tlsKey: tlsKey, .tlsClientCa: tlsClientCa, .adminTlsCert: adminTlsCert, .adminTlsKey: adminTlsKey,
             .etcd: etcd, .brokerGroup: brokerGroup, .nodeId: nodeId, .advertiseHost: advertiseHost,
             .etcdLeaseTtl: etcdLeaseTtl, .httpPort: httpPort, .replicas: replicas, .replication: replication,
-            .replicationTimeout: replicationTimeout, .replicationPort: replicationPort,
+            .replicationTimeout: replicationTimeout, .replicationPort: replicationPort, .mqttPort: mqttPort,
         ]
         return given.compactMapValues { $0 }
     }
@@ -241,6 +243,14 @@ struct BrokerCommand: AsyncParsableCommand {
                 service: service, access: access, mailbox: mailbox, handle: handle, logger: Logger(label: "sluice.http"),
                 onListening: { ConsoleOutput.announceListening("HTTP access", host: $0, port: $1) })
         }
+        let mqtt: MQTTAccessServer? = try configuration.mqttPort.map { port in
+            MQTTAccessServer(
+                configuration: .init(
+                    host: configuration.grpcHost, port: port, limits: MQTTAccessLimits(maxBodyBytes: messaging.maxBodyBytes),
+                    tls: try tls.grpcTLSConfiguration()),
+                service: service, access: access, handle: handle, logger: Logger(label: "sluice.mqtt"),
+                onListening: { ConsoleOutput.announceListening("MQTT access", host: $0, port: $1) })
+        }
         let admin = AdminServer(
             host: configuration.adminHost, port: configuration.adminPort, readiness: readiness, handle: handle,
             registry: registry, adminToken: configuration.adminToken, tls: try tls.adminConfiguration(),
@@ -250,7 +260,7 @@ struct BrokerCommand: AsyncParsableCommand {
         // The group starts all three at once (the admin API listens during recovery) and stops
         // them in reverse order: admin, gRPC, then the store, so the log is closed last.
         // The cluster service comes last so it stops first: it resigns while the broker still serves.
-        let services: [any Service] = [store, grpc] + (http.map { [$0] } ?? []) + [admin] + tls.services + (cluster.map { [$0] } ?? [])
+        let services: [any Service] = [store, grpc] + (http.map { [$0] } ?? []) + (mqtt.map { [$0] } ?? []) + [admin] + tls.services + (cluster.map { [$0] } ?? [])
         var groupConfiguration = ServiceGroupConfiguration(
             // A failing service (a port in use, a locked folder) stops the others gracefully, so
             // the log is still closed cleanly; an early return stays an error (`.cancelGroup`).

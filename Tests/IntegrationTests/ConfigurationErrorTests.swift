@@ -37,6 +37,9 @@ struct ConfigurationErrorTests {
         BadSetting(arguments: ["--replication", "quorum"], names: "--replication"),
         BadSetting(arguments: ["--replication-timeout", "50ms"], names: "--replication-timeout"),
         BadSetting(arguments: ["--replication-port", "70000"], names: "--replication-port"),
+        BadSetting(arguments: ["--mqtt-port", "70000"], names: "--mqtt-port"),
+        BadSetting(arguments: ["--mqtt-port", "9100", "--grpc-port", "9100"], names: "--mqtt-port"),
+        BadSetting(arguments: [], environment: ["SLUICE_MQTT_PORT": "one"], names: "SLUICE_MQTT_PORT"),
     ]
 
     @Test("a bad value exits non-zero with a message naming the setting", arguments: badSettings)

@@ -56,6 +56,7 @@ struct PrintConfigTests {
         "replication": ("async", .string("async")),
         "replication-timeout": ("2500ms", .string("2500ms")),
         "replication-port": ("9191", .number(9191)),
+        "mqtt-port": ("1884", .number(1884)),
     ]
 
     struct Printed {

@@ -52,9 +52,11 @@ def free_port():
 
 
 class Broker:
-    def __init__(self, data_dir, grpc_port, admin_port, process, http_port=None):
+    def __init__(self, data_dir, grpc_port, admin_port, process, http_port=None, mqtt_port=None):
         self.data_dir = data_dir
         self.http_port = http_port
+        # The MQTT access front (`--mqtt-port`), for paho-mqtt and the mosquitto clients.
+        self.mqtt_port = mqtt_port
         # The RocketMQ HTTP access front (`--http-port`), as mq-http-sdk's MQClient takes it.
         self.http = f"http://127.0.0.1:{http_port}" if http_port else None
         self.grpc_port = grpc_port
@@ -114,11 +116,12 @@ class Broker:
         return row
 
 
-def start_broker(extra_args=(), keep_dir=None, http=False):
+def start_broker(extra_args=(), keep_dir=None, http=False, mqtt=False):
     """A started, ready broker in a fresh temp folder; a generator that stops it afterwards.
     With `keep_dir` (an existing folder) the broker uses and keeps it, so a second broker started
     on the same folder sees the first one's data (a restart). With `http` it also serves the
-    RocketMQ HTTP access front on a free port (`broker.http`)."""
+    RocketMQ HTTP access front on a free port (`broker.http`); with `mqtt` the MQTT access front
+    (`broker.mqtt_port`)."""
     if not os.path.exists(BROKER):
         pytest.fail(f"{BROKER} is not built; run `swift build` first")
     data_dir = keep_dir or tempfile.mkdtemp(prefix="sluice-interop.")
@@ -126,6 +129,9 @@ def start_broker(extra_args=(), keep_dir=None, http=False):
     http_port = free_port() if http else None
     if http_port:
         extra_args = ["--http-port", str(http_port), *extra_args]
+    mqtt_port = free_port() if mqtt else None
+    if mqtt_port:
+        extra_args = ["--mqtt-port", str(mqtt_port), *extra_args]
     log = open(os.path.join(data_dir, "broker.log"), "w")
     process = subprocess.Popen(
         [BROKER, "--data-dir", data_dir + "/data", "--grpc-port", str(grpc_port), "--admin-port", str(admin_port),
@@ -133,7 +139,7 @@ def start_broker(extra_args=(), keep_dir=None, http=False):
          # Small preallocated segments: the default is 1 GiB per broker.
          "--segment-size", "64MiB", *extra_args],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    instance = Broker(data_dir + "/data", grpc_port, admin_port, process, http_port)
+    instance = Broker(data_dir + "/data", grpc_port, admin_port, process, http_port, mqtt_port)
     deadline = time.monotonic() + 60
     ready = False
     while time.monotonic() < deadline and process.poll() is None:

@@ -1,0 +1,27 @@
+import SluiceBroker
+import SluiceMQTTWire
+
+/// Retained messages (§3.3.1.3): after a SUBACK, each retained message a new filter matches is
+/// sent with RETAIN set, QoS min(granted, stored). Shared subscriptions get none: a retained
+/// message is state for each subscriber, not work to share out (as MQTT 5 §4.8.2 says).
+extension MQTTConnection {
+    func sendRetained(_ filter: String, granted: MQTTQoS) async throws {
+        guard MQTTTopicMapping.shared(filter) == nil, !filter.hasPrefix("$share/"),
+            let store = front.handle.mqttRetained
+        else { return }
+        let matches = store.matching { MQTTTopic.matches(filter: filter, name: $0) }
+        for message in matches {
+            let qos = min(granted, MQTTQoS(rawValue: message.qos) ?? .atLeastOnce, .atLeastOnce)
+            var publish = MQTTPublish(topic: message.topic, payload: message.payload, qos: qos, retain: true)
+            if qos == .atLeastOnce {
+                // Tracked like any QoS 1 delivery, with no Sluice receipt to acknowledge.
+                let pending = MQTTSessionState.Pending(
+                    key: MQTTSessionState.PumpKey(group: "", topic: ""), receiptHandle: "")
+                guard let packetId = session.track(pending) else { return }
+                publish.packetId = packetId
+            }
+            try await send(.publish(publish))
+            MQTTAccessMetrics.shared.packet("deliver", code: "retained")
+        }
+    }
+}

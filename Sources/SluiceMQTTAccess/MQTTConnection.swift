@@ -1,0 +1,203 @@
+import Logging
+import NIOCore
+import SluiceBroker
+import SluiceMQTTWire
+import SluiceProtocol
+import SluiceStorage
+
+/// One client connection after its channel is set up: CONNECT, then packets in order until
+/// DISCONNECT, an error, keep-alive silence or shutdown. Publishes are handled one at a time in
+/// arrival order (the PUBACK follows the store's acknowledgement); subscriptions run as pumps
+/// in the connection's task group, so they end with it.
+struct MQTTConnection: Sendable {
+    let front: MQTTFront
+    let channel: any Channel
+    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let session: MQTTSessionState
+
+    func send(_ packet: MQTTPacket) async throws {
+        try await outbound.write(ByteBuffer(bytes: packet.encode()))
+    }
+
+    /// Runs the connection to its end; the caller closes the channel.
+    func run(_ inbound: NIOAsyncChannelInboundStream<MQTTPacket>) async {
+        let logger = front.logger
+        var clientId = ""
+        var outcome = "closed"
+        var client: Client?
+        var disconnected = false
+        await withDiscardingTaskGroup { group in
+            group.addTask { await watchKeepAlive() }
+            do {
+                var packets = inbound.makeAsyncIterator()
+                guard case .connect(let connect)? = try await packets.next() else {
+                    throw MQTTAccessError("protocol_error", "the first packet is not CONNECT")
+                }
+                session.heard()
+                guard let accepted = try await self.connect(connect) else {
+                    outcome = "refused_credentials"
+                    group.cancelAll()
+                    return
+                }
+                clientId = accepted.clientId
+                client = accepted
+                front.registry.register(clientId: clientId, channel: channel)
+                MQTTAccessMetrics.shared.connection("accepted")
+                // A resumed session's subscriptions run again (checked again for this user).
+                for (filter, qos) in accepted.resumed.sorted(by: { $0.key < $1.key }) {
+                    let (_, newPump) = await subscribe(
+                        MQTTSubscription(filter: filter, qos: qos), client: accepted, resuming: true)
+                    if let newPump {
+                        let pump = MQTTPump(connection: self, key: newPump)
+                        group.addTask { await pump.run() }
+                    }
+                }
+                while let packet = try await packets.next() {
+                    session.heard()
+                    if try await handle(packet, client: accepted, group: &group) == false {
+                        disconnected = true
+                        break
+                    }
+                }
+            } catch let error as MQTTWireError {
+                outcome = "protocol_error"
+                logger.debug("MQTT connection closed on a malformed packet", metadata: ["error": "\(error)"])
+            } catch let error as MQTTAccessError {
+                outcome = error.code
+                logger.debug("MQTT connection closed", metadata: ["error": "\(error)", "mqtt.client": "\(clientId)"])
+            } catch {
+                // The channel closed under us (keep-alive, takeover, the client went away).
+            }
+            group.cancelAll()
+        }
+        if !clientId.isEmpty { front.registry.unregister(clientId: clientId, channel: channel) }
+        // DISCONNECT discards the will (§3.14.4); any other end publishes it.
+        if let client, !disconnected, let will = client.will { await publishWill(will, client: client) }
+        MQTTAccessMetrics.shared.connection(outcome)
+    }
+
+    /// Closes the channel once the client has been silent past the limit (CONNECT timeout
+    /// first, then 1.5 times its keep-alive).
+    private func watchKeepAlive() async {
+        while !Task.isCancelled {
+            let left = session.silenceLeft() ?? .seconds(1)
+            if left == .zero {
+                MQTTAccessMetrics.shared.connection("keep_alive_expired")
+                channel.close(promise: nil)
+                return
+            }
+            try? await Task.sleep(for: min(max(left, .milliseconds(50)), .seconds(1)))
+        }
+    }
+
+    struct Client: Sendable {
+        var clientId: String
+        /// The Sluice user (nil with `--auth off`).
+        var accessKey: String?
+        var cleanSession: Bool
+        /// Published if the connection ends without DISCONNECT.
+        var will: MQTTConnect.Will?
+        /// A clean-session-0 client's stored subscriptions, resumed after CONNACK.
+        var resumed: [String: MQTTQoS] = [:]
+    }
+
+    /// Answers CONNECT; nil when it was refused (the CONNACK is sent, the caller closes).
+    private func connect(_ connect: MQTTConnect) async throws -> Client? {
+        MQTTAccessMetrics.shared.packet("connect")
+        guard connect.protocolLevel == 4 else {
+            try await send(.connack(sessionPresent: false, returnCode: .unacceptableProtocolVersion))
+            return nil
+        }
+        var clientId = connect.clientId
+        if clientId.isEmpty {
+            // §3.1.3.1: a server may assign an id, but only to a clean session.
+            guard connect.cleanSession else {
+                try await send(.connack(sessionPresent: false, returnCode: .identifierRejected))
+                return nil
+            }
+            clientId = "auto-" + String(UInt64.random(in: .min ... .max), radix: 16)
+        }
+        guard MQTTTopicMapping.group(ofClient: clientId) != nil else {
+            try await send(.connack(sessionPresent: false, returnCode: .identifierRejected))
+            return nil
+        }
+        let accessKey: String?
+        do throws(AccessDenial) {
+            accessKey = try front.access.authenticatePassword(accessKey: connect.username, password: connect.password)
+        } catch {
+            await front.access.record(error, call: "MQTT CONNECT", client: "mqtt")
+            try await send(.connack(
+                sessionPresent: false, returnCode: error.isAuthentication ? .badUsernameOrPassword : .notAuthorized))
+            return nil
+        }
+        var resumed: [String: MQTTQoS] = [:]
+        var sessionPresent = false
+        if connect.cleanSession {
+            front.storedSessions.discard(clientId)
+        } else {
+            switch front.storedSessions.open(clientId) {
+            case .resumed(let filters):
+                resumed = filters
+                sessionPresent = true
+            case .new: break
+            case .full:
+                try await send(.connack(sessionPresent: false, returnCode: .serverUnavailable))
+                return nil
+            }
+        }
+        session.setKeepAlive(seconds: connect.keepAlive)
+        try await send(.connack(sessionPresent: sessionPresent, returnCode: .accepted))
+        return Client(
+            clientId: clientId, accessKey: accessKey, cleanSession: connect.cleanSession, will: connect.will,
+            resumed: resumed)
+    }
+
+    /// One packet after CONNECT; false to end the connection normally (DISCONNECT).
+    private func handle(_ packet: MQTTPacket, client: Client, group: inout DiscardingTaskGroup) async throws -> Bool {
+        switch packet {
+        case .publish(let publish):
+            try await self.publish(publish, client: client)
+        case .puback(let packetId):
+            MQTTAccessMetrics.shared.packet("puback")
+            if let pending = session.acknowledged(packetId) {
+                await front.acknowledge(pending)
+            }
+        case .subscribe(let packetId, let subscriptions):
+            var codes: [UInt8] = []
+            for subscription in subscriptions {
+                let (code, newPump) = await subscribe(subscription, client: client)
+                codes.append(code)
+                if code != 0x80, !client.cleanSession, let granted = MQTTQoS(rawValue: code) {
+                    front.storedSessions.subscribed(client.clientId, filter: subscription.filter, qos: granted)
+                }
+                if let newPump {
+                    let pump = MQTTPump(connection: self, key: newPump)
+                    group.addTask { await pump.run() }
+                }
+            }
+            MQTTAccessMetrics.shared.packet("subscribe", code: codes.contains(0x80) ? "refused" : "ok")
+            try await send(.suback(packetId: packetId, returnCodes: codes))
+            for (subscription, code) in zip(subscriptions, codes) where code != 0x80 {
+                try await sendRetained(subscription.filter, granted: MQTTQoS(rawValue: code) ?? .atMostOnce)
+            }
+        case .unsubscribe(let packetId, let filters):
+            MQTTAccessMetrics.shared.packet("unsubscribe")
+            for filter in filters {
+                session.unsubscribe(filter)
+                front.storedSessions.unsubscribed(client.clientId, filter: filter)
+            }
+            try await send(.unsuback(packetId: packetId))
+        case .pingreq:
+            MQTTAccessMetrics.shared.packet("pingreq")
+            try await send(.pingresp)
+        case .disconnect:
+            MQTTAccessMetrics.shared.packet("disconnect")
+            return false
+        case .connect:
+            throw MQTTAccessError("protocol_error", "a second CONNECT")
+        case .connack, .suback, .unsuback, .pingresp:
+            throw MQTTAccessError("protocol_error", "a client may not send \(packet)")
+        }
+        return true
+    }
+}

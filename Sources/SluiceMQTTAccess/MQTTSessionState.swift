@@ -1,0 +1,123 @@
+import NIOCore
+import SluiceMQTTWire
+import Synchronization
+
+/// One connection's session: its subscriptions grouped into pumps (one per consumer group and
+/// Sluice topic, since one group must not be read by two pumps of a session), the QoS 1
+/// deliveries awaiting PUBACK, and when the client last spoke. Shared by the inbound loop, the
+/// pumps and the keep-alive watchdog, so it is a lock around plain state (no awaits inside).
+final class MQTTSessionState: Sendable {
+    struct PumpKey: Hashable, Sendable {
+        var group: String
+        var topic: String
+    }
+
+    /// A delivery awaiting its PUBACK: where to acknowledge it in Sluice.
+    struct Pending: Sendable {
+        var key: PumpKey
+        var receiptHandle: String
+        var sentAt = ContinuousClock.now
+    }
+
+    /// A delivery unanswered this long is forgotten: its message is visible in Sluice again by
+    /// then and will be delivered anew, so a client that never sends PUBACK cannot hold the
+    /// in-flight slots for ever.
+    static let pendingLifetime = Duration.seconds(MQTTAccessLimits.invisibleSeconds)
+
+    private struct State {
+        var pumps: [PumpKey: [String: MQTTQoS]] = [:]
+        var filterCount = 0
+        var pending: [UInt16: Pending] = [:]
+        var lastPacketId: UInt16 = 0
+        var lastSeen: ContinuousClock.Instant
+        /// Silence after which the connection closes; nil for none (keep-alive 0).
+        var silenceLimit: Duration?
+    }
+
+    private let state: Mutex<State>
+    let limits: MQTTAccessLimits
+
+    init(limits: MQTTAccessLimits) {
+        self.limits = limits
+        state = Mutex(State(lastSeen: .now, silenceLimit: limits.connectTimeout))
+    }
+
+    // MARK: keep-alive
+
+    func heard() { state.withLock { $0.lastSeen = .now } }
+
+    /// 1.5 times the keep-alive (§3.1.2.10); 0 turns the check off.
+    func setKeepAlive(seconds: UInt16) {
+        state.withLock { $0.silenceLimit = seconds == 0 ? nil : .milliseconds(Int64(seconds) * 1500) }
+    }
+
+    /// How long until the connection has been silent too long; zero when it already has.
+    func silenceLeft() -> Duration? {
+        state.withLock { state in
+            state.silenceLimit.map { max(.zero, $0 - (ContinuousClock.now - state.lastSeen)) }
+        }
+    }
+
+    // MARK: subscriptions
+
+    enum Added { case newPump, existingPump, overLimit }
+
+    func subscribe(_ key: PumpKey, filter: String, qos: MQTTQoS) -> Added {
+        state.withLock { state in
+            let isNewFilter = state.pumps[key]?[filter] == nil
+            if isNewFilter, state.filterCount >= limits.maxSubscriptionsPerConnection { return .overLimit }
+            if isNewFilter { state.filterCount += 1 }
+            let isNewPump = state.pumps[key] == nil
+            state.pumps[key, default: [:]][filter] = qos
+            return isNewPump ? .newPump : .existingPump
+        }
+    }
+
+    /// Removes `filter` wherever it is (a plain filter or a `$share` one, by its full text).
+    func unsubscribe(_ fullFilter: String) {
+        state.withLock { state in
+            for key in state.pumps.keys where state.pumps[key]?.removeValue(forKey: fullFilter) != nil {
+                state.filterCount -= 1
+            }
+        }
+    }
+
+    /// The pump's filters (full text → granted QoS), keyed by the filter to match with; nil
+    /// when it has none left, in which case the pump is forgotten and must end.
+    func filters(_ key: PumpKey) -> [String: MQTTQoS]? {
+        state.withLock { state in
+            guard let filters = state.pumps[key], !filters.isEmpty else {
+                state.pumps[key] = nil
+                return nil
+            }
+            return filters
+        }
+    }
+
+    // MARK: QoS 1 deliveries
+
+    /// Room for more QoS 1 deliveries.
+    var inflightRoom: Int {
+        state.withLock { state in
+            let now = ContinuousClock.now
+            state.pending = state.pending.filter { now - $0.value.sentAt < Self.pendingLifetime }
+            return limits.maxInflightPerConnection - state.pending.count
+        }
+    }
+
+    /// A packet id for a delivery (never 0, never one still awaiting PUBACK).
+    func track(_ pending: Pending) -> UInt16? {
+        state.withLock { state in
+            guard state.pending.count < 65_535 else { return nil }
+            var id = state.lastPacketId
+            repeat { id = id == UInt16.max ? 1 : id + 1 } while state.pending[id] != nil
+            state.lastPacketId = id
+            state.pending[id] = pending
+            return id
+        }
+    }
+
+    func acknowledged(_ packetId: UInt16) -> Pending? {
+        state.withLock { $0.pending.removeValue(forKey: packetId) }
+    }
+}

@@ -1,0 +1,20 @@
+/// MQTT 3.1.1 control packet types (the fixed header's high nibble).
+public enum MQTTPacketType: UInt8, Sendable {
+    case connect = 1, connack, publish, puback, pubrec, pubrel, pubcomp, subscribe, suback, unsubscribe, unsuback,
+        pingreq, pingresp, disconnect
+
+    /// The flags §2.2.2 requires for every type but PUBLISH (whose flags carry DUP, QoS, RETAIN).
+    var requiredFlags: UInt8 {
+        switch self {
+        case .pubrel, .subscribe, .unsubscribe: 0b0010
+        default: 0
+        }
+    }
+}
+
+/// Quality of service; QoS 2 is decoded so it can be refused by name, never delivered.
+public enum MQTTQoS: UInt8, Sendable, Comparable {
+    case atMostOnce = 0, atLeastOnce = 1, exactlyOnce = 2
+
+    public static func < (lhs: MQTTQoS, rhs: MQTTQoS) -> Bool { lhs.rawValue < rhs.rawValue }
+}

@@ -1,0 +1,31 @@
+import SluiceBroker
+
+/// Subscriptions for fronts without Telemetry (the MQTT front, `SluiceMQTTAccess`): a session
+/// subscribes its group when the client subscribes, not at its first receive, so a message sent
+/// right after the subscription's acknowledgement is delivered.
+extension MessagingService {
+    /// Subscribes `group` (created on first use unless the broker forbids it) to `topic`. With
+    /// `startAtEnd` the group's position moves to the end of every queue first: a clean MQTT
+    /// session must not get what was sent before it subscribed.
+    /// - Throws: TOPIC_NOT_FOUND, ILLEGAL_CONSUMER_GROUP, TOO_MANY_REQUESTS (`--max-groups`), ...
+    public func subscribeChecked(group name: String, topic topicName: String, startAtEnd: Bool) async
+        throws(FrontRefusal)
+    {
+        do throws(ProtocolRefusal) {
+            let engine = try consumptionEngine()
+            let topic = try await existingTopic(topicName)
+            let group = try await consumerGroup(name, engine: engine)
+            do throws(BrokerError) {
+                if startAtEnd {
+                    _ = try await engine.resetOffsets(group: group.name, topic: topic, to: .latest)
+                } else {
+                    try await engine.subscribe(group: group, topic: topic)
+                }
+            } catch {
+                throw ProtocolRefusal(error)
+            }
+        } catch {
+            throw FrontRefusal(error)
+        }
+    }
+}

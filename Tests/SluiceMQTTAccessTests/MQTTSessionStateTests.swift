@@ -1,0 +1,54 @@
+import SluiceMQTTWire
+import Testing
+
+@testable import SluiceMQTTAccess
+
+@Suite("MQTT session state: packet ids, in-flight room, filters")
+struct MQTTSessionStateTests {
+    static let key = MQTTSessionState.PumpKey(group: "g", topic: "t")
+
+    @Test("packet ids are never 0 and skip ids still awaiting PUBACK")
+    func packetIds() {
+        let state = MQTTSessionState(limits: MQTTAccessLimits(maxInflightPerConnection: 4))
+        let first = state.track(.init(key: Self.key, receiptHandle: "h1"))
+        let second = state.track(.init(key: Self.key, receiptHandle: "h2"))
+        #expect(first == 1)
+        #expect(second == 2)
+        #expect(state.inflightRoom == 2)
+        #expect(state.acknowledged(1)?.receiptHandle == "h1")
+        #expect(state.acknowledged(1) == nil)
+        #expect(state.inflightRoom == 3)
+    }
+
+    @Test("deliveries unanswered past the invisible time stop holding in-flight room")
+    func expiry() {
+        let state = MQTTSessionState(limits: MQTTAccessLimits(maxInflightPerConnection: 2))
+        let old = ContinuousClock.now - MQTTSessionState.pendingLifetime - .seconds(1)
+        _ = state.track(.init(key: Self.key, receiptHandle: "old", sentAt: old))
+        _ = state.track(.init(key: Self.key, receiptHandle: "new"))
+        #expect(state.inflightRoom == 1)
+    }
+
+    @Test("filters per pump, the per-connection limit, and a pump with none left ends")
+    func filters() {
+        let state = MQTTSessionState(limits: MQTTAccessLimits(maxSubscriptionsPerConnection: 2))
+        #expect(state.subscribe(Self.key, filter: "t/a", qos: .atLeastOnce) == .newPump)
+        #expect(state.subscribe(Self.key, filter: "t/b", qos: .atMostOnce) == .existingPump)
+        #expect(state.subscribe(Self.key, filter: "t/c", qos: .atMostOnce) == .overLimit)
+        #expect(state.filters(Self.key)?.count == 2)
+        state.unsubscribe("t/a")
+        state.unsubscribe("t/b")
+        #expect(state.filters(Self.key) == nil)
+        #expect(state.subscribe(Self.key, filter: "t/c", qos: .atMostOnce) == .newPump)
+    }
+
+    @Test("keep-alive 0 turns the silence check off; otherwise 1.5 times it")
+    func keepAlive() {
+        let state = MQTTSessionState(limits: MQTTAccessLimits())
+        state.setKeepAlive(seconds: 0)
+        #expect(state.silenceLeft() == nil)
+        state.setKeepAlive(seconds: 10)
+        let left = state.silenceLeft() ?? .zero
+        #expect(left > .seconds(14) && left <= .seconds(15))
+    }
+}

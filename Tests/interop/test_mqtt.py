@@ -1,0 +1,598 @@
+"""MQTT access (issue 16, item 2) with MQTT clients nobody here wrote: paho-mqtt 2.1.0 and Debian's
+mosquitto_pub/mosquitto_sub.
+
+The broker runs with --mqtt-port. An MQTT topic's first level is the Sluice topic (created here
+through the admin API, as for any client); the rest travels as the MQTT_SUBTOPIC property and the
+tag. Each client's own subscriptions consume as group `mqtt-<client id>`; `$share/<g>/...` as
+group <g>. Every wait is bounded."""
+import os
+import queue
+import shutil
+import socket
+import struct
+import subprocess
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from conftest import start_broker
+
+WAIT = 20
+
+
+@pytest.fixture
+def mqtt_broker():
+    yield from start_broker(mqtt=True)
+
+
+class Client:
+    """A connected paho client whose received messages land in a queue."""
+
+    def __init__(self, broker, client_id=None, clean_session=True, username=None, password=None, keepalive=30,
+                 tls_ca=None):
+        self.client_id = client_id or "c-" + uuid.uuid4().hex[:12]
+        self.messages = queue.Queue()
+        # (topic, payload) of each message delivered with the RETAIN flag (retained messages).
+        self.retained = queue.Queue()
+        self.subacks = queue.Queue()
+        self.connacks = queue.Queue()
+        self.disconnects = queue.Queue()
+        self.paho = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                clean_session=clean_session, protocol=mqtt.MQTTv311)
+        if username is not None:
+            self.paho.username_pw_set(username, password)
+        if tls_ca:
+            self.paho.tls_set(ca_certs=tls_ca)
+        self.paho.on_message = self._on_message
+        self.paho.on_subscribe = lambda c, u, mid, codes, p: self.subacks.put([int(x.value) for x in codes])
+        self.paho.on_connect = lambda c, u, flags, rc, p: self.connacks.put((int(rc.value), flags.session_present))
+        self.paho.on_disconnect = lambda c, u, flags, rc, p: self.disconnects.put(rc)
+        # Only what a test asks for: no reconnects behind its back.
+        self.paho.reconnect_delay_set(60, 60)
+        self.paho.connect("127.0.0.1", broker.mqtt_port, keepalive=keepalive)
+        self.paho.loop_start()
+        self.connack = self.connacks.get(timeout=WAIT)
+
+    def _on_message(self, client, userdata, message):
+        if message.retain:
+            self.retained.put((message.topic, message.payload))
+        self.messages.put((message.topic, message.payload, message.qos))
+
+    def subscribe(self, topic_filter, qos=1):
+        """Subscribes and returns the SUBACK's return codes (0x80 is a refusal)."""
+        self.paho.subscribe(topic_filter, qos)
+        return self.subacks.get(timeout=WAIT)
+
+    def publish(self, topic, payload, qos=1, retain=False):
+        info = self.paho.publish(topic, payload, qos, retain=retain)
+        # QoS 1: waits for the PUBACK, which Sluice sends once the store acknowledged the append.
+        info.wait_for_publish(timeout=WAIT)
+        assert info.is_published()
+
+    def received(self, count, timeout=WAIT):
+        got = []
+        deadline = time.monotonic() + timeout
+        while len(got) < count and time.monotonic() < deadline:
+            try:
+                got.append(self.messages.get(timeout=max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return got
+
+    def close(self):
+        self.paho.disconnect()
+        self.paho.loop_stop()
+
+
+@pytest.fixture
+def clients(mqtt_broker):
+    opened = []
+
+    def open_client(**settings):
+        client = Client(mqtt_broker, **settings)
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in opened:
+        client.close()
+
+
+def test_qos0_and_qos1_with_wildcards(mqtt_broker, clients):
+    mqtt_broker.create_topic("sensors", "normal")
+    subscriber = clients()
+    assert subscriber.connack == (0, False)
+    assert subscriber.subscribe("sensors/+/temp", qos=1) == [1]
+    publisher = clients()
+    publisher.publish("sensors/room1/temp", b"21.5", qos=0)
+    publisher.publish("sensors/room2/temp", b"19.0", qos=1)
+    publisher.publish("sensors/room1/humidity", b"40%", qos=1)  # no match: never delivered
+    got = sorted(subscriber.received(2))
+    # QoS is min(subscription, publish).
+    assert got == [("sensors/room1/temp", b"21.5", 0), ("sensors/room2/temp", b"19.0", 1)]
+    assert subscriber.received(1, timeout=1.5) == []
+
+
+def test_multi_level_wildcard_and_granted_qos(mqtt_broker, clients):
+    mqtt_broker.create_topic("home", "normal")
+    subscriber = clients()
+    # QoS 2 is granted as 1 (allowed by MQTT 3.1.1 §3.8.4).
+    assert subscriber.subscribe("home/#", qos=2) == [1]
+    publisher = clients()
+    for topic in ("home", "home/kitchen", "home/kitchen/light/1"):
+        publisher.publish(topic, topic.encode(), qos=1)
+    got = sorted(subscriber.received(3))
+    assert [t for t, _, _ in got] == ["home", "home/kitchen", "home/kitchen/light/1"]
+    assert all(p == t.encode() and q == 1 for t, p, q in got)
+
+
+def test_subscribe_to_unknown_topic_or_first_level_wildcard_is_refused(mqtt_broker, clients):
+    mqtt_broker.create_topic("known", "normal")
+    client = clients()
+    assert client.subscribe("missing/#") == [0x80]
+    assert client.subscribe("#") == [0x80]
+    assert client.subscribe("+/a") == [0x80]
+    assert client.subscribe("known/#") == [1]
+
+
+def test_publish_to_unknown_topic_closes_the_connection(mqtt_broker, clients):
+    client = clients()
+    client.paho.publish("missing/x", b"lost", qos=1)
+    # MQTT 3.1.1 has no negative PUBACK: the server closes the connection.
+    client.disconnects.get(timeout=WAIT)
+
+
+def test_mqtt_publish_is_consumed_by_the_rocketmq_client(mqtt_broker, clients):
+    from rocketmq import ClientConfiguration, Credentials, FilterExpression, SimpleConsumer
+    broker = mqtt_broker
+    broker.create_topic("devices", "normal")
+    broker.create_group("grpc-side", consumeFrom="earliest")
+    clients().publish("devices/d1/status", b"online", qos=1)
+    consumer = SimpleConsumer(ClientConfiguration(broker.endpoint, Credentials()), "grpc-side",
+                              {"devices": FilterExpression("*")}, await_duration=2)
+    consumer.startup()
+    try:
+        got = []
+        deadline = time.monotonic() + WAIT
+        while not got and time.monotonic() < deadline:
+            got = consumer.receive(16, 10)
+        assert [m.body for m in got] == [b"online"]
+        assert got[0].topic == "devices"
+        # The rest of the MQTT topic: the tag (RocketMQ consumers filter on it) and a property.
+        assert got[0].tag == "d1/status"
+        assert got[0].properties.get("MQTT_SUBTOPIC") == "d1/status"
+        consumer.ack(got[0])
+    finally:
+        consumer.shutdown()
+
+
+def test_rocketmq_message_reaches_an_mqtt_subscriber(mqtt_broker, clients):
+    from rocketmq import ClientConfiguration, Credentials, Message, Producer
+    broker = mqtt_broker
+    broker.create_topic("alerts", "normal")
+    subscriber = clients()
+    assert subscriber.subscribe("alerts/#", qos=1) == [1]
+    producer = Producer(ClientConfiguration(broker.endpoint, Credentials()), ("alerts",))
+    producer.startup()
+    try:
+        tagged = Message()
+        tagged.topic = "alerts"
+        tagged.body = b"smoke in hall"
+        tagged.tag = "fire"
+        producer.send(tagged)
+        plain = Message()
+        plain.topic = "alerts"
+        plain.body = b"all clear"
+        producer.send(plain)
+    finally:
+        producer.shutdown()
+    got = sorted(subscriber.received(2))
+    # A RocketMQ message is delivered under <topic>/<tag> (<topic> without a tag), at QoS 1.
+    assert got == [("alerts", b"all clear", 1), ("alerts/fire", b"smoke in hall", 1)]
+
+
+def test_shared_subscription_delivers_each_message_to_one_member(mqtt_broker, clients):
+    broker = mqtt_broker
+    broker.create_topic("jobs", "normal")
+    members = [clients(), clients()]
+    for member in members:
+        assert member.subscribe("$share/workers/jobs/#", qos=1) == [1]
+    broker.wait_until_subscribed("workers", "jobs")
+    publisher = clients()
+    sent = [f"job-{i}".encode() for i in range(20)]
+    for body in sent:
+        publisher.publish("jobs/build", body, qos=1)
+    got = []
+    deadline = time.monotonic() + WAIT
+    while len(got) < len(sent) and time.monotonic() < deadline:
+        for member in members:
+            got.extend(member.received(1, timeout=0.05))
+    assert sorted(p for _, p, _ in got) == sorted(sent)
+    # Nothing more comes: each message went to exactly one member.
+    time.sleep(1.0)
+    assert all(member.messages.empty() for member in members)
+
+
+def test_clean_session_starts_at_the_end(mqtt_broker, clients):
+    mqtt_broker.create_topic("news", "normal")
+    publisher = clients()
+    publisher.publish("news/old", b"before", qos=1)
+    subscriber = clients()
+    assert subscriber.subscribe("news/#") == [1]
+    publisher.publish("news/new", b"after", qos=1)
+    assert subscriber.received(2, timeout=3) == [("news/new", b"after", 1)]
+
+
+@pytest.mark.skipif(shutil.which("mosquitto_sub") is None, reason="mosquitto-clients is not installed (make mqtt-clients)")
+def test_mosquitto_clients(mqtt_broker):
+    broker = mqtt_broker
+    broker.create_topic("cli", "normal")
+    port = str(broker.mqtt_port)
+    sub = subprocess.Popen(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-i", "sub-cli", "-t", "cli/#", "-q", "1", "-v", "-C", "2",
+         "-W", str(WAIT)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # mosquitto_sub prints nothing when subscribed; its group's subscription is visible instead.
+        broker.wait_until_subscribed("mqtt-sub-cli", "cli")
+        for topic, body, qos in (("cli/a", "hello", "1"), ("cli/b/c", "world", "0")):
+            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-t", topic, "-m", body, "-q", qos],
+                           check=True, timeout=WAIT)
+        out, err = sub.communicate(timeout=WAIT + 5)
+    finally:
+        if sub.poll() is None:
+            sub.kill()
+            sub.wait(timeout=5)
+    assert sub.returncode == 0, err
+    assert sorted(out.splitlines()) == ["cli/a hello", "cli/b/c world"]
+
+
+# MARK: raw bytes: the decoder's refusals close the connection and the broker keeps serving
+
+def mqtt_string(text):
+    data = text.encode()
+    return struct.pack(">H", len(data)) + data
+
+
+def connect_packet(client_id="raw", keepalive=30, level=4, will=None):
+    """A CONNECT (clean session); `will` is (topic, payload, qos)."""
+    flags = 0x02
+    tail = b""
+    if will:
+        topic, payload, qos = will
+        flags |= 0x04 | qos << 3
+        tail = mqtt_string(topic) + struct.pack(">H", len(payload)) + payload
+    body = mqtt_string("MQTT") + bytes([level, flags]) + struct.pack(">H", keepalive) + mqtt_string(client_id) + tail
+    return bytes([0x10, len(body)]) + body
+
+
+def raw_socket(broker):
+    s = socket.create_connection(("127.0.0.1", broker.mqtt_port), timeout=WAIT)
+    s.settimeout(WAIT)
+    return s
+
+
+def read_until_closed(s, limit=WAIT):
+    """Everything the server sends until it closes the connection; fails if it stays open."""
+    data = b""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = s.recv(4096)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+    raise AssertionError(f"the connection stayed open (received {data!r})")
+
+
+@pytest.mark.parametrize("garbage", [
+    bytes([0x30, 0x80, 0x80, 0x80, 0x80, 0x01]),          # a 5-byte remaining length
+    bytes([0xF0, 0x00]),                                  # packet type 15
+    bytes([0x82, 0x00]),                                  # SUBSCRIBE before CONNECT, and empty
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",                 # not MQTT at all
+    bytes([0x10, 0x7F]) + b"\x00\x04MQTT\x04\x02\x00",   # CONNECT cut short, then silence (CONNECT timeout)
+])
+def test_malformed_bytes_close_the_connection(mqtt_broker, clients, garbage):
+    s = raw_socket(mqtt_broker)
+    s.sendall(garbage)
+    assert read_until_closed(s) == b""
+    s.close()
+    # The broker is alive and serving.
+    assert clients().connack[0] == 0
+
+
+@pytest.mark.parametrize("packet", [
+    bytes([0x30, 0x05]) + mqtt_string("a/#"),                        # a wildcard in a PUBLISH topic
+    bytes([0x32, 0x05]) + mqtt_string("a") + b"\x00\x00",            # QoS 1 with packet id 0
+    bytes([0x30, 0x04, 0x00, 0x02, 0xC3, 0x28]),                      # a topic that is not UTF-8
+    bytes([0x80, 0x06, 0x00, 0x01]) + mqtt_string("a")[:2] + b"a\x00",  # SUBSCRIBE with flags 0
+    bytes([0x30, 0xFF, 0xFF, 0xFF, 0x7F]),                           # 256 MiB announced: over the packet limit
+    connect_packet("again"),                                          # a second CONNECT
+])
+def test_protocol_errors_after_connect_close_the_connection(mqtt_broker, clients, packet):
+    s = raw_socket(mqtt_broker)
+    s.sendall(connect_packet())
+    assert s.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    s.sendall(packet)
+    assert read_until_closed(s) == b""
+    s.close()
+    assert clients().connack[0] == 0
+
+
+def test_mqtt5_connect_is_answered_with_unacceptable_protocol_version(mqtt_broker):
+    s = raw_socket(mqtt_broker)
+    # MQTT 5: level 5 and a properties block after the keep-alive.
+    body = mqtt_string("MQTT") + bytes([5, 0x02]) + struct.pack(">H", 30) + b"\x00" + mqtt_string("v5")
+    s.sendall(bytes([0x10, len(body)]) + body)
+    assert read_until_closed(s) == bytes([0x20, 0x02, 0x00, 0x01])
+    s.close()
+
+
+def test_keep_alive_silence_closes_the_connection(mqtt_broker):
+    s = raw_socket(mqtt_broker)
+    s.sendall(connect_packet("sleepy", keepalive=1))
+    assert s.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    # PINGREQ keeps it open...
+    s.sendall(bytes([0xC0, 0x00]))
+    assert s.recv(2) == bytes([0xD0, 0x00])
+    started = time.monotonic()
+    # ...silence past 1.5 x the keep-alive closes it.
+    assert read_until_closed(s, limit=10) == b""
+    assert 1.0 <= time.monotonic() - started < 5
+    s.close()
+
+
+ROOT_KEY, ROOT_SECRET = "root-mqtt", "root-mqtt-secret-0123"
+
+
+@pytest.fixture
+def secure_mqtt_broker(tmp_path):
+    users = tmp_path / "users.txt"
+    users.write_text(f"{ROOT_KEY}:{ROOT_SECRET}\n")
+    yield from start_broker(["--auth", "on", "--bootstrap-user-file", str(users)], mqtt=True)
+
+
+def test_connect_credentials_are_sluice_users(secure_mqtt_broker):
+    broker = secure_mqtt_broker
+    broker.create_topic("secure", "normal")
+    good = Client(broker, username=ROOT_KEY, password=ROOT_SECRET)
+    try:
+        assert good.connack[0] == 0
+        assert good.subscribe("secure/#") == [1]
+        good.publish("secure/x", b"signed in", qos=1)
+        assert good.received(1) == [("secure/x", b"signed in", 1)]
+    finally:
+        good.close()
+    for username, password in ((ROOT_KEY, "wrong-secret"), ("nobody", "x"), (None, None)):
+        refused = Client(broker, username=username, password=password)
+        try:
+            # CONNACK 4: bad user name or password (paho shows MQTT 5's 134 for it).
+            assert refused.connack[0] in (4, 134), (username, refused.connack)
+        finally:
+            refused.close()
+
+
+# MARK: retained messages, last will, takeover, persistent sessions
+
+def test_retained_message_reaches_later_subscribers_until_cleared(mqtt_broker, clients):
+    mqtt_broker.create_topic("status", "normal")
+    publisher = clients()
+    publisher.publish("status/d1", b"online", qos=1, retain=True)
+    publisher.publish("status/d2", b"first", qos=0, retain=True)
+    publisher.publish("status/d2", b"second", qos=1, retain=True)  # replaces "first"
+    late = clients()
+    assert late.subscribe("status/#", qos=1) == [1]
+    got = sorted(late.received(2))
+    assert got == [("status/d1", b"online", 1), ("status/d2", b"second", 1)]
+    assert sorted(late.retained.get(timeout=1) for _ in range(2)) == [("status/d1", b"online"), ("status/d2", b"second")]
+    # A live message to a subscriber already there is not flagged retained.
+    publisher.publish("status/d3", b"live", qos=1)
+    assert late.received(1) == [("status/d3", b"live", 1)]
+    assert late.retained.empty()
+    # An empty retained payload clears the topic: the next subscriber gets only d2.
+    publisher.publish("status/d1", b"", qos=1, retain=True)
+    later = clients()
+    assert later.subscribe("status/+", qos=0) == [0]
+    assert later.received(2, timeout=2) == [("status/d2", b"second", 0)]
+
+
+def test_retained_message_survives_a_broker_restart(tmp_path):
+    keep = str(tmp_path)
+    first = start_broker(keep_dir=keep, mqtt=True)
+    broker = next(first)
+    try:
+        broker.create_topic("config", "normal")
+        client = Client(broker)
+        client.publish("config/fan", b"speed=3", qos=1, retain=True)
+        client.close()
+    finally:
+        first.close()
+    second = start_broker(keep_dir=keep, mqtt=True)
+    broker = next(second)
+    try:
+        client = Client(broker)
+        try:
+            assert client.subscribe("config/#") == [1]
+            assert client.received(1) == [("config/fan", b"speed=3", 1)]
+        finally:
+            client.close()
+    finally:
+        second.close()
+
+
+@pytest.mark.parametrize("ending", ["socket closed", "keep-alive expired"])
+def test_last_will_is_published_when_a_client_vanishes(mqtt_broker, clients, ending):
+    mqtt_broker.create_topic("wills", "normal")
+    watcher = clients()
+    assert watcher.subscribe("wills/#") == [1]
+    s = raw_socket(mqtt_broker)
+    s.sendall(connect_packet("doomed", keepalive=1, will=("wills/doomed", b"gone", 1)))
+    assert s.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    if ending == "socket closed":
+        s.close()
+    else:
+        # Silent past 1.5 x the keep-alive: the server closes the connection and publishes the will.
+        assert read_until_closed(s, limit=10) == b""
+        s.close()
+    assert watcher.received(1) == [("wills/doomed", b"gone", 1)]
+
+
+def test_last_will_is_discarded_after_disconnect(mqtt_broker, clients):
+    mqtt_broker.create_topic("wills", "normal")
+    watcher = clients()
+    assert watcher.subscribe("wills/#") == [1]
+    s = raw_socket(mqtt_broker)
+    s.sendall(connect_packet("polite", will=("wills/polite", b"gone", 1)))
+    assert s.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    s.sendall(bytes([0xE0, 0x00]))
+    assert read_until_closed(s) == b""
+    s.close()
+    assert watcher.received(1, timeout=2) == []
+
+
+def test_second_connection_with_the_same_client_id_takes_over(mqtt_broker, clients):
+    first = raw_socket(mqtt_broker)
+    first.sendall(connect_packet("twin"))
+    assert first.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    second = raw_socket(mqtt_broker)
+    second.sendall(connect_packet("twin"))
+    assert second.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    # MQTT 3.1.1 §3.1.4: the server closes the existing connection of that client id.
+    assert read_until_closed(first) == b""
+    first.close()
+    second.sendall(bytes([0xC0, 0x00]))
+    assert second.recv(2) == bytes([0xD0, 0x00])
+    second.close()
+
+
+def test_persistent_session_gets_what_was_sent_while_offline(mqtt_broker, clients):
+    mqtt_broker.create_topic("inbox", "normal")
+    device = Client(mqtt_broker, client_id="sleeper", clean_session=False)
+    try:
+        assert device.connack == (0, False)
+        assert device.subscribe("inbox/#", qos=1) == [1]
+    finally:
+        device.close()
+    publisher = clients()
+    for i in range(3):
+        publisher.publish(f"inbox/m{i}", f"while away {i}".encode(), qos=1)
+    # Back with clean session 0: the session is present and the messages come without a SUBSCRIBE.
+    device = Client(mqtt_broker, client_id="sleeper", clean_session=False)
+    try:
+        assert device.connack == (0, True)
+        got = sorted(device.received(3))
+        assert got == [(f"inbox/m{i}", f"while away {i}".encode(), 1) for i in range(3)]
+    finally:
+        device.close()
+    # Clean session 1 drops the stored session.
+    fresh = clients(client_id="sleeper", clean_session=True)
+    assert fresh.connack == (0, False)
+    publisher.publish("inbox/m9", b"not for a clean session", qos=1)
+    assert fresh.received(1, timeout=2) == []
+
+
+# MARK: TLS and the in-flight limit
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def tls_mqtt_broker(tmp_path):
+    """A broker whose gRPC TLS settings (--tls-cert/--tls-key) also secure the MQTT port; a test CA
+    made here with openssl signs the server's certificate for 127.0.0.1."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make the test certificates")
+    d = str(tmp_path)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=sluice mqtt test CA", cwd=d)
+    with open(os.path.join(d, "san.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=127.0.0.1", cwd=d)
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "san.cnf", cwd=d)
+    for broker in start_broker(["--tls-cert", os.path.join(d, "server.pem"), "--tls-key", os.path.join(d, "server.key")],
+                               mqtt=True):
+        broker.ca = os.path.join(d, "ca.pem")
+        yield broker
+
+
+def test_tls_from_the_grpc_settings(tls_mqtt_broker):
+    broker = tls_mqtt_broker
+    broker.create_topic("secret", "normal")
+    client = Client(broker, tls_ca=broker.ca)
+    try:
+        assert client.connack == (0, False)
+        assert client.subscribe("secret/#") == [1]
+        client.publish("secret/a", b"over TLS", qos=1)
+        assert client.received(1) == [("secret/a", b"over TLS", 1)]
+    finally:
+        client.close()
+    # Plain MQTT on the TLS port gets no CONNACK: the TLS handshake fails and the connection closes.
+    s = raw_socket(broker)
+    s.sendall(connect_packet("plain"))
+    data = read_until_closed(s)
+    assert not data.startswith(bytes([0x20, 0x02]))
+    s.close()
+
+
+def read_packets(s, seconds):
+    """The packets (first byte, body) the server sends within `seconds`."""
+    buffer = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        buffer += chunk
+    packets = []
+    while buffer:
+        length, shift, index = 0, 0, 1
+        while True:
+            byte = buffer[index]
+            length |= (byte & 0x7F) << shift
+            index += 1
+            if byte & 0x80 == 0:
+                break
+            shift += 7
+        packets.append((buffer[0], buffer[index:index + length]))
+        buffer = buffer[index + length:]
+    return packets
+
+
+def test_qos1_deliveries_stop_at_the_inflight_limit_until_pubacks_come(mqtt_broker, clients):
+    mqtt_broker.create_topic("flood", "normal")
+    s = raw_socket(mqtt_broker)
+    s.sendall(connect_packet("slow-reader"))
+    assert s.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    body = b"\x00\x01" + mqtt_string("flood/#") + b"\x01"
+    s.sendall(bytes([0x82, len(body)]) + body)
+    assert s.recv(5) == bytes([0x90, 0x03, 0x00, 0x01, 0x01])
+    publisher = clients()
+    for i in range(40):
+        publisher.publish("flood/x", f"m{i}".encode(), qos=1)
+    first = [p for p in read_packets(s, 3) if p[0] & 0xF0 == 0x30]
+    # 32 QoS 1 deliveries await PUBACK (MQTTAccessLimits.maxInflightPerConnection); the rest wait.
+    assert len(first) == 32
+    ids = []
+    for _, packet in first:
+        topic_length = struct.unpack(">H", packet[:2])[0]
+        ids.append(packet[2 + topic_length:4 + topic_length])
+    for packet_id in ids[:10]:
+        s.sendall(bytes([0x40, 0x02]) + packet_id)
+    rest = [p for p in read_packets(s, 3) if p[0] & 0xF0 == 0x30]
+    assert len(rest) == 8
+    s.close()
