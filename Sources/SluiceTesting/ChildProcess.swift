@@ -113,7 +113,8 @@ public final class ChildProcess: Sendable {
         // Let the readers take what the child wrote before it died (bounded: a grandchild could
         // hold the pipe open).
         let drainDeadline = ContinuousClock.now + .seconds(2)
-        while !shared.isStandardOutputClosed && ContinuousClock.now < drainDeadline {
+        // Both pipes: a refusal printed to stderr just before exit was sometimes not read yet.
+        while !shared.areBothOutputsClosed && ContinuousClock.now < drainDeadline {
             try? await Task.sleep(for: .milliseconds(5))
         }
         return shared.terminationStatus ?? -1
@@ -175,6 +176,7 @@ extension ChildProcess {
             var lines: [String] = []
             var standardError: [UInt8] = []
             var standardOutputClosed = false
+            var standardErrorClosed = false
         }
 
         private let state = Mutex(State())
@@ -191,6 +193,7 @@ extension ChildProcess {
         var pid: Int32 { state.withLock { $0.pid } }
         var isRunning: Bool { state.withLock { $0.pid != 0 && $0.waitStatus == nil } }
         var isStandardOutputClosed: Bool { state.withLock { $0.standardOutputClosed } }
+        var areBothOutputsClosed: Bool { state.withLock { $0.standardOutputClosed && $0.standardErrorClosed } }
         var outputLines: [String] { state.withLock { $0.lines } }
         var standardErrorText: String { state.withLock { String(decoding: $0.standardError, as: UTF8.self) } }
 
@@ -231,7 +234,10 @@ extension ChildProcess {
         }
 
         func appendStandardError(_ bytes: [UInt8]) {
-            state.withLock { $0.standardError.append(contentsOf: bytes) }
+            state.withLock { state in
+                if bytes.isEmpty { state.standardErrorClosed = true }
+                state.standardError.append(contentsOf: bytes)
+            }
         }
     }
 }
