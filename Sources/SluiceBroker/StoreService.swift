@@ -231,7 +231,8 @@ public final class StoreService: Service, CustomStringConvertible {
                 store: coordinator.store, sender: checkBacks.sender, directory: checkBacks.producers,
                 budgetHandler: PolicyBudgetHandler(
                     policy: checkBacks.budgetPolicy, coordinator: coordinator, logger: checkerLogger),
-                configuration: checkBacks.configuration, logger: checkerLogger)
+                configuration: checkBacks.configuration, logger: checkerLogger,
+                isPaused: { [log = coordinator.log] in log.refusesLocalAppends })
         } catch {
             logger.error("transaction checker not started", metadata: ["error": "\(error)"])
             return nil

@@ -96,6 +96,7 @@ extension Replica {
                 } catch {
                     throw ReplicationError(.storage, "cannot truncate the log to \(cut)", cause: error)
                 }
+                await companion?.logTruncated()
             }
             var updated = history
             updated.dropEpochs(after: epoch)

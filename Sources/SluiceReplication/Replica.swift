@@ -50,9 +50,15 @@ public final class Replica: Sendable {
     let tracker: AcknowledgementTracker
     let growth = LogGrowth()
     let state: Mutex<State>
+    /// Told about truncations and promotions (nil: nothing derived from the log to keep up).
+    let companion: (any ReplicaCompanion)?
 
-    private init(log: CommitLog, configuration: ReplicaConfiguration, history: EpochHistory, logger: Logger) {
+    private init(
+        log: CommitLog, configuration: ReplicaConfiguration, history: EpochHistory, companion: (any ReplicaCompanion)?,
+        logger: Logger
+    ) {
         self.log = log
+        self.companion = companion
         self.configuration = configuration
         self.logger = logger
         self.tracker = AcknowledgementTracker(
@@ -66,15 +72,15 @@ public final class Replica: Sendable {
     /// binds the replication port.
     /// - Throws: `.storage` for an unreadable epoch history file, `.connectionFailed` when the port
     ///   cannot be bound (in use).
-    public static func open(log: CommitLog, configuration: ReplicaConfiguration, logger: Logger) async throws(ReplicationError)
-        -> Replica
-    {
+    public static func open(
+        log: CommitLog, configuration: ReplicaConfiguration, companion: (any ReplicaCompanion)? = nil, logger: Logger
+    ) async throws(ReplicationError) -> Replica {
         var history = EpochHistory()
         if let bytes = await log.loadMetadata(name: EpochHistory.fileName) {
             history = try EpochHistory(fileBytes: bytes)
         }
         log.refuseLocalAppends("this broker is a follower in its group (not elected leader); send to the leader")
-        let replica = Replica(log: log, configuration: configuration, history: history, logger: logger)
+        let replica = Replica(log: log, configuration: configuration, history: history, companion: companion, logger: logger)
         log.setAcknowledgementGate(replica.tracker)
         _ = log.addAppendListener { [growth = replica.growth] _ in growth.notify() }
         try await replica.bind()
@@ -111,8 +117,8 @@ public final class Replica: Sendable {
 
     // MARK: role changes (called in order by the cluster coordination)
 
-    /// Takes over as leader of `epoch`: stops copying, records `(epoch, end)` in the epoch history
-    /// (durably), starts a new acknowledgement term, and only then accepts local appends.
+    /// Takes over as leader of `epoch`: stops copying, lets the companion catch up with the log,
+    /// records `(epoch, end)` in the epoch history (durably), starts a new acknowledgement term, and only then accepts local appends.
     /// - Throws: `.staleEpoch` for an epoch not newer than the history's; `.storage` when the
     ///   history cannot be saved (appends stay refused).
     public func becomeLeader(epoch: Int64) async throws(ReplicationError) {
@@ -128,6 +134,9 @@ public final class Replica: Sendable {
         while state.withLock({ $0.sessionActive }) {
             try? await Task.sleep(for: .milliseconds(10))
         }
+        // The log no longer grows: let the transaction table take in the last copied events
+        // before this broker's checker and producers act on it.
+        await companion?.willLead()
         var history = state.withLock { $0.history }
         let end = log.endOffset
         try history.begin(epoch: epoch, at: end)

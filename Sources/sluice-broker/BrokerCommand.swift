@@ -193,7 +193,7 @@ struct BrokerCommand: AsyncParsableCommand {
         // appends locally, not even during start-up.
         var logOpened: (@Sendable (CommitLog) async throws -> Void)?
         if let replication = cluster?.replication {
-            logOpened = { @Sendable log in try await replication.attach(log) }
+            logOpened = { @Sendable log in try await replication.attach(log, handle: handle) }
         }
         let store = StoreService(
             configuration: configuration.commitLogConfiguration,

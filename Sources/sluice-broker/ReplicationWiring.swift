@@ -29,9 +29,11 @@ final class ReplicationWiring: Sendable {
 
     /// Called by the store right after the log opens: refuses local appends, binds the port.
     /// - Throws: `BrokerError` `.addressUnavailable` when the replication port is taken.
-    func attach(_ log: CommitLog) async throws {
+    func attach(_ log: CommitLog, handle: BrokerHandle) async throws {
         do throws(ReplicationError) {
-            let opened = try await Replica.open(log: log, configuration: configuration, logger: logger)
+            let opened = try await Replica.open(
+                log: log, configuration: configuration, companion: TransactionTableCompanion(handle: handle, logger: logger),
+                logger: logger)
             replica.withLock { $0 = opened }
             ConsoleOutput.announceListening("replication", host: configuration.host, port: opened.boundPort ?? configuration.port)
         } catch {

@@ -30,25 +30,8 @@ extension TransactionCoordinator {
             throw BrokerError(.storageFailure, "cannot read the applied event offset: \(error.message)", cause: error)
         }
         var report = ReconcileReport(fromOffset: from, toOffset: bounds.next)
-        var offset = from
-        while offset < bounds.next {
-            let entries = log.queueEntries(queue, from: offset, maxCount: 512)
-            if entries.isEmpty { break }
-            for entry in entries {
-                let record: StoredRecord
-                do throws(StorageError) {
-                    record = try log.read(entry, of: queue)
-                } catch {
-                    logger.error(
-                        "transaction event unreadable; skipped",
-                        metadata: ["event.offset": "\(entry.queueOffset)", "error": "\(error)"])
-                    continue
-                }
-                try await apply(record, report: &report)
-
-            }
-            offset = entries[entries.count - 1].queueOffset + 1
-        }
+        try await replayEvents(from: from, to: bounds.next, report: &report)
+        copiedEventsCursor.withLockedValue { $0 = bounds.next }
         do throws(TransactionStoreError) {
             try await store.setAppliedEventOffset(bounds.next, replacing: true)
         } catch {
@@ -63,6 +46,30 @@ extension TransactionCoordinator {
                 "halves.inserted": "\(report.halvesInserted)", "resolutions.applied": "\(report.resolutionsApplied)",
             ])
         return report
+    }
+
+    /// Applies the event queue's events in `from..<to` to the table, 512 index entries at a time.
+    /// Applying an event the table already has changes nothing.
+    func replayEvents(from: UInt64, to end: UInt64, report: inout ReconcileReport) async throws(BrokerError) {
+        let queue = TransactionEvent.queue
+        var offset = from
+        while offset < end {
+            let entries = log.queueEntries(queue, from: offset, maxCount: Int(min(512, end - offset)))
+            if entries.isEmpty { break }
+            for entry in entries {
+                let record: StoredRecord
+                do throws(StorageError) {
+                    record = try log.read(entry, of: queue)
+                } catch {
+                    logger.error(
+                        "transaction event unreadable; skipped",
+                        metadata: ["event.offset": "\(entry.queueOffset)", "error": "\(error)"])
+                    continue
+                }
+                try await apply(record, report: &report)
+            }
+            offset = entries[entries.count - 1].queueOffset + 1
+        }
     }
 
     private func apply(_ record: StoredRecord, report: inout ReconcileReport) async throws(BrokerError) {
@@ -116,7 +123,16 @@ extension TransactionCoordinator {
         await applyUnapplied()
         let safe = watermark.safeOffset(queueNext: log.queueBounds(TransactionEvent.queue).next)
         do throws(TransactionStoreError) {
-            try await store.setAppliedEventOffset(safe)
+            if log.refusesLocalAppends {
+                // A follower: the log grows by copying, and only `applyCopiedEvents()` puts those
+                // events in the table, so the watermark is where it got to (exactly: a truncated
+                // tail lowers it).
+                let applied = copiedEventsCursor.withLockedValue { $0 } ?? 0
+                try await store.setAppliedEventOffset(min(safe, applied), replacing: true)
+            } else {
+                copiedEventsCursor.withLockedValue { $0 = safe }
+                try await store.setAppliedEventOffset(safe)
+            }
         } catch {
             logger.warning("cannot persist the applied event offset", metadata: ["error": "\(error)"])
         }

@@ -34,6 +34,9 @@ public final class TransactionCoordinator: Sendable {
         var token: EventWatermark.Token
     }
     let cachedPin = NIOLockedValueBox<UInt64?>(nil)
+    /// The event-queue offset below which every event is in the table, for a follower whose log
+    /// grows by copying (`applyCopiedEvents()`); nil until `reconcile()` has run.
+    let copiedEventsCursor = NIOLockedValueBox<UInt64?>(nil)
     let finishTimer = Metrics.Timer(label: "sluice_transaction_finish_seconds")
     /// Where half-stored, committed and rolled-back events go; nil when tracing is off.
     public let trace: MessageTraceRecorder?

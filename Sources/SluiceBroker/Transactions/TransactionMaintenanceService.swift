@@ -3,7 +3,8 @@ import Metrics
 import ServiceLifecycle
 import SluiceTransactions
 
-/// Every `flushInterval`: writes half messages held in memory past their delay to the table.
+/// Every `flushInterval`: writes half messages held in memory past their delay to the table and,
+/// on a replicated group's follower, applies the transaction events copied since (§15).
 /// Every `interval`: persists the applied-event watermark, catches the table up with resolutions
 /// it missed and refreshes the retention pin. Every `gaugeInterval`: publishes the half-message
 /// gauges (`sluice_half_messages{state}`, `sluice_half_message_oldest_age_seconds`) — less often,
@@ -36,6 +37,7 @@ public struct TransactionMaintenanceService: Service {
         var lastMaintenance: ContinuousClock.Instant?
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             await coordinator.flushDeferredHalves()
+            await applyCopiedEvents()
             if let last = lastMaintenance, ContinuousClock.now - last < interval {
                 try? await sleep()
                 continue
@@ -57,6 +59,15 @@ public struct TransactionMaintenanceService: Service {
         }
         await coordinator.flushDeferredHalves(all: true)
         await coordinator.maintain()
+    }
+
+    /// A replicated group's follower: the table follows the copied log within a tick.
+    private func applyCopiedEvents() async {
+        do throws(BrokerError) {
+            try await coordinator.applyCopiedEvents()
+        } catch {
+            coordinator.logger.warning("cannot apply copied transaction events", metadata: ["error": "\(error)"])
+        }
     }
 
     private func sleep() async throws {

@@ -21,6 +21,7 @@ extension TransactionChecker {
     public func runOnce() async -> CheckerPassReport {
         let nowMs = wallClockMs()
         var report = CheckerPassReport()
+        if isPaused() { return report }
         claims.beginRead()
         let due: [TransactionRecord]
         do {

@@ -51,6 +51,8 @@ public final class TransactionChecker: Sendable {
     let rateLimiter: CheckRateLimiter?
     let wakeup = CheckerWakeup()
     let isStopping = Atomic<Bool>(false)
+    /// True while this broker may not act on its table (a replicated group's follower).
+    let isPaused: @Sendable () -> Bool
 
     /// - Parameters:
     ///   - budgetHandler: applies the policy to a spent budget; nil for `ParkingBudgetHandler`.
@@ -58,6 +60,9 @@ public final class TransactionChecker: Sendable {
     ///   - wallClockMs: milliseconds since the Unix epoch, for the store's timestamps and the
     ///     rate limiter.
     ///   - metricsFactory: where the counters go (the global `MetricsSystem` by default).
+    ///   - isPaused: checked at the start of every pass; while true the pass does nothing. A
+    ///     replicated group's follower pauses: its table is a copy, it cannot append a
+    ///     resolution, and its leader checks the same transactions.
     /// - Throws: `TransactionStoreError` with `.invalidArgument` when `configuration` is out of
     ///   range (see `TransactionCheckerConfiguration.validate()`).
     public init(
@@ -69,8 +74,10 @@ public final class TransactionChecker: Sendable {
         clock: any Clock<Duration> = ContinuousClock(),
         wallClockMs: @escaping @Sendable () -> Int64 = { SystemWallClock.nowMs() },
         logger: Logger = Logger(label: "sluice.transactions.checker"),
-        metricsFactory: any MetricsFactory = MetricsSystem.factory
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        isPaused: @escaping @Sendable () -> Bool = { false }
     ) throws(TransactionStoreError) {
+        self.isPaused = isPaused
         try configuration.validate()
         self.configuration = configuration
         self.store = store

@@ -20,9 +20,14 @@ struct ReplicationFailoverTests {
         let adminPort: Int
         let replicationPort: Int
         let etcd: String
+        let extraArguments: [String]
         let process: ChildProcess
 
-        init(name: String, directory: String, grpcPort: Int, adminPort: Int, replicationPort: Int, etcd: String) throws {
+        init(
+            name: String, directory: String, grpcPort: Int, adminPort: Int, replicationPort: Int, etcd: String,
+            extraArguments: [String] = []
+        ) throws {
+            self.extraArguments = extraArguments
             self.name = name
             self.directory = directory
             self.grpcPort = grpcPort
@@ -36,14 +41,14 @@ struct ReplicationFailoverTests {
                     "--segment-size", "1MiB", "--log-level", "warning", "--etcd", etcd, "--broker-group", "g1",
                     "--node-id", name, "--etcd-lease-ttl", "\(ReplicationFailoverTests.leaseTTLSeconds)s", "--replicas", "3",
                     "--replication", "sync", "--replication-timeout", "1s", "--replication-port", "\(replicationPort)",
-                ])
+                ] + extraArguments)
         }
 
         /// The same broker (folder and ports) as a new process.
         func restarted() throws -> Broker {
             try Broker(
                 name: name, directory: directory, grpcPort: grpcPort, adminPort: adminPort, replicationPort: replicationPort,
-                etcd: etcd)
+                etcd: etcd, extraArguments: extraArguments)
         }
 
         func start() async throws {
@@ -101,8 +106,8 @@ struct ReplicationFailoverTests {
             return reply.status == 404 ? 0 : ((reply.json?["messages"] as? [Any])?.count ?? -1)
         }
 
-        func createTopic(_ name: String) async throws {
-            let body = try JSONSerialization.data(withJSONObject: ["name": name, "type": "normal", "queues": 4])
+        func createTopic(_ name: String, type: String = "normal") async throws {
+            let body = try JSONSerialization.data(withJSONObject: ["name": name, "type": type, "queues": 4])
             let reply = try await LoopbackHTTP.send(
                 "POST", admin + "/v1/topics", headers: ["Content-Type": "application/json"], body: Array(body))
             try #require([200, 201, 409].contains(reply.status), "create topic on \(self.name): \(reply.text)")
@@ -118,12 +123,12 @@ struct ReplicationFailoverTests {
         return try await condition()
     }
 
-    static func startGroup(etcd: String, in directory: String) async throws -> [Broker] {
+    static func startGroup(etcd: String, in directory: String, extraArguments: [String] = []) async throws -> [Broker] {
         var brokers: [Broker] = []
         for name in ["a", "b", "c"] {
             let broker = try Broker(
                 name: name, directory: directory + "/" + name, grpcPort: try FreePort.next(), adminPort: try FreePort.next(),
-                replicationPort: try FreePort.next(), etcd: etcd)
+                replicationPort: try FreePort.next(), etcd: etcd, extraArguments: extraArguments)
             try await broker.start()
             brokers.append(broker)
         }

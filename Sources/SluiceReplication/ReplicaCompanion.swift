@@ -1,0 +1,12 @@
+/// What the broker keeps beside the replicated log and derives from it (the transaction table):
+/// the replica tells it when the log was cut, and a promotion waits for it to catch up before
+/// the new leader takes appends, so nothing it derives is missing when it starts to act on it.
+public protocol ReplicaCompanion: Sendable {
+    /// The follower's log was cut back to the point it shares with its leader.
+    func logTruncated() async
+
+    /// Elected: copying has stopped and local appends are still refused. Returns once whatever
+    /// the companion derives from the log covers all of it. A failure is the companion's to
+    /// report; the promotion goes on (a group without a leader would be worse).
+    func willLead() async
+}
