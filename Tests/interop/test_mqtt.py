@@ -596,3 +596,80 @@ def test_qos1_deliveries_stop_at_the_inflight_limit_until_pubacks_come(mqtt_brok
     rest = [p for p in read_packets(s, 3) if p[0] & 0xF0 == 0x30]
     assert len(rest) == 8
     s.close()
+
+
+# MARK: the mosquitto clients for retained, will, persistent session and shared subscription
+
+needs_mosquitto = pytest.mark.skipif(
+    shutil.which("mosquitto_sub") is None, reason="mosquitto-clients is not installed (make mqtt-clients)")
+
+
+def mosquitto(tool, broker, *args, timeout=WAIT):
+    return subprocess.run([tool, "-h", "127.0.0.1", "-p", str(broker.mqtt_port), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@needs_mosquitto
+def test_mosquitto_retained_and_cleared(mqtt_broker):
+    broker = mqtt_broker
+    broker.create_topic("cli", "normal")
+    assert mosquitto("mosquitto_pub", broker, "-r", "-q", "1", "-t", "cli/ret", "-m", "kept").returncode == 0
+    got = mosquitto("mosquitto_sub", broker, "-t", "cli/#", "-q", "1", "-v", "-C", "1", "-W", "10")
+    assert got.stdout.splitlines() == ["cli/ret kept"], got.stderr
+    # -n: a null (empty) retained message clears the topic.
+    assert mosquitto("mosquitto_pub", broker, "-r", "-n", "-t", "cli/ret").returncode == 0
+    got = mosquitto("mosquitto_sub", broker, "-t", "cli/#", "-v", "-C", "1", "-W", "2")
+    assert got.stdout == ""
+
+
+@needs_mosquitto
+def test_mosquitto_will_on_kill(mqtt_broker, clients):
+    broker = mqtt_broker
+    broker.create_topic("cli", "normal")
+    watcher = clients()
+    assert watcher.subscribe("cli/will/#") == [1]
+    sub = subprocess.Popen(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.mqtt_port), "-i", "willing", "-t", "cli/other",
+         "--will-topic", "cli/will/willing", "--will-payload", "bye", "--will-qos", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        broker.wait_until_subscribed("mqtt-willing", "cli")
+    finally:
+        sub.kill()  # SIGKILL: no DISCONNECT, so the will is published
+        sub.wait(timeout=5)
+    assert watcher.received(1) == [("cli/will/willing", b"bye", 1)]
+
+
+@needs_mosquitto
+def test_mosquitto_persistent_session_and_shared_subscription(mqtt_broker, clients):
+    broker = mqtt_broker
+    broker.create_topic("cli", "normal")
+    port = str(broker.mqtt_port)
+    publisher = clients()
+    # -c: clean session 0. The first run subscribes and leaves after one message...
+    first = subprocess.Popen(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-c", "-i", "keeper", "-q", "1", "-t", "cli/p/#", "-v",
+         "-C", "1", "-W", str(WAIT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    broker.wait_until_subscribed("mqtt-keeper", "cli")
+    publisher.publish("cli/p/1", b"one", qos=1)
+    out, err = first.communicate(timeout=WAIT + 5)
+    assert out.splitlines() == ["cli/p/1 one"], err
+    # ...what is sent while it is away comes when it returns with the same id.
+    publisher.publish("cli/p/2", b"two", qos=1)
+    publisher.publish("cli/p/3", b"three", qos=1)
+    got = mosquitto("mosquitto_sub", broker, "-c", "-i", "keeper", "-q", "1", "-t", "cli/p/#", "-v", "-C", "2", "-W", "10")
+    assert sorted(got.stdout.splitlines()) == ["cli/p/2 two", "cli/p/3 three"], got.stderr
+
+    # Two mosquitto_sub members of one shared subscription split the messages between them.
+    members = [subprocess.Popen(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-i", f"member-{i}", "-q", "1", "-t", "$share/cliw/cli/s/#",
+         "-v", "-W", "6"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    broker.wait_until_subscribed("cliw", "cli")
+    time.sleep(0.5)  # both members' SUBSCRIBEs, not just the first
+    for i in range(10):
+        publisher.publish("cli/s/job", f"job-{i}".encode(), qos=1)
+    lines = []
+    for member in members:
+        out, _ = member.communicate(timeout=WAIT)
+        lines.extend(out.splitlines())
+    assert sorted(lines) == sorted(f"cli/s/job job-{i}" for i in range(10))
