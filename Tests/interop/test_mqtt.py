@@ -673,3 +673,36 @@ def test_mosquitto_persistent_session_and_shared_subscription(mqtt_broker, clien
         out, _ = member.communicate(timeout=WAIT)
         lines.extend(out.splitlines())
     assert sorted(lines) == sorted(f"cli/s/job job-{i}" for i in range(10))
+
+
+def test_acl_rules_apply_to_mqtt(secure_mqtt_broker):
+    """The same ACL rules as gRPC and HTTP: PUBLISH needs pub on the topic; SUBSCRIBE needs sub on the topic and
+    on the session's group (`mqtt-<client id>`)."""
+    broker = secure_mqtt_broker
+    broker.create_topic("ruled", "normal")
+    actor = {"X-Sluice-Actor": "interop"}
+    for user, secret, grants in (
+        ("writer", "writer-secret-01", [("topic", "ruled", "pub")]),
+        ("reader", "reader-secret-01", [("topic", "ruled", "sub"), ("group", "mqtt-reader-dev", "sub")]),
+    ):
+        status, body = broker.request("POST", "/v1/users", {"accessKey": user, "secretKey": secret}, actor)
+        assert status == 201, body
+        for kind, resource, action in grants:
+            status, body = broker.request("POST", "/v1/acls", {
+                "accessKey": user, "resourceType": kind, "resource": resource, "actions": [action],
+                "decision": "allow"}, actor)
+            assert status == 200, body
+    reader = Client(broker, client_id="reader-dev", username="reader", password="reader-secret-01")
+    writer = Client(broker, client_id="writer-dev", username="writer", password="writer-secret-01")
+    try:
+        assert reader.connack == (0, False) and writer.connack == (0, False)
+        assert writer.subscribe("ruled/#") == [0x80]  # no sub on the topic or its group
+        assert reader.subscribe("ruled/#") == [1]
+        writer.publish("ruled/a", b"allowed", qos=1)
+        assert reader.received(1) == [("ruled/a", b"allowed", 1)]
+        # No pub: MQTT 3.1.1 has no negative PUBACK, so the connection closes.
+        reader.paho.publish("ruled/b", b"refused", qos=1)
+        reader.disconnects.get(timeout=WAIT)
+    finally:
+        reader.close()
+        writer.close()
