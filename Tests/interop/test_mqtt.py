@@ -706,3 +706,22 @@ def test_acl_rules_apply_to_mqtt(secure_mqtt_broker):
     finally:
         reader.close()
         writer.close()
+
+
+def test_unacknowledged_qos1_delivery_is_delivered_again(mqtt_broker, clients):
+    """At least once: a QoS 1 delivery whose PUBACK never comes (the member vanished) is delivered again
+    after its 30 s invisible time, here to the other member of the shared group."""
+    mqtt_broker.create_topic("work", "normal")
+    s = raw_socket(mqtt_broker)
+    s.sendall(connect_packet("forgetful"))
+    assert s.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    body = b"\x00\x01" + mqtt_string("$share/redo/work/#") + b"\x01"
+    s.sendall(bytes([0x82, len(body)]) + body)
+    assert s.recv(5) == bytes([0x90, 0x03, 0x00, 0x01, 0x01])
+    clients().publish("work/item", b"do it once", qos=1)
+    delivered = [p for p in read_packets(s, 3) if p[0] & 0xF0 == 0x30]
+    assert len(delivered) == 1 and delivered[0][1].endswith(b"do it once")
+    s.close()  # no PUBACK
+    other = clients()
+    assert other.subscribe("$share/redo/work/#") == [1]
+    assert other.received(1, timeout=45) == [("work/item", b"do it once", 1)]
