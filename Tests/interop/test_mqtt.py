@@ -725,3 +725,28 @@ def test_unacknowledged_qos1_delivery_is_delivered_again(mqtt_broker, clients):
     other = clients()
     assert other.subscribe("$share/redo/work/#") == [1]
     assert other.received(1, timeout=45) == [("work/item", b"do it once", 1)]
+
+
+def group_exists(broker, group):
+    status, _ = broker.request("GET", "/v1/groups/" + group)
+    assert status in (200, 404), status
+    return status == 200
+
+
+def test_a_clean_sessions_group_ends_with_it_and_a_kept_sessions_stays(mqtt_broker):
+    broker = mqtt_broker
+    broker.create_topic("groups", "normal")
+    for client_id, clean in (("passing", True), ("staying", False)):
+        client = Client(broker, client_id=client_id, clean_session=clean)
+        try:
+            assert client.subscribe("groups/#") == [1]
+            assert group_exists(broker, f"mqtt-{client_id}")
+        finally:
+            client.close()
+    deadline = time.monotonic() + WAIT
+    while group_exists(broker, "mqtt-passing") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # A clean session's own group is deleted when it ends, so client ids do not pile up groups.
+    assert not group_exists(broker, "mqtt-passing")
+    # A kept session's group keeps its place for the client's return.
+    assert group_exists(broker, "mqtt-staying")
