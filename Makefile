@@ -172,12 +172,14 @@ fuzz: deps
 FUZZ_SECONDS ?= 60
 fuzz-libfuzzer:
 	$(SWIFT) build --scratch-path .build-fuzz --product sluice-fuzz-storage -Xswiftc -sanitize=fuzzer -Xswiftc -DSLUICE_LIBFUZZER
-	mkdir -p .build-fuzz/corpus/record .build-fuzz/corpus/recovery .build-fuzz/crashes
+	mkdir -p .build-fuzz/corpus/record .build-fuzz/corpus/recovery .build-fuzz/corpus/mqtt .build-fuzz/crashes
 	SLUICE_FUZZ_TARGET=record .build-fuzz/debug/sluice-fuzz-storage -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		-artifact_prefix=.build-fuzz/crashes/record- -print_final_stats=1 .build-fuzz/corpus/record Tests/fuzz-corpus/record
 	TMPDIR=$$( [ -d /dev/shm ] && echo /dev/shm || echo /tmp ) \
 	SLUICE_FUZZ_TARGET=recovery .build-fuzz/debug/sluice-fuzz-storage -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
 		-artifact_prefix=.build-fuzz/crashes/recovery- -print_final_stats=1 .build-fuzz/corpus/recovery Tests/fuzz-corpus/recovery
+	SLUICE_FUZZ_TARGET=mqtt .build-fuzz/debug/sluice-fuzz-storage -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		-artifact_prefix=.build-fuzz/crashes/mqtt- -print_final_stats=1 .build-fuzz/corpus/mqtt Tests/fuzz-corpus/mqtt
 
 ## Regenerate committed code: protobuf/gRPC Swift from proto/ (RocketMQ into SluiceWire, the etcd v3
 ## subset into EtcdWire), embedded migrations from migrations/.

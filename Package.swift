@@ -358,11 +358,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // libFuzzer harness for the record decoder and the recovery scanner. A plain build replays
-        // its committed corpus; `make fuzz-libfuzzer` builds it with -sanitize=fuzzer in .build-fuzz.
+        // libFuzzer harness for the record decoder, the recovery scanner and the MQTT packet decoder.
+        // A plain build replays its committed corpus; `make fuzz-libfuzzer` builds it with
+        // -sanitize=fuzzer in .build-fuzz.
         .executableTarget(
             name: "sluice-fuzz-storage",
-            dependencies: ["SluiceStorage"],
+            dependencies: ["SluiceStorage", "SluiceMQTTWire"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

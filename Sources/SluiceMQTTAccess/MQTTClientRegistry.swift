@@ -15,10 +15,14 @@ final class MQTTClientRegistry: Sendable {
         previous?.close(promise: nil)
     }
 
-    /// Forgets the id unless a newer connection has taken it over.
-    func unregister(clientId: String, channel: any Channel) {
+    /// Forgets the id unless a newer connection has taken it over; true when it was forgotten
+    /// (this connection was the id's last).
+    @discardableResult
+    func unregister(clientId: String, channel: any Channel) -> Bool {
         channels.withLock { channels in
-            if let current = channels[clientId], current === channel { channels[clientId] = nil }
+            guard let current = channels[clientId], current === channel else { return false }
+            channels[clientId] = nil
+            return true
         }
     }
 }

@@ -70,7 +70,17 @@ struct MQTTConnection: Sendable {
             }
             group.cancelAll()
         }
-        if !clientId.isEmpty { front.registry.unregister(clientId: clientId, channel: channel) }
+        let wasLast = !clientId.isEmpty && front.registry.unregister(clientId: clientId, channel: channel)
+        // A clean session's state ends with it (§3.1.2.4): its own group goes, so client ids
+        // (server-assigned ones above all) do not pile up groups toward --max-groups. Not when
+        // a newer connection took the id over: that one may be using the group already.
+        if let client, client.cleanSession, wasLast, let group = MQTTTopicMapping.group(ofClient: client.clientId) {
+            do throws(FrontRefusal) {
+                try await front.service.deleteGroupChecked(group)
+            } catch {
+                logger.debug("cannot delete a clean MQTT session's group", metadata: ["group": "\(group)", "error": "\(error.message)"])
+            }
+        }
         // DISCONNECT discards the will (§3.14.4); any other end publishes it.
         if let client, !disconnected, let will = client.will { await publishWill(will, client: client) }
         MQTTAccessMetrics.shared.connection(outcome)

@@ -28,4 +28,20 @@ extension MessagingService {
             throw FrontRefusal(error)
         }
     }
+
+    /// Deletes the consumer group `name` with its progress, when it exists: an MQTT clean
+    /// session's own group ends with the session (§3.1.2.4), so client ids do not pile up groups.
+    /// - Throws: the refusal for a broker still starting or a store failure.
+    public func deleteGroupChecked(_ name: String) async throws(FrontRefusal) {
+        do throws(ProtocolRefusal) {
+            let engine = try consumptionEngine()
+            do throws(BrokerError) {
+                _ = try await engine.deleteGroup(named: name)
+            } catch {
+                throw ProtocolRefusal(error)
+            }
+        } catch {
+            throw FrontRefusal(error)
+        }
+    }
 }

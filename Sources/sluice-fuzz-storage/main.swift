@@ -3,12 +3,15 @@
 // SLUICE_FUZZ_TARGET picks the target: `record` (default) feeds the input to the record decoder
 // three ways (as found, past the checks, sealed so the checks pass); `recovery` writes it as the
 // only segment of a data folder (first byte: flags, 1 = unclean stop, 2 = a checkpoint whose
-// length is the second byte follows) and opens the log, reading back every indexed record.
+// length is the second byte follows) and opens the log, reading back every indexed record;
+// `mqtt` feeds it to the MQTT packet decoder as a client's byte stream, and checks that every
+// packet it accepts encodes back to a packet that decodes the same (issue 16 item 5).
 //
 // Built with `-sanitize=fuzzer -D SLUICE_LIBFUZZER` (`make fuzz-libfuzzer`, scratch path
 // .build-fuzz) this is a libFuzzer binary taking libFuzzer's flags and corpus folders. A plain
 // build replays the files and folders given as arguments once each, as a regression run.
 import Foundation
+import SluiceMQTTWire
 @_spi(Fuzzing) import SluiceStorage
 
 let target = ProcessInfo.processInfo.environment["SLUICE_FUZZ_TARGET"] ?? "record"
@@ -27,10 +30,31 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             rest = Array(rest.dropFirst(1 + Int(length)))
         }
         _ = StorageFuzzing.recover(directory: scratch, segment: rest, checkpoint: checkpoint, unclean: flags & 1 != 0)
+    case "mqtt":
+        fuzzMQTT(Array(bytes))
     default:
         _ = StorageFuzzing.decode(bytes)
     }
     return 0
+}
+
+/// Decodes packets from the stream until it needs more bytes or refuses one (a refusal is the
+/// expected answer to most inputs); a trap, or a round trip that changes a packet, is a finding.
+func fuzzMQTT(_ bytes: [UInt8]) {
+    let decoder = MQTTFrameDecoder(maxPacketBytes: 64 * 1024)
+    var rest = bytes[...]
+    while true {
+        let decoded: (packet: MQTTPacket, consumed: Int)?
+        do throws(MQTTWireError) {
+            decoded = try decoder.decode(Array(rest))
+        } catch {
+            return
+        }
+        guard let decoded, decoded.consumed > 0 else { return }
+        let again = try? decoder.decode(decoded.packet.encode())
+        precondition(again?.packet == decoded.packet, "MQTT round trip changed \(decoded.packet)")
+        rest = rest.dropFirst(decoded.consumed)
+    }
 }
 
 #if SLUICE_LIBFUZZER

@@ -596,3 +596,157 @@ def test_qos1_deliveries_stop_at_the_inflight_limit_until_pubacks_come(mqtt_brok
     rest = [p for p in read_packets(s, 3) if p[0] & 0xF0 == 0x30]
     assert len(rest) == 8
     s.close()
+
+
+# MARK: the mosquitto clients for retained, will, persistent session and shared subscription
+
+needs_mosquitto = pytest.mark.skipif(
+    shutil.which("mosquitto_sub") is None, reason="mosquitto-clients is not installed (make mqtt-clients)")
+
+
+def mosquitto(tool, broker, *args, timeout=WAIT):
+    return subprocess.run([tool, "-h", "127.0.0.1", "-p", str(broker.mqtt_port), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@needs_mosquitto
+def test_mosquitto_retained_and_cleared(mqtt_broker):
+    broker = mqtt_broker
+    broker.create_topic("cli", "normal")
+    assert mosquitto("mosquitto_pub", broker, "-r", "-q", "1", "-t", "cli/ret", "-m", "kept").returncode == 0
+    got = mosquitto("mosquitto_sub", broker, "-t", "cli/#", "-q", "1", "-v", "-C", "1", "-W", "10")
+    assert got.stdout.splitlines() == ["cli/ret kept"], got.stderr
+    # -n: a null (empty) retained message clears the topic.
+    assert mosquitto("mosquitto_pub", broker, "-r", "-n", "-t", "cli/ret").returncode == 0
+    got = mosquitto("mosquitto_sub", broker, "-t", "cli/#", "-v", "-C", "1", "-W", "2")
+    assert got.stdout == ""
+
+
+@needs_mosquitto
+def test_mosquitto_will_on_kill(mqtt_broker, clients):
+    broker = mqtt_broker
+    broker.create_topic("cli", "normal")
+    watcher = clients()
+    assert watcher.subscribe("cli/will/#") == [1]
+    sub = subprocess.Popen(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.mqtt_port), "-i", "willing", "-t", "cli/other",
+         "--will-topic", "cli/will/willing", "--will-payload", "bye", "--will-qos", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        broker.wait_until_subscribed("mqtt-willing", "cli")
+    finally:
+        sub.kill()  # SIGKILL: no DISCONNECT, so the will is published
+        sub.wait(timeout=5)
+    assert watcher.received(1) == [("cli/will/willing", b"bye", 1)]
+
+
+@needs_mosquitto
+def test_mosquitto_persistent_session_and_shared_subscription(mqtt_broker, clients):
+    broker = mqtt_broker
+    broker.create_topic("cli", "normal")
+    port = str(broker.mqtt_port)
+    publisher = clients()
+    # -c: clean session 0. The first run subscribes and leaves after one message...
+    first = subprocess.Popen(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-c", "-i", "keeper", "-q", "1", "-t", "cli/p/#", "-v",
+         "-C", "1", "-W", str(WAIT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    broker.wait_until_subscribed("mqtt-keeper", "cli")
+    publisher.publish("cli/p/1", b"one", qos=1)
+    out, err = first.communicate(timeout=WAIT + 5)
+    assert out.splitlines() == ["cli/p/1 one"], err
+    # ...what is sent while it is away comes when it returns with the same id.
+    publisher.publish("cli/p/2", b"two", qos=1)
+    publisher.publish("cli/p/3", b"three", qos=1)
+    got = mosquitto("mosquitto_sub", broker, "-c", "-i", "keeper", "-q", "1", "-t", "cli/p/#", "-v", "-C", "2", "-W", "10")
+    assert sorted(got.stdout.splitlines()) == ["cli/p/2 two", "cli/p/3 three"], got.stderr
+
+    # Two mosquitto_sub members of one shared subscription split the messages between them.
+    members = [subprocess.Popen(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-i", f"member-{i}", "-q", "1", "-t", "$share/cliw/cli/s/#",
+         "-v", "-W", "6"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    broker.wait_until_subscribed("cliw", "cli")
+    time.sleep(0.5)  # both members' SUBSCRIBEs, not just the first
+    for i in range(10):
+        publisher.publish("cli/s/job", f"job-{i}".encode(), qos=1)
+    lines = []
+    for member in members:
+        out, _ = member.communicate(timeout=WAIT)
+        lines.extend(out.splitlines())
+    assert sorted(lines) == sorted(f"cli/s/job job-{i}" for i in range(10))
+
+
+def test_acl_rules_apply_to_mqtt(secure_mqtt_broker):
+    """The same ACL rules as gRPC and HTTP: PUBLISH needs pub on the topic; SUBSCRIBE needs sub on the topic and
+    on the session's group (`mqtt-<client id>`)."""
+    broker = secure_mqtt_broker
+    broker.create_topic("ruled", "normal")
+    actor = {"X-Sluice-Actor": "interop"}
+    for user, secret, grants in (
+        ("writer", "writer-secret-01", [("topic", "ruled", "pub")]),
+        ("reader", "reader-secret-01", [("topic", "ruled", "sub"), ("group", "mqtt-reader-dev", "sub")]),
+    ):
+        status, body = broker.request("POST", "/v1/users", {"accessKey": user, "secretKey": secret}, actor)
+        assert status == 201, body
+        for kind, resource, action in grants:
+            status, body = broker.request("POST", "/v1/acls", {
+                "accessKey": user, "resourceType": kind, "resource": resource, "actions": [action],
+                "decision": "allow"}, actor)
+            assert status == 200, body
+    reader = Client(broker, client_id="reader-dev", username="reader", password="reader-secret-01")
+    writer = Client(broker, client_id="writer-dev", username="writer", password="writer-secret-01")
+    try:
+        assert reader.connack == (0, False) and writer.connack == (0, False)
+        assert writer.subscribe("ruled/#") == [0x80]  # no sub on the topic or its group
+        assert reader.subscribe("ruled/#") == [1]
+        writer.publish("ruled/a", b"allowed", qos=1)
+        assert reader.received(1) == [("ruled/a", b"allowed", 1)]
+        # No pub: MQTT 3.1.1 has no negative PUBACK, so the connection closes.
+        reader.paho.publish("ruled/b", b"refused", qos=1)
+        reader.disconnects.get(timeout=WAIT)
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_unacknowledged_qos1_delivery_is_delivered_again(mqtt_broker, clients):
+    """At least once: a QoS 1 delivery whose PUBACK never comes (the member vanished) is delivered again
+    after its 30 s invisible time, here to the other member of the shared group."""
+    mqtt_broker.create_topic("work", "normal")
+    s = raw_socket(mqtt_broker)
+    s.sendall(connect_packet("forgetful"))
+    assert s.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    body = b"\x00\x01" + mqtt_string("$share/redo/work/#") + b"\x01"
+    s.sendall(bytes([0x82, len(body)]) + body)
+    assert s.recv(5) == bytes([0x90, 0x03, 0x00, 0x01, 0x01])
+    clients().publish("work/item", b"do it once", qos=1)
+    delivered = [p for p in read_packets(s, 3) if p[0] & 0xF0 == 0x30]
+    assert len(delivered) == 1 and delivered[0][1].endswith(b"do it once")
+    s.close()  # no PUBACK
+    other = clients()
+    assert other.subscribe("$share/redo/work/#") == [1]
+    assert other.received(1, timeout=45) == [("work/item", b"do it once", 1)]
+
+
+def group_exists(broker, group):
+    status, _ = broker.request("GET", "/v1/groups/" + group)
+    assert status in (200, 404), status
+    return status == 200
+
+
+def test_a_clean_sessions_group_ends_with_it_and_a_kept_sessions_stays(mqtt_broker):
+    broker = mqtt_broker
+    broker.create_topic("groups", "normal")
+    for client_id, clean in (("passing", True), ("staying", False)):
+        client = Client(broker, client_id=client_id, clean_session=clean)
+        try:
+            assert client.subscribe("groups/#") == [1]
+            assert group_exists(broker, f"mqtt-{client_id}")
+        finally:
+            client.close()
+    deadline = time.monotonic() + WAIT
+    while group_exists(broker, "mqtt-passing") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # A clean session's own group is deleted when it ends, so client ids do not pile up groups.
+    assert not group_exists(broker, "mqtt-passing")
+    # A kept session's group keeps its place for the client's return.
+    assert group_exists(broker, "mqtt-staying")
