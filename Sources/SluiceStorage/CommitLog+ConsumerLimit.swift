@@ -7,8 +7,32 @@ extension CommitLog {
     /// Installs (or removes, nil) what bounds consumer reads: a physical offset below which every
     /// record may be delivered. Called on every consumer scan, so it must be cheap and not block.
     public func setConsumerReadLimit(_ limit: (@Sendable () -> UInt64)?) {
-        consumerReadLimit.withLockedValue { $0 = limit }
+        let first = consumerReadLimit.withLockedValue { current in
+            defer { current = limit }
+            return current == nil && limit != nil
+        }
+        if first {
+            _ = addAppendListener { [weak self] queues in
+                guard let self, self.consumerReadLimit.withLockedValue({ $0 }) != nil else { return }
+                self.consumable.appended(queues, end: self.endOffset)
+            }
+        }
     }
+
+    /// Whoever sets the limit calls this when it may have moved: consumers of queues whose new
+    /// records are now below it are woken (`addConsumableListener`).
+    public func consumerReadLimitAdvanced() {
+        guard consumerReadLimit.withLockedValue({ $0 }) != nil else { return }
+        consumable.advanced(to: consumableEnd)
+    }
+
+    /// Calls `listener` with the queues whose records the consumer read limit just reached (never
+    /// without a limit: then the append listeners say it all). Keep it short, as an append listener.
+    public func addConsumableListener(_ listener: @escaping @Sendable ([QueueID]) -> Void) -> UInt64 {
+        consumable.addListener(listener)
+    }
+
+    public func removeConsumableListener(_ token: UInt64) { consumable.removeListener(token) }
 
     /// The physical offset consumers may read below right now (the log's end without a limit).
     public var consumableEnd: UInt64 {

@@ -26,6 +26,7 @@ public final class CommitLog: Sendable {
     let acknowledgementGate = NIOLockedValueBox<(any AppendAcknowledgementGate)?>(nil)
     /// See `setConsumerReadLimit(_:)`; nil: consumers read to the end.
     let consumerReadLimit = NIOLockedValueBox<(@Sendable () -> UInt64)?>(nil)
+    let consumable = ConsumableNotifier()
 
     private init(
         configuration: CommitLogConfiguration, recovery: Recovery.Result, lock: DataDirectoryLock, logger: Logger

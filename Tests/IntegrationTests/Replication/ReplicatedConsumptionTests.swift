@@ -16,20 +16,7 @@ struct ReplicatedConsumptionTests {
         try #require([200, 201, 409].contains(reply.status), "create group on \(broker.name): \(reply.text)")
     }
 
-    /// Receives (and acks) for `duration`; the texts received.
-    static func drain(_ consumer: SimpleConsumer, for duration: Duration) async throws -> [String] {
-        let deadline = ContinuousClock.now + duration
-        var texts: [String] = []
-        while ContinuousClock.now < deadline {
-            for message in try await consumer.receive(maxMessages: 32, invisibleDuration: .seconds(30)) {
-                try await consumer.ack(message)
-                texts.append(message.text)
-            }
-        }
-        return texts
-    }
-
-    @Test("a record refused for lack of follower confirmations is not delivered; it is once the followers hold it")
+    @Test("a record refused for lack of follower confirmations is not delivered; a parked receive gets it once the followers hold it")
     func consumerLimitedToHighWaterMark() async throws {
         try await withEtcdServer { etcd in
             try await withTemporaryDirectory(prefix: "sluice-replicated-consume") { directory in
@@ -47,21 +34,30 @@ struct ReplicatedConsumptionTests {
                 #expect(lonely.failed == [50402], "expected SLAVE_PERSISTENCE_TIMEOUT, got \(lonely.failed)")
                 #expect(try await leader.messages(withKey: "unconfirmed-0") == 1, "the record is in the leader's log")
 
+                // A long await: a receive parked on the leader must be woken when the followers
+                // confirm the record, not at the end of its long poll.
                 try await SimpleConsumer.withSimpleConsumer(
-                    configuration: ClientConfiguration(port: leader.grpcPort, requestTimeout: .seconds(5)), group: "readers",
-                    subscriptions: ["orders": "*"], awaitDuration: .seconds(1)
+                    configuration: ClientConfiguration(port: leader.grpcPort, requestTimeout: .seconds(30)), group: "readers",
+                    subscriptions: ["orders": "*"], awaitDuration: .seconds(20)
                 ) { consumer in
-                    let before = try await Self.drain(consumer, for: .seconds(4))
-                    #expect(Set(before) == Set((0..<5).map { "acked-\($0)" }), "delivered while unconfirmed: \(before)")
-                    #expect(!before.contains("unconfirmed-0"), "a record no follower holds was delivered")
-
-                    for follower in followers { follower.process.send(SIGCONT) }
-                    var after: [String] = []
-                    let delivered = await ReplicationFailoverTests.eventually(timeout: .seconds(20)) {
-                        after += (try? await Self.drain(consumer, for: .seconds(1))) ?? []
-                        return after.contains("unconfirmed-0")
+                    var before: [String] = []
+                    let deadline = ContinuousClock.now + .seconds(20)
+                    while before.count < 5, ContinuousClock.now < deadline {
+                        for message in try await consumer.receive(maxMessages: 32, invisibleDuration: .seconds(30)) {
+                            try await consumer.ack(message)
+                            before.append(message.text)
+                        }
                     }
-                    #expect(delivered, "not delivered after the followers caught up: \(after)")
+                    #expect(Set(before) == Set((0..<5).map { "acked-\($0)" }), "delivered while unconfirmed: \(before)")
+
+                    async let parked = consumer.receive(maxMessages: 32, invisibleDuration: .seconds(30))
+                    try await Task.sleep(for: .seconds(2))
+                    let resumedAt = ContinuousClock.now
+                    for follower in followers { follower.process.send(SIGCONT) }
+                    let woken = try await parked.map(\.text)
+                    let waited = ContinuousClock.now - resumedAt
+                    #expect(woken == ["unconfirmed-0"], "the parked receive got \(woken)")
+                    #expect(waited < .seconds(10), "woken \(waited) after the followers resumed, not by the confirmation")
                 }
             }
         }
