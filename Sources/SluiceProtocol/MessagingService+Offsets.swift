@@ -134,7 +134,7 @@ extension MessagingService {
             var records: [StoredRecord] = []
             let limit = min(Int(request.batchSize), Self.maxBatchSize)
             scan: while records.count < limit, offset < bounds.next {
-                let entries = engine.log.queueEntries(queue, from: offset, maxCount: 256)
+                let entries = engine.log.consumableEntries(queue, from: offset, maxCount: 256)
                 if entries.isEmpty { break }
                 for entry in entries {
                     offset = entry.queueOffset + 1

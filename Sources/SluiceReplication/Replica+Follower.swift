@@ -128,6 +128,7 @@ extension Replica {
             state.leaderEnd = result.leaderEnd
             state.highWatermark = result.highWatermark
         }
+        log.consumerReadLimitAdvanced()
     }
 
     private func save(_ history: EpochHistory, replacing old: EpochHistory) async throws(ReplicationError) {

@@ -84,6 +84,8 @@ extension Replica {
                 return refusal(.offsetOutOfRange, epoch, "fetch from \(fetch.offset) past the leader's end \(end)")
             }
             tracker.record(node: fetch.nodeID, offset: fetch.offset)
+            // The high-water mark may have moved: wake consumers of records now below it.
+            log.consumerReadLimitAdvanced()
             if fetch.offset == end {
                 await growth.wait(beyond: end, of: log, timeout: .milliseconds(Int64(min(fetch.waitMs, 10_000))))
                 end = log.endOffset

@@ -82,6 +82,9 @@ public final class Replica: Sendable {
         log.refuseLocalAppends("this broker is a follower in its group (not elected leader); send to the leader")
         let replica = Replica(log: log, configuration: configuration, history: history, companion: companion, logger: logger)
         log.setAcknowledgementGate(replica.tracker)
+        if configuration.mode == .sync {
+            log.setConsumerReadLimit { [weak replica] in replica?.consumerReadLimit ?? 0 }
+        }
         _ = log.addAppendListener { [growth = replica.growth] _ in growth.notify() }
         try await replica.bind()
         return replica
@@ -108,6 +111,19 @@ public final class Replica: Sendable {
     }
 
     public var history: EpochHistory { state.withLock { $0.history } }
+
+    /// What consumers of this broker may read below under sync acknowledgements: what a majority
+    /// holds. A leader uses its term's high-water mark, but never less than the last one it
+    /// learned as a follower (a new term counts followers again from their first fetch, and
+    /// what a majority held then still is); a follower, the leader's mark from its last fetch.
+    var consumerReadLimit: UInt64 {
+        let end = log.endOffset
+        return state.withLock { state in
+            let learned = min(state.highWatermark, end)
+            guard state.role == .leader else { return learned }
+            return max(tracker.highWatermark(logEnd: end), learned)
+        }
+    }
 
     /// Whether a candidate should let a peer bid first: some peer's log is more complete.
     public func shouldDefer(to peers: [ReplicaStatus]) -> Bool {

@@ -24,6 +24,9 @@ public final class CommitLog: Sendable {
     private let scrub: Scrubber
     /// Replication's sync acknowledgement (`setAcknowledgementGate`); nil: an append is done once local.
     let acknowledgementGate = NIOLockedValueBox<(any AppendAcknowledgementGate)?>(nil)
+    /// See `setConsumerReadLimit(_:)`; nil: consumers read to the end.
+    let consumerReadLimit = NIOLockedValueBox<(@Sendable () -> UInt64)?>(nil)
+    let consumable = ConsumableNotifier()
 
     private init(
         configuration: CommitLogConfiguration, recovery: Recovery.Result, lock: DataDirectoryLock, logger: Logger

@@ -110,8 +110,8 @@ final class ClusterCoordination: Service, Sendable {
                     }
                     if let replica {
                         tasks.addTask { await replica.run() }
+                        tasks.addTask { await ReplicationMetrics(replica: replica, nodeID: self.nodeConfiguration.nodeID).run() }
                         tasks.addTask { await ReplicationWiring.drive(replica, statuses: roles, logger: logger) }
-                        tasks.addTask { await ReplicationMetrics(group: group).run(replica) }
                     }
                 }
             }

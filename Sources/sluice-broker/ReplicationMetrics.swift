@@ -1,46 +1,53 @@
 import Metrics
 import SluiceReplication
 
-/// Replication's state as Prometheus gauges, sampled once a second from the replica (the admin
-/// API's `/v1/cluster` shows the same numbers on request). Sampling rather than recording on each
-/// fetch keeps metrics off the replication path.
-struct ReplicationMetrics: Sendable {
-    let group: String
-    private let endOffset: Gauge
-    private let highWatermark: Gauge
-    private let lagBytes: Gauge
+/// Publishes the replica's position every second, so a follower falling behind (or a high-water
+/// mark that stops moving under sync acknowledgements) shows on a dashboard before a fail-over
+/// would lose or stall anything:
+///
+/// - `sluice_replication_end_offset`: this broker's log end;
+/// - `sluice_replication_high_water_mark`: what a majority holds (consumers read below it, sync);
+/// - `sluice_replication_lag_bytes{follower}`: how far a follower is behind its leader's end, from
+///   the leader (every follower that acknowledged this term) and from each follower (itself);
+/// - `sluice_replication_leader`: 1 while this replica takes appends, else 0.
+struct ReplicationMetrics {
+    let replica: Replica
+    let nodeID: String
 
-    init(group: String) {
-        self.group = group
-        endOffset = Gauge(label: "sluice_replication_end_offset_bytes", dimensions: [("group", group)])
-        highWatermark = Gauge(label: "sluice_replication_high_watermark_bytes", dimensions: [("group", group)])
-        lagBytes = Gauge(label: "sluice_replication_lag_bytes", dimensions: [("group", group)])
-    }
-
-    /// Records one sample. Lag: as a follower, how far its log is behind the leader's end at its
-    /// last fetch; as the leader, how far the slowest follower it has heard from this term is
-    /// behind its end (0 with none yet: the high-water mark shows that case).
-    func record(_ snapshot: Replica.Snapshot) {
-        endOffset.record(Double(snapshot.endOffset))
-        highWatermark.record(Double(snapshot.highWatermark))
-        switch snapshot.role {
-        case .leader:
-            let slowest = snapshot.followers.values.min() ?? snapshot.endOffset
-            lagBytes.record(Double(snapshot.endOffset > slowest ? snapshot.endOffset - slowest : 0))
-            for (follower, acknowledged) in snapshot.followers {
-                Gauge(label: "sluice_replication_follower_lag_bytes", dimensions: [("group", group), ("follower", follower)])
-                    .record(Double(snapshot.endOffset > acknowledged ? snapshot.endOffset - acknowledged : 0))
+    func run() async {
+        let end = Gauge(label: "sluice_replication_end_offset")
+        let highWatermark = Gauge(label: "sluice_replication_high_water_mark")
+        let leading = Gauge(label: "sluice_replication_leader")
+        var known: Set<String> = []
+        while !Task.isCancelled {
+            let snapshot = replica.snapshot
+            end.record(Double(snapshot.endOffset))
+            highWatermark.record(Double(snapshot.highWatermark))
+            leading.record(snapshot.role == .leader ? 1 : 0)
+            let lags = Self.lags(snapshot, nodeID: nodeID)
+            for (follower, lag) in lags {
+                Gauge(label: "sluice_replication_lag_bytes", dimensions: [("follower", follower)]).record(Double(lag))
             }
-        case .follower, .promoting:
-            lagBytes.record(Double(snapshot.leaderEnd > snapshot.endOffset ? snapshot.leaderEnd - snapshot.endOffset : 0))
+            // A follower no longer reported (another term, another role) reads 0, not a stale lag.
+            for gone in known.subtracting(lags.keys) {
+                Gauge(label: "sluice_replication_lag_bytes", dimensions: [("follower", gone)]).record(0)
+            }
+            known = Set(lags.keys)
+            try? await Task.sleep(for: .seconds(1))
         }
     }
 
-    /// Samples `replica` every second until cancelled.
-    func run(_ replica: Replica) async {
-        while !Task.isCancelled {
-            record(replica.snapshot)
-            try? await Task.sleep(for: .seconds(1))
+    /// Bytes each follower is behind the leader's end: the leader's view of every follower, or a
+    /// follower's view of itself.
+    static func lags(_ snapshot: Replica.Snapshot, nodeID: String) -> [String: UInt64] {
+        switch snapshot.role {
+        case .leader:
+            return snapshot.followers.mapValues { acknowledged in
+                snapshot.endOffset > acknowledged ? snapshot.endOffset - acknowledged : 0
+            }
+        case .follower, .promoting:
+            guard snapshot.leader != nil else { return [:] }
+            return [nodeID: snapshot.leaderEnd > snapshot.endOffset ? snapshot.leaderEnd - snapshot.endOffset : 0]
         }
     }
 }

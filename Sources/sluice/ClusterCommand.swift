@@ -17,8 +17,8 @@ struct ClusterStatusCommand: AsyncParsableCommand {
         abstract: "Broker groups, their leaders, followers and epochs (GET /v1/cluster).",
         discussion: """
             Asks the broker at --admin; it reads the cluster from etcd. A broker started without --etcd \
-            reports that it runs single. Replication lag is not shown yet: log replication between the \
-            brokers of a group is not built. Exit status: 0 when the answer came, 1 when the broker \
+            reports that it runs single. With --replicas, a line shows this broker's replica: its log \
+            end, the high-water mark and each follower's lag in bytes. Exit status: 0 when the answer came, 1 when the broker \
             could not read etcd, 2 when the admin API cannot be reached.
             """
     )
@@ -48,6 +48,9 @@ struct ClusterStatusCommand: AsyncParsableCommand {
                     + "\(node["role"] as? String ?? "?") at epoch \((node["epoch"] as? NSNumber)?.int64Value ?? 0); "
                     + "etcd \(object["etcd"] as? String ?? "?")")
         }
+        if let replication = (object["node"] as? [String: Any])?["replication"] as? [String: Any] {
+            lines.append(replicationLine(replication))
+        }
         let groups = object["groups"] as? [[String: Any]] ?? []
         let rows = groups.map { group -> [String] in
             let members = group["members"] as? [[String: Any]] ?? []
@@ -63,5 +66,25 @@ struct ClusterStatusCommand: AsyncParsableCommand {
         }
         lines.append(rows.isEmpty ? "no broker groups registered" : TxnOutput.table(header: ["GROUP", "LEADER", "EPOCH", "FOLLOWERS"], rows: rows))
         return lines.joined(separator: "\n")
+    }
+
+    /// `replication: leader, end 1234, high-water mark 1200; lag b 34 bytes, c 0 bytes` (a leader)
+    /// or `replication: follower, end 1200, high-water mark 1200; lag 34 bytes behind a`.
+    static func replicationLine(_ replication: [String: Any]) -> String {
+        func number(_ key: String) -> UInt64 { (replication[key] as? NSNumber)?.uint64Value ?? 0 }
+        let role = replication["role"] as? String ?? "?"
+        let end = number("endOffset")
+        var line = "replication: \(role), end \(end), high-water mark \(number("highWatermark"))"
+        if role == "leader" {
+            let followers = (replication["followers"] as? [String: Any] ?? [:]).compactMapValues { ($0 as? NSNumber)?.uint64Value }
+            if !followers.isEmpty {
+                line += "; lag " + followers.sorted { $0.key < $1.key }
+                    .map { "\($0.key) \(end > $0.value ? end - $0.value : 0) bytes" }.joined(separator: ", ")
+            }
+        } else {
+            line += "; lag \(number("lagBytes")) bytes"
+        }
+        if let error = replication["lastError"] as? String { line += "; last error: \(error)" }
+        return line
     }
 }

@@ -38,6 +38,7 @@ public final class ConsumptionEngine: Sendable {
     let nowMs: @Sendable () -> Int64
     let logger: Logger
     private let listenerToken: Mutex<UInt64?> = Mutex(nil)
+    private let consumableListenerToken: Mutex<UInt64?> = Mutex(nil)
     /// Set once a change could not be stored: memory is then ahead of the tables, so every later
     /// receive and settle is refused with it (a restart reloads the tables) rather than risk
     /// handing out or losing messages the tables do not know about.
@@ -108,13 +109,19 @@ public final class ConsumptionEngine: Sendable {
         let token = log.addAppendListener { queues in
             waiters.notifyAppended(topics: Set(queues.map(\.topic)))
         }
+        // Under a replicated group's read limit, records become readable later than appended.
+        let consumableToken = log.addConsumableListener { queues in
+            waiters.notifyAppended(topics: Set(queues.map(\.topic)))
+        }
         engine.listenerToken.withLock { $0 = token }
+        engine.consumableListenerToken.withLock { $0 = consumableToken }
         return engine
     }
 
     /// Stops listening to the log and closes the tables (after queued writes).
     public func close() async {
         if let token = listenerToken.withLock({ $0 }) { log.removeAppendListener(token) }
+        if let token = consumableListenerToken.withLock({ $0 }) { log.removeConsumableListener(token) }
         await table.close()
     }
 

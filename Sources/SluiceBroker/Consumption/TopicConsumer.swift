@@ -143,7 +143,9 @@ actor TopicConsumer {
             progress.nextOffset < bounds.next, scanned < Self.scanLimitPerQueue,
             progress.pending.count < Self.pendingLimitPerQueue
         {
-            let entries = log.queueEntries(queue, from: progress.nextOffset, maxCount: min(256, Self.scanLimitPerQueue - scanned))
+            // Not past the replicated group's high-water mark (sync): an unconfirmed record could
+            // vanish in a fail-over after delivery.
+            let entries = log.consumableEntries(queue, from: progress.nextOffset, maxCount: min(256, Self.scanLimitPerQueue - scanned))
             if entries.isEmpty { break }
             for entry in entries {
                 scanned += 1

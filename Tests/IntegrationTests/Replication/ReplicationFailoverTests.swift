@@ -196,22 +196,22 @@ struct ReplicationFailoverTests {
                 #expect(first.acked.count == 100, "refused: \(first.failed)")
                 let followers = brokers.filter { $0 !== leader }
 
-                // Replication metrics: followers caught up (lag 0, the leader's end), and the
-                // leader reports each follower's lag.
+                // Replication metrics: followers caught up (each reports its own lag 0 and the
+                // leader's end), and the leader reports each follower's lag.
                 let leaderEnd = try #require(await leader.endOffset())
                 for follower in followers {
                     let caughtUp = await Self.eventually(timeout: .seconds(15)) {
                         let lag = await follower.metric("sluice_replication_lag_bytes")
-                        let end = await follower.metric("sluice_replication_end_offset_bytes")
-                        return lag == ["group=\"g1\"": 0] && end["group=\"g1\""] == Double(leaderEnd)
+                        let end = await follower.metric("sluice_replication_end_offset")
+                        return lag == ["follower=\"\(follower.name)\"": 0] && end[""] == Double(leaderEnd)
                     }
                     let lagSeen = await follower.metric("sluice_replication_lag_bytes")
                     #expect(caughtUp, "\(follower.name): \(lagSeen)")
                 }
                 let perFollower = await Self.eventually(timeout: .seconds(15)) {
-                    await leader.metric("sluice_replication_follower_lag_bytes").count == 2
+                    await leader.metric("sluice_replication_lag_bytes").count == 2
                 }
-                let followerLags = await leader.metric("sluice_replication_follower_lag_bytes")
+                let followerLags = await leader.metric("sluice_replication_lag_bytes")
                 #expect(perFollower, "\(followerLags)")
                 let leaderChanges = await leader.metric("sluice_cluster_leader_changes_total")
                 #expect(leaderChanges["group=\"g1\""] == 1, "\(leaderChanges)")
