@@ -4,6 +4,7 @@ import HummingbirdTLS
 import NIOSSL
 import Logging
 import NIOCore
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
 import SluiceBroker
@@ -83,6 +84,19 @@ public struct AdminServer: Service, CustomStringConvertible {
 
     /// - Throws: `BrokerError` `.addressUnavailable` naming the address when it cannot listen.
     public func run() async throws {
+        // A port in use is found by a bind of our own first: Hummingbird's own bind failure
+        // cancels its inner service group, and under load that cancellation was seen to hang
+        // (the broker then never exited; PortConflictTests, one run in six on a loaded machine).
+        if port != 0 {
+            do {
+                let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .bind(host: host, port: port).get()
+                try await probe.close()
+            } catch {
+                throw ListenFailure.brokerError(endpoint: "admin HTTP", host: host, port: port, flag: "--admin-port", error)
+            }
+        }
         let listening = ListenFlag()
         let application = Application(
             router: Self.router(
