@@ -25,6 +25,20 @@ struct DeferredHalvesTests {
                 try await fixture.coordinator.end(
                     transactionId: prepared.transactionId, resolution: .commit, source: .producer, actor: "client-1")
                     == .applied)
+            // The end answered from the log; the row waits for the next flush, and meanwhile the
+            // coordinator (EndTransaction's ownership check, the admin API) sees it resolved.
+            #expect(try await fixture.store.transaction(id: prepared.transactionId) == nil)
+            #expect(try await fixture.coordinator.transaction(id: prepared.transactionId)?.state == .committed)
+            #expect(
+                try await fixture.coordinator.end(
+                    transactionId: prepared.transactionId, resolution: .commit, source: .producer, actor: nil)
+                    == .alreadyResolved)
+            await #expect(throws: BrokerError.self) {
+                try await fixture.coordinator.end(
+                    transactionId: prepared.transactionId, resolution: .rollback, source: .producer, actor: nil)
+            }
+            #expect(try fixture.visibleCopies(of: "D1").count == 1)
+            await fixture.coordinator.flushDeferredHalves()
             let row = try #require(try await fixture.store.transaction(id: prepared.transactionId))
             #expect(row.state == .committed)
             #expect(row.resolutionSource == .producer)
@@ -152,6 +166,8 @@ struct DeferredHalvesTests {
                 }
                 return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
             }
+            // One flush writes all 64 final rows (one SQLite transaction, not one per end).
+            await fixture.coordinator.flushDeferredHalves()
             for index in 0..<64 {
                 let row = try #require(try await fixture.store.transaction(id: ids["DC\(index)"]!))
                 #expect(row.state == (index % 2 == 0 ? .committed : .rolledBack))

@@ -24,9 +24,9 @@ final class DeferredHalves: Sendable {
         case waiting
         /// Being written as prepared.
         case flushing
-        /// An end is appending its resolution and writing the final row.
+        /// An end is appending its resolution to the log.
         case resolving
-        /// Resolved in the log, but writing the final row failed: the flusher retries it.
+        /// Resolved in the log; the flusher writes the final row (and retries it if SQLite fails).
         case unwritten(TransactionStateStore.ResolvedAtOnce, eventToken: EventWatermark.Token)
     }
 

@@ -31,8 +31,11 @@ extension TransactionCoordinator {
         return try await store.transaction(id: id)
     }
 
-    /// Ends a transaction whose half never reached the table: appends the resolution to the log,
-    /// then writes one row, already final.
+    /// Ends a transaction whose half never reached the table: appends the resolution to the log
+    /// and answers. Its one row, already final, is written by the next flush (every 100 ms, in
+    /// one SQLite transaction with every other resolution since), not on the producer's path:
+    /// the log holds the resolution, retries are answered from memory meanwhile, and the
+    /// watermark stays below both events until the row is written, so a crash replays them.
     func endDeferred(
         _ entry: DeferredHalves.Entry, resolution: TransactionResolution, source: ResolutionSource, actor: String?,
         reason: String?
@@ -55,35 +58,23 @@ extension TransactionCoordinator {
         let row = TransactionStateStore.ResolvedAtOnce(
             prepared: prepared, resolution: resolution, source: source, actor: actor, reason: reason,
             resolvedAtMs: event.storeTimestampMs)
-        do throws(TransactionStoreError) {
-            let results = try await store.recordResolved(batch: [row])
-            reportLateDuplicates(zip([prepared], results))
-            deferred.finish(prepared.transactionId)
-            watermark.end(entry.halfToken)
-            watermark.end(event.token)
-        } catch {
-            // The log has the resolution: it stands. Retries are answered from memory and the
-            // flusher writes the row later (after a crash, `reconcile()` does).
-            deferred.markUnwritten(prepared.transactionId, row: row, eventToken: event.token)
-            logger.error(
-                "resolution stored in the log but not yet in the table",
-                metadata: ["txn.id": "\(prepared.transactionId)", "error": "\(error)"])
-        }
+        deferred.markUnwritten(prepared.transactionId, row: row, eventToken: event.token)
         Counter(label: "sluice_transactions_total", dimensions: [("resolution", "\(resolution)"), ("source", "\(source)")])
             .increment()
         finishTimer.recordMilliseconds(max(0, event.storeTimestampMs - prepared.createdAtMs))
         return .applied
     }
 
-    /// Writes the halves held longer than `halfTableDelay` to the table as prepared, and retries
-    /// final rows that could not be written. `all` writes every held half (at shutdown).
+    /// Writes the halves held longer than `halfTableDelay` to the table as prepared, and the final
+    /// rows of the ones their producers ended, in batches. `all` writes every held half (at
+    /// shutdown, and before an admin listing reads the table).
     public func flushDeferredHalves(all: Bool = false) async {
         guard let deferred else { return }
         let batchLimit = 4096
         while true {
             let cutoff = all ? Int64.max : nowMs() - deferred.delayMs
             let due = deferred.takeDue(cutoffMs: cutoff, limit: batchLimit)
-            let wrote = await writePrepared(due.prepared)
+            var wrote = await writePrepared(due.prepared)
             if !due.resolved.isEmpty {
                 do throws(TransactionStoreError) {
                     let results = try await store.recordResolved(batch: due.resolved.map(\.row))
@@ -94,6 +85,7 @@ extension TransactionCoordinator {
                         watermark.end(eventToken)
                     }
                 } catch {
+                    wrote = false
                     logger.warning("table still behind the log", metadata: ["error": "\(error)"])
                 }
             }
