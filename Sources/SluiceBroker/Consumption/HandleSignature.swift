@@ -5,10 +5,17 @@ import Crypto
 enum HandleSignature {
     static func tag(key: SymmetricKey, context: [String], payload: [UInt8], size: Int) -> [UInt8] {
         var hmac = HMAC<SHA256>(key: key)
-        hmac.update(data: context.flatMap { Array($0.utf8) + [0] })
+        // Each context string is followed by a zero byte, so ("ab", "c") and ("a", "bc") differ.
+        for var text in context {
+            text.withUTF8 { hmac.update(data: UnsafeRawBufferPointer($0)) }
+            hmac.update(data: zero)
+        }
         hmac.update(data: payload)
-        return Array(Array(hmac.finalize()).prefix(size))
+        let code = hmac.finalize()
+        return code.withUnsafeBytes { Array($0.prefix(size)) }
     }
+
+    private static let zero: [UInt8] = [0]
 
     /// Compares without an early exit, so the time taken says nothing about where a forged tag
     /// first differs.

@@ -1,5 +1,4 @@
 import Crypto
-import Foundation
 
 /// What a recall handle names: one stored DELAY message (RocketMQ 5.3's `recall_handle`, returned
 /// by SendMessage and sent back with RecallMessage).
@@ -41,9 +40,7 @@ public struct RecallHandle: Sendable, Hashable {
         payload.append(UInt8(id.count))
         payload += id
         payload += HandleSignature.tag(key: key, context: ["sluice-recall", topic], payload: payload, size: Self.tagSize)
-        return Data(payload).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        return Base64URL.encode(payload)
     }
 
     /// Decodes and authenticates a handle for `topic`.
@@ -54,14 +51,9 @@ public struct RecallHandle: Sendable, Hashable {
         guard text.utf8.count <= maxTextLength else {
             throw BrokerError(.invalidArgument, "recall_handle is \(text.utf8.count) bytes; a recall handle has at most \(maxTextLength)")
         }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64),
-            data.count >= fixedSize + tagSize
-        else {
+        guard let bytes = Base64URL.decode(text, maximumLength: maxTextLength), bytes.count >= fixedSize + tagSize else {
             throw BrokerError(.invalidArgument, "recall_handle '\(text.prefix(60))' is not a recall handle issued by this broker")
         }
-        let bytes = [UInt8](data)
         let idLength = Int(bytes[fixedSize - 1])
         guard bytes[0] == version, bytes.count == fixedSize + idLength + tagSize else {
             throw BrokerError(.invalidArgument, "recall_handle '\(text.prefix(60))' is not a recall handle issued by this broker")

@@ -1,5 +1,4 @@
 import Crypto
-import Foundation
 
 /// What a receipt handle names: one delivery of one message to one group. Handed to the consumer
 /// with the message and sent back with ack, change-invisible-duration and forward-to-DLQ.
@@ -35,9 +34,7 @@ public struct ReceiptHandle: Sendable, Hashable {
         HandleSignature.append(deliveryToken.bigEndian, to: &payload)
         HandleSignature.append(UInt64(bitPattern: invisibleUntilMs).bigEndian, to: &payload)
         payload += HandleSignature.tag(key: key, context: [group, topic], payload: payload, size: Self.tagSize)
-        return Data(payload).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        return Base64URL.encode(payload)
     }
 
     /// Decodes and authenticates a handle for `group` and `topic`.
@@ -47,12 +44,9 @@ public struct ReceiptHandle: Sendable, Hashable {
         -> ReceiptHandle
     {
         if text.isEmpty { throw BrokerError(.invalidReceiptHandle, "the receipt handle is empty") }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard text.count < 200, let data = Data(base64Encoded: base64), data.count == payloadSize + tagSize else {
+        guard let bytes = Base64URL.decode(text, maximumLength: 200), bytes.count == payloadSize + tagSize else {
             throw BrokerError(.invalidReceiptHandle, "'\(text.prefix(60))' is not a receipt handle issued by this broker")
         }
-        let bytes = [UInt8](data)
         let payload = Array(bytes[0..<payloadSize])
         let expected = HandleSignature.tag(key: key, context: [group, topic], payload: payload, size: tagSize)
         guard payload[0] == version, HandleSignature.matches(expected, Array(bytes[payloadSize...])) else {
