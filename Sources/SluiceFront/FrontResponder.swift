@@ -36,16 +36,33 @@ struct FrontResponder: Sendable {
         channel.writeAndFlush(HTTP2Frame.FramePayload.headers(.init(headers: headers, endStream: true)), promise: nil)
     }
 
-    /// The headers that open a streamed response.
-    func startStream(metadata: Metadata) async throws {
-        try await channel.writeAndFlush(
-            HTTP2Frame.FramePayload.headers(.init(headers: GRPCHeaders.responseHeaders(metadata))))
+    /// The headers that open a streamed response. Not flushed: they leave with the first
+    /// message (or the trailers), one flush fewer per call.
+    func startStream(metadata: Metadata) {
+        channel.write(HTTP2Frame.FramePayload.headers(.init(headers: GRPCHeaders.responseHeaders(metadata))), promise: nil)
     }
 
     /// One message of a streamed response; returns once the stream took it (HTTP/2 flow control
     /// holds it back while the client does not read), so a slow client slows its producer.
     func write(message: ByteBuffer) async throws {
         try await channel.writeAndFlush(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(message))))
+    }
+
+    /// Several messages of a streamed response in one hop to the event loop and one flush (a
+    /// receive's status and its batch of messages); returns once the stream took the last one.
+    /// If the stream closes part-way, it throws and the caller cannot tell which ones left.
+    func write(messages: [ByteBuffer]) async throws {
+        guard let last = messages.last else { return }
+        let channel = self.channel
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        let writeAll = {
+            for message in messages.dropLast() {
+                channel.write(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(message))), promise: nil)
+            }
+            channel.writeAndFlush(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(last))), promise: written)
+        }
+        if channel.eventLoop.inEventLoop { writeAll() } else { channel.eventLoop.execute(writeAll) }
+        try await written.futureResult.get()
     }
 
     /// The trailers that end a streamed response.
@@ -65,6 +82,6 @@ struct FrontMessageWriter<Message: SwiftProtobuf.Message>: RPCWriterProtocol {
     }
 
     func write(contentsOf elements: some Sequence<Message>) async throws {
-        for element in elements { try await write(element) }
+        try await responder.write(messages: elements.map { try $0.grpcFrame() })
     }
 }

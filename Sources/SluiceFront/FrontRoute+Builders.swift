@@ -93,7 +93,7 @@ extension FrontRoute {
             return
         }
         do {
-            try await call.responder.startStream(metadata: contents.metadata)
+            call.responder.startStream(metadata: contents.metadata)
             let trailing = try await contents.producer(RPCWriter(wrapping: FrontMessageWriter<Response>(responder: call.responder)))
             call.responder.finishStream(.ok, "", trailing: trailing)
         } catch let error as RPCError {

@@ -32,16 +32,14 @@ extension MessagingService {
         return StreamingServerResponse { writer in
             if let refused = await refusal(request) { try await writer.write(refused); return [:] }
             let outcome = await receiveOutcome(request.message, clientId: clientId)
-            // Index of the first response not written yet; messages are responses 1...count.
-            var written = 0
+            // All responses leave in one write and one flush. If the stream is gone before the
+            // last one is taken, every claimed message becomes visible again at once (as
+            // RocketMQ's proxy does): one the client did get is then delivered again, never lost.
             do {
                 try Task.checkCancellation()
-                for response in outcome.responses {
-                    try await writer.write(response)
-                    written += 1
-                }
+                try await writer.write(contentsOf: outcome.responses)
             } catch {
-                await releaseUnwritten(outcome, firstUnwrittenResponse: written)
+                await releaseClaimed(outcome)
                 throw error
             }
             return [:]
@@ -86,16 +84,16 @@ extension MessagingService {
         }
     }
 
-    /// The receive was cancelled or a response could not be written: the messages from
-    /// `firstUnwrittenResponse` on never reached the consumer, so they become visible again now
-    /// instead of at the end of their invisible time (RocketMQ's proxy does the same). A message
-    /// whose write succeeded may still be lost with the connection; it comes back when its
-    /// invisible time ends.
-    func releaseUnwritten(_ outcome: ReceiveOutcome, firstUnwrittenResponse: Int) async {
+    /// The receive was cancelled or its responses could not all be written: every message it
+    /// claimed becomes visible again now instead of at the end of its invisible time (RocketMQ's
+    /// proxy does the same). The responses leave in one write, so which of them reached the
+    /// consumer is unknown; one that did is delivered again (its old handle is then stale), none
+    /// is lost. A message whose write succeeded may still be lost with the connection; it comes
+    /// back when its invisible time ends.
+    func releaseClaimed(_ outcome: ReceiveOutcome) async {
         guard let claimed = outcome.claimed else { return }
-        // Response 0 is the status; message i is response i + 1.
-        let unwritten = Array(claimed.deliveries.dropFirst(max(0, firstUnwrittenResponse - 1)))
-        guard !unwritten.isEmpty else { return }
+        let unwritten = claimed.deliveries
+        if unwritten.isEmpty { return }
         do throws(BrokerError) {
             try await claimed.engine.release(
                 group: claimed.ask.group.name, topic: claimed.ask.topic.name, deliveries: unwritten)
