@@ -2,7 +2,8 @@ import Logging
 import SluiceBroker
 import SluiceReplication
 
-/// Keeps the transaction table of a replicated broker in step with the log it copies: the
+/// Keeps the transaction table (and the topics, `ReplicatedTopicRegistry`) of a replicated broker
+/// in step with the log it copies: the
 /// coordinator replays copied events every maintenance tick; before a divergent tail is cut this
 /// undoes what the tail's events did to the table, after the cut it moves the replay cursor back,
 /// and on promotion it replays the last events before the broker takes appends and its checker
@@ -30,9 +31,17 @@ struct TransactionTableCompanion: ReplicaCompanion {
 
     func logTruncated() async {
         await handle.coordinator?.copiedLogTruncated()
+        await (handle.topics as? ReplicatedTopicRegistry)?.copiedLogTruncated()
     }
 
     func willLead() async {
+        if let topics = handle.topics as? ReplicatedTopicRegistry {
+            do throws(BrokerError) {
+                try await topics.applyCopiedChanges()
+            } catch {
+                logger.error("topics behind the log at promotion", metadata: ["error": "\(error)"])
+            }
+        }
         // Still starting (no coordinator yet): its start-up reconcile replays the whole log.
         guard let coordinator = handle.coordinator else { return }
         do throws(BrokerError) {

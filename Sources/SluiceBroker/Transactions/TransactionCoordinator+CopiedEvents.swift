@@ -102,7 +102,7 @@ extension TransactionCoordinator {
             }
             copiedEventsCursor.withLockedValue { cursor in cursor = min(cursor ?? first, first) }
             await refreshPin()
-            logger.notice(
+            logger.warning(
                 "transactions of a cut log tail undone",
                 metadata: [
                     "cut": "\(cut)", "events.from": "\(first)", "events.to": "\(bounds.next)",
