@@ -23,7 +23,11 @@ extension TransactionCoordinator {
     public func applyCopiedEvents() async throws(BrokerError) -> Int {
         try await serializer.run(Self.copiedEventsKey) { () async throws(BrokerError) -> Int in
             guard log.refusesLocalAppends else { return 0 }
-            let bounds = log.queueBounds(TransactionEvent.queue)
+            var bounds = log.queueBounds(TransactionEvent.queue)
+            if let limit = pendingCutEventOffset.withLockedValue({ $0 }) {
+                // A tail is about to be cut: its events were just undone; never replay them.
+                bounds.next = min(bounds.next, limit)
+            }
             let cursor: UInt64
             if let known = copiedEventsCursor.withLockedValue({ $0 }) {
                 cursor = known
@@ -101,6 +105,7 @@ extension TransactionCoordinator {
                 throw BrokerError(.storageFailure, "cannot undo a cut log tail's transactions: \(error.message)", cause: error)
             }
             copiedEventsCursor.withLockedValue { cursor in cursor = min(cursor ?? first, first) }
+            pendingCutEventOffset.withLockedValue { $0 = first }
             await refreshPin()
             logger.warning(
                 "transactions of a cut log tail undone",
@@ -135,6 +140,7 @@ extension TransactionCoordinator {
         await serializer.run(Self.copiedEventsKey) { () async -> Void in
             let next = log.queueBounds(TransactionEvent.queue).next
             copiedEventsCursor.withLockedValue { cursor in cursor = min(cursor ?? next, next) }
+            pendingCutEventOffset.withLockedValue { $0 = nil }
         }
     }
 }

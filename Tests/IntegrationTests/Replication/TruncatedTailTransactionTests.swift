@@ -73,7 +73,9 @@ struct TruncatedTailTransactionTests {
                     (try? await ReplicatedTransactionTests.state(of: decided, on: returning)) == "prepared"
                 }
                 let decidedState = try await ReplicatedTransactionTests.state(of: decided, on: returning)
-                #expect(settled, "the commit from the cut tail still shows: \(String(describing: decidedState))")
+                #expect(
+                    settled,
+                    "the commit from the cut tail still shows: \(String(describing: decidedState)); log: \(returning.process.standardErrorText)")
                 let pendingThere = try await ReplicatedTransactionTests.transactionIDs(on: returning, state: "prepared")
                 let pendingOnLeader = try await ReplicatedTransactionTests.transactionIDs(on: newLeader, state: "prepared")
                 #expect(pendingThere == pendingOnLeader, "returning lists \(pendingThere), the leader \(pendingOnLeader)")
