@@ -32,6 +32,13 @@ struct TransactionTableCompanion: ReplicaCompanion {
     func logTruncated() async {
         await handle.coordinator?.copiedLogTruncated()
         await (handle.topics as? ReplicatedTopicRegistry)?.copiedLogTruncated()
+        do throws(BrokerError) {
+            if let changed = try await handle.consumption?.logWasCut(), changed > 0 {
+                logger.warning("consumer positions moved back to the cut log's end", metadata: ["groups.topics": "\(changed)"])
+            }
+        } catch {
+            logger.error("consumer state past the cut not forgotten", metadata: ["error": "\(error)"])
+        }
     }
 
     func willLead() async {
