@@ -27,6 +27,7 @@ struct TransactionTableCompanion: ReplicaCompanion {
             throw BrokerError(.storageUnavailable, "the transaction table closed")
         }
         try await coordinator.forgetLogTail(from: offset)
+        await (handle.topics as? ReplicatedTopicRegistry)?.forgetLogTail(from: offset)
     }
 
     func logTruncated() async {

@@ -42,6 +42,9 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
     /// The metadata-queue offset below which every record is applied here; nil: replay from the
     /// queue's start (every start-up does once).
     let cursor = NIOLockedValueBox<UInt64?>(nil)
+    /// Between `forgetLogTail(from:)` and `copiedLogTruncated()`: the first metadata-queue offset
+    /// of the tail being cut (replays stop before it) and the topics its records named.
+    let pendingCut = NIOLockedValueBox<(firstOffset: UInt64, names: Set<String>)?>(nil)
 
     /// - Parameter leader: the node id of the group's leader as this broker last learned it
     ///   (nil while unknown), for the refusal a follower answers.
@@ -117,7 +120,8 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
     @discardableResult
     public func applyCopiedChanges() async throws(BrokerError) -> Int {
         try await serializer.run("changes") { () async throws(BrokerError) -> Int in
-            let bounds = log.queueBounds(Self.queue)
+            var bounds = log.queueBounds(Self.queue)
+            if let cut = pendingCut.withLockedValue({ $0 }) { bounds.next = min(bounds.next, cut.firstOffset) }
             var offset = max(bounds.min, min(bounds.next, cursor.withLockedValue { $0 } ?? bounds.min))
             var applied = 0
             while offset < bounds.next {
@@ -139,13 +143,70 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
         }
     }
 
-    /// The log was cut: records at or past the queue's new end will be copied again (possibly
-    /// different ones). What the cut records did stays (a topic created only in a cut tail stays
-    /// on this broker; see docs/operations.md).
+    /// The log is about to be cut at commit-log offset `cut`: notes the topics the tail's records
+    /// name (so `copiedLogTruncated()` can put them back as the remaining log defines them) and
+    /// stops replays before the tail until then.
+    public func forgetLogTail(from cut: UInt64) async {
+        await serializer.run("changes") { () async -> Void in
+            let bounds = log.queueBounds(Self.queue)
+            var first = bounds.next
+            var names = Set<String>()
+            for entry in log.queueEntries(Self.queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min)))
+            where entry.physicalOffset >= cut {
+                first = min(first, entry.queueOffset)
+                if let name = (try? log.read(entry, of: Self.queue))?.property(Property.topic) { names.insert(name) }
+            }
+            pendingCut.withLockedValue { pending in
+                pending = (min(pending?.firstOffset ?? first, first), names.union(pending?.names ?? []))
+            }
+        }
+    }
+
+    /// The log was cut: each topic a cut record named is put back as the records left in the
+    /// queue define it (created, recreated or deleted here; a topic no record defines any more
+    /// is deleted), and the cursor moves to the queue's new end (records copied there later are
+    /// applied as usual).
     public func copiedLogTruncated() async {
         await serializer.run("changes") { () async -> Void in
-            let next = log.queueBounds(Self.queue).next
-            cursor.withLockedValue { $0 = min($0 ?? next, next) }
+            let bounds = log.queueBounds(Self.queue)
+            cursor.withLockedValue { $0 = min($0 ?? bounds.next, bounds.next) }
+            guard let cut = pendingCut.withLockedValue({ pending in defer { pending = nil }; return pending }),
+                !cut.names.isEmpty
+            else { return }
+            var defined: [String: (TopicMessageType, Int)] = [:]
+            for entry in log.queueEntries(Self.queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min))) {
+                guard let record = try? log.read(entry, of: Self.queue),
+                    let change = record.property(Property.change).flatMap(Change.init),
+                    let name = record.property(Property.topic), cut.names.contains(name)
+                else { continue }
+                switch change {
+                case .createTopic:
+                    if let type = record.property(Property.type).flatMap(TopicMessageType.init(rawValue:)),
+                        let queues = record.property(Property.queues).flatMap(Int.init)
+                    {
+                        defined[name] = (type, queues)
+                    }
+                case .deleteTopic:
+                    defined[name] = nil
+                }
+            }
+            for name in cut.names.sorted() {
+                do throws(BrokerError) {
+                    let existing = try await local.topic(named: name)
+                    if let (type, queues) = defined[name] {
+                        if existing?.messageType == type && existing?.queueCount == queues { continue }
+                        if existing != nil { _ = try await local.delete(named: name) }
+                        _ = try await local.create(name: name, type: type, queueCount: queues)
+                    } else if existing != nil {
+                        _ = try await local.delete(named: name)
+                    } else {
+                        continue
+                    }
+                    logger.warning("topic put back as the cut log defines it", metadata: ["topic.name": "\(name)"])
+                } catch {
+                    logger.error("topic change of a cut log tail not undone", metadata: ["topic.name": "\(name)", "error": "\(error)"])
+                }
+            }
         }
     }
 
