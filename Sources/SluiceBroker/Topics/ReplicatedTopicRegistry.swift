@@ -67,9 +67,15 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
         try TopicName.validate(name)
         try TopicDefinition.validateQueueCount(queueCount)
         return try await serializer.run("changes") { () async throws(BrokerError) -> TopicDefinition in
-            // An identical repeat needs no record; a different one is refused by the table.
+            // A different one is refused by the table (no record). An identical repeat is
+            // recorded again: harmless to replay, and how a topic made before the group was
+            // replicated (no record yet) reaches the followers.
             if try await local.topic(named: name) != nil {
-                return try await local.create(name: name, type: type, queueCount: queueCount)
+                let existing = try await local.create(name: name, type: type, queueCount: queueCount)
+                try await append(
+                    .createTopic, name: name,
+                    [(Property.type, existing.messageType.rawValue), (Property.queues, "\(existing.queueCount)")])
+                return existing
             }
             try await append(
                 .createTopic, name: name,

@@ -30,19 +30,20 @@ struct ReplicatedTopicRegistryTests {
         }
     }
 
-    @Test("creates and deletes are appended to the metadata queue; a replay from the start rebuilds an empty table")
+    @Test("creates (also identical repeats, not refused ones) and deletes are appended to the metadata queue; a replay from the start rebuilds an empty table")
     func replayRebuilds() async throws {
         try await withRegistry { stack, registry in
             _ = try await registry.create(name: "orders", type: .normal, queueCount: 4)
-            _ = try await registry.create(name: "orders", type: .normal, queueCount: 4)  // identical repeat: no record
+            _ = try await registry.create(name: "orders", type: .normal, queueCount: 4)  // identical repeat: recorded again
+            await #expect(throws: BrokerError.self) { _ = try await registry.create(name: "orders", type: .fifo, queueCount: 4) }
             _ = try await registry.create(name: "gone", type: .fifo, queueCount: 2)
             #expect(try await registry.delete(named: "gone"))
-            #expect(stack.log.queueBounds(ReplicatedTopicRegistry.queue).next == 3)
+            #expect(stack.log.queueBounds(ReplicatedTopicRegistry.queue).next == 4)
 
             // A follower's table (empty here) replays the queue.
             for topic in try await stack.topics.list() { _ = try await stack.topics.delete(named: topic.name) }
             let follower = ReplicatedTopicRegistry(local: stack.topics, log: stack.log, leader: { "b2" }, logger: Self.logger)
-            #expect(try await follower.applyCopiedChanges() == 3)
+            #expect(try await follower.applyCopiedChanges() == 4)
             #expect(try await stack.topics.list().map(\.name) == ["orders"])
             #expect(try await stack.topics.topic(named: "orders")?.queueCount == 4)
             #expect(try await follower.applyCopiedChanges() == 0)
