@@ -8,7 +8,7 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
             case invalidMessage, transactionNotFound, transactionConflict, storageFailure
             case invalidArgument, topicNotFound, topicExists
             case groupNotFound, invalidReceiptHandle, staleReceiptHandle
-            case limitExceeded, notRecallable
+            case limitExceeded, notRecallable, notLeader
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -54,6 +54,9 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
         /// A DELAY message cannot be recalled: no longer stored, already due (delivered), or
         /// recalled before; the message says which.
         public static let notRecallable = Code(.notRecallable)
+        /// This broker follows its replicated group's leader and the change (a topic create or
+        /// delete) must be made there; the message names the leader when it is known.
+        public static let notLeader = Code(.notLeader)
 
         public var description: String { value.rawValue }
     }

@@ -33,6 +33,9 @@ public final class StoreService: Service, CustomStringConvertible {
     /// Runs right after the log opens, before anything else reads or appends to it: replication
     /// uses it to refuse local appends on a follower from the first moment. A throw fails start-up.
     private let logOpened: (@Sendable (CommitLog) async throws -> Void)?
+    /// Non-nil in a replicated group (`--replicas` ≥ 2): topic changes go through the log
+    /// (`ReplicatedTopicRegistry`), and this names the group's leader for a follower's refusal.
+    private let metadataLeader: (@Sendable () -> String?)?
 
     /// How the checker reaches producers (the gRPC front's Telemetry streams) and how often.
     public struct CheckBackWiring: Sendable {
@@ -58,8 +61,9 @@ public final class StoreService: Service, CustomStringConvertible {
         handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil, autoCreateGroups: Bool = true,
         trace: MessageTraceRecorder.Configuration? = nil, clientLimits: ClientLimits = ClientLimits(),
         bootstrapUsers: [BootstrapCredential] = [], logOpened: (@Sendable (CommitLog) async throws -> Void)? = nil,
-        logger: Logger
+        metadataLeader: (@Sendable () -> String?)? = nil, logger: Logger
     ) {
+        self.metadataLeader = metadataLeader
         self.logOpened = logOpened
         self.clientLimits = clientLimits
         self.bootstrapUsers = bootstrapUsers
@@ -180,7 +184,20 @@ public final class StoreService: Service, CustomStringConvertible {
         handle.lite = lite
         handle.mqttRetained = retained
         handle.trace = recorder
-        handle.install(topics: topics, coordinator: coordinator, consumption: consumption)
+        // A replicated group's topics follow the log: apply what was copied (or written before a
+        // crash) before anything is served.
+        let replicatedTopics = metadataLeader.map { leader in
+            ReplicatedTopicRegistry(local: topics, log: log, leader: leader, logger: Logger(label: "sluice.topics"))
+        }
+        if let replicatedTopics {
+            do throws(BrokerError) {
+                let applied = try await replicatedTopics.applyCopiedChanges()
+                logger.info("topic changes replayed from the log", metadata: ["changes": "\(applied)"])
+            } catch {
+                logger.error("topic changes in the log not applied at start-up", metadata: ["error": "\(error)"])
+            }
+        }
+        handle.install(topics: replicatedTopics ?? topics, coordinator: coordinator, consumption: consumption)
         readiness.markReady(RecoveryFacts(log.recoveryReport))
         // Cancellation (the group giving up on a graceful stop) must still close the log, so the
         // error from `gracefulShutdown()` only ends the wait.
@@ -193,6 +210,7 @@ public final class StoreService: Service, CustomStringConvertible {
             let upkeep = ConsumptionUpkeep(engine: consumption, isAlive: Self.liveness(checkBacks?.producers))
             group.addTask { await upkeep.run() }
             if let recorder { group.addTask { try? await recorder.run() } }
+            if let replicatedTopics { group.addTask { await replicatedTopics.followChanges() } }
             try? await gracefulShutdown()
             group.cancelAll()
         }

@@ -91,6 +91,11 @@ extension Replica {
                 logger.warning(
                     "truncating a divergent log tail",
                     metadata: ["from": "\(cut)", "end": "\(end)", "epoch": "\(history.lastEpoch)", "leader.epoch": "\(leaderEpoch)"])
+                do {
+                    try await companion?.willTruncate(to: cut)
+                } catch {
+                    throw ReplicationError(.storage, "cannot undo the state derived from the tail past \(cut)", cause: error)
+                }
                 do throws(StorageError) {
                     try await log.truncate(to: cut)
                 } catch {

@@ -2,6 +2,12 @@
 /// the replica tells it when the log was cut, and a promotion waits for it to catch up before
 /// the new leader takes appends, so nothing it derives is missing when it starts to act on it.
 public protocol ReplicaCompanion: Sendable {
+    /// The follower's log is about to be cut at `offset` (a divergent tail no majority held):
+    /// undo whatever the records at or past it put in the companion's state, while they can
+    /// still be read. Throwing keeps the log as it is; the follower session fails and the next
+    /// one tries again, so the log is never cut behind the companion's back.
+    func willTruncate(to offset: UInt64) async throws
+
     /// The follower's log was cut back to the point it shares with its leader.
     func logTruncated() async
 

@@ -192,8 +192,12 @@ struct BrokerCommand: AsyncParsableCommand {
         // With replication the replica takes the log as soon as it opens: a follower never
         // appends locally, not even during start-up.
         var logOpened: (@Sendable (CommitLog) async throws -> Void)?
+        // ... and topic changes go through the log, so they follow the group (a follower refuses
+        // them, naming the leader it follows).
+        var metadataLeader: (@Sendable () -> String?)?
         if let replication = cluster?.replication {
             logOpened = { @Sendable log in try await replication.attach(log, handle: handle) }
+            metadataLeader = { @Sendable in replication.followedLeader }
         }
         let store = StoreService(
             configuration: configuration.commitLogConfiguration,
@@ -202,7 +206,8 @@ struct BrokerCommand: AsyncParsableCommand {
             checkBacks: checkBacks, autoCreateGroups: configuration.autoCreateGroups,
             trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
             clientLimits: configuration.clientLimits,
-            bootstrapUsers: bootstrapUsers, logOpened: logOpened, logger: Logger(label: "sluice.store"))
+            bootstrapUsers: bootstrapUsers, logOpened: logOpened, metadataLeader: metadataLeader,
+            logger: Logger(label: "sluice.store"))
         let access = AccessControl(
             configuration: AccessControl.Configuration(
                 enabled: configuration.authEnabled, maxClockSkew: configuration.authMaxClockSkew),

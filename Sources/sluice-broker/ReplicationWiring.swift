@@ -52,6 +52,9 @@ final class ReplicationWiring: Sendable {
 
     var current: Replica? { replica.withLock { $0 } }
 
+    /// The node id of the leader this broker's replica follows (nil while leading or unknown).
+    var followedLeader: String? { current?.snapshot.leader }
+
     /// The candidacy rule, run before each bid: ask the live peers of the group how complete
     /// their logs are; while one is more complete, let it bid first (up to three rounds of a
     /// second, so a peer that is up but cannot win does not block the group forever).

@@ -2,19 +2,54 @@ import Logging
 import SluiceBroker
 import SluiceReplication
 
-/// Keeps the transaction table of a replicated broker in step with the log it copies: the
-/// coordinator replays copied events every maintenance tick; this moves its cursor back after a
-/// truncation and, on promotion, replays the last ones before the broker takes appends and its
-/// checker starts asking about prepared halves.
+/// Keeps the transaction table (and the topics, `ReplicatedTopicRegistry`) of a replicated broker
+/// in step with the log it copies: the
+/// coordinator replays copied events every maintenance tick; before a divergent tail is cut this
+/// undoes what the tail's events did to the table, after the cut it moves the replay cursor back,
+/// and on promotion it replays the last events before the broker takes appends and its checker
+/// starts asking about prepared halves.
 struct TransactionTableCompanion: ReplicaCompanion {
     let handle: BrokerHandle
     let logger: Logger
 
+    /// The table must be open before a tail is cut (a broker restarted after `kill -9` may meet
+    /// its new leader while the store is still opening): waits for it up to `wait`, then throws
+    /// so the follower session fails and retries instead of cutting behind the table's back.
+    func willTruncate(to offset: UInt64) async throws {
+        let wait = ContinuousClock.now + .seconds(10)
+        while handle.coordinator == nil {
+            if Task.isCancelled || ContinuousClock.now >= wait {
+                throw BrokerError(.storageUnavailable, "the transaction table is not open yet")
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        guard let coordinator = handle.coordinator else {
+            throw BrokerError(.storageUnavailable, "the transaction table closed")
+        }
+        try await coordinator.forgetLogTail(from: offset)
+        await (handle.topics as? ReplicatedTopicRegistry)?.forgetLogTail(from: offset)
+    }
+
     func logTruncated() async {
         await handle.coordinator?.copiedLogTruncated()
+        await (handle.topics as? ReplicatedTopicRegistry)?.copiedLogTruncated()
+        do throws(BrokerError) {
+            if let changed = try await handle.consumption?.logWasCut(), changed > 0 {
+                logger.warning("consumer positions moved back to the cut log's end", metadata: ["groups.topics": "\(changed)"])
+            }
+        } catch {
+            logger.error("consumer state past the cut not forgotten", metadata: ["error": "\(error)"])
+        }
     }
 
     func willLead() async {
+        if let topics = handle.topics as? ReplicatedTopicRegistry {
+            do throws(BrokerError) {
+                try await topics.applyCopiedChanges()
+            } catch {
+                logger.error("topics behind the log at promotion", metadata: ["error": "\(error)"])
+            }
+        }
         // Still starting (no coordinator yet): its start-up reconcile replays the whole log.
         guard let coordinator = handle.coordinator else { return }
         do throws(BrokerError) {

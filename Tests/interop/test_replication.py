@@ -88,8 +88,12 @@ def test_official_client_follows_a_fail_over_by_itself():
             brokers.append(stack.enter_context(contextlib.contextmanager(start_broker)(args)))
         leader = settled_leader(brokers)
         assert leader is not None, "no leader settled"
-        for broker in brokers:  # topics live in each broker's own table (not replicated yet)
-            broker.create_topic("orders", "normal")
+        leader.create_topic("orders", "normal")  # the followers get it through the replicated log
+        for broker in brokers:
+            deadline = time.monotonic() + 15
+            while broker.request("GET", "/v1/topics/orders")[0] != 200:
+                assert time.monotonic() < deadline, f"topic orders did not reach {broker}"
+                time.sleep(0.1)
 
         endpoints = ";".join(b.endpoint for b in brokers)
         producer = Producer(ClientConfiguration(endpoints, Credentials(), request_timeout=3), ("orders",))

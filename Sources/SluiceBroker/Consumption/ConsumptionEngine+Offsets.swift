@@ -25,6 +25,22 @@ extension ConsumptionEngine {
         waiters.notify(group: group.name, topic: topic.name)
     }
 
+    /// The log was cut back (a replicated broker dropped a divergent tail): every group forgets
+    /// the messages it held at or past the new end of each queue and its position moves back
+    /// there (`TopicConsumer.forgetCut()`). Returns how many group-topic pairs changed.
+    /// - Throws: `.storageFailure` when the table cannot be written.
+    @discardableResult
+    public func logWasCut() async throws(BrokerError) -> Int {
+        let consumers = state.withLock { Array($0.consumers.values) }
+        var changed = 0
+        for consumer in consumers {
+            guard let write = await consumer.forgetCut() else { continue }
+            try await stored(write)
+            changed += 1
+        }
+        return changed
+    }
+
     /// Subscribes `group` to `topic`: the first time, fixes and stores the group's start position
     /// in every queue by its `consumeFrom` setting. Consumers subscribe when they announce their
     /// subscriptions (Telemetry settings) and again on every receive; only the first counts.

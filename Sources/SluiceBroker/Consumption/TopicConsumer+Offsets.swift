@@ -55,6 +55,35 @@ extension TopicConsumer {
         return (moved, table.enqueue(changes))
     }
 
+    /// The log was cut (a replica dropped a divergent tail, docs/architecture.md §15): forgets
+    /// what the group held at or past each queue's new end, delivered or not, and moves its
+    /// position back there, so the records later copied at those offsets are read as new.
+    /// Receipt handles of forgotten deliveries stop working; timers that name them are skipped.
+    /// nil when nothing of this group was past the cut.
+    func forgetCut() -> PendingWrite? {
+        var changes = ConsumptionChanges()
+        for (queueId, previous) in queues.sorted(by: { $0.key < $1.key }) {
+            let next = log.queueBounds(QueueID(topic: topic, queueId: queueId)).next
+            let gone = previous.pending.keys.filter { $0 >= next }
+            guard previous.nextOffset > next || !gone.isEmpty else { continue }
+            var progress = previous
+            for offset in gone.sorted() {
+                progress.pending.removeValue(forKey: offset)
+                progress.ready.removeValue(forKey: offset)
+                changes.finished.append((groupName, topic, queueId, offset))
+            }
+            for (line, offsets) in progress.lines {
+                let kept = offsets.filter { $0 < next }
+                progress.lines[line] = kept.isEmpty ? nil : Deque(kept)
+            }
+            progress.nextOffset = min(progress.nextOffset, next)
+            queues[queueId] = progress
+            changes.resetCursors.append(
+                CursorRow(group: groupName, topic: topic, queueId: queueId, nextOffset: progress.nextOffset))
+        }
+        return changes.isEmpty ? nil : table.enqueue(changes)
+    }
+
     // MARK: backlog
 
     func backlog(nowMs: Int64) -> [QueueBacklog] {

@@ -166,6 +166,28 @@ final class DeferredHalves: Sendable {
         }
     }
 
+    /// The log is about to be cut at commit-log offset `cut`: forgets held halves at or past it
+    /// (waiting or unwritten; one being flushed or resolved right now is left to its writer).
+    /// Returns their tokens, for the caller to end.
+    func dropTail(from cut: UInt64) -> [EventWatermark.Token] {
+        state.withLockedValue { state in
+            var tokens: [EventWatermark.Token] = []
+            for (transactionId, entry) in state.byId where UInt64(max(0, entry.prepared.commitLogOffset)) >= cut {
+                switch entry.phase {
+                case .waiting:
+                    tokens.append(entry.halfToken)
+                case .unwritten(_, let eventToken):
+                    tokens += [entry.halfToken, eventToken]
+                case .flushing, .resolving:
+                    continue
+                }
+                state.byId.removeValue(forKey: transactionId)
+                state.byKey.removeValue(forKey: Self.key(entry.prepared))
+            }
+            return tokens
+        }
+    }
+
     /// A claimed transaction's resolution is in the log but its row could not be written.
     func markUnwritten(_ transactionId: String, row: TransactionStateStore.ResolvedAtOnce, eventToken: EventWatermark.Token) {
         state.withLockedValue { state in

@@ -37,6 +37,10 @@ public final class TransactionCoordinator: Sendable {
     /// The event-queue offset below which every event is in the table, for a follower whose log
     /// grows by copying (`applyCopiedEvents()`); nil until `reconcile()` has run.
     let copiedEventsCursor = NIOLockedValueBox<UInt64?>(nil)
+    /// Set by `forgetLogTail(from:)` until the log is cut (`copiedLogTruncated()`): the first
+    /// event-queue offset of the tail being cut, which copied-event replays must not reach
+    /// (the tail's records stay readable until the cut).
+    let pendingCutEventOffset = NIOLockedValueBox<UInt64?>(nil)
     let finishTimer = Metrics.Timer(label: "sluice_transaction_finish_seconds")
     /// Where half-stored, committed and rolled-back events go; nil when tracing is off.
     public let trace: MessageTraceRecorder?

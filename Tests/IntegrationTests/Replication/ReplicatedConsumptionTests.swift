@@ -23,7 +23,7 @@ struct ReplicatedConsumptionTests {
                 let brokers = try await ReplicationFailoverTests.startGroup(etcd: etcd.endpoint, in: directory)
                 defer { for broker in brokers { broker.process.send(SIGKILL) } }
                 let leader = try #require(await ReplicationFailoverTests.settledLeader(brokers), "no leader settled")
-                for broker in brokers { try await broker.createTopic("orders") }
+                try await ReplicationFailoverTests.createTopic("orders", on: leader, reaching: brokers)
                 try await Self.createGroup("readers", on: leader)
                 let first = try await ReplicationFailoverTests.send(5, to: leader, prefix: "acked")
                 #expect(first.acked.count == 5, "refused: \(first.failed)")

@@ -34,7 +34,7 @@ struct ReplicatedTransactionTests {
                     etcd: etcd.endpoint, in: directory, extraArguments: Self.arguments)
                 defer { for broker in brokers { broker.process.send(SIGKILL) } }
                 let leader = try #require(await ReplicationFailoverTests.settledLeader(brokers), "no leader settled")
-                for broker in brokers { try await broker.createTopic("payments", type: "transaction") }
+                try await ReplicationFailoverTests.createTopic("payments", type: "transaction", on: leader, reaching: brokers)
 
                 // One half left prepared (the producer answers "unknown" and then goes away), one
                 // committed by its producer.

@@ -106,11 +106,25 @@ struct ReplicationFailoverTests {
             return reply.status == 404 ? 0 : ((reply.json?["messages"] as? [Any])?.count ?? -1)
         }
 
+        func hasTopic(_ name: String) async -> Bool {
+            (try? await LoopbackHTTP.get(admin + "/v1/topics/\(name)"))?.status == 200
+        }
+
         func createTopic(_ name: String, type: String = "normal") async throws {
             let body = try JSONSerialization.data(withJSONObject: ["name": name, "type": type, "queues": 4])
             let reply = try await LoopbackHTTP.send(
                 "POST", admin + "/v1/topics", headers: ["Content-Type": "application/json"], body: Array(body))
             try #require([200, 201, 409].contains(reply.status), "create topic on \(self.name): \(reply.text)")
+        }
+    }
+
+    /// Creates `name` on the group's leader only; the other brokers get it through the
+    /// replicated log (a create sent to a follower is refused with 421 NOT_LEADER).
+    static func createTopic(_ name: String, type: String = "normal", on leader: Broker, reaching brokers: [Broker]) async throws {
+        try await leader.createTopic(name, type: type)
+        for broker in brokers where broker !== leader {
+            let copied = await eventually(timeout: .seconds(15)) { await broker.hasTopic(name) }
+            #expect(copied, "topic \(name) did not reach \(broker.name)")
         }
     }
 
@@ -185,7 +199,7 @@ struct ReplicationFailoverTests {
                 var brokers = try await Self.startGroup(etcd: etcd.endpoint, in: directory)
                 defer { for broker in brokers { broker.process.send(SIGKILL) } }
                 let leader = try #require(await Self.settledLeader(brokers), "no leader settled")
-                for broker in brokers { try await broker.createTopic("orders") }
+                try await Self.createTopic("orders", on: leader, reaching: brokers)
                 // Every broker's route names the leader, whichever one a client asks.
                 for broker in brokers {
                     #expect(try await broker.routeAddresses("orders") == ["127.0.0.1:\(leader.grpcPort)"], "route from \(broker.name)")
@@ -284,7 +298,7 @@ struct ReplicationFailoverTests {
                 let brokers = try await Self.startGroup(etcd: etcd.endpoint, in: directory)
                 defer { for broker in brokers { broker.process.send(SIGKILL) } }
                 let leader = try #require(await Self.settledLeader(brokers), "no leader settled")
-                for broker in brokers { try await broker.createTopic("orders") }
+                try await Self.createTopic("orders", on: leader, reaching: brokers)
                 let first = try await Self.send(30, to: leader, prefix: "before")
                 #expect(first.acked.count == 30)
                 let firstEpoch = try #require(await leader.epoch())

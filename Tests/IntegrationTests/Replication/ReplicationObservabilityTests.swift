@@ -26,7 +26,7 @@ struct ReplicationObservabilityTests {
                 let brokers = try await ReplicationFailoverTests.startGroup(etcd: etcd.endpoint, in: directory)
                 defer { for broker in brokers { broker.process.send(SIGKILL) } }
                 let leader = try #require(await ReplicationFailoverTests.settledLeader(brokers), "no leader settled")
-                for broker in brokers { try await broker.createTopic("orders") }
+                try await ReplicationFailoverTests.createTopic("orders", on: leader, reaching: brokers)
                 let first = try await ReplicationFailoverTests.send(10, to: leader, prefix: "first")
                 #expect(first.acked.count == 10)
                 let followers = brokers.filter { $0 !== leader }

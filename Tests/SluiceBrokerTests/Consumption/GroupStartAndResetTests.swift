@@ -37,6 +37,31 @@ struct GroupStartAndResetTests {
         }
     }
 
+    @Test("a cut log: a group forgets what it held past the cut and reads the records later written there as new")
+    func cutLogMovesPositionsBack() async throws {
+        try await withStack { stack, _ in
+            let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
+            let group = try await stack.engine.groupForConsumer("g")
+            try await stack.engine.subscribe(group: group, topic: topic)
+            try await stack.send("t", body: "a")
+            let cut = stack.log.endOffset
+            try await stack.send("t", body: "b")
+            try await stack.send("t", body: "c")
+            let delivered = try await receive(stack, group, topic)
+            #expect(delivered.map(Self.body) == ["a", "b", "c"])
+            try await ackAll(stack, "g", "t", Array(delivered.prefix(1)))
+
+            // A replica cutting a divergent tail: b and c are gone (c was never acknowledged, b neither).
+            try await stack.log.truncate(to: cut)
+            #expect(try await stack.engine.logWasCut() == 1)
+            #expect(try await stack.engine.logWasCut() == 0, "a second call finds nothing past the cut")
+            try await stack.send("t", body: "d")
+            #expect(try await receive(stack, group, topic).map(Self.body) == ["d"])
+            // The handle of a forgotten delivery no longer acknowledges anything.
+            await #expect(throws: BrokerError.self) { try await ackAll(stack, "g", "t", [delivered[1]]) }
+        }
+    }
+
     @Test("a group made on first use starts at the newest message; what was sent before is never delivered")
     func latestByDefault() async throws {
         try await withStack { stack, _ in

@@ -1,0 +1,39 @@
+import Foundation
+import SluiceBroker
+import SluiceStorage
+import SluiceTesting
+import SluiceTransactions
+import Testing
+
+/// `forgetLogTail(from:)` then `CommitLog.truncate(to:)`, as a replica cutting a divergent tail
+/// does (docs/architecture.md §15): what the tail's events did to the table is undone.
+@Suite("transaction coordinator: a cut log tail")
+struct TransactionTailTests {
+    @Test("a commit in the tail reopens its half, a half in the tail is forgotten, and the log goes on from the cut", arguments: TransactionFixture.halfTableDelays)
+    func cutTail(delayMs: Int) async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: delayMs)
+            let kept = try await fixture.coordinator.prepare(fixture.half("kept", id: "M1"))
+            await fixture.coordinator.flushDeferredHalves(all: true)
+            let cut = fixture.log.endOffset
+            // The tail: kept's commit and a new half.
+            #expect(try await fixture.coordinator.end(transactionId: kept.transactionId, resolution: .commit, source: .producer, actor: nil) == .applied)
+            let lost = try await fixture.coordinator.prepare(fixture.half("lost", id: "M2"))
+            await fixture.coordinator.flushDeferredHalves(all: true)
+            #expect(try await fixture.coordinator.transaction(id: lost.transactionId)?.state == .prepared)
+
+            let forgotten = try await fixture.coordinator.forgetLogTail(from: cut)
+            #expect(forgotten == .init(halvesDropped: 1, resolutionsUndone: 1))
+            try await fixture.log.truncate(to: cut)
+            await fixture.coordinator.copiedLogTruncated()
+
+            #expect(try await fixture.coordinator.transaction(id: kept.transactionId)?.state == .prepared)
+            #expect(try await fixture.coordinator.transaction(id: lost.transactionId) == nil)
+            #expect(try fixture.visibleCopies(of: "M1").isEmpty)
+            // The half is undecided again: a rollback now stands.
+            #expect(try await fixture.coordinator.end(transactionId: kept.transactionId, resolution: .rollback, source: .check, actor: nil) == .applied)
+            #expect(try await fixture.coordinator.transaction(id: kept.transactionId)?.state == .rolledBack)
+            try await fixture.close()
+        }
+    }
+}
