@@ -36,4 +36,28 @@ struct TransactionTailTests {
             try await fixture.close()
         }
     }
+
+    @Test("a half still held in memory whose commit is in the tail, its final row not yet written, is prepared again")
+    func heldHalfCommittedInTail() async throws {
+        try await withTemporaryDirectory { directory in
+            // A hold long enough that nothing is flushed unless the test asks.
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: 60_000)
+            let held = try await fixture.coordinator.prepare(fixture.half("held", id: "M3"))
+            let cut = fixture.log.endOffset
+            // The tail: only the commit. Its row waits for the next flush.
+            #expect(try await fixture.coordinator.end(transactionId: held.transactionId, resolution: .commit, source: .producer, actor: nil) == .applied)
+            #expect(try await fixture.coordinator.transaction(id: held.transactionId)?.state == .committed)
+
+            let forgotten = try await fixture.coordinator.forgetLogTail(from: cut)
+            #expect(forgotten.halvesDropped == 0)
+            try await fixture.log.truncate(to: cut)
+            await fixture.coordinator.copiedLogTruncated()
+            #expect(try await fixture.coordinator.transaction(id: held.transactionId)?.state == .prepared)
+            // The flush writes it as prepared, not committed.
+            await fixture.coordinator.flushDeferredHalves(all: true)
+            #expect(try await fixture.store.transaction(id: held.transactionId)?.state == .prepared)
+            #expect(try fixture.visibleCopies(of: "M3").isEmpty)
+            try await fixture.close()
+        }
+    }
 }

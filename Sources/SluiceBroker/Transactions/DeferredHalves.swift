@@ -167,12 +167,20 @@ final class DeferredHalves: Sendable {
     }
 
     /// The log is about to be cut at commit-log offset `cut`: forgets held halves at or past it
-    /// (waiting or unwritten; one being flushed or resolved right now is left to its writer).
-    /// Returns their tokens, for the caller to end.
-    func dropTail(from cut: UInt64) -> [EventWatermark.Token] {
+    /// (waiting or unwritten; one being flushed or resolved right now is left to its writer), and
+    /// puts a held half below the cut whose resolution is in the tail (`resolvedInTail`) back to
+    /// waiting, as if its producer had not ended it yet. Returns the tokens to end.
+    func dropTail(from cut: UInt64, resolvedInTail: Set<String> = []) -> [EventWatermark.Token] {
         state.withLockedValue { state in
             var tokens: [EventWatermark.Token] = []
-            for (transactionId, entry) in state.byId where UInt64(max(0, entry.prepared.commitLogOffset)) >= cut {
+            for (transactionId, entry) in state.byId {
+                guard UInt64(max(0, entry.prepared.commitLogOffset)) >= cut else {
+                    if case .unwritten(_, let eventToken) = entry.phase, resolvedInTail.contains(transactionId) {
+                        tokens.append(eventToken)
+                        state.byId[transactionId]?.phase = .waiting
+                    }
+                    continue
+                }
                 switch entry.phase {
                 case .waiting:
                     tokens.append(entry.halfToken)

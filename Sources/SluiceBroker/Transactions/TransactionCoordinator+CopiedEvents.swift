@@ -90,7 +90,7 @@ extension TransactionCoordinator {
                 }
                 offset = entries[entries.count - 1].queueOffset + 1
             }
-            for token in deferred?.dropTail(from: cut) ?? [] { watermark.end(token) }
+            for token in deferred?.dropTail(from: cut, resolvedInTail: resolved) ?? [] { watermark.end(token) }
             let forgotten = unappliedResolutions.withLockedValue { pending in
                 let gone = pending.filter { halves.contains($0.key) || resolved.contains($0.key) }
                 for key in gone.keys { pending.removeValue(forKey: key) }
