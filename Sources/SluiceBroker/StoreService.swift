@@ -176,9 +176,24 @@ public final class StoreService: Service, CustomStringConvertible {
             await log.close()
             throw error
         }
+        let mqttSessions: MQTTSessionStore
+        do throws(BrokerError) {
+            mqttSessions = try await MQTTSessionStore.open(path: Self.transactionDatabasePath(configuration.directory))
+        } catch {
+            readiness.markFailed(error.message)
+            await retained.close()
+            await lite.close()
+            await security.close()
+            await consumption.close()
+            await topics.close()
+            try? await coordinator.store.close()
+            await log.close()
+            throw error
+        }
         handle.security = security
         handle.lite = lite
         handle.mqttRetained = retained
+        handle.mqttSessions = mqttSessions
         handle.trace = recorder
         handle.install(topics: topics, coordinator: coordinator, consumption: consumption)
         readiness.markReady(RecoveryFacts(log.recoveryReport))
@@ -202,6 +217,8 @@ public final class StoreService: Service, CustomStringConvertible {
         handle.security = nil
         handle.lite = nil
         handle.mqttRetained = nil
+        handle.mqttSessions = nil
+        await mqttSessions.close()
         await retained.close()
         await lite.close()
         await security.close()
