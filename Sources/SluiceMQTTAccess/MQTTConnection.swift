@@ -51,7 +51,10 @@ struct MQTTConnection: Sendable {
                     let (_, newPump) = await subscribe(
                         MQTTSubscription(filter: filter, qos: qos), client: accepted, resuming: true)
                     if let newPump {
-                        if newPump.group == ownGroup { await redeliverInFlight(newPump) }
+                        if newPump.group == ownGroup {
+                            await trimQueue(newPump)
+                            await redeliverInFlight(newPump)
+                        }
                         let pump = MQTTPump(connection: self, client: accepted, key: newPump)
                         group.addTask { await pump.run() }
                     }
@@ -94,20 +97,6 @@ struct MQTTConnection: Sendable {
         // DISCONNECT discards the will (§3.14.4); any other end publishes it.
         if let client, !disconnected, let will = client.will { await publishWill(will, client: client) }
         MQTTAccessMetrics.shared.connection(outcome)
-    }
-
-    /// Makes the session's own group's unanswered deliveries on the pump's topic due now.
-    private func redeliverInFlight(_ key: MQTTSessionState.PumpKey) async {
-        do throws(FrontRefusal) {
-            let count = try await front.service.redeliverInFlightChecked(group: key.group, topic: key.topic)
-            if count > 0 {
-                front.logger.debug(
-                    "MQTT session resumed with deliveries in flight",
-                    metadata: ["mqtt.group": "\(key.group)", "mqtt.redelivered": "\(count)"])
-            }
-        } catch {
-            front.logger.debug("MQTT redelivery refused", metadata: ["error": "\(error.message)"])
-        }
     }
 
     /// Closes the channel once the client has been silent past the limit (CONNECT timeout

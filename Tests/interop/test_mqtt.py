@@ -17,7 +17,7 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import start_broker
+from conftest import BROKER, start_broker
 
 WAIT = 20
 
@@ -1021,3 +1021,57 @@ def test_mosquitto_qos2(mqtt_broker):
             sub.wait(timeout=5)
     assert sub.returncode == 0, err
     assert out.splitlines() == ["cli2/a exactly"]
+
+
+def remaining_length(n):
+    out = b""
+    while True:
+        byte, n = n % 128, n // 128
+        out += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def test_mqtt_limits_are_broker_flags():
+    shown = subprocess.run([BROKER, "--help"], capture_output=True, text=True, timeout=WAIT).stdout
+    for flag in ("--mqtt-max-packet-size", "--mqtt-max-inflight", "--mqtt-max-queued"):
+        assert flag in shown
+    generator = start_broker(
+        extra_args=["--mqtt-max-packet-size", "1KiB", "--mqtt-max-inflight", "4", "--mqtt-max-queued", "3"], mqtt=True)
+    broker = next(generator)
+    try:
+        broker.create_topic("lim", "normal")
+        # A packet over --mqtt-max-packet-size closes the connection; one under it is taken.
+        s, connack = raw_connect(broker, "big")
+        body = mqtt_string("lim/x") + b"x" * 900
+        s.sendall(bytes([0x30]) + remaining_length(len(body)) + body + bytes([0xC0, 0x00]))
+        assert read_packets(s, 2) == [(0xD0, b"")]
+        body = mqtt_string("lim/x") + b"x" * 1100
+        s.sendall(bytes([0x30]) + remaining_length(len(body)) + body)
+        assert read_until_closed(s) == b""
+        s.close()
+        # --mqtt-max-inflight: 4 QoS 1 deliveries await PUBACK, the rest wait.
+        s, connack = raw_connect(broker, "slow")
+        raw_subscribe(s, "lim/#", 1)
+        # --mqtt-max-queued: a kept session gets about the newest 3 of what came while it was away.
+        sleepy = Client(broker, client_id="sleepy", clean_session=False)
+        try:
+            assert sleepy.subscribe("lim/#", qos=1) == [1]
+        finally:
+            sleepy.close()
+        publisher = Client(broker)
+        try:
+            for i in range(8):
+                publisher.publish("lim/q", f"m{i}".encode(), qos=1)
+        finally:
+            publisher.close()
+        assert len(publishes(read_packets(s, 3))) == 4
+        s.close()
+        sleepy = Client(broker, client_id="sleepy", clean_session=False)
+        try:
+            assert sleepy.connack == (0, True)
+            assert len(sleepy.received(8, timeout=4)) == 3
+        finally:
+            sleepy.close()
+    finally:
+        generator.close()
