@@ -225,7 +225,7 @@ struct MQTTConnection: Sendable {
             MQTTAccessMetrics.shared.packet("subscribe", code: codes.contains(0x80) ? "refused" : "ok")
             try await send(.suback(packetId: packetId, returnCodes: codes))
             for (subscription, code) in zip(subscriptions, codes) where code != 0x80 {
-                try await sendRetained(subscription.filter, granted: MQTTQoS(rawValue: code) ?? .atMostOnce)
+                try await sendRetained(subscription.filter, granted: MQTTQoS(rawValue: code) ?? .atMostOnce, client: client)
             }
         case .unsubscribe(let packetId, let filters):
             MQTTAccessMetrics.shared.packet("unsubscribe")

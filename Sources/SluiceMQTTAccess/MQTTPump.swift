@@ -76,7 +76,9 @@ struct MQTTPump: Sendable {
             try await connection.send(.publish(MQTTPublish(topic: name, payload: payload)))
             await connection.front.acknowledge(pending)
         case .atLeastOnce:
-            guard let (packetId, again) = connection.session.track(pending) else { return }
+            // Not an id a QoS 2 delivery of the session still holds.
+            let reserved = Set(client.sessions.session(client.clientId)?.outbound.keys.map { $0 } ?? [])
+            guard let (packetId, again) = connection.session.track(pending, reserved: reserved) else { return }
             try await connection.send(.publish(MQTTPublish(
                 topic: name, payload: payload, qos: .atLeastOnce, dup: again || deliveredBefore, packetId: packetId)))
         case .exactlyOnce:
