@@ -1001,6 +1001,42 @@ def test_qos2_delivery_resumes_with_its_packet_id(mqtt_broker, clients):
     s.close()
 
 
+def test_qos2_delivery_keeps_its_packet_id_across_kill_9(tmp_path):
+    keep = str(tmp_path)
+    first, broker = restart_broker(keep)
+    try:
+        broker.create_topic("orders", "normal")
+        s, connack = raw_connect(broker, "receiver", clean=False)
+        raw_subscribe(s, "orders/#", 2)
+        publisher = Client(broker)
+        try:
+            publisher.publish("orders/1", b"ship it", qos=2)
+        finally:
+            publisher.close()
+        got = publishes(read_packets(s, 3))
+        assert [(p["payload"], p["qos"], p["dup"]) for p in got] == [(b"ship it", 2, False)]
+        packet_id = got[0]["id"]
+    finally:
+        stop_broker(first, broker, "kill -9")
+        s.close()
+    second, broker = restart_broker(keep)
+    try:
+        s, connack = raw_connect(broker, "receiver", clean=False)
+        assert connack == CONNACK_PRESENT
+        got = publishes(read_packets(s, 5))
+        assert [(p["payload"], p["qos"], p["dup"], p["id"]) for p in got] == [(b"ship it", 2, True, packet_id)]
+        s.sendall(ack("pubrec", packet_id))
+        assert s.recv(4) == ack("pubrel", packet_id)
+        s.sendall(ack("pubcomp", packet_id) + bytes([0xE0, 0x00]))
+        assert read_until_closed(s) == b""
+        s.close()
+        s, connack = raw_connect(broker, "receiver", clean=False)
+        assert read_packets(s, 2) == []
+        s.close()
+    finally:
+        second.close()
+
+
 @needs_mosquitto
 def test_mosquitto_qos2(mqtt_broker):
     broker = mqtt_broker
