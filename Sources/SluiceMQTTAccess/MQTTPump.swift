@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import SluiceBroker
 import SluiceMQTTWire
 import SluiceProtocol
@@ -46,7 +47,12 @@ struct MQTTPump: Sendable {
                 do {
                     try await deliver(message)
                 } catch {
-                    // The connection is gone: the claimed messages come back after their invisible time.
+                    // The connection is gone, or the session could not keep a QoS 2 packet id:
+                    // either way it ends (a pump must not stop while its connection stays), and
+                    // the claimed messages come back after their invisible time or on the
+                    // session's return.
+                    front.logger.debug("MQTT delivery ended the connection", metadata: ["error": "\(error)"])
+                    connection.channel.close(promise: nil)
                     return
                 }
             }
