@@ -55,6 +55,9 @@ extension BrokerConfiguration {
         case .etcdLeaseTtl: .string("\(etcdLeaseTTLSeconds)s")
         case .httpPort: httpPort.map(ConfigFileValue.number) ?? .null
         case .mqttPort: mqttPort.map(ConfigFileValue.number) ?? .null
+        case .mqttMaxPacketSize: mqttMaxPacketBytes.map(ConfigFileValue.number) ?? .null
+        case .mqttMaxInflight: .number(mqttMaxInflight)
+        case .mqttMaxQueued: .number(mqttMaxQueued)
         case .replicas: .number(replicas)
         case .replication: .string(replicationMode.rawValue)
         case .replicationTimeout: .string(DurationParser.format(replicationTimeout))

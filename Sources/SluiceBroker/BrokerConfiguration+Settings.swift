@@ -28,6 +28,12 @@ extension BrokerConfiguration {
         static let replicationTimeout: ClosedRange<Duration> = .milliseconds(100) ... .seconds(60)
         /// Held halves are invisible to listings and checks; seconds are already a long blind spot.
         static let transactionHold: ClosedRange<Duration> = .zero ... .seconds(5)
+        /// An MQTT fixed header's remaining length stops at 268,435,455 bytes (§2.2.3); below
+        /// 128 bytes not even a CONNECT with credentials fits.
+        static let mqttPacketBytes = 128...268_435_460
+        /// Every in-flight delivery is a claimed message and a packet id held in memory.
+        static let mqttInflight = 1...1024
+        static let mqttQueued = 0...10_000_000
     }
 
     /// Reads `value` as `setting` and stores it.
@@ -81,6 +87,14 @@ extension BrokerConfiguration {
         case .adminPort: adminPort = try integer(in: Limits.port)
         case .httpPort: httpPort = try integer(in: Limits.port)
         case .mqttPort: mqttPort = try integer(in: Limits.port)
+        case .mqttMaxPacketSize:
+            let bytes = try parsed(ByteSizeParser.parse(value))
+            guard Limits.mqttPacketBytes.contains(bytes) else {
+                throw invalid("\(value) is out of range; an MQTT packet is 128 bytes to 256MiB (§2.2.3)")
+            }
+            mqttMaxPacketBytes = bytes
+        case .mqttMaxInflight: mqttMaxInflight = try integer(in: Limits.mqttInflight)
+        case .mqttMaxQueued: mqttMaxQueued = try integer(in: Limits.mqttQueued)
         case .flush:
             guard let mode = FlushMode(rawValue: value) else {
                 throw invalid("expected sync or async; got '\(value)'")

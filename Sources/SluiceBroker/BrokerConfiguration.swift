@@ -22,6 +22,12 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var httpPort: Int?
     /// `--mqtt-port`: the MQTT access front (on `grpcHost`); nil leaves it off.
     public var mqttPort: Int?
+    /// `--mqtt-max-packet-size`: nil derives it from the largest message body.
+    public var mqttMaxPacketBytes: Int?
+    /// `--mqtt-max-inflight`: per session, QoS 1/2 deliveries and QoS 2 publishes unanswered.
+    public var mqttMaxInflight = 32
+    /// `--mqtt-max-queued`: per kept session, unread messages delivered on its return; 0 for no limit.
+    public var mqttMaxQueued = 0
     /// `sync` acknowledges an append after fdatasync; `async` after the page-cache write.
     public var flushMode = FlushMode.sync
     /// How often an `async` broker syncs the log. RocketMQ's `flushIntervalCommitLog` default:

@@ -16,6 +16,7 @@ public final class BrokerHandle: Sendable {
     private let securityStore = Mutex<SecurityStore?>(nil)
     private let liteStore = Mutex<LiteSubscriptions?>(nil)
     private let retainedStore = Mutex<MQTTRetainedStore?>(nil)
+    private let sessionStore = Mutex<MQTTSessionStore?>(nil)
 
     private let components: Mutex<Components>
 
@@ -68,6 +69,12 @@ public final class BrokerHandle: Sendable {
     public var mqttRetained: MQTTRetainedStore? {
         get { retainedStore.withLock { $0 } }
         set { retainedStore.withLock { $0 = newValue } }
+    }
+
+    /// The MQTT front's sessions; nil while the store is closed.
+    public var mqttSessions: MQTTSessionStore? {
+        get { sessionStore.withLock { $0 } }
+        set { sessionStore.withLock { $0 = newValue } }
     }
 
     /// Users and access rules; nil while the store is closed.

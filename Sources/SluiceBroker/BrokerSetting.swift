@@ -47,6 +47,9 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case replicationTimeout = "replication-timeout"
     case replicationPort = "replication-port"
     case mqttPort = "mqtt-port"
+    case mqttMaxPacketSize = "mqtt-max-packet-size"
+    case mqttMaxInflight = "mqtt-max-inflight"
+    case mqttMaxQueued = "mqtt-max-queued"
 
     /// The key in a config file; also the flag without its dashes.
     public var key: String { rawValue }
@@ -122,6 +125,12 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
             "Port of the RocketMQ HTTP access front (mq-http-sdk), on --grpc-host; unset: off (0 picks a free one)."
         case .mqttPort:
             "Port of the MQTT 3.1.1 access front (1883 by convention), on --grpc-host; unset: off (0 picks a free one)."
+        case .mqttMaxPacketSize:
+            "Largest MQTT packet a client may send, in bytes (KiB, MiB suffixes); a larger one closes its connection (default: the largest message body plus 64KiB for the topic and header)."
+        case .mqttMaxInflight:
+            "Per MQTT session: QoS 1 and 2 deliveries awaiting PUBACK or PUBREC, and QoS 2 publishes awaiting PUBREL (default 32, 1 to 1024)."
+        case .mqttMaxQueued:
+            "Per kept MQTT session (clean session 0): unread messages kept for it while offline; on its return only about the newest this many per topic are delivered; 0: no limit but the log's retention (default 0)."
         }
     }
 }

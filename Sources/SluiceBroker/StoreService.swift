@@ -180,9 +180,24 @@ public final class StoreService: Service, CustomStringConvertible {
             await log.close()
             throw error
         }
+        let mqttSessions: MQTTSessionStore
+        do throws(BrokerError) {
+            mqttSessions = try await MQTTSessionStore.open(path: Self.transactionDatabasePath(configuration.directory))
+        } catch {
+            readiness.markFailed(error.message)
+            await retained.close()
+            await lite.close()
+            await security.close()
+            await consumption.close()
+            await topics.close()
+            try? await coordinator.store.close()
+            await log.close()
+            throw error
+        }
         handle.security = security
         handle.lite = lite
         handle.mqttRetained = retained
+        handle.mqttSessions = mqttSessions
         handle.trace = recorder
         // A replicated group's topics follow the log: apply what was copied (or written before a
         // crash) before anything is served.
@@ -220,6 +235,8 @@ public final class StoreService: Service, CustomStringConvertible {
         handle.security = nil
         handle.lite = nil
         handle.mqttRetained = nil
+        handle.mqttSessions = nil
+        await mqttSessions.close()
         await retained.close()
         await lite.close()
         await security.close()

@@ -6,17 +6,84 @@ import SluiceStorage
 import SluiceWire
 
 /// PUBLISH from the client: a NORMAL message appended through SendMessage's path; the PUBACK
-/// for QoS 1 is sent only after the store acknowledged the append.
+/// for QoS 1 and the PUBREC for QoS 2 are sent only after the store acknowledged the append.
 extension MQTTConnection {
     func publish(_ publish: MQTTPublish, client: MQTTConnection.Client) async throws {
-        guard publish.qos != .exactlyOnce else {
-            MQTTAccessMetrics.shared.packet("publish", code: "qos2")
-            throw MQTTAccessError("qos2", "QoS 2 is not supported; publish with QoS 0 or 1")
+        switch publish.qos {
+        case .atMostOnce:
+            try await append(publish, client: client, call: "MQTT PUBLISH")
+        case .atLeastOnce:
+            try await append(publish, client: client, call: "MQTT PUBLISH")
+            if let packetId = publish.packetId { try await send(.puback(packetId: packetId)) }
+        case .exactlyOnce:
+            guard let packetId = publish.packetId else { return }
+            try await publishExactlyOnce(publish, packetId: packetId, client: client)
         }
-        try await append(publish, client: client, call: "MQTT PUBLISH")
         MQTTAccessMetrics.shared.packet("publish")
-        if let packetId = publish.packetId, publish.qos == .atLeastOnce {
-            try await send(.puback(packetId: packetId))
+    }
+
+    /// QoS 2 from the client (§4.3.3, method B: the message is stored at PUBLISH, the id kept
+    /// until PUBREL). A PUBLISH whose id the session holds is a re-send: answered PUBREC again,
+    /// not stored again. The id is kept (durably for a kept session) after the append was
+    /// acknowledged and before PUBREC, so a crash between the two may store a re-sent message
+    /// twice; docs/access.md says so.
+    /// - Throws: `MQTTAccessError` `qos2_limit` past the in-flight limit, `storage` when the
+    ///   id cannot be kept, or the append's refusal.
+    private func publishExactlyOnce(_ publish: MQTTPublish, packetId: UInt16, client: MQTTConnection.Client)
+        async throws
+    {
+        let sessions = client.sessions
+        if sessions.hasInbound(client.clientId, packetId: packetId) {
+            MQTTAccessMetrics.shared.packet("publish", code: "qos2_resent")
+        } else {
+            let held = sessions.inboundCount(client.clientId)
+            guard held < front.limits.maxInflightPerConnection else {
+                MQTTAccessMetrics.shared.packet("publish", code: "qos2_limit")
+                throw MQTTAccessError(
+                    "qos2_limit",
+                    "\(held) QoS 2 publishes await PUBREL; the limit is \(front.limits.maxInflightPerConnection) (--mqtt-max-inflight)")
+            }
+            try await append(publish, client: client, call: "MQTT PUBLISH")
+            do throws(BrokerError) {
+                try await sessions.received(client.clientId, packetId: packetId)
+            } catch {
+                throw MQTTAccessError("storage", "cannot keep QoS 2 packet id \(packetId): \(error.message)")
+            }
+        }
+        try await send(.pubrec(packetId: packetId))
+    }
+
+    /// PUBREL from the client: the id is let go (a later PUBLISH with it is a new message);
+    /// PUBCOMP answers, also for an id the session does not hold (§4.3.3).
+    func release(_ packetId: UInt16, client: MQTTConnection.Client) async throws {
+        do throws(BrokerError) {
+            try await client.sessions.released(client.clientId, packetId: packetId)
+        } catch {
+            throw MQTTAccessError("storage", "cannot let QoS 2 packet id \(packetId) go: \(error.message)")
+        }
+        try await send(.pubcomp(packetId: packetId))
+    }
+
+    /// PUBREC for a QoS 2 delivery: the session marks the id received (durably for a kept
+    /// session) before the message is acknowledged in Sluice, then PUBREL goes out. A crash in
+    /// between delivers the message again, and the pump then finds the id marked and only
+    /// acknowledges it.
+    func deliveryReceived(_ packetId: UInt16, client: MQTTConnection.Client) async throws {
+        do throws(BrokerError) {
+            try await client.sessions.receivedByClient(client.clientId, packetId: packetId)
+        } catch {
+            throw MQTTAccessError("storage", "cannot mark QoS 2 delivery \(packetId) received: \(error.message)")
+        }
+        if let pending = session.acknowledged(packetId) { await front.acknowledge(pending) }
+        try await send(.pubrel(packetId: packetId))
+    }
+
+    /// PUBCOMP for a QoS 2 delivery: its packet id is free again.
+    func deliveryCompleted(_ packetId: UInt16, client: MQTTConnection.Client) async throws {
+        do throws(BrokerError) {
+            try await client.sessions.completed(client.clientId, packetId: packetId)
+        } catch {
+            throw MQTTAccessError("storage", "cannot complete QoS 2 delivery \(packetId): \(error.message)")
         }
     }
 
@@ -65,11 +132,10 @@ extension MQTTConnection {
     }
 
     /// Publishes the client's last will after a connection ended without DISCONNECT (§3.1.2.5):
-    /// a protocol error, keep-alive silence, a takeover or the network. QoS 2 is kept as 1.
-    /// Nobody is left to tell of a refusal, so it is logged and counted.
+    /// a protocol error, keep-alive silence, a takeover or the network. Stored once, so it
+    /// keeps its QoS. Nobody is left to tell of a refusal, so it is logged and counted.
     func publishWill(_ will: MQTTConnect.Will, client: MQTTConnection.Client) async {
-        let publish = MQTTPublish(
-            topic: will.topic, payload: will.payload, qos: min(will.qos, .atLeastOnce), retain: will.retain)
+        let publish = MQTTPublish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain)
         do throws(MQTTAccessError) {
             try await append(publish, client: client, call: "MQTT will")
             MQTTAccessMetrics.shared.packet("will")

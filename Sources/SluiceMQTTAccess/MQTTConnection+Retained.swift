@@ -2,10 +2,11 @@ import SluiceBroker
 import SluiceMQTTWire
 
 /// Retained messages (§3.3.1.3): after a SUBACK, each retained message a new filter matches is
-/// sent with RETAIN set, QoS min(granted, stored). Shared subscriptions get none: a retained
+/// sent with RETAIN set, QoS min(granted, stored, 1): a
+/// retained message is not a Sluice message with a place to acknowledge, so QoS 2 is sent as 1. Shared subscriptions get none: a retained
 /// message is state for each subscriber, not work to share out (as MQTT 5 §4.8.2 says).
 extension MQTTConnection {
-    func sendRetained(_ filter: String, granted: MQTTQoS) async throws {
+    func sendRetained(_ filter: String, granted: MQTTQoS, client: Client) async throws {
         guard MQTTTopicMapping.shared(filter) == nil, !filter.hasPrefix("$share/"),
             let store = front.handle.mqttRetained
         else { return }
@@ -17,7 +18,8 @@ extension MQTTConnection {
                 // Tracked like any QoS 1 delivery, with no Sluice receipt to acknowledge.
                 let pending = MQTTSessionState.Pending(
                     key: MQTTSessionState.PumpKey(group: "", topic: ""), receiptHandle: "")
-                guard let packetId = session.track(pending) else { return }
+                let reserved = Set(client.sessions.session(client.clientId)?.outbound.keys.map { $0 } ?? [])
+                guard let (packetId, _) = session.track(pending, reserved: reserved) else { return }
                 publish.packetId = packetId
             }
             try await send(.publish(publish))

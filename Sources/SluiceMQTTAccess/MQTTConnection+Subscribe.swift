@@ -5,7 +5,7 @@ import SluiceProtocol
 
 /// SUBSCRIBE: each filter's first level is a Sluice topic, consumed by the client's own group
 /// (`mqtt-<client id>`) or, for `$share/<group>/<filter>`, by `<group>`, shared with the other
-/// members. The granted QoS is at most 1.
+/// members. The QoS asked for is granted (0, 1 or 2).
 extension MQTTConnection {
     /// The SUBACK return code, and the pump to start when this filter needs a new one.
     /// - Parameter resuming: the filter comes from a stored session, not a SUBSCRIBE.
@@ -37,7 +37,7 @@ extension MQTTConnection {
             front.logger.debug("MQTT subscription refused", metadata: ["error": "\(error.message)"])
             return refused
         }
-        let granted = min(subscription.qos, .atLeastOnce)
+        let granted = subscription.qos
         let key = MQTTSessionState.PumpKey(group: group, topic: topic)
         switch session.subscribe(key, filter: subscription.filter, qos: granted) {
         case .overLimit: return refused

@@ -44,13 +44,25 @@ struct MQTTConnection: Sendable {
                 front.registry.register(clientId: clientId, channel: channel)
                 MQTTAccessMetrics.shared.connection("accepted")
                 // A resumed session's subscriptions run again (checked again for this user).
+                // Its own group's deliveries still unanswered (from an earlier connection, or
+                // claimed before a crash) are due again at once, so they come first, with DUP.
+                let ownGroup = MQTTTopicMapping.group(ofClient: accepted.clientId)
                 for (filter, qos) in accepted.resumed.sorted(by: { $0.key < $1.key }) {
                     let (_, newPump) = await subscribe(
                         MQTTSubscription(filter: filter, qos: qos), client: accepted, resuming: true)
                     if let newPump {
-                        let pump = MQTTPump(connection: self, key: newPump)
+                        if newPump.group == ownGroup {
+                            await trimQueue(newPump)
+                            await redeliverInFlight(newPump)
+                        }
+                        let pump = MQTTPump(connection: self, client: accepted, key: newPump)
                         group.addTask { await pump.run() }
                     }
+                }
+                // QoS 2 deliveries the client had received (PUBREC) wait for PUBREL again (§4.4).
+                let released = accepted.sessions.session(clientId)?.outbound.filter(\.value.released).keys
+                for packetId in (released.map(Array.init) ?? []).sorted() {
+                    try await send(.pubrel(packetId: packetId))
                 }
                 while let packet = try await packets.next() {
                     session.heard()
@@ -80,6 +92,7 @@ struct MQTTConnection: Sendable {
             } catch {
                 logger.debug("cannot delete a clean MQTT session's group", metadata: ["group": "\(group)", "error": "\(error.message)"])
             }
+            try? await client.sessions.discard(client.clientId)
         }
         // DISCONNECT discards the will (§3.14.4); any other end publishes it.
         if let client, !disconnected, let will = client.will { await publishWill(will, client: client) }
@@ -109,6 +122,8 @@ struct MQTTConnection: Sendable {
         var will: MQTTConnect.Will?
         /// A clean-session-0 client's stored subscriptions, resumed after CONNACK.
         var resumed: [String: MQTTQoS] = [:]
+        /// Where the session lives (`handle.mqttSessions`): filters and QoS 2 packet ids.
+        var sessions: MQTTSessionStore
     }
 
     /// Answers CONNECT; nil when it was refused (the CONNACK is sent, the caller closes).
@@ -140,26 +155,35 @@ struct MQTTConnection: Sendable {
                 sessionPresent: false, returnCode: error.isAuthentication ? .badUsernameOrPassword : .notAuthorized))
             return nil
         }
+        guard let sessions = front.handle.mqttSessions else {
+            // The store is not open yet (the broker is starting) or closing.
+            try await send(.connack(sessionPresent: false, returnCode: .serverUnavailable))
+            return nil
+        }
         var resumed: [String: MQTTQoS] = [:]
         var sessionPresent = false
-        if connect.cleanSession {
-            front.storedSessions.discard(clientId)
-        } else {
-            switch front.storedSessions.open(clientId) {
-            case .resumed(let filters):
-                resumed = filters
-                sessionPresent = true
-            case .new: break
-            case .full:
-                try await send(.connack(sessionPresent: false, returnCode: .serverUnavailable))
-                return nil
-            }
+        let opened: MQTTSessionStore.Opened
+        do throws(BrokerError) {
+            opened = try await sessions.open(clientId, durable: !connect.cleanSession)
+        } catch {
+            front.logger.info("MQTT session not opened", metadata: ["mqtt.client": "\(clientId)", "error": "\(error)"])
+            try await send(.connack(sessionPresent: false, returnCode: .serverUnavailable))
+            return nil
+        }
+        switch opened {
+        case .resumed(let session):
+            resumed = session.filters.compactMapValues(MQTTQoS.init(rawValue:))
+            sessionPresent = true
+        case .new: break
+        case .full:
+            try await send(.connack(sessionPresent: false, returnCode: .serverUnavailable))
+            return nil
         }
         session.setKeepAlive(seconds: connect.keepAlive)
         try await send(.connack(sessionPresent: sessionPresent, returnCode: .accepted))
         return Client(
             clientId: clientId, accessKey: accessKey, cleanSession: connect.cleanSession, will: connect.will,
-            resumed: resumed)
+            resumed: resumed, sessions: sessions)
     }
 
     /// One packet after CONNECT; false to end the connection normally (DISCONNECT).
@@ -172,29 +196,46 @@ struct MQTTConnection: Sendable {
             if let pending = session.acknowledged(packetId) {
                 await front.acknowledge(pending)
             }
+        case .pubrec(let packetId):
+            MQTTAccessMetrics.shared.packet("pubrec")
+            try await deliveryReceived(packetId, client: client)
+        case .pubrel(let packetId):
+            MQTTAccessMetrics.shared.packet("pubrel")
+            try await release(packetId, client: client)
+        case .pubcomp(let packetId):
+            MQTTAccessMetrics.shared.packet("pubcomp")
+            try await deliveryCompleted(packetId, client: client)
         case .subscribe(let packetId, let subscriptions):
             var codes: [UInt8] = []
             for subscription in subscriptions {
                 let (code, newPump) = await subscribe(subscription, client: client)
                 codes.append(code)
-                if code != 0x80, !client.cleanSession, let granted = MQTTQoS(rawValue: code) {
-                    front.storedSessions.subscribed(client.clientId, filter: subscription.filter, qos: granted)
+                if code != 0x80 {
+                    do throws(BrokerError) {
+                        try await client.sessions.subscribed(client.clientId, filter: subscription.filter, qos: code)
+                    } catch {
+                        throw MQTTAccessError("storage", "cannot keep the subscription: \(error.message)")
+                    }
                 }
                 if let newPump {
-                    let pump = MQTTPump(connection: self, key: newPump)
+                    let pump = MQTTPump(connection: self, client: client, key: newPump)
                     group.addTask { await pump.run() }
                 }
             }
             MQTTAccessMetrics.shared.packet("subscribe", code: codes.contains(0x80) ? "refused" : "ok")
             try await send(.suback(packetId: packetId, returnCodes: codes))
             for (subscription, code) in zip(subscriptions, codes) where code != 0x80 {
-                try await sendRetained(subscription.filter, granted: MQTTQoS(rawValue: code) ?? .atMostOnce)
+                try await sendRetained(subscription.filter, granted: MQTTQoS(rawValue: code) ?? .atMostOnce, client: client)
             }
         case .unsubscribe(let packetId, let filters):
             MQTTAccessMetrics.shared.packet("unsubscribe")
             for filter in filters {
                 session.unsubscribe(filter)
-                front.storedSessions.unsubscribed(client.clientId, filter: filter)
+                do throws(BrokerError) {
+                    try await client.sessions.unsubscribed(client.clientId, filter: filter)
+                } catch {
+                    throw MQTTAccessError("storage", "cannot drop the subscription: \(error.message)")
+                }
             }
             try await send(.unsuback(packetId: packetId))
         case .pingreq:

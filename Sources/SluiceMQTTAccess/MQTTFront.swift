@@ -9,12 +9,11 @@ import SluiceStorage
 struct MQTTFront: Sendable {
     let service: MessagingService
     let access: AccessControl
-    /// For the retained messages (`handle.mqttRetained`).
+    /// For the retained messages (`handle.mqttRetained`) and the sessions (`handle.mqttSessions`).
     let handle: BrokerHandle
     let limits: MQTTAccessLimits
     let logger: Logger
     let registry = MQTTClientRegistry()
-    let storedSessions = MQTTStoredSessions()
     let messageIds = MessageIDGenerator()
 
     /// The client id the messaging service sees for MQTT sessions (for its trace records).

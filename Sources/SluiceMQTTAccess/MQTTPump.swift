@@ -1,4 +1,6 @@
 import Logging
+import NIOCore
+import SluiceBroker
 import SluiceMQTTWire
 import SluiceProtocol
 import SluiceWire
@@ -7,10 +9,12 @@ import SwiftProtobuf
 /// Moves messages from one consumer group and Sluice topic to the client: receives through
 /// ReceiveMessage's path (long polling), delivers the ones a filter matches as PUBLISH with QoS
 /// min(subscription, message), and acknowledges the rest at once. QoS 0 deliveries are
-/// acknowledged once written; QoS 1 ones on the client's PUBACK. Ends when its filters are gone
+/// acknowledged once written; QoS 1 ones on the client's PUBACK; QoS 2 ones on its PUBREC, after
+/// the session store marked the packet id received. Ends when its filters are gone
 /// or the connection ends.
 struct MQTTPump: Sendable {
     let connection: MQTTConnection
+    let client: MQTTConnection.Client
     let key: MQTTSessionState.PumpKey
 
     static let maxBatch = 16
@@ -43,7 +47,12 @@ struct MQTTPump: Sendable {
                 do {
                     try await deliver(message)
                 } catch {
-                    // The connection is gone: the claimed messages come back after their invisible time.
+                    // The connection is gone, or the session could not keep a QoS 2 packet id:
+                    // either way it ends (a pump must not stop while its connection stays), and
+                    // the claimed messages come back after their invisible time or on the
+                    // session's return.
+                    front.logger.debug("MQTT delivery ended the connection", metadata: ["error": "\(error)"])
+                    connection.channel.close(promise: nil)
                     return
                 }
             }
@@ -51,8 +60,10 @@ struct MQTTPump: Sendable {
     }
 
     private func deliver(_ message: Apache_Rocketmq_V2_Message) async throws {
-        let handle = message.systemProperties.receiptHandle
-        let pending = MQTTSessionState.Pending(key: key, receiptHandle: handle)
+        let system = message.systemProperties
+        let origin = MQTTSessionStore.origin(
+            group: key.group, topic: key.topic, queueId: system.queueID, queueOffset: system.queueOffset)
+        let pending = MQTTSessionState.Pending(key: key, receiptHandle: system.receiptHandle, origin: origin)
         let (name, messageQoS) = MQTTTopicMapping.mqtt(message, topic: key.topic)
         let filters = connection.session.filters(key) ?? [:]
         let matched = filters.compactMap { filter, qos in
@@ -64,13 +75,43 @@ struct MQTTPump: Sendable {
         }
         let qos = min(granted, messageQoS)
         let payload = Array(message.body)
-        if qos == .atMostOnce {
+        // Delivered before (its attempt count says so, across restarts too): DUP (§3.3.1.1).
+        let deliveredBefore = system.deliveryAttempt > 1
+        switch qos {
+        case .atMostOnce:
             try await connection.send(.publish(MQTTPublish(topic: name, payload: payload)))
             await connection.front.acknowledge(pending)
-        } else {
-            guard let packetId = connection.session.track(pending) else { return }
-            try await connection.send(.publish(MQTTPublish(topic: name, payload: payload, qos: .atLeastOnce, packetId: packetId)))
+        case .atLeastOnce:
+            // Not an id a QoS 2 delivery of the session still holds.
+            let reserved = Set(client.sessions.session(client.clientId)?.outbound.keys.map { $0 } ?? [])
+            guard let (packetId, again) = connection.session.track(pending, reserved: reserved) else { return }
+            try await connection.send(.publish(MQTTPublish(
+                topic: name, payload: payload, qos: .atLeastOnce, dup: again || deliveredBefore, packetId: packetId)))
+        case .exactlyOnce:
+            let sessions = client.sessions
+            let outbound = sessions.session(client.clientId)?.outbound ?? [:]
+            if let (packetId, known) = outbound.first(where: { $0.value.origin == origin }) {
+                if known.released {
+                    // PUBREC came before (the client has it): finish it in Sluice, never send it again.
+                    await connection.front.acknowledge(pending)
+                    return
+                }
+                // Sent before and not yet received: again with the same id and DUP (§4.3.3).
+                connection.session.track(pending, as: packetId)
+                try await connection.send(.publish(MQTTPublish(
+                    topic: name, payload: payload, qos: .exactlyOnce, dup: true, packetId: packetId)))
+            } else {
+                guard let (packetId, again) = connection.session.track(pending, reserved: Set(outbound.keys)) else {
+                    return
+                }
+                // The id is kept (durably for a kept session) before the PUBLISH leaves, so a
+                // redelivery after a reconnection or a crash reuses it.
+                try await sessions.sending(client.clientId, packetId: packetId, origin: origin)
+                try await connection.send(.publish(MQTTPublish(
+                    topic: name, payload: payload, qos: .exactlyOnce, dup: again || deliveredBefore,
+                    packetId: packetId)))
+            }
         }
-        MQTTAccessMetrics.shared.packet("deliver", code: qos == .atMostOnce ? "qos0" : "qos1")
+        MQTTAccessMetrics.shared.packet("deliver", code: "qos\(qos.rawValue)")
     }
 }

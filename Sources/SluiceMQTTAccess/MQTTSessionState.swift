@@ -3,8 +3,8 @@ import SluiceMQTTWire
 import Synchronization
 
 /// One connection's session: its subscriptions grouped into pumps (one per consumer group and
-/// Sluice topic, since one group must not be read by two pumps of a session), the QoS 1
-/// deliveries awaiting PUBACK, and when the client last spoke. Shared by the inbound loop, the
+/// Sluice topic, since one group must not be read by two pumps of a session), the QoS 1 and 2
+/// deliveries awaiting PUBACK or PUBREC, and when the client last spoke. Shared by the inbound loop, the
 /// pumps and the keep-alive watchdog, so it is a lock around plain state (no awaits inside).
 final class MQTTSessionState: Sendable {
     struct PumpKey: Hashable, Sendable {
@@ -12,10 +12,12 @@ final class MQTTSessionState: Sendable {
         var topic: String
     }
 
-    /// A delivery awaiting its PUBACK: where to acknowledge it in Sluice.
+    /// A delivery awaiting its PUBACK (QoS 1) or PUBREC (QoS 2): where to acknowledge it in Sluice.
     struct Pending: Sendable {
         var key: PumpKey
         var receiptHandle: String
+        /// Where the message is in Sluice (`MQTTSessionStore.origin`); empty for a retained one.
+        var origin: String = ""
         var sentAt = ContinuousClock.now
     }
 
@@ -94,9 +96,9 @@ final class MQTTSessionState: Sendable {
         }
     }
 
-    // MARK: QoS 1 deliveries
+    // MARK: QoS 1 and 2 deliveries
 
-    /// Room for more QoS 1 deliveries.
+    /// Room for more QoS 1 and 2 deliveries.
     var inflightRoom: Int {
         state.withLock { state in
             let now = ContinuousClock.now
@@ -105,16 +107,29 @@ final class MQTTSessionState: Sendable {
         }
     }
 
-    /// A packet id for a delivery (never 0, never one still awaiting PUBACK).
-    func track(_ pending: Pending) -> UInt16? {
+    /// A packet id for a delivery: the one an earlier delivery of the same message still holds
+    /// (`redelivery` true: the PUBLISH goes again with that id and DUP, §4.4), else a new one,
+    /// never 0, never one awaiting an answer and never one in `reserved` (QoS 2 ids awaiting
+    /// PUBCOMP). Nil when no id is free.
+    func track(_ pending: Pending, reserved: Set<UInt16> = []) -> (packetId: UInt16, redelivery: Bool)? {
         state.withLock { state in
-            guard state.pending.count < 65_535 else { return nil }
+            if !pending.origin.isEmpty, let earlier = state.pending.first(where: { $0.value.origin == pending.origin }) {
+                state.pending[earlier.key] = pending
+                return (earlier.key, true)
+            }
+            guard state.pending.count + reserved.count < 65_535 else { return nil }
             var id = state.lastPacketId
-            repeat { id = id == UInt16.max ? 1 : id + 1 } while state.pending[id] != nil
+            repeat { id = id == UInt16.max ? 1 : id + 1 } while state.pending[id] != nil || reserved.contains(id)
             state.lastPacketId = id
             state.pending[id] = pending
-            return id
+            return (id, false)
         }
+    }
+
+    /// Tracks a delivery under a packet id it already has (a QoS 2 redelivery whose id the
+    /// session store kept).
+    func track(_ pending: Pending, as packetId: UInt16) {
+        state.withLock { $0.pending[packetId] = pending }
     }
 
     func acknowledged(_ packetId: UInt16) -> Pending? {

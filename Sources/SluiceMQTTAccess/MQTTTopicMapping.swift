@@ -48,7 +48,7 @@ enum MQTTTopicMapping {
         let system = message.systemProperties
         let subTopic = message.userProperties[subTopicProperty] ?? (system.hasTag ? system.tag : "")
         let qos = message.userProperties[qosProperty].flatMap(UInt8.init).flatMap(MQTTQoS.init) ?? .atLeastOnce
-        return (subTopic.isEmpty ? topic : topic + "/" + subTopic, min(qos, .atLeastOnce))
+        return (subTopic.isEmpty ? topic : topic + "/" + subTopic, qos)
     }
 
     /// What the broker accepts as a tag (WireLimits.tagBytes, no '|', no control characters).

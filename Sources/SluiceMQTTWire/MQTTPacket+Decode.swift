@@ -1,7 +1,7 @@
 extension MQTTPacket {
     /// The packet whose fixed header's first byte is `typeAndFlags` and whose variable header
     /// and payload are `body` (exactly the remaining length).
-    /// - Throws: `MQTTWireError` for anything MQTT 3.1.1 forbids; QoS 2 flows are `unknownType`.
+    /// - Throws: `MQTTWireError` for anything MQTT 3.1.1 forbids.
     public static func decode(typeAndFlags: UInt8, body: [UInt8]) throws(MQTTWireError) -> MQTTPacket {
         let flags = typeAndFlags & 0x0F
         guard let type = MQTTPacketType(rawValue: typeAndFlags >> 4) else {
@@ -59,8 +59,9 @@ extension MQTTPacket {
         case .pingreq: packet = .pingreq
         case .pingresp: packet = .pingresp
         case .disconnect: packet = .disconnect
-        case .pubrec, .pubrel, .pubcomp:
-            throw MQTTWireError(.unknownType, "\(type) belongs to QoS 2, which this server does not support")
+        case .pubrec: packet = .pubrec(packetId: try packetId(&reader, "PUBREC"))
+        case .pubrel: packet = .pubrel(packetId: try packetId(&reader, "PUBREL"))
+        case .pubcomp: packet = .pubcomp(packetId: try packetId(&reader, "PUBCOMP"))
         }
         try reader.expectEnd("\(type)")
         return packet

@@ -35,6 +35,15 @@ extension MQTTPacket {
         case .puback(let packetId):
             first = 0x40
             Self.appendUInt16(packetId, to: &body)
+        case .pubrec(let packetId):
+            first = 0x50
+            Self.appendUInt16(packetId, to: &body)
+        case .pubrel(let packetId):
+            first = 0x62
+            Self.appendUInt16(packetId, to: &body)
+        case .pubcomp(let packetId):
+            first = 0x70
+            Self.appendUInt16(packetId, to: &body)
         case .subscribe(let packetId, let subscriptions):
             first = 0x82
             Self.appendUInt16(packetId, to: &body)

@@ -12,7 +12,7 @@ public enum MQTTPacketType: UInt8, Sendable {
     }
 }
 
-/// Quality of service; QoS 2 is decoded so it can be refused by name, never delivered.
+/// Quality of service (§4.3).
 public enum MQTTQoS: UInt8, Sendable, Comparable {
     case atMostOnce = 0, atLeastOnce = 1, exactlyOnce = 2
 

@@ -1,10 +1,15 @@
-/// The packets of MQTT 3.1.1 a Sluice session uses. PUBREC/PUBREL/PUBCOMP (QoS 2) are not
-/// decoded: the server refuses them as `unknownType`.
+/// The packets of MQTT 3.1.1 (§3): all fourteen, so both sides of each flow encode and decode.
 public enum MQTTPacket: Sendable, Equatable {
     case connect(MQTTConnect)
     case connack(sessionPresent: Bool, returnCode: MQTTConnectReturnCode)
     case publish(MQTTPublish)
     case puback(packetId: UInt16)
+    /// QoS 2, step 1 of 3 (§3.5): the receiver of a QoS 2 PUBLISH has it.
+    case pubrec(packetId: UInt16)
+    /// QoS 2, step 2 (§3.6): the sender lets the packet id go; fixed-header flags 0b0010.
+    case pubrel(packetId: UInt16)
+    /// QoS 2, step 3 (§3.7): the exchange is complete and the id is free.
+    case pubcomp(packetId: UInt16)
     case subscribe(packetId: UInt16, subscriptions: [MQTTSubscription])
     /// One return code per subscription: the granted QoS (0-2) or 0x80 for a refusal.
     case suback(packetId: UInt16, returnCodes: [UInt8])

@@ -29,6 +29,23 @@ extension MessagingService {
         }
     }
 
+    /// Makes `group`'s unacknowledged deliveries on `topic` due again now: a returning MQTT
+    /// session's in-flight messages are re-sent at once (with DUP set, from their attempt
+    /// count), not after their invisible time. Returns how many.
+    /// - Throws: the refusal for a broker still starting or a store failure.
+    public func redeliverInFlightChecked(group: String, topic: String) async throws(FrontRefusal) -> Int {
+        do throws(ProtocolRefusal) {
+            let engine = try consumptionEngine()
+            do throws(BrokerError) {
+                return try await engine.redeliverInFlight(group: group, topic: topic)
+            } catch {
+                throw ProtocolRefusal(error)
+            }
+        } catch {
+            throw FrontRefusal(error)
+        }
+    }
+
     /// Deletes the consumer group `name` with its progress, when it exists: an MQTT clean
     /// session's own group ends with the session (§3.1.2.4), so client ids do not pile up groups.
     /// - Throws: the refusal for a broker still starting or a store failure.

@@ -78,6 +78,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.replicationTimeout, "duration")) var replicationTimeout: String?
     @Option(help: help(.replicationPort, "port")) var replicationPort: String?
     @Option(help: help(.mqttPort, "port")) var mqttPort: String?
+    @Option(help: help(.mqttMaxPacketSize, "bytes")) var mqttMaxPacketSize: String?
+    @Option(help: help(.mqttMaxInflight, "count")) var mqttMaxInflight: String?
+    @Option(help: help(.mqttMaxQueued, "count")) var mqttMaxQueued: String?
     @Option(help: ArgumentHelp("A JSON config file; flags and SLUICE_* variables override it.", valueName: "file"))
     var config: String?
     @Flag(help: "Print the effective configuration (defaults, file, environment and flags merged) as JSON and exit.")
@@ -110,6 +113,7 @@ struct BrokerCommand: AsyncParsableCommand {
             .etcd: etcd, .brokerGroup: brokerGroup, .nodeId: nodeId, .advertiseHost: advertiseHost,
             .etcdLeaseTtl: etcdLeaseTtl, .httpPort: httpPort, .replicas: replicas, .replication: replication,
             .replicationTimeout: replicationTimeout, .replicationPort: replicationPort, .mqttPort: mqttPort,
+            .mqttMaxPacketSize: mqttMaxPacketSize, .mqttMaxInflight: mqttMaxInflight, .mqttMaxQueued: mqttMaxQueued,
         ]
         return given.compactMapValues { $0 }
     }
@@ -251,7 +255,10 @@ struct BrokerCommand: AsyncParsableCommand {
         let mqtt: MQTTAccessServer? = try configuration.mqttPort.map { port in
             MQTTAccessServer(
                 configuration: .init(
-                    host: configuration.grpcHost, port: port, limits: MQTTAccessLimits(maxBodyBytes: messaging.maxBodyBytes),
+                    host: configuration.grpcHost, port: port, limits: MQTTAccessLimits(
+                        maxBodyBytes: messaging.maxBodyBytes, maxPacketBytes: configuration.mqttMaxPacketBytes,
+                        maxInflightPerConnection: configuration.mqttMaxInflight,
+                        maxQueuedPerSession: configuration.mqttMaxQueued),
                     tls: try tls.grpcTLSConfiguration()),
                 service: service, access: access, handle: handle, logger: Logger(label: "sluice.mqtt"),
                 onListening: { ConsoleOutput.announceListening("MQTT access", host: $0, port: $1) })

@@ -57,6 +57,9 @@ struct PrintConfigTests {
         "replication-timeout": ("2500ms", .string("2500ms")),
         "replication-port": ("9191", .number(9191)),
         "mqtt-port": ("1884", .number(1884)),
+        "mqtt-max-packet-size": ("1MiB", .number(1 << 20)),
+        "mqtt-max-inflight": ("64", .number(64)),
+        "mqtt-max-queued": ("1000", .number(1000)),
     ]
 
     struct Printed {

@@ -12,12 +12,23 @@ struct MQTTSessionStateTests {
         let state = MQTTSessionState(limits: MQTTAccessLimits(maxInflightPerConnection: 4))
         let first = state.track(.init(key: Self.key, receiptHandle: "h1"))
         let second = state.track(.init(key: Self.key, receiptHandle: "h2"))
-        #expect(first == 1)
-        #expect(second == 2)
+        #expect(first?.packetId == 1 && first?.redelivery == false)
+        #expect(second?.packetId == 2)
         #expect(state.inflightRoom == 2)
         #expect(state.acknowledged(1)?.receiptHandle == "h1")
         #expect(state.acknowledged(1) == nil)
         #expect(state.inflightRoom == 3)
+    }
+
+    @Test("a redelivery of the same message keeps its packet id; reserved QoS 2 ids are skipped")
+    func redeliveryKeepsItsId() {
+        let state = MQTTSessionState(limits: MQTTAccessLimits(maxInflightPerConnection: 4))
+        let first = state.track(.init(key: Self.key, receiptHandle: "h1", origin: "g|t|0|7"), reserved: [1, 2])
+        #expect(first?.packetId == 3 && first?.redelivery == false)
+        let again = state.track(.init(key: Self.key, receiptHandle: "h1b", origin: "g|t|0|7"), reserved: [1, 2])
+        #expect(again?.packetId == 3 && again?.redelivery == true)
+        #expect(state.inflightRoom == 3)
+        #expect(state.acknowledged(3)?.receiptHandle == "h1b")
     }
 
     @Test("deliveries unanswered past the invisible time stop holding in-flight room")

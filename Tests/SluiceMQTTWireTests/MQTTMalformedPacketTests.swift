@@ -90,11 +90,18 @@ struct MQTTMalformedPacketTests {
         #expect(Self.kind([0x82, UInt8(body.count)] + body) == .invalidTopic)
     }
 
-    @Test("types 0 and 15 and the QoS 2 flow are unknown")
+    @Test("types 0 and 15 are unknown")
     func unknownTypes() {
         #expect(Self.kind([0x00, 0x00]) == .unknownType)
         #expect(Self.kind([0xF0, 0x00]) == .unknownType)
-        #expect(Self.kind([0x50, 0x02, 0x00, 0x01]) == .unknownType)
+    }
+
+    @Test("QoS 2 flow packets need their flags, a non-zero packet id and nothing more")
+    func qos2Flow() {
+        #expect(Self.kind([0x60, 0x02, 0x00, 0x01]) == .reservedFlags)
+        #expect(Self.kind([0x52, 0x02, 0x00, 0x01]) == .reservedFlags)
+        #expect(Self.kind([0x50, 0x02, 0x00, 0x00]) == .protocolViolation)
+        #expect(Self.kind([0x70, 0x03, 0x00, 0x01, 0x00]) == .protocolViolation)
     }
 
     @Test("bytes left over after the last field")

@@ -17,7 +17,7 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import start_broker
+from conftest import BROKER, start_broker
 
 WAIT = 20
 
@@ -118,8 +118,8 @@ def test_qos0_and_qos1_with_wildcards(mqtt_broker, clients):
 def test_multi_level_wildcard_and_granted_qos(mqtt_broker, clients):
     mqtt_broker.create_topic("home", "normal")
     subscriber = clients()
-    # QoS 2 is granted as 1 (allowed by MQTT 3.1.1 §3.8.4).
-    assert subscriber.subscribe("home/#", qos=2) == [1]
+    # QoS 2 is granted; QoS 1 messages arrive at QoS 1 (min of the two, §3.8.4).
+    assert subscriber.subscribe("home/#", qos=2) == [2]
     publisher = clients()
     for topic in ("home", "home/kitchen", "home/kitchen/light/1"):
         publisher.publish(topic, topic.encode(), qos=1)
@@ -256,9 +256,9 @@ def mqtt_string(text):
     return struct.pack(">H", len(data)) + data
 
 
-def connect_packet(client_id="raw", keepalive=30, level=4, will=None):
-    """A CONNECT (clean session); `will` is (topic, payload, qos)."""
-    flags = 0x02
+def connect_packet(client_id="raw", keepalive=30, level=4, will=None, clean=True):
+    """A CONNECT (clean session unless `clean` is False); `will` is (topic, payload, qos)."""
+    flags = 0x02 if clean else 0x00
     tail = b""
     if will:
         topic, payload, qos = will
@@ -750,3 +750,364 @@ def test_a_clean_sessions_group_ends_with_it_and_a_kept_sessions_stays(mqtt_brok
     assert not group_exists(broker, "mqtt-passing")
     # A kept session's group keeps its place for the client's return.
     assert group_exists(broker, "mqtt-staying")
+
+
+# MARK: persistent sessions across a broker restart, and QoS 2
+
+CONNACK_NEW = bytes([0x20, 0x02, 0x00, 0x00])
+CONNACK_PRESENT = bytes([0x20, 0x02, 0x01, 0x00])
+
+
+def raw_connect(broker, client_id, clean=True):
+    """A raw connection after its CONNACK, and the CONNACK's 4 bytes."""
+    s = raw_socket(broker)
+    s.sendall(connect_packet(client_id, clean=clean))
+    connack = b""
+    while len(connack) < 4:
+        chunk = s.recv(4 - len(connack))
+        assert chunk, "closed before CONNACK"
+        connack += chunk
+    return s, connack
+
+
+def raw_subscribe(s, topic_filter, qos, packet_id=1):
+    body = struct.pack(">H", packet_id) + mqtt_string(topic_filter) + bytes([qos])
+    s.sendall(bytes([0x82, len(body)]) + body)
+    assert s.recv(5) == bytes([0x90, 0x03]) + struct.pack(">H", packet_id) + bytes([qos])
+
+
+def raw_publish(topic, payload, qos, packet_id=None, dup=False):
+    body = mqtt_string(topic) + (struct.pack(">H", packet_id) if qos else b"") + payload
+    return bytes([0x30 | (0x08 if dup else 0) | qos << 1, len(body)]) + body
+
+
+def ack(kind, packet_id):
+    """PUBACK, PUBREC, PUBREL or PUBCOMP for `packet_id`."""
+    first = {"puback": 0x40, "pubrec": 0x50, "pubrel": 0x62, "pubcomp": 0x70}[kind]
+    return bytes([first, 0x02]) + struct.pack(">H", packet_id)
+
+
+def publishes(packets):
+    """The PUBLISH packets among `packets`, as dicts of topic, payload, qos, dup and packet id."""
+    got = []
+    for first, body in packets:
+        if first & 0xF0 != 0x30:
+            continue
+        qos = (first >> 1) & 3
+        topic_length = struct.unpack(">H", body[:2])[0]
+        rest = body[2 + topic_length:]
+        packet_id = struct.unpack(">H", rest[:2])[0] if qos else None
+        got.append({"topic": body[2:2 + topic_length].decode(), "payload": rest[2:] if qos else rest, "qos": qos,
+                    "dup": bool(first & 0x08), "id": packet_id})
+    return got
+
+
+def restart_broker(keep):
+    """A broker on the data folder `keep` (a fresh one, or a restart of an earlier one), and its generator."""
+    generator = start_broker(keep_dir=keep, mqtt=True)
+    return generator, next(generator)
+
+
+def stop_broker(generator, broker, how):
+    """Stops by SIGTERM (the generator's own ending) or first by SIGKILL, by pid."""
+    if how == "kill -9":
+        broker.process.kill()
+        broker.process.wait(timeout=10)
+    generator.close()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "kill -9"])
+def test_persistent_session_survives_a_broker_restart(tmp_path, how):
+    keep = str(tmp_path)
+    first, broker = restart_broker(keep)
+    try:
+        broker.create_topic("inbox", "normal")
+        device = Client(broker, client_id="keeper", clean_session=False)
+        try:
+            assert device.connack == (0, False)
+            assert device.subscribe("inbox/#", qos=1) == [1]
+        finally:
+            device.close()
+        publisher = Client(broker)
+        try:
+            publisher.publish("inbox/before", b"sent while away", qos=1)
+        finally:
+            publisher.close()
+    finally:
+        stop_broker(first, broker, how)
+    second, broker = restart_broker(keep)
+    try:
+        publisher = Client(broker)
+        try:
+            publisher.publish("inbox/after", b"sent after the restart", qos=1)
+        finally:
+            publisher.close()
+        # Back with clean session 0 and no SUBSCRIBE: the session is present and both messages come.
+        device = Client(broker, client_id="keeper", clean_session=False)
+        try:
+            assert device.connack == (0, True)
+            assert sorted(device.received(2)) == [
+                ("inbox/after", b"sent after the restart", 1), ("inbox/before", b"sent while away", 1)]
+            assert device.received(1, timeout=1) == []
+        finally:
+            device.close()
+        # Clean session 1 ends the stored session: the next clean-session-0 connection starts anew.
+        Client(broker, client_id="keeper", clean_session=True).close()
+        device = Client(broker, client_id="keeper", clean_session=False)
+        try:
+            assert device.connack == (0, False)
+        finally:
+            device.close()
+    finally:
+        second.close()
+
+
+def test_unacknowledged_qos1_delivery_comes_again_with_dup_after_kill_9(tmp_path):
+    keep = str(tmp_path)
+    first, broker = restart_broker(keep)
+    try:
+        broker.create_topic("jobs", "normal")
+        s, connack = raw_connect(broker, "crashy", clean=False)
+        assert connack == CONNACK_NEW
+        raw_subscribe(s, "jobs/#", 1)
+        publisher = Client(broker)
+        try:
+            publisher.publish("jobs/a", b"do it", qos=1)
+        finally:
+            publisher.close()
+        got = publishes(read_packets(s, 3))
+        assert [(p["payload"], p["qos"], p["dup"]) for p in got] == [(b"do it", 1, False)]
+        # No PUBACK: the broker dies with the delivery in flight.
+    finally:
+        stop_broker(first, broker, "kill -9")
+        s.close()
+    second, broker = restart_broker(keep)
+    try:
+        s, connack = raw_connect(broker, "crashy", clean=False)
+        assert connack == CONNACK_PRESENT
+        # Sent again at once (not after its 30 s invisible time), with DUP (MQTT 3.1.1 §4.4).
+        got = publishes(read_packets(s, 5))
+        assert [(p["topic"], p["payload"], p["qos"], p["dup"]) for p in got] == [("jobs/a", b"do it", 1, True)]
+        s.sendall(ack("puback", got[0]["id"]) + bytes([0xE0, 0x00]))
+        assert read_until_closed(s) == b""
+        s.close()
+        s, connack = raw_connect(broker, "crashy", clean=False)
+        assert connack == CONNACK_PRESENT
+        assert publishes(read_packets(s, 3)) == []
+        s.close()
+    finally:
+        second.close()
+
+
+def test_qos2_publish_is_stored_once_and_delivered_at_qos2(mqtt_broker, clients):
+    mqtt_broker.create_topic("exact", "normal")
+    subscriber = clients()
+    assert subscriber.subscribe("exact/#", qos=2) == [2]
+    publisher = clients()
+    # paho waits for PUBCOMP here: PUBLISH, PUBREC, PUBREL, PUBCOMP.
+    publisher.publish("exact/one", b"only once", qos=2)
+    assert subscriber.received(2, timeout=3) == [("exact/one", b"only once", 2)]
+
+
+def test_a_resent_qos2_publish_is_stored_once(mqtt_broker, clients):
+    mqtt_broker.create_topic("once", "normal")
+    watcher = clients()
+    assert watcher.subscribe("once/#", qos=2) == [2]
+    s, connack = raw_connect(mqtt_broker, "resender")
+    assert connack == CONNACK_NEW
+    s.sendall(raw_publish("once/x", b"first", 2, 7))
+    assert s.recv(4) == ack("pubrec", 7)
+    # The PUBREC was "lost": the client sends the PUBLISH again, DUP set, same id.
+    s.sendall(raw_publish("once/x", b"first", 2, 7, dup=True))
+    assert s.recv(4) == ack("pubrec", 7)
+    s.sendall(ack("pubrel", 7))
+    assert s.recv(4) == ack("pubcomp", 7)
+    # After PUBREL the id is free and carries a new message.
+    s.sendall(raw_publish("once/x", b"second", 2, 7))
+    assert s.recv(4) == ack("pubrec", 7)
+    s.sendall(ack("pubrel", 7))
+    assert s.recv(4) == ack("pubcomp", 7)
+    # PUBREL for an id the session does not hold is still answered (§4.3.3).
+    s.sendall(ack("pubrel", 99))
+    assert s.recv(4) == ack("pubcomp", 99)
+    s.close()
+    assert watcher.received(3, timeout=3) == [("once/x", b"first", 2), ("once/x", b"second", 2)]
+
+
+def test_a_kept_sessions_qos2_packet_id_survives_kill_9(tmp_path):
+    keep = str(tmp_path)
+    first, broker = restart_broker(keep)
+    try:
+        broker.create_topic("ledger", "normal")
+        auditor = Client(broker, client_id="auditor", clean_session=False)
+        try:
+            assert auditor.subscribe("ledger/#", qos=2) == [2]
+        finally:
+            auditor.close()
+        s, connack = raw_connect(broker, "payer", clean=False)
+        assert connack == CONNACK_NEW
+        s.sendall(raw_publish("ledger/x", b"pay 10", 2, 5))
+        assert s.recv(4) == ack("pubrec", 5)
+    finally:
+        stop_broker(first, broker, "kill -9")
+        s.close()
+    second, broker = restart_broker(keep)
+    try:
+        s, connack = raw_connect(broker, "payer", clean=False)
+        assert connack == CONNACK_PRESENT
+        # The client never saw PUBREC: it sends the PUBLISH again after reconnecting; not stored twice.
+        s.sendall(raw_publish("ledger/x", b"pay 10", 2, 5, dup=True))
+        assert s.recv(4) == ack("pubrec", 5)
+        s.sendall(ack("pubrel", 5))
+        assert s.recv(4) == ack("pubcomp", 5)
+        s.close()
+        auditor = Client(broker, client_id="auditor", clean_session=False)
+        try:
+            assert auditor.connack == (0, True)
+            assert auditor.received(2, timeout=4) == [("ledger/x", b"pay 10", 2)]
+        finally:
+            auditor.close()
+    finally:
+        second.close()
+
+
+def test_qos2_delivery_resumes_with_its_packet_id(mqtt_broker, clients):
+    mqtt_broker.create_topic("orders", "normal")
+    s, connack = raw_connect(mqtt_broker, "receiver", clean=False)
+    raw_subscribe(s, "orders/#", 2)
+    clients().publish("orders/1", b"ship it", qos=2)
+    got = publishes(read_packets(s, 3))
+    assert [(p["payload"], p["qos"], p["dup"]) for p in got] == [(b"ship it", 2, False)]
+    packet_id = got[0]["id"]
+    s.close()  # no PUBREC
+    # Back: the PUBLISH again, same packet id, DUP set (§4.4).
+    s, connack = raw_connect(mqtt_broker, "receiver", clean=False)
+    assert connack == CONNACK_PRESENT
+    got = publishes(read_packets(s, 5))
+    assert [(p["payload"], p["qos"], p["dup"], p["id"]) for p in got] == [(b"ship it", 2, True, packet_id)]
+    s.sendall(ack("pubrec", packet_id))
+    assert s.recv(4) == ack("pubrel", packet_id)
+    s.close()  # no PUBCOMP
+    # Back again: only PUBREL is sent again, never the message.
+    s, connack = raw_connect(mqtt_broker, "receiver", clean=False)
+    assert connack == CONNACK_PRESENT
+    packets = read_packets(s, 3)
+    assert packets == [(0x62, struct.pack(">H", packet_id))]
+    s.sendall(ack("pubcomp", packet_id) + bytes([0xE0, 0x00]))
+    assert read_until_closed(s) == b""
+    s.close()
+    s, connack = raw_connect(mqtt_broker, "receiver", clean=False)
+    assert read_packets(s, 2) == []
+    s.close()
+
+
+def test_qos2_delivery_keeps_its_packet_id_across_kill_9(tmp_path):
+    keep = str(tmp_path)
+    first, broker = restart_broker(keep)
+    try:
+        broker.create_topic("orders", "normal")
+        s, connack = raw_connect(broker, "receiver", clean=False)
+        raw_subscribe(s, "orders/#", 2)
+        publisher = Client(broker)
+        try:
+            publisher.publish("orders/1", b"ship it", qos=2)
+        finally:
+            publisher.close()
+        got = publishes(read_packets(s, 3))
+        assert [(p["payload"], p["qos"], p["dup"]) for p in got] == [(b"ship it", 2, False)]
+        packet_id = got[0]["id"]
+    finally:
+        stop_broker(first, broker, "kill -9")
+        s.close()
+    second, broker = restart_broker(keep)
+    try:
+        s, connack = raw_connect(broker, "receiver", clean=False)
+        assert connack == CONNACK_PRESENT
+        got = publishes(read_packets(s, 5))
+        assert [(p["payload"], p["qos"], p["dup"], p["id"]) for p in got] == [(b"ship it", 2, True, packet_id)]
+        s.sendall(ack("pubrec", packet_id))
+        assert s.recv(4) == ack("pubrel", packet_id)
+        s.sendall(ack("pubcomp", packet_id) + bytes([0xE0, 0x00]))
+        assert read_until_closed(s) == b""
+        s.close()
+        s, connack = raw_connect(broker, "receiver", clean=False)
+        assert read_packets(s, 2) == []
+        s.close()
+    finally:
+        second.close()
+
+
+@needs_mosquitto
+def test_mosquitto_qos2(mqtt_broker):
+    broker = mqtt_broker
+    broker.create_topic("cli2", "normal")
+    port = str(broker.mqtt_port)
+    sub = subprocess.Popen(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-i", "sub-q2", "-t", "cli2/#", "-q", "2", "-v", "-C", "1",
+         "-W", str(WAIT)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        broker.wait_until_subscribed("mqtt-sub-q2", "cli2")
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-t", "cli2/a", "-m", "exactly", "-q", "2"],
+                       check=True, timeout=WAIT)
+        out, err = sub.communicate(timeout=WAIT + 5)
+    finally:
+        if sub.poll() is None:
+            sub.kill()
+            sub.wait(timeout=5)
+    assert sub.returncode == 0, err
+    assert out.splitlines() == ["cli2/a exactly"]
+
+
+def remaining_length(n):
+    out = b""
+    while True:
+        byte, n = n % 128, n // 128
+        out += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def test_mqtt_limits_are_broker_flags():
+    shown = subprocess.run([BROKER, "--help"], capture_output=True, text=True, timeout=WAIT).stdout
+    for flag in ("--mqtt-max-packet-size", "--mqtt-max-inflight", "--mqtt-max-queued"):
+        assert flag in shown
+    generator = start_broker(
+        extra_args=["--mqtt-max-packet-size", "1KiB", "--mqtt-max-inflight", "4", "--mqtt-max-queued", "3"], mqtt=True)
+    broker = next(generator)
+    try:
+        broker.create_topic("lim", "normal")
+        # A packet over --mqtt-max-packet-size closes the connection; one under it is taken.
+        s, connack = raw_connect(broker, "big")
+        body = mqtt_string("lim/x") + b"x" * 900
+        s.sendall(bytes([0x30]) + remaining_length(len(body)) + body + bytes([0xC0, 0x00]))
+        assert read_packets(s, 2) == [(0xD0, b"")]
+        body = mqtt_string("lim/x") + b"x" * 1100
+        s.sendall(bytes([0x30]) + remaining_length(len(body)) + body)
+        assert read_until_closed(s) == b""
+        s.close()
+        # --mqtt-max-inflight: 4 QoS 1 deliveries await PUBACK, the rest wait.
+        s, connack = raw_connect(broker, "slow")
+        raw_subscribe(s, "lim/#", 1)
+        # --mqtt-max-queued: a kept session gets about the newest 3 of what came while it was away.
+        sleepy = Client(broker, client_id="sleepy", clean_session=False)
+        try:
+            assert sleepy.subscribe("lim/#", qos=1) == [1]
+        finally:
+            sleepy.close()
+        publisher = Client(broker)
+        try:
+            for i in range(8):
+                publisher.publish("lim/q", f"m{i}".encode(), qos=1)
+        finally:
+            publisher.close()
+        assert len(publishes(read_packets(s, 3))) == 4
+        s.close()
+        sleepy = Client(broker, client_id="sleepy", clean_session=False)
+        try:
+            assert sleepy.connack == (0, True)
+            assert len(sleepy.received(8, timeout=4)) == 3
+        finally:
+            sleepy.close()
+    finally:
+        generator.close()

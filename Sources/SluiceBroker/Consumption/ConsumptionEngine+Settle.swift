@@ -110,6 +110,19 @@ extension ConsumptionEngine {
         return released
     }
 
+    /// Makes the group's delivered, unacknowledged messages on `topic` due again now (see
+    /// `TopicConsumer.redeliverInFlight`); returns how many. For a group read by one consumer
+    /// only (an MQTT session's own group): another consumer's claims would be taken from it.
+    /// - Throws: `.storageFailure` when the change cannot be stored.
+    public func redeliverInFlight(group: String, topic: String) async throws(BrokerError) -> Int {
+        try checkHealthy()
+        guard let consumer = existingConsumer(group, topic) else { return 0 }
+        let (count, write) = await consumer.redeliverInFlight(nowMs: nowMs())
+        try await stored(write)
+        if count > 0 { waiters.notify(group: group, topic: topic) }
+        return count
+    }
+
     /// Moves a delivered message to the group's dead-letter queue now (a consumer gave up on it).
     public func forwardToDeadLetter(group: String, topic: String, receiptHandle: String) async throws(BrokerError) {
         try checkHealthy()

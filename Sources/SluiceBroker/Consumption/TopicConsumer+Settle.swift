@@ -88,6 +88,31 @@ extension TopicConsumer {
         return (released, table.enqueue(changes))
     }
 
+    /// Makes every delivered, unacknowledged message due again now, with its attempt count kept
+    /// (so the next delivery counts as a redelivery): a returning MQTT session's deliveries that
+    /// were in flight when its connection (or the broker) went away, re-sent at once rather than
+    /// after their invisible time (MQTT 3.1.1 §4.4). Dead-lettering messages are left alone.
+    func redeliverInFlight(nowMs: Int64) -> (count: Int, write: PendingWrite) {
+        var changes = ConsumptionChanges()
+        var count = 0
+        for (queueId, progress) in queues {
+            for (offset, pending) in progress.pending
+            where pending.attempt > 0 && pending.invisibleUntilMs > nowMs && !pending.deadLettering {
+                var message = pending
+                message.deliveryToken = random.next()
+                message.invisibleUntilMs = 0
+                message.deliverableAtMs = nowMs
+                message.clientId = ""
+                message.autoRenew = false
+                queues[queueId]?.pending[offset] = message
+                changes.pending.append(row(queueId, offset, message))
+                schedule(queueId: queueId, offset: offset, message)
+                count += 1
+            }
+        }
+        return (count, table.enqueue(changes))
+    }
+
     /// Takes the delivery `handle` names out of circulation for the dead-letter queue (a consumer
     /// gave up on it).
     func beginDeadLetter(_ handle: ReceiptHandle) -> (SettleOutcome, DeadLetterCandidate?) {

@@ -84,6 +84,29 @@ struct ConsumptionEngineTests {
         }
     }
 
+    @Test("redeliverInFlight makes unacknowledged deliveries due now, attempt kept; acked ones stay finished")
+    func redeliverInFlightNow() async throws {
+        try await withStack { stack, _, _ in
+            let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
+            try await stack.send("t", body: "acked")
+            try await stack.send("t", body: "open")
+            let first = try await receive(stack, topic: topic, invisibleMs: 30_000)
+            #expect(first.map(Self.body) == ["acked", "open"])
+            try await stack.engine.ack(
+                group: "g", topic: "t", receiptHandle: stack.engine.encode(first[0].handle, group: "g", topic: "t"))
+            #expect(try await receive(stack, topic: topic).isEmpty, "still invisible")
+            #expect(try await stack.engine.redeliverInFlight(group: "g", topic: "t") == 1)
+            let again = try await receive(stack, topic: topic, invisibleMs: 30_000)
+            #expect(again.map(Self.body) == ["open"])
+            #expect(again.map(\.attempt) == [2])
+            let stale = stack.engine.encode(first[1].handle, group: "g", topic: "t")
+            await #expect(throws: BrokerError.self) {
+                try await stack.engine.ack(group: "g", topic: "t", receiptHandle: stale)
+            }
+            #expect(try await stack.engine.redeliverInFlight(group: "nobody", topic: "t") == 0)
+        }
+    }
+
     @Test("retries follow the group's backoff ladder even when the invisible time is shorter")
     func backoffLadder() async throws {
         try await withStack { stack, clock, _ in

@@ -1,0 +1,287 @@
+import Logging
+import SluiceStorage
+import SluiceTransactions
+import Synchronization
+
+/// MQTT sessions for the MQTT access front (MQTT 3.1.1 §3.1.2.4): each client id's subscriptions
+/// and QoS 2 packet identifiers in flight. A clean-session-0 ("durable") session is written to
+/// `mqtt_sessions`, `mqtt_session_subscriptions` and `mqtt_session_qos2` (migration 0011) and
+/// loaded at start, so it survives a restart, `kill -9` included; a clean session lives in memory
+/// for its connection only. The messages waiting for a session are not here: they are in the
+/// commit log, and its place in them is its consumer group's durable state.
+///
+/// Writes happen on CONNECT (a new or discarded session), SUBSCRIBE, UNSUBSCRIBE and the QoS 2
+/// flows; QoS 0 and 1 messages write nothing here. Memory changes first and the write follows,
+/// awaited before the caller answers the client; a failed write is thrown, and the caller closes
+/// the connection.
+///
+/// Bounded: at most `maxSessions` sessions; each session's filters and packet ids are bounded by
+/// the caller's per-session limits.
+public final class MQTTSessionStore: Sendable {
+    /// A QoS 2 delivery to the client (§4.3.3): the message it carries and whether PUBREC came.
+    public struct Outbound: Sendable, Equatable {
+        /// Where the message is in Sluice: group, topic, queue and offset (`origin(...)`).
+        public var origin: String
+        /// PUBREC came and PUBREL was sent: only PUBREL is sent again.
+        public var released: Bool
+
+        public init(origin: String, released: Bool) {
+            self.origin = origin
+            self.released = released
+        }
+    }
+
+    public struct Session: Sendable, Equatable {
+        /// Clean session 0: kept across connections and restarts.
+        public var durable: Bool
+        /// Topic filter (as subscribed) → granted QoS.
+        public var filters: [String: UInt8] = [:]
+        /// QoS 2 PUBLISH packet ids from the client that were stored and await PUBREL.
+        public var inbound: Set<UInt16> = []
+        /// QoS 2 deliveries to the client that await PUBREC or PUBCOMP, by packet id.
+        public var outbound: [UInt16: Outbound] = [:]
+
+        public init(durable: Bool) { self.durable = durable }
+    }
+
+    public enum Opened: Sendable, Equatable {
+        /// A durable session was stored for the id (session present, §3.2.2.2).
+        case resumed(Session)
+        /// A new, empty session.
+        case new
+        /// `maxSessions` sessions exist already.
+        case full
+    }
+
+    public static let defaultMaxSessions = 100_000
+
+    public let maxSessions: Int
+    private let executor: SQLiteExecutor?
+    private let nowMs: @Sendable () -> Int64
+    private let sessions: Mutex<[String: Session]>
+
+    private init(
+        executor: SQLiteExecutor?, sessions: [String: Session], maxSessions: Int, nowMs: @escaping @Sendable () -> Int64
+    ) {
+        self.executor = executor
+        self.maxSessions = max(1, maxSessions)
+        self.nowMs = nowMs
+        self.sessions = Mutex(sessions)
+    }
+
+    /// Sessions kept only in memory (tests).
+    public static func inMemory(maxSessions: Int = defaultMaxSessions) -> MQTTSessionStore {
+        MQTTSessionStore(executor: nil, sessions: [:], maxSessions: maxSessions, nowMs: { WallClock.nowMs() })
+    }
+
+    /// Opens the tables in the (migrated) database at `path` and loads every durable session.
+    /// - Throws: `.storageUnavailable` when they cannot be opened or read.
+    public static func open(
+        path: String, maxSessions: Int = defaultMaxSessions,
+        nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() },
+        logger: Logger = Logger(label: "sluice.mqtt.sessions")
+    ) async throws(BrokerError) -> MQTTSessionStore {
+        let executor: SQLiteExecutor
+        do {
+            executor = try await SQLiteExecutor.open(
+                path: path,
+                configuration: SQLiteExecutorConfiguration(threadName: "sluice-sqlite-mqtt", metricsLabel: "mqtt_sessions"),
+                logger: logger)
+        } catch {
+            throw BrokerError(.storageUnavailable, "cannot open the MQTT session tables in \(path): \(error)", cause: error)
+        }
+        var sessions: [String: Session] = [:]
+        do {
+            let ids = try await executor.read { connection in
+                try connection.query("SELECT client_id FROM mqtt_sessions") { row in row.string(at: 0) }
+            }
+            let filters = try await executor.read { connection in
+                try connection.query("SELECT client_id, filter, qos FROM mqtt_session_subscriptions") { row in
+                    (row.string(at: 0), row.string(at: 1), UInt8(clamping: row.int64(at: 2)))
+                }
+            }
+            let flows = try await executor.read { connection in
+                try connection.query("SELECT client_id, direction, packet_id, origin, released FROM mqtt_session_qos2") {
+                    row in
+                    (row.string(at: 0), row.string(at: 1), UInt16(clamping: row.int64(at: 2)), row.string(at: 3),
+                     row.int64(at: 4) != 0)
+                }
+            }
+            for id in ids { sessions[id] = Session(durable: true) }
+            for (id, filter, qos) in filters { sessions[id]?.filters[filter] = qos }
+            for (id, direction, packetId, origin, released) in flows {
+                if direction == "in" {
+                    sessions[id]?.inbound.insert(packetId)
+                } else {
+                    sessions[id]?.outbound[packetId] = Outbound(origin: origin, released: released)
+                }
+            }
+        } catch {
+            try? await executor.close()
+            throw BrokerError(.storageUnavailable, "cannot read the MQTT session tables in \(path): \(error)", cause: error)
+        }
+        logger.debug("MQTT sessions loaded", metadata: ["mqtt.sessions": "\(sessions.count)"])
+        return MQTTSessionStore(executor: executor, sessions: sessions, maxSessions: maxSessions, nowMs: nowMs)
+    }
+
+    public func close() async {
+        try? await executor?.close()
+    }
+
+    /// Sessions held (durable and clean).
+    public var count: Int { sessions.withLock { $0.count } }
+
+    /// The session of `clientId`, if any.
+    public func session(_ clientId: String) -> Session? { sessions.withLock { $0[clientId] } }
+
+    /// Where a message is in Sluice, as an outbound QoS 2 row names it.
+    public static func origin(group: String, topic: String, queueId: Int32, queueOffset: Int64) -> String {
+        "\(group)|\(topic)|\(queueId)|\(queueOffset)"
+    }
+
+    /// Opens the session of a connection: `durable` (clean session 0) resumes a stored durable
+    /// session or stores a new one; a clean session discards whatever was stored and starts an
+    /// empty one in memory.
+    /// - Throws: `.storageFailure` when the write fails.
+    public func open(_ clientId: String, durable: Bool) async throws(BrokerError) -> Opened {
+        enum Step { case resumed(Session), full, write(dropStored: Bool) }
+        let step: Step = sessions.withLock { sessions in
+            let old = sessions[clientId]
+            if durable, let old, old.durable { return .resumed(old) }
+            if old == nil, sessions.count >= maxSessions { return .full }
+            sessions[clientId] = Session(durable: durable)
+            return .write(dropStored: old?.durable == true)
+        }
+        switch step {
+        case .resumed(let session): return .resumed(session)
+        case .full: return .full
+        case .write(let dropStored):
+            let at = nowMs()
+            try await write("store the MQTT session of \(clientId.prefix(64))", if: durable || dropStored) { connection in
+                try connection.run("DELETE FROM mqtt_sessions WHERE client_id = ?", [.text(clientId)])
+                if durable {
+                    try connection.run(
+                        "INSERT INTO mqtt_sessions (client_id, created_at_ms) VALUES (?, ?)", [.text(clientId), .integer(at)])
+                }
+            }
+            return .new
+        }
+    }
+
+    /// Forgets a session (a clean one at the end of its connection).
+    /// - Throws: `.storageFailure` when the write fails.
+    public func discard(_ clientId: String) async throws(BrokerError) {
+        let old = sessions.withLock { $0.removeValue(forKey: clientId) }
+        try await write("discard the MQTT session of \(clientId.prefix(64))", if: old?.durable == true) { connection in
+            try connection.run("DELETE FROM mqtt_sessions WHERE client_id = ?", [.text(clientId)])
+        }
+    }
+
+    public func subscribed(_ clientId: String, filter: String, qos: UInt8) async throws(BrokerError) {
+        let durable = change(clientId) { session in
+            guard session.filters[filter] != qos else { return false }
+            session.filters[filter] = qos
+            return true
+        }
+        try await write("store an MQTT subscription", if: durable) { connection in
+            try connection.run(
+                "INSERT OR REPLACE INTO mqtt_session_subscriptions (client_id, filter, qos) VALUES (?, ?, ?)",
+                [.text(clientId), .text(filter), .integer(Int64(qos))])
+        }
+    }
+
+    public func unsubscribed(_ clientId: String, filter: String) async throws(BrokerError) {
+        let durable = change(clientId) { $0.filters.removeValue(forKey: filter) != nil }
+        try await write("delete an MQTT subscription", if: durable) { connection in
+            try connection.run(
+                "DELETE FROM mqtt_session_subscriptions WHERE client_id = ? AND filter = ?", [.text(clientId), .text(filter)])
+        }
+    }
+
+    /// Whether a QoS 2 PUBLISH with `packetId` from the client was stored and awaits PUBREL.
+    public func hasInbound(_ clientId: String, packetId: UInt16) -> Bool {
+        sessions.withLock { $0[clientId]?.inbound.contains(packetId) ?? false }
+    }
+
+    /// QoS 2 PUBLISH packet ids from the client awaiting PUBREL.
+    public func inboundCount(_ clientId: String) -> Int { sessions.withLock { $0[clientId]?.inbound.count ?? 0 } }
+
+    /// A QoS 2 PUBLISH from the client was stored: a re-sent one with `packetId` is not stored again.
+    public func received(_ clientId: String, packetId: UInt16) async throws(BrokerError) {
+        let durable = change(clientId) { $0.inbound.insert(packetId).inserted }
+        try await write("store an MQTT QoS 2 packet id", if: durable) { connection in
+            try connection.run(
+                "INSERT OR REPLACE INTO mqtt_session_qos2 (client_id, direction, packet_id) VALUES (?, 'in', ?)",
+                [.text(clientId), .integer(Int64(packetId))])
+        }
+    }
+
+    /// PUBREL came for `packetId`: the id may carry a new message.
+    public func released(_ clientId: String, packetId: UInt16) async throws(BrokerError) {
+        let durable = change(clientId) { $0.inbound.remove(packetId) != nil }
+        try await write("delete an MQTT QoS 2 packet id", if: durable) { connection in
+            try connection.run(
+                "DELETE FROM mqtt_session_qos2 WHERE client_id = ? AND direction = 'in' AND packet_id = ?",
+                [.text(clientId), .integer(Int64(packetId))])
+        }
+    }
+
+    /// A QoS 2 delivery of the message at `origin` goes out with `packetId` (before it is sent).
+    public func sending(_ clientId: String, packetId: UInt16, origin: String) async throws(BrokerError) {
+        let durable = change(clientId) { session in
+            session.outbound[packetId] = Outbound(origin: origin, released: false)
+            return true
+        }
+        try await write("store an MQTT QoS 2 delivery", if: durable) { connection in
+            try connection.run(
+                "INSERT OR REPLACE INTO mqtt_session_qos2 (client_id, direction, packet_id, origin, released) "
+                    + "VALUES (?, 'out', ?, ?, 0)",
+                [.text(clientId), .integer(Int64(packetId)), .text(origin)])
+        }
+    }
+
+    /// PUBREC came for the delivery `packetId` (before its message is acknowledged in Sluice).
+    public func receivedByClient(_ clientId: String, packetId: UInt16) async throws(BrokerError) {
+        let durable = change(clientId) { session in
+            guard session.outbound[packetId]?.released == false else { return false }
+            session.outbound[packetId]?.released = true
+            return true
+        }
+        try await write("mark an MQTT QoS 2 delivery received", if: durable) { connection in
+            try connection.run(
+                "UPDATE mqtt_session_qos2 SET released = 1 WHERE client_id = ? AND direction = 'out' AND packet_id = ?",
+                [.text(clientId), .integer(Int64(packetId))])
+        }
+    }
+
+    /// PUBCOMP came for the delivery `packetId`: the id is free again.
+    public func completed(_ clientId: String, packetId: UInt16) async throws(BrokerError) {
+        let durable = change(clientId) { $0.outbound.removeValue(forKey: packetId) != nil }
+        try await write("delete an MQTT QoS 2 delivery", if: durable) { connection in
+            try connection.run(
+                "DELETE FROM mqtt_session_qos2 WHERE client_id = ? AND direction = 'out' AND packet_id = ?",
+                [.text(clientId), .integer(Int64(packetId))])
+        }
+    }
+
+    /// Applies `body` to the session; true when it changed something of a durable session.
+    private func change(_ clientId: String, _ body: (inout Session) -> Bool) -> Bool {
+        sessions.withLock { sessions in
+            guard var session = sessions[clientId] else { return false }
+            let changed = body(&session)
+            sessions[clientId] = session
+            return changed && session.durable
+        }
+    }
+
+    private func write(
+        _ what: String, if needed: Bool, _ body: @escaping @Sendable (SQLiteConnection) throws -> Void
+    ) async throws(BrokerError) {
+        guard needed, let executor else { return }
+        do {
+            try await executor.write(body)
+        } catch {
+            throw BrokerError(.storageFailure, "cannot \(what): \(error)", cause: error)
+        }
+    }
+}
