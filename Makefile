@@ -143,7 +143,7 @@ bench-quick: deps
 bench-scale: deps
 	$(SWIFT) build -c release --product sluice-bench
 	.build/release/sluice-bench accumulate --messages $${SLUICE_SCALE_MESSAGES:-100000000}
-	.build/release/sluice-bench consume --backlog 10000000
+	.build/release/sluice-bench consume --backlog 10000000 --drain-backlog
 
 ## Issue 15 item 5: brokers, groups, etcd load and fail-over unavailability at a trillion messages a
 ## day, extrapolated from docs/benchmarks.md (Python stdlib, ~2 s; docs/scale.md reads its output).

@@ -24,6 +24,10 @@ struct ConsumeBenchmark: AsyncParsableCommand {
     @Option(help: "Concurrent consumers.") var consumers: Int = 4
     @Option(help: "Idle long-polling receivers parked at the end.") var waiters: Int = 10_000
     @Option(help: "Message body bytes.") var bodySize: Int = 100
+    @Flag(
+        name: .customLong("drain-backlog"),
+        help: "At the end, drain the whole backlog with a new group (batch 32, one ack request per batch) and print its rate by tenths.")
+    var drainBacklog = false
 
     func run() async throws {
         try? FileManager.default.removeItem(atPath: dir)
@@ -72,6 +76,7 @@ struct ConsumeBenchmark: AsyncParsableCommand {
         print(String(format: "limit: plain index+record reads of the same backlog %.0f msgs/s; drain ratio to it %.2f (empty) %.2f (backlog)",
                      rawRead, freshRate / rawRead, deepRate / rawRead))
 
+        if drainBacklog { try await drainWholeBacklog(engine, topic: deep) }
         try await idleReceivers(engine, topic: idle)
         await engine.close()
         await topics.close()
@@ -142,6 +147,57 @@ struct ConsumeBenchmark: AsyncParsableCommand {
             return try await tasks.reduce(0, +)
         }
         return Double(received) / (ContinuousClock.now - started).seconds
+    }
+
+    /// Drains the whole backlog with a new group the way the gRPC front does it (batches of 32,
+    /// each acknowledged by one multi-entry ack): the rate of each tenth, so a drain that slows as
+    /// it goes (or as the group's state grows) shows, CPU per message and peak RSS.
+    private func drainWholeBacklog(_ engine: ConsumptionEngine, topic: TopicDefinition) async throws {
+        let name = "drain-all"
+        let group = try await engine.saveGroup(ConsumerGroup(name: name, createdAtMs: WallClock.nowMs(), consumeFrom: .earliest))
+        let tenth = max(1, backlog / 10)
+        let counter = DrainProgress(tenth: tenth)
+        print("")
+        print("drain of the whole \(backlog)-message backlog by \(consumers) consumers (batch 32, one ack request per batch)")
+        print(pad("tenth", 8) + pad("msgs/s", 12) + pad("cpu µs/msg", 12))
+        let started = ContinuousClock.now
+        let cpuStarted = processCPUMicros()
+        let received = try await withThrowingTaskGroup(of: Int.self) { tasks in
+            for consumer in 0..<consumers {
+                tasks.addTask {
+                    var got = 0
+                    var emptyInARow = 0
+                    while emptyInARow < 3 {
+                        let batch = try await engine.receive(
+                            group: group, topic: topic, batch: 32, invisibleMs: 60_000, filter: .all,
+                            clientId: "c\(consumer)", firstQueue: UInt32(consumer % 8))
+                        if batch.isEmpty {
+                            emptyInARow += 1
+                            continue
+                        }
+                        emptyInARow = 0
+                        let entries = batch.map {
+                            ConsumptionEngine.AckEntry(
+                                messageId: $0.record.messageId, receiptHandle: engine.encode($0.handle, group: name, topic: topic.name))
+                        }
+                        for result in await engine.ack(group: name, topic: topic.name, entries: entries, clientId: "c\(consumer)") {
+                            if case .failure(let error) = result { throw error }
+                        }
+                        got += batch.count
+                        if let line = counter.add(batch.count) { print(line) }
+                    }
+                    return got
+                }
+            }
+            return try await tasks.reduce(0, +)
+        }
+        let seconds = (ContinuousClock.now - started).seconds
+        let cpu = processCPUMicros() - cpuStarted
+        print(String(format: "drained %d messages (the backlog plus the latency case's %d) in %.1f s: %.0f msgs/s, %.2f µs CPU per message, peak RSS %.0f MiB",
+                     received, received - backlog, seconds, Double(received) / seconds, cpu / Double(max(1, received)), peakResidentMiB()))
+        if let (first, last) = counter.firstAndLastRates() {
+            print(String(format: "flat: last tenth / first tenth = %.2f", last / first))
+        }
     }
 
     struct LatencyResult {
@@ -258,4 +314,40 @@ struct ConsumeBenchmark: AsyncParsableCommand {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// Counts drained messages and prints a line per tenth (rate and CPU over that tenth).
+final class DrainProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private let tenth: Int
+    private var total = 0
+    private var markTime = ContinuousClock.now
+    private var markCPU = processCPUMicros()
+    private var rates: [Double] = []
+
+    init(tenth: Int) { self.tenth = tenth }
+
+    func add(_ count: Int) -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        let before = total / tenth
+        total += count
+        guard total / tenth > before else { return nil }
+        let now = ContinuousClock.now
+        let cpu = processCPUMicros()
+        let rate = Double(tenth) / (now - markTime).seconds
+        rates.append(rate)
+        let line = pad("\(total / tenth)", 8) + pad(String(format: "%.0f", rate), 12)
+            + pad(String(format: "%.2f", (cpu - markCPU) / Double(tenth)), 12)
+        markTime = now
+        markCPU = cpu
+        return line
+    }
+
+    func firstAndLastRates() -> (Double, Double)? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let first = rates.first, let last = rates.last, rates.count >= 2 else { return nil }
+        return (first, last)
+    }
 }
