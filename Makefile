@@ -90,7 +90,7 @@ $(VENV)/.installed: Makefile
 ## Three phases: the suites that start etcd or wait on replication deadlines run after the rest,
 ## and the protocol fuzzer (minutes of full-speed hostile load) runs alone last. Run all at once on
 ## a two-core CI machine, the fuzzer and the kill -9 suites starved them past their deadlines.
-ISOLATED_TESTS := SluiceClusterTests|Replicat
+ISOLATED_TESTS := SluiceClusterTests|Replicat|TruncatedTail
 FUZZ_TESTS := ProtocolFuzzTests
 test: build venv etcd-server
 	$(SWIFT) test --skip-build --skip '$(ISOLATED_TESTS)|$(FUZZ_TESTS)'
