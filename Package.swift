@@ -83,6 +83,7 @@ let package = Package(
             name: "SluiceTransactions",
             dependencies: [
                 "CSQLite",
+                "CSluiceShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

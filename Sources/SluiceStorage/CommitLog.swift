@@ -1,3 +1,4 @@
+import CSluiceShims
 import Foundation
 import Logging
 import Metrics
@@ -74,7 +75,7 @@ public final class CommitLog: Sendable {
     public static func open(_ configuration: CommitLogConfiguration, logger: Logger) async throws(StorageError) -> CommitLog {
         let result: Result<CommitLog, StorageError> = await withCheckedContinuation { continuation in
             let thread = Thread {
-                Thread.current.name = "sluice-recovery"
+                _ = sluice_set_current_thread_name("sluice-recovery")
                 do throws(StorageError) {
                     continuation.resume(returning: .success(try openBlocking(configuration, logger: logger)))
                 } catch {

@@ -1,3 +1,4 @@
+import CSluiceShims
 import Foundation
 import Logging
 import Metrics
@@ -115,7 +116,7 @@ final class LogWriter: @unchecked Sendable {
         let thread = Thread { [self] in
             // At most 15 characters: Linux refuses longer thread names (the thread then kept its
             // creator's name, "sluice-recovery", in top and perf).
-            Thread.current.name = "sluice-logwrite"
+            _ = sluice_set_current_thread_name("sluice-logwrite")
             run()
         }
         thread.start()

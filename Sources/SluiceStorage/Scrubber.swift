@@ -1,3 +1,4 @@
+import CSluiceShims
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -24,7 +25,7 @@ final class Scrubber: Sendable {
 
     func start() {
         let thread = Thread { [self] in
-            Thread.current.name = "sluice-scrubber"
+            _ = sluice_set_current_thread_name("sluice-scrubber")
             run()
             let waiters = state.withLockedValue { state in
                 state.done = true

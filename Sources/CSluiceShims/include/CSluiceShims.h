@@ -24,4 +24,9 @@ int sluice_pipe_cloexec(int fds[2]);
 /// `lowest` up. `actions` is a posix_spawn_file_actions_t *.
 int sluice_spawn_file_actions_closefrom(void *actions, int lowest);
 
+/// Names the calling thread (what top, perf and /proc show), cut to Linux's 15 characters.
+/// Foundation's `Thread.current.name = …` sometimes does not reach the kernel on a thread that
+/// just started (it then keeps its creator's name). Returns 0 or an errno value.
+int sluice_set_current_thread_name(const char *name);
+
 #endif

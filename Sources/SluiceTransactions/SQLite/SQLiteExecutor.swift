@@ -1,3 +1,4 @@
+import CSluiceShims
 import Dispatch
 import Foundation
 import Logging
@@ -34,9 +35,11 @@ public final class SQLiteExecutor: Sendable {
     ) async throws -> SQLiteExecutor {
         let core = Core(metricsLabel: configuration.metricsLabel)
         try await withCheckedThrowingContinuation { (opened: CheckedContinuation<Void, any Error>) in
-            let named = DispatchSemaphore(value: 0)
+            let threadName = configuration.threadName
             let thread = Thread {
-                named.wait()
+                // Named from inside, before any work: a new Linux thread starts with its
+                // creator's name, and Foundation's setter does not always reach the kernel.
+                _ = sluice_set_current_thread_name(threadName)
                 let connection: SQLiteConnection
                 do {
                     connection = try SQLiteConnection(path: path, options: configuration.connection)
@@ -54,10 +57,6 @@ public final class SQLiteExecutor: Sendable {
                 logger.debug("database closed", metadata: ["sqlite.path": "\(path)"])
             }
             thread.start()
-            // swift-corelibs-foundation applies a name only to a started thread; the thread waits
-            // until it is named so that it cannot have exited (a failed open) in the meantime.
-            thread.name = configuration.threadName
-            named.signal()
         }
         return SQLiteExecutor(core: core, path: path)
     }
