@@ -504,12 +504,12 @@ def run_round(number, kind, nodes, ledger, args):
         leader.resume()
     rejoined = wait_caught_up(leader, new_leader, timeout=120)
     rejoined_at = time.monotonic()
-    # The client's own view: the first send acknowledged after the leader went away.
+    # The client's own view: the first send begun after the leader went away that was acknowledged.
     recovered_at = None
     deadline = time.monotonic() + 90
     while recovered_at is None and time.monotonic() < deadline:
         with ledger.lock:
-            acked = [e["acked_at"] for e in ledger.normal.values() if e["acked_at"] and e["acked_at"] > began]
+            acked = [e["acked_at"] for e in ledger.normal.values() if e["acked_at"] and e["sent_at"] > began]
         if acked:
             recovered_at = min(acked)
         else:
