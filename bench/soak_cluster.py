@@ -280,6 +280,7 @@ class Ledger:
     def __init__(self):
         self.lock = threading.Lock()
         self.term = 0  # incremented by the harness at each leader kill/pause
+        self.term_started = {0: time.monotonic()}
         self.normal = {}  # key -> {body, sha, msg_id, acked, error, sent_at, acked_at}
         self.txn = {}  # key -> {intent, sha, msg_id, txn_id, half_acked, end: None|ok|failed, checks: [..]}
         self.deliveries = collections.defaultdict(list)  # key -> [{...}]
@@ -387,9 +388,9 @@ class Load:
             key = f"t-{index:07d}"
             slot = index % 20
             # 70 % committed by the producer, 15 % rolled back, 15 % left to the check-back (which
-            # answers from the ledger: commit for even indexes, rollback for odd ones).
+            # answers from the ledger: two thirds commit, one third rollback).
             intent = "commit" if slot < 14 else "rollback" if slot < 17 else (
-                "check-commit" if index % 2 == 0 else "check-rollback")
+                "check-rollback" if slot == 18 else "check-commit")
             body = f"{key}:{intent}:{self.rng.getrandbits(128):032x}".encode()
             entry = {"intent": intent, "sha": hashlib.sha256(body).hexdigest(), "msg_id": None, "txn_id": None,
                      "half_acked": False, "half_error": None, "end": None, "end_error": None, "checks": [],
@@ -436,6 +437,7 @@ class Load:
                 key = keys[0] if keys else None
                 position = decode_handle(m.receipt_handle or "")
                 record = {"at": time.monotonic(), "term": None, "msg_id": m.message_id, "topic": m.topic,
+                          "endpoint": str(m.endpoints) if m.endpoints is not None else None,
                           "position": position, "attempt": m.delivery_attempt,
                           "sha": hashlib.sha256(m.body or b"").hexdigest(), "acked": None, "ack_term": None}
                 with self.ledger.lock:
@@ -484,6 +486,7 @@ def run_round(number, kind, nodes, ledger, args):
     survivors = [n for n in nodes if n is not leader]
     with ledger.lock:
         ledger.term += 1
+        ledger.term_started[ledger.term] = time.monotonic()
         failures_before = len(ledger.send_failures)
     began = time.monotonic()
     if kind == "kill":
@@ -517,6 +520,7 @@ def run_round(number, kind, nodes, ledger, args):
     with ledger.lock:
         failed_sends = len(ledger.send_failures) - failures_before
     result = {"round": number, "kind": kind, "old_leader": leader.name, "new_leader": new_leader.name,
+              "began_at": round(began, 2), "restarted_at": round(restart_at, 2), "rejoined_at": round(rejoined_at, 2),
               "election_s": round(elected - began, 2),
               "client_recovery_s": round(recovered_at - began, 2) if recovered_at else None,
               "failed_sends": failed_sends,
@@ -566,6 +570,11 @@ def audit_transactions(leader, ledger):
             for record in body.get("messages", []):
                 roles[record.get("role")] += 1
         found[key] = dict(roles)
+        if entry["intent"].endswith("commit") and not roles.get("commit") and entry["txn_id"]:
+            status, body = leader.request("/v1/transactions/" + entry["txn_id"], timeout=5)
+            if status == 200:
+                row = body.get("transaction") or body
+                found[key]["state"] = row.get("state")
     return found
 
 
@@ -602,8 +611,17 @@ def verdict(ledger, audit):
     for key, entry in txn.items():
         got = deliveries.get(key, [])
         commit = entry["intent"].endswith("commit")
-        if commit and entry["half_acked"] and not got:
+        roles = audit.get(key)
+        # Committed: the producer's commit() was acknowledged, or the final leader's log holds a
+        # commit record (a check-back answer, or a commit() whose reply was lost). A commit the
+        # application meant but no broker ever took (its commit() failed and no check-back got
+        # through) is not committed: counted as unresolved, not as a loss.
+        committed = commit and entry["half_acked"] and (entry["end"] == "ok" or bool(roles and roles.get("commit")))
+        if committed and not got:
             violations["LOST committed transaction"].append(key)
+        if commit and entry["half_acked"] and not committed and not got:
+            counts["txn_commit_intended_unresolved"] += 1
+            counts["txn_unresolved_state_" + str((roles or {}).get("state"))] += 1
         if not commit and got:
             violations["ROLLED-BACK transaction delivered"].append(key)
         if commit and got and not entry["half_acked"]:
@@ -614,7 +632,6 @@ def verdict(ledger, audit):
         positions = {(d["topic"], d["position"]) for d in got if d["position"] is not None}
         if len(positions) > 1:
             violations["DOUBLE COMMIT (delivered from two stored positions)"].append(key)
-        roles = audit.get(key)
         if roles is not None:
             if roles.get("commit", 0) > 1 and roles.get("half", 0) <= 1:
                 violations["DOUBLE COMMIT (two commit records for one half)"].append(key)
@@ -650,6 +667,20 @@ def verdict(ledger, audit):
         if len(got) > 1:
             counts["keys_delivered_more_than_once"] += 1
     return violations, counts
+
+
+def examples(ledger, violations, per_kind=8):
+    """The ledger's record of a few keys of each violation, for the JSON: sends, decisions, deliveries."""
+    out = {}
+    with ledger.lock:
+        for kind, keys in violations.items():
+            out[kind] = []
+            for key in keys[:per_kind]:
+                if not isinstance(key, str):
+                    continue
+                entry = ledger.normal.get(key) or ledger.txn.get(key) or {}
+                out[kind].append({"key": key, "sent": entry, "deliveries": ledger.deliveries.get(key, [])})
+    return out
 
 
 # ---------------------------------------------------------------- main
@@ -731,6 +762,9 @@ def main():
             raise RuntimeError("the group did not settle at the end")
         audit = audit_transactions(final, ledger)
         violations, counts = verdict(ledger, audit)
+        detail = examples(ledger, violations)
+        with ledger.lock:
+            terms = dict(ledger.term_started)
     except KeyboardInterrupt as stop:
         log(f"interrupted ({stop}); stopping the group")
         if load is not None:
@@ -755,6 +789,7 @@ def main():
                        "counts": dict(counts),
                        "violations": {k: v[:50] for k, v in violations.items()},
                        "violation_counts": {k: len(v) for k, v in violations.items()},
+                       "violation_examples": detail, "term_started_at": terms,
                        "loadavg_before": load_before, "loadavg_after": os.getloadavg()}, f, indent=2)
     print(report)
     if violations or args.keep:
@@ -779,7 +814,7 @@ def summary(args, rounds, violations, counts, elapsed, load_before, load_after):
              "deliveries", "keys_delivered_more_than_once", "redelivered_unacked",
              "redelivered_after_ack_by_a_later_leader", "normal_stored_twice", "half_stored_twice",
              "half_stored_twice_and_committed_twice", "unacknowledged_send_delivered",
-             "unacknowledged_half_delivered", "unknown_deliveries"]
+             "unacknowledged_half_delivered", "txn_commit_intended_unresolved", "unknown_deliveries"]
     for name in order + sorted(set(counts) - set(order)):
         lines.append(f"  {name:<42} {counts.get(name, 0)}")
     lines.append("")
