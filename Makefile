@@ -160,7 +160,7 @@ soak: build
 ## the official Python client (sends, transactions with commits, rollbacks and check-backs, a consumer
 ## group) through SOAK_ROUNDS fail-over rounds (kill -9 of the leader, restart; every 4th a SIGSTOP),
 ## with a client-side ledger checked at the end: no acknowledged loss, no double commit, no rolled-back
-## delivery. SOAK_ARGS=--quick for about two minutes. Writes SOAK_JSON. Not part of `make test`.
+## delivery. SOAK_ARGS=--quick for about three minutes. Writes SOAK_JSON. Not part of `make test`.
 SOAK_ROUNDS ?= 10
 SOAK_JSON ?= soak-cluster.json
 soak-cluster: venv etcd-server
