@@ -294,6 +294,8 @@ class Ledger:
         self.acks_ok = 0
         self.acks_failed = 0
         self.withheld = 0
+        self.receives = collections.Counter()  # calls, empty, errors, messages per topic
+        self.last_delivery_by_topic = {}
         self.last_delivery_at = time.monotonic()
 
     def snapshot_term(self):
@@ -435,8 +437,17 @@ class Load:
             try:
                 messages = self.consumer.receive(32, invisible)
             except Exception:
+                with self.ledger.lock:
+                    self.ledger.receives["errors"] += 1
                 time.sleep(0.3)
                 continue
+            with self.ledger.lock:
+                self.ledger.receives["calls"] += 1
+                if not messages:
+                    self.ledger.receives["empty"] += 1
+                for m in messages:
+                    self.ledger.receives["messages " + str(m.topic)] += 1
+                    self.ledger.last_delivery_by_topic[m.topic] = time.monotonic()
             for m in messages:
                 keys = list(m.keys or [])
                 key = keys[0] if keys else None
@@ -585,6 +596,26 @@ def audit_transactions(leader, ledger):
                 row = body.get("transaction") or body
                 found[key]["state"] = row.get("state")
     return found
+
+
+def audit_lost(leader, ledger, violations):
+    """For each lost message: is it in the final leader's log, and where (queue, offset, stored)?"""
+    out = []
+    for kind, keys in violations.items():
+        if not kind.startswith("LOST"):
+            continue
+        for key in keys[:200]:
+            with ledger.lock:
+                entry = ledger.normal.get(key) or ledger.txn.get(key) or {}
+            msg_id = entry.get("msg_id")
+            records = []
+            if msg_id:
+                status, body = leader.request("/v1/messages/" + msg_id, timeout=5)
+                if status == 200:
+                    records = [{k: r.get(k) for k in ("role", "topic", "queueId", "queueOffset", "physicalOffset",
+                                                       "storedAt")} for r in body.get("messages", [])]
+            out.append({"key": key, "msg_id": msg_id, "records": records})
+    return out
 
 
 def verdict(ledger, audit):
@@ -774,6 +805,7 @@ def main():
                 raise RuntimeError("load thread failed: " + "; ".join(load.errors))
             time.sleep(args.load_seconds)
         load.stop_sending.set()
+        load_stopped_at = time.monotonic()
         log("load stopped; waiting for check-backs, then draining the group")
         time.sleep(8)  # transaction timeout 1 s, check interval 2 s: the silent ones are checked
         drain(load, ledger, args)
@@ -783,6 +815,17 @@ def main():
             raise RuntimeError("the group did not settle at the end")
         audit = audit_transactions(final, ledger)
         violations, counts = verdict(ledger, audit)
+        lost_audit = audit_lost(final, ledger, violations)
+        if lost_audit:
+            stored = sum(1 for x in lost_audit if x["records"])
+            log(f"{stored} of {len(lost_audit)} lost messages are in the final leader's ({final.name}) log")
+        status, group_view = final.request("/v1/groups/" + GROUP)
+        final_queues = [{k: q.get(k) for k in ("topic", "queueId", "nextOffset", "endOffset", "waiting", "inFlight",
+                                                 "retrying")} for q in (group_view or {}).get("queues", [])]
+        if any(q.get("waiting") for q in final_queues):
+            log(f"the final leader {final.name} still has messages waiting for the group: "
+                + ", ".join(f"{q['topic']}#{q['queueId']} next {q['nextOffset']} end {q['endOffset']} "
+                            f"waiting {q['waiting']} in flight {q['inFlight']}" for q in final_queues if q.get("waiting")))
         detail = examples(ledger, violations)
         with ledger.lock:
             terms = dict(ledger.term_started)
@@ -811,6 +854,10 @@ def main():
                        "violations": {k: v[:50] for k, v in violations.items()},
                        "violation_counts": {k: len(v) for k, v in violations.items()},
                        "violation_examples": detail, "term_started_at": terms,
+                       "lost_on_final_leader": lost_audit, "final_leader": final.name,
+                       "final_group_queues": final_queues, "receives": dict(ledger.receives),
+                       "last_delivery_by_topic": ledger.last_delivery_by_topic,
+                       "load_stopped_at": load_stopped_at,
                        "loadavg_before": load_before, "loadavg_after": os.getloadavg()}, f, indent=2)
     print(report)
     if violations or args.keep:
