@@ -885,7 +885,7 @@ def summary(args, rounds, violations, counts, elapsed, load_before, load_after):
              "half_stored_twice_and_committed_twice", "unacknowledged_send_delivered",
              "unacknowledged_half_delivered", "txn_commit_intended_unresolved", "unknown_deliveries"]
     for name in order + sorted(set(counts) - set(order)):
-        lines.append(f"  {name:<42} {counts.get(name, 0)}")
+        lines.append(f"  {name:<50} {counts.get(name, 0)}")
     lines.append("")
     if violations:
         lines.append("VIOLATIONS:")
