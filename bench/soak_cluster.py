@@ -334,7 +334,8 @@ class Load:
         self.threads = []
         self.errors = []
         self.rng = random.Random(args.seed)
-        self.producer = self.txn_producer = self.consumer = None
+        self.producer = self.txn_producer = None
+        self.consumers = []
 
     def config(self):
         return ClientConfiguration(";".join(n.endpoint for n in self.nodes), Credentials(), request_timeout=3)
@@ -344,11 +345,15 @@ class Load:
         self.producer.startup()
         self.txn_producer = Producer(self.config(), (TXN_TOPIC,), SoakChecker(self.ledger))
         self.txn_producer.startup()
-        self.consumer = SimpleConsumer(self.config(), GROUP, {NORMAL_TOPIC: FilterExpression("*"),
-                                                              TXN_TOPIC: FilterExpression("*")},
-                                       await_duration=5)
-        self.consumer.startup()
-        for target, name in ((self.send_normal, "normal"), (self.send_txn, "txn"), (self.consume, "consume")):
+        # One SimpleConsumer (same group) per topic: one client subscribed to both alternates the
+        # topics receive by receive, so an idle topic's long poll would throttle the other.
+        for topic in (NORMAL_TOPIC, TXN_TOPIC):
+            consumer = SimpleConsumer(self.config(), GROUP, {topic: FilterExpression("*")}, await_duration=5)
+            consumer.startup()
+            self.consumers.append(consumer)
+        workers = [(self.send_normal, "normal"), (self.send_txn, "txn")]
+        workers += [(lambda c=c: self.consume(c), f"consume-{i}") for i, c in enumerate(self.consumers)]
+        for target, name in workers:
             thread = threading.Thread(target=self.guard(target), name=name, daemon=True)
             thread.start()
             self.threads.append(thread)
@@ -431,11 +436,11 @@ class Load:
             index += 1
             self.pace(started, index, self.args.txn_rate)
 
-    def consume(self):
+    def consume(self, consumer):
         invisible = self.args.invisible
         while not self.stop_consuming.is_set():
             try:
-                messages = self.consumer.receive(32, invisible)
+                messages = consumer.receive(32, invisible)
             except Exception:
                 with self.ledger.lock:
                     self.ledger.receives["errors"] += 1
@@ -472,7 +477,7 @@ class Load:
                         self.ledger.withheld += 1
                     continue
                 try:
-                    self.consumer.ack(m)
+                    consumer.ack(m)
                     with self.ledger.lock:
                         record["acked"], record["ack_term"] = True, self.ledger.term
                         self.ledger.acks_ok += 1
@@ -486,7 +491,7 @@ class Load:
         self.stop_consuming.set()
         for thread in self.threads:
             thread.join(timeout=30)
-        for client in (self.consumer, self.txn_producer, self.producer):
+        for client in (*self.consumers, self.txn_producer, self.producer):
             if client is not None:
                 try:
                     client.shutdown()
@@ -555,12 +560,23 @@ def run_round(number, kind, nodes, ledger, args):
 
 def drain(load, ledger, args):
     """Keeps consuming until everything that must arrive arrived (bounded), then for a quiet period."""
-    deadline = time.monotonic() + args.drain_timeout
+    # After a fail-over the new leader redelivers from its own (unreplicated) consumer state, so
+    # the drain can be long: it goes on while deliveries keep coming, up to --drain-timeout, and
+    # gives up after 30 s without a single delivery.
+    began = time.monotonic()
+    deadline = began + args.drain_timeout
     while time.monotonic() < deadline:
         missing = len(expected_keys(ledger) - delivered_keys(ledger))
         if missing == 0:
             break
+        with ledger.lock:
+            idle = time.monotonic() - ledger.last_delivery_at
+        if idle > 30:
+            log(f"drain: nothing delivered for 30 s, {missing} expected messages missing")
+            break
         time.sleep(1)
+    log(f"drain: all expected messages delivered after {time.monotonic() - began:.0f} s" if missing == 0 else
+        f"drain: stopped after {time.monotonic() - began:.0f} s with {missing} missing")
     quiet_until = time.monotonic() + args.invisible * 2 + 5
     while time.monotonic() < quiet_until:  # late redeliveries, late (wrong) commits
         time.sleep(1)
@@ -748,7 +764,8 @@ def main():
     parser.add_argument("--invisible", type=int, default=10, help="receive invisible duration, seconds")
     parser.add_argument("--withhold", type=float, default=0.02, help="share of first deliveries not acked")
     parser.add_argument("--lease-ttl", type=int, default=2)
-    parser.add_argument("--drain-timeout", type=float, default=180)
+    parser.add_argument("--drain-timeout", type=float, default=900,
+                        help="longest drain, seconds (it also ends after 30 s without a delivery)")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--json", help="write the figures and verdict here")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, data)")
@@ -756,7 +773,7 @@ def main():
     # The client's failed heartbeats to a dead broker end up as tracebacks of this logger.
     logging.getLogger("concurrent.futures").setLevel(logging.CRITICAL)
     if args.quick:
-        args.rounds, args.load_seconds, args.drain_timeout = min(args.rounds, 3), 8, 90
+        args.rounds, args.load_seconds, args.drain_timeout = min(args.rounds, 3), 8, 300
     if not os.path.exists(args.broker):
         print(f"{args.broker} is not built (swift build --product sluice-broker)", file=sys.stderr)
         return 2
