@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import SluiceBroker
 import SluiceStorage
 import SluiceTransactions
@@ -25,6 +26,18 @@ public struct TelemetryCheckBackSender: CheckBackSender {
             half = try log.read(at: UInt64(check.commitLogOffset))
         } catch {
             logger.error("cannot read a half message for its check", metadata: ["txn.id": "\(check.transactionId)", "error": "\(error)"])
+            return false
+        }
+        // A log cut and rewritten by another leader can hold a different transaction's half at
+        // this offset: asking its producer about that message would resolve the wrong one.
+        guard TransactionCoordinator.isHalf(half, of: check.transactionId) else {
+            Counter(label: "sluice_transaction_check_mismatches_total").increment()
+            logger.error(
+                "the record at a half message's offset belongs to another transaction; no check-back sent",
+                metadata: [
+                    "txn.id": "\(check.transactionId)", "offset": "\(check.commitLogOffset)",
+                    "record.txn.id": "\(half.property(TransactionEvent.Property.transactionId) ?? "none")",
+                ])
             return false
         }
         var command = Apache_Rocketmq_V2_TelemetryCommand()

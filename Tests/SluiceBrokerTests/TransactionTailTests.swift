@@ -61,3 +61,33 @@ struct TransactionTailTests {
         }
     }
 }
+
+/// A row whose offset names another transaction's half (a log cut and rewritten by another
+/// leader at the same place) must never commit that other message.
+@Suite("transaction coordinator: a row whose half offset holds another transaction")
+struct MismatchedHalfTests {
+    @Test("a commit of a row pointing at another transaction's half is refused and copies nothing")
+    func refusedCommit() async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try await TransactionFixture.open(directory, halfTableDelayMs: 0)
+            let real = try await fixture.coordinator.prepare(fixture.half("real", id: "R1"))
+            // What the soak found: a stale row (kept from a cut tail) naming the same offset.
+            let stale = PreparedTransaction(
+                transactionId: "0000000000000000000000000000beef", messageId: "STALE", topic: "payments",
+                clientId: "client-1", commitLogOffset: Int64(real.commitLogOffset), commitLogSize: 100, createdAtMs: WallClock.nowMs())
+            _ = try await fixture.store.recordPrepared(batch: [stale])
+            await #expect(throws: BrokerError.self) {
+                try await fixture.coordinator.end(
+                    transactionId: stale.transactionId, resolution: .commit, source: .check, actor: nil)
+            }
+            #expect(try fixture.visibleCopies(of: "R1").isEmpty)
+            #expect(try await fixture.store.transaction(id: stale.transactionId)?.state == .prepared)
+            // The real one still commits once.
+            #expect(
+                try await fixture.coordinator.end(transactionId: real.transactionId, resolution: .commit, source: .producer, actor: nil)
+                    == .applied)
+            #expect(try fixture.visibleCopies(of: "R1").count == 1)
+            try await fixture.close()
+        }
+    }
+}

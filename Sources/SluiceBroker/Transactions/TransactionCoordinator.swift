@@ -317,6 +317,14 @@ public final class TransactionCoordinator: Sendable {
             } catch {
                 throw Self.brokerError(error, "read the half message of transaction \(transactionId)")
             }
+            // The row names its half by offset; a log cut and rewritten by another leader can
+            // hold a different record there. Copying that one would commit someone else's
+            // message a second time: refuse instead.
+            guard Self.isHalf(half, of: transactionId) else {
+                throw BrokerError(
+                    .storageFailure,
+                    "the record at offset \(halfOffset) is not the half message of transaction \(transactionId) (the log was cut and rewritten there)")
+            }
             guard let topic = half.property(TransactionEvent.Property.realTopic),
                 let queueId = half.property(TransactionEvent.Property.realQueueId).flatMap(UInt32.init)
             else {
@@ -346,6 +354,12 @@ public final class TransactionCoordinator: Sendable {
             watermark.end(token)
             throw Self.brokerError(error, "store the \(resolution) of transaction \(transactionId)")
         }
+    }
+
+    /// Whether `record` is the half message of `transactionId`.
+    public static func isHalf(_ record: StoredRecord, of transactionId: String) -> Bool {
+        record.property(TransactionEvent.Property.event) == TransactionEvent.Kind.half.rawValue
+            && record.property(TransactionEvent.Property.transactionId) == transactionId
     }
 
     static func brokerError(_ error: StorageError, _ action: String) -> BrokerError {
