@@ -17,6 +17,9 @@ extension ConsumptionEngine {
         try checkHealthy()
         let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
         let (outcome, write, unblocked, attempt) = await consumer.ack(handle, nowMs: nowMs())
+        if outcome == .done || outcome == .alreadyFinished {
+            try await appendReplicated(.ack, group: group, topic: topic, body: Self.encodeAcks([handle]))
+        }
         try await stored(write)
         if outcome == .done, !messageId.isEmpty {
             trace?.acked(messageId: messageId, group: group, clientId: clientId, attempt: attempt)
@@ -49,6 +52,11 @@ extension ConsumptionEngine {
             let (outcomes, write, unblocked) = await consumer.ack(handles, nowMs: nowMs())
             var stored: BrokerError?
             do throws(BrokerError) {
+                // A replicated group: the acks (repeated ones too, which may be retries of an ack
+                // whose record failed) are one record, held by a quorum before they are answered;
+                // the SQLite write queued above commits meanwhile.
+                let acked = zip(handles, outcomes).filter { $0.1.0 == .done || $0.1.0 == .alreadyFinished }.map(\.0)
+                if !acked.isEmpty { try await appendReplicated(.ack, group: group, topic: topic, body: Self.encodeAcks(acked)) }
                 try await self.stored(write)
             } catch {
                 stored = error
