@@ -122,6 +122,8 @@ extension ConsumptionEngine {
                     state.withLock { $0.replicatedCursor = offset }
                 }
             }
+            // Also when the stored cursor was past a log cut while the engine was not open yet.
+            state.withLock { $0.replicatedCursor = offset }
             if start != offset { try await storeReplicatedCursor(offset) }
             return applied
         }

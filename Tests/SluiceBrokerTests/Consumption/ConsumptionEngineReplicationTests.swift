@@ -126,6 +126,15 @@ struct ConsumptionEngineReplicationTests {
             #expect(stack.engine.state.withLock { $0.replicatedCursor } == 3)
             let again = try await receive(stack.engine, group, topic)
             #expect(again.map(Self.body) == ["b"], "after the cut: \(again.map(Self.body))")
+
+            // A stored cursor past the cut (the engine opened after it): the next apply moves it
+            // to the queue's end, and a record copied there later is applied.
+            stack.engine.state.withLock { $0.replicatedCursor = 9 }
+            #expect(try await stack.engine.applyCopiedChanges() == 0)
+            #expect(stack.engine.state.withLock { $0.replicatedCursor } == 3)
+            try await stack.engine.ack(
+                group: "g", topic: "t", receiptHandle: stack.engine.encode(again[0].handle, group: "g", topic: "t"))
+            #expect(try await stack.engine.applyCopiedChanges() == 1)
             await stack.close()
         }
     }
