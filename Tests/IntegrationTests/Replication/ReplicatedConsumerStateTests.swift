@@ -6,7 +6,8 @@ import Testing
 /// Consumer groups and acks follow the group (ConsumptionEngine+Replication.swift): a group
 /// created on the leader reaches the followers with its settings, a follower refuses group
 /// changes, and after `kill -9` of the leader the new leader delivers to the group exactly the
-/// messages whose acks were not acknowledged, none that were.
+/// messages whose acks were not acknowledged, none that were; a group created on first use keeps
+/// its start position.
 @Suite("replicated broker group: consumer groups and acks follow the leader", .serialized)
 struct ReplicatedConsumerStateTests {
     typealias Broker = ReplicationFailoverTests.Broker
@@ -69,6 +70,16 @@ struct ReplicatedConsumerStateTests {
                     body: Array(refusedBody))
                 #expect(refused.status == 421, "\(refused.status) \(refused.text)")
 
+                // A group created on first use (consumeFrom latest) subscribes before the sends:
+                // its start position is a record, so the new leader starts it there too.
+                try await SimpleConsumer.withSimpleConsumer(
+                    configuration: ClientConfiguration(port: leader.grpcPort, requestTimeout: .seconds(10)), group: "auto",
+                    subscriptions: ["orders": "*"], awaitDuration: .seconds(1)
+                ) { consumer in
+                    let nothing = try await consumer.receive(maxMessages: 32, invisibleDuration: .seconds(30))
+                    #expect(nothing.isEmpty)
+                }
+
                 // 10 messages: 7 acknowledged (one ack request each), 3 received and left in flight.
                 let sent = try await ReplicationFailoverTests.send(10, to: leader, prefix: "m")
                 #expect(sent.acked.count == 10, "refused: \(sent.failed)")
@@ -99,6 +110,8 @@ struct ReplicatedConsumerStateTests {
                 let after = try await Self.drain(newLeader, group: "readers", quiet: .seconds(12), timeout: .seconds(60))
                 #expect(after.sorted() == ["m-7", "m-8", "m-9"], "delivered by the new leader: \(after)")
                 #expect(acked.isDisjoint(with: after), "acknowledged messages delivered again: \(after)")
+                let auto = try await Self.drain(newLeader, group: "auto", quiet: .seconds(5), timeout: .seconds(30))
+                #expect(auto.sorted() == (0..<10).map { "m-\($0)" }, "the auto-created group on the new leader got \(auto)")
             }
         }
     }
