@@ -39,6 +39,10 @@ extension ConsumptionEngine {
         case subscribe
         case ack
         case reset
+        /// Messages a dead-letter re-drive made unfinished again (by origin topic).
+        case reopen
+        /// How far a group's dead letters are re-driven.
+        case redrive
     }
 
     enum ReplicatedProperty {
@@ -50,6 +54,7 @@ extension ConsumptionEngine {
         static let delays = "SLUICE_CONS_DELAYS"
         static let created = "SLUICE_CONS_CREATED"
         static let from = "SLUICE_CONS_FROM"
+        static let cursor = "SLUICE_CONS_CURSOR"
     }
 
     /// Turns replication on (a broker in a replicated group, before anything is served): from
@@ -264,6 +269,24 @@ extension ConsumptionEngine {
             }
             guard let consumer = try await copiedConsumer(groupName, topicName, link: link, start: start) else { return }
             if let write = await consumer.applyCopiedAcks(acked, nowMs: nowMs()) { try await stored(write) }
+        case .reopen:
+            guard let consumer = existingConsumer(groupName, topicName) else { return }
+            for (queueId, offsets) in Self.decodeOffsets(record.body) {
+                for offset in offsets {
+                    let ack = ReplicatedAck(group: groupName, topic: topicName, queueId: queueId, offset: offset)
+                    let line = consumer.ordered ? readMessageGroup(ack) : nil
+                    try await stored(consumer.reopen(queueId: queueId, offset: offset, messageGroup: line, nowMs: nowMs()).1)
+                }
+            }
+        case .redrive:
+            guard let cursor = record.property(ReplicatedProperty.cursor).flatMap(UInt64.init),
+                let group = self.group(named: groupName)
+            else { return }
+            var changes = ConsumptionChanges()
+            changes.resetCursors.append(
+                CursorRow(group: Self.redrivePrefix + groupName, topic: group.deadLetterTopic, queueId: 0, nextOffset: cursor))
+            try await stored(table.enqueue(changes))
+            state.withLock { $0.redriven[groupName] = cursor }
         case .reset:
             let offsets = Dictionary(
                 Self.decodeOffsets(record.body).compactMap { queueId, offsets in offsets.first.map { (queueId, $0) } },

@@ -163,12 +163,26 @@ extension ConsumptionEngine {
         while count < limit, cursor < bounds.next {
             let entries = log.queueEntries(queue, from: cursor, maxCount: min(256, limit - count))
             if entries.isEmpty { break }
+            // A replicated group: the batch's origins are records (one per topic) before they reopen.
+            var found: [(record: StoredRecord, origin: (topic: String, queueId: UInt32, offset: UInt64), consumer: TopicConsumer)] = []
             for entry in entries {
-                cursor = entry.queueOffset + 1
                 guard let record = try? log.read(entry, of: queue),
                     let origin = record.property(MessageProperty.deadLetterOrigin).flatMap(Self.parseOrigin),
                     let consumer = existingConsumer(name, origin.topic)
                 else { continue }
+                found.append((record, origin, consumer))
+            }
+            if isReplicated {
+                let byTopic = Dictionary(grouping: found, by: \.origin.topic)
+                for topic in byTopic.keys.sorted() {
+                    let byQueue = Dictionary(grouping: byTopic[topic]!, by: \.origin.queueId)
+                    try await appendReplicated(
+                        .reopen, group: name, topic: topic,
+                        body: Self.encodeOffsets(byQueue.keys.sorted().map { ($0, byQueue[$0]!.map(\.origin.offset)) }))
+                }
+            }
+            if let last = entries.last { cursor = last.queueOffset + 1 }
+            for (record, origin, consumer) in found {
                 let (reopened, write) = await consumer.reopen(
                     queueId: origin.queueId, offset: origin.offset,
                     messageGroup: record.property(MessageProperty.messageGroup), nowMs: nowMs())
@@ -179,6 +193,7 @@ extension ConsumptionEngine {
                 }
             }
         }
+        try await appendReplicated(.redrive, group: name, properties: [(ReplicatedProperty.cursor, "\(cursor)")])
         var changes = ConsumptionChanges()
         changes.resetCursors.append(
             CursorRow(group: Self.redrivePrefix + name, topic: group.deadLetterTopic, queueId: 0, nextOffset: cursor))

@@ -87,6 +87,34 @@ struct ConsumptionEngineReplicationTests {
         }
     }
 
+    @Test("a message a consumer dead-letters is finished on the follower; an operator's re-drive reopens it there, with the re-drive cursor")
+    func deadLetterAndRedriveFollow() async throws {
+        try await withTemporaryDirectory { directory in
+            let leader = try await ConsumptionStack.open(directory)
+            leader.engine.replicate(leader: { nil }, topics: leader.topics)
+            let topic = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
+            let group = try await leader.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1, consumeFrom: .earliest))
+            try await leader.send("t", body: "a")
+            let delivered = try await receive(leader.engine, group, topic)
+            try await leader.engine.forwardToDeadLetter(
+                group: "g", topic: "t", receiptHandle: leader.engine.encode(delivered[0].handle, group: "g", topic: "t"))
+
+            let follower = try await Follower.open(directory + "/follower.sqlite", log: leader.log)
+            _ = try await follower.topics.create(name: "t", type: .normal, queueCount: 1)
+            try await follower.engine.applyCopiedChanges()
+            #expect(await follower.engine.backlog(group: "g")?.waiting == 0, "dead-lettered: finished on the follower")
+
+            #expect(try await leader.engine.redriveDeadLetters(group: "g") == 1)
+            try await follower.engine.applyCopiedChanges()
+            #expect(await follower.engine.backlog(group: "g")?.waiting == 1)
+            #expect(follower.engine.state.withLock { $0.redriven["g"] } == 1)
+            let again = try await receive(follower.engine, group, topic)
+            #expect(again.map(Self.body) == ["a"])
+            await follower.close()
+            await leader.close()
+        }
+    }
+
     @Test("a follower refuses group changes: no record, nothing stored")
     func followerRefusesGroupChanges() async throws {
         try await withTemporaryDirectory { directory in
