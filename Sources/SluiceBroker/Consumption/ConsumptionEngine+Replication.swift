@@ -13,9 +13,9 @@ struct ConsumerReplication: Sendable {
 
 /// Consumer state in a replicated broker group (`--replicas` ≥ 2, docs/architecture.md §15):
 /// group creates, changes and deletes, each group–topic pair's start position (its first
-/// subscription), acknowledgements (one record per ack request), dead-lettered messages and offset
-/// resets are records in the commit log's consumer queue (`RMQ_SYS_SLUICE_CONSUMERS#0`) before
-/// they are answered, next to the local SQLite write. Under `--replication sync` an ack is
+/// subscription), acknowledgements (one record per ack request), dead-lettered messages,
+/// dead-letter re-drives and offset resets are records in the commit log's consumer queue
+/// (`RMQ_SYS_SLUICE_CONSUMERS#0`) before they are answered, next to the local SQLite write. Under `--replication sync` an ack is
 /// answered once a quorum holds its record. Followers copy the log byte for byte and apply the
 /// records to their own consumer tables (every ~100 ms, at start-up and at promotion), so a new
 /// leader does not deliver again what was acknowledged on the old one.
