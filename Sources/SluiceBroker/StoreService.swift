@@ -204,12 +204,20 @@ public final class StoreService: Service, CustomStringConvertible {
         let replicatedTopics = metadataLeader.map { leader in
             ReplicatedTopicRegistry(local: topics, log: log, leader: leader, logger: Logger(label: "sluice.topics"))
         }
-        if let replicatedTopics {
+        if let replicatedTopics, let metadataLeader {
             do throws(BrokerError) {
                 let applied = try await replicatedTopics.applyCopiedChanges()
                 logger.info("topic changes replayed from the log", metadata: ["changes": "\(applied)"])
             } catch {
                 logger.error("topic changes in the log not applied at start-up", metadata: ["error": "\(error)"])
+            }
+            // Groups, start positions, acks and resets follow the log too.
+            consumption.replicate(leader: metadataLeader, topics: replicatedTopics)
+            do throws(BrokerError) {
+                let applied = try await consumption.applyCopiedChanges()
+                logger.info("consumer changes replayed from the log", metadata: ["changes": "\(applied)"])
+            } catch {
+                logger.error("consumer changes in the log not applied at start-up", metadata: ["error": "\(error)"])
             }
         }
         handle.install(topics: replicatedTopics ?? topics, coordinator: coordinator, consumption: consumption)
@@ -225,7 +233,10 @@ public final class StoreService: Service, CustomStringConvertible {
             let upkeep = ConsumptionUpkeep(engine: consumption, isAlive: Self.liveness(checkBacks?.producers))
             group.addTask { await upkeep.run() }
             if let recorder { group.addTask { try? await recorder.run() } }
-            if let replicatedTopics { group.addTask { await replicatedTopics.followChanges() } }
+            if let replicatedTopics {
+                group.addTask { await replicatedTopics.followChanges() }
+                group.addTask { await consumption.followChanges() }
+            }
             try? await gracefulShutdown()
             group.cancelAll()
         }

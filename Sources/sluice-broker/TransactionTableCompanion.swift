@@ -28,6 +28,7 @@ struct TransactionTableCompanion: ReplicaCompanion {
         }
         try await coordinator.forgetLogTail(from: offset)
         await (handle.topics as? ReplicatedTopicRegistry)?.forgetLogTail(from: offset)
+        await handle.consumption?.forgetLogTail(from: offset)
     }
 
     func logTruncated() async {
@@ -48,6 +49,14 @@ struct TransactionTableCompanion: ReplicaCompanion {
                 try await topics.applyCopiedChanges()
             } catch {
                 logger.error("topics behind the log at promotion", metadata: ["error": "\(error)"])
+            }
+        }
+        if let consumption = handle.consumption {
+            do throws(BrokerError) {
+                let applied = try await consumption.applyCopiedChanges()
+                logger.info("consumer state caught up with the copied log", metadata: ["changes.applied": "\(applied)"])
+            } catch {
+                logger.error("consumer state behind the log at promotion", metadata: ["error": "\(error)"])
             }
         }
         // Still starting (no coordinator yet): its start-up reconcile replays the whole log.

@@ -21,6 +21,7 @@ extension ConsumptionEngine {
     {
         try checkHealthy()
         let consumer = try await subscribed(group, topic)
+        try await appendReplicated(.reset, group: group.name, topic: topic.name, body: Self.encodeOffsets([(queueId, [offset])]))
         try await stored(consumer.reset(queueId: queueId, to: offset, nowMs: nowMs()))
         waiters.notify(group: group.name, topic: topic.name)
     }
@@ -31,6 +32,7 @@ extension ConsumptionEngine {
     /// - Throws: `.storageFailure` when the table cannot be written.
     @discardableResult
     public func logWasCut() async throws(BrokerError) -> Int {
+        try await copiedLogTruncated()
         let consumers = state.withLock { Array($0.consumers.values) }
         var changed = 0
         for consumer in consumers {
@@ -73,6 +75,8 @@ extension ConsumptionEngine {
                 offsets[queueId] = min(max(log.queueOffset(queue, atOrAfterTimestampMs: ms), bounds.min), bounds.next)
             }
         }
+        try await appendReplicated(
+            .reset, group: name, topic: topic.name, body: Self.encodeOffsets(offsets.map { ($0.key, [$0.value]) }))
         let (changes, write) = await consumer.reset(to: offsets, nowMs: nowMs())
         try await stored(write)
         waiters.notify(group: name, topic: topic.name)

@@ -17,6 +17,9 @@ extension ConsumptionEngine {
         try checkHealthy()
         let (handle, consumer) = try resolve(group: group, topic: topic, receiptHandle: receiptHandle)
         let (outcome, write, unblocked, attempt) = await consumer.ack(handle, nowMs: nowMs())
+        if outcome == .done || outcome == .alreadyFinished {
+            try await appendReplicated(.ack, group: group, topic: topic, body: Self.encodeAcks([handle]))
+        }
         try await stored(write)
         if outcome == .done, !messageId.isEmpty {
             trace?.acked(messageId: messageId, group: group, clientId: clientId, attempt: attempt)
@@ -49,6 +52,11 @@ extension ConsumptionEngine {
             let (outcomes, write, unblocked) = await consumer.ack(handles, nowMs: nowMs())
             var stored: BrokerError?
             do throws(BrokerError) {
+                // A replicated group: the acks (repeated ones too, which may be retries of an ack
+                // whose record failed) are one record, held by a quorum before they are answered;
+                // the SQLite write queued above commits meanwhile.
+                let acked = zip(handles, outcomes).filter { $0.1.0 == .done || $0.1.0 == .alreadyFinished }.map(\.0)
+                if !acked.isEmpty { try await appendReplicated(.ack, group: group, topic: topic, body: Self.encodeAcks(acked)) }
                 try await self.stored(write)
             } catch {
                 stored = error
@@ -155,12 +163,26 @@ extension ConsumptionEngine {
         while count < limit, cursor < bounds.next {
             let entries = log.queueEntries(queue, from: cursor, maxCount: min(256, limit - count))
             if entries.isEmpty { break }
+            // A replicated group: the batch's origins are records (one per topic) before they reopen.
+            var found: [(record: StoredRecord, origin: (topic: String, queueId: UInt32, offset: UInt64), consumer: TopicConsumer)] = []
             for entry in entries {
-                cursor = entry.queueOffset + 1
                 guard let record = try? log.read(entry, of: queue),
                     let origin = record.property(MessageProperty.deadLetterOrigin).flatMap(Self.parseOrigin),
                     let consumer = existingConsumer(name, origin.topic)
                 else { continue }
+                found.append((record, origin, consumer))
+            }
+            if isReplicated {
+                let byTopic = Dictionary(grouping: found, by: \.origin.topic)
+                for topic in byTopic.keys.sorted() {
+                    let byQueue = Dictionary(grouping: byTopic[topic]!, by: \.origin.queueId)
+                    try await appendReplicated(
+                        .reopen, group: name, topic: topic,
+                        body: Self.encodeOffsets(byQueue.keys.sorted().map { ($0, byQueue[$0]!.map(\.origin.offset)) }))
+                }
+            }
+            if let last = entries.last { cursor = last.queueOffset + 1 }
+            for (record, origin, consumer) in found {
                 let (reopened, write) = await consumer.reopen(
                     queueId: origin.queueId, offset: origin.offset,
                     messageGroup: record.property(MessageProperty.messageGroup), nowMs: nowMs())
@@ -171,6 +193,7 @@ extension ConsumptionEngine {
                 }
             }
         }
+        try await appendReplicated(.redrive, group: name, properties: [(ReplicatedProperty.cursor, "\(cursor)")])
         var changes = ConsumptionChanges()
         changes.resetCursors.append(
             CursorRow(group: Self.redrivePrefix + name, topic: group.deadLetterTopic, queueId: 0, nextOffset: cursor))

@@ -21,6 +21,12 @@ public final class ConsumptionEngine: Sendable {
         var redriven: [String: UInt64] = [:]
         /// Groups whose dead letters are being re-driven right now.
         var redriving: Set<String> = []
+        /// Replicated groups: the consumer-queue offset below which every copied record is
+        /// applied here (stored as a cursor row of `replicationCursorGroup`); nil: from its start.
+        var replicatedCursor: UInt64?
+        /// Between `forgetLogTail(from:)` and `copiedLogTruncated()`: the first consumer-queue
+        /// offset of the tail being cut (replays stop before it) and the acks its records carry.
+        var replicationCut: (firstOffset: UInt64, acks: [ReplicatedAck])?
     }
 
     public let log: CommitLog
@@ -45,6 +51,12 @@ public final class ConsumptionEngine: Sendable {
     let failure: Mutex<BrokerError?> = Mutex(nil)
     /// Where deliveries, acks, invisibility changes and dead letters are traced (nil: off).
     let trace: MessageTraceRecorder?
+    /// Non-nil in a replicated broker group (`replicate(leader:topics:)`): group changes,
+    /// subscriptions, acks and resets are records in the consumer queue before they are answered
+    /// (ConsumptionEngine+Replication.swift).
+    let replication = Mutex<ConsumerReplication?>(nil)
+    /// Keys: "subscribe <pair>" (one start record per group–topic pair) and "apply".
+    let replicationSerializer = KeyedSerializer()
 
     private init(
         log: CommitLog, table: ConsumptionTable, key: SymmetricKey, recalls: RecallBook, state: State,
@@ -84,6 +96,7 @@ public final class ConsumptionEngine: Sendable {
         for cursor in snapshot.cursors where cursor.group.hasPrefix(Self.redrivePrefix) {
             state.redriven[String(cursor.group.dropFirst(Self.redrivePrefix.count))] = cursor.nextOffset
         }
+        state.replicatedCursor = snapshot.cursors.first { $0.group == Self.replicationCursorGroup }?.nextOffset
         let cursorsByPair = Dictionary(grouping: snapshot.cursors) { Self.pairKey($0.group, $0.topic) }
         let pendingByPair = Dictionary(grouping: snapshot.pending) { Self.pairKey($0.group, $0.topic) }
         for pair in Set(cursorsByPair.keys).union(pendingByPair.keys) {
@@ -139,9 +152,18 @@ public final class ConsumptionEngine: Sendable {
         state.withLock { $0.groups[name] }
     }
 
-    /// Creates a group, or changes an existing group's settings.
+    /// Creates a group, or changes an existing group's settings. In a replicated group the change
+    /// is a record in the consumer queue first (refused on a follower).
     public func saveGroup(_ group: ConsumerGroup) async throws(BrokerError) -> ConsumerGroup {
         try group.validate()
+        var stored = group
+        if let existing = self.group(named: group.name) { stored.createdAtMs = existing.createdAtMs }
+        try await appendReplicated(.saveGroup, group: stored.name, properties: Self.groupProperties(stored))
+        return try await saveGroupLocally(stored)
+    }
+
+    /// Stores a group (created or changed) here and hands the new settings to its consumers.
+    func saveGroupLocally(_ group: ConsumerGroup) async throws(BrokerError) -> ConsumerGroup {
         var stored = group
         if let existing = self.group(named: group.name) { stored.createdAtMs = existing.createdAtMs }
         try await table.save(stored)
@@ -155,6 +177,13 @@ public final class ConsumptionEngine: Sendable {
 
     /// Deletes a group with its progress; returns false when there was none.
     public func deleteGroup(named name: String) async throws(BrokerError) -> Bool {
+        guard group(named: name) != nil else { return false }
+        try await appendReplicated(.deleteGroup, group: name)
+        return try await deleteGroupLocally(named: name)
+    }
+
+    /// Deletes a group with its progress here; false when there was none.
+    func deleteGroupLocally(named name: String) async throws(BrokerError) -> Bool {
         guard group(named: name) != nil else { return false }
         try await table.delete(group: name)
         state.withLock { state in
@@ -374,11 +403,32 @@ public final class ConsumptionEngine: Sendable {
     /// The start cursors are queued inside the lock that publishes the consumer, so every later
     /// claim of the pair is queued (and commits) after them: no delivery can be confirmed to a
     /// client before the start position is durable.
+    ///
+    /// In a replicated group the start cursors are a record in the consumer queue before the
+    /// consumer is published (one record per pair: first subscriptions of a pair wait in turn).
     func subscribed(_ group: ConsumerGroup, _ topic: TopicDefinition) async throws(BrokerError) -> TopicConsumer {
+        if let existing = existingConsumer(group.name, topic.name) { return existing }
+        guard isReplicated else { return try await createConsumer(group, topic, start: nil) }
+        let pair = Self.pairKey(group.name, topic.name)
+        return try await replicationSerializer.run("subscribe " + pair) { () async throws(BrokerError) -> TopicConsumer in
+            if let existing = existingConsumer(group.name, topic.name) { return existing }
+            let start = startCursors(group, topic)
+            try await appendReplicated(
+                .subscribe, group: group.name, topic: topic.name,
+                body: Self.encodeOffsets(start.map { ($0.queueId, [$0.nextOffset]) }))
+            return try await createConsumer(group, topic, start: start)
+        }
+    }
+
+    /// Publishes the pair's consumer with `start` (nil: by the group's `consumeFrom` now) and
+    /// stores its start cursors before returning; an existing consumer is returned as it is.
+    func createConsumer(_ group: ConsumerGroup, _ topic: TopicDefinition, start given: [CursorRow]?) async throws(BrokerError)
+        -> TopicConsumer
+    {
         let pair = Self.pairKey(group.name, topic.name)
         let (consumer, write) = state.withLock { state -> (TopicConsumer, PendingWrite?) in
             if let existing = state.consumers[pair] { return (existing, nil) }
-            let start = startCursors(group, topic)
+            let start = given ?? startCursors(group, topic)
             let created = TopicConsumer(
                 group: group, topic: topic, log: log, table: table, recalls: recalls, restored: [], cursors: start)
             state.consumers[pair] = created
@@ -398,7 +448,7 @@ public final class ConsumptionEngine: Sendable {
     /// Where a group starts in each queue of a topic it has never read: none for `earliest` (a
     /// queue without a cursor is read from its oldest message), the queue's end for `latest`, the
     /// first message stored at or after the time for `timestamp`.
-    private func startCursors(_ group: ConsumerGroup, _ topic: TopicDefinition) -> [CursorRow] {
+    func startCursors(_ group: ConsumerGroup, _ topic: TopicDefinition) -> [CursorRow] {
         (0..<UInt32(max(1, topic.queueCount))).compactMap { queueId in
             let queue = QueueID(topic: topic.name, queueId: queueId)
             let bounds = log.queueBounds(queue)
@@ -452,6 +502,10 @@ public final class ConsumptionEngine: Sendable {
                         }
                     }
                 }
+                // Finished for the group everywhere: the followers learn it like an ack.
+                try await appendReplicated(
+                    .ack, group: group.name, topic: consumer.topic,
+                    body: Self.encodeOffsets([(candidate.queueId, [candidate.queueOffset])]))
                 let (write, unblocked) = await consumer.finishDeadLetter(candidate, nowMs: nowMs())
                 try await stored(write)
                 if unblocked { waiters.notify(group: group.name, topic: consumer.topic) }
@@ -471,13 +525,13 @@ public final class ConsumptionEngine: Sendable {
         }
     }
 
-    private static func pairKey(_ group: String, _ topic: String) -> String { group + "\u{0}" + topic }
+    static func pairKey(_ group: String, _ topic: String) -> String { group + "\u{0}" + topic }
 
     private static func deadLetterDefinition(_ group: ConsumerGroup) -> TopicDefinition {
         TopicDefinition(name: group.deadLetterTopic, messageType: .normal, queueCount: 1, createdAtMs: group.createdAtMs)
     }
 
-    private static func topicDefinition(_ name: String, topics: any TopicRegistry, groups: [String: ConsumerGroup])
+    static func topicDefinition(_ name: String, topics: any TopicRegistry, groups: [String: ConsumerGroup])
         async throws(BrokerError) -> TopicDefinition?
     {
         if let groupName = ConsumerGroup.groupOfDeadLetterTopic(name) {

@@ -20,7 +20,7 @@ actor TopicConsumer {
     /// claim can never commit while an earlier one is lost in a crash.
     let table: ConsumptionTable
     /// Recalled DELAY messages: skipped by the scan and by the timers.
-    private let recalls: RecallBook
+    let recalls: RecallBook
     var queues: [UInt32: QueueProgress] = [:]
     /// Redeliveries, DELAY messages and FIFO line heads, by due time.
     var due = Heap<DueEntry>()

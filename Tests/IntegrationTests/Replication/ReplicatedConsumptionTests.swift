@@ -27,12 +27,7 @@ struct ReplicatedConsumptionTests {
                 try await Self.createGroup("readers", on: leader)
                 let first = try await ReplicationFailoverTests.send(5, to: leader, prefix: "acked")
                 #expect(first.acked.count == 5, "refused: \(first.failed)")
-
                 let followers = brokers.filter { $0 !== leader }
-                for follower in followers { follower.process.send(SIGSTOP) }
-                let lonely = try await ReplicationFailoverTests.send(1, to: leader, prefix: "unconfirmed")
-                #expect(lonely.failed == [50402], "expected SLAVE_PERSISTENCE_TIMEOUT, got \(lonely.failed)")
-                #expect(try await leader.messages(withKey: "unconfirmed-0") == 1, "the record is in the leader's log")
 
                 // A long await: a receive parked on the leader must be woken when the followers
                 // confirm the record, not at the end of its long poll.
@@ -40,6 +35,8 @@ struct ReplicatedConsumptionTests {
                     configuration: ClientConfiguration(port: leader.grpcPort, requestTimeout: .seconds(30)), group: "readers",
                     subscriptions: ["orders": "*"], awaitDuration: .seconds(20)
                 ) { consumer in
+                    // While the followers run: the group's first subscription and its acks are
+                    // records a majority must hold (ConsumptionEngine+Replication.swift).
                     var before: [String] = []
                     let deadline = ContinuousClock.now + .seconds(20)
                     while before.count < 5, ContinuousClock.now < deadline {
@@ -48,15 +45,24 @@ struct ReplicatedConsumptionTests {
                             before.append(message.text)
                         }
                     }
-                    #expect(Set(before) == Set((0..<5).map { "acked-\($0)" }), "delivered while unconfirmed: \(before)")
+                    #expect(Set(before) == Set((0..<5).map { "acked-\($0)" }), "delivered: \(before)")
 
-                    async let parked = consumer.receive(maxMessages: 32, invisibleDuration: .seconds(30))
+                    for follower in followers { follower.process.send(SIGSTOP) }
+                    let lonely = try await ReplicationFailoverTests.send(1, to: leader, prefix: "unconfirmed")
+                    #expect(lonely.failed == [50402], "expected SLAVE_PERSISTENCE_TIMEOUT, got \(lonely.failed)")
+                    #expect(try await leader.messages(withKey: "unconfirmed-0") == 1, "the record is in the leader's log")
+
+                    async let parked = { () async throws -> ([String], ContinuousClock.Instant) in
+                        let messages = try await consumer.receive(maxMessages: 32, invisibleDuration: .seconds(30))
+                        return (messages.map(\.text), ContinuousClock.now)
+                    }()
                     try await Task.sleep(for: .seconds(2))
                     let resumedAt = ContinuousClock.now
                     for follower in followers { follower.process.send(SIGCONT) }
-                    let woken = try await parked.map(\.text)
-                    let waited = ContinuousClock.now - resumedAt
+                    let (woken, returnedAt) = try await parked
+                    let waited = returnedAt - resumedAt
                     #expect(woken == ["unconfirmed-0"], "the parked receive got \(woken)")
+                    #expect(returnedAt > resumedAt, "delivered while unconfirmed")
                     #expect(waited < .seconds(10), "woken \(waited) after the followers resumed, not by the confirmation")
                 }
             }

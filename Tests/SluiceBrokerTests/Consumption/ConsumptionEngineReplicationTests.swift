@@ -1,0 +1,169 @@
+import Foundation
+import Logging
+import NIOCore
+@testable import SluiceBroker
+import SluiceStorage
+import SluiceTesting
+import SluiceTransactions
+import Synchronization
+import Testing
+
+/// The apply side of replicated consumer state (ConsumptionEngine+Replication.swift): a
+/// follower's engine reads the consumer records of the log it shares with the leader (here: the
+/// same log, another SQLite file) into its own tables.
+@Suite("consumption: replicated groups, start positions and acks follow the log")
+struct ConsumptionEngineReplicationTests {
+    static func body(_ delivery: Delivery) -> String { String(buffer: delivery.record.message.body) }
+
+    /// A follower's tables and engine over `log`, in their own SQLite file.
+    struct Follower {
+        let store: TransactionStateStore
+        let topics: SQLiteTopicRegistry
+        let engine: ConsumptionEngine
+
+        static func open(_ path: String, log: CommitLog) async throws -> Follower {
+            var logger = Logger(label: "follower")
+            logger.logLevel = .critical
+            let store = try await TransactionStateStore.open(path: path, now: WallClock.nowMs())
+            let topics = try await SQLiteTopicRegistry.open(path: path, logger: logger)
+            let engine = try await ConsumptionEngine.open(path: path, log: log, topics: topics, logger: logger)
+            engine.replicate(leader: { "leader" }, topics: topics)
+            return Follower(store: store, topics: topics, engine: engine)
+        }
+
+        func close() async {
+            await engine.close()
+            await topics.close()
+            try? await store.close()
+        }
+    }
+
+    func receive(_ engine: ConsumptionEngine, _ group: ConsumerGroup, _ topic: TopicDefinition) async throws -> [Delivery] {
+        try await engine.receive(group: group, topic: topic, batch: 32, invisibleMs: 10_000, filter: .all, clientId: "c", firstQueue: 0)
+    }
+
+    @Test("a follower learns the group, its start and the acks (one record per ack request); applying twice or after a restart changes nothing; it delivers only the unacknowledged")
+    func followerAppliesAcks() async throws {
+        try await withTemporaryDirectory { directory in
+            let leader = try await ConsumptionStack.open(directory)
+            leader.engine.replicate(leader: { nil }, topics: leader.topics)
+            let topic = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
+            let group = try await leader.engine.saveGroup(
+                ConsumerGroup(name: "g", maxDeliveryAttempts: 4, createdAtMs: 7, consumeFrom: .earliest))
+            for text in ["a", "b", "c", "d", "e", "f"] { try await leader.send("t", body: text) }
+            let delivered = try await receive(leader.engine, group, topic)
+            #expect(delivered.map(Self.body) == ["a", "b", "c", "d", "e", "f"])
+            let acked = delivered.filter { ["a", "b", "d", "e"].contains(Self.body($0)) }.map {
+                ConsumptionEngine.AckEntry(
+                    messageId: $0.record.messageId, receiptHandle: leader.engine.encode($0.handle, group: "g", topic: "t"))
+            }
+            let results = await leader.engine.ack(group: "g", topic: "t", entries: acked)
+            #expect(results.allSatisfy { (try? $0.get()) != nil })
+            // group.save, subscribe, one ack record.
+            #expect(leader.log.queueBounds(ConsumptionEngine.replicationQueue).next == 3)
+
+            let path = directory + "/follower.sqlite"
+            var follower = try await Follower.open(path, log: leader.log)
+            _ = try await follower.topics.create(name: "t", type: .normal, queueCount: 1)
+            #expect(try await follower.engine.applyCopiedChanges() == 3)
+            let copied = try #require(follower.engine.group(named: "g"))
+            #expect(copied.consumeFrom == .earliest && copied.maxDeliveryAttempts == 4 && copied.createdAtMs == 7)
+            #expect(await follower.engine.backlog(group: "g")?.waiting == 2)
+            #expect(try await follower.engine.applyCopiedChanges() == 0, "the cursor is past every record")
+
+            // Replayed from the queue's start: the same state.
+            follower.engine.state.withLock { $0.replicatedCursor = nil }
+            #expect(try await follower.engine.applyCopiedChanges() == 3)
+            #expect(await follower.engine.backlog(group: "g")?.waiting == 2)
+
+            // After a restart: the stored cursor, the stored state.
+            await follower.close()
+            follower = try await Follower.open(path, log: leader.log)
+            #expect(try await follower.engine.applyCopiedChanges() == 0)
+            let again = try await receive(follower.engine, copied, topic)
+            #expect(again.map(Self.body) == ["c", "f"], "delivered by the follower: \(again.map(Self.body))")
+            await follower.close()
+            await leader.close()
+        }
+    }
+
+    @Test("a message a consumer dead-letters is finished on the follower; an operator's re-drive reopens it there, with the re-drive cursor")
+    func deadLetterAndRedriveFollow() async throws {
+        try await withTemporaryDirectory { directory in
+            let leader = try await ConsumptionStack.open(directory)
+            leader.engine.replicate(leader: { nil }, topics: leader.topics)
+            let topic = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
+            let group = try await leader.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1, consumeFrom: .earliest))
+            try await leader.send("t", body: "a")
+            let delivered = try await receive(leader.engine, group, topic)
+            try await leader.engine.forwardToDeadLetter(
+                group: "g", topic: "t", receiptHandle: leader.engine.encode(delivered[0].handle, group: "g", topic: "t"))
+
+            let follower = try await Follower.open(directory + "/follower.sqlite", log: leader.log)
+            _ = try await follower.topics.create(name: "t", type: .normal, queueCount: 1)
+            try await follower.engine.applyCopiedChanges()
+            #expect(await follower.engine.backlog(group: "g")?.waiting == 0, "dead-lettered: finished on the follower")
+
+            #expect(try await leader.engine.redriveDeadLetters(group: "g") == 1)
+            try await follower.engine.applyCopiedChanges()
+            #expect(await follower.engine.backlog(group: "g")?.waiting == 1)
+            #expect(follower.engine.state.withLock { $0.redriven["g"] } == 1)
+            let again = try await receive(follower.engine, group, topic)
+            #expect(again.map(Self.body) == ["a"])
+            await follower.close()
+            await leader.close()
+        }
+    }
+
+    @Test("a follower refuses group changes: no record, nothing stored")
+    func followerRefusesGroupChanges() async throws {
+        try await withTemporaryDirectory { directory in
+            let stack = try await ConsumptionStack.open(directory)
+            stack.engine.replicate(leader: { "b" }, topics: stack.topics)
+            stack.log.refuseLocalAppends("follower")
+            await #expect(throws: BrokerError.self) {
+                _ = try await stack.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1))
+            }
+            #expect(stack.engine.group(named: "g") == nil)
+            await stack.close()
+        }
+    }
+
+    @Test("a cut log tail undoes its ack records: the messages are delivered again, the cursor moves back")
+    func cutTailUndoesAcks() async throws {
+        try await withTemporaryDirectory { directory in
+            let stack = try await ConsumptionStack.open(directory)
+            stack.engine.replicate(leader: { nil }, topics: stack.topics)
+            let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
+            let group = try await stack.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1, consumeFrom: .earliest))
+            try await stack.send("t", body: "a")
+            try await stack.send("t", body: "b")
+            let delivered = try await receive(stack.engine, group, topic)
+            try await stack.engine.ack(
+                group: "g", topic: "t", receiptHandle: stack.engine.encode(delivered[0].handle, group: "g", topic: "t"))
+            try await stack.engine.applyCopiedChanges()
+            let cut = stack.log.endOffset
+            try await stack.engine.ack(
+                group: "g", topic: "t", receiptHandle: stack.engine.encode(delivered[1].handle, group: "g", topic: "t"))
+            try await stack.engine.applyCopiedChanges()
+            #expect(stack.engine.state.withLock { $0.replicatedCursor } == 4)
+
+            await stack.engine.forgetLogTail(from: cut)
+            try await stack.log.truncate(to: cut)
+            _ = try await stack.engine.logWasCut()
+            #expect(stack.engine.state.withLock { $0.replicatedCursor } == 3)
+            let again = try await receive(stack.engine, group, topic)
+            #expect(again.map(Self.body) == ["b"], "after the cut: \(again.map(Self.body))")
+
+            // A stored cursor past the cut (the engine opened after it): the next apply moves it
+            // to the queue's end, and a record copied there later is applied.
+            stack.engine.state.withLock { $0.replicatedCursor = 9 }
+            #expect(try await stack.engine.applyCopiedChanges() == 0)
+            #expect(stack.engine.state.withLock { $0.replicatedCursor } == 3)
+            try await stack.engine.ack(
+                group: "g", topic: "t", receiptHandle: stack.engine.encode(again[0].handle, group: "g", topic: "t"))
+            #expect(try await stack.engine.applyCopiedChanges() == 1)
+            await stack.close()
+        }
+    }
+}
