@@ -8,6 +8,11 @@ import Testing
 @Suite("replicated broker group: fail-over without losing an acknowledged message", .serialized)
 struct ReplicationFailoverTests {
     static let leaseTTLSeconds = 2
+    /// How long a sync append waits for a follower: long enough that a two-core CI machine running
+    /// every replication suite at once does not time out a healthy group (1 s did: one send in
+    /// 100 failed in the kill -9 test under load), short enough for the tests that pause both
+    /// followers and expect appends to fail.
+    static let replicationTimeout = "3s"
     /// Lease TTL (the dead leader's key expires), etcd's expiry granularity (~0.5 s), the
     /// candidacy check (peers answer in ms; up to 3 s if a better peer does not bid), the
     /// election Txn and polling, on a loaded 2-core machine.
@@ -40,7 +45,7 @@ struct ReplicationFailoverTests {
                     "--data-dir", directory, "--grpc-port", "\(grpcPort)", "--admin-port", "\(adminPort)",
                     "--segment-size", "1MiB", "--log-level", "warning", "--etcd", etcd, "--broker-group", "g1",
                     "--node-id", name, "--etcd-lease-ttl", "\(ReplicationFailoverTests.leaseTTLSeconds)s", "--replicas", "3",
-                    "--replication", "sync", "--replication-timeout", "1s", "--replication-port", "\(replicationPort)",
+                    "--replication", "sync", "--replication-timeout", ReplicationFailoverTests.replicationTimeout, "--replication-port", "\(replicationPort)",
                 ] + extraArguments)
         }
 
