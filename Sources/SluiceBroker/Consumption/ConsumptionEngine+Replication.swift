@@ -65,6 +65,16 @@ extension ConsumptionEngine {
 
     var isReplicated: Bool { replication.withLock { $0 != nil } }
 
+    /// A follower of a replicated group does not hand out messages: what it delivered could not
+    /// be acknowledged there (acks change the leader's state) and would only come back. The
+    /// client's next route lookup names the leader.
+    func refuseDeliveryOnFollower() throws(BrokerError) {
+        guard let link = replication.withLock({ $0 }), log.refusesLocalAppends else { return }
+        let named = link.leader().map { "the leader is \($0)" } ?? "no leader is known yet"
+        throw BrokerError(
+            .notLeader, "this broker follows its broker group's leader (\(named)): receive messages from the leader")
+    }
+
     /// Appends one change record and returns once the replication mode acknowledges it (a quorum
     /// holds it under sync). Does nothing on a broker that does not replicate.
     /// - Throws: `.notLeader` on a follower, `.storageFailure` when the append fails.

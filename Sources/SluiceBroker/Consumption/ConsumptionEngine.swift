@@ -233,6 +233,7 @@ public final class ConsumptionEngine: Sendable {
         clientId: String, firstQueue: UInt32, autoRenew: Bool = false
     ) async throws(BrokerError) -> [Delivery] {
         try checkHealthy()
+        try refuseDeliveryOnFollower()
         try Self.checkTerms(batch: batch, invisibleMs: invisibleMs)
         let consumer = try await subscribed(group, topic)
         let now = nowMs()

@@ -129,6 +129,28 @@ struct ConsumptionEngineReplicationTests {
         }
     }
 
+    @Test("a follower hands out no messages: a receive is refused naming the leader, and nothing is claimed")
+    func followerRefusesReceives() async throws {
+        try await withTemporaryDirectory { directory in
+            let stack = try await ConsumptionStack.open(directory)
+            stack.engine.replicate(leader: { "b" }, topics: stack.topics)
+            let topic = try await stack.topics.create(name: "t", type: .normal, queueCount: 1)
+            let group = try await stack.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1, consumeFrom: .earliest))
+            try await stack.send("t", body: "a")
+            stack.log.refuseLocalAppends("follower")
+            do {
+                _ = try await receive(stack.engine, group, topic)
+                Issue.record("a follower delivered")
+            } catch {
+                let refusal = try #require(error as? BrokerError)
+                #expect(refusal.code == .notLeader)
+                #expect(refusal.message.contains("the leader is b"), "\(refusal.message)")
+            }
+            #expect(await stack.engine.backlog(group: "g")?.inFlight == 0)
+            await stack.close()
+        }
+    }
+
     @Test("a cut log tail undoes its ack records: the messages are delivered again, the cursor moves back")
     func cutTailUndoesAcks() async throws {
         try await withTemporaryDirectory { directory in
