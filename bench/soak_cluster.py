@@ -804,14 +804,23 @@ def main():
             raise RuntimeError("no leader settled")
         log(f"group settled: leader {leader.name}")
         ledger.leader_endpoint = leader.endpoint
-        for node in nodes:  # topics and groups are not replicated yet: create them on every broker
-            for name, kind in ((NORMAL_TOPIC, "normal"), (TXN_TOPIC, "transaction")):
-                status, body = node.request("/v1/topics", "POST", {"name": name, "type": kind, "queues": 4})
-                if status not in (200, 201):
-                    raise RuntimeError(f"create topic {name} on {node.name}: {status} {body}")
-            status, body = node.request("/v1/groups", "POST", {"name": GROUP, "consumeFrom": "earliest"})
+        # Topics and groups are created on the leader; they reach the followers through the
+        # replicated log (a follower refuses with 421 NOT_LEADER).
+        for name, kind in ((NORMAL_TOPIC, "normal"), (TXN_TOPIC, "transaction")):
+            status, body = leader.request("/v1/topics", "POST", {"name": name, "type": kind, "queues": 4})
             if status not in (200, 201):
-                raise RuntimeError(f"create group on {node.name}: {status} {body}")
+                raise RuntimeError(f"create topic {name} on {leader.name}: {status} {body}")
+        status, body = leader.request("/v1/groups", "POST", {"name": GROUP, "consumeFrom": "earliest"})
+        if status not in (200, 201):
+            raise RuntimeError(f"create group on {leader.name}: {status} {body}")
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if all(node.request("/v1/topics/" + TXN_TOPIC)[0] == 200 and node.request("/v1/groups/" + GROUP)[0] == 200
+                   for node in nodes):
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("the topics and the group did not reach every broker within 30 s")
         load = Load(args, nodes, ledger)
         load.start()
         time.sleep(args.load_seconds)
