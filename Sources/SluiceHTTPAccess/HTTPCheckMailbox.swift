@@ -117,6 +117,12 @@ public struct RoutedCheckBacks: CheckBackSender, ProducerDirectory {
         return await grpcSender.sendCheck(check, to: clientId)
     }
 
+    /// Asked of the gRPC sender whatever the client: it answers from the transaction coordinator,
+    /// which both fronts' resolutions go through.
+    public func isBeingResolved(_ transactionId: String) -> Bool {
+        grpcSender.isBeingResolved(transactionId)
+    }
+
     public func isLive(clientId: String) -> Bool {
         if clientId.hasPrefix(HTTPCheckMailbox.clientPrefix) { return mailbox.isLive(clientId: clientId) }
         return grpcProducers.isLive(clientId: clientId)

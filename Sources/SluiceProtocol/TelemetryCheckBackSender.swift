@@ -19,6 +19,10 @@ public struct TelemetryCheckBackSender: CheckBackSender {
         self.logger = logger
     }
 
+    public func isBeingResolved(_ transactionId: String) -> Bool {
+        handle.coordinator?.isBeingResolved(transactionId) ?? false
+    }
+
     public func sendCheck(_ check: TransactionCheck, to clientId: String) async -> Bool {
         guard let log = handle.coordinator?.log else { return false }
         let half: StoredRecord

@@ -75,11 +75,15 @@ enum Base64URL {
             out.append(UInt8(chunk & 0xFF))
             index += 4
         }
+        // The last digit's unused low bits must be zero: otherwise several texts would name the
+        // same bytes, and an edited handle could still be accepted.
         switch digits.count - index {
         case 2:
+            if digits[index + 1] & 0x0F != 0 { return nil }
             let chunk = UInt32(digits[index]) << 18 | UInt32(digits[index + 1]) << 12
             out.append(UInt8(chunk >> 16 & 0xFF))
         case 3:
+            if digits[index + 2] & 0x03 != 0 { return nil }
             let chunk = UInt32(digits[index]) << 18 | UInt32(digits[index + 1]) << 12 | UInt32(digits[index + 2]) << 6
             out.append(UInt8(chunk >> 16 & 0xFF))
             out.append(UInt8(chunk >> 8 & 0xFF))

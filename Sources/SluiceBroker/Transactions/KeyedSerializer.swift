@@ -15,6 +15,11 @@ final class KeyedSerializer: Sendable {
         return try await body()
     }
 
+    /// Whether work for `key` is running or waiting now.
+    func isBusy(_ key: String) -> Bool {
+        state.withLockedValue { $0.busy.contains(key) }
+    }
+
     private func acquire(_ key: String) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let acquired = state.withLockedValue { state -> Bool in

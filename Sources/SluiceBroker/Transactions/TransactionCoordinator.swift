@@ -356,6 +356,12 @@ public final class TransactionCoordinator: Sendable {
         }
     }
 
+    /// Whether an end, answered check or operator resolution of `transactionId` is running (or
+    /// waiting its turn) now.
+    public func isBeingResolved(_ transactionId: String) -> Bool {
+        serializer.isBusy(transactionId)
+    }
+
     /// Whether `record` is the half message of `transactionId`.
     public static func isHalf(_ record: StoredRecord, of transactionId: String) -> Bool {
         record.property(TransactionEvent.Property.event) == TransactionEvent.Kind.half.rawValue

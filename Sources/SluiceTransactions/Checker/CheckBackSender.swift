@@ -13,4 +13,13 @@ public protocol CheckBackSender: Sendable {
     ///   could not be reached now (stream gone, not writable). False must mean "not delivered":
     ///   the checker then withdraws the attempt and gives its unit of check budget back.
     func sendCheck(_ check: TransactionCheck, to clientId: String) async -> Bool
+
+    /// Whether a resolution of `transactionId` (the producer's end, an answered check, an
+    /// operator) is under way right now: its record may already be in the log while the table
+    /// still says prepared. The checker then does not check it.
+    func isBeingResolved(_ transactionId: String) -> Bool
+}
+
+extension CheckBackSender {
+    public func isBeingResolved(_ transactionId: String) -> Bool { false }
 }

@@ -62,7 +62,11 @@ extension TransactionChecker {
 
     /// Records the check, then sends it; withdraws it when the send fails.
     private func sendCheck(for record: TransactionRecord, to clientId: String) async -> WorkOutcome {
+        // The time is taken before asking whether an end is under way: an end that starts after
+        // the question appends its resolution after this time, so no recorded check is ever later
+        // than the resolution it raced with (TransactionProducerTests asserts it).
         let sentAtMs = wallClockMs()
+        if sender.isBeingResolved(record.transactionId) { return .resolvedMeanwhile }
         let deadlineMs =
             sentAtMs + configuration.answerTimeout(forAttempt: record.checkCount + 1).wholeMilliseconds
         let attempt: Int?

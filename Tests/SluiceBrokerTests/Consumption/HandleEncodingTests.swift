@@ -38,7 +38,8 @@ struct HandleEncodingTests {
         #expect(Base64URL.decode(standard, maximumLength: 200) == bytes)
         #expect(Base64URL.decode("-_-_AQ", maximumLength: 200) == bytes)
         #expect(Base64URL.decode("", maximumLength: 200) == [])
-        for bad in ["A", "AAAAA", "AQ=", "AQ===", "AQ=A", "=AQ", "A Q", "AQ\n", "é", "AQ\u{0}", "@@@@"] {
+        // "AR" and "AAB" carry set bits past the last byte: not the canonical text of any bytes.
+        for bad in ["A", "AAAAA", "AQ=", "AQ===", "AQ=A", "=AQ", "A Q", "AQ\n", "é", "AQ\u{0}", "@@@@", "AR", "AAB"] {
             #expect(Base64URL.decode(bad, maximumLength: 200) == nil, "\(bad.debugDescription)")
         }
         #expect(Base64URL.decode(String(repeating: "A", count: 200), maximumLength: 200) != nil)

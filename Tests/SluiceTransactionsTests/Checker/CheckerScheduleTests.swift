@@ -29,6 +29,24 @@ struct CheckerScheduleTests {
         }
     }
 
+    @Test("a transaction whose resolution is under way is not checked: no attempt recorded, checked later if it stays prepared")
+    func notWhileBeingResolved() async throws {
+        try await withChecker { harness in
+            _ = try await harness.store.recordPrepared(prepared(1))
+            harness.sender.setResolving("txn-1", true)
+            harness.advance(toOffsetMs: 6_000)
+            _ = await harness.checker.runOnce()
+            #expect(harness.sender.calls.isEmpty)
+            #expect(try await harness.store.transaction(id: "txn-1")?.checkCount == 0)
+
+            // The resolution failed (the row is still prepared): the next pass checks it.
+            harness.sender.setResolving("txn-1", false)
+            harness.advance(toOffsetMs: 7_000)
+            _ = await harness.checker.runOnce()
+            #expect(harness.sender.transactionIds == ["txn-1"])
+        }
+    }
+
     @Test("a per-message recovery duration replaces the default timeout")
     func perMessageRecoveryDuration() async throws {
         try await withChecker { harness in

@@ -14,6 +14,7 @@ final class FakeCheckBackSender: CheckBackSender {
     private struct State {
         var calls: [Call] = []
         var unreachable: Set<String> = []
+        var resolving: Set<String> = []
         var hook: Hook?
     }
 
@@ -35,6 +36,17 @@ final class FakeCheckBackSender: CheckBackSender {
         eventSink.yield(call)
         await hook?(check, clientId)
         return reachable
+    }
+
+    func isBeingResolved(_ transactionId: String) -> Bool {
+        state.withLock { $0.resolving.contains(transactionId) }
+    }
+
+    /// Says a resolution of `transactionId` is under way (or no longer is).
+    func setResolving(_ transactionId: String, _ resolving: Bool) {
+        state.withLock { state in
+            if resolving { state.resolving.insert(transactionId) } else { state.resolving.remove(transactionId) }
+        }
     }
 
     var calls: [Call] {
