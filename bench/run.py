@@ -614,7 +614,7 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "bench"))
     parser.add_argument("--broker-args", default="",
                         help="extra sluice-broker flags, split on spaces (an A/B run, e.g. \"--transaction-hold 0\")")
-    parser.add_argument("--systems", default="sluice,sluice-http,rabbitmq,pg,nats-fsync,nats-nofsync",
+    parser.add_argument("--systems", default="sluice,sluice-http,sluice-mqtt,mosquitto,rabbitmq,pg,nats-fsync,nats-nofsync",
                         help="comma-separated subset of sluice,sluice-http,sluice-mqtt (async flush),"
                              "sluice-mqtt-sync,mosquitto,rabbitmq,pg,nats-fsync,nats-nofsync")
     parser.add_argument("--tmp", default=None, help="parent of the temporary folder (default: $TMPDIR)")
