@@ -119,7 +119,7 @@ bench: deps
 	$(MAKE) bench-peers
 	$(MAKE) bench-replication
 
-## Sluice beside RabbitMQ, PostgreSQL and NATS JetStream in one run (bench/run.py installs and
+## Sluice (gRPC, HTTP, MQTT fronts) beside RabbitMQ, PostgreSQL, NATS JetStream and mosquitto in one run (bench/run.py installs and
 ## starts them on loopback, drives all with one Go load generator, writes docs/bench/).
 .PHONY: bench-peers bench-quick bench-replication
 bench-peers: deps

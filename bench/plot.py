@@ -14,12 +14,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 NAMES = {
     "sluice": "Sluice (sync flush)",
     "sluice-http": "Sluice HTTP front",
+    "sluice-mqtt": "Sluice MQTT front, async flush",
+    "sluice-mqtt-sync": "Sluice MQTT front, sync flush",
+    "mosquitto": "mosquitto (no fsync)",
     "rabbitmq": "RabbitMQ quorum",
     "pg": "PostgreSQL outbox",
     "nats-fsync": "NATS JS, fsync",
     "nats-nofsync": "NATS JS, no fsync",
 }
-COLORS = {"sluice": "#d62728", "sluice-http": "#e377c2", "rabbitmq": "#ff7f0e", "pg": "#1f77b4", "nats-fsync": "#2ca02c",
+COLORS = {"sluice": "#d62728", "sluice-http": "#e377c2", "sluice-mqtt": "#8c564b", "sluice-mqtt-sync": "#c49c94",
+          "mosquitto": "#9467bd", "rabbitmq": "#ff7f0e", "pg": "#1f77b4", "nats-fsync": "#2ca02c",
           "nats-nofsync": "#98df8a"}
 
 
@@ -91,7 +95,8 @@ def main():
     subtitle = f"{when}; {doc['machine']['cpus']} CPUs, load {doc['machine']['loadavg_start']}; " \
                f"disk limit {disk:,.0f} 4 KiB fdatasyncs/s" if disk else when
 
-    publishers = [s for s in ("sluice", "sluice-http", "rabbitmq", "nats-fsync", "nats-nofsync") if cases(doc, s, "publish")]
+    publishers = [s for s in ("sluice", "sluice-http", "sluice-mqtt", "sluice-mqtt-sync", "mosquitto", "rabbitmq", "nats-fsync",
+                                 "nats-nofsync") if cases(doc, s, "publish")]
     txn_groups = [f"Sluice x{a} / PG {b} clients" for a, b in zip(levels, pg_levels)]
 
     # Throughput: durable publish and transactions.
@@ -149,7 +154,8 @@ def main():
     plt.close(fig)
 
     # End-to-end latency percentiles.
-    consumers = [s for s in ("sluice", "sluice-http", "rabbitmq", "nats-fsync", "nats-nofsync") if cases(doc, s, "e2e")]
+    consumers = [s for s in ("sluice", "sluice-http", "sluice-mqtt", "sluice-mqtt-sync", "mosquitto", "rabbitmq", "nats-fsync",
+                                 "nats-nofsync") if cases(doc, s, "e2e")]
     fig, axes = plt.subplots(1, len(rates), figsize=(6.5 * len(rates), 6), squeeze=False)
     for ax, rate in zip(axes[0], rates):
         series = []

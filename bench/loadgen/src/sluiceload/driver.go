@@ -27,6 +27,8 @@ func newDriver(cfg Config) (Driver, error) {
 		return newSluice(cfg)
 	case "sluice-http":
 		return newSluiceHTTP(cfg)
+	case "sluice-mqtt", "mosquitto":
+		return newMQTT(cfg)
 	case "rabbitmq":
 		return newRabbit(cfg)
 	case "nats", "nats-fsync", "nats-nofsync":

@@ -44,7 +44,7 @@ func main() {
 	}
 	cfg := Config{Mode: os.Args[1]}
 	fs := flag.NewFlagSet(cfg.Mode, flag.ExitOnError)
-	fs.StringVar(&cfg.System, "system", "sluice", "sluice | sluice-http (the RocketMQ HTTP access front) | rabbitmq | nats | pg")
+	fs.StringVar(&cfg.System, "system", "sluice", "sluice | sluice-http (the RocketMQ HTTP access front) | sluice-mqtt (the MQTT 3.1.1 front) | mosquitto | rabbitmq | nats | pg")
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8081", "the system's address (pg: a lib/pq connection string)")
 	fs.StringVar(&cfg.Admin, "admin", "", "Sluice's admin URL, to create the topics this case uses")
 	fs.Float64Var(&cfg.Seconds, "seconds", 5, "measured seconds (e2e: seconds of sending)")
