@@ -85,6 +85,7 @@ public struct GRPCFrontServer: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let sslContext { try pipeline.addHandler(NIOSSLServerHandler(context: sslContext)) }
+                    try pipeline.addHandler(FlushCoalescer())
                     _ = try pipeline.configureHTTP2Pipeline(
                         mode: .server, connectionConfiguration: http2.connection, streamConfiguration: http2.stream
                     ) { stream in
