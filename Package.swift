@@ -127,7 +127,8 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
 
         // MARK: cluster coordination over etcd: registration, elections with epochs, routes, check ownership.
