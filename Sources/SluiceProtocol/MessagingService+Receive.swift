@@ -92,14 +92,14 @@ extension MessagingService {
     /// back when its invisible time ends.
     func releaseClaimed(_ outcome: ReceiveOutcome) async {
         guard let claimed = outcome.claimed else { return }
-        let unwritten = claimed.deliveries
-        if unwritten.isEmpty { return }
+        let deliveries = claimed.deliveries
+        if deliveries.isEmpty { return }
         do throws(BrokerError) {
             try await claimed.engine.release(
-                group: claimed.ask.group.name, topic: claimed.ask.topic.name, deliveries: unwritten)
+                group: claimed.ask.group.name, topic: claimed.ask.topic.name, deliveries: deliveries)
         } catch {
             logger.warning(
-                "cannot release the messages of a failed receive", metadata: ["error": "\(error)", "count": "\(unwritten.count)"])
+                "cannot release the messages of a failed receive", metadata: ["error": "\(error)", "count": "\(deliveries.count)"])
         }
     }
 

@@ -9,6 +9,16 @@ struct ConsumerReplication: Sendable {
     var leader: @Sendable () -> String?
     /// The topic registry (its copied changes are applied before the consumer records after them).
     var topics: any TopicRegistry
+
+    /// "the leader is b", for the refusals a follower answers with.
+    var leaderPhrase: String { FollowerRefusal.leaderPhrase(leader()) }
+}
+
+/// The wording of what a follower of a replicated group refuses, shared by topics and consumers.
+enum FollowerRefusal {
+    static func leaderPhrase(_ leader: String?) -> String {
+        leader.map { "the leader is \($0)" } ?? "no leader is known yet"
+    }
 }
 
 /// Consumer state in a replicated broker group (`--replicas` ≥ 2, docs/architecture.md §15):
@@ -70,9 +80,8 @@ extension ConsumptionEngine {
     /// client's next route lookup names the leader.
     func refuseDeliveryOnFollower() throws(BrokerError) {
         guard let link = replication.withLock({ $0 }), log.refusesLocalAppends else { return }
-        let named = link.leader().map { "the leader is \($0)" } ?? "no leader is known yet"
         throw BrokerError(
-            .notLeader, "this broker follows its broker group's leader (\(named)): receive messages from the leader")
+            .notLeader, "this broker follows its broker group's leader (\(link.leaderPhrase)): receive messages from the leader")
     }
 
     /// Appends one change record and returns once the replication mode acknowledges it (a quorum
@@ -84,10 +93,9 @@ extension ConsumptionEngine {
     ) async throws(BrokerError) {
         guard let link = replication.withLock({ $0 }) else { return }
         if log.refusesLocalAppends {
-            let named = link.leader().map { "the leader is \($0)" } ?? "no leader is known yet"
             throw BrokerError(
                 .notLeader,
-                "this broker follows its broker group's leader (\(named)): consumer groups and their progress change on "
+                "this broker follows its broker group's leader (\(link.leaderPhrase)): consumer groups and their progress change on "
                     + "the leader, and reach the followers through the replicated log")
         }
         var all = [(ReplicatedProperty.change, change.rawValue), (ReplicatedProperty.group, group)]

@@ -95,7 +95,7 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
     /// Appends one change record; returns once it is acknowledged (a majority holds it under sync).
     private func append(_ change: Change, name: String, _ extra: [(String, String)]) async throws(BrokerError) {
         if log.refusesLocalAppends {
-            let named = leader().map { "the leader is \($0)" } ?? "no leader is known yet"
+            let named = FollowerRefusal.leaderPhrase(leader())
             throw BrokerError(
                 .notLeader,
                 "this broker follows its broker group's leader (\(named)): topics are created and deleted on the leader, "
