@@ -12,14 +12,16 @@ public protocol TopicRouteWriter: Sendable {
     func removeRoute(topic: String) async throws(BrokerError)
 }
 
-/// The topic registry of a cluster broker: a create (admin API, `sluice topic create`) first
-/// assigns the topic's queues to broker groups in the route table, then creates the topic here; a
-/// delete first removes the route, then the topic. The other brokers create (or delete) the topic
-/// from the route they follow, by calling `local` directly so that nothing is routed twice.
+/// The topic registry of a cluster broker: a create (admin API, `sluice topic create`) creates
+/// the topic here, then assigns its queues to broker groups in the route table (a failed route
+/// write deletes the new topic again and fails the create); a delete first removes the route,
+/// then the topic (a topic deleted while its route stayed would be created again from it). The
+/// other brokers create or delete the topic from the route they follow, by calling `local`
+/// directly so that nothing is routed twice.
 ///
-/// Either order keeps a failure harmless: a route written for a create that then fails is
-/// applied by the brokers following it (this one included); a delete whose route removal fails
-/// changes nothing (a topic deleted while its route stayed would be created again from it).
+/// Between the local create and the route write, sends to the new topic are served as on a
+/// single broker (every queue here); a crash in between leaves an unrouted topic, which a repeat
+/// of the create routes.
 public final class RoutedTopicRegistry: TopicRegistry {
     public let local: any TopicRegistry
     let routes: any TopicRouteWriter
@@ -40,19 +42,27 @@ public final class RoutedTopicRegistry: TopicRegistry {
     public func create(name: String, type: TopicMessageType, queueCount: Int) async throws(BrokerError) -> TopicDefinition {
         try TopicName.validate(name)
         try TopicDefinition.validateQueueCount(queueCount)
-        if let existing = try await local.topic(named: name),
-            existing.messageType != type || existing.queueCount != queueCount
-        {
-            // The local table names the difference (`.topicExists`); no route is written.
-            return try await local.create(name: name, type: type, queueCount: queueCount)
+        let existed = try await local.topic(named: name)
+        // A different topic of that name is refused by the table (`.topicExists` names the
+        // difference), a follower of a replicated group refuses with `.notLeader`: both before any
+        // route is written.
+        let topic = try await local.create(name: name, type: type, queueCount: queueCount)
+        do throws(BrokerError) {
+            // An identical repeat routes again: harmless (an existing route stays), and how a
+            // topic made before its route could be written gets one.
+            try await routes.assignQueues(topic: name, type: type, queueCount: queueCount)
+        } catch {
+            if existed == nil { _ = try? await local.delete(named: name) }
+            throw error
         }
-        try await routes.assignQueues(topic: name, type: type, queueCount: queueCount)
-        return try await local.create(name: name, type: type, queueCount: queueCount)
+        return topic
     }
 
     public func delete(named name: String) async throws(BrokerError) -> Bool {
         guard try await local.topic(named: name) != nil else { return false }
         try await routes.removeRoute(topic: name)
-        return try await local.delete(named: name)
+        // The route follower may delete it first (it sees the removal too): deleted either way.
+        _ = try await local.delete(named: name)
+        return true
     }
 }
