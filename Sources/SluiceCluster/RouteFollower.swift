@@ -46,12 +46,12 @@ public struct RouteFollower: Sendable {
             guard let group = Self.group(ofLeaderKey: value.key, keys: keys) else { continue }
             initial.leaders[group] = try StoredJSON.decode(LeaderRecord.self, from: value)
         }
-        let view = Mutex(initial)
+        let view = SharedView(initial)
         onChange(initial, nil)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 for try await change in table.watch(after: routesRevision) {
-                    let now = view.withLock { view in
+                    let now = view.state.withLock { view in
                         switch change {
                         case .updated(let route): view.routes[route.topic] = route
                         case .removed(let topic): view.routes[topic] = nil
@@ -66,16 +66,17 @@ public struct RouteFollower: Sendable {
                     var changed = false
                     for event in events {
                         guard let group = Self.group(ofLeaderKey: event.keyValue.key, keys: keys) else { continue }
-                        let leader = event.kind == .put ? try StoredJSON.decode(LeaderRecord.self, from: event.keyValue) : nil
-                        view.withLock { $0.leaders[group] = leader }
+                        var leader: LeaderRecord?
+                        if event.kind == .put { leader = try StoredJSON.decode(LeaderRecord.self, from: event.keyValue) }
+                        view.state.withLock { [leader] in $0.leaders[group] = leader }
                         changed = true
                     }
-                    if changed { onChange(view.withLock { $0 }, nil) }
+                    if changed { onChange(view.state.withLock { $0 }, nil) }
                 }
             }
             defer { tasks.cancelAll() }
             // The first watch to end ends the round.
-            try await tasks.next()
+            _ = try await tasks.next()
             throw EtcdError(.cancelled, "following the routes ended")
         }
     }
@@ -86,4 +87,11 @@ public struct RouteFollower: Sendable {
         let group = key.dropFirst(keys.groupsPrefix.count).dropLast("/leader".count)
         return group.isEmpty || group.contains("/") ? nil : String(group)
     }
+}
+
+/// The view both watch tasks change (a class: a task captures it by reference).
+private final class SharedView: Sendable {
+    let state: Mutex<RoutingView>
+
+    init(_ view: RoutingView) { state = Mutex(view) }
 }

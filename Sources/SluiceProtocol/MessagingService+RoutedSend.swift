@@ -1,4 +1,5 @@
 import CSluiceShims
+import NIOConcurrencyHelpers
 import SluiceBroker
 import SluiceWire
 

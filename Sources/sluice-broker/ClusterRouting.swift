@@ -58,13 +58,10 @@ final class ClusterRouting: TopicRouteWriter, Sendable {
             }
             while !Task.isCancelled {
                 // The first view of a run is a fresh read: it replaces every route.
-                let fresh = Mutex(true)
+                let fresh = FirstCall()
                 do {
                     try await follower.run { view, change in
-                        self.apply(view, change, replacingRoutes: fresh.withLock { first in
-                            defer { first = false }
-                            return first
-                        })
+                        self.apply(view, change, replacingRoutes: fresh.take())
                     }
                 } catch {
                     if Task.isCancelled { break }
@@ -192,6 +189,18 @@ final class ClusterRouting: TopicRouteWriter, Sendable {
             if error.code != .notLeader, warned.withLock({ $0.insert(route.topic).inserted }) {
                 logger.warning("topic of a route not created", metadata: ["topic": "\(route.topic)", "error": "\(error)"])
             }
+        }
+    }
+}
+
+/// True on the first `take()`, false after.
+private final class FirstCall: Sendable {
+    private let first = Mutex(true)
+
+    func take() -> Bool {
+        first.withLock { first in
+            defer { first = false }
+            return first
         }
     }
 }
