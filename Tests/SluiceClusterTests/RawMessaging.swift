@@ -12,7 +12,7 @@ struct RawMessaging {
 
     static func with<T: Sendable>(port: Int, _ body: (RawMessaging) async throws -> T) async throws -> T {
         let transport = try HTTP2ClientTransport.Posix(
-            target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
+            target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
         return try await withGRPCClient(transport: transport) { grpc in
             try await body(RawMessaging(client: .init(wrapping: grpc), port: port))
         }
