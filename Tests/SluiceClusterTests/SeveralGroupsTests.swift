@@ -153,7 +153,7 @@ struct SeveralGroupsTests {
                             for (id, queue) in sent {
                                 let shown = try await LoopbackHTTP.get(broker.admin + "/v1/messages/\(id)")
                                 #expect(shown.status == 200, "\(id) on \(broker.name): \(shown.text)")
-                                let stored = Int32(shown.json?["queueId"] as? Int ?? -2)
+                                let stored = Int32(((shown.json?["messages"] as? [[String: Any]])?.first?["queueId"] as? Int) ?? -2)
                                 #expect(queue == -1 ? owned.contains(stored) : stored == queue, "\(id): \(shown.text)")
                             }
                             // Received from this broker: exactly what it took.
