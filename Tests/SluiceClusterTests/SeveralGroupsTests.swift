@@ -56,7 +56,7 @@ struct SeveralGroupsTests {
         return queues
     }
 
-    @Test("a 4-queue topic created on one broker: both route it over g1 and g2; each broker refuses another group's queue and serves its own")
+    @Test("a 4-queue topic created on one broker: both route it over g1 and g2; each broker refuses another group's queue and serves its own; a delete reaches both")
     func queuesSpreadOverGroups() async throws {
         try await withEtcdServer { etcd in
             try await withTemporaryDirectory(prefix: "sluice-groups") { directory in
@@ -169,6 +169,19 @@ struct SeveralGroupsTests {
                         }
                     }
                 }
+
+                // A delete on b removes the route; a, following it, deletes its part too.
+                let deleted = try await LoopbackHTTP.send(
+                    "DELETE", b.admin + "/v1/topics/spread", headers: ["X-Sluice-Actor": "test"], body: [])
+                #expect(deleted.status == 204, "\(deleted.status) \(deleted.text)")
+                let goneOnA = await eventually(timeout: .seconds(15)) {
+                    (try? await LoopbackHTTP.get(a.admin + "/v1/topics/spread"))?.status == 404
+                }
+                #expect(goneOnA, "a kept the topic of a removed route")
+                let uncounted = await eventually(timeout: .seconds(10)) {
+                    await Self.groups(a).allSatisfy { ($0["queues"] as? Int) == 0 }
+                }
+                #expect(uncounted)
             }
         }
     }
