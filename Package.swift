@@ -493,8 +493,10 @@ let package = Package(
         .testTarget(
             name: "SluiceClusterTests",
             dependencies: [
-                "SluiceCluster", "SluiceTesting",
+                "SluiceCluster", "SluiceTesting", "SluiceClient", "SluiceWire",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],
             swiftSettings: strictSettings
         ),

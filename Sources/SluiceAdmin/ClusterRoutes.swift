@@ -97,13 +97,14 @@ public struct ClusterStatusReport: Encodable, Sendable, Hashable {
     }
 
     public struct Group: Encodable, Sendable, Hashable {
-        enum CodingKeys: String, CodingKey { case name, leader, epoch, members }
+        enum CodingKeys: String, CodingKey { case name, leader, epoch, members, queues }
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(name, forKey: .name)
             try container.encode(leader, forKey: .leader)  // null while the group has no leader
             try container.encode(epoch, forKey: .epoch)
             try container.encode(members, forKey: .members)
+            try container.encode(queues, forKey: .queues)
         }
 
         public var name: String
@@ -112,12 +113,15 @@ public struct ClusterStatusReport: Encodable, Sendable, Hashable {
         /// The epoch of the group's latest leader (0 before the first election).
         public var epoch: Int64
         public var members: [Member]
+        /// Queues the route table gives this group, over every topic.
+        public var queues: Int
 
-        public init(name: String, leader: String?, epoch: Int64, members: [Member]) {
+        public init(name: String, leader: String?, epoch: Int64, members: [Member], queues: Int = 0) {
             self.name = name
             self.leader = leader
             self.epoch = epoch
             self.members = members
+            self.queues = queues
         }
     }
 

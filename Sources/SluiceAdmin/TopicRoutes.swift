@@ -17,6 +17,7 @@ import SluiceTransactions
 /// A topic is `{"name", "type", "queues", "createdAtMs"}`. Errors: 400 `INVALID_ARGUMENT`,
 /// 409 `TOPIC_EXISTS` (same name, other type or queue count), 421 `NOT_LEADER` for a create or
 /// delete sent to a follower of a replicated group (the message names the leader), 503
+/// `CLUSTER_UNAVAILABLE` when a cluster broker cannot store the topic's route in etcd, 503
 /// `NOT_READY` while the store is still opening (and the other `/readyz` codes while it fails or stops).
 enum TopicRoutes {
     /// A topic as the API shows it.
@@ -189,6 +190,8 @@ enum TopicRoutes {
             return AdminAPIError(.conflict, code: "TOPIC_EXISTS", message: error.message)
         case .storageFailure, .storageUnavailable:
             return AdminAPIError(.internalServerError, code: "STORAGE_FAILURE", message: error.message)
+        case .clusterUnavailable:
+            return AdminAPIError(.serviceUnavailable, code: "CLUSTER_UNAVAILABLE", message: error.message)
         case .notLeader:
             // 421: the request went to the wrong broker of the group; the message names the right one.
             return AdminAPIError(.misdirectedRequest, code: "NOT_LEADER", message: error.message)

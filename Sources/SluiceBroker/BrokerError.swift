@@ -8,7 +8,7 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
             case invalidMessage, transactionNotFound, transactionConflict, storageFailure
             case invalidArgument, topicNotFound, topicExists
             case groupNotFound, invalidReceiptHandle, staleReceiptHandle
-            case limitExceeded, notRecallable, notLeader
+            case limitExceeded, notRecallable, notLeader, clusterUnavailable
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -57,6 +57,9 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
         /// This broker follows its replicated group's leader and the change (a topic create or
         /// delete) must be made there; the message names the leader when it is known.
         public static let notLeader = Code(.notLeader)
+        /// A cluster broker (`--etcd`) could not read or write what the change needs in etcd (a
+        /// new topic's route); nothing was changed, and a retry once etcd answers will do.
+        public static let clusterUnavailable = Code(.clusterUnavailable)
 
         public var description: String { value.rawValue }
     }

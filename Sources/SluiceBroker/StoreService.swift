@@ -36,6 +36,9 @@ public final class StoreService: Service, CustomStringConvertible {
     /// Non-nil in a replicated group (`--replicas` ≥ 2): topic changes go through the log
     /// (`ReplicatedTopicRegistry`), and this names the group's leader for a follower's refusal.
     private let metadataLeader: (@Sendable () -> String?)?
+    /// Non-nil on a cluster broker (`--etcd`): topic creates and deletes go through the route
+    /// table (`RoutedTopicRegistry`).
+    private let routeWriter: (any TopicRouteWriter)?
 
     /// How the checker reaches producers (the gRPC front's Telemetry streams) and how often.
     public struct CheckBackWiring: Sendable {
@@ -61,8 +64,9 @@ public final class StoreService: Service, CustomStringConvertible {
         handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil, autoCreateGroups: Bool = true,
         trace: MessageTraceRecorder.Configuration? = nil, clientLimits: ClientLimits = ClientLimits(),
         bootstrapUsers: [BootstrapCredential] = [], logOpened: (@Sendable (CommitLog) async throws -> Void)? = nil,
-        metadataLeader: (@Sendable () -> String?)? = nil, logger: Logger
+        metadataLeader: (@Sendable () -> String?)? = nil, routeWriter: (any TopicRouteWriter)? = nil, logger: Logger
     ) {
+        self.routeWriter = routeWriter
         self.metadataLeader = metadataLeader
         self.logOpened = logOpened
         self.clientLimits = clientLimits
@@ -220,7 +224,9 @@ public final class StoreService: Service, CustomStringConvertible {
                 logger.error("consumer changes in the log not applied at start-up", metadata: ["error": "\(error)"])
             }
         }
-        handle.install(topics: replicatedTopics ?? topics, coordinator: coordinator, consumption: consumption)
+        let served: any TopicRegistry = replicatedTopics ?? topics
+        let published: any TopicRegistry = routeWriter.map { RoutedTopicRegistry(local: served, routes: $0) } ?? served
+        handle.install(topics: published, coordinator: coordinator, consumption: consumption)
         readiness.markReady(RecoveryFacts(log.recoveryReport))
         // Cancellation (the group giving up on a graceful stop) must still close the log, so the
         // error from `gracefulShutdown()` only ends the wait.

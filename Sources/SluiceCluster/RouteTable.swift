@@ -1,3 +1,5 @@
+import EtcdWire
+
 /// Which broker group serves each queue of a topic.
 public struct TopicRoute: Codable, Sendable, Hashable {
     public struct Queue: Codable, Sendable, Hashable {
@@ -12,10 +14,25 @@ public struct TopicRoute: Codable, Sendable, Hashable {
 
     public var topic: String
     public var queues: [Queue]
+    /// The topic's message type as `sluice topic create --type` spells it (`normal`, `fifo`, ...),
+    /// so a broker that learns the route can create the topic locally; absent in routes written
+    /// before brokers created topics from routes.
+    public var messageType: String?
 
-    public init(topic: String, queues: [Queue]) {
+    public init(topic: String, queues: [Queue], messageType: String? = nil) {
         self.topic = topic
         self.queues = queues
+        self.messageType = messageType
+    }
+
+    /// The broker group serving `queueID`; nil when the route does not name that queue.
+    public func group(ofQueue queueID: Int) -> String? {
+        queues.first { $0.queueID == queueID }?.brokerGroup
+    }
+
+    /// How many queues each broker group serves.
+    public var queueCounts: [String: Int] {
+        queues.reduce(into: [:]) { counts, queue in counts[queue.brokerGroup, default: 0] += 1 }
     }
 }
 
@@ -44,6 +61,30 @@ public struct RouteTable: Sendable {
     /// - Throws: `.invalidArgument` for a bad topic or group name, no queues, too many, or a
     ///   queue id twice.
     public func put(_ route: TopicRoute) async throws(EtcdError) {
+        try Self.check(route)
+        try await client.put(keys.route(ofTopic: route.topic), StoredJSON.encode(route))
+    }
+
+    /// Stores `route` unless the topic has one already (one Txn: create-if-absent), so routes that
+    /// exist stay put. Returns the route the topic has after the call and whether it is `route`.
+    /// - Throws: as `put`.
+    public func createIfAbsent(_ route: TopicRoute) async throws(EtcdError) -> (route: TopicRoute, created: Bool) {
+        try Self.check(route)
+        let key = keys.route(ofTopic: route.topic)
+        var txn = Etcdserverpb_TxnRequest()
+        txn.compare = [.absent(key)]
+        txn.success = [.put(key, StoredJSON.encode(route))]
+        txn.failure = [.get(key)]
+        let response = try await client.transaction(txn, "create the route of \(route.topic)")
+        if response.succeeded { return (route, true) }
+        guard let held = response.responses.first?.responseRange.kvs.first else {
+            // Removed between the compare and the read: let the caller retry.
+            throw EtcdError(.rejected, "the route of \(route.topic) changed during its creation; retry")
+        }
+        return (try StoredJSON.decode(TopicRoute.self, from: EtcdKeyValue(held)), false)
+    }
+
+    static func check(_ route: TopicRoute) throws(EtcdError) {
         try ClusterKeys.checkSegment(route.topic, "topic")
         guard !route.queues.isEmpty, route.queues.count <= Self.maxQueues else {
             throw EtcdError(.invalidArgument, "route of \(route.topic): 1 to \(Self.maxQueues) queues; got \(route.queues.count)")
@@ -57,7 +98,6 @@ public struct RouteTable: Sendable {
                 throw EtcdError(.invalidArgument, "route of \(route.topic): queue id \(queue.queueID) is negative")
             }
         }
-        try await client.put(keys.route(ofTopic: route.topic), StoredJSON.encode(route))
     }
 
     public func route(of topic: String) async throws(EtcdError) -> TopicRoute? {

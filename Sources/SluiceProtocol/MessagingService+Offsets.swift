@@ -16,7 +16,9 @@ extension MessagingService {
             var routeRequest = Apache_Rocketmq_V2_QueryRouteRequest()
             routeRequest.topic = request.message.topic
             routeRequest.endpoints = request.message.endpoints
-            // One broker serves every queue; each receive pops across all of them anyway.
+            // The topic's route: every queue here, or, for a topic the route table spreads over
+            // broker groups, each queue at its group's leader, so a push consumer receives from
+            // every group. A receive pops across all of a broker's queues anyway.
             response.assignments = try await route(for: routeRequest).map { queue in
                 var assignment = Apache_Rocketmq_V2_Assignment()
                 assignment.messageQueue = queue

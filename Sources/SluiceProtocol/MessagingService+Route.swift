@@ -4,7 +4,8 @@ import SluiceWire
 extension MessagingService {
     /// The topic's queues, all on this broker, reachable at the endpoints the client dialled (so
     /// port mappings and host names keep working) — or, in a replicated broker group, at its
-    /// leader's registered address, since only the leader takes appends.
+    /// leader's registered address, since only the leader takes appends. A topic the route table
+    /// spreads over several broker groups names each queue's group and that group's leader.
     func route(for request: Apache_Rocketmq_V2_QueryRouteRequest) async throws(ProtocolRefusal)
         -> [Apache_Rocketmq_V2_MessageQueue]
     {
@@ -22,6 +23,9 @@ extension MessagingService {
             endpoints.addresses = [address]
         }
         if endpoints.scheme == .unspecified { endpoints.scheme = .ipv4 }
+        if let routed = configuration.queueRoutes?.routed(name) {
+            return Self.routedQueues(request.topic, topic, routed, localEndpoints: endpoints)
+        }
         return (0..<topic.queueCount).map { queueId in
             var queue = Apache_Rocketmq_V2_MessageQueue()
             queue.topic = request.topic
@@ -31,6 +35,34 @@ extension MessagingService {
             queue.broker.id = 0
             queue.broker.endpoints = endpoints
             queue.acceptMessageTypes = [topic.messageType.wireType]
+            return queue
+        }
+    }
+
+    /// A routed topic's queues (docs/architecture.md §13): each names its broker group as the
+    /// broker name and that group's leader as its endpoints, so the official clients send each
+    /// queue's messages to the broker that serves it. This broker's own group's queues use
+    /// `localEndpoints` while its leader is unknown; another group's queue whose leader is unknown
+    /// has no permission (clients skip it) until one is elected.
+    static func routedQueues(
+        _ resource: Apache_Rocketmq_V2_Resource, _ topic: TopicDefinition, _ routed: QueueRoutes.Routed,
+        localEndpoints: Apache_Rocketmq_V2_Endpoints
+    ) -> [Apache_Rocketmq_V2_MessageQueue] {
+        routed.queues.keys.sorted().map { queueId in
+            let group = routed.queues[queueId] ?? routed.localGroup
+            var queue = Apache_Rocketmq_V2_MessageQueue()
+            queue.topic = resource
+            queue.id = Int32(clamping: queueId)
+            queue.broker.name = group
+            queue.broker.id = 0
+            queue.acceptMessageTypes = [topic.messageType.wireType]
+            if let leader = routed.leaders[group] {
+                queue.permission = .readWrite
+                queue.broker.endpoints = endpoints(of: leader)
+            } else {
+                queue.permission = group == routed.localGroup ? .readWrite : .none
+                queue.broker.endpoints = localEndpoints
+            }
             return queue
         }
     }

@@ -27,6 +27,9 @@ extension MessagingService {
         let topic = try await existingTopic(wire.topic.name)
         let system = wire.systemProperties
         var record = try validatedRecord(wire, topic: topic)
+        if let routed = configuration.queueRoutes?.routed(topic.name) {
+            record.queueId = try routedQueue(wire.systemProperties, topic: topic, routed: routed)
+        }
         prepareForTrace(&record, clientId: clientId)
         guard let coordinator = handle.coordinator else {
             throw ProtocolRefusal(.internalError, "the broker is still starting (recovering its store); retry shortly")

@@ -16,6 +16,8 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
         public var advertisedPort: Int = 8081
         /// With log replication: the group's leader, which routes name instead (nil: no replication).
         public var groupLeader: GroupLeaderAddress?
+        /// With `--etcd`: the route table, topics' queues spread over broker groups (nil: no cluster).
+        public var queueRoutes: QueueRoutes?
         /// Calls in flight and body bytes held by them, per broker (see `RequestAdmission`).
         public var admission = RequestAdmission.Limits()
 

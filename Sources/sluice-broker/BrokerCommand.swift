@@ -189,7 +189,8 @@ struct BrokerCommand: AsyncParsableCommand {
         var cluster: ClusterCoordination?
         var clusterStatus: ClusterStatusSource?
         if let settings = configuration.cluster {
-            let coordination = try ClusterCoordination(configuration, cluster: settings, logger: Logger(label: "sluice.cluster"))
+            let coordination = try ClusterCoordination(
+                configuration, cluster: settings, handle: handle, logger: Logger(label: "sluice.cluster"))
             cluster = coordination
             clusterStatus = { await coordination.report() }
         }
@@ -211,7 +212,7 @@ struct BrokerCommand: AsyncParsableCommand {
             trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
             clientLimits: configuration.clientLimits,
             bootstrapUsers: bootstrapUsers, logOpened: logOpened, metadataLeader: metadataLeader,
-            logger: Logger(label: "sluice.store"))
+            routeWriter: cluster?.routing, logger: Logger(label: "sluice.store"))
         let access = AccessControl(
             configuration: AccessControl.Configuration(
                 enabled: configuration.authEnabled, maxClockSkew: configuration.authMaxClockSkew),
@@ -221,6 +222,7 @@ struct BrokerCommand: AsyncParsableCommand {
         messaging.advertisedHost = configuration.grpcHost
         messaging.advertisedPort = configuration.grpcPort
         messaging.groupLeader = cluster?.groupLeader
+        messaging.queueRoutes = cluster?.routing.queueRoutes
         messaging.admission = RequestAdmission.Limits(
             maxInflightRequests: configuration.frontDoor.maxInflightRequests,
             maxBufferedRequestBytes: configuration.frontDoor.maxBufferedRequestBytes)

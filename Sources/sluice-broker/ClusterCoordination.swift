@@ -25,8 +25,13 @@ final class ClusterCoordination: Service, Sendable {
     /// With replication, the group's leader as routes name it (updated on every change of leader).
     let groupLeader: GroupLeaderAddress?
 
+    /// The route table followed in memory, and the writer of new topics' routes.
+    let routing: ClusterRouting
+
     /// - Throws: `BrokerError` `.invalidConfiguration` naming `--etcd` for an unusable endpoint list.
-    init(_ configuration: BrokerConfiguration, cluster: ClusterSettings, logger: Logger) throws(BrokerError) {
+    init(_ configuration: BrokerConfiguration, cluster: ClusterSettings, handle: BrokerHandle, logger: Logger)
+        throws(BrokerError)
+    {
         do {
             endpoints = try EtcdEndpoints(parsing: cluster.etcdEndpoints)
         } catch {
@@ -43,6 +48,9 @@ final class ClusterCoordination: Service, Sendable {
             grpcAddress: "\(bracketed):\(configuration.grpcPort)",
             adminAddress: "\(Self.advertisable(configuration.adminHost)):\(configuration.adminPort)",
             leaseTTLSeconds: Int64(configuration.etcdLeaseTTLSeconds), replicationAddress: replication?.advertisedAddress)
+        routing = ClusterRouting(
+            ownGroup: configuration.brokerGroup, keys: nodeConfiguration.keys, handle: handle,
+            logger: Logger(label: "sluice.routes"))
         self.logger = logger
     }
 
@@ -108,6 +116,7 @@ final class ClusterCoordination: Service, Sendable {
                         await node.run()
                         rolesContinuation.finish()
                     }
+                    tasks.addTask { await self.routing.follow(client: client) }
                     if let replica {
                         tasks.addTask { await replica.run() }
                         tasks.addTask { await ReplicationMetrics(replica: replica, nodeID: self.nodeConfiguration.nodeID).run() }
@@ -150,15 +159,23 @@ final class ClusterCoordination: Service, Sendable {
         }
         do {
             let view = try await node.clusterView()
-            let groups = view.groups.map { group in
+            // From the followed copy: the route table is not read again per call.
+            let routed = routing.current?.routedQueues ?? [:]
+            var groups = view.groups.map { group in
                 ClusterStatusReport.Group(
                     name: group.name, leader: group.leader?.nodeID, epoch: group.epoch,
                     members: group.members.map { member in
                         ClusterStatusReport.Member(
                             nodeId: member.nodeID, role: member.nodeID == group.leader?.nodeID ? "leader" : "follower",
                             grpcAddress: member.grpcAddress, adminAddress: member.adminAddress)
-                    })
+                    },
+                    queues: routed[group.name] ?? 0)
             }
+            // A group that routes still name but that has no broker, leader or epoch any more.
+            for (name, queues) in routed where !groups.contains(where: { $0.name == name }) {
+                groups.append(ClusterStatusReport.Group(name: name, leader: nil, epoch: 0, members: [], queues: queues))
+            }
+            groups.sort { $0.name < $1.name }
             return ClusterStatusReport(mode: "etcd", etcd: endpoints.description, node: nodeReport, groups: groups, etcdError: nil)
         } catch {
             return ClusterStatusReport(

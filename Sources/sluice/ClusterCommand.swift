@@ -14,10 +14,11 @@ struct ClusterCommand: AsyncParsableCommand {
 struct ClusterStatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Broker groups, their leaders, followers and epochs (GET /v1/cluster).",
+        abstract: "Broker groups, their leaders, followers, epochs and routed queues (GET /v1/cluster).",
         discussion: """
             Asks the broker at --admin; it reads the cluster from etcd. A broker started without --etcd \
-            reports that it runs single. With --replicas, a line shows this broker's replica: its log \
+            reports that it runs single. QUEUES counts the queues, over every topic, that the route table gives \
+            each group. With --replicas, a line shows this broker's replica: its log \
             end, the high-water mark and each follower's lag in bytes. Exit status: 0 when the answer came, 1 when the broker \
             could not read etcd, 2 when the admin API cannot be reached.
             """
@@ -61,10 +62,11 @@ struct ClusterStatusCommand: AsyncParsableCommand {
                 group["name"] as? String ?? "?",
                 leader.map { name in leaderAddress.map { "\(name) (\($0))" } ?? name } ?? "-",
                 (group["epoch"] as? NSNumber).map { "\($0.int64Value)" } ?? "0",
+                (group["queues"] as? NSNumber).map { "\($0.intValue)" } ?? "0",
                 followers.isEmpty ? "-" : followers.joined(separator: ","),
             ]
         }
-        lines.append(rows.isEmpty ? "no broker groups registered" : TxnOutput.table(header: ["GROUP", "LEADER", "EPOCH", "FOLLOWERS"], rows: rows))
+        lines.append(rows.isEmpty ? "no broker groups registered" : TxnOutput.table(header: ["GROUP", "LEADER", "EPOCH", "QUEUES", "FOLLOWERS"], rows: rows))
         return lines.joined(separator: "\n")
     }
 
