@@ -17,13 +17,22 @@ public final class QueueRoutes: Sendable {
         /// Every group's leader endpoint known now.
         var leaders: [String: Endpoint]
         var localGroup: String
+        /// This broker's group's queues, in id order (worked out when the route is set, not per send).
+        var owned: [Int]
+    }
 
-        /// This broker's group's queues, in id order.
-        var owned: [Int] { queues.filter { $0.value == localGroup }.keys.sorted() }
+    private struct Route {
+        var queues: [Int: String]
+        var owned: [Int]
+
+        init(_ queues: [Int: String], localGroup: String) {
+            self.queues = queues
+            self.owned = queues.filter { $0.value == localGroup }.keys.sorted()
+        }
     }
 
     private struct State {
-        var topics: [String: [Int: String]] = [:]
+        var topics: [String: Route] = [:]
         var leaders: [String: Endpoint] = [:]
     }
 
@@ -37,12 +46,14 @@ public final class QueueRoutes: Sendable {
 
     /// Replaces every route: topic → (queue id → broker group).
     public func replaceRoutes(_ topics: [String: [Int: String]]) {
-        state.withLock { $0.topics = topics }
+        let routes = topics.mapValues { Route($0, localGroup: localGroup) }
+        state.withLock { $0.topics = routes }
     }
 
     /// Sets (or with nil removes) one topic's route.
     public func setRoute(topic: String, queues: [Int: String]?) {
-        state.withLock { $0.topics[topic] = queues }
+        let route = queues.map { Route($0, localGroup: localGroup) }
+        state.withLock { $0.topics[topic] = route }
     }
 
     /// Replaces the leaders: broker group → gRPC address as registered (`host:port`, `[v6]:port`).
@@ -55,15 +66,17 @@ public final class QueueRoutes: Sendable {
     /// The route of `topic`, or nil when it has none (served here as on a single broker).
     func routed(_ topic: String) -> Routed? {
         state.withLock { state in
-            state.topics[topic].map { Routed(queues: $0, leaders: state.leaders, localGroup: localGroup) }
+            state.topics[topic].map {
+                Routed(queues: $0.queues, leaders: state.leaders, localGroup: localGroup, owned: $0.owned)
+            }
         }
     }
 
     /// Queues routed to each broker group, over every topic.
     public var routedQueues: [String: Int] {
         state.withLock { state in
-            state.topics.values.reduce(into: [:]) { counts, queues in
-                for group in queues.values { counts[group, default: 0] += 1 }
+            state.topics.values.reduce(into: [:]) { counts, route in
+                for group in route.queues.values { counts[group, default: 0] += 1 }
             }
         }
     }
