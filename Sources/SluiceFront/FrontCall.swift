@@ -2,7 +2,7 @@ import GRPCCore
 import NIOCore
 
 /// One call as a route sees it: its metadata, the request messages as they arrive, and where the
-/// response goes. Built by `GRPCStreamHandler`; the route decodes and encodes the messages.
+/// response goes. Built by `GRPCStream`; the route decodes and encodes the messages.
 struct FrontCall: Sendable {
     var metadata: Metadata
     var context: ServerContext

@@ -4,48 +4,61 @@ import NIOHPACK
 import NIOHTTP2
 import SwiftProtobuf
 
-/// Writes a call's response onto its HTTP/2 stream channel from any task.
+/// Writes a call's response onto its HTTP/2 stream from any task.
 ///
-/// Each write hops to the stream's event loop once; a unary response (headers, message,
+/// Each write hops to the connection's event loop once; a unary response (headers, message,
 /// trailers) is one hop and one flush. Writes fail once the stream is closed (the client reset it
 /// or went away), so a producer that writes to a gone client learns so and stops.
 struct FrontResponder: Sendable {
-    let channel: any Channel
+    let connection: NIOLoopBound<GRPCConnectionHandler>
+    let streamID: HTTP2StreamID
 
-    /// Headers, one message and trailers with a status, flushed together.
-    func respond(message: ByteBuffer, metadata: Metadata, trailing: Metadata) {
-        let channel = self.channel
-        if channel.eventLoop.inEventLoop {
-            Self.writeResponse(channel, message, metadata, trailing)
+    private var eventLoop: any EventLoop { connection.eventLoop }
+
+    /// Runs `body` with the connection's handler on its event loop: at once when already there.
+    private func onLoop(_ body: @escaping (GRPCConnectionHandler) -> Void) {
+        let connection = self.connection
+        if connection.eventLoop.inEventLoop {
+            body(connection.value)
         } else {
-            channel.eventLoop.execute { Self.writeResponse(channel, message, metadata, trailing) }
+            connection.eventLoop.execute { body(connection.value) }
         }
     }
 
-    private static func writeResponse(_ channel: any Channel, _ message: ByteBuffer, _ metadata: Metadata, _ trailing: Metadata) {
-        channel.write(HTTP2Frame.FramePayload.headers(.init(headers: GRPCHeaders.responseHeaders(metadata))), promise: nil)
-        channel.write(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(message))), promise: nil)
-        channel.writeAndFlush(
-            HTTP2Frame.FramePayload.headers(.init(headers: GRPCHeaders.trailers(.ok, "", metadata: trailing), endStream: true)),
-            promise: nil)
+    /// Headers, one message and trailers with a status, flushed together.
+    func respond(message: ByteBuffer, metadata: Metadata, trailing: Metadata) {
+        let id = streamID
+        onLoop { connection in
+            connection.write(.headers(.init(headers: GRPCHeaders.responseHeaders(metadata))), on: id, flush: false, promise: nil)
+            connection.write(.data(.init(data: .byteBuffer(message))), on: id, flush: false, promise: nil)
+            connection.write(
+                .headers(.init(headers: GRPCHeaders.trailers(.ok, "", metadata: trailing), endStream: true)), on: id, flush: true,
+                promise: nil)
+        }
     }
 
     /// A response of trailers only: the call is refused or failed before any message.
     func refuse(_ code: GRPCStatusCode, _ message: String, metadata: Metadata = [:]) {
+        let id = streamID
         let headers = GRPCHeaders.trailersOnly(code, message, metadata: metadata)
-        channel.writeAndFlush(HTTP2Frame.FramePayload.headers(.init(headers: headers, endStream: true)), promise: nil)
+        onLoop { connection in
+            connection.write(.headers(.init(headers: headers, endStream: true)), on: id, flush: true, promise: nil)
+        }
     }
 
     /// The headers that open a streamed response. Not flushed: they leave with the first
     /// message (or the trailers), one flush fewer per call.
     func startStream(metadata: Metadata) {
-        channel.write(HTTP2Frame.FramePayload.headers(.init(headers: GRPCHeaders.responseHeaders(metadata))), promise: nil)
+        let id = streamID
+        onLoop { connection in
+            connection.write(.headers(.init(headers: GRPCHeaders.responseHeaders(metadata))), on: id, flush: false, promise: nil)
+        }
     }
 
     /// One message of a streamed response; returns once the stream took it (HTTP/2 flow control
     /// holds it back while the client does not read), so a slow client slows its producer.
     func write(message: ByteBuffer) async throws {
-        try await channel.writeAndFlush(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(message))))
+        try await write(messages: [message])
     }
 
     /// Several messages of a streamed response in one hop to the event loop and one flush (a
@@ -53,23 +66,24 @@ struct FrontResponder: Sendable {
     /// If the stream closes part-way, it throws and the caller cannot tell which ones left.
     func write(messages: [ByteBuffer]) async throws {
         guard let last = messages.last else { return }
-        let channel = self.channel
-        let written = channel.eventLoop.makePromise(of: Void.self)
-        let writeAll = {
+        let id = streamID
+        let written = eventLoop.makePromise(of: Void.self)
+        onLoop { connection in
             for message in messages.dropLast() {
-                channel.write(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(message))), promise: nil)
+                connection.write(.data(.init(data: .byteBuffer(message))), on: id, flush: false, promise: nil)
             }
-            channel.writeAndFlush(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(last))), promise: written)
+            connection.write(.data(.init(data: .byteBuffer(last))), on: id, flush: true, promise: written)
         }
-        if channel.eventLoop.inEventLoop { writeAll() } else { channel.eventLoop.execute(writeAll) }
         try await written.futureResult.get()
     }
 
     /// The trailers that end a streamed response.
     func finishStream(_ code: GRPCStatusCode, _ message: String, trailing: Metadata = [:]) {
-        channel.writeAndFlush(
-            HTTP2Frame.FramePayload.headers(.init(headers: GRPCHeaders.trailers(code, message, metadata: trailing), endStream: true)),
-            promise: nil)
+        let id = streamID
+        let headers = GRPCHeaders.trailers(code, message, metadata: trailing)
+        onLoop { connection in
+            connection.write(.headers(.init(headers: headers, endStream: true)), on: id, flush: true, promise: nil)
+        }
     }
 }
 

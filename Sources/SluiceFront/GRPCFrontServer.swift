@@ -86,13 +86,11 @@ public struct GRPCFrontServer: Sendable {
                     let pipeline = channel.pipeline.syncOperations
                     if let sslContext { try pipeline.addHandler(NIOSSLServerHandler(context: sslContext)) }
                     try pipeline.addHandler(FlushCoalescer())
-                    _ = try pipeline.configureHTTP2Pipeline(
-                        mode: .server, connectionConfiguration: http2.connection, streamConfiguration: http2.stream
-                    ) { stream in
-                        stream.eventLoop.makeCompletedFuture {
-                            try stream.pipeline.syncOperations.addHandler(GRPCStreamHandler(shared: shared))
-                        }
-                    }
+                    // Frame mode (no stream multiplexer): `GRPCConnectionHandler` reads every
+                    // stream's frames itself, with no child channel per call.
+                    try pipeline.addHandler(
+                        NIOHTTP2Handler(mode: .server, connectionConfiguration: http2.connection, streamConfiguration: http2.stream))
+                    try pipeline.addHandler(GRPCConnectionHandler(shared: shared, windowTarget: http2.windowTarget))
                     try pipeline.addHandler(ConnectionErrorLogger(logger: logger))
                 }
             }
@@ -126,7 +124,7 @@ public struct GRPCFrontServer: Sendable {
     }
 
     static func http2Configuration(_ limits: FrontDoorLimits)
-        -> (connection: NIOHTTP2Handler.ConnectionConfiguration, stream: NIOHTTP2Handler.StreamConfiguration)
+        -> (connection: NIOHTTP2Handler.ConnectionConfiguration, stream: NIOHTTP2Handler.StreamConfiguration, windowTarget: Int)
     {
         // 1 MiB windows: a 4 MiB body takes four round trips' worth of window updates, and one
         // connection can hold at most this much unread per stream.
@@ -153,7 +151,7 @@ public struct GRPCFrontServer: Sendable {
         // 30 s is too few for a busy client, 1,000 a second still stops a reset flood.
         stream.streamResetFrameRateLimit.maximumCount = 1_000
         stream.streamResetFrameRateLimit.windowLength = .seconds(1)
-        return (connection, stream)
+        return (connection, stream, window)
     }
 
     struct ConnectionLimitReached: Error, CustomStringConvertible {

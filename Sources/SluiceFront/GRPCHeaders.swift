@@ -46,13 +46,19 @@ enum GRPCHeaders {
         return Request(path: path, metadata: metadata)
     }
 
+    /// The headers and trailers of nearly every response, built once: a call that answers OK
+    /// with no metadata shares them (copy-on-write) instead of building two header lists.
+    private static let plainResponseHeaders: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
+    private static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
+
     static func responseHeaders(_ metadata: Metadata = [:]) -> HPACKHeaders {
-        var headers: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
-        append(metadata, to: &headers)
+        var headers = plainResponseHeaders
+        if !metadata.isEmpty { append(metadata, to: &headers) }
         return headers
     }
 
     static func trailers(_ code: GRPCStatusCode, _ message: String, metadata: Metadata = [:]) -> HPACKHeaders {
+        if code == .ok, message.isEmpty, metadata.isEmpty { return okTrailers }
         var trailers: HPACKHeaders = ["grpc-status": String(code.rawValue)]
         if !message.isEmpty { trailers.add(name: "grpc-message", value: percentEncoded(message)) }
         append(metadata, to: &trailers)

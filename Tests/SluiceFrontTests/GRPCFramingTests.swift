@@ -98,3 +98,26 @@ struct GRPCFramingTests {
         #expect(GRPCHeaders.percentEncoded("é\n") == "%C3%A9%0A")
     }
 }
+
+@Suite("flow-control window top-ups")
+struct InboundWindowTests {
+    @Test("nothing while more than half the target is left; up to the target once half or less is")
+    func halfway() {
+        let target = 1 << 20
+        #expect(InboundWindow.increment(window: target, target: target) == nil)
+        #expect(InboundWindow.increment(window: target + 5, target: target) == nil)
+        #expect(InboundWindow.increment(window: target / 2 + 1, target: target) == nil)
+        #expect(InboundWindow.increment(window: target / 2, target: target) == target / 2)
+        #expect(InboundWindow.increment(window: 0, target: target) == target)
+        // The connection starts at HTTP/2's 65,535 bytes whatever SETTINGS say: the first top-up
+        // raises it to the target.
+        #expect(InboundWindow.increment(window: 65_535, target: target) == target - 65_535)
+    }
+
+    @Test("a negative window gets its debt and the target, never more than HTTP/2's largest window")
+    func negative() {
+        #expect(InboundWindow.increment(window: -100, target: 1_000) == 1_100)
+        #expect(InboundWindow.increment(window: -Int(Int32.max), target: 1 << 20) == Int(Int32.max))
+        #expect(InboundWindow.increment(window: Int.min, target: 1 << 20) == Int(Int32.max))
+    }
+}

@@ -119,6 +119,26 @@ struct GRPCProducer {
             return messages
         }
     }
+
+    /// One ReceiveMessage call that long-polls up to `seconds`; returns the messages delivered.
+    func longPoll(group: String, topic: String, seconds: Int64) async throws -> [Apache_Rocketmq_V2_Message] {
+        var request = Apache_Rocketmq_V2_ReceiveMessageRequest()
+        request.group.name = group
+        request.messageQueue.topic.name = topic
+        request.batchSize = 32
+        request.invisibleDuration = Google_Protobuf_Duration(seconds: 30, nanos: 0)
+        request.longPollingTimeout = Google_Protobuf_Duration(seconds: seconds, nanos: 0)
+        var options = Self.options
+        options.timeout = .seconds(seconds + 10)
+        return try await client.receiveMessage(request: ClientRequest(message: request, metadata: metadata), options: options) {
+            response in
+            var messages: [Apache_Rocketmq_V2_Message] = []
+            for try await part in response.messages {
+                if case .message(let message) = part.content { messages.append(message) }
+            }
+            return messages
+        }
+    }
 }
 
 extension RunningBroker {

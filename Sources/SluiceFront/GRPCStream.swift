@@ -3,15 +3,13 @@ import NIOCore
 import NIOHPACK
 import NIOHTTP2
 
-/// One HTTP/2 stream: reads the call's HEADERS and messages, starts the method's route in one
+/// One HTTP/2 stream's call: reads its HEADERS and messages, starts the method's route in one
 /// task, and cancels that task when the client resets the stream or the connection goes.
 ///
-/// Everything here runs on the stream's event loop; the route's task writes its response
-/// through `FrontResponder`.
-final class GRPCStreamHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
+/// Not a channel handler: the connection's `GRPCConnectionHandler` reads every stream's frames
+/// and hands each to its stream's object, so a call costs no child channel, pipeline or handler
+/// context of its own. Everything here runs on the connection's event loop.
+final class GRPCStream {
     private enum State {
         case awaitingHeaders
         /// A unary or server-streaming call collecting its one request message.
@@ -22,6 +20,8 @@ final class GRPCStreamHandler: ChannelInboundHandler {
         case done
     }
 
+    let id: HTTP2StreamID
+    private unowned let connection: GRPCConnectionHandler
     private let shared: FrontShared
     private var state = State.awaitingHeaders
     private var deframer: GRPCDeframer
@@ -32,58 +32,52 @@ final class GRPCStreamHandler: ChannelInboundHandler {
     /// Bidirectional calls: bytes handed to the call's task and not yet read by it.
     private let queuedBytes = QueuedBytes()
 
-    init(shared: FrontShared) {
+    init(id: HTTP2StreamID, connection: GRPCConnectionHandler, shared: FrontShared) {
+        self.id = id
+        self.connection = connection
         self.shared = shared
         deframer = GRPCDeframer(maxMessageBytes: shared.maxMessageBytes)
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .headers(let headers):
-            if case .awaitingHeaders = state {
-                open(headers.headers, context: context)
-            }
-            if headers.endStream { endOfRequest(context: context) }
-        case .data(let frame):
-            if case .byteBuffer(let buffer) = frame.data, buffer.readableBytes > 0 { received(buffer, context: context) }
-            if frame.endStream { endOfRequest(context: context) }
-        default:
-            break
-        }
+    /// Whether the client may still send on this stream (its window is worth topping up).
+    var readsMore: Bool {
+        if case .done = state { return false }
+        return true
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        // The client reset the stream or the connection closed: whatever the call was doing is
-        // abandoned, as grpc-swift's server does (a cancelled receive returns its messages).
+    func received(_ headers: HTTP2Frame.FramePayload.Headers) {
+        if case .awaitingHeaders = state { open(headers.headers) }
+        if headers.endStream { endOfRequest() }
+    }
+
+    func received(_ frame: HTTP2Frame.FramePayload.Data) {
+        if case .byteBuffer(let buffer) = frame.data, buffer.readableBytes > 0 { received(buffer) }
+        if frame.endStream { endOfRequest() }
+    }
+
+    /// The client reset the stream, the stream ended both ways, or the connection closed:
+    /// whatever the call was doing is abandoned, as grpc-swift's server does (a cancelled
+    /// receive returns its messages).
+    func closed() {
         if case .streaming(let continuation) = state { continuation.finish(throwing: CancellationError()) }
         state = .done
         cancellation?.cancel()
         task?.cancel()
         releaseHeldBytes()
-        context.fireChannelInactive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        releaseHeldBytes()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // Stream-level protocol errors: the stream is reset by swift-nio-http2; nothing to add.
-        context.close(promise: nil)
     }
 
     // MARK: request
 
-    private func open(_ headers: HPACKHeaders, context: ChannelHandlerContext) {
+    private func open(_ headers: HPACKHeaders) {
         let request: GRPCHeaders.Request
         do {
             request = try GRPCHeaders.request(headers)
         } catch {
-            refuse(error.code, error.message, context: context)
+            refuse(error.code, error.message)
             return
         }
         guard let route = shared.routes[request.path] else {
-            refuse(.unimplemented, "method \(request.path) is not served by this broker", context: context)
+            refuse(.unimplemented, "method \(request.path) is not served by this broker")
             return
         }
         switch route.kind {
@@ -93,20 +87,17 @@ final class GRPCStreamHandler: ChannelInboundHandler {
             let (requests, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream(
                 bufferingPolicy: .bufferingOldest(FrontShared.maxQueuedStreamMessages))
             state = .streaming(continuation)
-            start(route, request, message: nil, requests: requests, context: context)
+            start(route, request, message: nil, requests: requests)
         }
     }
 
-    private func received(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+    private func received(_ buffer: ByteBuffer) {
         switch state {
         case .collecting, .streaming: break
         case .awaitingHeaders, .done: return
         }
         guard shared.buffered.reserve(buffer.readableBytes) else {
-            refuse(
-                .resourceExhausted,
-                "the broker holds \(shared.buffered.limit) bytes of partly received requests; retry shortly",
-                context: context)
+            refuse(.resourceExhausted, "the broker holds \(shared.buffered.limit) bytes of partly received requests; retry shortly")
             return
         }
         heldBytes += buffer.readableBytes
@@ -117,7 +108,7 @@ final class GRPCStreamHandler: ChannelInboundHandler {
                 case .collecting(let route, let request, message: nil):
                     state = .collecting(route, request, message: message)
                 case .collecting:
-                    refuse(.invalidArgument, "a unary call carries exactly one request message", context: context)
+                    refuse(.invalidArgument, "a unary call carries exactly one request message")
                     return
                 case .streaming(let continuation):
                     releaseHeldBytes(keeping: deframer.bufferedBytes)
@@ -127,15 +118,11 @@ final class GRPCStreamHandler: ChannelInboundHandler {
                     if waiting > message.readableBytes, waiting > shared.maxMessageBytes {
                         refuse(
                             .resourceExhausted,
-                            "\(waiting) bytes of messages are waiting unread on this stream; the limit is \(shared.maxMessageBytes)",
-                            context: context)
+                            "\(waiting) bytes of messages are waiting unread on this stream; the limit is \(shared.maxMessageBytes)")
                         return
                     }
                     if case .dropped = continuation.yield(message) {
-                        refuse(
-                            .resourceExhausted,
-                            "more than \(FrontShared.maxQueuedStreamMessages) messages are waiting on this stream",
-                            context: context)
+                        refuse(.resourceExhausted, "more than \(FrontShared.maxQueuedStreamMessages) messages are waiting on this stream")
                         return
                     }
                 case .awaitingHeaders, .done:
@@ -143,23 +130,23 @@ final class GRPCStreamHandler: ChannelInboundHandler {
                 }
             }
         } catch {
-            refuse(error.code, error.message, context: context)
+            refuse(error.code, error.message)
         }
     }
 
-    private func endOfRequest(context: ChannelHandlerContext) {
+    private func endOfRequest() {
         switch state {
         case .collecting(let route, let request, let message):
             state = .done
             guard deframer.bufferedBytes == 0 else {
-                refuse(.internalError, "the request ended inside a message (\(deframer.bufferedBytes) bytes left)", context: context)
+                refuse(.internalError, "the request ended inside a message (\(deframer.bufferedBytes) bytes left)")
                 return
             }
             guard let message else {
-                refuse(.unimplemented, "a unary call carries exactly one request message; got none", context: context)
+                refuse(.unimplemented, "a unary call carries exactly one request message; got none")
                 return
             }
-            start(route, request, message: message, requests: nil, context: context)
+            start(route, request, message: message, requests: nil)
         case .streaming(let continuation):
             state = .done
             continuation.finish()
@@ -172,16 +159,16 @@ final class GRPCStreamHandler: ChannelInboundHandler {
 
     private func start(
         _ route: FrontRoute, _ request: GRPCHeaders.Request, message: ByteBuffer?,
-        requests: AsyncThrowingStream<ByteBuffer, any Error>?, context: ChannelHandlerContext
+        requests: AsyncThrowingStream<ByteBuffer, any Error>?
     ) {
         let cancellation = ServerContext.RPCCancellationHandle()
         self.cancellation = cancellation
         let call = FrontCall(
             metadata: request.metadata,
             context: ServerContext(
-                descriptor: route.descriptor, remotePeer: shared.peer(context.channel.parent?.remoteAddress),
-                localPeer: shared.peer(context.channel.parent?.localAddress), cancellation: cancellation),
-            request: message, requests: requests, consumed: queuedBytes, responder: FrontResponder(channel: context.channel))
+                descriptor: route.descriptor, remotePeer: connection.remotePeer, localPeer: connection.localPeer,
+                cancellation: cancellation),
+            request: message, requests: requests, consumed: queuedBytes, responder: connection.responder(for: id))
         let shared = self.shared
         if route.kind == .unary {
             shared.calls.unaryStarted()
@@ -201,7 +188,7 @@ final class GRPCStreamHandler: ChannelInboundHandler {
     }
 
     /// Answers with trailers only and stops reading the stream.
-    private func refuse(_ code: GRPCStatusCode, _ message: String, context: ChannelHandlerContext) {
+    private func refuse(_ code: GRPCStatusCode, _ message: String) {
         let wasStreaming: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?
         if case .streaming(let continuation) = state { wasStreaming = continuation } else { wasStreaming = nil }
         state = .done
@@ -211,9 +198,8 @@ final class GRPCStreamHandler: ChannelInboundHandler {
             wasStreaming.finish(throwing: RPCError(code: RPCError.Code(code) ?? .internalError, message: message))
             return
         }
-        context.writeAndFlush(
-            wrapOutboundOut(.headers(.init(headers: GRPCHeaders.trailersOnly(code, message), endStream: true))),
-            promise: nil)
+        connection.write(
+            .headers(.init(headers: GRPCHeaders.trailersOnly(code, message), endStream: true)), on: id, flush: true, promise: nil)
     }
 
     private func releaseHeldBytes(keeping kept: Int = 0) {

@@ -1,0 +1,143 @@
+import GRPCCore
+import NIOCore
+import NIOHTTP2
+
+/// Reads every stream of one HTTP/2 connection and keeps each call's state in a `GRPCStream`.
+///
+/// It sits right after swift-nio-http2's `NIOHTTP2Handler` in its frame mode (no stream
+/// multiplexer): the connection's state machine still checks every frame, enforces the stream
+/// limit, resets streams on stream errors and holds back DATA the peer has no window for; what
+/// this handler adds is what the multiplexer did for us — routing frames to streams, topping up
+/// the peer's flow-control windows, and noticing when a stream closes — without a child channel,
+/// pipeline and handler context per call, which measured as a large part of a small call's cost.
+///
+/// Loop-confined: every method runs on the connection's event loop; `FrontResponder` hops there.
+final class GRPCConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    private let shared: FrontShared
+    /// The flow-control window each stream and the connection are kept near.
+    private let windowTarget: Int
+    /// Open streams: bounded by the connection's SETTINGS_MAX_CONCURRENT_STREAMS, which
+    /// swift-nio-http2 enforces before a stream's first frame reaches here.
+    private var streams: [HTTP2StreamID: GRPCStream] = [:]
+    private var context: ChannelHandlerContext?
+    private var loopBoundSelf: NIOLoopBound<GRPCConnectionHandler>?
+    private(set) var remotePeer = "unknown"
+    private(set) var localPeer = "unknown"
+
+    init(shared: FrontShared, windowTarget: Int) {
+        self.shared = shared
+        self.windowTarget = windowTarget
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        loopBoundSelf = NIOLoopBound(self, eventLoop: context.eventLoop)
+        remotePeer = shared.peer(context.channel.remoteAddress)
+        localPeer = shared.peer(context.channel.localAddress)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        closeAllStreams()
+        self.context = nil
+        loopBoundSelf = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.payload {
+        case .headers(let headers):
+            if let stream = streams[frame.streamID] {
+                stream.received(headers)
+            } else {
+                let stream = GRPCStream(id: frame.streamID, connection: self, shared: shared)
+                streams[frame.streamID] = stream
+                stream.received(headers)
+            }
+        case .data(let data):
+            streams[frame.streamID]?.received(data)
+        case .rstStream:
+            closeStream(frame.streamID)
+        default:
+            break
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let closed as StreamClosedEvent:
+            closeStream(closed.streamID)
+        case let window as NIOHTTP2WindowUpdatedEvent:
+            windowChanged(window)
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A stream error ends one stream (swift-nio-http2 has reset it); only connection errors
+        // go on to close the connection.
+        if let streamError = error as? NIOHTTP2Errors.StreamError {
+            closeStream(streamError.streamID)
+            return
+        }
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closeAllStreams()
+        context.fireChannelInactive()
+    }
+
+    // MARK: writing
+
+    /// A responder for a stream of this connection, usable from any task.
+    func responder(for streamID: HTTP2StreamID) -> FrontResponder {
+        FrontResponder(connection: loopBoundSelf!, streamID: streamID)
+    }
+
+    /// Writes one frame of a stream's response. Fails the promise with `StreamGone` once the
+    /// stream is closed or the connection is gone, so a producer writing to a gone client
+    /// learns so and stops.
+    func write(_ payload: HTTP2Frame.FramePayload, on streamID: HTTP2StreamID, flush: Bool, promise: EventLoopPromise<Void>?) {
+        guard let context, streams[streamID] != nil else {
+            promise?.fail(StreamGone())
+            return
+        }
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: payload)), promise: promise)
+        if flush { context.flush() }
+    }
+
+    // MARK: streams and windows
+
+    private func closeStream(_ id: HTTP2StreamID) {
+        streams.removeValue(forKey: id)?.closed()
+    }
+
+    private func closeAllStreams() {
+        let open = streams.values
+        streams = [:]
+        for stream in open { stream.closed() }
+    }
+
+    private func windowChanged(_ event: NIOHTTP2WindowUpdatedEvent) {
+        guard let context, let window = event.inboundWindowSize else { return }
+        if event.streamID != .rootStream {
+            // A stream that has sent all it will send needs no more window.
+            guard let stream = streams[event.streamID], stream.readsMore else { return }
+        }
+        guard let increment = InboundWindow.increment(window: window, target: windowTarget) else { return }
+        context.write(
+            wrapOutboundOut(HTTP2Frame(streamID: event.streamID, payload: .windowUpdate(windowSizeIncrement: increment))),
+            promise: nil)
+        context.flush()
+    }
+}
+
+/// A write to a stream that is closed (the client reset it, or the connection went).
+struct StreamGone: Error, CustomStringConvertible {
+    var description: String { "the stream is closed" }
+}
