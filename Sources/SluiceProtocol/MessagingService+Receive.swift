@@ -193,11 +193,11 @@ extension MessagingService {
     }
 
     func wireMessage(_ delivery: Delivery, ask: ReceiveAsk, engine: ConsumptionEngine) -> Apache_Rocketmq_V2_Message {
-        var message = WireMessage.message(from: delivery.record, topic: ask.topic.name)
-        message.systemProperties.receiptHandle = engine.encode(delivery.handle, group: ask.group.name, topic: ask.topic.name)
-        message.systemProperties.deliveryAttempt = Int32(clamping: delivery.attempt)
-        message.systemProperties.invisibleDuration = WireTime.duration(ms: ask.invisibleMs)
-        return message
+        WireMessage.message(from: delivery.record, topic: ask.topic.name) { system in
+            system.receiptHandle = engine.encode(delivery.handle, group: ask.group.name, topic: ask.topic.name)
+            system.deliveryAttempt = Int32(clamping: delivery.attempt)
+            system.invisibleDuration = WireTime.duration(ms: ask.invisibleMs)
+        }
     }
 
     static func filter(_ expression: Apache_Rocketmq_V2_FilterExpression, hasFilter: Bool) throws(ProtocolRefusal)

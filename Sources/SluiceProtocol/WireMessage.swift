@@ -51,7 +51,12 @@ extension TopicMessageType {
 enum WireMessage {
     /// A stored record as RocketMQ clients expect a message: identity encoding and an uppercase
     /// CRC-32 body digest (the Python client drops messages without a valid encoding).
-    static func message(from record: StoredRecord, topic: String) -> Apache_Rocketmq_V2_Message {
+    /// `delivery` sets the fields of a delivered message (receipt handle, attempt, invisible
+    /// time) before the system properties go into the message: setting them afterwards copies
+    /// the whole system-properties storage (protobuf's copy-on-write), once per delivery.
+    static func message(
+        from record: StoredRecord, topic: String, delivery: (inout Apache_Rocketmq_V2_SystemProperties) -> Void = { _ in }
+    ) -> Apache_Rocketmq_V2_Message {
         var message = Apache_Rocketmq_V2_Message()
         message.topic.name = topic
         for (name, value) in record.userProperties { message.userProperties[name] = value }
@@ -77,6 +82,7 @@ enum WireMessage {
         }
         if let priority = record.property(WireProperty.priority).flatMap(Int32.init) { system.priority = priority }
         if let liteTopic = record.property(WireProperty.liteTopic) { system.liteTopic = liteTopic }
+        delivery(&system)
         message.systemProperties = system
         return message
     }

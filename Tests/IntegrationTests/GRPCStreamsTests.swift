@@ -15,7 +15,8 @@ struct GRPCStreamsTests {
 
     @Test("requests and responses larger than the flow-control window, one after another and at once")
     func largerThanTheWindow() async throws {
-        try await withBroker { broker in
+        // Segments big enough for 3 MiB records (the tests' default is 1 MiB; the last value wins).
+        try await withBroker(extraArguments: ["--segment-size", "16MiB"]) { broker in
             _ = try #require(await broker.waitUntilReady())
             try await broker.createTopic("big", type: "normal")
             try await broker.createGroup("big-readers", consumeFrom: "earliest")

@@ -34,6 +34,8 @@ public final class ConsumptionEngine: Sendable {
     let table: ConsumptionTable
     /// Signs receipt handles and recall handles (in separate domains).
     let key: SymmetricKey
+    /// `key` with HMAC's schedule done once, for the receipt handles of every delivery and ack.
+    let handleKey: HandleSigningKey
     /// DELAY messages recalled before their delivery time: no group gets them.
     public let recalls: RecallBook
     let state: Mutex<State>
@@ -67,6 +69,7 @@ public final class ConsumptionEngine: Sendable {
         self.log = log
         self.table = table
         self.key = key
+        handleKey = HandleSigningKey(key)
         self.state = Mutex(state)
         self.autoCreateGroups = autoCreateGroups
         self.nowMs = nowMs
@@ -275,7 +278,7 @@ public final class ConsumptionEngine: Sendable {
 
     /// The text form of a receipt handle for `group` and `topic`.
     public func encode(_ handle: ReceiptHandle, group: String, topic: String) -> String {
-        handle.encoded(key: key, group: group, topic: topic)
+        handle.encoded(key: handleKey, group: group, topic: topic)
     }
 
     /// One entry of a batch ack: the message id (for the trace) and its receipt handle.
@@ -375,7 +378,7 @@ public final class ConsumptionEngine: Sendable {
     func resolve(group: String, topic: String, receiptHandle: String) throws(BrokerError)
         -> (ReceiptHandle, TopicConsumer)
     {
-        let handle = try ReceiptHandle.decode(receiptHandle, key: key, group: group, topic: topic)
+        let handle = try ReceiptHandle.decode(receiptHandle, key: handleKey, group: group, topic: topic)
         guard let consumer = existingConsumer(group, topic) else {
             throw BrokerError(.invalidReceiptHandle, "group \(group) has received nothing from topic \(topic)")
         }

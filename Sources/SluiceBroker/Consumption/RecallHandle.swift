@@ -39,7 +39,7 @@ public struct RecallHandle: Sendable, Hashable {
         HandleSignature.append(UInt64(bitPattern: deliveryMs).bigEndian, to: &payload)
         payload.append(UInt8(id.count))
         payload += id
-        payload += HandleSignature.tag(key: key, context: ["sluice-recall", topic], payload: payload, size: Self.tagSize)
+        payload += HandleSignature.tag(key: HandleSigningKey(key), context: ["sluice-recall", topic], payload: payload, size: Self.tagSize)
         return Base64URL.encode(payload)
     }
 
@@ -59,7 +59,7 @@ public struct RecallHandle: Sendable, Hashable {
             throw BrokerError(.invalidArgument, "recall_handle '\(text.prefix(60))' is not a recall handle issued by this broker")
         }
         let payload = Array(bytes[0..<(fixedSize + idLength)])
-        let expected = HandleSignature.tag(key: key, context: ["sluice-recall", topic], payload: payload, size: tagSize)
+        let expected = HandleSignature.tag(key: HandleSigningKey(key), context: ["sluice-recall", topic], payload: payload, size: tagSize)
         guard HandleSignature.matches(expected, Array(bytes[payload.count...])) else {
             throw BrokerError(.invalidArgument, "recall_handle was not issued by this broker for a message of topic \(topic)")
         }

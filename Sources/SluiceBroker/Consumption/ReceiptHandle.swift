@@ -27,6 +27,11 @@ public struct ReceiptHandle: Sendable, Hashable {
 
     /// The text form a client receives.
     public func encoded(key: SymmetricKey, group: String, topic: String) -> String {
+        encoded(key: HandleSigningKey(key), group: group, topic: topic)
+    }
+
+    /// The text form a client receives, signed with a key whose HMAC schedule is ready.
+    public func encoded(key: HandleSigningKey, group: String, topic: String) -> String {
         var payload: [UInt8] = [Self.version]
         payload.reserveCapacity(Self.payloadSize + Self.tagSize)
         HandleSignature.append(queueId.bigEndian, to: &payload)
@@ -41,6 +46,13 @@ public struct ReceiptHandle: Sendable, Hashable {
     ///
     /// - Throws: `BrokerError` `.invalidReceiptHandle` saying what is wrong with it.
     public static func decode(_ text: String, key: SymmetricKey, group: String, topic: String) throws(BrokerError)
+        -> ReceiptHandle
+    {
+        try decode(text, key: HandleSigningKey(key), group: group, topic: topic)
+    }
+
+    /// Decodes and authenticates a handle with a key whose HMAC schedule is ready.
+    public static func decode(_ text: String, key: HandleSigningKey, group: String, topic: String) throws(BrokerError)
         -> ReceiptHandle
     {
         if text.isEmpty { throw BrokerError(.invalidReceiptHandle, "the receipt handle is empty") }
