@@ -24,7 +24,8 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
     /// swift-nio-http2 enforces before a stream's first frame reaches here.
     private var streams: [HTTP2StreamID: GRPCStream] = [:]
     private var context: ChannelHandlerContext?
-    private var loopBoundSelf: NIOLoopBound<GRPCConnectionHandler>?
+    /// The connection's event loop, kept for responders made after the handler was removed.
+    private var eventLoop: (any EventLoop)?
     private(set) var remotePeer = "unknown"
     private(set) var localPeer = "unknown"
 
@@ -35,7 +36,7 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        loopBoundSelf = NIOLoopBound(self, eventLoop: context.eventLoop)
+        eventLoop = context.eventLoop
         remotePeer = shared.peer(context.channel.remoteAddress)
         localPeer = shared.peer(context.channel.localAddress)
     }
@@ -43,7 +44,6 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         closeAllStreams()
         self.context = nil
-        loopBoundSelf = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -100,7 +100,7 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
 
     /// A responder for a stream of this connection, usable from any task.
     func responder(for streamID: HTTP2StreamID) -> FrontResponder {
-        FrontResponder(connection: loopBoundSelf!, streamID: streamID)
+        FrontResponder(connection: NIOLoopBound(self, eventLoop: eventLoop!), streamID: streamID)
     }
 
     /// Writes one frame of a stream's response. Fails the promise with `StreamGone` once the
