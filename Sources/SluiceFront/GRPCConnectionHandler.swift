@@ -24,7 +24,7 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
     /// swift-nio-http2 enforces before a stream's first frame reaches here.
     private var streams: [HTTP2StreamID: GRPCStream] = [:]
     private var context: ChannelHandlerContext?
-    /// The connection's event loop, kept for responders made after the handler was removed.
+    /// The connection's event loop, for the responders of its calls.
     private var eventLoop: (any EventLoop)?
     private(set) var remotePeer = "unknown"
     private(set) var localPeer = "unknown"
