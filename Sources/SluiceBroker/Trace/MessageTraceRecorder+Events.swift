@@ -3,38 +3,6 @@ import SluiceTransactions
 
 /// One method per event kind, so every caller spells an event's details the same way.
 extension MessageTraceRecorder {
-    /// A transactional message was stored as a half message.
-    public func halfStored(messageId: String, transactionId: String, topic: String, clientId: String) {
-        record(
-            .halfStored, messageId: messageId,
-            details: [
-                MessageTraceEvent.Detail.transactionId: transactionId, MessageTraceEvent.Detail.topic: topic,
-                MessageTraceEvent.Detail.clientId: clientId,
-            ])
-    }
-
-    /// A transaction was resolved: committed (the message is now in `queue` at `queueOffset`) or
-    /// rolled back.
-    /// - Parameters:
-    ///   - actor: who decided: the producer's client id, the operator's name, `policy`.
-    ///   - visibleAt: for a commit, where consumers find the message.
-    public func resolved(
-        messageId: String, transactionId: String, resolution: TransactionResolution, source: ResolutionSource,
-        actor: String?, reason: String?, visibleAt: (queue: QueueID, queueOffset: UInt64)? = nil
-    ) {
-        var details = [
-            MessageTraceEvent.Detail.transactionId: transactionId, MessageTraceEvent.Detail.source: source.rawValue,
-        ]
-        if let actor, !actor.isEmpty { details[MessageTraceEvent.Detail.actor] = actor }
-        if let reason, !reason.isEmpty { details[MessageTraceEvent.Detail.reason] = reason }
-        if let visibleAt {
-            details[MessageTraceEvent.Detail.topic] = visibleAt.queue.topic
-            details[MessageTraceEvent.Detail.queueId] = "\(visibleAt.queue.queueId)"
-            details[MessageTraceEvent.Detail.queueOffset] = "\(visibleAt.queueOffset)"
-        }
-        record(resolution == .commit ? .committed : .rolledBack, messageId: messageId, details: details)
-    }
-
     /// A consumer group received the message; `attempt` is 1 for the first delivery.
     public func delivered(messageId: String, group: String, clientId: String, attempt: Int) {
         record(

@@ -52,9 +52,6 @@ extension TransactionCoordinator {
             deferred.release(prepared.transactionId)
             throw error
         }
-        trace?.resolved(
-            messageId: prepared.messageId, transactionId: prepared.transactionId, resolution: resolution,
-            source: source, actor: actor, reason: reason, visibleAt: event.visibleAt)
         let row = TransactionStateStore.ResolvedAtOnce(
             prepared: prepared, resolution: resolution, source: source, actor: actor, reason: reason,
             resolvedAtMs: event.storeTimestampMs)

@@ -42,7 +42,8 @@ public final class TransactionCoordinator: Sendable {
     /// (the tail's records stay readable until the cut).
     let pendingCutEventOffset = NIOLockedValueBox<UInt64?>(nil)
     let finishTimer = Metrics.Timer(label: "sluice_transaction_finish_seconds")
-    /// Where half-stored, committed and rolled-back events go; nil when tracing is off.
+    /// The broker's trace recorder (nil when tracing is off). Transactions record nothing in it:
+    /// the half, commit-copy and rollback records are their events (`MessageTraceReader`).
     public let trace: MessageTraceRecorder?
     /// Young half messages held back from the table (nil: every half is written at once).
     let deferred: DeferredHalves?
@@ -124,9 +125,6 @@ public final class TransactionCoordinator: Sendable {
         if let deferred {
             switch deferred.admit(prepared, halfToken: token, nowMs: appended.storeTimestampMs) {
             case .deferred:
-                trace?.halfStored(
-                    messageId: appended.messageId, transactionId: transactionId, topic: target.topic,
-                    clientId: half.clientId)
                 return PreparedHalf(
                     transactionId: transactionId, messageId: appended.messageId, commitLogOffset: appended.physicalOffset,
                     isNew: true)
@@ -144,11 +142,6 @@ public final class TransactionCoordinator: Sendable {
         do throws(TransactionStoreError) {
             let result = try await store.recordPrepared(prepared)
             watermark.end(token)
-            if case .inserted = result {
-                trace?.halfStored(
-                    messageId: appended.messageId, transactionId: transactionId, topic: target.topic,
-                    clientId: half.clientId)
-            }
             var offset = appended.physicalOffset
             if case .duplicate(let existing) = result,
                 let original = try await store.transaction(id: existing)
@@ -247,11 +240,8 @@ public final class TransactionCoordinator: Sendable {
         let event = try await appendResolution(
             transactionId: transactionId, messageId: record.messageId, halfOffset: record.commitLogOffset,
             resolution: resolution, source: source, actor: actor, reason: reason)
-        // Recorded as soon as the log has it (the resolution stands from here), before a consumer
-        // can be handed the committed copy and record its delivery.
-        trace?.resolved(
-            messageId: record.messageId, transactionId: transactionId, resolution: resolution, source: source,
-            actor: actor, reason: reason, visibleAt: event.visibleAt)
+        // No trace record: the commit copy or rollback record just appended is the trace event
+        // (`MessageTraceReader.storedEvents`).
         do throws(TransactionStoreError) {
             _ = try await store.resolve(
                 transactionId: transactionId, resolution: resolution, source: source, actor: actor, reason: reason,

@@ -222,4 +222,29 @@ struct MessageTraceRecorderTests {
             await stack.log.close()
         }
     }
+
+    @Test("a log written when transactions still recorded their own trace events shows each event once")
+    func olderTransactionEventsNotDoubled() async throws {
+        try await withTemporaryDirectory(prefix: "sluice-trace-txn-old") { directory in
+            let stack = try await TransactionStack.open(directory, traced: true)
+            let trace = try #require(stack.trace)
+            let prepared = try await stack.coordinator.prepare(
+                HalfMessage(
+                    message: MessageRecord(
+                        topic: "payments", queueId: 1, messageId: "OLD", body: ByteBuffer(string: "x"), bornTimestampMs: 1),
+                    producerGroup: "pg", clientId: "producer-1"))
+            _ = try await stack.coordinator.end(
+                transactionId: prepared.transactionId, resolution: .commit, source: .producer, actor: "producer-1")
+            // What an earlier broker appended beside the half and the commit copy.
+            trace.record(
+                .halfStored, messageId: "OLD",
+                details: ["transactionId": prepared.transactionId, "topic": "payments", "clientId": "producer-1"])
+            trace.record(.committed, messageId: "OLD", details: ["transactionId": prepared.transactionId, "source": "producer"])
+            await trace.drain()
+            let events = MessageTraceReader(log: stack.log).events(messageId: "OLD")
+            #expect(events.map(\.kind) == [.received, .halfStored, .committed])
+            try? await stack.store.close()
+            await stack.log.close()
+        }
+    }
 }
