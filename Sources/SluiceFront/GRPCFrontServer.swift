@@ -127,10 +127,11 @@ public struct GRPCFrontServer: Sendable {
         -> (connection: NIOHTTP2Handler.ConnectionConfiguration, stream: NIOHTTP2Handler.StreamConfiguration, windowTarget: Int)
     {
         // 1 MiB windows: a 4 MiB body takes four round trips' worth of window updates, and one
-        // connection can hold at most this much unread per stream.
+        // connection can hold at most this much unread per stream. In frame mode swift-nio-http2
+        // sends no WINDOW_UPDATE itself (its `targetWindowSize` settings are the multiplexer's):
+        // `GRPCConnectionHandler` keeps stream and connection windows at `windowTarget`.
         let window = 1 << 20
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
-        connection.targetWindowSize = window
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: limits.maxConcurrentStreamsPerConnection),
             HTTP2Setting(parameter: .initialWindowSize, value: window),
@@ -146,7 +147,6 @@ public struct GRPCFrontServer: Sendable {
         connection.controlFrameRateLimit.maximumCount = 5_000
         connection.controlFrameRateLimit.windowLength = .seconds(1)
         var stream = NIOHTTP2Handler.StreamConfiguration()
-        stream.targetWindowSize = window
         // Clients cancel calls (a consumer closing, a request timeout) with RST_STREAM; 200 in
         // 30 s is too few for a busy client, 1,000 a second still stops a reset flood.
         stream.streamResetFrameRateLimit.maximumCount = 1_000

@@ -31,7 +31,7 @@ public struct MessageTraceReader: Sendable {
         // Logs written before the events were read from the records themselves also hold
         // half-stored, committed and rolled-back trace records: keep those, derive no second copy.
         let recordedKinds = Set(events.map(\.kind))
-        let derived = storedEvents(messageId: messageId).filter { !recordedKinds.contains($0.kind) || $0.kind == .received }
+        let derived = storedEvents(messageId: messageId).filter { !recordedKinds.contains($0.kind) }
         let all = derived + events
         return Array(all.sorted(by: Self.order).suffix(wanted))
     }
