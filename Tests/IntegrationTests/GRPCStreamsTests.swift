@@ -72,7 +72,7 @@ struct GRPCStreamsTests {
                 }
                 // Long polls the client gives up on: each stream is reset by the client.
                 for _ in 0..<20 {
-                    let poll = Task { try await producer.longPoll(group: "pollers", topic: "many", seconds: 20) }
+                    let poll = Task { try await producer.receive(group: "pollers", topic: "many", longPollSeconds: 20) }
                     try await Task.sleep(for: .milliseconds(20))
                     poll.cancel()
                     _ = await poll.result

@@ -104,32 +104,21 @@ struct GRPCProducer {
         })
     }
 
-    /// One ReceiveMessage call (no long polling); returns the messages delivered.
-    func receive(group: String, topic: String, invisibleSeconds: Int64 = 30) async throws -> [Apache_Rocketmq_V2_Message] {
+    /// One ReceiveMessage call; returns the messages delivered. With `longPollSeconds` it waits up
+    /// to that long for messages (and the call's deadline is 10 s past it); without, it does not.
+    func receive(
+        group: String, topic: String, invisibleSeconds: Int64 = 30, longPollSeconds: Int64? = nil
+    ) async throws -> [Apache_Rocketmq_V2_Message] {
         var request = Apache_Rocketmq_V2_ReceiveMessageRequest()
         request.group.name = group
         request.messageQueue.topic.name = topic
         request.batchSize = 32
         request.invisibleDuration = Google_Protobuf_Duration(seconds: invisibleSeconds, nanos: 0)
-        return try await client.receiveMessage(request: ClientRequest(message: request, metadata: metadata)) { response in
-            var messages: [Apache_Rocketmq_V2_Message] = []
-            for try await part in response.messages {
-                if case .message(let message) = part.content { messages.append(message) }
-            }
-            return messages
+        var options = CallOptions.defaults
+        if let longPollSeconds {
+            request.longPollingTimeout = Google_Protobuf_Duration(seconds: longPollSeconds, nanos: 0)
+            options.timeout = .seconds(longPollSeconds + 10)
         }
-    }
-
-    /// One ReceiveMessage call that long-polls up to `seconds`; returns the messages delivered.
-    func longPoll(group: String, topic: String, seconds: Int64) async throws -> [Apache_Rocketmq_V2_Message] {
-        var request = Apache_Rocketmq_V2_ReceiveMessageRequest()
-        request.group.name = group
-        request.messageQueue.topic.name = topic
-        request.batchSize = 32
-        request.invisibleDuration = Google_Protobuf_Duration(seconds: 30, nanos: 0)
-        request.longPollingTimeout = Google_Protobuf_Duration(seconds: seconds, nanos: 0)
-        var options = Self.options
-        options.timeout = .seconds(seconds + 10)
         return try await client.receiveMessage(request: ClientRequest(message: request, metadata: metadata), options: options) {
             response in
             var messages: [Apache_Rocketmq_V2_Message] = []
