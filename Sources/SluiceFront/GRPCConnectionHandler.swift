@@ -26,6 +26,7 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     /// The connection's event loop, for the responders of its calls.
     private var eventLoop: (any EventLoop)?
+    private var loopExecutor: ConnectionTaskExecutor?
     private(set) var remotePeer = "unknown"
     private(set) var localPeer = "unknown"
 
@@ -37,8 +38,16 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         eventLoop = context.eventLoop
+        loopExecutor = ConnectionTaskExecutor(eventLoop: context.eventLoop)
         remotePeer = shared.peer(context.channel.remoteAddress)
         localPeer = shared.peer(context.channel.localAddress)
+    }
+
+    /// Where a new call's task should run: this connection's event loop while it carries few
+    /// calls (one thread hand-off fewer per call, see `ConnectionTaskExecutor`); the whole event
+    /// loop group when it carries many, so one busy connection can use every core.
+    var taskExecutor: ConnectionTaskExecutor? {
+        streams.count <= ConnectionTaskExecutor.callsKeptOnLoop ? loopExecutor : nil
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

@@ -172,13 +172,13 @@ final class GRPCStream {
         let shared = self.shared
         if route.kind == .unary {
             shared.calls.unaryStarted()
-            task = Task {
+            task = Task(executorPreference: connection.taskExecutor) {
                 await route.run(call)
                 shared.calls.unaryFinished()
             }
         } else {
             let id = shared.calls.streamingStarted()
-            let task = Task {
+            let task = Task(executorPreference: connection.taskExecutor) {
                 await route.run(call)
                 shared.calls.streamingFinished(id)
             }
