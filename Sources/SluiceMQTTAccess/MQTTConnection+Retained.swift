@@ -22,7 +22,8 @@ extension MQTTConnection {
                 guard let (packetId, _) = session.track(pending, reserved: reserved) else { return }
                 publish.packetId = packetId
             }
-            try await send(.publish(publish))
+            // Over the client's maximum packet size: dropped as if sent (§3.1.2.11.4).
+            if try await !send(.publish(publish)), let packetId = publish.packetId { _ = session.acknowledged(packetId) }
             MQTTAccessMetrics.shared.packet("deliver", code: "retained")
         }
     }

@@ -3,9 +3,10 @@ import SluiceStorage
 import SluiceTransactions
 import Synchronization
 
-/// MQTT sessions for the MQTT access front (MQTT 3.1.1 §3.1.2.4): each client id's subscriptions
-/// and QoS 2 packet identifiers in flight. A clean-session-0 ("durable") session is written to
-/// `mqtt_sessions`, `mqtt_session_subscriptions` and `mqtt_session_qos2` (migration 0011) and
+/// MQTT sessions for the MQTT access front (MQTT 3.1.1 §3.1.2.4, MQTT 5 §4.1): each client id's
+/// subscriptions and QoS 2 packet identifiers in flight. A kept ("durable") session (MQTT 3.1.1
+/// clean session 0, or an MQTT 5 session expiry interval above 0) is written to
+/// `mqtt_sessions`, `mqtt_session_subscriptions` and `mqtt_session_qos2` (migrations 0011, 0012) and
 /// loaded at start, so it survives a restart, `kill -9` included; a clean session lives in memory
 /// for its connection only. The messages waiting for a session are not here: they are in the
 /// commit log, and its place in them is its consumer group's durable state.
@@ -34,14 +35,28 @@ public final class MQTTSessionStore: Sendable {
     public struct Session: Sendable, Equatable {
         /// Clean session 0: kept across connections and restarts.
         public var durable: Bool
-        /// Topic filter (as subscribed) → granted QoS.
+        /// Topic filter (as subscribed) → its MQTT 5 subscription options byte, whose low two
+        /// bits are the granted QoS (for an MQTT 3.1.1 subscription it is the QoS).
         public var filters: [String: UInt8] = [:]
+        /// Seconds a kept session outlives its connection (MQTT 5); nil never ends.
+        public var expirySeconds: UInt32?
+        /// When its last connection ended; nil while connected (or never ends).
+        public var disconnectedAtMs: Int64?
         /// QoS 2 PUBLISH packet ids from the client that were stored and await PUBREL.
         public var inbound: Set<UInt16> = []
         /// QoS 2 deliveries to the client that await PUBREC or PUBCOMP, by packet id.
         public var outbound: [UInt16: Outbound] = [:]
 
-        public init(durable: Bool) { self.durable = durable }
+        public init(durable: Bool, expirySeconds: UInt32? = nil) {
+            self.durable = durable
+            self.expirySeconds = expirySeconds
+        }
+
+        /// Whether a disconnected session with an expiry interval has outlived it at `nowMs`.
+        public func hasExpired(nowMs: Int64) -> Bool {
+            guard let expirySeconds, let disconnectedAtMs else { return false }
+            return nowMs - disconnectedAtMs >= Int64(expirySeconds) * 1000
+        }
     }
 
     public enum Opened: Sendable, Equatable {
@@ -92,11 +107,14 @@ public final class MQTTSessionStore: Sendable {
         }
         var sessions: [String: Session] = [:]
         do {
-            let ids = try await executor.read { connection in
-                try connection.query("SELECT client_id FROM mqtt_sessions") { row in row.string(at: 0) }
+            let rows = try await executor.read { connection in
+                try connection.query("SELECT client_id, expiry_seconds, disconnected_at_ms FROM mqtt_sessions") { row in
+                    (row.string(at: 0), row.isNull(at: 1) ? nil : UInt32(clamping: row.int64(at: 1)),
+                     row.isNull(at: 2) ? nil : row.int64(at: 2))
+                }
             }
             let filters = try await executor.read { connection in
-                try connection.query("SELECT client_id, filter, qos FROM mqtt_session_subscriptions") { row in
+                try connection.query("SELECT client_id, filter, options FROM mqtt_session_subscriptions") { row in
                     (row.string(at: 0), row.string(at: 1), UInt8(clamping: row.int64(at: 2)))
                 }
             }
@@ -107,7 +125,14 @@ public final class MQTTSessionStore: Sendable {
                      row.int64(at: 4) != 0)
                 }
             }
-            for id in ids { sessions[id] = Session(durable: true) }
+            let loadedAt = nowMs()
+            for (id, expiry, disconnectedAt) in rows {
+                var session = Session(durable: true, expirySeconds: expiry)
+                // A session with an expiry that was connected when the broker stopped: its
+                // connection ended now, as far as anyone can tell.
+                if expiry != nil { session.disconnectedAtMs = disconnectedAt ?? loadedAt }
+                sessions[id] = session
+            }
             for (id, filter, qos) in filters { sessions[id]?.filters[filter] = qos }
             for (id, direction, packetId, origin, released) in flows {
                 if direction == "in" {
@@ -144,27 +169,88 @@ public final class MQTTSessionStore: Sendable {
     /// empty one in memory.
     /// - Throws: `.storageFailure` when the write fails.
     public func open(_ clientId: String, durable: Bool) async throws(BrokerError) -> Opened {
+        try await open(clientId, cleanStart: !durable, expirySeconds: durable ? nil : 0)
+    }
+
+    /// Opens the session of an MQTT 5 connection (§3.1.2.4, §3.1.2.11.2): without `cleanStart` a
+    /// stored kept session resumes (unless it has expired); otherwise it is discarded. The
+    /// session is kept when `expirySeconds` is above 0 (nil: never expires), and then its expiry
+    /// is stored with it. The caller ends an expired session (`expired`) before opening.
+    /// - Throws: `.storageFailure` when the write fails.
+    public func open(_ clientId: String, cleanStart: Bool, expirySeconds: UInt32?) async throws(BrokerError) -> Opened {
         enum Step { case resumed(Session), full, write(dropStored: Bool) }
+        let durable = expirySeconds != 0
+        let now = nowMs()
         let step: Step = sessions.withLock { sessions in
             let old = sessions[clientId]
-            if durable, let old, old.durable { return .resumed(old) }
+            if !cleanStart, var old, old.durable, !old.hasExpired(nowMs: now) {
+                old.disconnectedAtMs = nil
+                old.expirySeconds = expirySeconds
+                old.durable = durable
+                sessions[clientId] = old
+                return .resumed(old)
+            }
             if old == nil, sessions.count >= maxSessions { return .full }
-            sessions[clientId] = Session(durable: durable)
+            sessions[clientId] = Session(durable: durable, expirySeconds: expirySeconds)
             return .write(dropStored: old?.durable == true)
         }
+        let expiry: SQLiteValue = expirySeconds.map { .integer(Int64($0)) } ?? .null
         switch step {
-        case .resumed(let session): return .resumed(session)
+        case .resumed(let session):
+            // The expiry may differ from the stored one; a session no longer kept leaves the disk.
+            try await write("update the MQTT session of \(clientId.prefix(64))", if: true) { connection in
+                if durable {
+                    try connection.run(
+                        "UPDATE mqtt_sessions SET expiry_seconds = ?, disconnected_at_ms = NULL WHERE client_id = ?",
+                        [expiry, .text(clientId)])
+                } else {
+                    try connection.run("DELETE FROM mqtt_sessions WHERE client_id = ?", [.text(clientId)])
+                }
+            }
+            return .resumed(session)
         case .full: return .full
         case .write(let dropStored):
-            let at = nowMs()
             try await write("store the MQTT session of \(clientId.prefix(64))", if: durable || dropStored) { connection in
                 try connection.run("DELETE FROM mqtt_sessions WHERE client_id = ?", [.text(clientId)])
                 if durable {
                     try connection.run(
-                        "INSERT INTO mqtt_sessions (client_id, created_at_ms) VALUES (?, ?)", [.text(clientId), .integer(at)])
+                        "INSERT INTO mqtt_sessions (client_id, created_at_ms, expiry_seconds) VALUES (?, ?, ?)",
+                        [.text(clientId), .integer(now), expiry])
                 }
             }
             return .new
+        }
+    }
+
+    /// A kept session's connection ended: with an expiry interval, the session now counts down
+    /// (`expirySeconds` replaces the CONNECT's when the DISCONNECT named one).
+    /// - Throws: `.storageFailure` when the write fails.
+    public func disconnected(_ clientId: String, expirySeconds: UInt32?) async throws(BrokerError) {
+        let now = nowMs()
+        let durable = change(clientId) { session in
+            session.expirySeconds = expirySeconds
+            session.disconnectedAtMs = expirySeconds == nil ? nil : now
+            return true
+        }
+        let expiry: SQLiteValue = expirySeconds.map { .integer(Int64($0)) } ?? .null
+        let at: SQLiteValue = expirySeconds == nil ? .null : .integer(now)
+        try await write("mark the MQTT session of \(clientId.prefix(64)) disconnected", if: durable) { connection in
+            try connection.run(
+                "UPDATE mqtt_sessions SET expiry_seconds = ?, disconnected_at_ms = ? WHERE client_id = ?",
+                [expiry, at, .text(clientId)])
+        }
+    }
+
+    /// The ids of disconnected sessions whose expiry interval has passed, at most `limit`.
+    public func expired(limit: Int = 256) -> [String] {
+        let now = nowMs()
+        return sessions.withLock { sessions in
+            var ids: [String] = []
+            for (id, session) in sessions where session.hasExpired(nowMs: now) {
+                ids.append(id)
+                if ids.count >= limit { break }
+            }
+            return ids
         }
     }
 
@@ -177,16 +263,23 @@ public final class MQTTSessionStore: Sendable {
         }
     }
 
+    /// An MQTT 3.1.1 subscription: its options are its QoS.
     public func subscribed(_ clientId: String, filter: String, qos: UInt8) async throws(BrokerError) {
+        try await subscribed(clientId, filter: filter, options: qos)
+    }
+
+    /// A subscription with its MQTT 5 options byte (QoS in the low two bits).
+    public func subscribed(_ clientId: String, filter: String, options: UInt8) async throws(BrokerError) {
+        let options = options & 0x3F
         let durable = change(clientId) { session in
-            guard session.filters[filter] != qos else { return false }
-            session.filters[filter] = qos
+            guard session.filters[filter] != options else { return false }
+            session.filters[filter] = options
             return true
         }
         try await write("store an MQTT subscription", if: durable) { connection in
             try connection.run(
-                "INSERT OR REPLACE INTO mqtt_session_subscriptions (client_id, filter, qos) VALUES (?, ?, ?)",
-                [.text(clientId), .text(filter), .integer(Int64(qos))])
+                "INSERT OR REPLACE INTO mqtt_session_subscriptions (client_id, filter, qos, options) VALUES (?, ?, ?, ?)",
+                [.text(clientId), .text(filter), .integer(Int64(options & 0b11)), .integer(Int64(options))])
         }
     }
 
