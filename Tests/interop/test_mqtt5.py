@@ -604,3 +604,70 @@ def test_mqtt5_user_properties_are_rocketmq_message_properties(mqtt_broker, clie
         consumer.ack(got[0])
     finally:
         consumer.shutdown()
+
+
+def test_a_delivery_over_the_clients_maximum_packet_size_is_dropped(mqtt_broker, clients):
+    mqtt_broker.create_topic("mp", "normal")
+    s = connected(mqtt_broker, "mp-raw", properties=b"\x27\x00\x00\x00\x40")  # maximum packet size 64
+    s.sendall(packet(0x82, b"\x00\x01\x00" + mqtt_string("mp/#") + b"\x01"))
+    assert read_packet(s) == (0x90, b"\x00\x01\x00\x01")
+    publisher = clients()
+    publisher.publish("mp/big", b"x" * 200, qos=1)
+    publisher.publish("mp/small", b"ok", qos=1)
+    deliveries = []
+    s.settimeout(3)
+    try:
+        while True:
+            deliveries.append(read_packet(s))
+    except socket.timeout:
+        pass
+    assert [(kind & 0xF0, body[2:10]) for kind, body in deliveries] == [(0x30, b"mp/small")]
+    s.close()
+
+
+# MARK: session expiry across a broker restart
+
+def restart_broker(keep):
+    generator = start_broker(keep_dir=keep, mqtt=True)
+    return generator, next(generator)
+
+
+def stop_broker(generator, broker, how):
+    if how == "kill -9":
+        broker.process.kill()
+        broker.process.wait(timeout=10)
+    generator.close()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "kill -9"])
+def test_session_expiry_holds_across_a_broker_restart(tmp_path, how):
+    keep = str(tmp_path)
+    generator, broker = restart_broker(keep)
+    try:
+        broker.create_topic("rs", "normal")
+        for client_id, expiry in (("rs-long", 600), ("rs-short", 2)):
+            client = Client5(broker, client_id=client_id, session_expiry=expiry)
+            assert client.subscribe("rs/#") == [1]
+            client.close()
+        publisher = Client5(broker)
+        publisher.publish("rs/a", b"queued", qos=1)
+        publisher.close()
+    finally:
+        stop_broker(generator, broker, how)
+    # The short session's 2 s pass while the broker is down: its end time was stored.
+    time.sleep(3)
+    generator, broker = restart_broker(keep)
+    try:
+        kept = Client5(broker, client_id="rs-long", clean_start=False, session_expiry=600)
+        try:
+            assert kept.connack == (0, True)
+            assert simple(kept.received(1)) == [("rs/a", b"queued", 1)]
+        finally:
+            kept.close()
+        gone = Client5(broker, client_id="rs-short", clean_start=False, session_expiry=2)
+        try:
+            assert gone.connack == (0, False)
+        finally:
+            gone.close()
+    finally:
+        stop_broker(generator, broker, "SIGTERM")
