@@ -73,6 +73,7 @@ extension MQTTConnection {
             await front.endSession(clientId, sessions: sessions)
         }
         var resumed: [String: UInt8] = [:]
+        var resumedIdentifiers: [String: Int] = [:]
         var sessionPresent = false
         let opened: MQTTSessionStore.Opened
         do throws(BrokerError) {
@@ -85,6 +86,7 @@ extension MQTTConnection {
         switch opened {
         case .resumed(let stored):
             resumed = stored.filters
+            resumedIdentifiers = stored.identifiers
             sessionPresent = true
         case .new: break
         case .full:
@@ -95,7 +97,7 @@ extension MQTTConnection {
         try await send(.connack(sessionPresent: sessionPresent, returnCode: 0, properties: connackProperties(assigned: assigned)))
         return Client(
             clientId: clientId, version: version, accessKey: accessKey, sessionExpiry: expiry, will: connect.will,
-            resumed: resumed, sessions: sessions)
+            resumed: resumed, resumedIdentifiers: resumedIdentifiers, sessions: sessions)
     }
 
     /// What Sluice tells an MQTT 5 client it may do (§3.2.2.3); MQTT 3.1.1 sends none.
@@ -107,7 +109,7 @@ extension MQTTConnection {
         properties.topicAliasMaximum = MQTTSessionState.topicAliasMaximum
         properties.retainAvailable = 1
         properties.wildcardSubscriptionAvailable = 1
-        properties.subscriptionIdentifiersAvailable = 0
+        properties.subscriptionIdentifiersAvailable = 1
         properties.sharedSubscriptionAvailable = 1
         return properties
     }

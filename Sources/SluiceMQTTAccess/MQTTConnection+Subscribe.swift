@@ -15,17 +15,16 @@ extension MQTTConnection {
         packetId: UInt16, _ subscriptions: [MQTTSubscription], properties: MQTTProperties, client: Client,
         group: inout DiscardingTaskGroup
     ) async throws {
-        if !properties.subscriptionIdentifiers.isEmpty {
-            // CONNACK said subscription identifiers are not available (§3.8.2.1.2).
-            throw MQTTAccessError.protocolError(
-                "subscription identifiers are not supported", reasonCode: MQTTReasonCode.subscriptionIdentifiersNotSupported)
-        }
+        // The packet's subscription identifier goes with each of its filters (§3.8.2.1.2); a
+        // filter subscribed again without one loses its old one.
+        let identifier = properties.subscriptionIdentifiers.first
         if let shared = subscriptions.first(where: { $0.noLocal && $0.filter.hasPrefix("$share/") }) {
             throw MQTTAccessError.protocolError("No Local on the shared subscription \(shared.filter.prefix(64))")
         }
         var codes: [UInt8] = []
         var existed: [Bool] = []
-        for subscription in subscriptions {
+        for var subscription in subscriptions {
+            subscription.identifier = identifier
             existed.append(session.hasFilter(subscription.filter))
             let (code, newPump) = await subscribe(subscription, client: client)
             codes.append(code)
@@ -33,7 +32,8 @@ extension MQTTConnection {
                 var granted = subscription
                 granted.qos = MQTTQoS(rawValue: code) ?? .atMostOnce
                 do throws(BrokerError) {
-                    try await client.sessions.subscribed(client.clientId, filter: subscription.filter, options: granted.options)
+                    try await client.sessions.subscribed(
+                        client.clientId, filter: subscription.filter, options: granted.options, identifier: identifier)
                 } catch {
                     throw MQTTAccessError("storage", "cannot keep the subscription: \(error.message)")
                 }
@@ -48,7 +48,8 @@ extension MQTTConnection {
         for ((subscription, code), existed) in zip(zip(subscriptions, codes), existed) where code < 0x80 {
             // Retain Handling (§3.3.1.3): 0 always, 1 only for a new subscription, 2 never.
             if subscription.retainHandling == 2 || (subscription.retainHandling == 1 && existed) { continue }
-            try await sendRetained(subscription.filter, granted: MQTTQoS(rawValue: code) ?? .atMostOnce, client: client)
+            try await sendRetained(
+                subscription.filter, granted: MQTTQoS(rawValue: code) ?? .atMostOnce, identifier: identifier, client: client)
         }
     }
 

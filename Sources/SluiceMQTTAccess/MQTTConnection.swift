@@ -75,7 +75,8 @@ struct MQTTConnection: Sendable {
                 // claimed before a crash) are due again at once, so they come first, with DUP.
                 let ownGroup = MQTTTopicMapping.group(ofClient: accepted.clientId)
                 for (filter, options) in accepted.resumed.sorted(by: { $0.key < $1.key }) {
-                    guard let subscription = MQTTSubscription(filter: filter, options: options) else { continue }
+                    guard var subscription = MQTTSubscription(filter: filter, options: options) else { continue }
+                    subscription.identifier = accepted.resumedIdentifiers[filter]
                     let (_, newPump) = await subscribe(subscription, client: accepted, resuming: true)
                     if let newPump {
                         if newPump.group == ownGroup {
@@ -194,6 +195,8 @@ struct MQTTConnection: Sendable {
         var will: MQTTConnect.Will?
         /// A kept session's stored subscriptions (filter → options byte), resumed after CONNACK.
         var resumed: [String: UInt8] = [:]
+        /// Their MQTT 5 subscription identifiers.
+        var resumedIdentifiers: [String: Int] = [:]
         /// Where the session lives (`handle.mqttSessions`): filters and QoS 2 packet ids.
         var sessions: MQTTSessionStore
 

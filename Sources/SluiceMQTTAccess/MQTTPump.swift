@@ -75,7 +75,7 @@ struct MQTTPump: Sendable {
         }
         // Expired (MQTT 5 message expiry interval): never delivered, to any client version.
         guard let granted = matched.map(\.qos).max(),
-            let properties = MQTTPropertyMapping.delivered(message.userProperties, nowMs: WallClock.nowMs())
+            let delivered = MQTTPropertyMapping.delivered(message.userProperties, nowMs: WallClock.nowMs())
         else {
             await connection.front.acknowledge(pending)
             return
@@ -84,6 +84,9 @@ struct MQTTPump: Sendable {
         let retain = matched.contains(where: \.retainAsPublished) && message.userProperties[MQTTPropertyMapping.retain] == "1"
         let qos = min(granted, messageQoS)
         let payload = Array(message.body)
+        var properties = delivered
+        // One identifier per matching subscription that has one (§3.3.4).
+        properties.subscriptionIdentifiers = Set(matched.compactMap(\.identifier)).sorted()
         guard connection.fits(.publish(MQTTPublish(topic: name, payload: payload, qos: qos, retain: retain, packetId: 1, properties: properties)))
         else {
             // Over the client's maximum packet size: dropped as if delivered (§3.1.2.11.4).

@@ -119,8 +119,16 @@ public struct MQTTSubscription: Sendable, Equatable {
     public var retainAsPublished: Bool
     /// MQTT 5: 0 send retained messages at subscribe, 1 only for a new subscription, 2 never.
     public var retainHandling: UInt8
+    /// MQTT 5 subscription identifier. Not part of a filter's bytes: it is a SUBSCRIBE property
+    /// (`MQTTProperties.subscriptionIdentifiers`), which the server copies to each filter of the
+    /// packet; neither the encoder nor the decoder touches this field.
+    public var identifier: Int?
 
-    public init(filter: String, qos: MQTTQoS, noLocal: Bool = false, retainAsPublished: Bool = false, retainHandling: UInt8 = 0) {
+    public init(
+        filter: String, qos: MQTTQoS, noLocal: Bool = false, retainAsPublished: Bool = false, retainHandling: UInt8 = 0,
+        identifier: Int? = nil
+    ) {
+        self.identifier = identifier
         self.filter = filter
         self.qos = qos
         self.noLocal = noLocal

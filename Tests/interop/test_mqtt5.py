@@ -68,9 +68,13 @@ class Client5:
         code, self.session_present, self.connack_properties = self.connacks.get(timeout=WAIT)
         self.connack = (code, self.session_present)
 
-    def subscribe(self, topic_filter, qos=1, **options):
-        """Subscribes and returns the SUBACK's reason codes."""
-        self.paho.subscribe(topic_filter, options=SubscribeOptions(qos=qos, **options))
+    def subscribe(self, topic_filter, qos=1, identifier=None, **options):
+        """Subscribes (with a subscription identifier if given) and returns the SUBACK's reason codes."""
+        properties = None
+        if identifier is not None:
+            properties = Properties(PacketTypes.SUBSCRIBE)
+            properties.SubscriptionIdentifier = identifier
+        self.paho.subscribe(topic_filter, options=SubscribeOptions(qos=qos, **options), properties=properties)
         return self.subacks.get(timeout=WAIT)
 
     def unsubscribe(self, *filters):
@@ -140,7 +144,7 @@ def test_connack_assigns_a_client_id_and_says_what_the_server_allows(mqtt_broker
     assert properties.MaximumPacketSize > 4 << 20
     assert properties.RetainAvailable == 1
     assert properties.WildcardSubscriptionAvailable == 1
-    assert properties.SubscriptionIdentifierAvailable == 0
+    assert properties.SubscriptionIdentifierAvailable == 1
     assert properties.SharedSubscriptionAvailable == 1
 
 
@@ -242,6 +246,24 @@ def test_retain_handling_and_retain_as_published(mqtt_broker, clients):
     publisher.publish("rh/state", b"off", qos=1, retain=True)
     assert [(p, r) for _, p, _, r, _ in as_published.received(1)] == [(b"off", True)]
     assert [(p, r) for _, p, _, r, _ in client.received(1)] == [(b"off", False)]
+
+
+def test_subscription_identifiers_come_back_with_each_delivery(mqtt_broker, clients):
+    mqtt_broker.create_topic("sid", "normal")
+    publisher = clients()
+    publisher.publish("sid/r", b"retained", qos=1, retain=True)
+    client = clients()
+    assert client.subscribe("sid/#", qos=1, identifier=7) == [1]
+    # The retained message sent at subscribe carries it too.
+    [(_, payload, _, _, got)] = client.received(1)
+    assert (payload, got.SubscriptionIdentifier) == (b"retained", [7])
+    assert client.subscribe("sid/+", qos=1, identifier=9, retainHandling=2) == [1]
+    assert client.subscribe("sid/x/#", qos=1, retainHandling=2) == [1]
+    publisher.publish("sid/a", b"two filters", qos=1)
+    publisher.publish("sid/x/y", b"no identifier", qos=1)
+    got = {p: getattr(props, "SubscriptionIdentifier", None) for _, p, _, _, props in client.received(2)}
+    # One message per matching subscription set (Sluice delivers once), with every identifier.
+    assert got == {b"two filters": [7, 9], b"no identifier": [7]}
 
 
 def test_unsuback_says_whether_a_subscription_existed(mqtt_broker, clients):
@@ -424,8 +446,8 @@ def connected(broker, client_id, **settings):
     (packet(0x30, mqtt_string("") + b"\x03\x23\x00\x05"), 0x82),
     # AUTH without an authentication method.
     (bytes([0xF0, 0x00]), 0x82),
-    # A subscription identifier (CONNACK said they are not available).
-    (packet(0x82, b"\x00\x01\x02\x0B\x01" + mqtt_string("a") + b"\x01"), 0xA1),
+    # Subscription identifier 0.
+    (packet(0x82, b"\x00\x01\x02\x0B\x00" + mqtt_string("a") + b"\x01"), 0x82),
 ])
 def test_protocol_errors_are_answered_with_disconnect_and_a_reason(mqtt_broker, bad, reason):
     s = connected(mqtt_broker, "raw-" + uuid.uuid4().hex[:6])

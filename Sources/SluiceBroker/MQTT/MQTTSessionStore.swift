@@ -38,6 +38,8 @@ public final class MQTTSessionStore: Sendable {
         /// Topic filter (as subscribed) → its MQTT 5 subscription options byte, whose low two
         /// bits are the granted QoS (for an MQTT 3.1.1 subscription it is the QoS).
         public var filters: [String: UInt8] = [:]
+        /// Topic filter → its MQTT 5 subscription identifier, for the filters that have one.
+        public var identifiers: [String: Int] = [:]
         /// Seconds a kept session outlives its connection (MQTT 5); nil never ends.
         public var expirySeconds: UInt32?
         /// When its last connection ended; nil while connected (or never ends).
@@ -114,8 +116,9 @@ public final class MQTTSessionStore: Sendable {
                 }
             }
             let filters = try await executor.read { connection in
-                try connection.query("SELECT client_id, filter, options FROM mqtt_session_subscriptions") { row in
-                    (row.string(at: 0), row.string(at: 1), UInt8(clamping: row.int64(at: 2)))
+                try connection.query("SELECT client_id, filter, options, identifier FROM mqtt_session_subscriptions") { row in
+                    (row.string(at: 0), row.string(at: 1), UInt8(clamping: row.int64(at: 2)),
+                     row.isNull(at: 3) ? nil : Int(clamping: row.int64(at: 3)))
                 }
             }
             let flows = try await executor.read { connection in
@@ -133,7 +136,10 @@ public final class MQTTSessionStore: Sendable {
                 if expiry != nil { session.disconnectedAtMs = disconnectedAt ?? loadedAt }
                 sessions[id] = session
             }
-            for (id, filter, qos) in filters { sessions[id]?.filters[filter] = qos }
+            for (id, filter, options, identifier) in filters {
+                sessions[id]?.filters[filter] = options
+                sessions[id]?.identifiers[filter] = identifier
+            }
             for (id, direction, packetId, origin, released) in flows {
                 if direction == "in" {
                     sessions[id]?.inbound.insert(packetId)
@@ -268,23 +274,33 @@ public final class MQTTSessionStore: Sendable {
         try await subscribed(clientId, filter: filter, options: qos)
     }
 
-    /// A subscription with its MQTT 5 options byte (QoS in the low two bits).
-    public func subscribed(_ clientId: String, filter: String, options: UInt8) async throws(BrokerError) {
+    /// A subscription with its MQTT 5 options byte (QoS in the low two bits) and subscription
+    /// identifier (1 to 268,435,455; nil for none).
+    public func subscribed(_ clientId: String, filter: String, options: UInt8, identifier: Int? = nil)
+        async throws(BrokerError)
+    {
         let options = options & 0x3F
+        let identifier = identifier.flatMap { (1...268_435_455).contains($0) ? $0 : nil }
         let durable = change(clientId) { session in
-            guard session.filters[filter] != options else { return false }
+            guard session.filters[filter] != options || session.identifiers[filter] != identifier else { return false }
             session.filters[filter] = options
+            session.identifiers[filter] = identifier
             return true
         }
+        let stored: SQLiteValue = identifier.map { .integer(Int64($0)) } ?? .null
         try await write("store an MQTT subscription", if: durable) { connection in
             try connection.run(
-                "INSERT OR REPLACE INTO mqtt_session_subscriptions (client_id, filter, qos, options) VALUES (?, ?, ?, ?)",
-                [.text(clientId), .text(filter), .integer(Int64(options & 0b11)), .integer(Int64(options))])
+                "INSERT OR REPLACE INTO mqtt_session_subscriptions (client_id, filter, qos, options, identifier) "
+                    + "VALUES (?, ?, ?, ?, ?)",
+                [.text(clientId), .text(filter), .integer(Int64(options & 0b11)), .integer(Int64(options)), stored])
         }
     }
 
     public func unsubscribed(_ clientId: String, filter: String) async throws(BrokerError) {
-        let durable = change(clientId) { $0.filters.removeValue(forKey: filter) != nil }
+        let durable = change(clientId) { session in
+            session.identifiers[filter] = nil
+            return session.filters.removeValue(forKey: filter) != nil
+        }
         try await write("delete an MQTT subscription", if: durable) { connection in
             try connection.run(
                 "DELETE FROM mqtt_session_subscriptions WHERE client_id = ? AND filter = ?", [.text(clientId), .text(filter)])

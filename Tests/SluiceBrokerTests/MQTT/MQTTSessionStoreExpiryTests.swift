@@ -37,7 +37,7 @@ struct MQTTSessionStoreExpiryTests {
             try await Self.withStore(in: directory, clock: clock) { sessions async throws in
                 #expect(try await sessions.open("short", cleanStart: true, expirySeconds: 10) == .new)
                 #expect(try await sessions.open("never", cleanStart: true, expirySeconds: nil) == .new)
-                try await sessions.subscribed("short", filter: "a/#", options: 0b10_0110)
+                try await sessions.subscribed("short", filter: "a/#", options: 0b10_0110, identifier: 268_435_455)
                 clock.advance(seconds: 100)
                 // Connected: no countdown.
                 #expect(sessions.expired().isEmpty)
@@ -50,6 +50,7 @@ struct MQTTSessionStoreExpiryTests {
                 // The countdown and the options survived the restart.
                 var expected = MQTTSessionStore.Session(durable: true, expirySeconds: 10)
                 expected.filters = ["a/#": 0b10_0110]
+                expected.identifiers = ["a/#": 268_435_455]
                 expected.disconnectedAtMs = 1_000_000 + 100_000
                 #expect(sessions.session("short") == expected)
                 clock.advance(seconds: 5)
