@@ -446,6 +446,8 @@ def connected(broker, client_id, **settings):
     (packet(0x30, mqtt_string("") + b"\x03\x23\x00\x05"), 0x82),
     # AUTH without an authentication method.
     (bytes([0xF0, 0x00]), 0x82),
+    # 256 MiB announced: over the maximum packet size.
+    (bytes([0x30, 0xFF, 0xFF, 0xFF, 0x7F]), 0x95),
     # Subscription identifier 0.
     (packet(0x82, b"\x00\x01\x02\x0B\x00" + mqtt_string("a") + b"\x01"), 0x82),
 ])
