@@ -48,11 +48,13 @@ enum MQTTPropertyMapping {
     /// properties come sorted by name (Sluice keeps them in a map).
     static func delivered(_ userProperties: [String: String], nowMs: Int64) -> MQTTProperties? {
         var properties = MQTTProperties()
+        // A RocketMQ producer may set the property to any number: no arithmetic here may trap.
         if let text = userProperties[expiresAt], let at = Int64(text) {
-            let left = at - nowMs
+            let (left, overflow) = at.subtractingReportingOverflow(nowMs)
+            if overflow { return at < 0 ? nil : properties }
             guard left > 0 else { return nil }
             // Rounded up, so a message with time left never says 0 (which would mean none left).
-            properties.messageExpiryInterval = UInt32(clamping: (left + 999) / 1000)
+            properties.messageExpiryInterval = UInt32(clamping: left / 1000 + (left % 1000 == 0 ? 0 : 1))
         }
         properties.contentType = userProperties[contentType]
         properties.responseTopic = userProperties[responseTopic].flatMap { (try? MQTTTopic.checkName($0)) != nil ? $0 : nil }

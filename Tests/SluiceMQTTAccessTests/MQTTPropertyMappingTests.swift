@@ -41,6 +41,12 @@ struct MQTTPropertyMappingTests {
         #expect(MQTTPropertyMapping.delivered(stored, nowMs: 1_000) == nil)
         // Without an expiry a message never expires.
         #expect(MQTTPropertyMapping.delivered([:], nowMs: .max)?.messageExpiryInterval == nil)
+        // Any number a RocketMQ producer may write there, without a trap.
+        let key = MQTTPropertyMapping.expiresAt
+        #expect(MQTTPropertyMapping.delivered([key: String(Int64.min)], nowMs: 1_000) == nil)
+        #expect(MQTTPropertyMapping.delivered([key: String(Int64.max)], nowMs: -1_000)?.messageExpiryInterval == nil)
+        #expect(MQTTPropertyMapping.delivered([key: String(Int64.max)], nowMs: 0)?.messageExpiryInterval == .max)
+        #expect(MQTTPropertyMapping.delivered([key: "not a number"], nowMs: 0)?.messageExpiryInterval == nil)
     }
 
     @Test("a user property name Sluice reserves is refused with 0x83, without closing")

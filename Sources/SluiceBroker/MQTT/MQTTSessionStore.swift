@@ -57,7 +57,8 @@ public final class MQTTSessionStore: Sendable {
         /// Whether a disconnected session with an expiry interval has outlived it at `nowMs`.
         public func hasExpired(nowMs: Int64) -> Bool {
             guard let expirySeconds, let disconnectedAtMs else { return false }
-            return nowMs - disconnectedAtMs >= Int64(expirySeconds) * 1000
+            let (elapsed, overflow) = nowMs.subtractingReportingOverflow(disconnectedAtMs)
+            return !overflow && elapsed >= Int64(expirySeconds) * 1000
         }
     }
 
