@@ -695,3 +695,34 @@ def test_session_expiry_holds_across_a_broker_restart(tmp_path, how):
             gone.close()
     finally:
         stop_broker(generator, broker, "SIGTERM")
+
+
+def test_disconnect_may_change_the_session_expiry(mqtt_broker, clients):
+    mqtt_broker.create_topic("dx", "normal")
+    # Kept for 600 s by CONNECT, ended by DISCONNECT's 0.
+    device = Client5(mqtt_broker, client_id="dx-device", session_expiry=600)
+    assert device.subscribe("dx/#") == [1]
+    properties = Properties(PacketTypes.DISCONNECT)
+    properties.SessionExpiryInterval = 0
+    device.paho.disconnect(properties=properties)
+    device.paho.loop_stop()
+    assert wait_for(lambda: not group_exists(mqtt_broker, "mqtt-dx-device"))
+    again = clients(client_id="dx-device", clean_start=False, session_expiry=600)
+    assert again.connack == (0, False)
+    # A session CONNECT said ends with the connection may not be kept by DISCONNECT (§3.14.2.2.2).
+    s = connected(mqtt_broker, "dx-raw")
+    s.sendall(packet(0xE0, b"\x00\x05\x11\x00\x00\x00\x3c"))
+    kind, body = read_packet(s)
+    assert (kind, body[0]) == (0xE0, 0x82)
+    s.close()
+
+
+def test_will_delay_past_the_session_expiry_goes_when_the_session_ends(mqtt_broker, clients):
+    mqtt_broker.create_topic("wx", "normal")
+    watcher = clients()
+    assert watcher.subscribe("wx/#") == [1]
+    delay = b"\x18\x00\x00\x01\x2c"  # will delay 300 s
+    expiry = b"\x11\x00\x00\x00\x01"  # session expiry 1 s
+    s = connected(mqtt_broker, "wx-dev", properties=expiry, will=("wx/dev", b"ended", 1, delay))
+    s.close()
+    assert simple(watcher.received(1, timeout=5)) == [("wx/dev", b"ended", 1)]
