@@ -124,7 +124,7 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
         case .httpPort:
             "Port of the RocketMQ HTTP access front (mq-http-sdk), on --grpc-host; unset: off (0 picks a free one)."
         case .mqttPort:
-            "Port of the MQTT 3.1.1 access front (1883 by convention), on --grpc-host; unset: off (0 picks a free one)."
+            "Port of the MQTT 3.1.1 and 5.0 access front (1883 by convention), on --grpc-host; unset: off (0 picks a free one)."
         case .mqttMaxPacketSize:
             "Largest MQTT packet a client may send, in bytes (KiB, MiB suffixes); a larger one closes its connection (default: the largest message body plus 64KiB for the topic and header)."
         case .mqttMaxInflight:

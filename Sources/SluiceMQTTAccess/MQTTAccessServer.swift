@@ -9,7 +9,7 @@ import SluiceMQTTWire
 import SluiceProtocol
 import Synchronization
 
-/// The MQTT 3.1.1 access front (`--mqtt-port`): NIO framing and decoding (`MQTTPacketDecoder`),
+/// The MQTT 3.1.1 and 5.0 access front (`--mqtt-port`): NIO framing and decoding (`MQTTPacketDecoder`),
 /// then one task per connection (`MQTTConnection`) on the broker's `MessagingService`. Runs as
 /// one `Service` in the broker's group; see docs/access.md.
 public struct MQTTAccessServer: Service, CustomStringConvertible {
@@ -67,16 +67,21 @@ public struct MQTTAccessServer: Service, CustomStringConvertible {
         try await cancelWhenGracefulShutdown {
             try await withTaskCancellationHandler {
                 try await withThrowingDiscardingTaskGroup { group in
-                    try await server.executeThenClose { connections in
-                        for try await connection in connections {
-                            guard open.enter(limit: configuration.limits.maxConnections) else {
-                                MQTTAccessMetrics.shared.connection("refused_limit")
-                                connection.channel.close(promise: nil)
-                                continue
+                    // Ends kept MQTT 5 sessions past their expiry, for as long as the port is open.
+                    group.addTask { await front.expireSessions() }
+                    try await withThrowingDiscardingTaskGroup { connectionTasks in
+                        try await server.executeThenClose { connections in
+                            for try await connection in connections {
+                                guard open.enter(limit: configuration.limits.maxConnections) else {
+                                    MQTTAccessMetrics.shared.connection("refused_limit")
+                                    connection.channel.close(promise: nil)
+                                    continue
+                                }
+                                connectionTasks.addTask { await serve(connection) }
                             }
-                            group.addTask { await serve(connection) }
                         }
                     }
+                    group.cancelAll()
                 }
             } onCancel: {
                 server.channel.close(promise: nil)
@@ -86,23 +91,24 @@ public struct MQTTAccessServer: Service, CustomStringConvertible {
 
     private func serve(_ connection: Connection) async {
         MQTTAccessMetrics.shared.openConnections.record(open.count)
-        defer {
-            open.leave()
-            MQTTAccessMetrics.shared.openConnections.record(open.count)
-        }
-        await withTaskCancellationHandler {
+        let afterwards: (@Sendable () async -> Void)? = await withTaskCancellationHandler {
             do {
-                try await connection.executeThenClose { inbound, outbound in
+                return try await connection.executeThenClose { inbound, outbound in
                     let session = MQTTSessionState(limits: configuration.limits)
-                    await MQTTConnection(front: front, channel: connection.channel, outbound: outbound, session: session)
+                    return await MQTTConnection(front: front, channel: connection.channel, outbound: outbound, session: session)
                         .run(inbound)
                 }
             } catch {
                 front.logger.debug("MQTT connection ended", metadata: ["error": "\(error)"])
+                return nil
             }
         } onCancel: {
             connection.channel.close(promise: nil)
         }
+        open.leave()
+        MQTTAccessMetrics.shared.openConnections.record(open.count)
+        // An MQTT 5 will waiting out its delay, with the connection closed and uncounted.
+        await afterwards?()
     }
 }
 

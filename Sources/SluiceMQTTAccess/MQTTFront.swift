@@ -19,6 +19,33 @@ struct MQTTFront: Sendable {
     /// The client id the messaging service sees for MQTT sessions (for its trace records).
     static let serviceClientId = "mqtt"
 
+    /// Ends a session: its own consumer group goes (so ids do not pile up groups toward
+    /// --max-groups), then the session itself. Used for a session that ends with its
+    /// connection and for one past its MQTT 5 expiry interval.
+    func endSession(_ clientId: String, sessions: MQTTSessionStore) async {
+        if let group = MQTTTopicMapping.group(ofClient: clientId) {
+            do throws(FrontRefusal) {
+                try await service.deleteGroupChecked(group)
+            } catch {
+                logger.debug("cannot delete an ended MQTT session's group", metadata: ["group": "\(group)", "error": "\(error.message)"])
+            }
+        }
+        try? await sessions.discard(clientId)
+    }
+
+    /// Ends the kept sessions past their MQTT 5 expiry interval that no client came back to,
+    /// every few seconds until cancelled.
+    func expireSessions() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(2))
+            guard let sessions = handle.mqttSessions else { continue }
+            for clientId in sessions.expired() where sessions.session(clientId)?.hasExpired(nowMs: WallClock.nowMs()) == true {
+                await endSession(clientId, sessions: sessions)
+                MQTTAccessMetrics.shared.packet("session", code: "expired")
+            }
+        }
+    }
+
     /// Acknowledges a delivery in Sluice; a failure leaves it to be delivered again after its
     /// invisible time, which at-least-once allows.
     func acknowledge(_ pending: MQTTSessionState.Pending) async {

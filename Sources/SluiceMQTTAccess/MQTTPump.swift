@@ -3,6 +3,7 @@ import NIOCore
 import SluiceBroker
 import SluiceMQTTWire
 import SluiceProtocol
+import SluiceStorage
 import SluiceWire
 import SwiftProtobuf
 
@@ -65,28 +66,47 @@ struct MQTTPump: Sendable {
             group: key.group, topic: key.topic, queueId: system.queueID, queueOffset: system.queueOffset)
         let pending = MQTTSessionState.Pending(key: key, receiptHandle: system.receiptHandle, origin: origin)
         let (name, messageQoS) = MQTTTopicMapping.mqtt(message, topic: key.topic)
-        let filters = connection.session.filters(key) ?? [:]
-        let matched = filters.compactMap { filter, qos in
-            MQTTTopic.matches(filter: MQTTTopicMapping.shared(filter)?.filter ?? filter, name: name) ? qos : nil
-        }.max()
-        guard let granted = matched else {
+        let subscriptions = connection.session.filters(key) ?? [:]
+        let publisher = message.userProperties[MQTTPropertyMapping.clientId]
+        let matched = subscriptions.values.filter { subscription in
+            let filter = MQTTTopicMapping.shared(subscription.filter)?.filter ?? subscription.filter
+            // No Local (MQTT 5 §3.8.3.1): not the client's own publishes.
+            return MQTTTopic.matches(filter: filter, name: name) && !(subscription.noLocal && publisher == client.clientId)
+        }
+        // Expired (MQTT 5 message expiry interval): never delivered, to any client version.
+        guard let granted = matched.map(\.qos).max(),
+            let delivered = MQTTPropertyMapping.delivered(message.userProperties, nowMs: WallClock.nowMs())
+        else {
             await connection.front.acknowledge(pending)
             return
         }
+        // Retain As Published: RETAIN as the publisher set it; otherwise cleared (§3.3.1.3).
+        let retain = matched.contains(where: \.retainAsPublished) && message.userProperties[MQTTPropertyMapping.retain] == "1"
         let qos = min(granted, messageQoS)
         let payload = Array(message.body)
+        var properties = delivered
+        // One identifier per matching subscription that has one (§3.3.4).
+        properties.subscriptionIdentifiers = Set(matched.compactMap(\.identifier)).sorted()
+        guard connection.fits(.publish(MQTTPublish(topic: name, payload: payload, qos: qos, retain: retain, packetId: 1, properties: properties)))
+        else {
+            // Over the client's maximum packet size: dropped as if delivered (§3.1.2.11.4).
+            MQTTAccessMetrics.shared.packet("deliver", code: "over_client_maximum")
+            await connection.front.acknowledge(pending)
+            return
+        }
         // Delivered before (its attempt count says so, across restarts too): DUP (§3.3.1.1).
         let deliveredBefore = system.deliveryAttempt > 1
         switch qos {
         case .atMostOnce:
-            try await connection.send(.publish(MQTTPublish(topic: name, payload: payload)))
+            try await connection.send(.publish(MQTTPublish(topic: name, payload: payload, retain: retain, properties: properties)))
             await connection.front.acknowledge(pending)
         case .atLeastOnce:
             // Not an id a QoS 2 delivery of the session still holds.
             let reserved = Set(client.sessions.session(client.clientId)?.outbound.keys.map { $0 } ?? [])
             guard let (packetId, again) = connection.session.track(pending, reserved: reserved) else { return }
             try await connection.send(.publish(MQTTPublish(
-                topic: name, payload: payload, qos: .atLeastOnce, dup: again || deliveredBefore, packetId: packetId)))
+                topic: name, payload: payload, qos: .atLeastOnce, retain: retain, dup: again || deliveredBefore,
+                packetId: packetId, properties: properties)))
         case .exactlyOnce:
             let sessions = client.sessions
             let outbound = sessions.session(client.clientId)?.outbound ?? [:]
@@ -99,7 +119,8 @@ struct MQTTPump: Sendable {
                 // Sent before and not yet received: again with the same id and DUP (§4.3.3).
                 connection.session.track(pending, as: packetId)
                 try await connection.send(.publish(MQTTPublish(
-                    topic: name, payload: payload, qos: .exactlyOnce, dup: true, packetId: packetId)))
+                    topic: name, payload: payload, qos: .exactlyOnce, retain: retain, dup: true, packetId: packetId,
+                    properties: properties)))
             } else {
                 guard let (packetId, again) = connection.session.track(pending, reserved: Set(outbound.keys)) else {
                     return
@@ -108,8 +129,8 @@ struct MQTTPump: Sendable {
                 // redelivery after a reconnection or a crash reuses it.
                 try await sessions.sending(client.clientId, packetId: packetId, origin: origin)
                 try await connection.send(.publish(MQTTPublish(
-                    topic: name, payload: payload, qos: .exactlyOnce, dup: again || deliveredBefore,
-                    packetId: packetId)))
+                    topic: name, payload: payload, qos: .exactlyOnce, retain: retain, dup: again || deliveredBefore,
+                    packetId: packetId, properties: properties)))
             }
         }
         MQTTAccessMetrics.shared.packet("deliver", code: "qos\(qos.rawValue)")

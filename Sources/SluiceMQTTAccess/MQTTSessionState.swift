@@ -26,8 +26,22 @@ final class MQTTSessionState: Sendable {
     /// in-flight slots for ever.
     static let pendingLifetime = Duration.seconds(MQTTAccessLimits.invisibleSeconds)
 
+    /// What the client's CONNECT settled for the rest of the connection.
+    struct Negotiated: Sendable {
+        var version: MQTTVersion = .v311
+        /// MQTT 5 maximum packet size: a larger packet is not sent to the client (§3.1.2.11.4).
+        var clientMaxPacketBytes = Int.max
+        /// MQTT 5 request problem information: reason strings go out only when not 0.
+        var problemInformation = true
+    }
+
     private struct State {
-        var pumps: [PumpKey: [String: MQTTQoS]] = [:]
+        var negotiated = Negotiated()
+        /// MQTT 5 inbound topic aliases (§3.3.2.3.4), at most `topicAliasMaximum`.
+        var topicAliases: [UInt16: String] = [:]
+        /// Below `limits.maxInflightPerConnection` when the client's receive maximum is.
+        var inflightLimit: Int
+        var pumps: [PumpKey: [String: MQTTSubscription]] = [:]
         var filterCount = 0
         var pending: [UInt16: Pending] = [:]
         var lastPacketId: UInt16 = 0
@@ -41,7 +55,38 @@ final class MQTTSessionState: Sendable {
 
     init(limits: MQTTAccessLimits) {
         self.limits = limits
-        state = Mutex(State(lastSeen: .now, silenceLimit: limits.connectTimeout))
+        state = Mutex(State(inflightLimit: limits.maxInflightPerConnection, lastSeen: .now, silenceLimit: limits.connectTimeout))
+    }
+
+    /// The topic aliases one MQTT 5 client may set (CONNACK's topic alias maximum).
+    static let topicAliasMaximum: UInt16 = 64
+
+    // MARK: negotiated
+
+    var negotiated: Negotiated { state.withLock { $0.negotiated } }
+
+    var version: MQTTVersion { state.withLock { $0.negotiated.version } }
+
+    func negotiate(_ negotiated: Negotiated, receiveMaximum: UInt16?) {
+        state.withLock { state in
+            state.negotiated = negotiated
+            if let receiveMaximum { state.inflightLimit = min(limits.maxInflightPerConnection, Int(receiveMaximum)) }
+        }
+    }
+
+    enum AliasOutcome: Equatable { case topic(String), unknown, invalid }
+
+    /// The topic of an MQTT 5 PUBLISH with a topic alias: a non-empty `topic` sets the alias,
+    /// an empty one uses it. `invalid` for 0 or past the maximum; `unknown` for an unset alias.
+    func resolve(alias: UInt16, topic: String) -> AliasOutcome {
+        guard alias != 0, alias <= Self.topicAliasMaximum else { return .invalid }
+        return state.withLock { state in
+            if !topic.isEmpty {
+                state.topicAliases[alias] = topic
+                return .topic(topic)
+            }
+            return state.topicAliases[alias].map(AliasOutcome.topic) ?? .unknown
+        }
     }
 
     // MARK: keep-alive
@@ -64,29 +109,41 @@ final class MQTTSessionState: Sendable {
 
     enum Added { case newPump, existingPump, overLimit }
 
-    func subscribe(_ key: PumpKey, filter: String, qos: MQTTQoS) -> Added {
+    /// Adds or replaces the subscription (`subscription.qos` is the granted QoS).
+    func subscribe(_ key: PumpKey, _ subscription: MQTTSubscription) -> Added {
         state.withLock { state in
+            let filter = subscription.filter
             let isNewFilter = state.pumps[key]?[filter] == nil
             if isNewFilter, state.filterCount >= limits.maxSubscriptionsPerConnection { return .overLimit }
             if isNewFilter { state.filterCount += 1 }
             let isNewPump = state.pumps[key] == nil
-            state.pumps[key, default: [:]][filter] = qos
+            state.pumps[key, default: [:]][filter] = subscription
             return isNewPump ? .newPump : .existingPump
         }
     }
 
-    /// Removes `filter` wherever it is (a plain filter or a `$share` one, by its full text).
-    func unsubscribe(_ fullFilter: String) {
+    /// Whether the session holds `fullFilter` (its full text) under any pump.
+    func hasFilter(_ fullFilter: String) -> Bool {
+        state.withLock { state in state.pumps.values.contains { $0[fullFilter] != nil } }
+    }
+
+    /// Removes `filter` wherever it is (a plain filter or a `$share` one, by its full text);
+    /// false when the session did not hold it.
+    @discardableResult
+    func unsubscribe(_ fullFilter: String) -> Bool {
         state.withLock { state in
+            var removed = false
             for key in state.pumps.keys where state.pumps[key]?.removeValue(forKey: fullFilter) != nil {
                 state.filterCount -= 1
+                removed = true
             }
+            return removed
         }
     }
 
-    /// The pump's filters (full text → granted QoS), keyed by the filter to match with; nil
-    /// when it has none left, in which case the pump is forgotten and must end.
-    func filters(_ key: PumpKey) -> [String: MQTTQoS]? {
+    /// The pump's subscriptions by their full filter text; nil when it has none left, in
+    /// which case the pump is forgotten and must end.
+    func filters(_ key: PumpKey) -> [String: MQTTSubscription]? {
         state.withLock { state in
             guard let filters = state.pumps[key], !filters.isEmpty else {
                 state.pumps[key] = nil
@@ -103,7 +160,7 @@ final class MQTTSessionState: Sendable {
         state.withLock { state in
             let now = ContinuousClock.now
             state.pending = state.pending.filter { now - $0.value.sentAt < Self.pendingLifetime }
-            return limits.maxInflightPerConnection - state.pending.count
+            return state.inflightLimit - state.pending.count
         }
     }
 

@@ -26,8 +26,12 @@ enum MQTTTopicMapping {
         return first.isEmpty || first == "+" || first == "#" || first.hasPrefix("$") ? nil : first
     }
 
-    /// The RocketMQ 5 NORMAL message for an MQTT publish on `topic`.
-    static func wireMessage(_ publish: MQTTPublish, topic: String, messageId: String) -> Apache_Rocketmq_V2_Message {
+    /// The RocketMQ 5 NORMAL message for an MQTT publish on `topic` by `clientId`, its MQTT 5
+    /// properties mapped by `MQTTPropertyMapping`.
+    /// - Throws: a non-fatal `MQTTAccessError` for a user property name Sluice reserves.
+    static func wireMessage(_ publish: MQTTPublish, topic: String, messageId: String, clientId: String, nowMs: Int64)
+        throws(MQTTAccessError) -> Apache_Rocketmq_V2_Message
+    {
         let subTopic = split(publish.topic).subTopic
         var message = Apache_Rocketmq_V2_Message()
         message.topic.name = topic
@@ -38,8 +42,13 @@ enum MQTTTopicMapping {
         system.bornTimestamp = Google_Protobuf_Timestamp(date: Date())
         if isTag(subTopic) { system.tag = subTopic }
         message.systemProperties = system
-        if !subTopic.isEmpty { message.userProperties[subTopicProperty] = subTopic }
-        message.userProperties[qosProperty] = String(publish.qos.rawValue)
+        var properties: [String: String] = [:]
+        try MQTTPropertyMapping.store(publish.properties, nowMs: nowMs, into: &properties)
+        if !subTopic.isEmpty { properties[subTopicProperty] = subTopic }
+        properties[qosProperty] = String(publish.qos.rawValue)
+        properties[MQTTPropertyMapping.clientId] = clientId
+        if publish.retain { properties[MQTTPropertyMapping.retain] = "1" }
+        message.userProperties = properties
         return message
     }
 

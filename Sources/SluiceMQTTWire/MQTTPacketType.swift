@@ -1,7 +1,7 @@
-/// MQTT 3.1.1 control packet types (the fixed header's high nibble).
+/// MQTT control packet types (the fixed header's high nibble); AUTH is MQTT 5 only.
 public enum MQTTPacketType: UInt8, Sendable {
     case connect = 1, connack, publish, puback, pubrec, pubrel, pubcomp, subscribe, suback, unsubscribe, unsuback,
-        pingreq, pingresp, disconnect
+        pingreq, pingresp, disconnect, auth
 
     /// The flags §2.2.2 requires for every type but PUBLISH (whose flags carry DUP, QoS, RETAIN).
     var requiredFlags: UInt8 {

@@ -21,6 +21,33 @@ struct MQTTReader {
         return UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
     }
 
+    mutating func uint32(_ field: String) throws(MQTTWireError) -> UInt32 {
+        guard remaining >= 4 else { throw MQTTWireError(.truncated, "the packet ends before \(field)") }
+        defer { offset += 4 }
+        return UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8
+            | UInt32(bytes[offset + 3])
+    }
+
+    /// A variable byte integer (§1.5.5): at most 4 bytes, so at most 268,435,455.
+    mutating func variableInteger(_ field: String) throws(MQTTWireError) -> Int {
+        var value = 0
+        for index in 0..<4 {
+            let byte = try self.byte(field)
+            value |= Int(byte & 0x7F) << (7 * index)
+            if byte & 0x80 == 0 { return value }
+        }
+        throw MQTTWireError(.malformedLength, "\(field) runs past 4 bytes")
+    }
+
+    /// A reader over the next `length` bytes, which this one skips.
+    mutating func slice(_ length: Int, _ field: String) throws(MQTTWireError) -> MQTTReader {
+        guard length >= 0, remaining >= length else {
+            throw MQTTWireError(.truncated, "\(field) say \(length) bytes but \(remaining) remain")
+        }
+        defer { offset += length }
+        return MQTTReader(Array(bytes[offset..<(offset + length)]))
+    }
+
     /// A length-prefixed byte string (2-byte big-endian length).
     mutating func binary(_ field: String) throws(MQTTWireError) -> [UInt8] {
         let length = Int(try uint16(field))

@@ -40,18 +40,19 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 
 /// Decodes packets from the stream until it needs more bytes or refuses one (a refusal is the
 /// expected answer to most inputs); a trap, or a round trip that changes a packet, is a finding.
+/// A CONNECT at level 5 switches the rest of the stream to MQTT 5, as on a connection.
 func fuzzMQTT(_ bytes: [UInt8]) {
-    let decoder = MQTTFrameDecoder(maxPacketBytes: 64 * 1024)
+    var decoder = MQTTFrameDecoder(maxPacketBytes: 64 * 1024)
     var rest = bytes[...]
     while true {
         let decoded: (packet: MQTTPacket, consumed: Int)?
         do throws(MQTTWireError) {
-            decoded = try decoder.decode(Array(rest))
+            decoded = try decoder.next(Array(rest))
         } catch {
             return
         }
         guard let decoded, decoded.consumed > 0 else { return }
-        let again = try? decoder.decode(decoded.packet.encode())
+        let again = try? decoder.decode(decoded.packet.encode(version: decoder.version))
         precondition(again?.packet == decoded.packet, "MQTT round trip changed \(decoded.packet)")
         rest = rest.dropFirst(decoded.consumed)
     }

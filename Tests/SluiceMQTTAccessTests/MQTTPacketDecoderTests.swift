@@ -40,4 +40,27 @@ struct MQTTPacketDecoderTests {
         #expect(throws: MQTTWireError.self) { try channel.writeInbound(ByteBuffer(bytes: [0x00, 0x00])) }
         _ = try? channel.finish()
     }
+
+    @Test("a level-5 CONNECT switches the channel to MQTT 5; a level-4 one keeps MQTT 3.1.1")
+    func versionFromConnect() throws {
+        let v5 = try channel()
+        try v5.writeInbound(ByteBuffer(bytes: MQTTPacket.connect(MQTTConnect(protocolLevel: 5, clientId: "c")).encode()))
+        _ = try v5.readInbound(as: MQTTPacket.self)
+        var properties = MQTTProperties()
+        properties.topicAlias = 2
+        let publish = MQTTPacket.publish(MQTTPublish(topic: "", payload: [1], properties: properties))
+        try v5.writeInbound(ByteBuffer(bytes: publish.encode(version: .v5) + MQTTPacket.auth().encode(version: .v5)))
+        #expect(try v5.readInbound(as: MQTTPacket.self) == publish)
+        #expect(try v5.readInbound(as: MQTTPacket.self) == .auth())
+        _ = try v5.finish()
+
+        let v311 = try channel()
+        try v311.writeInbound(ByteBuffer(bytes: MQTTPacket.connect(MQTTConnect(clientId: "c")).encode()))
+        _ = try v311.readInbound(as: MQTTPacket.self)
+        // The same PUBACK bytes: MQTT 3.1.1 has no reason code, so the third byte is left over.
+        #expect(throws: MQTTWireError.self) {
+            try v311.writeInbound(ByteBuffer(bytes: MQTTPacket.puback(packetId: 1, reasonCode: 0x10).encode(version: .v5)))
+        }
+        _ = try? v311.finish()
+    }
 }

@@ -14,9 +14,11 @@ struct MQTTTopicMappingTests {
     }
 
     @Test("a publish becomes a NORMAL message whose sub-topic is a property and the tag, and maps back")
-    func roundTrip() {
+    func roundTrip() throws {
         let publish = MQTTPublish(topic: "sensors/room1/temp", payload: [1, 2], qos: .atLeastOnce, packetId: 3)
-        let message = MQTTTopicMapping.wireMessage(publish, topic: "sensors", messageId: "id")
+        let message = try MQTTTopicMapping.wireMessage(publish, topic: "sensors", messageId: "id", clientId: "c1", nowMs: 0)
+        #expect(message.userProperties[MQTTPropertyMapping.clientId] == "c1")
+        #expect(message.userProperties[MQTTPropertyMapping.retain] == nil)
         #expect(message.topic.name == "sensors")
         #expect(message.systemProperties.messageType == .normal)
         #expect(message.systemProperties.tag == "room1/temp")
@@ -37,8 +39,9 @@ struct MQTTTopicMappingTests {
     }
 
     @Test("a sub-topic that is no valid tag travels only as the property")
-    func notATag() {
-        let message = MQTTTopicMapping.wireMessage(MQTTPublish(topic: "a/x|y", payload: [1]), topic: "a", messageId: "id")
+    func notATag() throws {
+        let message = try MQTTTopicMapping.wireMessage(
+            MQTTPublish(topic: "a/x|y", payload: [1]), topic: "a", messageId: "id", clientId: "c", nowMs: 0)
         #expect(!message.systemProperties.hasTag)
         #expect(MQTTTopicMapping.mqtt(message, topic: "a").name == "a/x|y")
         #expect(MQTTTopicMapping.mqtt(message, topic: "a").qos == .atMostOnce)

@@ -21,8 +21,8 @@ struct MQTTPacketRoundTripTests {
                 clientId: "", cleanSession: false, keepAlive: 0,
                 will: .init(topic: "a/b", payload: [1, 2], qos: .atLeastOnce, retain: true), username: "u",
                 password: [0xFF, 0])),
-            .connack(sessionPresent: false, returnCode: .accepted),
-            .connack(sessionPresent: true, returnCode: .notAuthorized),
+            .connack(sessionPresent: false, returnCode: MQTTConnectReturnCode.accepted.rawValue),
+            .connack(sessionPresent: true, returnCode: MQTTConnectReturnCode.notAuthorized.rawValue),
             .publish(MQTTPublish(topic: "sensors/t1", payload: Array("21.5".utf8))),
             .publish(MQTTPublish(topic: "s/é", payload: [], qos: .atLeastOnce, retain: true, dup: true, packetId: 65535)),
             .puback(packetId: 7),
@@ -34,7 +34,7 @@ struct MQTTPacketRoundTripTests {
             .suback(packetId: 1, returnCodes: [1, 0x80]),
             .unsubscribe(packetId: 2, filters: ["a/#"]),
             .unsuback(packetId: 2),
-            .pingreq, .pingresp, .disconnect,
+            .pingreq, .pingresp, .disconnect(),
         ])
     func roundTrip(_ packet: MQTTPacket) throws {
         #expect(try Self.roundTrip(packet) == packet)

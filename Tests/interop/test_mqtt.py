@@ -326,10 +326,10 @@ def test_protocol_errors_after_connect_close_the_connection(mqtt_broker, clients
     assert clients().connack[0] == 0
 
 
-def test_mqtt5_connect_is_answered_with_unacceptable_protocol_version(mqtt_broker):
+def test_other_protocol_levels_are_answered_with_unacceptable_protocol_version(mqtt_broker):
     s = raw_socket(mqtt_broker)
-    # MQTT 5: level 5 and a properties block after the keep-alive.
-    body = mqtt_string("MQTT") + bytes([5, 0x02]) + struct.pack(">H", 30) + b"\x00" + mqtt_string("v5")
+    # Level 6 does not exist; level 5 (MQTT 5) is served on the same port (test_mqtt5.py).
+    body = mqtt_string("MQTT") + bytes([6, 0x02]) + struct.pack(">H", 30) + b"\x00" + mqtt_string("v6")
     s.sendall(bytes([0x10, len(body)]) + body)
     assert read_until_closed(s) == bytes([0x20, 0x02, 0x00, 0x01])
     s.close()

@@ -3,9 +3,10 @@ import SluiceStorage
 import SluiceTransactions
 import Synchronization
 
-/// MQTT sessions for the MQTT access front (MQTT 3.1.1 §3.1.2.4): each client id's subscriptions
-/// and QoS 2 packet identifiers in flight. A clean-session-0 ("durable") session is written to
-/// `mqtt_sessions`, `mqtt_session_subscriptions` and `mqtt_session_qos2` (migration 0011) and
+/// MQTT sessions for the MQTT access front (MQTT 3.1.1 §3.1.2.4, MQTT 5 §4.1): each client id's
+/// subscriptions and QoS 2 packet identifiers in flight. A kept ("durable") session (MQTT 3.1.1
+/// clean session 0, or an MQTT 5 session expiry interval above 0) is written to
+/// `mqtt_sessions`, `mqtt_session_subscriptions` and `mqtt_session_qos2` (migrations 0011, 0012) and
 /// loaded at start, so it survives a restart, `kill -9` included; a clean session lives in memory
 /// for its connection only. The messages waiting for a session are not here: they are in the
 /// commit log, and its place in them is its consumer group's durable state.
@@ -34,14 +35,31 @@ public final class MQTTSessionStore: Sendable {
     public struct Session: Sendable, Equatable {
         /// Clean session 0: kept across connections and restarts.
         public var durable: Bool
-        /// Topic filter (as subscribed) → granted QoS.
+        /// Topic filter (as subscribed) → its MQTT 5 subscription options byte, whose low two
+        /// bits are the granted QoS (for an MQTT 3.1.1 subscription it is the QoS).
         public var filters: [String: UInt8] = [:]
+        /// Topic filter → its MQTT 5 subscription identifier, for the filters that have one.
+        public var identifiers: [String: Int] = [:]
+        /// Seconds a kept session outlives its connection (MQTT 5); nil never ends.
+        public var expirySeconds: UInt32?
+        /// When its last connection ended; nil while connected (or never ends).
+        public var disconnectedAtMs: Int64?
         /// QoS 2 PUBLISH packet ids from the client that were stored and await PUBREL.
         public var inbound: Set<UInt16> = []
         /// QoS 2 deliveries to the client that await PUBREC or PUBCOMP, by packet id.
         public var outbound: [UInt16: Outbound] = [:]
 
-        public init(durable: Bool) { self.durable = durable }
+        public init(durable: Bool, expirySeconds: UInt32? = nil) {
+            self.durable = durable
+            self.expirySeconds = expirySeconds
+        }
+
+        /// Whether a disconnected session with an expiry interval has outlived it at `nowMs`.
+        public func hasExpired(nowMs: Int64) -> Bool {
+            guard let expirySeconds, let disconnectedAtMs else { return false }
+            let (elapsed, overflow) = nowMs.subtractingReportingOverflow(disconnectedAtMs)
+            return !overflow && elapsed >= Int64(expirySeconds) * 1000
+        }
     }
 
     public enum Opened: Sendable, Equatable {
@@ -92,12 +110,16 @@ public final class MQTTSessionStore: Sendable {
         }
         var sessions: [String: Session] = [:]
         do {
-            let ids = try await executor.read { connection in
-                try connection.query("SELECT client_id FROM mqtt_sessions") { row in row.string(at: 0) }
+            let rows = try await executor.read { connection in
+                try connection.query("SELECT client_id, expiry_seconds, disconnected_at_ms FROM mqtt_sessions") { row in
+                    (row.string(at: 0), row.isNull(at: 1) ? nil : UInt32(clamping: row.int64(at: 1)),
+                     row.isNull(at: 2) ? nil : row.int64(at: 2))
+                }
             }
             let filters = try await executor.read { connection in
-                try connection.query("SELECT client_id, filter, qos FROM mqtt_session_subscriptions") { row in
-                    (row.string(at: 0), row.string(at: 1), UInt8(clamping: row.int64(at: 2)))
+                try connection.query("SELECT client_id, filter, options, identifier FROM mqtt_session_subscriptions") { row in
+                    (row.string(at: 0), row.string(at: 1), UInt8(clamping: row.int64(at: 2)),
+                     row.isNull(at: 3) ? nil : Int(clamping: row.int64(at: 3)))
                 }
             }
             let flows = try await executor.read { connection in
@@ -107,8 +129,18 @@ public final class MQTTSessionStore: Sendable {
                      row.int64(at: 4) != 0)
                 }
             }
-            for id in ids { sessions[id] = Session(durable: true) }
-            for (id, filter, qos) in filters { sessions[id]?.filters[filter] = qos }
+            let loadedAt = nowMs()
+            for (id, expiry, disconnectedAt) in rows {
+                var session = Session(durable: true, expirySeconds: expiry)
+                // A session with an expiry that was connected when the broker stopped: its
+                // connection ended now, as far as anyone can tell.
+                if expiry != nil { session.disconnectedAtMs = disconnectedAt ?? loadedAt }
+                sessions[id] = session
+            }
+            for (id, filter, options, identifier) in filters {
+                sessions[id]?.filters[filter] = options
+                sessions[id]?.identifiers[filter] = identifier
+            }
             for (id, direction, packetId, origin, released) in flows {
                 if direction == "in" {
                     sessions[id]?.inbound.insert(packetId)
@@ -144,27 +176,88 @@ public final class MQTTSessionStore: Sendable {
     /// empty one in memory.
     /// - Throws: `.storageFailure` when the write fails.
     public func open(_ clientId: String, durable: Bool) async throws(BrokerError) -> Opened {
+        try await open(clientId, cleanStart: !durable, expirySeconds: durable ? nil : 0)
+    }
+
+    /// Opens the session of an MQTT 5 connection (§3.1.2.4, §3.1.2.11.2): without `cleanStart` a
+    /// stored kept session resumes (unless it has expired); otherwise it is discarded. The
+    /// session is kept when `expirySeconds` is above 0 (nil: never expires), and then its expiry
+    /// is stored with it. The caller ends an expired session (`expired`) before opening.
+    /// - Throws: `.storageFailure` when the write fails.
+    public func open(_ clientId: String, cleanStart: Bool, expirySeconds: UInt32?) async throws(BrokerError) -> Opened {
         enum Step { case resumed(Session), full, write(dropStored: Bool) }
+        let durable = expirySeconds != 0
+        let now = nowMs()
         let step: Step = sessions.withLock { sessions in
             let old = sessions[clientId]
-            if durable, let old, old.durable { return .resumed(old) }
+            if !cleanStart, var old, old.durable, !old.hasExpired(nowMs: now) {
+                old.disconnectedAtMs = nil
+                old.expirySeconds = expirySeconds
+                old.durable = durable
+                sessions[clientId] = old
+                return .resumed(old)
+            }
             if old == nil, sessions.count >= maxSessions { return .full }
-            sessions[clientId] = Session(durable: durable)
+            sessions[clientId] = Session(durable: durable, expirySeconds: expirySeconds)
             return .write(dropStored: old?.durable == true)
         }
+        let expiry: SQLiteValue = expirySeconds.map { .integer(Int64($0)) } ?? .null
         switch step {
-        case .resumed(let session): return .resumed(session)
+        case .resumed(let session):
+            // The expiry may differ from the stored one; a session no longer kept leaves the disk.
+            try await write("update the MQTT session of \(clientId.prefix(64))", if: true) { connection in
+                if durable {
+                    try connection.run(
+                        "UPDATE mqtt_sessions SET expiry_seconds = ?, disconnected_at_ms = NULL WHERE client_id = ?",
+                        [expiry, .text(clientId)])
+                } else {
+                    try connection.run("DELETE FROM mqtt_sessions WHERE client_id = ?", [.text(clientId)])
+                }
+            }
+            return .resumed(session)
         case .full: return .full
         case .write(let dropStored):
-            let at = nowMs()
             try await write("store the MQTT session of \(clientId.prefix(64))", if: durable || dropStored) { connection in
                 try connection.run("DELETE FROM mqtt_sessions WHERE client_id = ?", [.text(clientId)])
                 if durable {
                     try connection.run(
-                        "INSERT INTO mqtt_sessions (client_id, created_at_ms) VALUES (?, ?)", [.text(clientId), .integer(at)])
+                        "INSERT INTO mqtt_sessions (client_id, created_at_ms, expiry_seconds) VALUES (?, ?, ?)",
+                        [.text(clientId), .integer(now), expiry])
                 }
             }
             return .new
+        }
+    }
+
+    /// A kept session's connection ended: with an expiry interval, the session now counts down
+    /// (`expirySeconds` replaces the CONNECT's when the DISCONNECT named one).
+    /// - Throws: `.storageFailure` when the write fails.
+    public func disconnected(_ clientId: String, expirySeconds: UInt32?) async throws(BrokerError) {
+        let now = nowMs()
+        let durable = change(clientId) { session in
+            session.expirySeconds = expirySeconds
+            session.disconnectedAtMs = expirySeconds == nil ? nil : now
+            return true
+        }
+        let expiry: SQLiteValue = expirySeconds.map { .integer(Int64($0)) } ?? .null
+        let at: SQLiteValue = expirySeconds == nil ? .null : .integer(now)
+        try await write("mark the MQTT session of \(clientId.prefix(64)) disconnected", if: durable) { connection in
+            try connection.run(
+                "UPDATE mqtt_sessions SET expiry_seconds = ?, disconnected_at_ms = ? WHERE client_id = ?",
+                [expiry, at, .text(clientId)])
+        }
+    }
+
+    /// The ids of disconnected sessions whose expiry interval has passed, at most `limit`.
+    public func expired(limit: Int = 256) -> [String] {
+        let now = nowMs()
+        return sessions.withLock { sessions in
+            var ids: [String] = []
+            for (id, session) in sessions where session.hasExpired(nowMs: now) {
+                ids.append(id)
+                if ids.count >= limit { break }
+            }
+            return ids
         }
     }
 
@@ -177,21 +270,38 @@ public final class MQTTSessionStore: Sendable {
         }
     }
 
+    /// An MQTT 3.1.1 subscription: its options are its QoS.
     public func subscribed(_ clientId: String, filter: String, qos: UInt8) async throws(BrokerError) {
+        try await subscribed(clientId, filter: filter, options: qos)
+    }
+
+    /// A subscription with its MQTT 5 options byte (QoS in the low two bits) and subscription
+    /// identifier (1 to 268,435,455; nil for none).
+    public func subscribed(_ clientId: String, filter: String, options: UInt8, identifier: Int? = nil)
+        async throws(BrokerError)
+    {
+        let options = options & 0x3F
+        let identifier = identifier.flatMap { (1...268_435_455).contains($0) ? $0 : nil }
         let durable = change(clientId) { session in
-            guard session.filters[filter] != qos else { return false }
-            session.filters[filter] = qos
+            guard session.filters[filter] != options || session.identifiers[filter] != identifier else { return false }
+            session.filters[filter] = options
+            session.identifiers[filter] = identifier
             return true
         }
+        let stored: SQLiteValue = identifier.map { .integer(Int64($0)) } ?? .null
         try await write("store an MQTT subscription", if: durable) { connection in
             try connection.run(
-                "INSERT OR REPLACE INTO mqtt_session_subscriptions (client_id, filter, qos) VALUES (?, ?, ?)",
-                [.text(clientId), .text(filter), .integer(Int64(qos))])
+                "INSERT OR REPLACE INTO mqtt_session_subscriptions (client_id, filter, qos, options, identifier) "
+                    + "VALUES (?, ?, ?, ?, ?)",
+                [.text(clientId), .text(filter), .integer(Int64(options & 0b11)), .integer(Int64(options)), stored])
         }
     }
 
     public func unsubscribed(_ clientId: String, filter: String) async throws(BrokerError) {
-        let durable = change(clientId) { $0.filters.removeValue(forKey: filter) != nil }
+        let durable = change(clientId) { session in
+            session.identifiers[filter] = nil
+            return session.filters.removeValue(forKey: filter) != nil
+        }
         try await write("delete an MQTT subscription", if: durable) { connection in
             try connection.run(
                 "DELETE FROM mqtt_session_subscriptions WHERE client_id = ? AND filter = ?", [.text(clientId), .text(filter)])
