@@ -178,13 +178,14 @@ fuzz: deps
 	$(MAKE) fuzz-libfuzzer
 
 ## libFuzzer (-sanitize=fuzzer, debug so bounds preconditions stay on) on the commit log's record
-## decoder and recovery scanner, FUZZ_SECONDS each, in its own scratch path. New inputs go to
+## decoder and recovery scanner, the MQTT packet decoder and the HTTP access front's XML and header
+## parsers, FUZZ_SECONDS each, in its own scratch path. New inputs go to
 ## .build-fuzz/corpus; the committed seeds are Tests/fuzz-corpus (scripts/make-fuzz-corpus.py).
 ## Recovery opens a real data folder per input: it runs in /dev/shm when there is one (4x faster).
 FUZZ_SECONDS ?= 60
 fuzz-libfuzzer:
 	$(SWIFT) build --scratch-path .build-fuzz --product sluice-fuzz-storage -Xswiftc -sanitize=fuzzer -Xswiftc -DSLUICE_LIBFUZZER
-	mkdir -p .build-fuzz/corpus/record .build-fuzz/corpus/recovery .build-fuzz/corpus/mqtt .build-fuzz/crashes
+	mkdir -p .build-fuzz/corpus/record .build-fuzz/corpus/recovery .build-fuzz/corpus/mqtt .build-fuzz/corpus/http .build-fuzz/crashes
 	SLUICE_FUZZ_TARGET=record .build-fuzz/debug/sluice-fuzz-storage -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		-artifact_prefix=.build-fuzz/crashes/record- -print_final_stats=1 .build-fuzz/corpus/record Tests/fuzz-corpus/record
 	TMPDIR=$$( [ -d /dev/shm ] && echo /dev/shm || echo /tmp ) \
@@ -192,6 +193,8 @@ fuzz-libfuzzer:
 		-artifact_prefix=.build-fuzz/crashes/recovery- -print_final_stats=1 .build-fuzz/corpus/recovery Tests/fuzz-corpus/recovery
 	SLUICE_FUZZ_TARGET=mqtt .build-fuzz/debug/sluice-fuzz-storage -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 		-artifact_prefix=.build-fuzz/crashes/mqtt- -print_final_stats=1 .build-fuzz/corpus/mqtt Tests/fuzz-corpus/mqtt
+	SLUICE_FUZZ_TARGET=http .build-fuzz/debug/sluice-fuzz-storage -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		-artifact_prefix=.build-fuzz/crashes/http- -print_final_stats=1 .build-fuzz/corpus/http Tests/fuzz-corpus/http
 
 ## Regenerate committed code: protobuf/gRPC Swift from proto/ (RocketMQ into SluiceWire, the etcd v3
 ## subset into EtcdWire), embedded migrations from migrations/.

@@ -366,7 +366,7 @@ let package = Package(
         // -sanitize=fuzzer in .build-fuzz.
         .executableTarget(
             name: "sluice-fuzz-storage",
-            dependencies: ["SluiceStorage", "SluiceMQTTWire"],
+            dependencies: ["SluiceStorage", "SluiceMQTTWire", "SluiceHTTPWire"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

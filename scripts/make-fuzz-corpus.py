@@ -71,3 +71,26 @@ recovery = {
 for name, data in recovery.items():
     open(f"{root}/recovery/{name}", "wb").write(data)
 print(f"wrote {len(corpus)} record and {len(recovery)} recovery seeds under {root}")
+
+# The HTTP access front's parsers (SLUICE_FUZZ_TARGET=http): the first byte picks the parser
+# (0 publish document, 1 receipt handles, 2 Properties text, 3 Authorization, 4 Date, 5 any XML).
+os.makedirs(f"{root}/http", exist_ok=True)
+http = {
+    "publish": b"\x00<?xml version=\"1.0\" encoding=\"UTF-8\"?><Message><MessageBody>hello &amp; &lt;world&gt;</MessageBody>"
+               b"<MessageTag>tagA</MessageTag><Properties>KEYS:k1|__STARTDELIVERTIME:1700000000000|a:b|</Properties></Message>",
+    "publish-cdata": b"\x00<Message><MessageBody><![CDATA[<raw> & body]]></MessageBody></Message>",
+    "publish-no-body": b"\x00<Message><MessageTag>t</MessageTag></Message>",
+    "handles": b"\x01<?xml version=\"1.0\"?><ReceiptHandles><ReceiptHandle>abc-1</ReceiptHandle>"
+               b"<ReceiptHandle>abc-2</ReceiptHandle></ReceiptHandles>",
+    "handles-too-many": b"\x01<ReceiptHandles>" + b"<ReceiptHandle>h</ReceiptHandle>" * 17 + b"</ReceiptHandles>",
+    "properties": b"\x02KEYS:a b|__TransCheckT:10|dup:1|dup:2|::|x:|:y|a:b:c|",
+    "authorization": b"\x03MQ AKID123:dGhpcyBpcyBub3QgYSByZWFsIHNpZ25hdHVyZQ==",
+    "authorization-odd": b"\x03MQ :::",
+    "date": b"\x04Mon, 07 Dec 2026 00:00:00 GMT",
+    "date-bad": b"\x04Feb 31 99999 25:61:61 XYZ",
+    "xml-deep": b"\x05" + b"<a>" * 10 + b"x" + b"</a>" * 10,
+    "xml-entities": b"\x05<a x='1' y=\"2\">&#65;&#x42;&quot;&apos;&unknown;</a>",
+}
+for name, data in http.items():
+    open(f"{root}/http/{name}", "wb").write(data)
+print(f"wrote {len(http)} http seeds under {root}/http")

@@ -20,7 +20,7 @@ public struct RequestSignature: Sendable, Equatable {
 
     /// Parses `MQ id:signature`.
     /// - Throws: `.malformed` for another scheme, no ':', an empty id, or a signature that is
-    ///   not base64; `.tooLarge` past `maxHeaderBytes`.
+    ///   empty or not base64; `.tooLarge` past `maxHeaderBytes`.
     public static func parse(authorization: String) throws(HTTPWireError) -> RequestSignature {
         guard authorization.utf8.count <= maxHeaderBytes else {
             throw HTTPWireError(.tooLarge, "the Authorization header is over \(maxHeaderBytes) bytes")
@@ -37,6 +37,8 @@ public struct RequestSignature: Sendable, Equatable {
         guard let signature = Base64.decode(credential[credential.index(after: colon)...]) else {
             throw HTTPWireError(.malformed, "the signature in the Authorization header is not base64")
         }
+        // Found by the fuzzer: `MQ ak:` parsed, and only failed later as a wrong signature.
+        guard !signature.isEmpty else { throw HTTPWireError(.malformed, "the Authorization header carries no signature") }
         return RequestSignature(accessId: accessId, signature: signature)
     }
 

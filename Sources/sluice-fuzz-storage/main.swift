@@ -5,12 +5,14 @@
 // only segment of a data folder (first byte: flags, 1 = unclean stop, 2 = a checkpoint whose
 // length is the second byte follows) and opens the log, reading back every indexed record;
 // `mqtt` feeds it to the MQTT packet decoder as a client's byte stream, and checks that every
-// packet it accepts encodes back to a packet that decodes the same (issue 16 item 5).
+// packet it accepts encodes back to a packet that decodes the same (issue 16 item 5); `http`
+// feeds the HTTP access front's parsers what a client controls (`fuzzHTTP`).
 //
 // Built with `-sanitize=fuzzer -D SLUICE_LIBFUZZER` (`make fuzz-libfuzzer`, scratch path
 // .build-fuzz) this is a libFuzzer binary taking libFuzzer's flags and corpus folders. A plain
 // build replays the files and folders given as arguments once each, as a regression run.
 import Foundation
+import SluiceHTTPWire
 import SluiceMQTTWire
 @_spi(Fuzzing) import SluiceStorage
 
@@ -32,6 +34,8 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         _ = StorageFuzzing.recover(directory: scratch, segment: rest, checkpoint: checkpoint, unclean: flags & 1 != 0)
     case "mqtt":
         fuzzMQTT(Array(bytes))
+    case "http":
+        fuzzHTTP(Array(bytes))
     default:
         _ = StorageFuzzing.decode(bytes)
     }
@@ -55,6 +59,42 @@ func fuzzMQTT(_ bytes: [UInt8]) {
         let again = try? decoder.decode(decoded.packet.encode(version: decoder.version))
         precondition(again?.packet == decoded.packet, "MQTT round trip changed \(decoded.packet)")
         rest = rest.dropFirst(decoded.consumed)
+    }
+}
+
+/// The first byte picks what a client of the HTTP access front controls; the rest is that input.
+/// A refusal is the expected answer to most inputs; a trap, a parse that breaks its own limits,
+/// or a properties text that does not survive formatting and parsing again is a finding.
+func fuzzHTTP(_ bytes: [UInt8]) {
+    guard let selector = bytes.first else { return }
+    let input = bytes.dropFirst()
+    let text = String(decoding: input, as: UTF8.self)
+    switch selector % 6 {
+    case 0:
+        // A publish document, with a body limit small enough for the fuzzer to cross.
+        if let message = try? PublishRequestBody.parse(input, maxBodyBytes: 256) {
+            precondition(message.body.utf8.count <= 256, "a publish body past its limit was accepted")
+            _ = try? MessageProperties.parse(message.properties)
+        }
+    case 1:
+        if let handles = try? ReceiptHandlesBody.parse(input) {
+            precondition(!handles.isEmpty && handles.count <= ReceiptHandlesBody.maxHandles, "\(handles.count) handles")
+            precondition(handles.allSatisfy { $0.utf8.count <= ReceiptHandlesBody.maxHandleBytes }, "a handle past its limit")
+        }
+    case 2:
+        guard let pairs = try? MessageProperties.parse(text) else { return }
+        precondition(pairs.count <= MessageProperties.maxCount, "\(pairs.count) properties")
+        let again = try? MessageProperties.parse(MessageProperties.format(pairs))
+        precondition(
+            again.map { $0.map(\.name) == pairs.map(\.name) && $0.map(\.value) == pairs.map(\.value) } == true,
+            "properties changed through format and parse: \(pairs)")
+    case 3:
+        _ = try? RequestSignature.parse(authorization: text)
+    case 4:
+        _ = HTTPDate.epochSeconds(text)
+    default:
+        // Any document at the reader's default limits.
+        _ = try? XMLReader.parse(input)
     }
 }
 

@@ -30,7 +30,7 @@ struct RequestSignatureTests {
     @Test(
         "refuses malformed Authorization headers",
         arguments: ["", "MQ", "MQ ak", "MQ :c2ln", "Basic ak:c2ln", "MQ ak:not base64!", "MQ ak:abc", "MQ ak:ab=c",
-            "MQ ak:" + String(repeating: "A", count: 2000)])
+            "MQ ak:", "MQ :::", "MQ ak:" + String(repeating: "A", count: 2000)])
     func malformed(_ header: String) {
         #expect(throws: HTTPWireError.self) { try RequestSignature.parse(authorization: header) }
     }
