@@ -84,6 +84,8 @@ http = {
                b"<ReceiptHandle>abc-2</ReceiptHandle></ReceiptHandles>",
     "handles-too-many": b"\x01<ReceiptHandles>" + b"<ReceiptHandle>h</ReceiptHandle>" * 17 + b"</ReceiptHandles>",
     "properties": b"\x02KEYS:a b|__TransCheckT:10|dup:1|dup:2|::|x:|:y|a:b:c|",
+    # Found by libFuzzer: a ':' followed by a combining mark (U+0483) is one Character in Swift.
+    "properties-combining-mark": "\x02dup:\u0483dup:2|a:b|\u0483|:\u0483x".encode(),
     "authorization": b"\x03MQ AKID123:dGhpcyBpcyBub3QgYSByZWFsIHNpZ25hdHVyZQ==",
     "authorization-odd": b"\x03MQ :::",
     "date": b"\x04Mon, 07 Dec 2026 00:00:00 GMT",

@@ -9,11 +9,13 @@ public enum MessageProperties {
     /// - Throws: `.tooLarge` past `maxCount` entries.
     public static func parse(_ text: String) throws(HTTPWireError) -> [(name: String, value: String)] {
         var pairs: [(name: String, value: String)] = []
-        for entry in text.split(separator: "|", omittingEmptySubsequences: true) {
-            let parts = entry.split(separator: ":", omittingEmptySubsequences: false)
+        // Split on the bytes, as the SDK splits on code points: splitting Characters would keep
+        // a ':' or '|' followed by a combining mark inside a name (found by the fuzzer).
+        for entry in text.utf8.split(separator: UInt8(ascii: "|"), omittingEmptySubsequences: true) {
+            let parts = entry.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { continue }
-            let name = String(parts[0])
-            let value = String(parts[1])
+            let name = String(decoding: parts[0], as: UTF8.self)
+            let value = String(decoding: parts[1], as: UTF8.self)
             if let existing = pairs.firstIndex(where: { $0.name == name }) {
                 pairs[existing].value = value
                 continue

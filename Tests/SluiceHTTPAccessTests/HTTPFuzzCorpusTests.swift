@@ -39,6 +39,11 @@ struct HTTPFuzzCorpusTests {
         let again = try MessageProperties.parse(MessageProperties.format(properties))
         #expect(again.map(\.name) == properties.map(\.name) && again.map(\.value) == properties.map(\.value))
 
+        // libFuzzer's first finding: a separator followed by a combining mark is still a separator.
+        let combining = try MessageProperties.parse(
+            String(decoding: try seed("properties-combining-mark").input, as: UTF8.self))
+        #expect(combining.map(\.name) == ["a"] && combining.map(\.value) == ["b"])
+
         let signature = try RequestSignature.parse(
             authorization: String(decoding: try seed("authorization").input, as: UTF8.self))
         #expect(signature.accessId == "AKID123")
