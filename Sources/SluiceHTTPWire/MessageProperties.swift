@@ -9,20 +9,30 @@ public enum MessageProperties {
     /// - Throws: `.tooLarge` past `maxCount` entries.
     public static func parse(_ text: String) throws(HTTPWireError) -> [(name: String, value: String)] {
         var pairs: [(name: String, value: String)] = []
+        var positions: [String: Int] = [:]
         // Split on the bytes, as the SDK splits on code points: splitting Characters would keep
-        // a ':' or '|' followed by a combining mark inside a name (found by the fuzzer).
-        for entry in text.utf8.split(separator: UInt8(ascii: "|"), omittingEmptySubsequences: true) {
-            let parts = entry.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { continue }
-            let name = String(decoding: parts[0], as: UTF8.self)
-            let value = String(decoding: parts[1], as: UTF8.self)
-            if let existing = pairs.firstIndex(where: { $0.name == name }) {
+        // a ':' or '|' followed by a combining mark inside a name (found by the fuzzer). One pass,
+        // no array of entries, and a repeated name found by hash: a body of a million `a:b|`
+        // costs linear time and no per-entry allocation beyond the pairs kept.
+        let bytes = Array(text.utf8)
+        var start = 0
+        while start < bytes.count {
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: "|")) ?? bytes.count
+            let entry = bytes[start..<end]
+            start = end + 1
+            guard let colon = entry.firstIndex(of: UInt8(ascii: ":")), colon > entry.startIndex, colon < end - 1,
+                !entry[(colon + 1)...].contains(UInt8(ascii: ":"))
+            else { continue }
+            let name = String(decoding: entry[..<colon], as: UTF8.self)
+            let value = String(decoding: entry[(colon + 1)...], as: UTF8.self)
+            if let existing = positions[name] {
                 pairs[existing].value = value
                 continue
             }
             guard pairs.count < maxCount else {
                 throw HTTPWireError(.tooLarge, "Properties has more than \(maxCount) entries")
             }
+            positions[name] = pairs.count
             pairs.append((name, value))
         }
         return pairs

@@ -57,4 +57,18 @@ struct HTTPFuzzCorpusTests {
         #expect(throws: HTTPWireError.self) { try XMLReader.parse(try seed("xml-deep").input) }
         _ = try? XMLReader.parse(try seed("xml-entities").input)
     }
+
+    @Test("Properties: a repeated name keeps its last value however often it comes; distinct names stop at the limit")
+    func repeatedNames() throws {
+        let repeated = String(repeating: "a:1|", count: 100_000) + "a:2|b:3"
+        let pairs = try MessageProperties.parse(repeated)
+        #expect(pairs.map(\.name) == ["a", "b"] && pairs.map(\.value) == ["2", "3"])
+        let atLimit = (0..<MessageProperties.maxCount).map { "k\($0):v|k\($0):w|" }.joined()
+        #expect(try MessageProperties.parse(atLimit).count == MessageProperties.maxCount)
+        #expect(try MessageProperties.parse(atLimit).allSatisfy { $0.value == "w" })
+        #expect(throws: HTTPWireError.self) { try MessageProperties.parse(atLimit + "extra:1|") }
+        // Separators at every edge: empty entries, a lone ':', an entry ending at the text's end.
+        #expect(try MessageProperties.parse("||:|a:|:b|x:y").map(\.name) == ["x"])
+        #expect(try MessageProperties.parse("").isEmpty)
+    }
 }
