@@ -37,6 +37,7 @@ extension BrokerConfiguration {
         case .trace: .string(traceEnabled ? "on" : "off")
         case .transactionCheckExhausted: .string(checkBudgetPolicy == .park ? "park" : "rollback")
         case .transactionHold: .string(DurationParser.format(transactionHold))
+        case .transactionEndFlush: .string(transactionEndFlush.rawValue)
         case .autoCreateGroups: .string(autoCreateGroups ? "on" : "off")
         case .grpcServer: .string(grpcServer.rawValue)
         case .grpcMaxConnections, .grpcMaxConcurrentStreams, .grpcMaxInflightRequests, .grpcMaxBufferedRequestBytes:

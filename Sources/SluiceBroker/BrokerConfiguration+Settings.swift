@@ -110,6 +110,11 @@ extension BrokerConfiguration {
                 throw invalid("expected 0 (off) to 5s; got '\(value)'")
             }
             transactionHold = hold
+        case .transactionEndFlush:
+            guard let mode = TransactionEndFlush(rawValue: value) else {
+                throw invalid("expected deferred or sync; got '\(value)'")
+            }
+            transactionEndFlush = mode
         case .segmentSize:
             let bytes = try parsed(ByteSizeParser.parse(value))
             guard Limits.segmentSizeBytes.contains(bytes) else {

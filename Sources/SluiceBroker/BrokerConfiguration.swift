@@ -37,6 +37,8 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var transactionTimeout: Duration = .seconds(6)
     /// How long a half message may wait in memory for its end (0: not at all).
     public var transactionHold: Duration = .milliseconds(500)
+    /// When a producer's end of a held half is answered under sync flush (docs/transactions.md).
+    public var transactionEndFlush = TransactionEndFlush.deferred
     /// How often unresolved half messages are checked again (RocketMQ default 30 s).
     public var transactionCheckInterval: Duration = .seconds(30)
     /// How many check-backs before a half message is given up (RocketMQ default 15).
@@ -126,6 +128,19 @@ extension BrokerConfiguration {
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "sluice"
         return "\(host)-\(grpcPort)"
     }
+}
+
+/// `--transaction-end-flush`: how durable a producer's commit or rollback of a held half must be
+/// before it is answered.
+public enum TransactionEndFlush: String, Sendable, Hashable, CaseIterable {
+    /// Answered once written; synced with the next half (or 5 ms later at most). A decision lost to
+    /// a power loss is recovered by checking the half back with its producer.
+    case deferred
+    /// Answered after its own `fdatasync`, like every other append under sync flush.
+    case sync
+
+    /// The storage engine's durability for such a decision.
+    public var appendDurability: AppendDurability { self == .deferred ? .deferred : .policy }
 }
 
 /// The two flush modes, named as on the command line.

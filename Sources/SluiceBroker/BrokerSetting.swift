@@ -19,6 +19,7 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case trace
     case transactionCheckExhausted = "transaction-check-exhausted"
     case transactionHold = "transaction-hold"
+    case transactionEndFlush = "transaction-end-flush"
     case autoCreateGroups = "auto-create-groups"
     case grpcServer = "grpc-server"
     case grpcMaxConnections = "grpc-max-connections"
@@ -84,6 +85,8 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
             "When a transaction's check-backs are used up: park (keep it for its producer or an operator) or rollback, as RocketMQ does (default park)."
         case .transactionHold:
             "How long a half message waits in memory for its EndTransaction before it is written to the transaction table: a transaction ended within it costs one table row; 0 writes every half at once (default 500ms, at most 5s)."
+        case .transactionEndFlush:
+            "With --flush sync, when a producer's commit or rollback of a held half is answered: deferred, once written (the next sync, at most 5ms later, makes it durable; a power loss before it leaves the half to be checked back); sync, after its own fdatasync (default deferred; replicated groups always sync)."
         case .autoCreateGroups: "on: a consumer group appears on first use with the defaults; off: it must be created first (default on)."
         case .grpcServer:
             "direct: Sluice's own gRPC server on swift-nio-http2 (one task per call); grpc-swift: grpc-swift's server (default direct)."

@@ -22,6 +22,8 @@ public final class StoreService: Service, CustomStringConvertible {
     /// table as prepared (`--transaction-hold`): most transactions end well within it and cost one
     /// final row. nil: every half goes to the table at once.
     private let halfTableDelay: Duration?
+    /// How durable a producer's end of a held half must be before it is answered.
+    private let transactionDecisionDurability: AppendDurability
     private let logger: Logger
     private let checkBacks: CheckBackWiring?
     private let autoCreateGroups: Bool
@@ -64,8 +66,10 @@ public final class StoreService: Service, CustomStringConvertible {
         handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil, autoCreateGroups: Bool = true,
         trace: MessageTraceRecorder.Configuration? = nil, clientLimits: ClientLimits = ClientLimits(),
         bootstrapUsers: [BootstrapCredential] = [], logOpened: (@Sendable (CommitLog) async throws -> Void)? = nil,
-        metadataLeader: (@Sendable () -> String?)? = nil, routeWriter: (any TopicRouteWriter)? = nil, logger: Logger
+        metadataLeader: (@Sendable () -> String?)? = nil, routeWriter: (any TopicRouteWriter)? = nil,
+        transactionDecisionDurability: AppendDurability = .policy, logger: Logger
     ) {
+        self.transactionDecisionDurability = transactionDecisionDurability
         self.routeWriter = routeWriter
         self.metadataLeader = metadataLeader
         self.logOpened = logOpened
@@ -307,7 +311,7 @@ public final class StoreService: Service, CustomStringConvertible {
         }
         let coordinator = TransactionCoordinator(
             log: log, store: store, logger: Logger(label: "sluice.transactions"), nowMs: { WallClock.nowMs() },
-            trace: trace, halfTableDelay: halfTableDelay)
+            trace: trace, halfTableDelay: halfTableDelay, decisionDurability: transactionDecisionDurability)
         do throws(BrokerError) {
             _ = try await coordinator.reconcile()
         } catch {

@@ -124,15 +124,20 @@ public final class CommitLog: Sendable {
 
     // MARK: appending
 
-    /// Appends one record; returns once it is as durable as the flush policy promises.
+    /// Appends one record; returns once it is as durable as the flush policy promises, or (with
+    /// `.deferred`, under sync flush) once written, to be synced and made readable shortly after.
     /// - Throws: `.invalidArgument` / `.recordTooLarge` for a bad record (nothing is written),
     ///   `.diskFull` when no space is left (nothing stored is harmed; later appends work again once
     ///   there is room), `.io` when the log can no longer be written, `.closed` after `close()`.
-    public func append(_ record: MessageRecord) async throws(StorageError) -> AppendResult {
+    public func append(_ record: MessageRecord, durability: AppendDurability = .policy) async throws(StorageError) -> AppendResult {
         let encoded = try encode(record)
         let started = ContinuousClock.now
         let result: Result<AppendResult, StorageError> = await withUnsafeContinuation { continuation in
-            writer.submit(.append(encoded.pending(.single(continuation))))
+            var pending = encoded.pending(.single(continuation))
+            // Replicated acknowledgements wait for followers, which copy only readable records:
+            // a deferred append would wait for the next sync as well, so it is not deferred.
+            pending.durability = acknowledgementGate.withLockedValue({ $0 }) == nil ? durability : .policy
+            writer.submit(.append(pending))
         }
         let appended = try result.get()
         if let gate = acknowledgementGate.withLockedValue({ $0 }) {
@@ -332,6 +337,22 @@ public final class CommitLog: Sendable {
                 return .success(())
             } catch {
                 return .failure(error.storageError("checkpoint failed"))
+            }
+        }
+        try result.get()
+    }
+
+    /// Syncs now if deferred appends (`AppendDurability.deferred`) wait for a sync, making them
+    /// durable and readable; returns at once when none do. For a writer that must not let
+    /// another store get ahead of the log (the transaction table).
+    public func syncDeferred() async throws(StorageError) {
+        let closed = Result<Void, StorageError>.failure(StorageError(.closed, "the commit log is closed"))
+        let result: Result<Void, StorageError> = await onWriterThread(whenClosed: closed) { writer in
+            do throws(SystemCallError) {
+                try writer.syncDeferred()
+                return .success(())
+            } catch {
+                return .failure(error.storageError("cannot sync deferred appends"))
             }
         }
         try result.get()

@@ -5,6 +5,9 @@ public struct CommitLogConfiguration: Sendable {
     /// Size of each preallocated segment file. RocketMQ uses 1 GiB; tests use a few KiB.
     public var segmentSizeBytes: Int = 1 << 30
     public var flush: FlushPolicy = .sync
+    /// Under sync flush, the longest a `AppendDurability.deferred` append waits for a sync that
+    /// another append brings; then the writer syncs for it alone.
+    public var deferredSyncDelay: Duration = .milliseconds(5)
     /// Entries per queue-index file (24 bytes each).
     public var queueIndexEntriesPerFile: Int = 300_000
     /// Entries per key-index file (24 bytes each, plus a slot table of half as many u32).

@@ -14,3 +14,17 @@ public enum FlushPolicy: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+/// How durable one append must be before it completes. Only `FlushPolicy.sync` tells the two
+/// apart: under async flush every append is deferred anyway.
+public enum AppendDurability: Sendable, Hashable {
+    /// As the flush policy promises (sync flush: after the `fdatasync` that covers it).
+    case policy
+    /// Completes once written to the page cache; made durable — and only then readable through
+    /// queues, by consumers and by followers — by the next sync: the next policy-durable batch,
+    /// or `CommitLogConfiguration.deferredSyncDelay` after it at the latest. For records whose
+    /// loss in a power failure something else repairs: a transaction's commit or rollback, whose
+    /// half stays durable and is checked back with its producer if the decision is lost.
+    /// A `kill -9` loses nothing: the page cache survives, and recovery syncs what it finds.
+    case deferred
+}

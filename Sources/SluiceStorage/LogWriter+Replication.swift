@@ -107,6 +107,8 @@ extension LogWriter {
             return .failure(StorageError(.offsetOutOfRange, "no segment holds offset \(offset)"))
         }
         do throws(SystemCallError) {
+            // Every index is published below; deferred appends past the cut go with the tail.
+            unsyncedDeferred = nil
             shared.publishEnd(offset)
             for index in shared.allQueueIndexes() {
                 index.truncate(atOrAfterPhysical: offset)

@@ -16,6 +16,7 @@ struct PendingAppend {
     var keys: [String]
     /// The second queue indexing this record and where its offset sits in `buffer`.
     var secondary: (queue: QueueID, position: Int)?
+    var durability: AppendDurability = .policy
     /// Who waits for the result: completed exactly once, through `complete`.
     var completion: AppendCompletion
 
@@ -99,6 +100,18 @@ final class LogWriter: @unchecked Sendable {
     /// Set after a failed `fdatasync`: the kernel may have dropped dirty pages, so nothing more is
     /// acknowledged until a restart recovers from what is really on disk.
     var failure: StorageError?
+    /// Deferred appends (`AppendDurability.deferred`) written and acknowledged but not yet synced,
+    /// so not yet readable: the next `flushLog()` publishes them.
+    var unsyncedDeferred: UnsyncedDeferred?
+
+    struct UnsyncedDeferred {
+        /// When the first of them was written: they are synced `deferredSyncDelay` after it.
+        var since: ContinuousClock.Instant
+        /// Where their data ends: the readable end once synced.
+        var end: UInt64
+        /// The queues their entries were written to, unpublished.
+        var indexes: [ObjectIdentifier: QueueIndex] = [:]
+    }
 
     private let fsyncTimer = Metrics.Timer(label: "sluice_fsync_seconds")
     private let logBytesGauge = Gauge(label: "sluice_commitlog_bytes")
@@ -232,6 +245,9 @@ final class LogWriter: @unchecked Sendable {
         var wait = configuration.checkpointInterval
         if case .async(let interval) = configuration.flush { wait = min(wait, interval) }
         wait = min(wait, configuration.retention.checkInterval)
+        if let unsyncedDeferred {
+            wait = min(wait, configuration.deferredSyncDelay - (ContinuousClock.now - unsyncedDeferred.since))
+        }
         let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
         return Date(timeIntervalSinceNow: max(0.001, seconds))
     }
@@ -240,6 +256,7 @@ final class LogWriter: @unchecked Sendable {
         let now = ContinuousClock.now
         do throws(SystemCallError) {
             if case .async(let interval) = configuration.flush, now - lastFlush >= interval { try flushLog() }
+            if let unsyncedDeferred, now - unsyncedDeferred.since >= configuration.deferredSyncDelay { try flushLog() }
             if now - lastCheckpoint >= configuration.checkpointInterval { try writeCheckpoint() }
         } catch {
             // After a failed fdatasync the kernel may have dropped the dirty pages: acknowledge
@@ -332,6 +349,9 @@ final class LogWriter: @unchecked Sendable {
         var keys: [(hash: UInt32, physicalOffset: UInt64)] = []
         keys.reserveCapacity(keyCount)
 
+        // A batch of deferred appends alone is written but neither synced nor made readable: the
+        // next sync does both (a reader never sees a record less durable than the policy says).
+        let holdsVisibility = configuration.flush == .sync && batch.allSatisfy { $0.durability == .deferred }
         var rollFailure: StorageError?
         for append in batch {
             if let rollFailure {
@@ -409,7 +429,7 @@ final class LogWriter: @unchecked Sendable {
                     path: run.segment.path)
                 if !unsyncedSegments.contains(where: { $0 === run.segment }) { unsyncedSegments.append(run.segment) }
             }
-            if configuration.flush == .sync && !accepted.isEmpty { try flushLog() }
+            if configuration.flush == .sync && !accepted.isEmpty && !holdsVisibility { try flushLog() }
         } catch {
             // Nothing of this batch is acknowledged; the next batch overwrites the same bytes.
             writePosition = startPosition
@@ -421,12 +441,27 @@ final class LogWriter: @unchecked Sendable {
             return
         }
 
+        let touched = queues.queues.filter { !$0.entries.isEmpty }
+        if holdsVisibility && !accepted.isEmpty {
+            for queue in touched { queue.index.write(contentsOf: queue.entries) }
+            // Key look-ups read through `read(at:)`, which stops at the readable end: an entry
+            // ahead of its record is skipped until the sync.
+            shared.keyIndex.insert(contentsOf: keys, storeTimestampMs: storeTime)
+            var unsynced = unsyncedDeferred ?? UnsyncedDeferred(since: .now, end: writePosition)
+            unsynced.end = writePosition
+            for queue in touched { unsynced.indexes[ObjectIdentifier(queue.index)] = queue.index }
+            unsyncedDeferred = unsynced
+            shared.recordBatch(records: accepted.count, bytes: Int(writePosition - startPosition))
+            logBytesGauge.record(Int64(writePosition - shared.minOffset))
+            for item in accepted { item.append.complete(.success(item.result)) }
+            for (append, error) in failed { append.complete(.failure(error)) }
+            return
+        }
         // The data is written (and synced under sync flush): make it readable, then index it, one
         // lock per queue and one for the key index. In this order a reader that sees an index
         // entry can always read its record (the other order let a consumer find an entry whose
         // record was still past the readable end, and skip it).
         shared.publishEnd(writePosition)
-        let touched = queues.queues.filter { !$0.entries.isEmpty }
         for queue in touched { queue.index.write(contentsOf: queue.entries) }
         shared.keyIndex.insert(contentsOf: keys, storeTimestampMs: storeTime)
         for queue in touched { queue.index.publish() }
@@ -486,7 +521,10 @@ final class LogWriter: @unchecked Sendable {
 
     /// `fdatasync` of every segment written since the last sync.
     func flushLog() throws(SystemCallError) {
-        guard !unsyncedSegments.isEmpty else { return }
+        guard !unsyncedSegments.isEmpty else {
+            publishSyncedDeferred()
+            return
+        }
         let started = ContinuousClock.now
         for segment in unsyncedSegments {
             try segment.file.syncData()
@@ -496,6 +534,22 @@ final class LogWriter: @unchecked Sendable {
         lastFlush = ContinuousClock.now
         fsyncTimer.recordNanoseconds(Int64((lastFlush - started) / .nanoseconds(1)))
         shared.publishFlushed(writePosition)
+        publishSyncedDeferred()
+    }
+
+    /// Makes the deferred appends synced by the last `flushLog()` readable: their end first, then
+    /// their index entries, then the wake-ups (the order `process` keeps).
+    private func publishSyncedDeferred() {
+        guard let unsynced = unsyncedDeferred else { return }
+        unsyncedDeferred = nil
+        if shared.visibleEnd < unsynced.end { shared.publishEnd(unsynced.end) }
+        for index in unsynced.indexes.values { index.publish() }
+        if !unsynced.indexes.isEmpty { shared.notifyAppended(unsynced.indexes.values.map(\.queue)) }
+    }
+
+    /// Syncs now if deferred appends wait for it (`CommitLog.syncDeferred()`).
+    func syncDeferred() throws(SystemCallError) {
+        if unsyncedDeferred != nil { try flushLog() }
     }
 
     /// Syncs the log and every dirty index, then records the position as the new checkpoint.

@@ -50,6 +50,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.trace, "on|off")) var trace: String?
     @Option(help: help(.transactionCheckExhausted, "park|rollback")) var transactionCheckExhausted: String?
     @Option(help: help(.transactionHold, "duration")) var transactionHold: String?
+    @Option(help: help(.transactionEndFlush, "deferred|sync")) var transactionEndFlush: String?
     @Option(help: help(.autoCreateGroups, "on|off")) var autoCreateGroups: String?
     @Option(help: help(.grpcServer, "direct|grpc-swift")) var grpcServer: String?
     @Option(help: help(.grpcMaxConnections, "count")) var grpcMaxConnections: String?
@@ -104,7 +105,7 @@ struct BrokerCommand: AsyncParsableCommand {
             .transactionTimeout: transactionTimeout, .transactionCheckInterval: transactionCheckInterval,
             .transactionCheckMax: transactionCheckMax, .segmentSize: segmentSize,
             .retentionHours: retentionHours, .logLevel: logLevel, .adminToken: adminToken, .trace: trace,
-            .transactionCheckExhausted: transactionCheckExhausted, .transactionHold: transactionHold, .autoCreateGroups: autoCreateGroups,
+            .transactionCheckExhausted: transactionCheckExhausted, .transactionHold: transactionHold, .transactionEndFlush: transactionEndFlush, .autoCreateGroups: autoCreateGroups,
             .grpcServer: grpcServer, .grpcMaxConnections: grpcMaxConnections, .grpcMaxConcurrentStreams: grpcMaxConcurrentStreams,
             .grpcMaxInflightRequests: grpcMaxInflightRequests, .grpcMaxBufferedRequestBytes: grpcMaxBufferedRequestBytes,
             .maxGroups: maxGroups, .maxLongPolls: maxLongPolls, .maxClients: maxClients,
@@ -212,7 +213,11 @@ struct BrokerCommand: AsyncParsableCommand {
             trace: configuration.traceEnabled ? MessageTraceRecorder.Configuration() : nil,
             clientLimits: configuration.clientLimits,
             bootstrapUsers: bootstrapUsers, logOpened: logOpened, metadataLeader: metadataLeader,
-            routeWriter: cluster?.routing, logger: Logger(label: "sluice.store"))
+            routeWriter: cluster?.routing,
+            // A replicated group acknowledges through its followers, which copy only synced
+            // records: deferring would only add the delay (and the log refuses to defer there).
+            transactionDecisionDurability: cluster?.replication == nil ? configuration.transactionEndFlush.appendDurability : .policy,
+            logger: Logger(label: "sluice.store"))
         let access = AccessControl(
             configuration: AccessControl.Configuration(
                 enabled: configuration.authEnabled, maxClockSkew: configuration.authMaxClockSkew),

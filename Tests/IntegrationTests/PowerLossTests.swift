@@ -46,14 +46,14 @@ struct PowerLossTests {
                     sent.append(entry.messageID)
                 }
                 var committed: [String] = []
-                var rolledBack: [String] = []
+                var rolledBack: [(messageId: String, transactionId: String)] = []
                 for index in 0..<20 {
                     let entry = try await producer.send(
                         topic: "payments", type: .transaction, messageId: "PL-T-\(index)", body: "payment \(index)")
                     let commit = index % 2 == 0
                     try await producer.end(
                         transactionId: entry.transactionID, messageId: entry.messageID, topic: "payments", commit: commit)
-                    if commit { committed.append(entry.messageID) } else { rolledBack.append(entry.messageID) }
+                    if commit { committed.append(entry.messageID) } else { rolledBack.append((entry.messageID, entry.transactionID)) }
                 }
                 return (sent, committed, rolledBack)
             }
@@ -82,9 +82,16 @@ struct PowerLossTests {
                 let reply = try await HTTPProbe.get("\(after.adminURL)/v1/messages/\(messageId)")
                 #expect(reply.text.contains("committed"), "\(messageId): \(reply.text)")
             }
-            for messageId in rolledBack {
+            // Decisions are answered once written (`--transaction-end-flush deferred`) and made
+            // durable by the next sync: every decision but the last was followed by a half, whose
+            // sync covered it. The last (a rollback) may be lost with the power; then its half is
+            // pending again, to be checked back with its producer — never visible.
+            for (position, (messageId, transactionId)) in rolledBack.enumerated() {
                 let reply = try await HTTPProbe.get("\(after.adminURL)/v1/messages/\(messageId)")
-                #expect(reply.text.contains("rolled"), "\(messageId): \(reply.text)")
+                if reply.text.contains("rolled") { continue }
+                #expect(position == rolledBack.count - 1, "\(messageId) lost its rollback: \(reply.text)")
+                let transaction = try await HTTPProbe.get("\(after.adminURL)/v1/transactions/\(transactionId)")
+                #expect(transaction.text.contains("\"prepared\""), "\(transactionId) after the power loss: \(transaction.text)")
             }
             await after.process.killHard()
         }

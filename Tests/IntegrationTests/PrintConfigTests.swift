@@ -28,6 +28,7 @@ struct PrintConfigTests {
         "trace": ("off", .string("off")),
         "transaction-check-exhausted": ("rollback", .string("rollback")),
         "transaction-hold": ("0", .string("0s")),
+        "transaction-end-flush": ("sync", .string("sync")),
         "auto-create-groups": ("off", .string("off")),
         "grpc-server": ("grpc-swift", .string("grpc-swift")),
         "grpc-max-connections": ("16", .number(16)),

@@ -62,6 +62,7 @@ struct BrokerConfigurationTests {
         (.transactionCheckMax, "0", .flag, "--transaction-check-max"),
         (.logLevel, "loud", .flag, "--log-level"),
         (.transactionHold, "6s", .flag, "--transaction-hold"),
+        (.transactionEndFlush, "later", .environment, "SLUICE_TRANSACTION_END_FLUSH"),
     ])
     func invalidValue(_ setting: BrokerSetting, _ value: String, _ source: SettingSource, _ named: String) {
         var configuration = BrokerConfiguration()

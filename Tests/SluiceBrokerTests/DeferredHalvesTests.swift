@@ -10,6 +10,43 @@ struct DeferredHalvesTests {
     /// Long enough that nothing is flushed unless a test asks.
     static let holdMs = 60_000
 
+    @Test("a producer's decision answered before its sync: unreadable until synced, its row never in the table before the log syncs")
+    func decisionWithDeferredSync() async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try await TransactionFixture.open(
+                directory, halfTableDelayMs: Self.holdMs, decisionDurability: .deferred,
+                deferredSyncDelay: .seconds(3600))
+            let first = try await fixture.coordinator.prepare(fixture.half("pay", id: "S1"))
+            let flushedAfterHalf = fixture.log.flushedOffset
+            #expect(flushedAfterHalf > UInt64(first.commitLogOffset), "a half is synced before it is answered")
+            #expect(
+                try await fixture.coordinator.end(
+                    transactionId: first.transactionId, resolution: .commit, source: .producer, actor: "client-1")
+                    == .applied)
+            // Answered, resolved in memory, but not synced: no consumer may see the commit copy.
+            #expect(fixture.log.flushedOffset == flushedAfterHalf)
+            #expect(try await fixture.coordinator.transaction(id: first.transactionId)?.state == .committed)
+            #expect(try fixture.visibleCopies(of: "S1").isEmpty)
+
+            // The next half's sync covers the decision.
+            let second = try await fixture.coordinator.prepare(fixture.half("pay", id: "S2"))
+            #expect(try fixture.visibleCopies(of: "S1").count == 1)
+
+            // A decision not yet synced when the table is written: the flush syncs the log first.
+            #expect(
+                try await fixture.coordinator.end(
+                    transactionId: second.transactionId, resolution: .commit, source: .producer, actor: "client-1")
+                    == .applied)
+            let unsynced = fixture.log.flushedOffset
+            await fixture.coordinator.flushDeferredHalves()
+            #expect(fixture.log.flushedOffset > unsynced, "the final row was written before its decision was synced")
+            #expect(try await fixture.store.transaction(id: second.transactionId)?.state == .committed)
+            #expect(try await fixture.store.transaction(id: first.transactionId)?.state == .committed)
+            #expect(try fixture.visibleCopies(of: "S2").count == 1)
+            try await fixture.close()
+        }
+    }
+
     @Test("a transaction ended while its half is held writes one row, already final")
     func endWhileHeld() async throws {
         try await withTemporaryDirectory { directory in

@@ -25,9 +25,11 @@ struct TransactionFixture {
 
     static func open(
         _ directory: String, segmentSize: Int = 1 << 20, retentionAge: Duration = .seconds(3600),
-        halfTableDelayMs: Int = 0
+        halfTableDelayMs: Int = 0, decisionDurability: AppendDurability = .policy,
+        deferredSyncDelay: Duration = .milliseconds(5)
     ) async throws -> TransactionFixture {
         var configuration = CommitLogConfiguration(directory: directory)
+        configuration.deferredSyncDelay = deferredSyncDelay
         configuration.segmentSizeBytes = segmentSize
         configuration.retention.maxAge = retentionAge
         configuration.retention.maxDiskUsedFraction = 1.0
@@ -36,7 +38,8 @@ struct TransactionFixture {
         let store = try await TransactionStateStore.open(path: directory + "/transactions.sqlite", now: WallClock.nowMs())
         let coordinator = TransactionCoordinator(
             log: log, store: store, logger: logger, nowMs: { WallClock.nowMs() },
-            halfTableDelay: halfTableDelayMs > 0 ? .milliseconds(halfTableDelayMs) : nil)
+            halfTableDelay: halfTableDelayMs > 0 ? .milliseconds(halfTableDelayMs) : nil,
+            decisionDurability: decisionDurability)
         _ = try await coordinator.reconcile()
         return TransactionFixture(directory: directory, log: log, store: store, coordinator: coordinator)
     }

@@ -32,7 +32,8 @@ extension TransactionCoordinator {
     }
 
     /// Ends a transaction whose half never reached the table: appends the resolution to the log
-    /// and answers. Its one row, already final, is written by the next flush (every 100 ms, in
+    /// and answers (a producer's own decision as soon as it is written when `decisionDurability`
+    /// is `.deferred`: if a power loss takes it, the half is checked back like any other). Its one row, already final, is written by the next flush (every 100 ms, in
     /// one SQLite transaction with every other resolution since), not on the producer's path:
     /// the log holds the resolution, retries are answered from memory meanwhile, and the
     /// watermark stays below both events until the row is written, so a crash replays them.
@@ -47,7 +48,7 @@ extension TransactionCoordinator {
             event = try await appendResolution(
                 transactionId: prepared.transactionId, messageId: prepared.messageId,
                 halfOffset: prepared.commitLogOffset, resolution: resolution, source: source, actor: actor,
-                reason: reason)
+                reason: reason, durability: source == .producer ? decisionDurability : .policy)
         } catch {
             deferred.release(prepared.transactionId)
             throw error
@@ -73,6 +74,15 @@ extension TransactionCoordinator {
             let due = deferred.takeDue(cutoffMs: cutoff, limit: batchLimit)
             var wrote = await writePrepared(due.prepared)
             if !due.resolved.isEmpty {
+                // A decision appended with deferred durability may not be synced yet; its final row
+                // must not reach SQLite before it, or a power loss could leave a resolved row
+                // whose commit copy the log never kept (no delivery, and no check to repair it).
+                do throws(StorageError) {
+                    try await log.syncDeferred()
+                } catch {
+                    logger.warning("cannot sync the log before writing resolved rows", metadata: ["error": "\(error)"])
+                    return
+                }
                 do throws(TransactionStoreError) {
                     let results = try await store.recordResolved(batch: due.resolved.map(\.row))
                     reportLateDuplicates(zip(due.resolved.map(\.entry.prepared), results))

@@ -47,15 +47,23 @@ public final class TransactionCoordinator: Sendable {
     public let trace: MessageTraceRecorder?
     /// Young half messages held back from the table (nil: every half is written at once).
     let deferred: DeferredHalves?
+    /// How durable a producer's commit or rollback of a held half must be before it is answered
+    /// (docs/transactions.md, "Decisions synced with the next half"). `.deferred` spares one
+    /// `fdatasync` per transaction; a replicated group keeps `.policy`.
+    let decisionDurability: AppendDurability
 
     /// - Parameter halfTableDelay: how long a half message may wait in memory for its
     ///   EndTransaction before it is written to the table as prepared (see `DeferredHalves`);
     ///   nil writes every half at once. Whoever sets it must call `flushDeferredHalves()` often
     ///   (`TransactionMaintenanceService` does).
+    /// - Parameter decisionDurability: `.deferred` answers a producer's end of a held half once its
+    ///   record is written; the next sync makes it durable and readable (`AppendDurability`).
     public init(
         log: CommitLog, store: TransactionStateStore, logger: Logger, nowMs: @escaping @Sendable () -> Int64,
-        trace: MessageTraceRecorder? = nil, halfTableDelay: Duration? = nil
+        trace: MessageTraceRecorder? = nil, halfTableDelay: Duration? = nil,
+        decisionDurability: AppendDurability = .policy
     ) {
+        self.decisionDurability = decisionDurability
         self.log = log
         self.store = store
         self.logger = logger
@@ -288,7 +296,7 @@ public final class TransactionCoordinator: Sendable {
     /// Appends the commit (the message, into its target queue) or rollback event to the log.
     func appendResolution(
         transactionId: String, messageId: String, halfOffset: Int64, resolution: TransactionResolution,
-        source: ResolutionSource, actor: String?, reason: String?
+        source: ResolutionSource, actor: String?, reason: String?, durability: AppendDurability = .policy
     ) async throws(BrokerError) -> AppendedEvent {
         var properties: [(String, String)] = [
             (TransactionEvent.Property.event, resolution == .commit ? TransactionEvent.Kind.commit.rawValue : TransactionEvent.Kind.rollback.rawValue),
@@ -335,7 +343,7 @@ public final class TransactionCoordinator: Sendable {
         }
         let token = watermark.begin(lowerBound: log.queueBounds(TransactionEvent.queue).next)
         do throws(StorageError) {
-            let appended = try await log.append(record)
+            let appended = try await log.append(record, durability: durability)
             watermark.assign(token, offset: appended.secondaryQueueOffset ?? appended.queueOffset)
             let visibleAt = resolution == .commit
                 ? (queue: QueueID(topic: record.topic, queueId: record.queueId), queueOffset: appended.queueOffset) : nil
