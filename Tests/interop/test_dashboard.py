@@ -158,3 +158,84 @@ def test_with_a_token_the_dashboard_asks_for_it(token_broker, browser):
     expect(page.locator("#pending-count")).to_have_text("0")
     expect(page.locator("#none-stuck")).to_be_visible()
     expect(page.locator("#login")).to_be_hidden()
+
+
+def test_cluster_view_of_a_single_broker_says_it_runs_alone(broker, browser):
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(broker.admin + "/#/cluster")
+    expect(page.locator("#cluster-mode")).to_contain_text("runs alone")
+    expect(page.locator("nav a.active")).to_have_text("Cluster")
+    assert errors == [], errors
+
+
+def test_cluster_view_shows_groups_leaders_epochs_and_a_paused_followers_lag(browser):
+    """Three brokers of one replicated group (--replicas 3, sync) and etcd: the leader's Cluster
+    view names the group's leader and epoch and both followers; a follower stopped with SIGSTOP
+    falls behind while the leader appends, and the view (redrawn every 5 s) shows it behind and
+    the other one not. A follower's view shows it as follower."""
+    import contextlib
+    import signal
+    import time
+
+    from conftest import free_port, start_broker
+    from test_replication import etcd_server, settled_leader
+
+    with contextlib.ExitStack() as stack:
+        etcd = stack.enter_context(etcd_server())
+        brokers = []
+        for name in ("a", "b", "c"):
+            args = ["--etcd", etcd, "--broker-group", "g1", "--node-id", name, "--etcd-lease-ttl", "2s",
+                    "--replicas", "3", "--replication", "sync", "--replication-timeout", "2s",
+                    "--replication-port", str(free_port())]
+            brokers.append(stack.enter_context(contextlib.contextmanager(start_broker)(args)))
+        names = dict(zip(brokers, ("a", "b", "c")))
+        leader = settled_leader(brokers)
+        assert leader is not None, "no leader settled"
+        leader_name = names[leader]
+        followers = [b for b in brokers if b is not leader]
+        status, report = leader.request("GET", "/v1/cluster")
+        assert status == 200
+        epoch = str(report["node"]["epoch"])
+
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(leader.admin + "/#/cluster")
+        expect(page.locator("#cluster-node")).to_have_text(leader_name)
+        expect(page.locator("#cluster-role")).to_have_text("leader")
+        expect(page.locator("#cluster-epoch")).to_have_text(epoch)
+        expect(page.locator("#cluster-unreplicated")).to_have_text("0 B")
+        group = page.locator("#cluster-groups tbody tr[data-group=g1]")
+        expect(group.locator("td").nth(1)).to_have_text(leader_name)
+        expect(group.locator("td").nth(2)).to_have_text(epoch)
+        for follower in followers:
+            expect(group).to_contain_text(f"{names[follower]} follower")
+        # Both followers have fetched this epoch: listed, nothing behind.
+        rows = page.locator("#cluster-followers tbody tr")
+        expect(rows).to_have_count(2, timeout=30_000)
+        for follower in followers:
+            expect(page.locator(f"#cluster-followers tr[data-follower={names[follower]}] td").nth(2)).to_have_text("0 B")
+
+        paused, running = followers
+        paused.process.send_signal(signal.SIGSTOP)
+        stack.callback(lambda: paused.process.send_signal(signal.SIGCONT))
+        for index in range(5):  # metadata records: the leader's log grows, a majority still acks
+            leader.create_topic(f"grows-{index}", "normal")
+        paused_behind = page.locator(f"#cluster-followers tr[data-follower={names[paused]}] td").nth(2)
+        expect(paused_behind).not_to_have_text("0 B", timeout=30_000)
+        expect(page.locator(f"#cluster-followers tr[data-follower={names[running]}] td").nth(2)).to_have_text("0 B")
+        page.screenshot(path=os.path.join(tempfile.gettempdir(), "sluice-dashboard-cluster.png"), full_page=True)
+
+        view = browser.new_page()
+        view.set_default_timeout(TIMEOUT_MS)
+        view.on("pageerror", lambda error: errors.append(str(error)))
+        view.goto(running.admin + "/#/cluster")
+        expect(view.locator("#cluster-role")).to_have_text("follower")
+        expect(view.locator("#cluster-lag")).to_be_visible()
+        expect(view.locator("#cluster-replica")).to_contain_text("High watermark")
+        expect(view.locator("#cluster-followers")).to_have_count(0)
+        assert errors == [], errors

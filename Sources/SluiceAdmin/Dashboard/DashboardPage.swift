@@ -18,6 +18,7 @@ enum DashboardPage {
             <a href="#/transactions" data-view="transactions">Stuck transactions</a>
             <a href="#/topics" data-view="topics">Topics and groups</a>
             <a href="#/messages" data-view="messages">Message trace</a>
+            <a href="#/cluster" data-view="cluster">Cluster</a>
           </nav>
           <span id="broker-status" class="status">connecting…</span>
         </header>

@@ -1,6 +1,6 @@
 /// The dashboard's script: plain JavaScript, no framework, no build step. It draws one view at a
 /// time from the URL's hash (`#/transactions`, `#/transactions/<id>`, `#/topics`,
-/// `#/messages/<id>`, `#/messages?key=<key>`) with data from the admin API, and builds every
+/// `#/messages/<id>`, `#/messages?key=<key>`, `#/cluster`) with data from the admin API, and builds every
 /// element with `textContent`, so nothing from the broker is ever parsed as HTML.
 enum DashboardScript {
     static let javaScript = #"""
@@ -354,6 +354,72 @@ enum DashboardScript {
           show(nodes);
         }
 
+        // MARK: cluster
+
+        // Bytes as the CLI prints sizes: 512 B, 3.2 KiB, 14.0 MiB.
+        function bytes(count) {
+          if (count < 1024) return `${count} B`;
+          const units = ["KiB", "MiB", "GiB", "TiB"];
+          let value = count / 1024, unit = 0;
+          while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+          return `${value.toFixed(1)} ${units[unit]}`;
+        }
+
+        // Groups, leaders and epochs as etcd holds them; this broker's replica of its group's log
+        // and, on a leader, how far behind each follower is. Redrawn every 5 s while shown.
+        let clusterTimer = null;
+        async function clusterView() {
+          const report = await api("GET", "/v1/cluster");
+          const nodes = [el("h2", {}, "Cluster")];
+          if (report.mode === "single") {
+            nodes.push(el("p", { class: "muted", id: "cluster-mode" }, "This broker runs alone (no --etcd): no broker groups, no replication. See docs/operations.md, \"Cluster coordination\"."));
+            show(nodes);
+            return;
+          }
+          const node = report.node || {};
+          const replica = node.replication;
+          nodes.push(el("div", { class: "cards" },
+            el("div", { class: "card" }, el("div", { class: "value", id: "cluster-node" }, text(node.nodeId)), el("div", { class: "label" }, "this broker")),
+            el("div", { class: "card" }, el("div", { class: "value", id: "cluster-role" }, text(node.role)), el("div", { class: "label" }, `in group ${text(node.brokerGroup)}`)),
+            el("div", { class: "card" }, el("div", { class: "value", id: "cluster-epoch" }, text(node.epoch)), el("div", { class: "label" }, "leader epoch")),
+            // A follower's distance from its leader; a leader's bytes no majority holds yet.
+            replica && replica.role !== "leader" ? el("div", { class: "card" }, el("div", { class: "value", id: "cluster-lag" }, bytes(replica.lagBytes)), el("div", { class: "label" }, "behind the leader")) : null,
+            replica && replica.role === "leader" ? el("div", { class: "card" }, el("div", { class: "value", id: "cluster-unreplicated" }, bytes(Math.max(0, replica.endOffset - replica.highWatermark))), el("div", { class: "label" }, "not yet on a majority")) : null));
+          if (node.lastError) nodes.push(errorBox(new Error("coordination: " + node.lastError)));
+          if (report.etcdError) nodes.push(errorBox(new Error("etcd: " + report.etcdError)));
+
+          const groupRows = report.groups.map((g) => el("tr", { "data-group": g.name },
+            el("td", {}, g.name),
+            el("td", { class: g.leader ? null : "state-parked" }, g.leader || "no leader"),
+            ...cells([g.epoch, g.queues], [0, 1]),
+            el("td", {}, g.members.map((m) => el("span", { class: "member" },
+              el("a", { href: `http://${m.adminAddress}/#/cluster` }, m.nodeId), ` ${m.role} ${m.grpcAddress}`, el("br", {}))))));
+          nodes.push(el("h3", {}, "Broker groups"),
+            groupRows.length ? table(["Group", "Leader", "Epoch", "Queues", "Members (gRPC)"], groupRows, { id: "cluster-groups", numeric: [2, 3] })
+              : el("p", { class: "muted", id: "cluster-groups" }, "etcd lists no broker groups yet."));
+
+          if (replica) {
+            nodes.push(el("h3", {}, "Replication of this broker's log"), el("dl", { id: "cluster-replica" },
+              el("dt", {}, "Role"), el("dd", {}, replica.role),
+              el("dt", {}, "End offset"), el("dd", { class: "mono" }, replica.endOffset),
+              el("dt", {}, "High watermark"), el("dd", { class: "mono" }, `${replica.highWatermark} (a majority holds the log below it)`),
+              el("dt", {}, "Leader's end"), el("dd", { class: "mono" }, replica.leaderEndOffset),
+              replica.lastError ? [el("dt", {}, "Last error"), el("dd", { class: "error" }, replica.lastError)] : null));
+            const followers = Object.keys(replica.followers).sort().map((name) => {
+              const acknowledged = replica.followers[name];
+              const behind = Math.max(0, replica.endOffset - acknowledged);
+              return el("tr", { "data-follower": name }, el("td", {}, name), ...cells([acknowledged, bytes(behind)], [0, 1]));
+            });
+            if (replica.role === "leader") {
+              nodes.push(followers.length ? table(["Follower", "Acknowledged up to", "Behind"], followers, { id: "cluster-followers", numeric: [1, 2] })
+                : el("p", { class: "muted", id: "cluster-followers" }, "No follower has fetched from this leader in its epoch yet."));
+            }
+          }
+          nodes.push(el("p", { class: "muted" }, `Refreshed ${new Date().toISOString()}; every 5 s while shown. The same data: sluice cluster status, GET /v1/cluster.`));
+          show(nodes);
+          clusterTimer = setTimeout(() => { if (location.hash.startsWith("#/cluster")) route(); }, 5000);
+        }
+
         // MARK: routing
 
         async function route() {
@@ -362,8 +428,10 @@ enum DashboardScript {
           const params = new URLSearchParams(query || "");
           const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
           for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.view === parts[0]);
+          if (clusterTimer) { clearTimeout(clusterTimer); clusterTimer = null; }
           try {
             if (parts[0] === "transactions" && parts[1]) await transactionView(parts[1]);
+            else if (parts[0] === "cluster") await clusterView();
             else if (parts[0] === "topics") await topicsView();
             else if (parts[0] === "messages") await messagesView(parts[1], params.get("key"));
             else await stuckView(params);

@@ -56,6 +56,15 @@ struct ReplicationObservabilityTests {
                 #expect(try await Self.sample("sluice_replication_leader", on: leader) == 1)
                 #expect(mark == Double(end), "the running follower holds the whole log, so the mark is its end")
 
+                // The Grafana dashboard's cluster row and the cluster alerts use only what a
+                // replicated group's leader exports.
+                let clusterMetrics = try DocsMetricsTests.documentedMetrics().filter(DocsMetricsTests.isClusterMetric)
+                #expect(clusterMetrics.count >= 6, "\(clusterMetrics.sorted())")
+                let exported = DocsMetricsTests.metricNames(in: try await LoopbackHTTP.get(leader.admin + "/metrics").text)
+                for name in clusterMetrics.sorted() {
+                    #expect(exported.contains(name), "\(name) is used in docs/ but the leader does not export it")
+                }
+
                 let status = try await TopicCommandTests.sluice(["cluster", "status"], admin: leader.admin)
                 #expect(status.status == 0, "stderr: \(status.stderr)")
                 let line = try #require(status.stdout.split(separator: "\n").first { $0.hasPrefix("replication: leader") })
