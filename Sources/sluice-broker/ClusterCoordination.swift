@@ -50,6 +50,8 @@ final class ClusterCoordination: Service, Sendable {
             leaseTTLSeconds: Int64(configuration.etcdLeaseTTLSeconds), replicationAddress: replication?.advertisedAddress)
         routing = ClusterRouting(
             ownGroup: configuration.brokerGroup, keys: nodeConfiguration.keys, handle: handle,
+            memory: RoutedTopicMemory(
+                path: configuration.dataDirectory + "/" + RoutedTopicMemory.fileName, logger: Logger(label: "sluice.routes")),
             logger: Logger(label: "sluice.routes"))
         self.logger = logger
     }

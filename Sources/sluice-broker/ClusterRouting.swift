@@ -30,8 +30,12 @@ final class ClusterRouting: TopicRouteWriter, Sendable {
     private let changesContinuation: AsyncStream<RouteChange?>.Continuation
     /// Topics whose local definition differs from their route (warned once each).
     private let warned = Mutex<Set<String>>([])
+    /// Which topics were routed, so a route removed while this broker did not watch still
+    /// deletes its topic here.
+    let memory: RoutedTopicMemory
 
-    init(ownGroup: String, keys: ClusterKeys, handle: BrokerHandle, logger: Logger) {
+    init(ownGroup: String, keys: ClusterKeys, handle: BrokerHandle, memory: RoutedTopicMemory, logger: Logger) {
+        self.memory = memory
         self.ownGroup = ownGroup
         self.keys = keys
         self.handle = handle
@@ -79,9 +83,18 @@ final class ClusterRouting: TopicRouteWriter, Sendable {
     private func apply(_ view: RoutingView, _ change: RouteChange?, replacingRoutes: Bool) {
         self.view.withLock { $0 = view }
         switch change {
-        case .updated(let route): queueRoutes.setRoute(topic: route.topic, queues: Self.queues(route))
-        case .removed(let topic): queueRoutes.setRoute(topic: topic, queues: nil)
-        case nil: if replacingRoutes { queueRoutes.replaceRoutes(view.routes.mapValues(Self.queues)) }
+        case .updated(let route):
+            queueRoutes.setRoute(topic: route.topic, queues: Self.queues(route))
+            memory.routed(route.topic)
+        case .removed(let topic):
+            queueRoutes.setRoute(topic: topic, queues: nil)
+            memory.routeRemoved(topic)
+        case nil:
+            if replacingRoutes {
+                queueRoutes.replaceRoutes(view.routes.mapValues(Self.queues))
+                // A fresh read: routes removed while nobody here watched show up only as missing.
+                memory.tableRead(routedTopics: Set(view.routes.keys))
+            }
         }
         queueRoutes.replaceLeaders(view.leaders.mapValues(\.grpcAddress))
         publishGauges(view.routedQueues)
@@ -142,24 +155,39 @@ final class ClusterRouting: TopicRouteWriter, Sendable {
     // MARK: local topics
 
     /// Creates the topics of known routes that this broker lacks, and deletes the topics whose
-    /// route was removed (and not stored again since). Runs on every change and every 2 s, so a
-    /// store that opens late or a follower promoted to leader catches up.
+    /// route was removed (and not stored again since) — seen removed by the watch, or missing
+    /// from a fresh read of the table while `memory` knows they were routed (removed while this
+    /// broker was down or its watch broken). Runs on every change and every 2 s, so a store that
+    /// opens late or a follower promoted to leader catches up.
     private func applyToLocalTopics() async {
-        for await change in changes {
+        for await _ in changes {
             guard let published = handle.topics, let view = current else { continue }
             // Past the routing layer: these changes come from the table and must not be routed again.
             let local = (published as? RoutedTopicRegistry)?.local ?? published
-            if case .removed(let topic) = change, view.routes[topic] == nil {
-                do throws(BrokerError) {
-                    if try await local.delete(named: topic) {
-                        logger.notice("topic deleted: its route was removed", metadata: ["topic": "\(topic)"])
-                    }
-                } catch {
-                    logger.warning("topic of a removed route not deleted", metadata: ["topic": "\(topic)", "error": "\(error)"])
-                }
+            for topic in memory.pendingRemovals.sorted() {
+                await deleteLocally(topic, routedNow: view.routes[topic] != nil, in: local)
             }
             for route in view.routes.values {
                 await createLocally(route, in: local)
+            }
+        }
+    }
+
+    private func deleteLocally(_ topic: String, routedNow: Bool, in local: any TopicRegistry) async {
+        if routedNow {
+            memory.removalCancelled(topic)
+            return
+        }
+        do throws(BrokerError) {
+            if try await local.delete(named: topic) {
+                logger.notice("topic deleted: its route was removed", metadata: ["topic": "\(topic)"])
+            }
+            memory.removalDone(topic)
+        } catch {
+            // A follower of a replicated group refuses: its leader deletes the topic and the log
+            // brings the delete here, after which `delete` finds nothing. Retried every tick.
+            if error.code != .notLeader, warned.withLock({ $0.insert(topic).inserted }) {
+                logger.warning("topic of a removed route not deleted", metadata: ["topic": "\(topic)", "error": "\(error)"])
             }
         }
     }

@@ -19,16 +19,17 @@ struct SeveralGroupsTests {
         var admin: String { "http://127.0.0.1:\(adminPort)" }
     }
 
-    static func startBroker(_ name: String, group: String, etcd: String, in directory: String) async throws -> Broker {
+    /// - Parameter etcd: nil starts it as a single broker (no cluster), on the same data folder.
+    static func startBroker(_ name: String, group: String, etcd: String?, in directory: String) async throws -> Broker {
         let grpcPort = try FreePort.next()
         let adminPort = try FreePort.next()
+        let cluster = etcd.map { ["--etcd", $0, "--broker-group", group, "--node-id", name, "--etcd-lease-ttl", "2s"] } ?? []
         let process = ChildProcess(
             executable: try BuildProducts.executable("sluice-broker"),
             arguments: [
                 "--data-dir", directory + "/" + name, "--grpc-port", "\(grpcPort)", "--admin-port", "\(adminPort)",
                 "--segment-size", "1MiB", "--log-level", "warning",
-                "--etcd", etcd, "--broker-group", group, "--node-id", name, "--etcd-lease-ttl", "2s",
-            ])
+            ] + cluster)
         try process.start()
         let listening = await process.waitForOutput(timeout: .seconds(60)) { lines in
             lines.contains("sluice-broker: admin HTTP listening on 127.0.0.1:\(adminPort)")
@@ -182,6 +183,67 @@ struct SeveralGroupsTests {
                     await Self.groups(a).allSatisfy { ($0["queues"] as? Int) == 0 }
                 }
                 #expect(uncounted)
+            }
+        }
+    }
+
+    static func createTopic(_ name: String, on broker: Broker) async throws {
+        let body = try JSONSerialization.data(withJSONObject: ["name": name, "type": "normal", "queues": 4])
+        let created = try await LoopbackHTTP.send(
+            "POST", broker.admin + "/v1/topics", headers: ["Content-Type": "application/json"], body: Array(body))
+        #expect(created.status == 201, "create \(name) on \(broker.name): \(created.status) \(created.text)")
+    }
+
+    static func topicStatus(_ name: String, on broker: Broker) async -> Int? {
+        try? await LoopbackHTTP.get(broker.admin + "/v1/topics/" + name).status
+    }
+
+    @Test("a broker down while a route is removed deletes its part when it returns; a routed topic and one made before --etcd stay")
+    func removalWhileDown() async throws {
+        try await withEtcdServer { etcd in
+            try await withTemporaryDirectory(prefix: "sluice-groups-down") { directory in
+                // b's "legacy" topic predates the cluster: it has no route and never had one.
+                let alone = try await Self.startBroker("b", group: "g2", etcd: nil, in: directory)
+                let ready = await eventually(timeout: .seconds(30)) {
+                    (try? await LoopbackHTTP.get(alone.admin + "/readyz"))?.status == 200
+                }
+                #expect(ready)
+                try await Self.createTopic("legacy", on: alone)
+                alone.process.send(SIGKILL)
+                _ = await alone.process.waitForExit(timeout: .seconds(10))
+
+                let a = try await Self.startBroker("a", group: "g1", etcd: etcd.endpoint, in: directory)
+                var b = try await Self.startBroker("b", group: "g2", etcd: etcd.endpoint, in: directory)
+                defer {
+                    a.process.send(SIGKILL)
+                    b.process.send(SIGKILL)
+                }
+                let bothLead = await eventually(timeout: .seconds(30)) {
+                    let groups = await Self.groups(a)
+                    return groups.count == 2 && groups.allSatisfy { $0["leader"] is String }
+                }
+                #expect(bothLead)
+                try await Self.createTopic("gone", on: a)
+                try await Self.createTopic("kept", on: a)
+                let bHasBoth = await eventually(timeout: .seconds(15)) {
+                    let gone = await Self.topicStatus("gone", on: b)
+                    let kept = await Self.topicStatus("kept", on: b)
+                    return gone == 200 && kept == 200
+                }
+                #expect(bHasBoth, "b did not create the routed topics")
+
+                // b is down (kill -9) when the route of "gone" is removed: it sees no watch event.
+                b.process.send(SIGKILL)
+                _ = await b.process.waitForExit(timeout: .seconds(10))
+                let deleted = try await LoopbackHTTP.send(
+                    "DELETE", a.admin + "/v1/topics/gone", headers: ["X-Sluice-Actor": "test"], body: [])
+                #expect(deleted.status == 204, "\(deleted.status) \(deleted.text)")
+
+                b = try await Self.startBroker("b", group: "g2", etcd: etcd.endpoint, in: directory)
+                let goneOnB = await eventually(timeout: .seconds(20)) { await Self.topicStatus("gone", on: b) == 404 }
+                #expect(goneOnB, "b kept the topic of a route removed while it was down")
+                #expect(await Self.topicStatus("kept", on: b) == 200)
+                #expect(await Self.topicStatus("legacy", on: b) == 200, "a topic that was never routed must stay")
             }
         }
     }
