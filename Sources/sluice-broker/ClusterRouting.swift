@@ -3,6 +3,7 @@ import Metrics
 import SluiceBroker
 import SluiceCluster
 import SluiceProtocol
+import SluiceTransactions
 import Synchronization
 
 /// The route table's part of a cluster broker (`--etcd`, docs/architecture.md §13):
@@ -178,6 +179,28 @@ final class ClusterRouting: TopicRouteWriter, Sendable {
             memory.removalCancelled(topic)
             return
         }
+        // The broker where the delete was asked refused it while it had undecided transactions
+        // of the topic; this one checks its own: their half messages would have nowhere to
+        // commit to. The topic stays here (unrouted: served on this broker alone) until they are
+        // decided, by their producers, the checker or an operator; retried every tick.
+        let heldHere: Bool
+        do throws(BrokerError) {
+            heldHere = try await local.topic(named: topic) != nil
+        } catch {
+            return  // retried on the next tick
+        }
+        if !heldHere {
+            memory.removalDone(topic)
+            return
+        }
+        if let undecided = await undecidedTransaction(of: topic) {
+            if warned.withLock({ $0.insert("undecided " + topic).inserted }) {
+                logger.warning(
+                    "topic of a removed route kept while it has undecided transactions; resolve them to let it go",
+                    metadata: ["topic": "\(topic)", "state": "\(undecided)", "find": "sluice txn list --topic \(topic) --state \(undecided)"])
+            }
+            return
+        }
         do throws(BrokerError) {
             if try await local.delete(named: topic) {
                 logger.notice("topic deleted: its route was removed", metadata: ["topic": "\(topic)"])
@@ -190,6 +213,23 @@ final class ClusterRouting: TopicRouteWriter, Sendable {
                 logger.warning("topic of a removed route not deleted", metadata: ["topic": "\(topic)", "error": "\(error)"])
             }
         }
+    }
+
+    /// The state of one prepared or parked transaction of `topic` here, if there is one.
+    private func undecidedTransaction(of topic: String) async -> TransactionState? {
+        guard let coordinator = handle.coordinator else { return nil }
+        // Young halves wait in memory (`--transaction-hold`): written first, so the table sees them.
+        await coordinator.flushDeferredHalves(all: true)
+        for state in [TransactionState.prepared, .parked] {
+            do throws(TransactionStoreError) {
+                let page = try await coordinator.store.list(filter: TransactionFilter(state: state, topic: topic), limit: 1)
+                if !page.records.isEmpty { return state }
+            } catch {
+                // Unknown is not "none": keep the topic and ask again on the next tick.
+                return state
+            }
+        }
+        return nil
     }
 
     private func createLocally(_ route: TopicRoute, in local: any TopicRegistry) async {

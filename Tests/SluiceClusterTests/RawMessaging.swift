@@ -41,11 +41,13 @@ struct RawMessaging {
         return try await client.queryRoute(request: ClientRequest(message: request, metadata: metadata), options: Self.options)
     }
 
-    func send(topic: String, queueID: Int32, body: String) async throws -> Apache_Rocketmq_V2_SendMessageResponse {
+    func send(
+        topic: String, queueID: Int32, body: String, type: Apache_Rocketmq_V2_MessageType = .normal
+    ) async throws -> Apache_Rocketmq_V2_SendMessageResponse {
         var message = Apache_Rocketmq_V2_Message()
         message.topic.name = topic
         message.body = Data(body.utf8)
-        message.systemProperties.messageType = .normal
+        message.systemProperties.messageType = type
         message.systemProperties.messageID = "01" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(30)
         message.systemProperties.queueID = queueID
         var request = Apache_Rocketmq_V2_SendMessageRequest()

@@ -187,8 +187,8 @@ struct SeveralGroupsTests {
         }
     }
 
-    static func createTopic(_ name: String, on broker: Broker) async throws {
-        let body = try JSONSerialization.data(withJSONObject: ["name": name, "type": "normal", "queues": 4])
+    static func createTopic(_ name: String, type: String = "normal", on broker: Broker) async throws {
+        let body = try JSONSerialization.data(withJSONObject: ["name": name, "type": type, "queues": 4])
         let created = try await LoopbackHTTP.send(
             "POST", broker.admin + "/v1/topics", headers: ["Content-Type": "application/json"], body: Array(body))
         #expect(created.status == 201, "create \(name) on \(broker.name): \(created.status) \(created.text)")
@@ -244,6 +244,53 @@ struct SeveralGroupsTests {
                 #expect(goneOnB, "b kept the topic of a route removed while it was down")
                 #expect(await Self.topicStatus("kept", on: b) == 200)
                 #expect(await Self.topicStatus("legacy", on: b) == 200, "a topic that was never routed must stay")
+            }
+        }
+    }
+
+    @Test("a broker that still has undecided transactions of a topic whose route is removed keeps it until they are decided")
+    func undecidedTransactionsKeepTheTopic() async throws {
+        try await withEtcdServer { etcd in
+            try await withTemporaryDirectory(prefix: "sluice-groups-undecided") { directory in
+                let a = try await Self.startBroker("a", group: "g1", etcd: etcd.endpoint, in: directory)
+                let b = try await Self.startBroker("b", group: "g2", etcd: etcd.endpoint, in: directory)
+                defer {
+                    a.process.send(SIGKILL)
+                    b.process.send(SIGKILL)
+                }
+                let bothLead = await eventually(timeout: .seconds(30)) {
+                    let groups = await Self.groups(a)
+                    return groups.count == 2 && groups.allSatisfy { $0["leader"] is String }
+                }
+                #expect(bothLead)
+                try await Self.createTopic("payments", type: "transaction", on: a)
+                let bHasIt = await eventually(timeout: .seconds(15)) { await Self.topicStatus("payments", on: b) == 200 }
+                #expect(bHasIt)
+
+                // A half message on b (queue 0: "none named", so one of b's own), never decided.
+                let half = try await RawMessaging.with(port: b.grpcPort) {
+                    try await $0.send(topic: "payments", queueID: 0, body: "undecided", type: .transaction)
+                }
+                #expect(half.status.code == .ok, "\(half.status)")
+                let transactionID = try #require(half.entries.first?.transactionID)
+
+                // a has none: its delete succeeds and removes the route.
+                let deleted = try await LoopbackHTTP.send(
+                    "DELETE", a.admin + "/v1/topics/payments", headers: ["X-Sluice-Actor": "test"], body: [])
+                #expect(deleted.status == 204, "\(deleted.status) \(deleted.text)")
+                let goneOnA = await eventually(timeout: .seconds(15)) { await Self.topicStatus("payments", on: a) == 404 }
+                #expect(goneOnA)
+                // b keeps it while its transaction is undecided (several ticks of 2 s).
+                try await Task.sleep(for: .seconds(5))
+                #expect(await Self.topicStatus("payments", on: b) == 200, "b dropped a topic with an undecided transaction")
+
+                let body = try JSONSerialization.data(withJSONObject: ["resolution": "rollback", "reason": "topic retired"])
+                let resolved = try await LoopbackHTTP.send(
+                    "POST", b.admin + "/v1/transactions/\(transactionID)/resolve",
+                    headers: ["Content-Type": "application/json", "X-Sluice-Actor": "test"], body: Array(body))
+                #expect(resolved.status == 200, "\(resolved.status) \(resolved.text)")
+                let goneOnB = await eventually(timeout: .seconds(15)) { await Self.topicStatus("payments", on: b) == 404 }
+                #expect(goneOnB, "b kept the topic after its last transaction was decided")
             }
         }
     }
