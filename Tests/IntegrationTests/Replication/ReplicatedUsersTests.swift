@@ -5,8 +5,9 @@ import Testing
 
 /// Users and access rules follow the group (`SecurityStore+Replication`): made on the leader
 /// with `--auth on`, they reach the followers through the replicated log, a follower refuses
-/// changes naming the leader, and after `kill -9` of the leader the new one authenticates the
-/// user with its rotated secret and enforces its rules.
+/// changes naming the leader, every data folder (whose log now holds secrets) is mode 0700, and
+/// after `kill -9` of the leader the new one authenticates the user with its rotated secret and
+/// enforces its rules.
 @Suite("replicated broker group: users and ACLs follow the leader", .serialized)
 struct ReplicatedUsersTests {
     typealias Broker = ReplicationFailoverTests.Broker
@@ -80,12 +81,19 @@ struct ReplicatedUsersTests {
                     #expect(names == ["shop"], "\(users.text)")
                 }
 
+                // The log now holds secrets: every broker's data folder is private to its user.
+                for broker in brokers {
+                    let mode = try FileManager.default.attributesOfItem(atPath: broker.directory)[.posixPermissions] as? Int
+                    #expect(mode == 0o700, "\(broker.name)'s data folder has mode \(String(mode ?? -1, radix: 8))")
+                }
+
                 // A follower refuses user changes and names the leader.
                 let refused = try await Self.post("/v1/users", ["accessKey": "other", "secretKey": "other-secret-1"], to: followers[0])
                 #expect(refused.status == 421, "\(refused.status) \(refused.text)")
                 let error = refused.json?["error"] as? [String: Any]
                 #expect(error?["code"] as? String == "NOT_LEADER", "\(refused.text)")
-                #expect((error?["message"] as? String ?? "").contains("the leader is \(leader.name)"), "\(refused.text)")
+                let message = error?["message"] as? String ?? ""
+                #expect(message.contains("the leader is \(leader.name)"), "\(refused.text)")
                 let refusedGrant = try await Self.post(
                     "/v1/acls", ["accessKey": "shop", "resourceType": "topic", "resource": "closed", "actions": ["pub"]],
                     to: followers[0])
