@@ -20,7 +20,8 @@ import SluiceBroker
 ///
 /// A user is `{"accessKey", "createdAt", "updatedAt"}`; an acl `{"accessKey", "resourceType",
 /// "resource", "actions", "decision", "createdAt"}`. 400 `INVALID_ARGUMENT`, `ACTOR_REQUIRED`;
-/// 503 `NOT_READY` while the store opens.
+/// 503 `NOT_READY` while the store opens; 421 `NOT_LEADER` for a change sent to a follower of a
+/// replicated group (users and rules change on the leader and follow the log).
 enum SecurityRoutes {
     static let maximumBodyBytes = 16 * 1024
 
@@ -210,6 +211,7 @@ enum SecurityRoutes {
         case .userExists: AdminAPIError(.conflict, code: "USER_EXISTS", message: error.message)
         case .userNotFound: AdminAPIError(.notFound, code: "USER_NOT_FOUND", message: error.message)
         case .ruleNotFound: AdminAPIError(.notFound, code: "ACL_NOT_FOUND", message: error.message)
+        case .notLeader: AdminAPIError(.misdirectedRequest, code: "NOT_LEADER", message: error.message)
         default: AdminAPIError(.internalServerError, code: "STORAGE_FAILURE", message: error.message)
         }
     }

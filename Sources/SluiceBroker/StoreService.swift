@@ -202,6 +202,19 @@ public final class StoreService: Service, CustomStringConvertible {
             await log.close()
             throw error
         }
+        if let metadataLeader {
+            // Users and rules follow the log too; their records hold secrets, so the data folder
+            // (segments included) is made private like the database that also holds them.
+            SecurityStore.restrictFolderToOwner(configuration.directory, logger: logger)
+            security.replicate(
+                through: SecurityChangeJournal(log: log, leader: metadataLeader, logger: Logger(label: "sluice.security")))
+            do throws(SecurityError) {
+                let applied = try await security.applyCopiedChanges()
+                logger.info("user changes replayed from the log", metadata: ["changes": "\(applied)"])
+            } catch {
+                logger.error("user changes in the log not applied at start-up", metadata: ["error": "\(error)"])
+            }
+        }
         handle.security = security
         handle.lite = lite
         handle.mqttRetained = retained
@@ -246,6 +259,7 @@ public final class StoreService: Service, CustomStringConvertible {
             if let replicatedTopics {
                 group.addTask { await replicatedTopics.followChanges() }
                 group.addTask { await consumption.followChanges() }
+                group.addTask { await security.followChanges() }
             }
             try? await gracefulShutdown()
             group.cancelAll()

@@ -2,7 +2,8 @@ import Logging
 import SluiceBroker
 import SluiceReplication
 
-/// Keeps the transaction table (and the topics, `ReplicatedTopicRegistry`) of a replicated broker
+/// Keeps the transaction table (and the topics, `ReplicatedTopicRegistry`, and the users and
+/// access rules, `SecurityStore+Replication`) of a replicated broker
 /// in step with the log it copies: the
 /// coordinator replays copied events every maintenance tick; before a divergent tail is cut this
 /// undoes what the tail's events did to the table, after the cut it moves the replay cursor back,
@@ -28,12 +29,14 @@ struct TransactionTableCompanion: ReplicaCompanion {
         }
         try await coordinator.forgetLogTail(from: offset)
         await (handle.topics as? ReplicatedTopicRegistry)?.forgetLogTail(from: offset)
+        await handle.security?.forgetLogTail(from: offset)
         await handle.consumption?.forgetLogTail(from: offset)
     }
 
     func logTruncated() async {
         await handle.coordinator?.copiedLogTruncated()
         await (handle.topics as? ReplicatedTopicRegistry)?.copiedLogTruncated()
+        await handle.security?.copiedLogTruncated()
         do throws(BrokerError) {
             if let changed = try await handle.consumption?.logWasCut(), changed > 0 {
                 logger.warning("consumer positions moved back to the cut log's end", metadata: ["groups.topics": "\(changed)"])
@@ -49,6 +52,13 @@ struct TransactionTableCompanion: ReplicaCompanion {
                 try await topics.applyCopiedChanges()
             } catch {
                 logger.error("topics behind the log at promotion", metadata: ["error": "\(error)"])
+            }
+        }
+        if let security = handle.security {
+            do throws(SecurityError) {
+                try await security.applyCopiedChanges()
+            } catch {
+                logger.error("users behind the log at promotion", metadata: ["error": "\(error)"])
             }
         }
         if let consumption = handle.consumption {

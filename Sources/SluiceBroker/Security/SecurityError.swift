@@ -11,6 +11,8 @@ public struct SecurityError: Error, CustomStringConvertible, Sendable {
         public static let userExists = Code("userExists")
         public static let userNotFound = Code("userNotFound")
         public static let ruleNotFound = Code("ruleNotFound")
+        /// This broker follows its replicated group's leader: users and rules change there.
+        public static let notLeader = Code("notLeader")
         /// The security tables could not be read or written.
         public static let storageFailure = Code("storageFailure")
 

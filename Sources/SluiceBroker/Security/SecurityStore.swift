@@ -21,14 +21,25 @@ import Darwin
 ///
 /// Open it after the transaction store, which applies the migrations.
 public final class SecurityStore: Sendable {
-    private let executor: SQLiteExecutor
+    let executor: SQLiteExecutor
     private let current: Mutex<SecuritySnapshot>
-    private let nowMs: @Sendable () -> Int64
-    private let logger: Logger
+    let nowMs: @Sendable () -> Int64
+    let logger: Logger
+    /// The `--bootstrap-user-file` users, which a cut log tail puts back as the file defines them.
+    let bootstrap: [BootstrapCredential]
+    /// User changes run one at a time: each reads the user, records the change (in a replicated
+    /// group) and writes it, so the log's order is the tables' order.
+    let changes = KeyedSerializer()
+    /// Non-nil in a replicated group (`replicate(through:)`).
+    let replication = Mutex<SecurityReplicationState?>(nil)
 
-    private init(executor: SQLiteExecutor, snapshot: SecuritySnapshot, nowMs: @escaping @Sendable () -> Int64, logger: Logger) {
+    private init(
+        executor: SQLiteExecutor, snapshot: SecuritySnapshot, bootstrap: [BootstrapCredential],
+        nowMs: @escaping @Sendable () -> Int64, logger: Logger
+    ) {
         self.executor = executor
         self.current = Mutex(snapshot)
+        self.bootstrap = bootstrap
         self.nowMs = nowMs
         self.logger = logger
     }
@@ -66,7 +77,7 @@ public final class SecurityStore: Sendable {
             if !bootstrap.isEmpty {
                 logger.info("bootstrap users present", metadata: ["users.count": "\(bootstrap.count)"])
             }
-            return SecurityStore(executor: executor, snapshot: snapshot, nowMs: nowMs, logger: logger)
+            return SecurityStore(executor: executor, snapshot: snapshot, bootstrap: bootstrap, nowMs: nowMs, logger: logger)
         } catch {
             try? await executor.close()
             if let error = error as? SecurityError { throw error }
@@ -94,62 +105,67 @@ public final class SecurityStore: Sendable {
         }
     }
 
+    /// chmod 0700 on a data folder whose commit log holds security records (a replicated
+    /// group's): their secrets are then as private as the database's. A failure is logged, not
+    /// fatal: the folder may belong to another user who lent it to the broker.
+    public static func restrictFolderToOwner(_ directory: String, logger: Logger) {
+        if chmod(directory, 0o700) != 0 {
+            let code = errno
+            logger.warning(
+                "cannot make the data folder private (chmod 0700); its log holds user secrets",
+                metadata: ["folder": "\(directory)", "error": "\(String(cString: strerror(code)))"])
+        }
+    }
+
     // MARK: users
 
     /// Creates a user with no rules (it can do nothing until granted).
-    /// - Throws: `.invalidArgument`, `.userExists`, `.storageFailure`.
+    /// - Throws: `.invalidArgument`, `.userExists`, `.notLeader` (a follower of a replicated
+    ///   group), `.storageFailure`.
     public func createUser(accessKey: String, secretKey: String, actor: String) async throws(SecurityError) -> SecurityUser {
         try SecurityCredentialRules.validateAccessKey(accessKey)
         try SecurityCredentialRules.validateSecretKey(secretKey)
         let at = nowMs()
-        let created = try await change("create user \(accessKey)") { connection -> SecurityUser? in
-            if try Self.userExists(connection, accessKey) { return nil }
-            try connection.run(
-                "INSERT INTO security_users (access_key, secret_key, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?)",
-                [.text(accessKey), .text(secretKey), .integer(at), .integer(at)])
-            try Self.audit(connection, actor: actor, action: "user.create", detail: "user \(accessKey)", at: at)
-            return SecurityUser(accessKey: accessKey, createdAtMs: at, updatedAtMs: at)
+        let created = try await changeUser(accessKey, "create user \(accessKey)") { current throws(SecurityError) in
+            if current != nil { throw SecurityError(.userExists, "user \(accessKey) already exists") }
+            let user = SecurityUserState(accessKey: accessKey, secretKey: secretKey, createdAtMs: at, updatedAtMs: at, rules: [])
+            return UserChange(
+                change: .save(user), result: user.user,
+                audit: AuditEntry(actor: actor, action: "user.create", detail: "user \(accessKey)", at: at))
         }
-        guard let created else { throw SecurityError(.userExists, "user \(accessKey) already exists") }
         logger.info("user created", metadata: ["user.accessKey": "\(accessKey)", "actor": "\(actor)"])
         return created
     }
 
     /// Replaces a user's secret (rotation); its rules stay. Clients signing with the old secret
     /// are refused from now on.
-    /// - Throws: `.invalidArgument`, `.userNotFound`, `.storageFailure`.
+    /// - Throws: `.invalidArgument`, `.userNotFound`, `.notLeader`, `.storageFailure`.
     public func updateSecret(accessKey: String, secretKey: String, actor: String) async throws(SecurityError) -> SecurityUser {
         try SecurityCredentialRules.validateSecretKey(secretKey)
         let at = nowMs()
-        let updated = try await change("update user \(accessKey)") { connection -> SecurityUser? in
-            guard try connection.run(
-                "UPDATE security_users SET secret_key = ?, updated_at_ms = ? WHERE access_key = ?",
-                [.text(secretKey), .integer(at), .text(accessKey)]) > 0
-            else { return nil }
-            try Self.audit(connection, actor: actor, action: "user.secret", detail: "user \(accessKey): secret replaced", at: at)
-            return try connection.queryFirst(
-                "SELECT access_key, created_at_ms, updated_at_ms FROM security_users WHERE access_key = ?", [.text(accessKey)]
-            ) { row in SecurityUser(accessKey: row.string(at: 0), createdAtMs: row.int64(at: 1), updatedAtMs: row.int64(at: 2)) }
+        let updated = try await changeUser(accessKey, "update user \(accessKey)") { current throws(SecurityError) in
+            guard var user = current else { throw SecurityError(.userNotFound, "no user \(accessKey)") }
+            user.secretKey = secretKey
+            user.updatedAtMs = at
+            return UserChange(
+                change: .save(user), result: user.user,
+                audit: AuditEntry(actor: actor, action: "user.secret", detail: "user \(accessKey): secret replaced", at: at))
         }
-        guard let updated else { throw SecurityError(.userNotFound, "no user \(accessKey)") }
         logger.info("user secret replaced", metadata: ["user.accessKey": "\(accessKey)", "actor": "\(actor)"])
         return updated
     }
 
     /// Deletes a user and its rules.
-    /// - Throws: `.userNotFound`, `.storageFailure`.
+    /// - Throws: `.userNotFound`, `.notLeader`, `.storageFailure`.
     public func deleteUser(accessKey: String, actor: String) async throws(SecurityError) {
         let at = nowMs()
-        let deleted = try await change("delete user \(accessKey)") { connection -> Bool in
-            let rules = try connection.run("DELETE FROM security_rules WHERE access_key = ?", [.text(accessKey)])
-            guard try connection.run("DELETE FROM security_users WHERE access_key = ?", [.text(accessKey)]) > 0 else {
-                return false
-            }
-            try Self.audit(
-                connection, actor: actor, action: "user.delete", detail: "user \(accessKey) and its \(rules) rule(s)", at: at)
-            return true
+        try await changeUser(accessKey, "delete user \(accessKey)") { current throws(SecurityError) in
+            guard let user = current else { throw SecurityError(.userNotFound, "no user \(accessKey)") }
+            return UserChange(
+                change: .delete(accessKey: accessKey), result: (),
+                audit: AuditEntry(
+                    actor: actor, action: "user.delete", detail: "user \(accessKey) and its \(user.rules.count) rule(s)", at: at))
         }
-        guard deleted else { throw SecurityError(.userNotFound, "no user \(accessKey)") }
         logger.info("user deleted", metadata: ["user.accessKey": "\(accessKey)", "actor": "\(actor)"])
     }
 
@@ -157,68 +173,51 @@ public final class SecurityStore: Sendable {
 
     /// Adds `actions` to the user's rule for (kind, pattern, decision), creating it if needed.
     /// - Returns: the rule as it now stands.
-    /// - Throws: `.invalidArgument`, `.userNotFound`, `.storageFailure`.
+    /// - Throws: `.invalidArgument`, `.userNotFound`, `.notLeader`, `.storageFailure`.
     public func grant(
         accessKey: String, kind: ResourceKind, pattern: ResourcePattern, decision: AccessDecision,
         actions: Set<AccessAction>, actor: String
     ) async throws(SecurityError) -> AccessRule {
         guard !actions.isEmpty else { throw SecurityError(.invalidArgument, "actions: name at least one of pub, sub, admin") }
         let at = nowMs()
-        let rule = try await change("grant to \(accessKey)") { connection -> AccessRule? in
-            guard try Self.userExists(connection, accessKey) else { return nil }
-            let existing = try Self.rule(connection, accessKey, kind, pattern, decision)
-            var rule = existing ?? AccessRule(
+        return try await changeUser(accessKey, "grant to \(accessKey)") { current throws(SecurityError) in
+            guard var user = current else {
+                throw SecurityError(.userNotFound, "no user \(accessKey); create it first with `sluice user create`")
+            }
+            var rule = user.rule(kind, pattern, decision) ?? AccessRule(
                 accessKey: accessKey, kind: kind, pattern: pattern, decision: decision, actions: [], createdAtMs: at)
             rule.actions.formUnion(actions)
-            try connection.run(
-                """
-                INSERT INTO security_rules (access_key, resource_kind, pattern, decision, actions, created_at_ms)
-                VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (access_key, resource_kind, pattern, decision) DO UPDATE SET actions = excluded.actions
-                """,
-                [.text(accessKey), .text(kind.rawValue), .text(pattern.text), .text(decision.rawValue),
-                 .text(AccessAction.format(rule.actions)), .integer(rule.createdAtMs)])
-            try Self.audit(
-                connection, actor: actor, action: "acl.grant",
-                detail: "user \(accessKey): \(decision) \(AccessAction.format(actions)) on \(kind) \(pattern)", at: at)
-            return rule
+            user.replaceRule(rule)
+            return UserChange(
+                change: .save(user), result: rule,
+                audit: AuditEntry(
+                    actor: actor, action: "acl.grant",
+                    detail: "user \(accessKey): \(decision) \(AccessAction.format(actions)) on \(kind) \(pattern)", at: at))
         }
-        guard let rule else { throw SecurityError(.userNotFound, "no user \(accessKey); create it first with `sluice user create`") }
-        return rule
     }
 
     /// Removes `actions` (all of them when nil) from the user's rule for (kind, pattern,
     /// decision); a rule left with no action is deleted.
     /// - Returns: the rule as it now stands, nil when it is gone.
-    /// - Throws: `.ruleNotFound`, `.storageFailure`.
+    /// - Throws: `.ruleNotFound`, `.notLeader`, `.storageFailure`.
     public func revoke(
         accessKey: String, kind: ResourceKind, pattern: ResourcePattern, decision: AccessDecision,
         actions: Set<AccessAction>?, actor: String
     ) async throws(SecurityError) -> AccessRule? {
         let at = nowMs()
-        let result = try await change("revoke from \(accessKey)") { connection -> (found: Bool, rule: AccessRule?) in
-            guard var rule = try Self.rule(connection, accessKey, kind, pattern, decision) else { return (false, nil) }
-            rule.actions.subtract(actions ?? rule.actions)
-            if rule.actions.isEmpty {
-                try connection.run(
-                    "DELETE FROM security_rules WHERE access_key = ? AND resource_kind = ? AND pattern = ? AND decision = ?",
-                    [.text(accessKey), .text(kind.rawValue), .text(pattern.text), .text(decision.rawValue)])
-            } else {
-                try connection.run(
-                    "UPDATE security_rules SET actions = ? WHERE access_key = ? AND resource_kind = ? AND pattern = ? AND decision = ?",
-                    [.text(AccessAction.format(rule.actions)), .text(accessKey), .text(kind.rawValue), .text(pattern.text),
-                     .text(decision.rawValue)])
+        return try await changeUser(accessKey, "revoke from \(accessKey)") { current throws(SecurityError) in
+            guard var user = current, var rule = user.rule(kind, pattern, decision) else {
+                throw SecurityError(.ruleNotFound, "user \(accessKey) has no \(decision) rule on \(kind) \(pattern)")
             }
+            rule.actions.subtract(actions ?? rule.actions)
+            user.replaceRule(rule)
             let removed = actions.map(AccessAction.format) ?? "all actions"
-            try Self.audit(
-                connection, actor: actor, action: "acl.revoke",
-                detail: "user \(accessKey): \(decision) \(removed) on \(kind) \(pattern) removed", at: at)
-            return (true, rule.actions.isEmpty ? nil : rule)
+            return UserChange(
+                change: .save(user), result: rule.actions.isEmpty ? nil : rule,
+                audit: AuditEntry(
+                    actor: actor, action: "acl.revoke",
+                    detail: "user \(accessKey): \(decision) \(removed) on \(kind) \(pattern) removed", at: at))
         }
-        guard result.found else {
-            throw SecurityError(.ruleNotFound, "user \(accessKey) has no \(decision) rule on \(kind) \(pattern)")
-        }
-        return result.rule
     }
 
     // MARK: audit
@@ -238,13 +237,46 @@ public final class SecurityStore: Sendable {
 
     // MARK: inside the executor
 
-    /// Runs `body` as one write, reloads the snapshot in the same turn of the executor thread.
-    private func change<T: Sendable>(
-        _ what: String, _ body: @escaping @Sendable (SQLiteConnection) throws -> T
+    /// A change of one user: what `decide` makes of the user as it stands (nil: no such user),
+    /// run one at a time. The change is recorded first in a replicated group, then written
+    /// with its audit row.
+    func changeUser<T: Sendable>(
+        _ accessKey: String, _ what: String,
+        _ decide: (SecurityUserState?) throws(SecurityError) -> UserChange<T>
+    ) async throws(SecurityError) -> T {
+        try await changes.run("changes") { () async throws(SecurityError) -> T in
+            let current = try await userState(accessKey, what)
+            let decided = try decide(current)
+            if let journal = replication.withLock({ $0?.journal }) { try await journal.record(decided.change) }
+            let audit = decided.audit
+            try await change(what) { connection in
+                try Self.write(decided.change, connection)
+                try Self.audit(connection, actor: audit.actor, action: audit.action, detail: audit.detail, at: audit.at)
+            }
+            return decided.result
+        }
+    }
+
+    /// The user `accessKey` whole, as the tables hold it now.
+    /// - Throws: `.storageFailure`.
+    func userState(_ accessKey: String, _ what: String) async throws(SecurityError) -> SecurityUserState? {
+        do {
+            return try await executor.read { connection in try Self.userState(connection, accessKey) }
+        } catch {
+            throw SecurityError(.storageFailure, "cannot \(what): \(error)", cause: error)
+        }
+    }
+
+    /// Runs `body` as one write; reloads the snapshot in the same turn of the executor thread
+    /// when `reloadWhen` says the result changed something.
+    func change<T: Sendable>(
+        _ what: String, reloadWhen: @escaping @Sendable (T) -> Bool = { _ in true },
+        _ body: @escaping @Sendable (SQLiteConnection) throws -> T
     ) async throws(SecurityError) -> T {
         do {
             return try await executor.write(synced: true) { connection in
                 let result = try body(connection)
+                guard reloadWhen(result) else { return result }
                 let generation = self.current.withLock { $0.generation } + 1
                 let snapshot = try Self.load(connection, generation: generation)
                 self.current.withLock { $0 = snapshot }
@@ -293,34 +325,56 @@ public final class SecurityStore: Sendable {
         }
     }
 
-    static func rule(
-        _ connection: SQLiteConnection, _ accessKey: String, _ kind: ResourceKind, _ pattern: ResourcePattern,
-        _ decision: AccessDecision
-    ) throws -> AccessRule? {
-        try connection.queryFirst(
-            """
-            SELECT access_key, resource_kind, pattern, decision, actions, created_at_ms FROM security_rules
-            WHERE access_key = ? AND resource_kind = ? AND pattern = ? AND decision = ?
-            """,
-            [.text(accessKey), .text(kind.rawValue), .text(pattern.text), .text(decision.rawValue)], row: Self.rule(from:))
-    }
-
     static func userExists(_ connection: SQLiteConnection, _ accessKey: String) throws -> Bool {
         try connection.queryFirst("SELECT 1 FROM security_users WHERE access_key = ?", [.text(accessKey)]) { _ in true } ?? false
+    }
+
+    /// The user whole (its rules in table order), or nil.
+    static func userState(_ connection: SQLiteConnection, _ accessKey: String) throws -> SecurityUserState? {
+        guard let user = try connection.queryFirst(
+            "SELECT secret_key, created_at_ms, updated_at_ms FROM security_users WHERE access_key = ?", [.text(accessKey)],
+            row: { row throws(SQLiteError) in (secret: row.string(at: 0), createdAt: row.int64(at: 1), updatedAt: row.int64(at: 2)) })
+        else { return nil }
+        let rules = try connection.query(
+            """
+            SELECT access_key, resource_kind, pattern, decision, actions, created_at_ms FROM security_rules
+            WHERE access_key = ? ORDER BY resource_kind, pattern, decision
+            """,
+            [.text(accessKey)], row: Self.rule(from:))
+        return SecurityUserState(
+            accessKey: accessKey, secretKey: user.secret, createdAtMs: user.createdAt, updatedAtMs: user.updatedAt, rules: rules)
+    }
+
+    /// Makes the tables hold the change: a saved user replaces its row and all its rules; a
+    /// deleted one goes with its rules.
+    static func write(_ change: SecurityChange, _ connection: SQLiteConnection) throws {
+        switch change {
+        case .save(let user):
+            try connection.run(
+                """
+                INSERT INTO security_users (access_key, secret_key, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?)
+                ON CONFLICT (access_key) DO UPDATE SET secret_key = excluded.secret_key,
+                    created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms
+                """,
+                [.text(user.accessKey), .text(user.secretKey), .integer(user.createdAtMs), .integer(user.updatedAtMs)])
+            try connection.run("DELETE FROM security_rules WHERE access_key = ?", [.text(user.accessKey)])
+            for rule in user.rules {
+                try connection.run(
+                    "INSERT INTO security_rules (access_key, resource_kind, pattern, decision, actions, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                    [.text(user.accessKey), .text(rule.kind.rawValue), .text(rule.pattern.text), .text(rule.decision.rawValue),
+                     .text(AccessAction.format(rule.actions)), .integer(rule.createdAtMs)])
+            }
+        case .delete(let accessKey):
+            try connection.run("DELETE FROM security_rules WHERE access_key = ?", [.text(accessKey)])
+            try connection.run("DELETE FROM security_users WHERE access_key = ?", [.text(accessKey)])
+        }
     }
 
     /// A bootstrap user that does not exist yet gets its secret and allow pub,sub,admin on every
     /// topic and group. An existing one is left as the operator made it (its secret included).
     static func bootstrap(_ credential: BootstrapCredential, _ connection: SQLiteConnection, at: Int64) throws {
         guard try !userExists(connection, credential.accessKey) else { return }
-        try connection.run(
-            "INSERT INTO security_users (access_key, secret_key, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?)",
-            [.text(credential.accessKey), .text(credential.secretKey), .integer(at), .integer(at)])
-        for kind in ResourceKind.allCases {
-            try connection.run(
-                "INSERT INTO security_rules (access_key, resource_kind, pattern, decision, actions, created_at_ms) VALUES (?, ?, '*', 'allow', 'pub,sub,admin', ?)",
-                [.text(credential.accessKey), .text(kind.rawValue), .integer(at)])
-        }
+        try write(.save(.bootstrap(credential, at: at)), connection)
         try audit(
             connection, actor: "bootstrap", action: "user.create",
             detail: "user \(credential.accessKey) with every permission (--bootstrap-user-file)", at: at)
