@@ -48,17 +48,43 @@ extension ConsumptionEngine {
         case .inserted:
             break
         }
-        try await stored(
-            table.saveRecall(
-                physicalOffset: handle.physicalOffset, topic: topic, messageId: handle.messageId,
-                deliveryMs: handle.deliveryMs, atMs: now))
-        for consumer in consumers(ofTopic: topic) {
-            if let write = await consumer.dropRecalled(queueId: handle.queueId, offset: handle.queueOffset, nowMs: now) {
-                try await stored(write)
-            }
+        // In a replicated group the recall is a record first (answered once the replication mode
+        // acknowledges it), so a new leader never delivers what was recalled on the old one.
+        do throws(BrokerError) {
+            try await appendReplicated(
+                .recall, group: "", topic: topic,
+                properties: [
+                    (ReplicatedProperty.physicalOffset, "\(handle.physicalOffset)"),
+                    (ReplicatedProperty.queueId, "\(handle.queueId)"),
+                    (ReplicatedProperty.queueOffset, "\(handle.queueOffset)"),
+                    (ReplicatedProperty.messageId, handle.messageId),
+                    (ReplicatedProperty.deliveryMs, "\(handle.deliveryMs)"),
+                    (ReplicatedProperty.at, "\(now)"),
+                ])
+        } catch {
+            recalls.remove(handle.physicalOffset)
+            throw error
         }
+        try await applyRecall(
+            physicalOffset: handle.physicalOffset, topic: topic, queueId: handle.queueId, queueOffset: handle.queueOffset,
+            messageId: handle.messageId, deliveryMs: handle.deliveryMs, atMs: now)
         Counter(label: "sluice_messages_recalled_total", dimensions: [("topic", topic)]).increment()
         trace?.recalled(messageId: handle.messageId, topic: topic, clientId: clientId)
         return handle.messageId
+    }
+
+    /// Stores a recall (already in `recalls`) and drops the message from every group that
+    /// scheduled it. Here and on a follower applying the leader's recall record.
+    func applyRecall(
+        physicalOffset: UInt64, topic: String, queueId: UInt32, queueOffset: UInt64, messageId: String, deliveryMs: Int64,
+        atMs: Int64
+    ) async throws(BrokerError) {
+        try await stored(
+            table.saveRecall(physicalOffset: physicalOffset, topic: topic, messageId: messageId, deliveryMs: deliveryMs, atMs: atMs))
+        for consumer in consumers(ofTopic: topic) {
+            if let write = await consumer.dropRecalled(queueId: queueId, offset: queueOffset, nowMs: atMs) {
+                try await stored(write)
+            }
+        }
     }
 }

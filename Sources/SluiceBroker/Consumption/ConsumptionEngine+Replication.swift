@@ -1,3 +1,4 @@
+import Crypto
 import Logging
 import NIOCore
 import SluiceStorage
@@ -53,6 +54,10 @@ extension ConsumptionEngine {
         case reopen
         /// How far a group's dead letters are re-driven.
         case redrive
+        /// A DELAY message recalled (group "": recalls hold for every group).
+        case recall
+        /// The leader's receipt- and recall-handle key (group ""), recorded once per leadership.
+        case signingKey = "key"
     }
 
     enum ReplicatedProperty {
@@ -65,6 +70,12 @@ extension ConsumptionEngine {
         static let created = "SLUICE_CONS_CREATED"
         static let from = "SLUICE_CONS_FROM"
         static let cursor = "SLUICE_CONS_CURSOR"
+        static let physicalOffset = "SLUICE_CONS_PHYSICAL"
+        static let queueId = "SLUICE_CONS_QID"
+        static let queueOffset = "SLUICE_CONS_QOFFSET"
+        static let messageId = "SLUICE_CONS_MSGID"
+        static let deliveryMs = "SLUICE_CONS_DELIVERY"
+        static let at = "SLUICE_CONS_AT"
     }
 
     /// Turns replication on (a broker in a replicated group, before anything is served): from
@@ -153,7 +164,10 @@ extension ConsumptionEngine {
     }
 
     /// The leader's own records are applied as they are made: moves the cursor to the queue's end.
+    /// First, once per leadership, records its handle key, so the followers sign and check receipt
+    /// and recall handles as it does (a client's recall handle then works on the next leader).
     func passOwnRecords() async throws(BrokerError) {
+        await recordKeyOnce()
         try await replicationSerializer.run("apply") { () async throws(BrokerError) -> Void in
             let next = log.queueBounds(Self.replicationQueue).next
             let changed = state.withLock { state -> Bool in
@@ -165,6 +179,20 @@ extension ConsumptionEngine {
         }
     }
 
+    /// Records this leader's handle key unless this leadership did. A failure (followers away
+    /// under sync replication) is logged once and retried on the next tick; it holds nothing else
+    /// up but this tick's cursor move.
+    private func recordKeyOnce() async {
+        guard !state.withLock({ $0.keyRecorded }) else { return }
+        let raw = key.withUnsafeBytes { ByteBuffer(bytes: $0) }
+        do throws(BrokerError) {
+            try await appendReplicated(.signingKey, group: "", body: raw)
+            state.withLock { $0.keyRecorded = true }
+        } catch {
+            logger.debug("handle key not recorded yet", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Applies copied changes every `interval` while this broker follows; while it leads, moves
     /// the cursor past its own records (so a restart replays only the last moments). Until
     /// cancelled.
@@ -172,6 +200,7 @@ extension ConsumptionEngine {
         while !Task.isCancelled {
             do throws(BrokerError) {
                 if log.refusesLocalAppends {
+                    state.withLock { $0.keyRecorded = false }  // a next leadership records it again
                     try await applyCopiedChanges()
                 } else {
                     try await passOwnRecords()
@@ -305,6 +334,34 @@ extension ConsumptionEngine {
                 CursorRow(group: Self.redrivePrefix + groupName, topic: group.deadLetterTopic, queueId: 0, nextOffset: cursor))
             try await stored(table.enqueue(changes))
             state.withLock { $0.redriven[groupName] = cursor }
+        case .recall:
+            guard let physicalOffset = record.property(ReplicatedProperty.physicalOffset).flatMap(UInt64.init),
+                let queueId = record.property(ReplicatedProperty.queueId).flatMap(UInt32.init),
+                let queueOffset = record.property(ReplicatedProperty.queueOffset).flatMap(UInt64.init),
+                let deliveryMs = record.property(ReplicatedProperty.deliveryMs).flatMap(Int64.init),
+                let atMs = record.property(ReplicatedProperty.at).flatMap(Int64.init)
+            else {
+                logger.error("copied recall not readable", metadata: ["topic": "\(topicName)"])
+                return
+            }
+            // The leader decided it was still recallable; applied whatever the time is now.
+            _ = recalls.insert(physicalOffset, if: { true })
+            try await applyRecall(
+                physicalOffset: physicalOffset, topic: topicName, queueId: queueId, queueOffset: queueOffset,
+                messageId: record.property(ReplicatedProperty.messageId) ?? "", deliveryMs: deliveryMs, atMs: atMs)
+        case .signingKey:
+            let bytes = Array(record.body.readableBytesView)
+            guard bytes.count >= 16 else {
+                logger.error("copied handle key not readable", metadata: ["bytes": "\(bytes.count)"])
+                return
+            }
+            let current = key.withUnsafeBytes { Array($0) }
+            if bytes != current {
+                try await stored(table.saveSigningKey(bytes))
+                let copied = SymmetricKey(data: bytes)
+                keys.withLock { $0 = (copied, HandleSigningKey(copied)) }
+                logger.info("handle key copied from the group's leader")
+            }
         case .reset:
             let offsets = Dictionary(
                 Self.decodeOffsets(record.body).compactMap { queueId, offsets in offsets.first.map { (queueId, $0) } },

@@ -27,15 +27,19 @@ public final class ConsumptionEngine: Sendable {
         /// Between `forgetLogTail(from:)` and `copiedLogTruncated()`: the first consumer-queue
         /// offset of the tail being cut (replays stop before it) and the acks its records carry.
         var replicationCut: (firstOffset: UInt64, acks: [ReplicatedAck])?
+        /// Whether this leadership has recorded its handle key for the followers yet.
+        var keyRecorded = false
     }
 
     public let log: CommitLog
     public let waiters: LongPollWaiters
     let table: ConsumptionTable
-    /// Signs receipt handles and recall handles (in separate domains).
-    let key: SymmetricKey
-    /// `key` with HMAC's schedule done once, for the receipt handles of every delivery and ack.
-    let handleKey: HandleSigningKey
+    /// Signs receipt handles and recall handles (in separate domains), with HMAC's schedule done
+    /// once for the receipt handles of every delivery and ack. In a replicated group the leader's
+    /// key, copied to the followers (`.signingKey` records), so recall handles outlive a fail-over.
+    let keys: Mutex<(raw: SymmetricKey, handle: HandleSigningKey)>
+    var key: SymmetricKey { keys.withLock { $0.raw } }
+    var handleKey: HandleSigningKey { keys.withLock { $0.handle } }
     /// DELAY messages recalled before their delivery time: no group gets them.
     public let recalls: RecallBook
     let state: Mutex<State>
@@ -68,8 +72,7 @@ public final class ConsumptionEngine: Sendable {
         self.trace = trace
         self.log = log
         self.table = table
-        self.key = key
-        handleKey = HandleSigningKey(key)
+        keys = Mutex((key, HandleSigningKey(key)))
         self.state = Mutex(state)
         self.autoCreateGroups = autoCreateGroups
         self.nowMs = nowMs

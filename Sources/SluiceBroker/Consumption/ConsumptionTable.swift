@@ -212,6 +212,22 @@ final class ConsumptionTable: Sendable {
         return pending
     }
 
+    /// Replaces the receipt- and recall-handle key with the one a replicated group's leader uses.
+    func saveSigningKey(_ key: [UInt8]) -> PendingWrite {
+        let pending = PendingWrite()
+        executor.enqueueWrite(synced: true, { connection in
+            try connection.run(
+                "INSERT OR REPLACE INTO broker_metadata (name, value) VALUES ('receipt_handle_key', ?)", [.blob(key)])
+        }) { result in
+            switch result {
+            case .success: pending.complete(nil)
+            case .failure(let error):
+                pending.complete(BrokerError(.storageFailure, "cannot store the handle key: \(error)", cause: error))
+            }
+        }
+        return pending
+    }
+
     /// Removes a group with its cursors and pending messages.
     func delete(group name: String) async throws(BrokerError) {
         do {

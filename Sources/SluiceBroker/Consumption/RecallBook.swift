@@ -35,5 +35,10 @@ public final class RecallBook: Sendable {
 
     enum InsertOutcome { case inserted, alreadyRecalled, tooLate }
 
+    /// Undoes an `insert` whose recall could not be recorded.
+    func remove(_ physicalOffset: UInt64) {
+        _ = recalled.withLock { $0.remove(physicalOffset) }
+    }
+
     var count: Int { recalled.withLock { $0.count } }
 }

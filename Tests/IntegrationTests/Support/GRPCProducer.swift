@@ -64,6 +64,36 @@ struct GRPCProducer {
         return try #require(response.entries.first)
     }
 
+    /// Sends one DELAY message due at `deliveryMs` (milliseconds since the epoch); its result entry
+    /// carries the recall handle.
+    func sendDelayed(topic: String, messageId: String, body: String, deliveryMs: Int64) async throws -> Apache_Rocketmq_V2_SendResultEntry {
+        var message = Apache_Rocketmq_V2_Message()
+        message.topic.name = topic
+        message.body = Data(body.utf8)
+        message.systemProperties.messageType = .delay
+        message.systemProperties.messageID = messageId
+        message.systemProperties.keys = [messageId]
+        message.systemProperties.bornHost = "10.9.8.7"
+        message.systemProperties.deliveryTimestamp = Google_Protobuf_Timestamp(
+            seconds: deliveryMs / 1000, nanos: Int32(deliveryMs % 1000) * 1_000_000)
+        var request = Apache_Rocketmq_V2_SendMessageRequest()
+        request.messages = [message]
+        let response = try await client.sendMessage(
+            request: ClientRequest(message: request, metadata: metadata), options: Self.options)
+        try #require(response.status.code == .ok, "send delayed: \(response.status.message)")
+        return try #require(response.entries.first)
+    }
+
+    /// RecallMessage (RocketMQ 5.3): the status the broker answers.
+    func recall(topic: String, handle: String) async throws -> Apache_Rocketmq_V2_Status {
+        var request = Apache_Rocketmq_V2_RecallMessageRequest()
+        request.topic.name = topic
+        request.recallHandle = handle
+        let response = try await client.recallMessage(
+            request: ClientRequest(message: request, metadata: metadata), options: Self.options)
+        return response.status
+    }
+
     /// Commits or rolls back a transaction as its producer.
     func end(transactionId: String, messageId: String, topic: String, commit: Bool) async throws {
         var request = Apache_Rocketmq_V2_EndTransactionRequest()
