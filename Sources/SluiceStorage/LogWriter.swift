@@ -460,8 +460,9 @@ final class LogWriter: @unchecked Sendable {
         // The data is written (and synced under sync flush): make it readable, then index it, one
         // lock per queue and one for the key index. In this order a reader that sees an index
         // entry can always read its record (the other order let a consumer find an entry whose
-        // record was still past the readable end, and skip it).
-        shared.publishEnd(writePosition)
+        // record was still past the readable end, and skip it). With deferred appends still
+        // unsynced (this batch accepted nothing, so it did not sync) the end stays before them.
+        if unsyncedDeferred == nil { shared.publishEnd(writePosition) }
         for queue in touched { queue.index.write(contentsOf: queue.entries) }
         shared.keyIndex.insert(contentsOf: keys, storeTimestampMs: storeTime)
         for queue in touched { queue.index.publish() }
