@@ -214,6 +214,14 @@ public final class StoreService: Service, CustomStringConvertible {
             } catch {
                 logger.error("user changes in the log not applied at start-up", metadata: ["error": "\(error)"])
             }
+            // And the groups' lite subscriptions.
+            lite.replicate(through: LiteChangeJournal(log: log, leader: metadataLeader, logger: Logger(label: "sluice.lite")))
+            do throws(BrokerError) {
+                let applied = try await lite.applyCopiedChanges()
+                logger.info("lite subscription changes replayed from the log", metadata: ["changes": "\(applied)"])
+            } catch {
+                logger.error("lite subscription changes in the log not applied at start-up", metadata: ["error": "\(error)"])
+            }
         }
         handle.security = security
         handle.lite = lite
@@ -260,6 +268,7 @@ public final class StoreService: Service, CustomStringConvertible {
                 group.addTask { await replicatedTopics.followChanges() }
                 group.addTask { await consumption.followChanges() }
                 group.addTask { await security.followChanges() }
+                group.addTask { await lite.followChanges() }
             }
             try? await gracefulShutdown()
             group.cancelAll()

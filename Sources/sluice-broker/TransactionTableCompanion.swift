@@ -3,7 +3,7 @@ import SluiceBroker
 import SluiceReplication
 
 /// Keeps the transaction table (and the topics, `ReplicatedTopicRegistry`, and the users and
-/// access rules, `SecurityStore+Replication`) of a replicated broker
+/// access rules, `SecurityStore+Replication`, and the lite subscriptions) of a replicated broker
 /// in step with the log it copies: the
 /// coordinator replays copied events every maintenance tick; before a divergent tail is cut this
 /// undoes what the tail's events did to the table, after the cut it moves the replay cursor back,
@@ -30,6 +30,7 @@ struct TransactionTableCompanion: ReplicaCompanion {
         try await coordinator.forgetLogTail(from: offset)
         await (handle.topics as? ReplicatedTopicRegistry)?.forgetLogTail(from: offset)
         await handle.security?.forgetLogTail(from: offset)
+        await handle.lite?.forgetLogTail(from: offset)
         await handle.consumption?.forgetLogTail(from: offset)
     }
 
@@ -37,6 +38,7 @@ struct TransactionTableCompanion: ReplicaCompanion {
         await handle.coordinator?.copiedLogTruncated()
         await (handle.topics as? ReplicatedTopicRegistry)?.copiedLogTruncated()
         await handle.security?.copiedLogTruncated()
+        await handle.lite?.copiedLogTruncated()
         do throws(BrokerError) {
             if let changed = try await handle.consumption?.logWasCut(), changed > 0 {
                 logger.warning("consumer positions moved back to the cut log's end", metadata: ["groups.topics": "\(changed)"])
@@ -59,6 +61,13 @@ struct TransactionTableCompanion: ReplicaCompanion {
                 try await security.applyCopiedChanges()
             } catch {
                 logger.error("users behind the log at promotion", metadata: ["error": "\(error)"])
+            }
+        }
+        if let lite = handle.lite {
+            do throws(BrokerError) {
+                try await lite.applyCopiedChanges()
+            } catch {
+                logger.error("lite subscriptions behind the log at promotion", metadata: ["error": "\(error)"])
             }
         }
         if let consumption = handle.consumption {

@@ -45,14 +45,17 @@ public final class LiteSubscriptions: Sendable {
     public let maxTotal: Int
     private let executor: SQLiteExecutor?
     private let nowMs: @Sendable () -> Int64
-    private let logger: Logger
-    private struct Snapshot {
+    let logger: Logger
+    struct Snapshot {
         var sets: [Key: Set<String>] = [:]
         var total = 0
     }
-    private let snapshot: Mutex<Snapshot>
-    /// Serializes changes so the quota check and the write see the same counts.
-    private let writes = WriteQueue()
+    let snapshot: Mutex<Snapshot>
+    /// Serializes changes so the quota check and the write see the same counts (and, in a
+    /// replicated group, so the log's order is the table's).
+    let writes = WriteQueue()
+    /// Non-nil in a replicated group (`replicate(through:)`).
+    let replication = Mutex<LiteReplicationState?>(nil)
 
     private init(
         executor: SQLiteExecutor?, sets: [Key: Set<String>], quotaPerGroup: Int, maxTotal: Int,
@@ -126,8 +129,11 @@ public final class LiteSubscriptions: Sendable {
     /// Applies a change and returns the lite topics `group` subscribes on `topic` afterwards.
     /// Names are checked by the caller (the wire edge); the table's CHECK enforces them too.
     ///
+    /// In a replicated group the change is first a record in the log (`LiteChangeJournal`).
+    ///
     /// - Throws: `BrokerError` `.limitExceeded` when the group's quota or the broker's total
-    ///   would be exceeded (nothing changes then), `.storageFailure` when the write fails.
+    ///   would be exceeded (nothing changes then), `.notLeader` on a follower of a replicated
+    ///   group, `.storageFailure` when the write fails.
     @discardableResult
     public func apply(
         _ change: LiteSubscriptionChange, group: String, topic: String, liteTopics: Set<String>
@@ -158,29 +164,10 @@ public final class LiteSubscriptions: Sendable {
                 throw BrokerError(
                     .limitExceeded, "the broker holds \(total) lite subscriptions; the limit is \(maxTotal)")
             }
-            if let executor {
-                let at = nowMs()
-                do {
-                    try await executor.write { connection in
-                        for name in removed {
-                            try connection.run(
-                                "DELETE FROM lite_subscriptions WHERE group_name = ? AND topic = ? AND lite_topic = ?",
-                                [.text(group), .text(topic), .text(name)])
-                        }
-                        for name in added {
-                            try connection.run(
-                                "INSERT OR IGNORE INTO lite_subscriptions (group_name, topic, lite_topic, created_at_ms) VALUES (?, ?, ?, ?)",
-                                [.text(group), .text(topic), .text(name), .integer(at)])
-                        }
-                    }
-                } catch {
-                    throw BrokerError(.storageFailure, "cannot store the lite subscriptions of group \(group): \(error)", cause: error)
-                }
+            if let journal = replication.withLock({ $0?.journal }) {
+                try await journal.record(LiteSubscriptionDelta(group: group, topic: topic, added: added, removed: removed))
             }
-            snapshot.withLock { state in
-                state.sets[key] = after.isEmpty ? nil : after
-                state.total += after.count - current.count
-            }
+            try await store(key, added: added, removed: removed)
             logger.debug(
                 "lite subscriptions changed",
                 metadata: ["group": "\(group)", "topic": "\(topic)", "added": "\(added.count)", "removed": "\(removed.count)"])
@@ -189,8 +176,41 @@ public final class LiteSubscriptions: Sendable {
     }
 }
 
+extension LiteSubscriptions {
+    /// Writes the rows `added` and deletes the rows `removed` of `key`, then the snapshot follows.
+    /// Call inside `writes`.
+    /// - Throws: `.storageFailure`.
+    func store(_ key: Key, added: Set<String>, removed: Set<String>) async throws(BrokerError) {
+        if let executor {
+            let at = nowMs()
+            do {
+                try await executor.write { connection in
+                    for name in removed {
+                        try connection.run(
+                            "DELETE FROM lite_subscriptions WHERE group_name = ? AND topic = ? AND lite_topic = ?",
+                            [.text(key.group), .text(key.topic), .text(name)])
+                    }
+                    for name in added {
+                        try connection.run(
+                            "INSERT OR IGNORE INTO lite_subscriptions (group_name, topic, lite_topic, created_at_ms) VALUES (?, ?, ?, ?)",
+                            [.text(key.group), .text(key.topic), .text(name), .integer(at)])
+                    }
+                }
+            } catch {
+                throw BrokerError(.storageFailure, "cannot store the lite subscriptions of group \(key.group): \(error)", cause: error)
+            }
+        }
+        snapshot.withLock { state in
+            let before = state.sets[key] ?? []
+            let after = before.union(added).subtracting(removed)
+            state.sets[key] = after.isEmpty ? nil : after
+            state.total += after.count - before.count
+        }
+    }
+}
+
 /// Runs async bodies one at a time, in arrival order.
-private actor WriteQueue {
+actor WriteQueue {
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 

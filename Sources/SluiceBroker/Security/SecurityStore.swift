@@ -17,11 +17,12 @@ import Darwin
 /// restricts it and its WAL files to the broker's user (mode 0600). Every change is written
 /// together with its `audit_log` row in one SQLite transaction, then the snapshot is reloaded on
 /// the executor thread, where writes run one at a time, so snapshots replace each other in commit
-/// order.
+/// order. In a replicated group each change is first a record in the log
+/// (`SecurityStore+Replication`, `SecurityChangeJournal`).
 ///
 /// Open it after the transaction store, which applies the migrations.
 public final class SecurityStore: Sendable {
-    let executor: SQLiteExecutor
+    private let executor: SQLiteExecutor
     private let current: Mutex<SecuritySnapshot>
     let nowMs: @Sendable () -> Int64
     let logger: Logger

@@ -1,0 +1,161 @@
+import Logging
+import SluiceStorage
+import Synchronization
+
+/// The link of a replicated group's lite subscriptions to the log.
+struct LiteReplicationState: Sendable {
+    var journal: LiteChangeJournal
+    /// The lite-queue offset below which every record is applied here; nil: replay from the
+    /// queue's start (every start-up does once).
+    var cursor: UInt64?
+    /// Between `forgetLogTail(from:)` and `copiedLogTruncated()`: the first lite-queue offset of
+    /// the tail being cut (replays stop before it) and the names its records changed, by key.
+    var pendingCut: (firstOffset: UInt64, names: [LiteSubscriptions.Key: Set<String>])?
+}
+
+/// Lite subscriptions of a replicated broker group (`--replicas` ≥ 2, docs/architecture.md §15)
+/// follow the log like topics and users do: every change on the leader (the names a
+/// SyncLiteSubscription actually added or removed; a resync that changes nothing writes nothing)
+/// is a record (`LiteChangeJournal`) before the table changes; followers apply the copied
+/// records at start-up, every 100 ms and once more at promotion, so a new leader filters a
+/// group's lite messages as the old one did. The follower applies no quota: the leader did.
+extension LiteSubscriptions {
+    /// Makes subscription changes go through the log from now on; call before the store is published.
+    public func replicate(through journal: LiteChangeJournal) {
+        replication.withLock { $0 = LiteReplicationState(journal: journal) }
+    }
+
+    /// Applies the lite records copied into the log since the last call, in order, and moves the
+    /// cursor past them. Returns how many records were read. Runs at start-up (from the queue's
+    /// start), every follower tick and at promotion.
+    /// - Throws: `BrokerError` `.storageFailure` when the table cannot be written (the cursor
+    ///   stays at the failed record, so the next call tries it again).
+    @discardableResult
+    public func applyCopiedChanges() async throws(BrokerError) -> Int {
+        guard let log = replication.withLock({ $0?.journal.log }) else { return 0 }
+        return try await writes.run { @Sendable () async throws(BrokerError) -> Int in
+            let queue = LiteChangeJournal.queue
+            var bounds = log.queueBounds(queue)
+            let (start, cut) = replication.withLock { ($0?.cursor, $0?.pendingCut?.firstOffset) }
+            if let cut { bounds.next = min(bounds.next, cut) }
+            var offset = max(bounds.min, min(bounds.next, start ?? bounds.min))
+            var read = 0
+            while offset < bounds.next {
+                let entries = log.queueEntries(queue, from: offset, maxCount: Int(min(256, bounds.next - offset)))
+                if entries.isEmpty { break }
+                for entry in entries {
+                    if let record = try? log.read(entry, of: queue), let delta = LiteSubscriptionDelta(record: record) {
+                        try await applyCopied(delta)
+                    } else {
+                        logger.error("lite record unreadable; skipped", metadata: ["lite.offset": "\(entry.queueOffset)"])
+                    }
+                    read += 1
+                    offset = entry.queueOffset + 1
+                    let reached = offset
+                    replication.withLock { $0?.cursor = reached }
+                }
+            }
+            let end = offset
+            replication.withLock { state in
+                let reached = max(state?.cursor ?? bounds.next, end)
+                state?.cursor = reached
+            }
+            return read
+        }
+    }
+
+    /// Makes the table hold `delta` (its added names present, its removed ones absent) unless it
+    /// already does. Call inside `writes`. Returns whether anything changed.
+    @discardableResult
+    func applyCopied(_ delta: LiteSubscriptionDelta) async throws(BrokerError) -> Bool {
+        let current = snapshot.withLock { $0.sets[delta.key] ?? [] }
+        let added = delta.added.subtracting(current)
+        let removed = delta.removed.intersection(current)
+        if added.isEmpty, removed.isEmpty { return false }
+        try await store(delta.key, added: added, removed: removed)
+        return true
+    }
+
+    /// The log is about to be cut at commit-log offset `cut`: notes the names the tail's records
+    /// changed (so `copiedLogTruncated()` can put them back as the remaining log defines them)
+    /// and stops replays before the tail until then.
+    public func forgetLogTail(from cut: UInt64) async {
+        guard let log = replication.withLock({ $0?.journal.log }) else { return }
+        _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
+            let queue = LiteChangeJournal.queue
+            let bounds = log.queueBounds(queue)
+            var first = bounds.next
+            var names: [Key: Set<String>] = [:]
+            for entry in log.queueEntries(queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min)))
+            where entry.physicalOffset >= cut {
+                first = min(first, entry.queueOffset)
+                if let record = try? log.read(entry, of: queue), let delta = LiteSubscriptionDelta(record: record) {
+                    names[delta.key, default: []].formUnion(delta.added.union(delta.removed))
+                }
+            }
+            let (tailStart, tailNames) = (first, names)
+            replication.withLock { state in
+                let pending = state?.pendingCut
+                let merged = (pending?.names ?? [:]).merging(tailNames) { $0.union($1) }
+                state?.pendingCut = (min(pending?.firstOffset ?? tailStart, tailStart), merged)
+            }
+        }
+    }
+
+    /// The log was cut: each name a cut record changed is made present or absent as the last
+    /// record left in the queue that names it says (absent when none does), and the cursor moves
+    /// to the queue's new end (records copied there later are applied as usual).
+    public func copiedLogTruncated() async {
+        guard let log = replication.withLock({ $0?.journal.log }) else { return }
+        _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
+            let queue = LiteChangeJournal.queue
+            let bounds = log.queueBounds(queue)
+            let cut = replication.withLock { state in
+                let kept = min(state?.cursor ?? bounds.next, bounds.next)
+                state?.cursor = kept
+                defer { state?.pendingCut = nil }
+                return state?.pendingCut
+            }
+            guard let cut, !cut.names.isEmpty else { return }
+            var present: [Key: Set<String>] = [:]
+            for entry in log.queueEntries(queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min))) {
+                guard let record = try? log.read(entry, of: queue), let delta = LiteSubscriptionDelta(record: record),
+                    let named = cut.names[delta.key]
+                else { continue }
+                present[delta.key, default: []].formUnion(delta.added.intersection(named))
+                present[delta.key, default: []].subtract(delta.removed)
+            }
+            for (key, named) in cut.names.sorted(by: { ($0.key.group, $0.key.topic) < ($1.key.group, $1.key.topic) }) {
+                let kept = present[key] ?? []
+                let restored = LiteSubscriptionDelta(group: key.group, topic: key.topic, added: kept, removed: named.subtracting(kept))
+                do throws(BrokerError) {
+                    if try await applyCopied(restored) {
+                        logger.warning(
+                            "lite subscriptions put back as the cut log defines them",
+                            metadata: ["group": "\(key.group)", "topic": "\(key.topic)"])
+                    }
+                } catch {
+                    logger.error(
+                        "lite subscription change of a cut log tail not undone",
+                        metadata: ["group": "\(key.group)", "topic": "\(key.topic)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Applies copied changes every `interval` while this broker follows (its log refuses local
+    /// appends), until cancelled. Returns at once when the subscriptions are not replicated.
+    public func followChanges(every interval: Duration = .milliseconds(100)) async {
+        guard let log = replication.withLock({ $0?.journal.log }) else { return }
+        while !Task.isCancelled {
+            if log.refusesLocalAppends {
+                do throws(BrokerError) {
+                    try await applyCopiedChanges()
+                } catch {
+                    logger.warning("copied lite subscription changes not applied yet", metadata: ["error": "\(error)"])
+                }
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}
