@@ -3,7 +3,7 @@ import CSQLite
 /// One SQLite database connection, used on the thread that opened it.
 ///
 /// Opening switches the database to WAL mode, applies `PRAGMA synchronous`, sets the busy
-/// timeout and turns foreign keys on. The handle is opened with `SQLITE_OPEN_NOMUTEX`: SQLite does
+/// timeout, turns foreign keys on and keeps temporary files (statement journals) in memory. The handle is opened with `SQLITE_OPEN_NOMUTEX`: SQLite does
 /// not lock around it, so every entry point checks with a precondition that it runs on the owning
 /// thread (see `SQLiteExecutor`, which gives a connection its own thread).
 ///
@@ -61,6 +61,10 @@ public final class SQLiteConnection {
         }
         try execute("PRAGMA synchronous = \(options.synchronous.rawValue)")
         try execute("PRAGMA foreign_keys = ON")
+        // Statement journals (a batch of rows in one statement inside a transaction) spill past
+        // 64 KiB to a temporary file: every 100 ms flush of held transactions wrote one under
+        // /var/tmp (strace: `etilqs_*`). Nothing temporary needs to outlive the connection.
+        try execute("PRAGMA temp_store = MEMORY")
     }
 
     deinit {
