@@ -106,6 +106,10 @@ extension ConsumptionEngine {
         return encode(renewed, group: group, topic: topic)
     }
 
+    /// Makes `deliveries` (from one receive of `group` and `topic`) visible again at once: their
+    /// receive was cancelled or its response could not be written, so the consumer never saw
+    /// them. Waiting receives are woken. Returns how many were still current and released.
+    @discardableResult
     public func release(group: String, topic: String, deliveries: [Delivery]) async throws(BrokerError) -> Int {
         guard !deliveries.isEmpty, let consumer = existingConsumer(group, topic) else { return 0 }
         let (released, write) = await consumer.release(deliveries.map(\.handle), nowMs: nowMs())

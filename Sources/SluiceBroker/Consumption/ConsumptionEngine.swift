@@ -295,11 +295,6 @@ public final class ConsumptionEngine: Sendable {
         }
     }
 
-    /// Makes `deliveries` (from one receive of `group` and `topic`) visible again at once: their
-    /// receive was cancelled or its response could not be written, so the consumer never saw
-    /// them. Waiting receives are woken. Returns how many were still current and released.
-    @discardableResult
-
     /// Dead-letters every last delivery whose invisibility ran out unacknowledged. Run it
     /// periodically (the broker does, every second).
     public func sweep() async {

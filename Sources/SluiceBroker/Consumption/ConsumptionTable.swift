@@ -169,7 +169,7 @@ final class ConsumptionTable: Sendable {
     /// Inserts or replaces a group's settings.
     func save(_ group: ConsumerGroup) async throws(BrokerError) {
         do {
-            try await executor.write(synced: true) { connection in
+            _ = try await executor.write(synced: true) { connection in
                 try connection.run(
                     """
                     INSERT INTO consumer_groups (name, fifo, max_delivery_attempts, retry_delays_ms, created_at_ms,

@@ -48,7 +48,8 @@ struct ReplicatedTopicTests {
                 #expect(refused.status == 421, "\(refused.status) \(refused.text)")
                 let error = refused.json?["error"] as? [String: Any]
                 #expect(error?["code"] as? String == "NOT_LEADER", "\(refused.text)")
-                #expect((error?["message"] as? String ?? "").contains("the leader is \(leader.name)"), "\(refused.text)")
+                let message = error?["message"] as? String ?? ""
+                #expect(message.contains("the leader is \(leader.name)"), "\(refused.text)")
                 #expect(!(await up.hasTopic("elsewhere")))
 
                 // The follower that was down gets it when it returns.

@@ -52,7 +52,7 @@ struct SecurityStoreTests {
 
     @Test("refuses bad access keys and short secrets", arguments: [("", "long-enough"), ("a b", "long-enough"), ("ok", "short")])
     func validation(accessKey: String, secret: String) async throws {
-        try await Self.withStore { store, _, _ in
+        _ = try await Self.withStore { store, _, _ in
             await #expect(throws: SecurityError.self) {
                 try await store.createUser(accessKey: accessKey, secretKey: secret, actor: "ops")
             }
