@@ -43,7 +43,7 @@ public final class MQTTRetainedStore: Sendable {
     let snapshot: Mutex<Snapshot>
     /// Changes run one at a time, so the limit check and the write see the same totals (and a
     /// follower's replay does not interleave with them).
-    let writes = RetainedWriteQueue()
+    let writes = MQTTWriteQueue()
     /// Set in a replicated group (`MQTTRetainedStore+Replication`).
     let replication = Mutex<MQTTRetainedReplicationState?>(nil)
 
@@ -183,8 +183,8 @@ public final class MQTTRetainedStore: Sendable {
     private static func cost(_ message: Message) -> Int { message.topic.utf8.count + message.payload.count }
 }
 
-/// Runs async bodies one at a time, in arrival order.
-actor RetainedWriteQueue {
+/// Runs async bodies one at a time, in arrival order (the retained messages' and the sessions' changes).
+actor MQTTWriteQueue {
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
