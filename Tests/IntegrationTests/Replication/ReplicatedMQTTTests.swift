@@ -99,6 +99,12 @@ struct ReplicatedMQTTTests {
                     ]
                 ) { packets in packets.contains { $0.type == 9 } }
                 #expect(subscribed.contains { $0.type == 9 && $0.body.last != 0x80 }, "no SUBACK granting the subscription")
+                // A follower does not take the session: CONNACK "server unavailable" (3).
+                let connackOnFollower = try await RawMQTTClient.exchange(
+                    port: mqttPort(followers[0]), [RawMQTTClient.connect(clientId: "office-app", cleanSession: false)]
+                ) { packets in packets.contains { $0.type == 2 } }
+                let returnCode = connackOnFollower.first { $0.type == 2 }?.body.last
+                #expect(returnCode == 3, "CONNACK return code on a follower: \(String(describing: returnCode))")
 
                 // kill -9 of the leader: the next one hands the retained message to a new subscriber.
                 await leader.process.killHard()
