@@ -70,9 +70,8 @@ extension MQTTRetainedStore {
     @discardableResult
     func applyCopied(_ change: MQTTRetainedChange) async throws(BrokerError) -> Bool {
         let current = message(of: change.topic)
-        if change.payload.isEmpty ? current == nil : current == Message(topic: change.topic, payload: change.payload, qos: change.qos) {
-            return false
-        }
+        let wanted = change.payload.isEmpty ? nil : Message(topic: change.topic, payload: change.payload, qos: change.qos)
+        if current == wanted { return false }
         try await store(change)
         return true
     }

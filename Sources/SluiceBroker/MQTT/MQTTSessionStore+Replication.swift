@@ -67,7 +67,8 @@ extension MQTTSessionStore {
                     if let record = try? log.read(entry, of: queue), let change = MQTTSessionChange(record: record) {
                         try await applyCopied(change)
                     } else {
-                        logger.error("MQTT session record unreadable; skipped", metadata: ["mqtt.sessions.offset": "\(entry.queueOffset)"])
+                        logger.error(
+                            "MQTT session record unreadable; skipped", metadata: ["mqtt.sessions.offset": "\(entry.queueOffset)"])
                     }
                     read += 1
                     offset = entry.queueOffset + 1
