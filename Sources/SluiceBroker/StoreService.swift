@@ -222,6 +222,24 @@ public final class StoreService: Service, CustomStringConvertible {
             } catch {
                 logger.error("lite subscription changes in the log not applied at start-up", metadata: ["error": "\(error)"])
             }
+            // And the MQTT retained messages.
+            retained.replicate(
+                through: MQTTRetainedChangeJournal(log: log, leader: metadataLeader, logger: Logger(label: "sluice.mqtt.retained")))
+            do throws(BrokerError) {
+                let applied = try await retained.applyCopiedChanges()
+                logger.info("MQTT retained message changes replayed from the log", metadata: ["changes": "\(applied)"])
+            } catch {
+                logger.error("MQTT retained message changes in the log not applied at start-up", metadata: ["error": "\(error)"])
+            }
+            // And the kept MQTT sessions.
+            mqttSessions.replicate(
+                through: MQTTSessionChangeJournal(log: log, leader: metadataLeader, logger: Logger(label: "sluice.mqtt.sessions")))
+            do throws(BrokerError) {
+                let applied = try await mqttSessions.applyCopiedChanges()
+                logger.info("MQTT session changes replayed from the log", metadata: ["changes": "\(applied)"])
+            } catch {
+                logger.error("MQTT session changes in the log not applied at start-up", metadata: ["error": "\(error)"])
+            }
         }
         handle.security = security
         handle.lite = lite
@@ -269,6 +287,8 @@ public final class StoreService: Service, CustomStringConvertible {
                 group.addTask { await consumption.followChanges() }
                 group.addTask { await security.followChanges() }
                 group.addTask { await lite.followChanges() }
+                group.addTask { await retained.followChanges() }
+                group.addTask { await mqttSessions.followChanges() }
             }
             try? await gracefulShutdown()
             group.cancelAll()

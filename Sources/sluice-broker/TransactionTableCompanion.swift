@@ -3,7 +3,8 @@ import SluiceBroker
 import SluiceReplication
 
 /// Keeps the transaction table (and the topics, `ReplicatedTopicRegistry`, and the users and
-/// access rules, `SecurityStore+Replication`, and the lite subscriptions) of a replicated broker
+/// access rules, `SecurityStore+Replication`, the lite subscriptions, the MQTT retained
+/// messages and the kept MQTT sessions) of a replicated broker
 /// in step with the log it copies: the
 /// coordinator replays copied events every maintenance tick; before a divergent tail is cut this
 /// undoes what the tail's events did to the table, after the cut it moves the replay cursor back,
@@ -31,6 +32,8 @@ struct TransactionTableCompanion: ReplicaCompanion {
         await (handle.topics as? ReplicatedTopicRegistry)?.forgetLogTail(from: offset)
         await handle.security?.forgetLogTail(from: offset)
         await handle.lite?.forgetLogTail(from: offset)
+        await handle.mqttRetained?.forgetLogTail(from: offset)
+        await handle.mqttSessions?.forgetLogTail(from: offset)
         await handle.consumption?.forgetLogTail(from: offset)
     }
 
@@ -39,6 +42,8 @@ struct TransactionTableCompanion: ReplicaCompanion {
         await (handle.topics as? ReplicatedTopicRegistry)?.copiedLogTruncated()
         await handle.security?.copiedLogTruncated()
         await handle.lite?.copiedLogTruncated()
+        await handle.mqttRetained?.copiedLogTruncated()
+        await handle.mqttSessions?.copiedLogTruncated()
         do throws(BrokerError) {
             if let changed = try await handle.consumption?.logWasCut(), changed > 0 {
                 logger.warning("consumer positions moved back to the cut log's end", metadata: ["groups.topics": "\(changed)"])
@@ -69,6 +74,21 @@ struct TransactionTableCompanion: ReplicaCompanion {
             } catch {
                 logger.error("lite subscriptions behind the log at promotion", metadata: ["error": "\(error)"])
             }
+        }
+        if let retained = handle.mqttRetained {
+            do throws(BrokerError) {
+                try await retained.applyCopiedChanges()
+            } catch {
+                logger.error("MQTT retained messages behind the log at promotion", metadata: ["error": "\(error)"])
+            }
+        }
+        if let sessions = handle.mqttSessions {
+            do throws(BrokerError) {
+                try await sessions.applyCopiedChanges()
+            } catch {
+                logger.error("MQTT sessions behind the log at promotion", metadata: ["error": "\(error)"])
+            }
+            await sessions.connectionsEndedWithTheOldLeader()
         }
         if let consumption = handle.consumption {
             do throws(BrokerError) {

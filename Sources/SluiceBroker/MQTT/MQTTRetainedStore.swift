@@ -11,6 +11,9 @@ import Synchronization
 /// Bounded, since every row is client-grown state held in memory: at most `maxCount` topics and
 /// `maxBytes` of payload in all. Topic names are opaque here (matching is the caller's, so this
 /// layer does not depend on the MQTT codec).
+///
+/// In a replicated broker group every change is first a record in the log, and followers apply
+/// the copied records (`MQTTRetainedStore+Replication`, docs/architecture.md §15).
 public final class MQTTRetainedStore: Sendable {
     public struct Message: Sendable, Equatable {
         public var topic: String
@@ -32,14 +35,17 @@ public final class MQTTRetainedStore: Sendable {
     public let maxBytes: Int
     private let executor: SQLiteExecutor?
     private let nowMs: @Sendable () -> Int64
-    private let logger: Logger
-    private struct Snapshot {
+    let logger: Logger
+    struct Snapshot {
         var messages: [String: Message] = [:]
         var bytes = 0
     }
-    private let snapshot: Mutex<Snapshot>
-    /// Changes run one at a time, so the limit check and the write see the same totals.
-    private let writes = RetainedWriteQueue()
+    let snapshot: Mutex<Snapshot>
+    /// Changes run one at a time, so the limit check and the write see the same totals (and a
+    /// follower's replay does not interleave with them).
+    let writes = MQTTWriteQueue()
+    /// Set in a replicated group (`MQTTRetainedStore+Replication`).
+    let replication = Mutex<MQTTRetainedReplicationState?>(nil)
 
     private init(
         executor: SQLiteExecutor?, messages: [String: Message], maxCount: Int, maxBytes: Int,
@@ -109,8 +115,12 @@ public final class MQTTRetainedStore: Sendable {
 
     /// Makes `payload` the retained message of `topic`, or deletes it when `payload` is empty
     /// (MQTT 3.1.1 §3.3.1.3). Returns once the change is durable.
+    ///
+    /// In a replicated group the change is first a record in the log (`MQTTRetainedChangeJournal`).
+    ///
     /// - Throws: `.invalidArgument` for an empty topic, `.limitExceeded` past `maxCount` or
-    ///   `maxBytes` (nothing changes then), `.storageFailure` when the write fails.
+    ///   `maxBytes` (nothing changes then), `.notLeader` on a follower of a replicated group,
+    ///   `.storageFailure` when the write fails.
     public func retain(topic: String, payload: [UInt8], qos: UInt8) async throws(BrokerError) {
         guard !topic.isEmpty, topic.utf8.count <= 65_535 else {
             throw BrokerError(.invalidArgument, "a retained message needs a topic name of 1 to 65,535 bytes")
@@ -130,36 +140,51 @@ public final class MQTTRetainedStore: Sendable {
                         .limitExceeded, "retained MQTT messages would take \(newBytes) bytes; the limit is \(maxBytes)")
                 }
             }
-            if let executor {
-                let at = nowMs()
-                do {
-                    try await executor.write { connection in
-                        if payload.isEmpty {
-                            try connection.run("DELETE FROM mqtt_retained WHERE topic = ?", [.text(topic)])
-                        } else {
-                            try connection.run(
-                                "INSERT OR REPLACE INTO mqtt_retained (topic, payload, qos, updated_at_ms) VALUES (?, ?, ?, ?)",
-                                [.text(topic), .blob(payload), .integer(Int64(qos)), .integer(at)])
-                        }
-                    }
-                } catch {
-                    throw BrokerError(.storageFailure, "cannot store the retained message of \(topic.prefix(64)): \(error)", cause: error)
-                }
+            if let journal = replication.withLock({ $0?.journal }) {
+                try await journal.record(MQTTRetainedChange(topic: topic, payload: payload, qos: qos))
             }
-            snapshot.withLock { state in
-                state.bytes -= state.messages[topic].map(Self.cost) ?? 0
-                state.messages[topic] = payload.isEmpty ? nil : message
-                if !payload.isEmpty { state.bytes += Self.cost(message) }
-            }
+            try await store(MQTTRetainedChange(topic: topic, payload: payload, qos: qos))
         }
     }
+
+    /// Writes the row of `change` (deletes it for an empty payload), then the snapshot follows.
+    /// Call inside `writes`.
+    /// - Throws: `.storageFailure`.
+    func store(_ change: MQTTRetainedChange) async throws(BrokerError) {
+        let (topic, payload, qos) = (change.topic, change.payload, change.qos)
+        if let executor {
+            let at = nowMs()
+            do {
+                try await executor.write { (connection) throws -> Void in
+                    if payload.isEmpty {
+                        try connection.run("DELETE FROM mqtt_retained WHERE topic = ?", [.text(topic)])
+                    } else {
+                        try connection.run(
+                            "INSERT OR REPLACE INTO mqtt_retained (topic, payload, qos, updated_at_ms) VALUES (?, ?, ?, ?)",
+                            [.text(topic), .blob(payload), .integer(Int64(qos)), .integer(at)])
+                    }
+                }
+            } catch {
+                throw BrokerError(.storageFailure, "cannot store the retained message of \(topic.prefix(64)): \(error)", cause: error)
+            }
+        }
+        let message = Message(topic: topic, payload: payload, qos: qos)
+        snapshot.withLock { state in
+            state.bytes -= state.messages[topic].map(Self.cost) ?? 0
+            state.messages[topic] = payload.isEmpty ? nil : message
+            if !payload.isEmpty { state.bytes += Self.cost(message) }
+        }
+    }
+
+    /// The retained message of `topic` (nil: none).
+    func message(of topic: String) -> Message? { snapshot.withLock { $0.messages[topic] } }
 
     /// What a row holds in memory, roughly: its topic and payload bytes.
     private static func cost(_ message: Message) -> Int { message.topic.utf8.count + message.payload.count }
 }
 
-/// Runs async bodies one at a time, in arrival order.
-private actor RetainedWriteQueue {
+/// Runs async bodies one at a time, in arrival order (the retained messages' and the sessions' changes).
+actor MQTTWriteQueue {
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 

@@ -18,6 +18,10 @@ import Synchronization
 ///
 /// Bounded: at most `maxSessions` sessions; each session's filters and packet ids are bounded by
 /// the caller's per-session limits.
+///
+/// In a replicated broker group every change of a kept session is first a record in the log, and
+/// followers apply the copied records (`MQTTSessionStore+Replication`, docs/architecture.md §15);
+/// the QoS 2 packet ids stay on each broker.
 public final class MQTTSessionStore: Sendable {
     /// A QoS 2 delivery to the client (§4.3.3): the message it carries and whether PUBREC came.
     public struct Outbound: Sendable, Equatable {
@@ -74,14 +78,22 @@ public final class MQTTSessionStore: Sendable {
     public static let defaultMaxSessions = 100_000
 
     public let maxSessions: Int
-    private let executor: SQLiteExecutor?
-    private let nowMs: @Sendable () -> Int64
-    private let sessions: Mutex<[String: Session]>
+    let executor: SQLiteExecutor?
+    let nowMs: @Sendable () -> Int64
+    let sessions: Mutex<[String: Session]>
+    let logger: Logger
+    /// Changes of kept sessions run one at a time, so the records in a replicated group's log come
+    /// in the order the sessions changed (and a follower's replay does not interleave with them).
+    let writes = MQTTWriteQueue()
+    /// Set in a replicated group (`MQTTSessionStore+Replication`).
+    let replication = Mutex<MQTTSessionReplicationState?>(nil)
 
     private init(
-        executor: SQLiteExecutor?, sessions: [String: Session], maxSessions: Int, nowMs: @escaping @Sendable () -> Int64
+        executor: SQLiteExecutor?, sessions: [String: Session], maxSessions: Int, nowMs: @escaping @Sendable () -> Int64,
+        logger: Logger = Logger(label: "sluice.mqtt.sessions")
     ) {
         self.executor = executor
+        self.logger = logger
         self.maxSessions = max(1, maxSessions)
         self.nowMs = nowMs
         self.sessions = Mutex(sessions)
@@ -153,7 +165,7 @@ public final class MQTTSessionStore: Sendable {
             throw BrokerError(.storageUnavailable, "cannot read the MQTT session tables in \(path): \(error)", cause: error)
         }
         logger.debug("MQTT sessions loaded", metadata: ["mqtt.sessions": "\(sessions.count)"])
-        return MQTTSessionStore(executor: executor, sessions: sessions, maxSessions: maxSessions, nowMs: nowMs)
+        return MQTTSessionStore(executor: executor, sessions: sessions, maxSessions: maxSessions, nowMs: nowMs, logger: logger)
     }
 
     public func close() async {
@@ -185,6 +197,14 @@ public final class MQTTSessionStore: Sendable {
     /// is stored with it. The caller ends an expired session (`expired`) before opening.
     /// - Throws: `.storageFailure` when the write fails.
     public func open(_ clientId: String, cleanStart: Bool, expirySeconds: UInt32?) async throws(BrokerError) -> Opened {
+        let durable = expirySeconds != 0
+        return try await writes.run { @Sendable () async throws(BrokerError) -> Opened in
+            try refuseOnFollower(clientId, keeps: durable)
+            return try await openSerially(clientId, cleanStart: cleanStart, expirySeconds: expirySeconds)
+        }
+    }
+
+    private func openSerially(_ clientId: String, cleanStart: Bool, expirySeconds: UInt32?) async throws(BrokerError) -> Opened {
         enum Step { case resumed(Session), full, write(dropStored: Bool) }
         let durable = expirySeconds != 0
         let now = nowMs()
@@ -205,6 +225,7 @@ public final class MQTTSessionStore: Sendable {
         switch step {
         case .resumed(let session):
             // The expiry may differ from the stored one; a session no longer kept leaves the disk.
+            try await recordChange(of: clientId, if: true)
             try await write("update the MQTT session of \(clientId.prefix(64))", if: true) { connection in
                 if durable {
                     try connection.run(
@@ -217,6 +238,7 @@ public final class MQTTSessionStore: Sendable {
             return .resumed(session)
         case .full: return .full
         case .write(let dropStored):
+            try await recordChange(of: clientId, if: durable || dropStored)
             try await write("store the MQTT session of \(clientId.prefix(64))", if: durable || dropStored) { connection in
                 try connection.run("DELETE FROM mqtt_sessions WHERE client_id = ?", [.text(clientId)])
                 if durable {
@@ -233,6 +255,13 @@ public final class MQTTSessionStore: Sendable {
     /// (`expirySeconds` replaces the CONNECT's when the DISCONNECT named one).
     /// - Throws: `.storageFailure` when the write fails.
     public func disconnected(_ clientId: String, expirySeconds: UInt32?) async throws(BrokerError) {
+        try await writes.run { @Sendable () async throws(BrokerError) in
+            try refuseOnFollower(clientId)
+            try await disconnectedSerially(clientId, expirySeconds: expirySeconds)
+        }
+    }
+
+    private func disconnectedSerially(_ clientId: String, expirySeconds: UInt32?) async throws(BrokerError) {
         let now = nowMs()
         let durable = change(clientId) { session in
             session.expirySeconds = expirySeconds
@@ -241,6 +270,7 @@ public final class MQTTSessionStore: Sendable {
         }
         let expiry: SQLiteValue = expirySeconds.map { .integer(Int64($0)) } ?? .null
         let at: SQLiteValue = expirySeconds == nil ? .null : .integer(now)
+        try await recordChange(of: clientId, if: durable)
         try await write("mark the MQTT session of \(clientId.prefix(64)) disconnected", if: durable) { connection in
             try connection.run(
                 "UPDATE mqtt_sessions SET expiry_seconds = ?, disconnected_at_ms = ? WHERE client_id = ?",
@@ -250,6 +280,8 @@ public final class MQTTSessionStore: Sendable {
 
     /// The ids of disconnected sessions whose expiry interval has passed, at most `limit`.
     public func expired(limit: Int = 256) -> [String] {
+        // A follower ends none: the leader does, and its record removes the session here.
+        if replication.withLock({ $0?.journal.log.refusesLocalAppends }) == true { return [] }
         let now = nowMs()
         return sessions.withLock { sessions in
             var ids: [String] = []
@@ -264,7 +296,15 @@ public final class MQTTSessionStore: Sendable {
     /// Forgets a session (a clean one at the end of its connection).
     /// - Throws: `.storageFailure` when the write fails.
     public func discard(_ clientId: String) async throws(BrokerError) {
+        try await writes.run { @Sendable () async throws(BrokerError) in
+            try refuseOnFollower(clientId)
+            try await discardSerially(clientId)
+        }
+    }
+
+    private func discardSerially(_ clientId: String) async throws(BrokerError) {
         let old = sessions.withLock { $0.removeValue(forKey: clientId) }
+        try await recordChange(of: clientId, if: old?.durable == true)
         try await write("discard the MQTT session of \(clientId.prefix(64))", if: old?.durable == true) { connection in
             try connection.run("DELETE FROM mqtt_sessions WHERE client_id = ?", [.text(clientId)])
         }
@@ -280,6 +320,15 @@ public final class MQTTSessionStore: Sendable {
     public func subscribed(_ clientId: String, filter: String, options: UInt8, identifier: Int? = nil)
         async throws(BrokerError)
     {
+        try await writes.run { @Sendable () async throws(BrokerError) in
+            try refuseOnFollower(clientId)
+            try await subscribedSerially(clientId, filter: filter, options: options, identifier: identifier)
+        }
+    }
+
+    private func subscribedSerially(_ clientId: String, filter: String, options: UInt8, identifier: Int?)
+        async throws(BrokerError)
+    {
         let options = options & 0x3F
         let identifier = identifier.flatMap { (1...268_435_455).contains($0) ? $0 : nil }
         let durable = change(clientId) { session in
@@ -289,6 +338,7 @@ public final class MQTTSessionStore: Sendable {
             return true
         }
         let stored: SQLiteValue = identifier.map { .integer(Int64($0)) } ?? .null
+        try await recordChange(of: clientId, if: durable)
         try await write("store an MQTT subscription", if: durable) { connection in
             try connection.run(
                 "INSERT OR REPLACE INTO mqtt_session_subscriptions (client_id, filter, qos, options, identifier) "
@@ -298,10 +348,18 @@ public final class MQTTSessionStore: Sendable {
     }
 
     public func unsubscribed(_ clientId: String, filter: String) async throws(BrokerError) {
+        try await writes.run { @Sendable () async throws(BrokerError) in
+            try refuseOnFollower(clientId)
+            try await unsubscribedSerially(clientId, filter: filter)
+        }
+    }
+
+    private func unsubscribedSerially(_ clientId: String, filter: String) async throws(BrokerError) {
         let durable = change(clientId) { session in
             session.identifiers[filter] = nil
             return session.filters.removeValue(forKey: filter) != nil
         }
+        try await recordChange(of: clientId, if: durable)
         try await write("delete an MQTT subscription", if: durable) { connection in
             try connection.run(
                 "DELETE FROM mqtt_session_subscriptions WHERE client_id = ? AND filter = ?", [.text(clientId), .text(filter)])

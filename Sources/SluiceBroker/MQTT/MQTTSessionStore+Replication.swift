@@ -1,0 +1,249 @@
+import Logging
+import SluiceStorage
+import SluiceTransactions
+import Synchronization
+
+/// The link of a replicated group's MQTT sessions to the log.
+struct MQTTSessionReplicationState: Sendable {
+    var journal: MQTTSessionChangeJournal
+    /// The session-queue offset below which every record is applied here; nil: replay from the
+    /// queue's start (every start-up does once).
+    var cursor: UInt64?
+    /// Between `forgetLogTail(from:)` and `copiedLogTruncated()`: the first session-queue offset
+    /// of the tail being cut (replays stop before it) and the client ids its records named.
+    var pendingCut: (firstOffset: UInt64, clientIds: Set<String>)?
+    /// Kept sessions with an expiry interval that the log says are connected (to the leader):
+    /// at promotion their connection is gone, so their expiry starts counting then.
+    var connectedToLeader: Set<String> = []
+}
+
+/// Kept MQTT sessions of a replicated broker group (`--replicas` ≥ 2, docs/architecture.md §15)
+/// follow the log like the retained messages do: every change of a kept session on the leader
+/// is a record of the session as it stands afterwards (`MQTTSessionChangeJournal`) before its
+/// rows change; followers apply the copied records at start-up, every 100 ms and once more at
+/// promotion, so a client reconnecting to a new leader with clean session 0 finds its session
+/// (subscriptions, their options and identifiers, the expiry interval). Its place in the
+/// messages is its consumer group, which follows the log on its own.
+extension MQTTSessionStore {
+    /// Makes kept-session changes go through the log from now on; call before the store is published.
+    public func replicate(through journal: MQTTSessionChangeJournal) {
+        replication.withLock { $0 = MQTTSessionReplicationState(journal: journal) }
+    }
+
+    /// On a follower, refuses a change of `clientId` that would touch a kept session (`keeps`: the
+    /// change itself makes one), before anything changes.
+    func refuseOnFollower(_ clientId: String, keeps: Bool = false) throws(BrokerError) {
+        guard let journal = replication.withLock({ $0?.journal }) else { return }
+        guard keeps || session(clientId)?.durable == true else { return }
+        try journal.refuseOnFollower()
+    }
+
+    /// In a replicated group, records the session of `clientId` as it stands now (none when it
+    /// is not kept). Call inside `writes`, after the change in memory and before the rows change.
+    func recordChange(of clientId: String, if needed: Bool) async throws(BrokerError) {
+        guard needed, let journal = replication.withLock({ $0?.journal }) else { return }
+        try await journal.record(MQTTSessionChange(clientId: clientId, session: session(clientId)))
+    }
+
+    /// Applies the session records copied into the log since the last call, in order, and moves
+    /// the cursor past them. Returns how many records were read. Runs at start-up (from the
+    /// queue's start), every follower tick and at promotion.
+    /// - Throws: `BrokerError` `.storageFailure` when the tables cannot be written (the cursor
+    ///   stays at the failed record, so the next call tries it again).
+    @discardableResult
+    public func applyCopiedChanges() async throws(BrokerError) -> Int {
+        guard let log = replication.withLock({ $0?.journal.log }) else { return 0 }
+        return try await writes.run { @Sendable () async throws(BrokerError) -> Int in
+            let queue = MQTTSessionChangeJournal.queue
+            var bounds = log.queueBounds(queue)
+            let (start, cut) = replication.withLock { ($0?.cursor, $0?.pendingCut?.firstOffset) }
+            if let cut { bounds.next = min(bounds.next, cut) }
+            var offset = max(bounds.min, min(bounds.next, start ?? bounds.min))
+            var read = 0
+            while offset < bounds.next {
+                let entries = log.queueEntries(queue, from: offset, maxCount: Int(min(256, bounds.next - offset)))
+                if entries.isEmpty { break }
+                for entry in entries {
+                    if let record = try? log.read(entry, of: queue), let change = MQTTSessionChange(record: record) {
+                        try await applyCopied(change)
+                    } else {
+                        logger.error(
+                            "MQTT session record unreadable; skipped", metadata: ["mqtt.sessions.offset": "\(entry.queueOffset)"])
+                    }
+                    read += 1
+                    offset = entry.queueOffset + 1
+                    let reached = offset
+                    replication.withLock { $0?.cursor = reached }
+                }
+            }
+            let end = offset
+            replication.withLock { state in
+                let reached = max(state?.cursor ?? bounds.next, end)
+                state?.cursor = reached
+            }
+            return read
+        }
+    }
+
+    /// Makes the tables hold `change` (its kept session, or none) unless they already do. The
+    /// QoS 2 packet ids a session holds here stay. Call inside `writes`. Returns whether anything
+    /// changed.
+    @discardableResult
+    func applyCopied(_ change: MQTTSessionChange) async throws(BrokerError) -> Bool {
+        let clientId = change.clientId
+        let current = session(clientId)
+        replication.withLock { state in
+            if let kept = change.kept, kept.expirySeconds != nil, kept.disconnectedAtMs == nil {
+                state?.connectedToLeader.insert(clientId)
+            } else {
+                state?.connectedToLeader.remove(clientId)
+            }
+        }
+        guard let kept = change.kept else {
+            guard current?.durable == true else { return false }
+            sessions.withLock { _ = $0.removeValue(forKey: clientId) }
+            try await writeRows("forget the MQTT session of \(clientId.prefix(64))") { connection in
+                try connection.run("DELETE FROM mqtt_sessions WHERE client_id = ?", [.text(clientId)])
+            }
+            return true
+        }
+        if let current, MQTTSessionChange(clientId: clientId, session: current) == change { return false }
+        var session = current ?? Session(durable: true)
+        session.durable = true
+        session.expirySeconds = kept.expirySeconds
+        session.disconnectedAtMs = kept.disconnectedAtMs
+        session.filters = Dictionary(kept.subscriptions.map { ($0.filter, $0.options) }, uniquingKeysWith: { $1 })
+        session.identifiers = Dictionary(
+            kept.subscriptions.compactMap { subscription in subscription.identifier.map { (subscription.filter, $0) } },
+            uniquingKeysWith: { $1 })
+        let replaced = session
+        sessions.withLock { $0[clientId] = replaced }
+        let createdAt = nowMs()
+        try await writeRows("store the MQTT session of \(clientId.prefix(64))") { connection in
+            let expiry: SQLiteValue = kept.expirySeconds.map { .integer(Int64($0)) } ?? .null
+            let disconnectedAt: SQLiteValue = kept.disconnectedAtMs.map { .integer($0) } ?? .null
+            // An upsert, not a delete and insert: the session's QoS 2 rows (cascading) stay.
+            try connection.run(
+                "INSERT INTO mqtt_sessions (client_id, created_at_ms, expiry_seconds, disconnected_at_ms) VALUES (?, ?, ?, ?) "
+                    + "ON CONFLICT (client_id) DO UPDATE SET expiry_seconds = excluded.expiry_seconds, "
+                    + "disconnected_at_ms = excluded.disconnected_at_ms",
+                [.text(clientId), .integer(createdAt), expiry, disconnectedAt])
+            try connection.run("DELETE FROM mqtt_session_subscriptions WHERE client_id = ?", [.text(clientId)])
+            for subscription in kept.subscriptions {
+                try connection.run(
+                    "INSERT INTO mqtt_session_subscriptions (client_id, filter, qos, options, identifier) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        .text(clientId), .text(subscription.filter), .integer(Int64(subscription.options & 0b11)),
+                        .integer(Int64(subscription.options)), subscription.identifier.map { .integer(Int64($0)) } ?? .null,
+                    ])
+            }
+        }
+        return true
+    }
+
+    /// This broker now leads: the kept sessions with an expiry interval that were connected to the
+    /// old leader lost that connection, so their expiry counts from now (in memory, like a
+    /// restart's load does). Call after the last `applyCopiedChanges()` of the promotion.
+    public func connectionsEndedWithTheOldLeader() async {
+        let now = nowMs()
+        _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
+            let ended = replication.withLock { state in
+                defer { state?.connectedToLeader = [] }
+                return state?.connectedToLeader ?? []
+            }
+            sessions.withLock { sessions in
+                for clientId in ended where sessions[clientId]?.durable == true && sessions[clientId]?.expirySeconds != nil {
+                    if sessions[clientId]?.disconnectedAtMs == nil { sessions[clientId]?.disconnectedAtMs = now }
+                }
+            }
+        }
+    }
+
+    /// The log is about to be cut at commit-log offset `cut`: notes the client ids the tail's
+    /// records named (so `copiedLogTruncated()` can put them back as the remaining log defines
+    /// them) and stops replays before the tail until then.
+    public func forgetLogTail(from cut: UInt64) async {
+        guard let log = replication.withLock({ $0?.journal.log }) else { return }
+        _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
+            let queue = MQTTSessionChangeJournal.queue
+            let bounds = log.queueBounds(queue)
+            var first = bounds.next
+            var clientIds: Set<String> = []
+            for entry in log.queueEntries(queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min)))
+            where entry.physicalOffset >= cut {
+                first = min(first, entry.queueOffset)
+                if let record = try? log.read(entry, of: queue), let change = MQTTSessionChange(record: record) {
+                    clientIds.insert(change.clientId)
+                }
+            }
+            let (tailStart, tailIds) = (first, clientIds)
+            replication.withLock { state in
+                let pending = state?.pendingCut
+                state?.pendingCut = (min(pending?.firstOffset ?? tailStart, tailStart), (pending?.clientIds ?? []).union(tailIds))
+            }
+        }
+    }
+
+    /// The log was cut: each client id a cut record named gets the session of the last record
+    /// left in the queue for it (none when no record names it), and the cursor moves to the
+    /// queue's new end (records copied there later are applied as usual).
+    public func copiedLogTruncated() async {
+        guard let log = replication.withLock({ $0?.journal.log }) else { return }
+        _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
+            let queue = MQTTSessionChangeJournal.queue
+            let bounds = log.queueBounds(queue)
+            let cut = replication.withLock { state in
+                let kept = min(state?.cursor ?? bounds.next, bounds.next)
+                state?.cursor = kept
+                defer { state?.pendingCut = nil }
+                return state?.pendingCut
+            }
+            guard let cut, !cut.clientIds.isEmpty else { return }
+            var lastKept: [String: MQTTSessionChange] = [:]
+            for entry in log.queueEntries(queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min))) {
+                guard let record = try? log.read(entry, of: queue), let change = MQTTSessionChange(record: record),
+                    cut.clientIds.contains(change.clientId)
+                else { continue }
+                lastKept[change.clientId] = change
+            }
+            for clientId in cut.clientIds.sorted() {
+                let restored = lastKept[clientId] ?? MQTTSessionChange(clientId: clientId, kept: nil)
+                do throws(BrokerError) {
+                    if try await applyCopied(restored) {
+                        logger.warning(
+                            "MQTT session put back as the cut log defines it", metadata: ["mqtt.client": "\(clientId.prefix(64))"])
+                    }
+                } catch {
+                    logger.error(
+                        "MQTT session change of a cut log tail not undone",
+                        metadata: ["mqtt.client": "\(clientId.prefix(64))", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Applies copied changes every `interval` while this broker follows (its log refuses local
+    /// appends), until cancelled. Returns at once when the sessions are not replicated.
+    public func followChanges(every interval: Duration = .milliseconds(100)) async {
+        guard let log = replication.withLock({ $0?.journal.log }) else { return }
+        while !Task.isCancelled {
+            if log.refusesLocalAppends {
+                do throws(BrokerError) {
+                    try await applyCopiedChanges()
+                } catch {
+                    logger.warning("copied MQTT session changes not applied yet", metadata: ["error": "\(error)"])
+                }
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    private func writeRows(_ what: String, _ body: @escaping @Sendable (SQLiteConnection) throws -> Void) async throws(BrokerError) {
+        guard let executor else { return }
+        do {
+            try await executor.write(body)
+        } catch {
+            throw BrokerError(.storageFailure, "cannot \(what): \(error)", cause: error)
+        }
+    }
+}
