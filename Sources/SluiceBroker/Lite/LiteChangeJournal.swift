@@ -82,23 +82,10 @@ public struct LiteChangeJournal: Sendable {
     /// - Throws: `BrokerError` `.notLeader` on a follower (naming the leader) or when the log was
     ///   fenced meanwhile; `.storageFailure` when the append fails.
     func record(_ delta: LiteSubscriptionDelta) async throws(BrokerError) {
-        if log.refusesLocalAppends {
-            throw BrokerError(
-                .notLeader,
-                "this broker follows its broker group's leader (\(FollowerRefusal.leaderPhrase(leader()))): lite "
-                    + "subscriptions change on the leader, and reach the followers through the replicated log")
-        }
-        let record = MessageRecord(
-            topic: Self.queue.topic, queueId: Self.queue.queueId,
+        try await ReplicatedChangeAppender(
+            queue: Self.queue, recordKind: Self.recordKind, log: log, leader: leader, subject: "lite subscriptions change"
+        ).append(
             properties: [(LiteSubscriptionDelta.Property.group, delta.group), (LiteSubscriptionDelta.Property.topic, delta.topic)],
-            body: delta.recordBody(), bornTimestampMs: WallClock.nowMs(), messageType: Self.recordKind)
-        do throws(StorageError) {
-            _ = try await log.append(record)
-        } catch {
-            let code: BrokerError.Code = error.code == .notLeader ? .notLeader : .storageFailure
-            throw BrokerError(
-                code, "cannot record the lite subscriptions of group \(delta.group) on \(delta.topic): \(error.message)",
-                cause: error)
-        }
+            body: delta.recordBody(), what: "the lite subscriptions of group \(delta.group) on \(delta.topic)")
     }
 }

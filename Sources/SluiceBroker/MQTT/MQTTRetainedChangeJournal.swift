@@ -91,21 +91,9 @@ public struct MQTTRetainedChangeJournal: Sendable {
     /// - Throws: `BrokerError` `.notLeader` on a follower (naming the leader) or when the log was
     ///   fenced meanwhile; `.storageFailure` when the append fails.
     func record(_ change: MQTTRetainedChange) async throws(BrokerError) {
-        if log.refusesLocalAppends {
-            throw BrokerError(
-                .notLeader,
-                "this broker follows its broker group's leader (\(FollowerRefusal.leaderPhrase(leader()))): MQTT "
-                    + "retained messages change on the leader, and reach the followers through the replicated log")
-        }
-        let record = MessageRecord(
-            topic: Self.queue.topic, queueId: Self.queue.queueId, properties: [], body: change.recordBody(),
-            bornTimestampMs: WallClock.nowMs(), messageType: Self.recordKind)
-        do throws(StorageError) {
-            _ = try await log.append(record)
-        } catch {
-            let code: BrokerError.Code = error.code == .notLeader ? .notLeader : .storageFailure
-            throw BrokerError(
-                code, "cannot record the retained message of \(change.topic.prefix(64)): \(error.message)", cause: error)
-        }
+        try await ReplicatedChangeAppender(
+            queue: Self.queue, recordKind: Self.recordKind, log: log, leader: leader,
+            subject: "MQTT retained messages change"
+        ).append(body: change.recordBody(), what: "the retained message of \(change.topic.prefix(64))")
     }
 }

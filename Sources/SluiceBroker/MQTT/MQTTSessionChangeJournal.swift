@@ -101,29 +101,20 @@ public struct MQTTSessionChangeJournal: Sendable {
         self.logger = logger
     }
 
+    private var appender: ReplicatedChangeAppender {
+        ReplicatedChangeAppender(
+            queue: Self.queue, recordKind: Self.recordKind, log: log, leader: leader, subject: "kept MQTT sessions change")
+    }
+
     /// Throws the follower's refusal when this broker's log takes no appends.
     func refuseOnFollower() throws(BrokerError) {
-        guard log.refusesLocalAppends else { return }
-        throw BrokerError(
-            .notLeader,
-            "this broker follows its broker group's leader (\(FollowerRefusal.leaderPhrase(leader()))): kept MQTT "
-                + "sessions change on the leader, and reach the followers through the replicated log")
+        try appender.refuseOnFollower()
     }
 
     /// Appends one change record; returns once it is acknowledged (a majority holds it under sync).
     /// - Throws: `BrokerError` `.notLeader` on a follower (naming the leader) or when the log was
     ///   fenced meanwhile; `.storageFailure` when the append fails.
     func record(_ change: MQTTSessionChange) async throws(BrokerError) {
-        try refuseOnFollower()
-        let record = MessageRecord(
-            topic: Self.queue.topic, queueId: Self.queue.queueId, body: change.recordBody(), bornTimestampMs: WallClock.nowMs(),
-            messageType: Self.recordKind)
-        do throws(StorageError) {
-            _ = try await log.append(record)
-        } catch {
-            let code: BrokerError.Code = error.code == .notLeader ? .notLeader : .storageFailure
-            throw BrokerError(
-                code, "cannot record the MQTT session of \(change.clientId.prefix(64)): \(error.message)", cause: error)
-        }
+        try await appender.append(body: change.recordBody(), what: "the MQTT session of \(change.clientId.prefix(64))")
     }
 }

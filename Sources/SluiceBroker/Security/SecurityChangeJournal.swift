@@ -36,28 +36,22 @@ public struct SecurityChangeJournal: Sendable {
     /// - Throws: `SecurityError` `.notLeader` on a follower (naming the leader) or when the log
     ///   was fenced meanwhile; `.storageFailure` when the append fails.
     func record(_ change: SecurityChange) async throws(SecurityError) {
-        if log.refusesLocalAppends {
-            throw SecurityError(
-                .notLeader,
-                "this broker follows its broker group's leader (\(FollowerRefusal.leaderPhrase(leader()))): users and "
-                    + "access rules are changed on the leader, and reach the followers through the replicated log")
-        }
-        let record = MessageRecord(
-            topic: Self.queue.topic, queueId: Self.queue.queueId, properties: change.recordProperties(),
-            body: change.recordBody(), bornTimestampMs: WallClock.nowMs(), messageType: Self.recordKind)
-        do throws(StorageError) {
-            let appended = try await log.append(record)
-            logger.info(
-                "user change replicated",
-                metadata: [
-                    "change": "\(change.kind.rawValue)", "user.accessKey": "\(change.accessKey)",
-                    "security.offset": "\(appended.queueOffset)",
-                ])
+        let appended: AppendResult
+        do throws(BrokerError) {
+            appended = try await ReplicatedChangeAppender(
+                queue: Self.queue, recordKind: Self.recordKind, log: log, leader: leader,
+                subject: "users and access rules are changed"
+            ).append(
+                properties: change.recordProperties(), body: change.recordBody(),
+                what: "the change of user \(change.accessKey) (\(change.kind.rawValue))")
         } catch {
-            let code: SecurityError.Code = error.code == .notLeader ? .notLeader : .storageFailure
-            throw SecurityError(
-                code, "cannot record the change of user \(change.accessKey) (\(change.kind.rawValue)): \(error.message)",
-                cause: error)
+            throw SecurityError(error.code == .notLeader ? .notLeader : .storageFailure, error.message, cause: error.cause)
         }
+        logger.info(
+            "user change replicated",
+            metadata: [
+                "change": "\(change.kind.rawValue)", "user.accessKey": "\(change.accessKey)",
+                "security.offset": "\(appended.queueOffset)",
+            ])
     }
 }
