@@ -75,6 +75,7 @@ public struct AdminServer: Service, CustomStringConvertible {
         GroupLiteRoute.add(to: router, readiness: readiness, handle: handle)
         TransactionRoutes.add(to: router, readiness: readiness, handle: handle, nowMs: nowMs)
         MessageRoutes.add(to: router, readiness: readiness, handle: handle)
+        LogRoutes.add(to: router, readiness: readiness, handle: handle)
         AuditRoutes.add(to: router, readiness: readiness, handle: handle)
         SecurityRoutes.add(to: router, readiness: readiness, handle: handle)
         ClusterRoutes.add(to: router, source: clusterStatus)

@@ -3,6 +3,15 @@ import ServiceLifecycle
 import SluiceStorage
 import SluiceTransactions
 
+/// What start-up does after the hook that sees the freshly opened log.
+public enum LogOpenedAction: Sendable {
+    /// Go on with this log.
+    case proceed
+    /// The hook closed the log and replaced the folder's files (a replica installing its
+    /// leader's snapshot, before the database opens): open it again.
+    case reopen
+}
+
 /// Owns the commit log and the transaction table for the life of the process: opens (and so
 /// recovers) the log, opens the table (`transactions.sqlite` in the data folder, migrating it) and
 /// reconciles it with the log's transaction events, opens the topic registry on the same file,
@@ -34,7 +43,7 @@ public final class StoreService: Service, CustomStringConvertible {
     private let bootstrapUsers: [BootstrapCredential]
     /// Runs right after the log opens, before anything else reads or appends to it: replication
     /// uses it to refuse local appends on a follower from the first moment. A throw fails start-up.
-    private let logOpened: (@Sendable (CommitLog) async throws -> Void)?
+    private let logOpened: (@Sendable (CommitLog) async throws -> LogOpenedAction)?
     /// Non-nil in a replicated group (`--replicas` ≥ 2): topic changes go through the log
     /// (`ReplicatedTopicRegistry`), and this names the group's leader for a follower's refusal.
     private let metadataLeader: (@Sendable () -> String?)?
@@ -65,7 +74,7 @@ public final class StoreService: Service, CustomStringConvertible {
         transactionHold: Duration? = .milliseconds(500), readiness: Readiness,
         handle: BrokerHandle = BrokerHandle(), checkBacks: CheckBackWiring? = nil, autoCreateGroups: Bool = true,
         trace: MessageTraceRecorder.Configuration? = nil, clientLimits: ClientLimits = ClientLimits(),
-        bootstrapUsers: [BootstrapCredential] = [], logOpened: (@Sendable (CommitLog) async throws -> Void)? = nil,
+        bootstrapUsers: [BootstrapCredential] = [], logOpened: (@Sendable (CommitLog) async throws -> LogOpenedAction)? = nil,
         metadataLeader: (@Sendable () -> String?)? = nil, routeWriter: (any TopicRouteWriter)? = nil,
         transactionDecisionDurability: AppendDurability = .policy, logger: Logger
     ) {
@@ -98,22 +107,7 @@ public final class StoreService: Service, CustomStringConvertible {
     /// - Throws: `BrokerError` `.storageUnavailable` when the log cannot be opened (another
     ///   process holds the folder, or it cannot be read or written).
     public func run() async throws {
-        let log: CommitLog
-        do throws(StorageError) {
-            log = try await CommitLog.open(configuration, logger: logger)
-        } catch {
-            readiness.markFailed(error.message)
-            throw Self.brokerError(for: error)
-        }
-        if let logOpened {
-            do {
-                try await logOpened(log)
-            } catch {
-                readiness.markFailed("\(error)")
-                await log.close()
-                throw error
-            }
-        }
+        let log = try await openLog()
         let recorder = trace.map {
             MessageTraceRecorder(log: log, configuration: $0, logger: Logger(label: "sluice.trace"))
         }
@@ -316,6 +310,41 @@ public final class StoreService: Service, CustomStringConvertible {
 
     /// Client liveness for renewing push consumers' invisibility: the directory the gRPC front
     /// keeps (clients connected and heard from), when there is one.
+    /// Opens the log and hands it to `logOpened`, opening it again when the hook replaced the
+    /// folder's contents (a replica that installed its leader's snapshot) — at most twice, so a
+    /// hook that keeps asking cannot loop.
+    private func openLog() async throws -> CommitLog {
+        for attempt in 0..<3 {
+            let log: CommitLog
+            do throws(StorageError) {
+                log = try await CommitLog.open(configuration, logger: logger)
+            } catch {
+                readiness.markFailed(error.message)
+                throw Self.brokerError(for: error)
+            }
+            guard let logOpened else { return log }
+            let action: LogOpenedAction
+            do {
+                action = try await logOpened(log)
+            } catch {
+                readiness.markFailed("\(error)")
+                await log.close()
+                throw error
+            }
+            switch action {
+            case .proceed:
+                return log
+            case .reopen where attempt < 2:
+                // The hook closed the log before replacing its files.
+                logger.notice("opening the commit log again after its folder was replaced")
+            case .reopen:
+                readiness.markFailed("the commit log was replaced three times during start-up")
+                throw BrokerError(.storageUnavailable, "the commit log was replaced three times during start-up")
+            }
+        }
+        throw BrokerError(.storageUnavailable, "the commit log could not be opened")
+    }
+
     private static func liveness(_ directory: (any ProducerDirectory)?) -> (@Sendable (String) -> Bool)? {
         guard let directory else { return nil }
         return { clientId in directory.isLive(clientId: clientId) }

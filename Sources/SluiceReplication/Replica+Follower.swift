@@ -55,6 +55,13 @@ extension Replica {
                     switch try await call.call(request, deadline: deadline) {
                     case .fetchResult(let result):
                         try await apply(result, target: target)
+                    case .refusal(let refusal) where refusal.reason == .snapshotNeeded:
+                        // Copying cannot bring this log back: the next start takes a snapshot.
+                        await SnapshotTransfer.markNeeded(in: log.configuration.directory, reason: refusal.message)
+                        throw ReplicationError(
+                            .storage,
+                            "\(target.nodeID) no longer holds the records this replica lacks (\(refusal.message)); "
+                                + "restart this broker to copy the leader's snapshot (\(SnapshotTransfer.neededMarker) written)")
                     case .refusal(let refusal):
                         throw ReplicationError(.notLeader, "\(target.nodeID) refused a fetch: \(refusal.message)")
                     default:

@@ -42,12 +42,28 @@ extension Replica {
     private func serve(_ connection: ReplicationChannel.Connection) async {
         await withTaskCancellationHandler {
             do {
-                try await connection.executeThenClose { inbound, outbound in
-                    for try await frame in inbound {
-                        let request = try ReplicationMessage.decode(frame)
-                        try await outbound.write(await answer(request).encoded())
+                var offer: SnapshotOffer?
+                do {
+                    try await connection.executeThenClose { inbound, outbound in
+                        for try await frame in inbound {
+                            let request = try ReplicationMessage.decode(frame)
+                            let reply: ReplicationMessage
+                            switch request {
+                            case .snapshotRequest(let node):
+                                reply = await offerSnapshot(to: node, replacing: &offer)
+                            case .snapshotRead(let id, let file, let offset, let maxBytes):
+                                reply = await readSnapshot(offer, id: id, file: file, offset: offset, maxBytes: maxBytes)
+                            default:
+                                reply = await answer(request)
+                            }
+                            try await outbound.write(reply.encoded())
+                        }
                     }
+                } catch {
+                    await offer?.remove()
+                    throw error
                 }
+                await offer?.remove()
             } catch {
                 logger.debug("replication connection ended", metadata: ["error": "\(error)"])
             }
@@ -80,6 +96,13 @@ extension Replica {
                 return refusal(.staleEpoch, fetch.epoch, "epoch \(epoch) is over; \(fetch.epoch) leads")
             }
             var end = log.endOffset
+            let start = log.minOffset
+            guard fetch.offset >= start else {
+                return refusal(
+                    .snapshotNeeded, epoch,
+                    "fetch from \(fetch.offset), before the leader's first retained record at \(start): "
+                        + "retention deleted what the follower lacks; it needs a snapshot (restart it to take one)")
+            }
             guard fetch.offset <= end else {
                 return refusal(.offsetOutOfRange, epoch, "fetch from \(fetch.offset) past the leader's end \(end)")
             }
@@ -101,7 +124,9 @@ extension Replica {
                 .init(
                     leaderEpoch: epoch, leaderEnd: end, highWatermark: tracker.highWatermark(logEnd: end), history: history,
                     chunkStart: chunk.startOffset, chunkNext: chunk.nextOffset, bytes: chunk.bytes))
-        case .fetchResult, .epochAnswer, .status, .refusal:
+        case .snapshotRequest, .snapshotRead:
+            return refusal(.internalError, epoch, "snapshots are served on the replication port's connections")
+        case .fetchResult, .epochAnswer, .status, .refusal, .snapshotReady, .snapshotData:
             return refusal(.internalError, epoch, "not a request")
         }
     }

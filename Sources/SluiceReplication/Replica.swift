@@ -86,6 +86,7 @@ public final class Replica: Sendable {
             log.setConsumerReadLimit { [weak replica] in replica?.consumerReadLimit ?? 0 }
         }
         _ = log.addAppendListener { [growth = replica.growth] _ in growth.notify() }
+        await removeLeftoverOffers(in: log.configuration.directory)
         try await replica.bind()
         return replica
     }
@@ -95,7 +96,9 @@ public final class Replica: Sendable {
 
     public var status: ReplicaStatus {
         let (role, lastEpoch) = state.withLock { ($0.role, $0.history.lastEpoch) }
-        return ReplicaStatus(nodeID: configuration.nodeID, isLeader: role == .leader, lastEpoch: lastEpoch, endOffset: log.endOffset)
+        return ReplicaStatus(
+            nodeID: configuration.nodeID, isLeader: role == .leader, lastEpoch: lastEpoch, endOffset: log.endOffset,
+            startOffset: log.minOffset)
     }
 
     public var snapshot: Snapshot {

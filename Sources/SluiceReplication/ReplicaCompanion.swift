@@ -15,4 +15,16 @@ public protocol ReplicaCompanion: Sendable {
     /// the companion derives from the log covers all of it. A failure is the companion's to
     /// report; the promotion goes on (a group without a leader would be worse).
     func willLead() async
+
+    /// Writes what the companion derives from the log into `directory` as files named as in the
+    /// data folder (a consistent copy of the broker's database, say) and returns their names:
+    /// the leader's snapshot for a follower that lacks records retention deleted. Runs on the
+    /// leader while it serves; the log keeps growing meanwhile, which is safe because a
+    /// follower replays everything from the snapshot's log start again, and replaying a record
+    /// the copy already reflects changes nothing.
+    func writeSnapshot(into directory: String) async throws -> [String]
+}
+
+extension ReplicaCompanion {
+    public func writeSnapshot(into directory: String) async throws -> [String] { [] }
 }

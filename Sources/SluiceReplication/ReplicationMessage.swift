@@ -27,6 +27,15 @@ public enum ReplicationMessage: Sendable, Equatable {
     case status(ReplicaStatus)
     /// A request refused: not the leader, a stale epoch, an offset the leader cannot serve.
     case refusal(Refusal)
+    /// Follower → leader: "your retention deleted records I lack; give me a snapshot". The
+    /// leader writes one (its derived state as files, docs/architecture.md §15) and answers
+    /// with its manifest; it lives until the connection closes or another is asked for.
+    case snapshotRequest(nodeID: String)
+    case snapshotReady(SnapshotManifest)
+    /// Follower → leader: up to `maxBytes` of file `file` of snapshot `id` from `offset`.
+    case snapshotRead(id: UInt64, file: UInt32, offset: UInt64, maxBytes: UInt32)
+    /// Leader → follower: those bytes (fewer only at the file's end).
+    case snapshotData(ByteBuffer)
 
     public struct Fetch: Sendable, Equatable {
         public var epoch: Int64
@@ -70,6 +79,9 @@ public enum ReplicationMessage: Sendable, Equatable {
     public struct Refusal: Sendable, Equatable {
         public enum Reason: UInt8, Sendable {
             case notLeader = 1, staleEpoch = 2, offsetOutOfRange = 3, internalError = 4
+            /// The offset asked for lies before the leader's first retained record: only a
+            /// snapshot can bring this follower back.
+            case snapshotNeeded = 5
         }
         public var reason: Reason
         public var leaderEpoch: Int64
@@ -86,6 +98,7 @@ public enum ReplicationMessage: Sendable, Equatable {
 
     private enum Kind: UInt8 {
         case fetch = 1, fetchResult, epochQuery, epochAnswer, statusQuery, status, refusal
+        case snapshotRequest, snapshotReady, snapshotRead, snapshotData
     }
 
     /// The whole frame: length prefix and body.
@@ -130,11 +143,40 @@ public enum ReplicationMessage: Sendable, Equatable {
             buffer.writeInteger(status.lastEpoch, endianness: .little)
             buffer.writeInteger(status.endOffset, endianness: .little)
             Self.writeString(status.nodeID, into: &buffer)
+            buffer.writeInteger(status.startOffset, endianness: .little)
         case .refusal(let refusal):
             buffer.writeInteger(Kind.refusal.rawValue)
             buffer.writeInteger(refusal.reason.rawValue)
             buffer.writeInteger(refusal.leaderEpoch, endianness: .little)
             Self.writeString(refusal.message, into: &buffer)
+        case .snapshotRequest(let nodeID):
+            buffer.writeInteger(Kind.snapshotRequest.rawValue)
+            Self.writeString(nodeID, into: &buffer)
+        case .snapshotReady(let manifest):
+            buffer.writeInteger(Kind.snapshotReady.rawValue)
+            buffer.writeInteger(manifest.id, endianness: .little)
+            buffer.writeInteger(manifest.logStart, endianness: .little)
+            buffer.writeInteger(UInt32(manifest.history.entries.count), endianness: .little)
+            for entry in manifest.history.entries {
+                buffer.writeInteger(entry.epoch, endianness: .little)
+                buffer.writeInteger(entry.startOffset, endianness: .little)
+            }
+            buffer.writeInteger(UInt32(manifest.files.count), endianness: .little)
+            for file in manifest.files {
+                Self.writeString(file.name, into: &buffer)
+                buffer.writeInteger(file.size, endianness: .little)
+                buffer.writeInteger(file.crc32c, endianness: .little)
+            }
+        case .snapshotRead(let id, let file, let offset, let maxBytes):
+            buffer.writeInteger(Kind.snapshotRead.rawValue)
+            buffer.writeInteger(id, endianness: .little)
+            buffer.writeInteger(file, endianness: .little)
+            buffer.writeInteger(offset, endianness: .little)
+            buffer.writeInteger(maxBytes, endianness: .little)
+        case .snapshotData(let bytes):
+            buffer.writeInteger(Kind.snapshotData.rawValue)
+            buffer.writeInteger(UInt32(bytes.readableBytes), endianness: .little)
+            buffer.writeImmutableBuffer(bytes)
         }
         buffer.setInteger(UInt32(buffer.readableBytes - 4), at: buffer.readerIndex, endianness: .little)
         return buffer
@@ -160,6 +202,16 @@ public enum ReplicationMessage: Sendable, Equatable {
             }
             return value
         }
+        func readHistory(_ count: UInt32) throws(ReplicationError) -> EpochHistory {
+            guard count <= EpochHistory.maxEntries else {
+                throw ReplicationError(.malformedFrame, "epoch history of \(count) entries; limit \(EpochHistory.maxEntries)")
+            }
+            var entries: [EpochHistory.Entry] = []
+            for _ in 0..<count {
+                entries.append(EpochHistory.Entry(epoch: try integer("history epoch"), startOffset: try integer("history offset")))
+            }
+            return try EpochHistory(checking: entries)
+        }
         let message: ReplicationMessage
         switch kind {
         case .fetch:
@@ -173,15 +225,7 @@ public enum ReplicationMessage: Sendable, Equatable {
             let highWatermark: UInt64 = try integer("highWatermark")
             let chunkStart: UInt64 = try integer("chunkStart")
             let chunkNext: UInt64 = try integer("chunkNext")
-            let count: UInt32 = try integer("history count")
-            guard count <= EpochHistory.maxEntries else {
-                throw ReplicationError(.malformedFrame, "epoch history of \(count) entries; limit \(EpochHistory.maxEntries)")
-            }
-            var entries: [EpochHistory.Entry] = []
-            for _ in 0..<count {
-                entries.append(EpochHistory.Entry(epoch: try integer("history epoch"), startOffset: try integer("history offset")))
-            }
-            let history = try EpochHistory(checking: entries)
+            let history = try readHistory(try integer("history count"))
             let byteCount: UInt32 = try integer("byte count")
             guard let bytes = buffer.readSlice(length: Int(byteCount)) else {
                 throw ReplicationError(.malformedFrame, "fetchResult frame ends inside its \(byteCount) log bytes")
@@ -202,15 +246,47 @@ public enum ReplicationMessage: Sendable, Equatable {
             message = .statusQuery
         case .status:
             let role: UInt8 = try integer("role")
+            let lastEpoch: Int64 = try integer("lastEpoch")
+            let endOffset: UInt64 = try integer("endOffset")
+            let nodeID = try string("nodeID")
             message = .status(
-                ReplicaStatus(nodeID: "", isLeader: role == 1, lastEpoch: try integer("lastEpoch"), endOffset: try integer("endOffset"))
-                    .named(try string("nodeID")))
+                ReplicaStatus(
+                    nodeID: nodeID, isLeader: role == 1, lastEpoch: lastEpoch, endOffset: endOffset,
+                    startOffset: try integer("startOffset")))
         case .refusal:
             let raw: UInt8 = try integer("reason")
             guard let reason = Refusal.Reason(rawValue: raw) else {
                 throw ReplicationError(.malformedFrame, "unknown refusal reason \(raw)")
             }
             message = .refusal(Refusal(reason: reason, leaderEpoch: try integer("leaderEpoch"), message: try string("message")))
+        case .snapshotRequest:
+            message = .snapshotRequest(nodeID: try string("nodeID"))
+        case .snapshotReady:
+            let id: UInt64 = try integer("id")
+            let logStart: UInt64 = try integer("logStart")
+            let history = try readHistory(try integer("history count"))
+            let count: UInt32 = try integer("file count")
+            guard count <= SnapshotManifest.maxFiles else {
+                throw ReplicationError(.malformedFrame, "snapshot of \(count) files; limit \(SnapshotManifest.maxFiles)")
+            }
+            var files: [SnapshotManifest.File] = []
+            for _ in 0..<count {
+                let name = try string("file name")
+                guard SnapshotManifest.File.isPlainName(name) else {
+                    throw ReplicationError(.malformedFrame, "snapshot file name \"\(name)\" is not one plain path segment")
+                }
+                files.append(SnapshotManifest.File(name: name, size: try integer("file size"), crc32c: try integer("file crc32c")))
+            }
+            message = .snapshotReady(SnapshotManifest(id: id, logStart: logStart, history: history, files: files))
+        case .snapshotRead:
+            message = .snapshotRead(
+                id: try integer("id"), file: try integer("file"), offset: try integer("offset"), maxBytes: try integer("maxBytes"))
+        case .snapshotData:
+            let byteCount: UInt32 = try integer("byte count")
+            guard let bytes = buffer.readSlice(length: Int(byteCount)) else {
+                throw ReplicationError(.malformedFrame, "snapshotData frame ends inside its \(byteCount) bytes")
+            }
+            message = .snapshotData(bytes)
         }
         if buffer.readableBytes != 0 {
             throw ReplicationError(.malformedFrame, "\(kind) frame has \(buffer.readableBytes) trailing bytes")
@@ -232,18 +308,16 @@ public struct ReplicaStatus: Sendable, Equatable {
     /// The newest epoch in its epoch history (0: none).
     public var lastEpoch: Int64
     public var endOffset: UInt64
+    /// The first offset its log still holds (retention moves it; a follower that lacks records
+    /// below a leader's start needs a snapshot).
+    public var startOffset: UInt64
 
-    public init(nodeID: String, isLeader: Bool, lastEpoch: Int64, endOffset: UInt64) {
+    public init(nodeID: String, isLeader: Bool, lastEpoch: Int64, endOffset: UInt64, startOffset: UInt64 = 0) {
         self.nodeID = nodeID
         self.isLeader = isLeader
         self.lastEpoch = lastEpoch
         self.endOffset = endOffset
-    }
-
-    func named(_ nodeID: String) -> ReplicaStatus {
-        var copy = self
-        copy.nodeID = nodeID
-        return copy
+        self.startOffset = startOffset
     }
 
     /// Whether this log is more complete than `other`'s: a newer last epoch, or the same epoch and
@@ -268,5 +342,42 @@ struct ReplicationFrameDecoder: ByteToMessageDecoder {
         buffer.moveReaderIndex(forwardBy: 4)
         context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: Int(length))!))
         return .continue
+    }
+}
+
+/// What a leader's snapshot holds: its derived state as files (the broker's database copy and
+/// the like, named as in the data folder), the log offset the follower's empty log starts at,
+/// and the leader's epoch history.
+public struct SnapshotManifest: Sendable, Equatable {
+    public struct File: Sendable, Equatable {
+        public var name: String
+        public var size: UInt64
+        public var crc32c: UInt32
+
+        public init(name: String, size: UInt64, crc32c: UInt32) {
+            self.name = name
+            self.size = size
+            self.crc32c = crc32c
+        }
+
+        /// One path segment, not "." or "..": a leader cannot make a follower write elsewhere.
+        public static func isPlainName(_ name: String) -> Bool {
+            !name.isEmpty && name.utf8.count <= 255 && !name.contains("/") && name != "." && name != ".."
+                && !name.contains("\0")
+        }
+    }
+
+    public static let maxFiles: UInt32 = 64
+
+    public var id: UInt64
+    public var logStart: UInt64
+    public var history: EpochHistory
+    public var files: [File]
+
+    public init(id: UInt64, logStart: UInt64, history: EpochHistory, files: [File]) {
+        self.id = id
+        self.logStart = logStart
+        self.history = history
+        self.files = files
     }
 }

@@ -90,6 +90,20 @@ final class QueueIndex: Sendable {
         }
     }
 
+    /// Makes an index that never held an entry start at `offset` instead of 0, so a log whose
+    /// older records are gone (retention, or a replica that starts from a snapshot of its leader
+    /// at a later offset) indexes its first record where it stands rather than behind a run of
+    /// lost-entry markers. Returns false (nothing changes) once the index has files or entries.
+    func startIfUnused(at offset: UInt64) -> Bool {
+        state.withLockedValue { state in
+            guard state.files.isEmpty, state.written == state.minOffset, state.next == state.written else { return false }
+            state.minOffset = offset
+            state.next = offset
+            state.written = offset
+            return true
+        }
+    }
+
     // MARK: writing (writer thread only)
 
     /// Makes sure `count` more entries fit, creating files as needed; on failure nothing changes.

@@ -185,6 +185,7 @@ struct Recovery {
     {
         let index = try shared.queueIndex(creating: queue)
         var next = index.nextWriteOffset
+        if queueOffset > next, index.startIfUnused(at: queueOffset) { next = queueOffset }
         if queueOffset < next {
             logger.warning(
                 "record repeats a queue offset; not indexed",

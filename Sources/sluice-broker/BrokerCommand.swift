@@ -197,7 +197,7 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         // With replication the replica takes the log as soon as it opens: a follower never
         // appends locally, not even during start-up.
-        var logOpened: (@Sendable (CommitLog) async throws -> Void)?
+        var logOpened: (@Sendable (CommitLog) async throws -> LogOpenedAction)?
         // ... and topic changes go through the log, so they follow the group (a follower refuses
         // them, naming the leader it follows).
         var metadataLeader: (@Sendable () -> String?)?

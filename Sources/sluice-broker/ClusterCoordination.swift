@@ -32,15 +32,21 @@ final class ClusterCoordination: Service, Sendable {
     init(_ configuration: BrokerConfiguration, cluster: ClusterSettings, handle: BrokerHandle, logger: Logger)
         throws(BrokerError)
     {
+        let endpoints: EtcdEndpoints
         do {
             endpoints = try EtcdEndpoints(parsing: cluster.etcdEndpoints)
         } catch {
             throw BrokerError(.invalidConfiguration, "--etcd: \(error.message)")
         }
+        self.endpoints = endpoints
         let host = configuration.advertiseHost ?? Self.advertisable(configuration.grpcHost)
         let bracketed = host.contains(":") ? "[\(host)]" : host
         let replication = configuration.replicas > 1
-            ? ReplicationWiring(configuration, advertisedHost: host, logger: Logger(label: "sluice.replication")) : nil
+            ? ReplicationWiring(
+                configuration, advertisedHost: host, logger: Logger(label: "sluice.replication"),
+                currentLeader: { [endpoints, group = configuration.brokerGroup] in
+                    await Self.currentLeader(of: group, endpoints: endpoints, logger: logger)
+                }) : nil
         self.replication = replication
         groupLeader = replication == nil ? nil : GroupLeaderAddress()
         nodeConfiguration = ClusterNode.Configuration(
@@ -54,6 +60,26 @@ final class ClusterCoordination: Service, Sendable {
                 path: configuration.dataDirectory + "/" + RoutedTopicMemory.fileName, logger: Logger(label: "sluice.routes")),
             logger: Logger(label: "sluice.routes"))
         self.logger = logger
+    }
+
+    /// The group's leader record in etcd, read once with a bound (start-up must not hang on an
+    /// unreachable etcd: the election will wait for it anyway); nil when none or unreachable.
+    static func currentLeader(of group: String, endpoints: EtcdEndpoints, logger: Logger) async -> LeaderRecord? {
+        await withTaskGroup(of: LeaderRecord?.self) { tasks in
+            tasks.addTask {
+                let found = try? await EtcdClient.withClient(endpoints: endpoints, requestTimeout: .seconds(3), logger: logger) {
+                    client in try await LeaderElection(client: client, group: group, keys: ClusterKeys()).currentLeader().leader
+                }
+                return found ?? nil
+            }
+            tasks.addTask {
+                try? await Task.sleep(for: .seconds(5))
+                return nil
+            }
+            let first = await tasks.next()
+            tasks.cancelAll()
+            return first ?? nil
+        }
     }
 
     /// A wildcard listen address is no address to reach: fall back on the host name.

@@ -9,6 +9,11 @@ enum ConsoleOutput {
         FileHandle.standardOutput.write(Data("sluice-broker: \(endpoint) listening on \(address)\n".utf8))
     }
 
+    /// Prints `sluice-broker: <line>` to stdout (a step of start-up worth a line).
+    static func announce(_ line: String) {
+        FileHandle.standardOutput.write(Data("sluice-broker: \(line)\n".utf8))
+    }
+
     /// Prints `sluice-broker: error: <message>` to stderr.
     static func reportError(_ message: String) {
         FileHandle.standardError.write(Data("sluice-broker: error: \(message)\n".utf8))

@@ -16,8 +16,15 @@ final class ReplicationWiring: Sendable {
     let advertisedAddress: String
     private let replica = Mutex<Replica?>(nil)
     private let logger: Logger
+    /// The group's leader as etcd names it now (nil: none, or etcd unreachable): asked once at
+    /// start-up, to learn whether this replica needs the leader's snapshot.
+    private let currentLeader: @Sendable () async -> LeaderRecord?
 
-    init(_ broker: BrokerConfiguration, advertisedHost: String, logger: Logger) {
+    init(
+        _ broker: BrokerConfiguration, advertisedHost: String, logger: Logger,
+        currentLeader: @escaping @Sendable () async -> LeaderRecord?
+    ) {
+        self.currentLeader = currentLeader
         configuration = ReplicaConfiguration(
             nodeID: broker.effectiveNodeID, replicas: broker.replicas,
             mode: broker.replicationMode == .sync ? .sync : .async, timeout: broker.replicationTimeout,
@@ -27,18 +34,87 @@ final class ReplicationWiring: Sendable {
         self.logger = logger
     }
 
-    /// Called by the store right after the log opens: refuses local appends, binds the port.
-    /// - Throws: `BrokerError` `.addressUnavailable` when the replication port is taken.
-    func attach(_ log: CommitLog, handle: BrokerHandle) async throws {
+    /// Called by the store right after the log opens, before the database does. A replica
+    /// whose log ends before the leader's first retained record (or whose folder's markers say
+    /// so) takes the leader's snapshot first: it closes the log, installs the snapshot and asks
+    /// the store to open again (`.reopen`). Otherwise it refuses local appends and binds the port.
+    /// - Throws: `BrokerError` `.addressUnavailable` when the replication port is taken;
+    ///   `.storageUnavailable` when a snapshot is needed (or half installed) and cannot be taken.
+    func attach(_ log: CommitLog, handle: BrokerHandle) async throws -> LogOpenedAction {
+        if let leader = try await snapshotSource(for: log) {
+            try await takeSnapshot(from: leader, closing: log)
+            return .reopen
+        }
         do throws(ReplicationError) {
             let opened = try await Replica.open(
-                log: log, configuration: configuration, companion: TransactionTableCompanion(handle: handle, logger: logger),
+                log: log, configuration: configuration,
+                companion: TransactionTableCompanion(handle: handle, directory: log.configuration.directory, logger: logger),
                 logger: logger)
             replica.withLock { $0 = opened }
             ConsoleOutput.announceListening("replication", host: configuration.host, port: opened.boundPort ?? configuration.port)
         } catch {
             throw BrokerError(.addressUnavailable, "--replication-port: \(error.description)")
         }
+        return .proceed
+    }
+
+    /// The leader to take a snapshot from, or nil when this replica can copy the log: a live
+    /// leader (not this node) whose first retained record lies past this log's end, or any live
+    /// leader when a marker asks for a snapshot.
+    /// - Throws: `.storageUnavailable` for a half-installed snapshot and no leader to finish it.
+    private func snapshotSource(for log: CommitLog) async throws(BrokerError) -> LeaderTarget? {
+        let directory = log.configuration.directory
+        let markers = await SnapshotTransfer.markers(in: directory)
+        let record = await currentLeader()
+        let target = record.flatMap { leader -> LeaderTarget? in
+            guard leader.nodeID != configuration.nodeID else { return nil }
+            return leader.replicationAddress.flatMap { LeaderTarget(nodeID: leader.nodeID, epoch: leader.epoch, address: $0) }
+        }
+        let status = await target.asyncFlatMap { await Replica.queryStatus(host: $0.host, port: $0.port, timeout: .seconds(2)) }
+        guard let target, let status, status.isLeader else {
+            if markers.installing {
+                throw BrokerError(
+                    .storageUnavailable,
+                    "\(directory) holds a half-installed snapshot of the group's leader (\(SnapshotTransfer.installingMarker)); "
+                        + "start this broker again once the group has a leader to copy it from")
+            }
+            if markers.needed {
+                logger.warning("a snapshot is due but no leader answers; starting from the local log")
+            }
+            return nil
+        }
+        if markers.installing || markers.needed {
+            logger.notice("taking the leader's snapshot as the data folder's marker asks", metadata: ["leader": "\(target.nodeID)"])
+            return target
+        }
+        guard status.startOffset > log.endOffset else { return nil }
+        logger.notice(
+            "the leader's retention deleted records this replica lacks: taking its snapshot",
+            metadata: [
+                "leader": "\(target.nodeID)", "leader.start": "\(status.startOffset)", "local.end": "\(log.endOffset)",
+            ])
+        return target
+    }
+
+    /// Downloads the snapshot while the log is still open, then closes the log and installs it.
+    private func takeSnapshot(from leader: LeaderTarget, closing log: CommitLog) async throws(BrokerError) {
+        let configuration = log.configuration
+        let manifest: SnapshotManifest
+        do throws(ReplicationError) {
+            manifest = try await SnapshotTransfer.download(
+                from: leader, nodeID: self.configuration.nodeID, directory: configuration.directory, logger: logger)
+        } catch {
+            await log.close()
+            throw BrokerError(.storageUnavailable, "cannot copy the snapshot of \(leader.nodeID): \(error.description)")
+        }
+        await log.close()
+        do throws(ReplicationError) {
+            try await SnapshotTransfer.install(
+                manifest, configuration: configuration, derived: TransactionTableCompanion.snapshotFiles, logger: logger)
+        } catch {
+            throw BrokerError(.storageUnavailable, "cannot install the snapshot of \(leader.nodeID): \(error.description)")
+        }
+        ConsoleOutput.announce("installed the snapshot of leader \(leader.nodeID); the log starts at \(manifest.logStart)")
     }
 
     /// The replica once the store attached the log (nil if cancelled first).
@@ -100,5 +176,12 @@ final class ReplicationWiring: Sendable {
             }
         }
         replica.follow(nil)
+    }
+}
+
+extension Optional {
+    fileprivate func asyncFlatMap<U>(_ transform: (Wrapped) async -> U?) async -> U? {
+        guard let value = self else { return nil }
+        return await transform(value)
     }
 }

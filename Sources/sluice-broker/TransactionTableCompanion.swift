@@ -1,6 +1,10 @@
+import Foundation
 import Logging
+import NIOPosix
 import SluiceBroker
+import SluiceCluster
 import SluiceReplication
+import SluiceTransactions
 
 /// Keeps the transaction table (and the topics, `ReplicatedTopicRegistry`, and the users and
 /// access rules, `SecurityStore+Replication`, the lite subscriptions, the MQTT retained
@@ -12,7 +16,32 @@ import SluiceReplication
 /// starts asking about prepared halves.
 struct TransactionTableCompanion: ReplicaCompanion {
     let handle: BrokerHandle
+    /// The data folder (the database and the route memory live there).
+    let directory: String
     let logger: Logger
+
+    /// The files a snapshot carries, named as in the data folder: the database (topics, groups,
+    /// consumer positions, transactions, users, lite subscriptions, MQTT state — everything the
+    /// broker derives from the log) and which topics came from the route table.
+    static let snapshotFiles = ["transactions.sqlite", RoutedTopicMemory.fileName]
+
+    /// A consistent copy of the database (`VACUUM INTO`, one read transaction while the broker
+    /// goes on writing) and of the route memory, for a follower that lacks records retention
+    /// deleted here.
+    func writeSnapshot(into folder: String) async throws -> [String] {
+        guard handle.coordinator != nil else {
+            throw BrokerError(.storageUnavailable, "the database is not open yet")
+        }
+        let database = StoreService.transactionDatabasePath(directory)
+        try await SQLiteConnection.copyDatabase(at: database, to: folder + "/transactions.sqlite")
+        let routes = directory + "/" + RoutedTopicMemory.fileName
+        let copiedRoutes = try await NIOThreadPool.singleton.runIfActive {
+            guard FileManager.default.fileExists(atPath: routes) else { return false }
+            try FileManager.default.copyItem(atPath: routes, toPath: folder + "/" + RoutedTopicMemory.fileName)
+            return true
+        }
+        return ["transactions.sqlite"] + (copiedRoutes ? [RoutedTopicMemory.fileName] : [])
+    }
 
     /// The table must be open before a tail is cut (a broker restarted after `kill -9` may meet
     /// its new leader while the store is still opening): waits for it up to `wait`, then throws

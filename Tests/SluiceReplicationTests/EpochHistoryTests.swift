@@ -102,10 +102,30 @@ struct ReplicationMessageTests {
             .epochQuery(epoch: 3),
             .epochAnswer(leaderEpoch: 5, epoch: 3, endOffset: 999),
             .statusQuery,
-            .status(ReplicaStatus(nodeID: "node-c", isLeader: true, lastEpoch: 9, endOffset: 1 << 40)),
+            .status(ReplicaStatus(nodeID: "node-c", isLeader: true, lastEpoch: 9, endOffset: 1 << 40, startOffset: 1 << 30)),
             .refusal(.init(reason: .staleEpoch, leaderEpoch: 6, message: "epoch 5 is over")),
+            .refusal(.init(reason: .snapshotNeeded, leaderEpoch: 6, message: "before the leader's start")),
+            .snapshotRequest(nodeID: "node-b"),
+            .snapshotReady(
+                SnapshotManifest(
+                    id: .max, logStart: 1 << 32, history: history,
+                    files: [.init(name: "transactions.sqlite", size: 1 << 33, crc32c: .max), .init(name: "r.json", size: 0, crc32c: 0)])),
+            .snapshotReady(SnapshotManifest(id: 1, logStart: 0, history: EpochHistory(), files: [])),
+            .snapshotRead(id: 7, file: 1, offset: .max, maxBytes: .max),
+            .snapshotData(ByteBuffer(bytes: [9, 8, 7])),
+            .snapshotData(ByteBuffer()),
         ]
         for message in messages { #expect(try roundTrip(message) == message) }
+    }
+
+    @Test("a snapshot manifest naming a file outside the data folder is refused", arguments: ["../x", "a/b", "..", ".", ""])
+    func snapshotFileNames(name: String) throws {
+        let manifest = SnapshotManifest(
+            id: 1, logStart: 0, history: EpochHistory(), files: [.init(name: name, size: 1, crc32c: 0)])
+        var frame = ReplicationMessage.snapshotReady(manifest).encoded()
+        frame.moveReaderIndex(forwardBy: 4)
+        let error = #expect(throws: ReplicationError.self) { _ = try ReplicationMessage.decode(frame) }
+        #expect(error?.code == .malformedFrame)
     }
 
     @Test("truncated, unknown and inconsistent frames are refused with malformedFrame", arguments: [
