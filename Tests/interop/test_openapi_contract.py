@@ -263,10 +263,17 @@ def test_every_operation_matches_the_document(broker):
     api.call("DELETE", "/v1/users/app", headers=actor, expect=204)
     api.call("DELETE", "/v1/users/app", headers=actor, expect=404)
 
+    # The log: its extent, and a retention pass on demand (nothing is old enough to go).
+    _, extent, _ = api.call("GET", "/v1/log", expect=200)
+    assert extent["startOffset"] == 0 and extent["endOffset"] > 0
+    _, trimmed, _ = api.call("POST", "/v1/log/retention", headers=actor, expect=200)
+    assert trimmed["deletedSegments"] == [] and trimmed["startOffset"] == 0
+    api.call("POST", "/v1/log/retention", expect=400)
+
     # Audit.
     _, audit, _ = api.call("GET", "/v1/audit?limit=50", expect=200)
     assert {entry["action"] for entry in audit["audit"]} >= {"topic.delete", "group.delete", "group.redrive", "resolve.commit",
-                                                              "group.reset-offset",
+                                                              "group.reset-offset", "log.retention",
                                                               "user.create", "acl.grant", "user.delete"}
     api.call("GET", "/v1/audit?limit=abc", expect=400)
 
