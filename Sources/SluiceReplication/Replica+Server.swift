@@ -107,6 +107,7 @@ extension Replica {
                 return refusal(.offsetOutOfRange, epoch, "fetch from \(fetch.offset) past the leader's end \(end)")
             }
             tracker.record(node: fetch.nodeID, offset: fetch.offset)
+            releaseSnapshotHold(node: fetch.nodeID, fetchedFrom: fetch.offset)
             // The high-water mark may have moved: wake consumers of records now below it.
             log.consumerReadLimitAdvanced()
             if fetch.offset == end {

@@ -24,6 +24,25 @@ struct SnapshotOffer: Sendable {
 extension Replica {
     /// Leftover snapshot folders of an earlier run start with this.
     static let offerFolderPrefix = "snapshot-out-"
+    /// How long a snapshot's log start is kept from retention for its follower: the download,
+    /// the install and the restart take minutes at most.
+    static let snapshotHoldTime: Duration = .seconds(1800)
+
+    /// The lowest log start a follower that took a snapshot has yet to fetch from (nil: none).
+    var snapshotRetentionPin: UInt64? {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            state.snapshotHolds = state.snapshotHolds.filter { $0.value.until > now }
+            return state.snapshotHolds.values.map(\.offset).min()
+        }
+    }
+
+    /// A follower fetched from `offset`: its snapshot's hold, if any, is no longer needed.
+    func releaseSnapshotHold(node: String, fetchedFrom offset: UInt64) {
+        state.withLock { state in
+            if let hold = state.snapshotHolds[node], offset >= hold.offset { state.snapshotHolds[node] = nil }
+        }
+    }
 
     /// Writes a snapshot for `node` (replacing this connection's earlier one) and describes it.
     func offerSnapshot(to node: String, replacing offer: inout SnapshotOffer?) async -> ReplicationMessage {
@@ -34,8 +53,10 @@ extension Replica {
         let id = UInt64.random(in: 1...UInt64.max)
         let directory = log.configuration.directory + "/" + Self.offerFolderPrefix + String(id, radix: 16)
         // Taken before the copy: every record before it was applied long before (retention
-        // deletes only old segments), so the copy reflects all of them.
+        // deletes only old segments), so the copy reflects all of them. Held from retention
+        // until the follower fetches there, so it does not come back to a log that moved on.
         let logStart = log.minOffset
+        state.withLock { $0.snapshotHolds[node] = (logStart, ContinuousClock.now + Self.snapshotHoldTime) }
         do {
             try await SnapshotFiles.blocking { () throws(ReplicationError) in try SnapshotFiles.makeDirectory(directory) }
             let names = try await companion?.writeSnapshot(into: directory) ?? []
@@ -58,6 +79,7 @@ extension Replica {
                 ])
             return .snapshotReady(manifest)
         } catch {
+            state.withLock { $0.snapshotHolds[node] = nil }
             _ = try? await SnapshotFiles.blocking { SnapshotFiles.removeTree(directory) }
             logger.error("cannot write a snapshot for a follower", metadata: ["follower": "\(node)", "error": "\(error)"])
             return .refusal(.init(reason: .internalError, leaderEpoch: epoch, message: "cannot write a snapshot: \(error)"))

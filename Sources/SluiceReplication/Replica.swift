@@ -42,6 +42,9 @@ public final class Replica: Sendable {
         var highWatermark: UInt64 = 0
         var lastError: String?
         var server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>?
+        /// Per follower that took a snapshot: the log start it will copy from, kept from
+        /// retention until it fetches there (or the hold expires).
+        var snapshotHolds: [String: (offset: UInt64, until: ContinuousClock.Instant)] = [:]
     }
 
     public let configuration: ReplicaConfiguration
@@ -87,6 +90,7 @@ public final class Replica: Sendable {
         }
         _ = log.addAppendListener { [growth = replica.growth] _ in growth.notify() }
         await removeLeftoverOffers(in: log.configuration.directory)
+        log.setRetentionPin(owner: "replication snapshots") { [weak replica] in replica?.snapshotRetentionPin }
         try await replica.bind()
         return replica
     }

@@ -6,7 +6,7 @@ import NIOCore
 /// The messages of the replication port (`--replication-port`), a request/response protocol over
 /// one TCP connection per follower.
 ///
-/// Framing (written by hand rather than generated from a `.proto`: four small messages, no
+/// Framing (written by hand rather than generated from a `.proto`: a handful of small messages, no
 /// streaming, and no protoc plugin build in the loop): a frame is a little-endian `u32` length of
 /// the body, then the body: a `u8` kind and the fields below, integers little-endian, strings as
 /// `u16` length + UTF-8, byte runs as `u32` length + bytes. At most `maxFrameBytes` per frame.

@@ -320,8 +320,11 @@ public final class CommitLog: Sendable {
     public func removeAppendListener(_ token: UInt64) { shared.removeAppendListener(token) }
 
     /// Lets a higher layer keep segments alive: retention never deletes a segment holding any byte
-    /// at or above the offset `pin` returns (for example the oldest pending half-message).
-    public func setRetentionPin(_ pin: (@Sendable () -> UInt64?)?) { shared.setPin(pin) }
+    /// at or above the offset `pin` returns (for example the oldest pending half-message). Each
+    /// `owner` has one pin (nil removes it); the lowest of all holds.
+    public func setRetentionPin(owner: String = "transactions", _ pin: (@Sendable () -> UInt64?)?) {
+        shared.setPin(pin, owner: owner)
+    }
 
     /// Runs a retention pass now on the writer thread.
     public func enforceRetention() async -> RetentionReport {

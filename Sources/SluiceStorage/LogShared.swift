@@ -14,7 +14,8 @@ final class LogShared: Sendable {
         var queues: [QueueID: QueueIndex] = [:]
         var damaged: [DamagedRange] = []
         var lastCheckpoint: Checkpoint?
-        var pin: (@Sendable () -> UInt64?)?
+        /// By owner: retention keeps everything from the lowest offset any of them returns.
+        var pins: [String: @Sendable () -> UInt64?] = [:]
         var statistics = LogStatistics()
         var appendListeners: [UInt64: @Sendable ([QueueID]) -> Void] = [:]
         var nextListenerID: UInt64 = 0
@@ -123,8 +124,10 @@ final class LogShared: Sendable {
 
     // MARK: pin and listeners
 
-    func setPin(_ pin: (@Sendable () -> UInt64?)?) { state.withLockedValue { $0.pin = pin } }
-    func pinnedLowWatermark() -> UInt64? { state.withLockedValue { $0.pin }?() }
+    func setPin(_ pin: (@Sendable () -> UInt64?)?, owner: String) { state.withLockedValue { $0.pins[owner] = pin } }
+    func pinnedLowWatermark() -> UInt64? {
+        state.withLockedValue { Array($0.pins.values) }.compactMap { $0() }.min()
+    }
 
     func addAppendListener(_ listener: @escaping @Sendable ([QueueID]) -> Void) -> UInt64 {
         state.withLockedValue { state in

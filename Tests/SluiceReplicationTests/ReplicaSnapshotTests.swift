@@ -60,7 +60,7 @@ private func eventually(_ what: String, within: Duration = .seconds(30), _ condi
 
 @Suite("replication: snapshot transfer past the leader's retention", .serialized)
 struct ReplicaSnapshotTests {
-    @Test("a replica behind the leader's retained start is refused and marked; a snapshot brings it back and it copies the rest")
+    @Test("a replica behind the leader's retained start is refused and marked; a snapshot brings it back, its start is kept from retention until it fetches there, and it copies the rest")
     func snapshotAfterRetention() async throws {
         try await withTemporaryDirectory { root in
             let clock = TestClock()
@@ -106,6 +106,18 @@ struct ReplicaSnapshotTests {
                 ((try? FileManager.default.contentsOfDirectory(atPath: root + "/a")) ?? []).allSatisfy { !$0.hasPrefix("snapshot-out-") }
             }
 
+            // Until the replica fetches from the snapshot's start, the leader's retention keeps it,
+            // however old the segments grow meanwhile.
+            for index in 0..<40 {
+                _ = try await leaderLog.append(
+                    MessageRecord(
+                        topic: "orders", queueId: 1, messageId: "", tags: "", keys: [], properties: [],
+                        body: ByteBuffer(string: "more\(index)" + String(repeating: "y", count: 900)), bornTimestampMs: 1_700_000_000_000))
+            }
+            let held = await leaderLog.enforceRetention()
+            #expect(held.blockedByPin && held.deletedSegments.isEmpty)
+            #expect(leaderLog.minOffset == start)
+
             // Reopened on the installed folder, it copies from the leader's start and what follows.
             let installed = try await CommitLog.open(configuration, logger: quiet)
             #expect(installed.minOffset == start && installed.endOffset == start)
@@ -126,6 +138,10 @@ struct ReplicaSnapshotTests {
                     bornTimestampMs: 1_700_000_000_000))
             try await eventually("a later append reaches the rebuilt replica") { installed.endOffset == leaderLog.endOffset }
             #expect(try installed.read(at: acknowledged.physicalOffset).queueOffset == acknowledged.queueOffset)
+
+            // Fetched from there: the hold is gone and retention goes on.
+            #expect(!(await leaderLog.enforceRetention().deletedSegments.isEmpty))
+            #expect(leaderLog.minOffset > start)
 
             rebuiltTask.cancel()
             await rebuiltTask.value
