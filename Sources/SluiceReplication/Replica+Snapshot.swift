@@ -12,7 +12,7 @@ struct SnapshotOffer: Sendable {
 
     func remove() async {
         let directory = self.directory
-        _ = try? await SnapshotFiles.blocking { SnapshotFiles.removeTree(directory) }
+        _ = try? await SnapshotFiles.blocking { FileIO.removeTree(directory) }
     }
 }
 
@@ -58,10 +58,10 @@ extension Replica {
         let logStart = log.minOffset
         state.withLock { $0.snapshotHolds[node] = (logStart, ContinuousClock.now + Self.snapshotHoldTime) }
         do {
-            try await SnapshotFiles.blocking { () throws(ReplicationError) in try SnapshotFiles.makeDirectory(directory) }
+            try await SnapshotFiles.blocking { try FileIO.makeDirectory(directory) }
             let names = try await companion?.writeSnapshot(into: directory) ?? []
-            let files = try await SnapshotFiles.blocking { () throws(ReplicationError) -> [SnapshotManifest.File] in
-                try names.map { name throws(ReplicationError) in
+            let files = try await SnapshotFiles.blocking { () throws -> [SnapshotManifest.File] in
+                try names.map { name in
                     guard SnapshotManifest.File.isPlainName(name) else {
                         throw ReplicationError(.storage, "snapshot file name \"\(name)\" is not one plain path segment")
                     }
@@ -80,7 +80,7 @@ extension Replica {
             return .snapshotReady(manifest)
         } catch {
             state.withLock { $0.snapshotHolds[node] = nil }
-            _ = try? await SnapshotFiles.blocking { SnapshotFiles.removeTree(directory) }
+            _ = try? await SnapshotFiles.blocking { FileIO.removeTree(directory) }
             logger.error("cannot write a snapshot for a follower", metadata: ["follower": "\(node)", "error": "\(error)"])
             return .refusal(.init(reason: .internalError, leaderEpoch: epoch, message: "cannot write a snapshot: \(error)"))
         }
@@ -105,7 +105,7 @@ extension Replica {
         let count = Int(min(UInt64(max(1, min(Int(maxBytes), SnapshotFiles.chunkBytes))), size - offset))
         let path = offer.path(of: Int(file))
         do {
-            return .snapshotData(try await SnapshotFiles.blocking { () throws(ReplicationError) -> ByteBuffer in try SnapshotFiles.readChunk(path, offset: offset, count: count) })
+            return .snapshotData(try await SnapshotFiles.blocking { try SnapshotFiles.readChunk(path, offset: offset, count: count) })
         } catch {
             return .refusal(.init(reason: .internalError, leaderEpoch: epoch, message: "cannot read the snapshot: \(error)"))
         }
@@ -114,8 +114,8 @@ extension Replica {
     /// Removes snapshot folders an earlier run left behind (a crash while one was offered).
     static func removeLeftoverOffers(in directory: String) async {
         _ = try? await SnapshotFiles.blocking {
-            for name in SnapshotFiles.list(directory) where name.hasPrefix(offerFolderPrefix) {
-                SnapshotFiles.removeTree(directory + "/" + name)
+            for name in FileIO.listDirectory(directory) where name.hasPrefix(offerFolderPrefix) {
+                FileIO.removeTree(directory + "/" + name)
             }
         }
     }

@@ -120,11 +120,7 @@ public enum ReplicationMessage: Sendable, Equatable {
             buffer.writeInteger(result.highWatermark, endianness: .little)
             buffer.writeInteger(result.chunkStart, endianness: .little)
             buffer.writeInteger(result.chunkNext, endianness: .little)
-            buffer.writeInteger(UInt32(result.history.entries.count), endianness: .little)
-            for entry in result.history.entries {
-                buffer.writeInteger(entry.epoch, endianness: .little)
-                buffer.writeInteger(entry.startOffset, endianness: .little)
-            }
+            Self.writeHistory(result.history, into: &buffer)
             buffer.writeInteger(UInt32(result.bytes.readableBytes), endianness: .little)
             buffer.writeImmutableBuffer(result.bytes)
         case .epochQuery(let epoch):
@@ -156,11 +152,7 @@ public enum ReplicationMessage: Sendable, Equatable {
             buffer.writeInteger(Kind.snapshotReady.rawValue)
             buffer.writeInteger(manifest.id, endianness: .little)
             buffer.writeInteger(manifest.logStart, endianness: .little)
-            buffer.writeInteger(UInt32(manifest.history.entries.count), endianness: .little)
-            for entry in manifest.history.entries {
-                buffer.writeInteger(entry.epoch, endianness: .little)
-                buffer.writeInteger(entry.startOffset, endianness: .little)
-            }
+            Self.writeHistory(manifest.history, into: &buffer)
             buffer.writeInteger(UInt32(manifest.files.count), endianness: .little)
             for file in manifest.files {
                 Self.writeString(file.name, into: &buffer)
@@ -292,6 +284,14 @@ public enum ReplicationMessage: Sendable, Equatable {
             throw ReplicationError(.malformedFrame, "\(kind) frame has \(buffer.readableBytes) trailing bytes")
         }
         return message
+    }
+
+    private static func writeHistory(_ history: EpochHistory, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt32(history.entries.count), endianness: .little)
+        for entry in history.entries {
+            buffer.writeInteger(entry.epoch, endianness: .little)
+            buffer.writeInteger(entry.startOffset, endianness: .little)
+        }
     }
 
     private static func writeString(_ value: String, into buffer: inout ByteBuffer) {

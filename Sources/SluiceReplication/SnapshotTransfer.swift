@@ -1,7 +1,10 @@
-import Glibc
 import Logging
 import NIOCore
 import SluiceStorage
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The follower's side of snapshot transfer (docs/architecture.md §15): at start-up, before the
 /// broker's database opens, a replica whose log ends before its leader's first retained record
@@ -26,14 +29,14 @@ public enum SnapshotTransfer {
     /// What the data folder's markers say.
     public static func markers(in directory: String) async -> (needed: Bool, installing: Bool) {
         (try? await SnapshotFiles.blocking {
-            (SnapshotFiles.exists(directory + "/" + neededMarker), SnapshotFiles.exists(directory + "/" + installingMarker))
+            (FileIO.exists(directory + "/" + neededMarker), FileIO.exists(directory + "/" + installingMarker))
         }) ?? (false, false)
     }
 
     /// Notes that the folder needs a snapshot at its next start.
     static func markNeeded(in directory: String, reason: String) async {
-        _ = try? await SnapshotFiles.blocking { () throws(ReplicationError) in
-            try SnapshotFiles.writeAtomically(Array((reason + "\n").utf8), to: directory + "/" + neededMarker, folder: directory)
+        _ = try? await SnapshotFiles.blocking {
+            try FileIO.writeAtomically(Array((reason + "\n").utf8), to: directory + "/" + neededMarker)
         }
     }
 
@@ -46,9 +49,9 @@ public enum SnapshotTransfer {
         from target: LeaderTarget, nodeID: String, directory: String, logger: Logger
     ) async throws(ReplicationError) -> SnapshotManifest {
         let partial = directory + "/" + partialFolder
-        try await SnapshotFiles.blocking { () throws(ReplicationError) in
-            SnapshotFiles.removeTree(partial)
-            try SnapshotFiles.makeDirectory(partial)
+        try await SnapshotFiles.blocking {
+            FileIO.removeTree(partial)
+            try FileIO.makeDirectory(partial)
         }
         let connection = try await ReplicationChannel.connect(host: target.host, port: target.port, timeout: .seconds(2))
         do {
@@ -72,7 +75,7 @@ public enum SnapshotTransfer {
                 for (index, file) in manifest.files.enumerated() {
                     try await download(file, index: UInt32(index), of: manifest, into: partial, over: &call)
                 }
-                try await SnapshotFiles.blocking { () throws(ReplicationError) in try SnapshotFiles.syncDirectory(partial) }
+                try await SnapshotFiles.blocking { try FileIO.syncDirectory(partial) }
                 return manifest
             }
         } catch let error as ReplicationError {
@@ -87,12 +90,8 @@ public enum SnapshotTransfer {
         over call: inout ReplicationCall
     ) async throws(ReplicationError) {
         let path = partial + "/" + file.name
-        let fd = try await SnapshotFiles.blocking { () throws(ReplicationError) -> Int32 in
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-            guard fd >= 0 else { throw SnapshotFiles.failure("open", path) }
-            return fd
-        }
-        defer { close(fd) }
+        let fd = try await SnapshotFiles.blocking { try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600) }
+        defer { FileIO.close(fd) }
         var offset: UInt64 = 0
         var crc: UInt32 = 0
         while offset < file.size {
@@ -110,15 +109,16 @@ public enum SnapshotTransfer {
                     .malformedFrame, "snapshot file \(file.name): \(bytes.readableBytes) bytes at \(offset) of \(file.size)")
             }
             crc = bytes.withUnsafeReadableBytes { sluiceCRC32C($0, continuing: crc) }
-            try await SnapshotFiles.blocking { () throws(ReplicationError) in try SnapshotFiles.append(bytes, to: fd, path: path) }
+            let at = Int(offset)
+            try await SnapshotFiles.blocking {
+                try bytes.withUnsafeReadableBytes { raw throws(SystemCallError) in try FileIO.pwriteAll(fd, raw, at: at, path: path) }
+            }
             offset += UInt64(bytes.readableBytes)
         }
         guard crc == file.crc32c else {
             throw ReplicationError(.storage, "snapshot file \(file.name) arrived damaged (CRC-32C \(crc), expected \(file.crc32c))")
         }
-        try await SnapshotFiles.blocking { () throws(ReplicationError) in
-            if fdatasync(fd) != 0 { throw SnapshotFiles.failure("fdatasync", path) }
-        }
+        try await SnapshotFiles.blocking { try FileIO.fdatasync(fd, path: path) }
     }
 
     /// Installs a downloaded snapshot: the log's files go, so do `derived` (the broker's files
@@ -130,34 +130,33 @@ public enum SnapshotTransfer {
         _ manifest: SnapshotManifest, configuration: CommitLogConfiguration, derived: [String], logger: Logger
     ) async throws(ReplicationError) {
         let directory = configuration.directory
-        try await SnapshotFiles.blocking { () throws(ReplicationError) in
+        try await SnapshotFiles.blocking {
             let partial = directory + "/" + partialFolder
-            try SnapshotFiles.writeAtomically(
-                Array("log start \(manifest.logStart)\n".utf8), to: directory + "/" + installingMarker, folder: directory)
+            try FileIO.writeAtomically(Array("log start \(manifest.logStart)\n".utf8), to: directory + "/" + installingMarker)
             do throws(StorageError) {
                 try CommitLog.discardLogFiles(configuration)
             } catch {
                 throw ReplicationError(.storage, "cannot remove the old log", cause: error)
             }
             for name in Set(manifest.files.map(\.name) + derived + [EpochHistory.fileName]) {
-                for suffix in ["", "-wal", "-shm", "-journal"] { try SnapshotFiles.remove(directory + "/" + name + suffix) }
+                for suffix in ["", "-wal", "-shm", "-journal"] { try FileIO.remove(directory + "/" + name + suffix) }
             }
             for file in manifest.files {
-                try SnapshotFiles.rename(partial + "/" + file.name, to: directory + "/" + file.name)
+                try FileIO.rename(partial + "/" + file.name, to: directory + "/" + file.name)
             }
-            try SnapshotFiles.writeAtomically(
+            try FileIO.writeAtomically(
                 EpochHistory.adopted(from: manifest.history, upTo: manifest.logStart).fileBytes,
-                to: directory + "/" + EpochHistory.fileName, folder: directory)
+                to: directory + "/" + EpochHistory.fileName)
             do throws(StorageError) {
                 try CommitLog.createEmptyLog(configuration, startingAt: manifest.logStart)
             } catch {
                 throw ReplicationError(.storage, "cannot create the empty log at \(manifest.logStart)", cause: error)
             }
-            try SnapshotFiles.syncDirectory(directory)
-            SnapshotFiles.removeTree(partial)
-            try SnapshotFiles.remove(directory + "/" + neededMarker)
-            try SnapshotFiles.remove(directory + "/" + installingMarker)
-            try SnapshotFiles.syncDirectory(directory)
+            try FileIO.syncDirectory(directory)
+            FileIO.removeTree(partial)
+            try FileIO.remove(directory + "/" + neededMarker)
+            try FileIO.remove(directory + "/" + installingMarker)
+            try FileIO.syncDirectory(directory)
         }
         logger.notice(
             "installed the leader's snapshot",

@@ -4,26 +4,26 @@ import CSluiceShims
 import Glibc
 #endif
 
-/// Thin, throwing wrappers over the POSIX file calls the store uses. Every function here blocks:
+/// Thin, throwing wrappers over the POSIX file calls the store (and replication's snapshots) use. Every function here blocks:
 /// call them only from the log's own threads (writer, maintenance) or at open/recovery, never from
 /// the Swift cooperative pool on a hot path.
-enum FileIO {
-    static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(SystemCallError) -> Int32 {
+public enum FileIO {
+    public static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(SystemCallError) -> Int32 {
         let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
         if fd < 0 { throw SystemCallError(call: "open", path: path, errno: errno) }
         return fd
     }
 
-    static func close(_ fd: Int32) { _ = Glibc.close(fd) }
+    public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
 
     /// Reserves `length` bytes of disk so later writes cannot fail for space and the file's size
     /// never changes on write (an overwrite sync costs about half of an append sync).
-    static func preallocate(_ fd: Int32, length: Int, path: String) throws(SystemCallError) {
+    public static func preallocate(_ fd: Int32, length: Int, path: String) throws(SystemCallError) {
         let rc = posix_fallocate(fd, 0, off_t(length))
         if rc != 0 { throw SystemCallError(call: "posix_fallocate", path: path, errno: rc) }
     }
 
-    static func pwriteAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String)
+    public static func pwriteAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String)
         throws(SystemCallError)
     {
         var done = 0
@@ -38,7 +38,7 @@ enum FileIO {
     }
 
     /// Writes the iovecs in order starting at `offset`, resuming after short writes.
-    static func pwritevAll(_ fd: Int32, _ vectors: inout [iovec], at offset: Int, path: String)
+    public static func pwritevAll(_ fd: Int32, _ vectors: inout [iovec], at offset: Int, path: String)
         throws(SystemCallError)
     {
         var position = offset
@@ -69,7 +69,7 @@ enum FileIO {
         }
     }
 
-    static func preadAll(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String)
+    public static func preadAll(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String)
         throws(SystemCallError) -> Int
     {
         var done = 0
@@ -85,12 +85,12 @@ enum FileIO {
         return done
     }
 
-    static func fdatasync(_ fd: Int32, path: String) throws(SystemCallError) {
+    public static func fdatasync(_ fd: Int32, path: String) throws(SystemCallError) {
         if Glibc.fdatasync(fd) != 0 { throw SystemCallError(call: "fdatasync", path: path, errno: errno) }
     }
 
     /// Makes a rename or unlink in `directory` durable.
-    static func syncDirectory(_ directory: String) throws(SystemCallError) {
+    public static func syncDirectory(_ directory: String) throws(SystemCallError) {
         let fd = try open(directory, flags: O_RDONLY | O_DIRECTORY)
         defer { close(fd) }
         if Glibc.fsync(fd) != 0 { throw SystemCallError(call: "fsync", path: directory, errno: errno) }
@@ -99,7 +99,7 @@ enum FileIO {
     /// Zeroes `[offset, offset+length)` keeping the allocation: `FALLOC_FL_ZERO_RANGE` where the file
     /// system has it (a metadata operation on ext4/xfs), else punch a hole and allocate it again,
     /// else write zeros.
-    static func zeroRange(_ fd: Int32, offset: Int, length: Int, path: String) throws(SystemCallError) {
+    public static func zeroRange(_ fd: Int32, offset: Int, length: Int, path: String) throws(SystemCallError) {
         guard length > 0 else { return }
         let zeroRangeFlag: Int32 = 0x10  // FALLOC_FL_ZERO_RANGE
         let punchHole: Int32 = 0x02 | 0x01  // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
@@ -121,13 +121,13 @@ enum FileIO {
         }
     }
 
-    static func fileSize(_ fd: Int32, path: String) throws(SystemCallError) -> Int {
+    public static func fileSize(_ fd: Int32, path: String) throws(SystemCallError) -> Int {
         var info = stat()
         if fstat(fd, &info) != 0 { throw SystemCallError(call: "fstat", path: path, errno: errno) }
         return Int(info.st_size)
     }
 
-    static func modificationTimeSeconds(_ path: String) -> Int64? {
+    public static func modificationTimeSeconds(_ path: String) -> Int64? {
         var info = stat()
         if stat(path, &info) != 0 { return nil }
         return Int64(info.st_mtim.tv_sec)
@@ -137,7 +137,7 @@ enum FileIO {
     /// folder that holds it: a folder is on disk only once its parent is synced (POSIX; btrfs
     /// and others really lose it otherwise), and index files inside a lost folder would be lost
     /// with it while the checkpoint still vouched for them.
-    static func makeDirectory(_ path: String) throws(SystemCallError) {
+    public static func makeDirectory(_ path: String) throws(SystemCallError) {
         var parent = path.hasPrefix("/") ? "/" : "."
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
@@ -151,7 +151,7 @@ enum FileIO {
         }
     }
 
-    static func listDirectory(_ path: String) -> [String] {
+    public static func listDirectory(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
         defer { closedir(dir) }
         var names: [String] = []
@@ -164,18 +164,23 @@ enum FileIO {
         return names
     }
 
-    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    /// `rename(2)`: atomic within one file system; sync the folder to make it durable.
+    public static func rename(_ from: String, to: String) throws(SystemCallError) {
+        if Glibc.rename(from, to) != 0 { throw SystemCallError(call: "rename", path: from, errno: errno) }
+    }
 
-    static func isDirectory(_ path: String) -> Bool {
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    public static func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
-    static func remove(_ path: String) throws(SystemCallError) {
+    public static func remove(_ path: String) throws(SystemCallError) {
         if unlink(path) != 0 && errno != ENOENT { throw SystemCallError(call: "unlink", path: path, errno: errno) }
     }
 
-    static func removeTree(_ path: String) {
+    public static func removeTree(_ path: String) {
         if isDirectory(path) {
             for name in listDirectory(path) { removeTree(path + "/" + name) }
             rmdir(path)
@@ -185,7 +190,7 @@ enum FileIO {
     }
 
     /// Writes `bytes` to `path` atomically: temp file, fdatasync, rename, directory fsync.
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(SystemCallError) {
+    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(SystemCallError) {
         let temporary = path + ".tmp"
         let fd = try open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 8)
@@ -199,12 +204,12 @@ enum FileIO {
             throw error
         }
         close(fd)
-        if rename(temporary, path) != 0 { throw SystemCallError(call: "rename", path: path, errno: errno) }
+        if Glibc.rename(temporary, path) != 0 { throw SystemCallError(call: "rename", path: path, errno: errno) }
         let slash = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         try syncDirectory(slash.isEmpty ? "/" : slash)
     }
 
-    static func readWholeFile(_ path: String) -> [UInt8]? {
+    public static func readWholeFile(_ path: String) -> [UInt8]? {
         guard let fd = try? open(path, flags: O_RDONLY) else { return nil }
         defer { close(fd) }
         guard let size = try? fileSize(fd, path: path) else { return nil }

@@ -84,8 +84,10 @@ struct ReplicaSnapshotTests {
             let lateLog = try await CommitLog.open(logConfiguration(root + "/c", clock: clock), logger: quiet)
             let (late, lateTask) = try await startReplica("c", log: lateLog)
             late.follow(target)
-            try await eventually("the refused replica writes its marker") {
+            // The marker is written before the session fails with the error: wait for both.
+            try await eventually("the refused replica writes its marker and says what to do") {
                 FileManager.default.fileExists(atPath: root + "/c/" + SnapshotTransfer.neededMarker)
+                    && late.snapshot.lastError != nil
             }
             #expect(late.snapshot.lastError?.contains("restart this broker") == true, "\(late.snapshot.lastError ?? "")")
             #expect(lateLog.endOffset == 0)
