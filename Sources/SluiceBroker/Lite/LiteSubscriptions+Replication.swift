@@ -5,12 +5,8 @@ import Synchronization
 /// The link of a replicated group's lite subscriptions to the log.
 struct LiteReplicationState: Sendable {
     var journal: LiteChangeJournal
-    /// The lite-queue offset below which every record is applied here; nil: replay from the
-    /// queue's start (every start-up does once).
-    var cursor: UInt64?
-    /// Between `forgetLogTail(from:)` and `copiedLogTruncated()`: the first lite-queue offset of
-    /// the tail being cut (replays stop before it) and the names its records changed, by key.
-    var pendingCut: (firstOffset: UInt64, names: [LiteSubscriptions.Key: Set<String>])?
+    /// Replays the lite queue; a cut tail names lite topics per (group, parent topic).
+    var follower: CopiedChangeFollower<[LiteSubscriptions.Key: Set<String>]>
 }
 
 /// Lite subscriptions of a replicated broker group (`--replicas` ≥ 2, docs/architecture.md §15)
@@ -22,7 +18,8 @@ struct LiteReplicationState: Sendable {
 extension LiteSubscriptions {
     /// Makes subscription changes go through the log from now on; call before the store is published.
     public func replicate(through journal: LiteChangeJournal) {
-        replication.withLock { $0 = LiteReplicationState(journal: journal) }
+        let follower = CopiedChangeFollower<[Key: Set<String>]>(queue: LiteChangeJournal.queue, label: "lite", logger: logger)
+        replication.withLock { $0 = LiteReplicationState(journal: journal, follower: follower) }
     }
 
     /// Applies the lite records copied into the log since the last call, in order, and moves the
@@ -32,35 +29,11 @@ extension LiteSubscriptions {
     ///   stays at the failed record, so the next call tries it again).
     @discardableResult
     public func applyCopiedChanges() async throws(BrokerError) -> Int {
-        guard let log = replication.withLock({ $0?.journal.log }) else { return 0 }
+        guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return 0 }
         return try await writes.run { @Sendable () async throws(BrokerError) -> Int in
-            let queue = LiteChangeJournal.queue
-            var bounds = log.queueBounds(queue)
-            let (start, cut) = replication.withLock { ($0?.cursor, $0?.pendingCut?.firstOffset) }
-            if let cut { bounds.next = min(bounds.next, cut) }
-            var offset = max(bounds.min, min(bounds.next, start ?? bounds.min))
-            var read = 0
-            while offset < bounds.next {
-                let entries = log.queueEntries(queue, from: offset, maxCount: Int(min(256, bounds.next - offset)))
-                if entries.isEmpty { break }
-                for entry in entries {
-                    if let record = try? log.read(entry, of: queue), let delta = LiteSubscriptionDelta(record: record) {
-                        try await applyCopied(delta)
-                    } else {
-                        logger.error("lite record unreadable; skipped", metadata: ["lite.offset": "\(entry.queueOffset)"])
-                    }
-                    read += 1
-                    offset = entry.queueOffset + 1
-                    let reached = offset
-                    replication.withLock { $0?.cursor = reached }
-                }
+            try await follower.replay(log) { record throws(BrokerError) in
+                if let delta = LiteSubscriptionDelta(record: record) { try await applyCopied(delta) }
             }
-            let end = offset
-            replication.withLock { state in
-                let reached = max(state?.cursor ?? bounds.next, end)
-                state?.cursor = reached
-            }
-            return read
         }
     }
 
@@ -80,25 +53,18 @@ extension LiteSubscriptions {
     /// changed (so `copiedLogTruncated()` can put them back as the remaining log defines them)
     /// and stops replays before the tail until then.
     public func forgetLogTail(from cut: UInt64) async {
-        guard let log = replication.withLock({ $0?.journal.log }) else { return }
+        guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
         _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
-            let queue = LiteChangeJournal.queue
-            let bounds = log.queueBounds(queue)
-            var first = bounds.next
-            var names: [Key: Set<String>] = [:]
-            for entry in log.queueEntries(queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min)))
-            where entry.physicalOffset >= cut {
-                first = min(first, entry.queueOffset)
-                if let record = try? log.read(entry, of: queue), let delta = LiteSubscriptionDelta(record: record) {
-                    names[delta.key, default: []].formUnion(delta.added.union(delta.removed))
-                }
-            }
-            let (tailStart, tailNames) = (first, names)
-            replication.withLock { state in
-                let pending = state?.pendingCut
-                let merged = (pending?.names ?? [:]).merging(tailNames) { $0.union($1) }
-                state?.pendingCut = (min(pending?.firstOffset ?? tailStart, tailStart), merged)
-            }
+            follower.noteCut(
+                log, from: cut,
+                names: { records in
+                    var names: [Key: Set<String>] = [:]
+                    for delta in records.compactMap(LiteSubscriptionDelta.init(record:)) {
+                        names[delta.key, default: []].formUnion(delta.added.union(delta.removed))
+                    }
+                    return names
+                },
+                merge: { $0.merging($1) { $0.union($1) } })
         }
     }
 
@@ -106,26 +72,16 @@ extension LiteSubscriptions {
     /// record left in the queue that names it says (absent when none does), and the cursor moves
     /// to the queue's new end (records copied there later are applied as usual).
     public func copiedLogTruncated() async {
-        guard let log = replication.withLock({ $0?.journal.log }) else { return }
+        guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
         _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
-            let queue = LiteChangeJournal.queue
-            let bounds = log.queueBounds(queue)
-            let cut = replication.withLock { state in
-                let kept = min(state?.cursor ?? bounds.next, bounds.next)
-                state?.cursor = kept
-                defer { state?.pendingCut = nil }
-                return state?.pendingCut
-            }
-            guard let cut, !cut.names.isEmpty else { return }
+            guard let names = follower.endCut(log), !names.isEmpty else { return }
             var present: [Key: Set<String>] = [:]
-            for entry in log.queueEntries(queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min))) {
-                guard let record = try? log.read(entry, of: queue), let delta = LiteSubscriptionDelta(record: record),
-                    let named = cut.names[delta.key]
-                else { continue }
+            for delta in follower.remainingRecords(log).compactMap(LiteSubscriptionDelta.init(record:)) {
+                guard let named = names[delta.key] else { continue }
                 present[delta.key, default: []].formUnion(delta.added.intersection(named))
                 present[delta.key, default: []].subtract(delta.removed)
             }
-            for (key, named) in cut.names.sorted(by: { ($0.key.group, $0.key.topic) < ($1.key.group, $1.key.topic) }) {
+            for (key, named) in names.sorted(by: { ($0.key.group, $0.key.topic) < ($1.key.group, $1.key.topic) }) {
                 let kept = present[key] ?? []
                 let restored = LiteSubscriptionDelta(group: key.group, topic: key.topic, added: kept, removed: named.subtracting(kept))
                 do throws(BrokerError) {
@@ -146,16 +102,7 @@ extension LiteSubscriptions {
     /// Applies copied changes every `interval` while this broker follows (its log refuses local
     /// appends), until cancelled. Returns at once when the subscriptions are not replicated.
     public func followChanges(every interval: Duration = .milliseconds(100)) async {
-        guard let log = replication.withLock({ $0?.journal.log }) else { return }
-        while !Task.isCancelled {
-            if log.refusesLocalAppends {
-                do throws(BrokerError) {
-                    try await applyCopiedChanges()
-                } catch {
-                    logger.warning("copied lite subscription changes not applied yet", metadata: ["error": "\(error)"])
-                }
-            }
-            try? await Task.sleep(for: interval)
-        }
+        guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
+        await follower.follow(log, every: interval, what: "lite subscription changes") { try await applyCopiedChanges() }
     }
 }

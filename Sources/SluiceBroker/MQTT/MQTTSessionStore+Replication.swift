@@ -6,12 +6,8 @@ import Synchronization
 /// The link of a replicated group's MQTT sessions to the log.
 struct MQTTSessionReplicationState: Sendable {
     var journal: MQTTSessionChangeJournal
-    /// The session-queue offset below which every record is applied here; nil: replay from the
-    /// queue's start (every start-up does once).
-    var cursor: UInt64?
-    /// Between `forgetLogTail(from:)` and `copiedLogTruncated()`: the first session-queue offset
-    /// of the tail being cut (replays stop before it) and the client ids its records named.
-    var pendingCut: (firstOffset: UInt64, clientIds: Set<String>)?
+    /// Replays the session queue; a cut tail names client ids.
+    var follower: CopiedChangeFollower<Set<String>>
     /// Kept sessions with an expiry interval that the log says are connected (to the leader):
     /// at promotion their connection is gone, so their expiry starts counting then.
     var connectedToLeader: Set<String> = []
@@ -27,7 +23,8 @@ struct MQTTSessionReplicationState: Sendable {
 extension MQTTSessionStore {
     /// Makes kept-session changes go through the log from now on; call before the store is published.
     public func replicate(through journal: MQTTSessionChangeJournal) {
-        replication.withLock { $0 = MQTTSessionReplicationState(journal: journal) }
+        let follower = CopiedChangeFollower<Set<String>>(queue: MQTTSessionChangeJournal.queue, label: "mqtt.sessions", logger: logger)
+        replication.withLock { $0 = MQTTSessionReplicationState(journal: journal, follower: follower) }
     }
 
     /// On a follower, refuses a change of `clientId` that would touch a kept session (`keeps`: the
@@ -52,36 +49,11 @@ extension MQTTSessionStore {
     ///   stays at the failed record, so the next call tries it again).
     @discardableResult
     public func applyCopiedChanges() async throws(BrokerError) -> Int {
-        guard let log = replication.withLock({ $0?.journal.log }) else { return 0 }
+        guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return 0 }
         return try await writes.run { @Sendable () async throws(BrokerError) -> Int in
-            let queue = MQTTSessionChangeJournal.queue
-            var bounds = log.queueBounds(queue)
-            let (start, cut) = replication.withLock { ($0?.cursor, $0?.pendingCut?.firstOffset) }
-            if let cut { bounds.next = min(bounds.next, cut) }
-            var offset = max(bounds.min, min(bounds.next, start ?? bounds.min))
-            var read = 0
-            while offset < bounds.next {
-                let entries = log.queueEntries(queue, from: offset, maxCount: Int(min(256, bounds.next - offset)))
-                if entries.isEmpty { break }
-                for entry in entries {
-                    if let record = try? log.read(entry, of: queue), let change = MQTTSessionChange(record: record) {
-                        try await applyCopied(change)
-                    } else {
-                        logger.error(
-                            "MQTT session record unreadable; skipped", metadata: ["mqtt.sessions.offset": "\(entry.queueOffset)"])
-                    }
-                    read += 1
-                    offset = entry.queueOffset + 1
-                    let reached = offset
-                    replication.withLock { $0?.cursor = reached }
-                }
+            try await follower.replay(log) { record throws(BrokerError) in
+                if let change = MQTTSessionChange(record: record) { try await applyCopied(change) }
             }
-            let end = offset
-            replication.withLock { state in
-                let reached = max(state?.cursor ?? bounds.next, end)
-                state?.cursor = reached
-            }
-            return read
         }
     }
 
@@ -163,24 +135,10 @@ extension MQTTSessionStore {
     /// records named (so `copiedLogTruncated()` can put them back as the remaining log defines
     /// them) and stops replays before the tail until then.
     public func forgetLogTail(from cut: UInt64) async {
-        guard let log = replication.withLock({ $0?.journal.log }) else { return }
+        guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
         _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
-            let queue = MQTTSessionChangeJournal.queue
-            let bounds = log.queueBounds(queue)
-            var first = bounds.next
-            var clientIds: Set<String> = []
-            for entry in log.queueEntries(queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min)))
-            where entry.physicalOffset >= cut {
-                first = min(first, entry.queueOffset)
-                if let record = try? log.read(entry, of: queue), let change = MQTTSessionChange(record: record) {
-                    clientIds.insert(change.clientId)
-                }
-            }
-            let (tailStart, tailIds) = (first, clientIds)
-            replication.withLock { state in
-                let pending = state?.pendingCut
-                state?.pendingCut = (min(pending?.firstOffset ?? tailStart, tailStart), (pending?.clientIds ?? []).union(tailIds))
-            }
+            follower.noteCut(
+                log, from: cut, names: { Set($0.compactMap { MQTTSessionChange(record: $0)?.clientId }) }, merge: { $0.union($1) })
         }
     }
 
@@ -188,25 +146,15 @@ extension MQTTSessionStore {
     /// left in the queue for it (none when no record names it), and the cursor moves to the
     /// queue's new end (records copied there later are applied as usual).
     public func copiedLogTruncated() async {
-        guard let log = replication.withLock({ $0?.journal.log }) else { return }
+        guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
         _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
-            let queue = MQTTSessionChangeJournal.queue
-            let bounds = log.queueBounds(queue)
-            let cut = replication.withLock { state in
-                let kept = min(state?.cursor ?? bounds.next, bounds.next)
-                state?.cursor = kept
-                defer { state?.pendingCut = nil }
-                return state?.pendingCut
-            }
-            guard let cut, !cut.clientIds.isEmpty else { return }
+            guard let clientIds = follower.endCut(log), !clientIds.isEmpty else { return }
             var lastKept: [String: MQTTSessionChange] = [:]
-            for entry in log.queueEntries(queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min))) {
-                guard let record = try? log.read(entry, of: queue), let change = MQTTSessionChange(record: record),
-                    cut.clientIds.contains(change.clientId)
-                else { continue }
+            for record in follower.remainingRecords(log) {
+                guard let change = MQTTSessionChange(record: record), clientIds.contains(change.clientId) else { continue }
                 lastKept[change.clientId] = change
             }
-            for clientId in cut.clientIds.sorted() {
+            for clientId in clientIds.sorted() {
                 let restored = lastKept[clientId] ?? MQTTSessionChange(clientId: clientId, kept: nil)
                 do throws(BrokerError) {
                     if try await applyCopied(restored) {
@@ -225,17 +173,8 @@ extension MQTTSessionStore {
     /// Applies copied changes every `interval` while this broker follows (its log refuses local
     /// appends), until cancelled. Returns at once when the sessions are not replicated.
     public func followChanges(every interval: Duration = .milliseconds(100)) async {
-        guard let log = replication.withLock({ $0?.journal.log }) else { return }
-        while !Task.isCancelled {
-            if log.refusesLocalAppends {
-                do throws(BrokerError) {
-                    try await applyCopiedChanges()
-                } catch {
-                    logger.warning("copied MQTT session changes not applied yet", metadata: ["error": "\(error)"])
-                }
-            }
-            try? await Task.sleep(for: interval)
-        }
+        guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
+        await follower.follow(log, every: interval, what: "MQTT session changes") { try await applyCopiedChanges() }
     }
 
     private func writeRows(_ what: String, _ body: @escaping @Sendable (SQLiteConnection) throws -> Void) async throws(BrokerError) {

@@ -20,12 +20,8 @@ struct AuditEntry: Sendable {
 /// The link of a replicated group's security store to the log.
 struct SecurityReplicationState: Sendable {
     var journal: SecurityChangeJournal
-    /// The security-queue offset below which every record is applied here; nil: replay from the
-    /// queue's start (every start-up does once).
-    var cursor: UInt64?
-    /// Between `forgetLogTail(from:)` and `copiedLogTruncated()`: the first security-queue offset
-    /// of the tail being cut (replays stop before it) and the users its records named.
-    var pendingCut: (firstOffset: UInt64, accessKeys: Set<String>)?
+    /// Replays the security queue; a cut tail names users (access keys).
+    var follower: CopiedChangeFollower<Set<String>>
 }
 
 /// Users and access rules of a replicated broker group (`--replicas` ≥ 2, docs/architecture.md
@@ -42,7 +38,8 @@ struct SecurityReplicationState: Sendable {
 extension SecurityStore {
     /// Makes user changes go through the log from now on; call before the store is published.
     public func replicate(through journal: SecurityChangeJournal) {
-        replication.withLock { $0 = SecurityReplicationState(journal: journal) }
+        let follower = CopiedChangeFollower<Set<String>>(queue: SecurityChangeJournal.queue, label: "security", logger: logger)
+        replication.withLock { $0 = SecurityReplicationState(journal: journal, follower: follower) }
     }
 
     /// Applies the security records copied into the log since the last call, in order, and
@@ -52,46 +49,22 @@ extension SecurityStore {
     ///   stays at the failed record, so the next call tries it again).
     @discardableResult
     public func applyCopiedChanges() async throws(SecurityError) -> Int {
-        guard let log = replication.withLock({ $0?.journal.log }) else { return 0 }
+        guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return 0 }
         return try await changes.run("changes") { () async throws(SecurityError) -> Int in
-            let queue = SecurityChangeJournal.queue
-            var bounds = log.queueBounds(queue)
-            let (start, cut) = replication.withLock { ($0?.cursor, $0?.pendingCut?.firstOffset) }
-            if let cut { bounds.next = min(bounds.next, cut) }
-            var offset = max(bounds.min, min(bounds.next, start ?? bounds.min))
-            var read = 0
-            while offset < bounds.next {
-                let entries = log.queueEntries(queue, from: offset, maxCount: Int(min(256, bounds.next - offset)))
-                if entries.isEmpty { break }
-                for entry in entries {
-                    try await applyRecord(entry, of: log)
-                    read += 1
-                    offset = entry.queueOffset + 1
-                    replication.withLock { $0?.cursor = offset }
-                }
-            }
-            replication.withLock { state in
-                let reached = max(state?.cursor ?? bounds.next, offset)
-                state?.cursor = reached
-            }
-            return read
+            try await follower.replay(log) { record throws(SecurityError) in try await applyRecord(record) }
         }
     }
 
-    /// Applies one copied record; an unreadable or undecodable one is logged and skipped (it
-    /// would fail the same way every time).
-    private func applyRecord(_ entry: QueueEntry, of log: CommitLog) async throws(SecurityError) {
-        guard let record = try? log.read(entry, of: SecurityChangeJournal.queue) else {
-            logger.error("security record unreadable; skipped", metadata: ["security.offset": "\(entry.queueOffset)"])
-            return
-        }
+    /// Applies one copied record; one that does not decode is logged and skipped (it would fail
+    /// the same way every time).
+    private func applyRecord(_ record: StoredRecord) async throws(SecurityError) {
         let change: SecurityChange
         do throws(SecurityError) {
             change = try SecurityChange(record: record)
         } catch {
             logger.error(
                 "security record not applicable; skipped",
-                metadata: ["security.offset": "\(entry.queueOffset)", "error": "\(error.message)"])
+                metadata: ["security.offset": "\(record.queueOffset)", "error": "\(error.message)"])
             return
         }
         if try await applyCopied(change) {
@@ -118,23 +91,9 @@ extension SecurityStore {
     /// name (so `copiedLogTruncated()` can put them back as the remaining log defines them) and
     /// stops replays before the tail until then.
     public func forgetLogTail(from cut: UInt64) async {
-        guard let log = replication.withLock({ $0?.journal.log }) else { return }
+        guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
         await changes.run("changes") { () async -> Void in
-            let queue = SecurityChangeJournal.queue
-            let bounds = log.queueBounds(queue)
-            var first = bounds.next
-            var accessKeys = Set<String>()
-            for entry in log.queueEntries(queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min)))
-            where entry.physicalOffset >= cut {
-                first = min(first, entry.queueOffset)
-                if let accessKey = (try? log.read(entry, of: queue)).flatMap(SecurityChange.accessKey(of:)) {
-                    accessKeys.insert(accessKey)
-                }
-            }
-            replication.withLock { state in
-                let pending = state?.pendingCut
-                state?.pendingCut = (min(pending?.firstOffset ?? first, first), accessKeys.union(pending?.accessKeys ?? []))
-            }
+            follower.noteCut(log, from: cut, names: { Set($0.compactMap(SecurityChange.accessKey(of:))) }, merge: { $0.union($1) })
         }
     }
 
@@ -142,25 +101,17 @@ extension SecurityStore {
     /// queue defines it; with none left, as `--bootstrap-user-file` defines it, or deleted. The
     /// cursor moves to the queue's new end (records copied there later are applied as usual).
     public func copiedLogTruncated() async {
-        guard let log = replication.withLock({ $0?.journal.log }) else { return }
+        guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
         await changes.run("changes") { () async -> Void in
-            let queue = SecurityChangeJournal.queue
-            let bounds = log.queueBounds(queue)
-            let cut = replication.withLock { state in
-                let kept = min(state?.cursor ?? bounds.next, bounds.next)
-                state?.cursor = kept
-                defer { state?.pendingCut = nil }
-                return state?.pendingCut
-            }
-            guard let cut, !cut.accessKeys.isEmpty else { return }
+            guard let accessKeys = follower.endCut(log), !accessKeys.isEmpty else { return }
             var defined: [String: SecurityChange] = [:]
-            for entry in log.queueEntries(queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min))) {
-                guard let record = try? log.read(entry, of: queue), let accessKey = SecurityChange.accessKey(of: record),
-                    cut.accessKeys.contains(accessKey), let change = try? SecurityChange(record: record)
+            for record in follower.remainingRecords(log) {
+                guard let accessKey = SecurityChange.accessKey(of: record), accessKeys.contains(accessKey),
+                    let change = try? SecurityChange(record: record)
                 else { continue }
                 defined[accessKey] = change
             }
-            for accessKey in cut.accessKeys.sorted() {
+            for accessKey in accessKeys.sorted() {
                 let bootstrapped = bootstrap.first { $0.accessKey == accessKey }.map { credential in
                     SecurityChange.save(SecurityUserState.bootstrap(credential, at: nowMs()))
                 }
@@ -180,16 +131,7 @@ extension SecurityStore {
     /// Applies copied changes every `interval` while this broker follows (its log refuses local
     /// appends), until cancelled. Returns at once when the store is not replicated.
     public func followChanges(every interval: Duration = .milliseconds(100)) async {
-        guard let log = replication.withLock({ $0?.journal.log }) else { return }
-        while !Task.isCancelled {
-            if log.refusesLocalAppends {
-                do throws(SecurityError) {
-                    try await applyCopiedChanges()
-                } catch {
-                    logger.warning("copied user changes not applied yet", metadata: ["error": "\(error)"])
-                }
-            }
-            try? await Task.sleep(for: interval)
-        }
+        guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
+        await follower.follow(log, every: interval, what: "user changes") { try await applyCopiedChanges() }
     }
 }

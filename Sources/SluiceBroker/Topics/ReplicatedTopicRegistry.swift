@@ -1,5 +1,4 @@
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import SluiceStorage
 
@@ -39,12 +38,8 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
     let leader: @Sendable () -> String?
     let logger: Logger
     let serializer = KeyedSerializer()
-    /// The metadata-queue offset below which every record is applied here; nil: replay from the
-    /// queue's start (every start-up does once).
-    let cursor = NIOLockedValueBox<UInt64?>(nil)
-    /// Between `forgetLogTail(from:)` and `copiedLogTruncated()`: the first metadata-queue offset
-    /// of the tail being cut (replays stop before it) and the topics its records named.
-    let pendingCut = NIOLockedValueBox<(firstOffset: UInt64, names: Set<String>)?>(nil)
+    /// Replays the metadata queue; a cut tail names topics.
+    let follower: CopiedChangeFollower<Set<String>>
 
     /// - Parameter leader: the node id of the group's leader as this broker last learned it
     ///   (nil while unknown), for the refusal a follower answers.
@@ -53,6 +48,7 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
         self.log = log
         self.leader = leader
         self.logger = logger
+        follower = CopiedChangeFollower(queue: Self.queue, label: "metadata", logger: logger)
     }
 
     public func topic(named name: String) async throws(BrokerError) -> TopicDefinition? {
@@ -126,26 +122,7 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
     @discardableResult
     public func applyCopiedChanges() async throws(BrokerError) -> Int {
         try await serializer.run("changes") { () async throws(BrokerError) -> Int in
-            var bounds = log.queueBounds(Self.queue)
-            if let cut = pendingCut.withLockedValue({ $0 }) { bounds.next = min(bounds.next, cut.firstOffset) }
-            var offset = max(bounds.min, min(bounds.next, cursor.withLockedValue { $0 } ?? bounds.min))
-            var applied = 0
-            while offset < bounds.next {
-                let entries = log.queueEntries(Self.queue, from: offset, maxCount: Int(min(256, bounds.next - offset)))
-                if entries.isEmpty { break }
-                for entry in entries {
-                    if let record = try? log.read(entry, of: Self.queue) {
-                        try await apply(record)
-                        applied += 1
-                    } else {
-                        logger.error("metadata record unreadable; skipped", metadata: ["metadata.offset": "\(entry.queueOffset)"])
-                    }
-                    offset = entry.queueOffset + 1
-                    cursor.withLockedValue { $0 = offset }
-                }
-            }
-            cursor.withLockedValue { $0 = max($0 ?? bounds.next, offset) }
-            return applied
+            try await follower.replay(log) { record throws(BrokerError) in try await apply(record) }
         }
     }
 
@@ -154,17 +131,7 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
     /// stops replays before the tail until then.
     public func forgetLogTail(from cut: UInt64) async {
         await serializer.run("changes") { () async -> Void in
-            let bounds = log.queueBounds(Self.queue)
-            var first = bounds.next
-            var names = Set<String>()
-            for entry in log.queueEntries(Self.queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min)))
-            where entry.physicalOffset >= cut {
-                first = min(first, entry.queueOffset)
-                if let name = (try? log.read(entry, of: Self.queue))?.property(Property.topic) { names.insert(name) }
-            }
-            pendingCut.withLockedValue { pending in
-                pending = (min(pending?.firstOffset ?? first, first), names.union(pending?.names ?? []))
-            }
+            follower.noteCut(log, from: cut, names: { Set($0.compactMap { $0.property(Property.topic) }) }, merge: { $0.union($1) })
         }
     }
 
@@ -174,16 +141,11 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
     /// applied as usual).
     public func copiedLogTruncated() async {
         await serializer.run("changes") { () async -> Void in
-            let bounds = log.queueBounds(Self.queue)
-            cursor.withLockedValue { $0 = min($0 ?? bounds.next, bounds.next) }
-            guard let cut = pendingCut.withLockedValue({ pending in defer { pending = nil }; return pending }),
-                !cut.names.isEmpty
-            else { return }
+            guard let names = follower.endCut(log), !names.isEmpty else { return }
             var defined: [String: (TopicMessageType, Int)] = [:]
-            for entry in log.queueEntries(Self.queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min))) {
-                guard let record = try? log.read(entry, of: Self.queue),
-                    let change = record.property(Property.change).flatMap(Change.init),
-                    let name = record.property(Property.topic), cut.names.contains(name)
+            for record in follower.remainingRecords(log) {
+                guard let change = record.property(Property.change).flatMap(Change.init),
+                    let name = record.property(Property.topic), names.contains(name)
                 else { continue }
                 switch change {
                 case .createTopic:
@@ -196,7 +158,7 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
                     defined[name] = nil
                 }
             }
-            for name in cut.names.sorted() {
+            for name in names.sorted() {
                 do throws(BrokerError) {
                     let existing = try await local.topic(named: name)
                     if let (type, queues) = defined[name] {
@@ -219,16 +181,7 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
     /// Applies copied changes every `interval` while this broker follows (its log refuses local
     /// appends), until cancelled.
     public func followChanges(every interval: Duration = .milliseconds(100)) async {
-        while !Task.isCancelled {
-            if log.refusesLocalAppends {
-                do throws(BrokerError) {
-                    try await applyCopiedChanges()
-                } catch {
-                    logger.warning("copied topic changes not applied yet", metadata: ["error": "\(error)"])
-                }
-            }
-            try? await Task.sleep(for: interval)
-        }
+        await follower.follow(log, every: interval, what: "topic changes") { try await applyCopiedChanges() }
     }
 
     private func apply(_ record: StoredRecord) async throws(BrokerError) {

@@ -1,0 +1,120 @@
+import Logging
+import SluiceStorage
+import Synchronization
+
+/// What every follower of a replicated change journal does with its system queue (topics, users,
+/// lite subscriptions, MQTT retained messages and sessions; docs/architecture.md §15): replay the
+/// copied records in order from a cursor, stop before a tail that is about to be cut, note what
+/// that tail's records named, and afterwards move the cursor back and hand over those names so
+/// the store can put each back as the remaining records define it. The store keeps its own
+/// serialisation (every call here runs inside it) and what a record means.
+///
+/// `Keys` is what a cut tail named, merged across cuts: a set of names, or names per group.
+final class CopiedChangeFollower<Keys: Sendable>: Sendable {
+    let queue: QueueID
+    /// Records read per index look-up (fewer where a record may carry a message's payload).
+    let batch: Int
+    /// Names the records in log lines: "lite record unreadable; skipped", `lite.offset`.
+    let label: String
+    let logger: Logger
+
+    private struct Position {
+        /// The queue offset below which every record is applied here; nil: replay from the
+        /// queue's start (every start-up does once).
+        var cursor: UInt64?
+        /// Between `noteCut` and `endCut`: the first queue offset of the tail being cut (replays
+        /// stop before it) and what its records named.
+        var cut: (firstOffset: UInt64, keys: Keys)?
+    }
+    private let position = Mutex(Position())
+
+    init(queue: QueueID, batch: Int = 256, label: String, logger: Logger) {
+        self.queue = queue
+        self.batch = batch
+        self.label = label
+        self.logger = logger
+    }
+
+    /// Applies the records copied since the last call, in order, moving the cursor past each, so a
+    /// failure leaves it at the failed record and the next call tries that again. An unreadable
+    /// record is logged and skipped (it would fail the same way every time). Returns how many
+    /// records were read.
+    func replay<Failure: Error>(
+        _ log: CommitLog, apply: (StoredRecord) async throws(Failure) -> Void
+    ) async throws(Failure) -> Int {
+        var bounds = log.queueBounds(queue)
+        let (start, cut) = position.withLock { ($0.cursor, $0.cut?.firstOffset) }
+        if let cut { bounds.next = min(bounds.next, cut) }
+        var offset = max(bounds.min, min(bounds.next, start ?? bounds.min))
+        var read = 0
+        while offset < bounds.next {
+            let entries = log.queueEntries(queue, from: offset, maxCount: Int(min(UInt64(batch), bounds.next - offset)))
+            if entries.isEmpty { break }
+            for entry in entries {
+                if let record = try? log.read(entry, of: queue) {
+                    try await apply(record)
+                } else {
+                    logger.error("\(label) record unreadable; skipped", metadata: ["\(label).offset": "\(entry.queueOffset)"])
+                }
+                read += 1
+                offset = entry.queueOffset + 1
+                let reached = offset
+                position.withLock { $0.cursor = reached }
+            }
+        }
+        let end = offset
+        position.withLock { $0.cursor = max($0.cursor ?? bounds.next, end) }
+        return read
+    }
+
+    /// The log is about to be cut at commit-log offset `cut`: stops replays before the tail and
+    /// notes what its records name (`names`, merged with an earlier cut's by `merge`).
+    func noteCut(_ log: CommitLog, from cut: UInt64, names: ([StoredRecord]) -> Keys, merge: (Keys, Keys) -> Keys) {
+        let bounds = log.queueBounds(queue)
+        var first = bounds.next
+        var tail: [StoredRecord] = []
+        for entry in log.queueEntries(queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min)))
+        where entry.physicalOffset >= cut {
+            first = min(first, entry.queueOffset)
+            if let record = try? log.read(entry, of: queue) { tail.append(record) }
+        }
+        let named = names(tail)
+        position.withLock { position in
+            let earlier = position.cut
+            position.cut = (min(earlier?.firstOffset ?? first, first), earlier.map { merge($0.keys, named) } ?? named)
+        }
+    }
+
+    /// The log was cut: the cursor moves back to the queue's new end (records copied there later
+    /// are applied as usual). Returns what the cut tail named (nil: no cut was noted).
+    func endCut(_ log: CommitLog) -> Keys? {
+        let next = log.queueBounds(queue).next
+        return position.withLock { position in
+            position.cursor = min(position.cursor ?? next, next)
+            defer { position.cut = nil }
+            return position.cut?.keys
+        }
+    }
+
+    /// Every record left in the queue, oldest first (to put back what a cut tail changed).
+    func remainingRecords(_ log: CommitLog) -> [StoredRecord] {
+        let bounds = log.queueBounds(queue)
+        return log.queueEntries(queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min)))
+            .compactMap { try? log.read($0, of: queue) }
+    }
+
+    /// Calls `apply` every `interval` while `log` refuses local appends (this broker follows),
+    /// until cancelled; a failure is logged as "copied <what> not applied yet" and tried again.
+    func follow(_ log: CommitLog, every interval: Duration, what: String, apply: () async throws -> Void) async {
+        while !Task.isCancelled {
+            if log.refusesLocalAppends {
+                do {
+                    try await apply()
+                } catch {
+                    logger.warning("copied \(what) not applied yet", metadata: ["error": "\(error)"])
+                }
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}
