@@ -346,7 +346,7 @@ def simulate(a, groups_total, group_rate_avg, pm, retained_per_broker):
     catchup_full = retained_per_broker / spare                       # a replacement copies everything retained
     rows = {}
     for label, sync, rejoin in (("sync", True, True), ("async", False, True),
-                                ("sync, no rejoin (today)", True, False)):
+                                ("sync, no rejoin (before 12-07)", True, False)):
         rng = random.Random(a.seed)                                   # same failures for every mode
         st = dict(unavail_leader=0.0, unavail_quorum=0.0, unavail_takeover=0.0, leader_losses=0,
                   planned_handovers=0, unplanned_takeovers=0, takeover_s=[], incidents=[])
@@ -560,7 +560,7 @@ def main(argv=None):
         out.append(f"   per broker: a crash every {a.mtbf_days:g} d (back in {a.restart_s:g} s), {a.planned_per_month:g} rolling "
                    f"restart(s) a month (lease revoked: {a.takeover_extra_s:g} s hand-over), machine loss {a.machine_afr:.0%}/year "
                    f"(replaced after {a.replace_hours:g} h, then {catchup_full / 3600:.1f} h copying {retained / 1e12:.1f} TB at "
-                   f"{a.catchup_mbs:g} MB/s; 'today': never, no snapshot transfer).")
+                   f"{a.catchup_mbs:g} MB/s; 'no rejoin': never, as before snapshot transfer).")
         out.append(f"   fraction = unavailable group-time / group-time = the share of queues refusing sends at a random "
                    f"instant; * queues down = that x {a.topics * a.queues_per_topic:,} queues.")
         lost = sims["sync"]["unplanned_takeovers"] / n / days * groups_total
