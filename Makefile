@@ -127,11 +127,12 @@ bench-peers: deps
 	python3 bench/run.py --broker .build/release/sluice-broker --out docs/bench
 
 ## A broker group of three (--replicas 3, sync and async) beside one broker: sends and transactions at
-## 1/16/256 in flight on the elected leader, the group's CPU per operation (bench/replication.py).
+## 1/16/256 in flight on the elected leader, the group's CPU per operation; then a replica added after
+## the leader's retention ran: its snapshot and log copy beside the disk's write rate (bench/replication.py).
 bench-replication: deps etcd-server
 	$(SWIFT) build -c release --product sluice-broker
 	@test -x bench/loadgen/bin/sluiceload || bash bench/loadgen/build.sh
-	python3 bench/replication.py --broker .build/release/sluice-broker --out docs/bench/replication.json
+	python3 bench/replication.py --broker .build/release/sluice-broker --snapshot --out docs/bench/replication.json
 
 ## The same side by side in about a minute and a half (1 s cases; noisy), written to docs/bench/quick/.
 bench-quick: deps

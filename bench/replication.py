@@ -129,6 +129,112 @@ def run_group(plan, tmp, broker, etcd_url, mode, results):
             bench.stop(node["proc"])
 
 
+def disk_write_limit(folder, megabytes=256):
+    """This disk's sequential write rate, MB/s: 1 MiB writes then one fsync (the physical limit a
+    copy into a data folder meets)."""
+    path = os.path.join(folder, "disk-limit")
+    chunk = os.urandom(1 << 20)
+    started = time.time()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for _ in range(megabytes):
+            os.write(fd, chunk)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return megabytes * (1 << 20) / 1e6 / (time.time() - started)
+
+
+def log_extent(admin_url):
+    try:
+        with urllib.request.urlopen(admin_url + "/v1/log", timeout=5) as reply:
+            document = json.load(reply)
+        return document["startOffset"], document["endOffset"]
+    except Exception:
+        return None
+
+
+def run_snapshot(plan, tmp, broker, etcd_url, results):
+    """A replica added after the leader's retention deleted old segments: how long its snapshot
+    (the leader's database copy) and then the log copy from the leader's start take, in MB/s
+    beside this disk's sequential write rate."""
+    nodes = []
+
+    def node(name):
+        grpc, admin, replication = bench.free_port(), bench.free_port(), bench.free_port()
+        log_path = os.path.join(tmp, name + ".log")
+        proc = bench.start(name, [
+            broker, "--data-dir", os.path.join(tmp, name), "--grpc-port", str(grpc), "--admin-port", str(admin),
+            "--flush", "sync", "--log-level", "warning", "--etcd", etcd_url, "--broker-group", "bench-snapshot",
+            "--node-id", name, "--replicas", "3", "--replication", "async", "--replication-port", str(replication),
+            "--segment-size", "64MiB", "--retention-hours", "1",
+        ], log_path)
+        entry = {"proc": proc, "grpc": grpc, "admin": f"http://127.0.0.1:{admin}", "log": log_path,
+                 "dir": os.path.join(tmp, name)}
+        nodes.append(entry)
+        return entry
+
+    try:
+        first, second = node("snap-0"), node("snap-1")
+        for entry in (first, second):
+            wait_ready(entry["admin"], entry["log"])
+        leader, deadline = None, time.time() + 60
+        while leader is None and time.time() < deadline:
+            leader = next((n for n in (first, second) if (replication_status(n["admin"]) or {}).get("role") == "leader"), None)
+            time.sleep(0.2)
+        if leader is None:
+            raise RuntimeError("no leader elected in group bench-snapshot: " + bench.tail(first["log"]))
+        pids = [n["proc"].pid for n in nodes]
+        # Messages fill the log; transactions fill the database's table.
+        filled = {}
+        for workload in ("publish", "txn"):
+            filled[workload] = plan.closed(workload, "sluice", f"127.0.0.1:{leader['grpc']}", pids, 256, admin=leader["admin"])
+            bench.report("snapshot fill", workload, filled[workload])
+        folder = os.path.join(leader["dir"], "commitlog")
+        aged = time.time() - 2 * 3600
+        for name in os.listdir(folder):
+            os.utime(os.path.join(folder, name), (aged, aged))
+        request = urllib.request.Request(leader["admin"] + "/v1/log/retention", method="POST",
+                                         headers={"X-Sluice-Actor": "bench"}, data=b"")
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            trimmed = json.load(reply)
+        start, end = log_extent(leader["admin"])
+        database = os.path.getsize(os.path.join(leader["dir"], "transactions.sqlite"))
+        bench.log(f"  leader's log [{start}, {end}) after deleting {len(trimmed['deletedSegments'])} segments; "
+                  f"database {database / 1e6:.1f} MB")
+        limit = disk_write_limit(tmp)
+        started = time.time()
+        added = node("snap-2")
+        installed_at, caught_up_at = None, None
+        deadline = time.time() + 600
+        while caught_up_at is None and time.time() < deadline:
+            if installed_at is None:
+                with open(added["log"], "rb") as f:
+                    if b"installed the snapshot of leader" in f.read():
+                        installed_at = time.time()
+            extent = log_extent(added["admin"])
+            if installed_at and extent and extent[1] >= end:
+                caught_up_at = time.time()
+            time.sleep(0.05)
+        if caught_up_at is None:
+            raise RuntimeError("the added replica did not catch up: " + bench.tail(added["log"]))
+        copied = end - start
+        snapshot_s, log_s = installed_at - started, caught_up_at - installed_at
+        result = {
+            "database_bytes": database, "log_bytes": copied, "snapshot_seconds": snapshot_s, "log_copy_seconds": log_s,
+            "log_copy_mbs": copied / 1e6 / log_s, "disk_write_mbs": limit,
+            "deleted_segments": len(trimmed["deletedSegments"]), "fill": filled,
+        }
+        results["snapshot"] = result
+        bench.log(f"  snapshot (start-up, download, install) {snapshot_s:.1f} s for a {database / 1e6:.1f} MB database; "
+                  f"log copy {copied / 1e6:.0f} MB in {log_s:.1f} s = {result['log_copy_mbs']:.0f} MB/s; "
+                  f"disk write limit {limit:.0f} MB/s (ratio {result['log_copy_mbs'] / limit:.2f})")
+    finally:
+        for entry in reversed(nodes):
+            bench.stop(entry["proc"])
+
+
 def table(results):
     def cell(case, key):
         return case.get(key) if case and "error" not in case else None
@@ -154,6 +260,15 @@ def table(results):
                 f"| {' / '.join(bench.fmt(c) for c in cpus)} "
                 f"| {' / '.join(bench.fmt(p / 1000 if p else None, 1) for p in p99s)} "
                 f"| {' / '.join(bench.fmt(g) for g in gens)} |")
+    snapshot = results.get("snapshot")
+    if snapshot:
+        lines.append("\nsnapshot: a replica added after the leader's retention deleted old segments")
+        lines.append("| database | snapshot s | log copied | log copy s | MB/s | disk write MB/s | ÷ disk |")
+        lines.append("|---|---|---|---|---|---|---|")
+        lines.append(
+            f"| {snapshot['database_bytes'] / 1e6:.1f} MB | {snapshot['snapshot_seconds']:.1f} | {snapshot['log_bytes'] / 1e6:.0f} MB "
+            f"| {snapshot['log_copy_seconds']:.1f} | {snapshot['log_copy_mbs']:.0f} | {snapshot['disk_write_mbs']:.0f} "
+            f"| {snapshot['log_copy_mbs'] / snapshot['disk_write_mbs']:.2f} |")
     return "\n".join(lines)
 
 
@@ -163,6 +278,9 @@ def main():
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per case")
     parser.add_argument("--quick", action="store_true", help="1 s cases (noisy)")
     parser.add_argument("--modes", default=",".join(MODES), help="replication modes to run (sync,async)")
+    parser.add_argument("--snapshot", action="store_true",
+                        help="also add a replica after the leader's retention ran and time its snapshot and catch-up")
+    parser.add_argument("--snapshot-only", action="store_true", help="only the snapshot case")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     if not os.path.exists(bench.LOADGEN):
@@ -177,13 +295,17 @@ def main():
                "seconds": plan.seconds, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     tmp = tempfile.mkdtemp(prefix="sluice-bench-replication-")
     try:
-        bench.log(f"one broker, --flush sync ({tmp})")
-        run_single(plan, tmp, args.broker, results)
+        if not args.snapshot_only:
+            bench.log(f"one broker, --flush sync ({tmp})")
+            run_single(plan, tmp, args.broker, results)
         etcd, etcd_url = start_etcd(tmp)
         try:
-            for mode in [m for m in args.modes.split(",") if m]:
+            for mode in [m for m in args.modes.split(",") if m and not args.snapshot_only]:
                 bench.log(f"three brokers, --replicas 3 --replication {mode}")
                 run_group(plan, tmp, args.broker, etcd_url, mode, results)
+            if args.snapshot or args.snapshot_only:
+                bench.log("a replica added after retention: snapshot, then the log from the leader's start")
+                run_snapshot(plan, tmp, args.broker, etcd_url, results)
         finally:
             bench.stop(etcd)
     finally:
