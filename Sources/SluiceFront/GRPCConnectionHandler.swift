@@ -115,13 +115,21 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
     /// Writes one frame of a stream's response. Fails the promise with `StreamGone` once the
     /// stream is closed or the connection is gone, so a producer writing to a gone client
     /// learns so and stops.
+    ///
+    /// A write the caller does not flush is flushed anyway while the socket is not writable.
+    /// swift-nio-http2 then buffers a HEADERS frame in its control-frame buffer, unflushed; when
+    /// the socket drains, it sends the flushed DATA frames of other streams first and a debug
+    /// build traps on its assertion that no control frame waits (`ControlFrameBuffer`, found by
+    /// the protocol fuzzer: a streamed response's headers wait for its first message). Flushed,
+    /// the headers leave in order and nothing waits unflushed; while the socket cannot take
+    /// bytes, the flush costs no system call (`FlushCoalescer` defers it).
     func write(_ payload: HTTP2Frame.FramePayload, on streamID: HTTP2StreamID, flush: Bool, promise: EventLoopPromise<Void>?) {
         guard let context, streams[streamID] != nil else {
             promise?.fail(StreamGone())
             return
         }
         context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: payload)), promise: promise)
-        if flush { context.flush() }
+        if flush || !context.channel.isWritable { context.flush() }
     }
 
     // MARK: streams and windows

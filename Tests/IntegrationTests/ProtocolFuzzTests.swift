@@ -36,7 +36,7 @@ struct ProtocolFuzzTests {
             let report = try await ProtocolFuzzer(configuration).run()
             print(report.summary)
 
-            #expect(broker.process.isRunning, "the broker died under fuzzing (seed \(seed)): \(broker.process.standardErrorText.suffix(2000))")
+            #expect(broker.process.isRunning, "the broker died under fuzzing (seed \(seed)): \(Self.crashReport(broker.process.standardErrorText))")
             #expect(report.healthz, "/healthz did not answer 200 after the fuzz (seed \(seed))")
             #expect(report.roundTrip, "a normal send, receive and ack failed after the fuzz (seed \(seed))")
             #expect(report.canaries >= 20)
@@ -54,5 +54,17 @@ struct ProtocolFuzzTests {
             let metrics = try await HTTPProbe.get("\(broker.adminURL)/metrics")
             #expect(metrics.text.contains("sluice_requests_refused_total"))
         }
+    }
+
+    /// The part of a dead broker's standard error that names the cause: from the fatal error or the
+    /// crashed thread onwards (the backtrace's other threads come later and matter less); the tail
+    /// when neither is there.
+    static func crashReport(_ standardError: String) -> String {
+        for marker in ["Fatal error", "crashed:", "Crash at"] {
+            if let start = standardError.range(of: marker) {
+                return String(standardError[start.lowerBound...].prefix(4000))
+            }
+        }
+        return String(standardError.suffix(2000))
     }
 }
