@@ -85,11 +85,15 @@ public struct GRPCFrontServer: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let sslContext { try pipeline.addHandler(NIOSSLServerHandler(context: sslContext)) }
-                    try pipeline.addHandler(FlushCoalescer())
+                    let coalescer = FlushCoalescer()
+                    try pipeline.addHandler(coalescer)
                     // Frame mode (no stream multiplexer): `GRPCConnectionHandler` reads every
-                    // stream's frames itself, with no child channel per call.
+                    // stream's frames itself, with no child channel per call. The coalescer hears
+                    // of each frame written, to tell PING acknowledgements from the rest.
                     try pipeline.addHandler(
-                        NIOHTTP2Handler(mode: .server, connectionConfiguration: http2.connection, streamConfiguration: http2.stream))
+                        NIOHTTP2Handler(
+                            mode: .server, frameDelegate: coalescer, connectionConfiguration: http2.connection,
+                            streamConfiguration: http2.stream))
                     try pipeline.addHandler(GRPCConnectionHandler(shared: shared, windowTarget: http2.windowTarget))
                     try pipeline.addHandler(ConnectionErrorLogger(logger: logger))
                 }
