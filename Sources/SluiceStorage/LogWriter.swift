@@ -77,25 +77,11 @@ enum WriterTask {
 /// entries are written after the data and published together, so a reader never sees an entry
 /// whose record is not (yet) as durable as the policy promises.
 final class LogWriter: @unchecked Sendable {
-    // @unchecked: `lock` guards `tasks`, `stopping` and `writerSleeping`; `wakeWord` is bumped
-    // under it; every other mutable field is touched only by the writer thread (after `start`)
-    // or before the thread starts.
-    private let lock = NIOLock()
+    // @unchecked: `condition` guards `tasks` and `stopping`; every other mutable field is touched
+    // only by the writer thread (after `start`) or before the thread starts.
+    private let condition = NSCondition()
     private var tasks: [WriterTask] = []
     private var stopping = false
-    /// Waking the writer: it sleeps in futex(2) on `wakeWord` after noting the word's value and
-    /// setting `writerSleeping`, both under `lock`; whoever hands it work under the lock while it
-    /// sleeps bumps the word and, after unlocking, wakes it. A bump between the writer's unlock
-    /// and its sleep makes the sleep return at once, so no wake-up is lost. An `NSCondition`
-    /// cost one futex call more per wake-up: glibc re-takes a condition's mutex after a wait in
-    /// its contended state, so the writer's every unlock after waking was a futex wake that
-    /// woke nobody (`strace -f`: three futex calls per append at 1 in flight, two now).
-    private var writerSleeping = false
-    private let wakeWord: UnsafeMutablePointer<UInt32> = {
-        let word = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
-        word.initialize(to: 0)
-        return word
-    }()
     private var stopped = false
     private let stoppedSignal = NSCondition()
 
@@ -138,10 +124,6 @@ final class LogWriter: @unchecked Sendable {
         self.logger = logger
     }
 
-    deinit {
-        wakeWord.deallocate()
-    }
-
     func start() {
         // Named from inside: on Linux a name set before `start()` is not applied.
         let thread = Thread { [self] in
@@ -155,9 +137,9 @@ final class LogWriter: @unchecked Sendable {
 
     /// Enqueues work; fails appends at once when the writer has stopped.
     func submit(_ task: WriterTask) {
-        lock.lock()
+        condition.lock()
         if stopping {
-            lock.unlock()
+            condition.unlock()
             switch task {
             case .append(let append): append.complete(.failure(StorageError(.closed, "the commit log is closed")))
             case .maintenance(let work): work(nil)
@@ -165,34 +147,25 @@ final class LogWriter: @unchecked Sendable {
             return
         }
         tasks.append(task)
-        let wake = claimWakeUp()
-        // Woken after unlocking: woken under the lock, the writer would wake only to block on
-        // the lock this thread still holds (a second futex wake and context switch per append).
-        lock.unlock()
-        if wake { _ = sluice_futex_wake_one(wakeWord) }
-    }
-
-    /// Under `lock`: whether the writer sleeps and must be woken (then it is marked awake and
-    /// the word bumped, so exactly one submitter wakes it).
-    private func claimWakeUp() -> Bool {
-        guard writerSleeping else { return false }
-        writerSleeping = false
-        sluice_futex_bump(wakeWord)
-        return true
+        // Signalled after unlocking: signalled under the lock, the writer woke only to block on
+        // the lock this thread still held (a second futex wake and context switch per append,
+        // `perf record -e syscalls:sys_enter_futex`). No wake-up is lost: the writer checks
+        // `tasks` under the lock before it waits, and a wait releases the lock atomically.
+        condition.unlock()
+        condition.signal()
     }
 
     /// Enqueues several appends with one lock and one wake-up.
     func submit(contentsOf appends: [PendingAppend]) {
-        lock.lock()
+        condition.lock()
         if stopping {
-            lock.unlock()
+            condition.unlock()
             for append in appends { append.complete(.failure(StorageError(.closed, "the commit log is closed"))) }
             return
         }
         for append in appends { tasks.append(.append(append)) }
-        let wake = claimWakeUp()
-        lock.unlock()
-        if wake { _ = sluice_futex_wake_one(wakeWord) }
+        condition.unlock()
+        condition.signal()
     }
 
     /// Whether the final flush and checkpoint succeeded (then the stop was clean).
@@ -200,11 +173,10 @@ final class LogWriter: @unchecked Sendable {
 
     /// Drains queued work, syncs, writes a final checkpoint and ends the thread.
     func stop() {
-        lock.lock()
+        condition.lock()
         stopping = true
-        let wake = claimWakeUp()
-        lock.unlock()
-        if wake { _ = sluice_futex_wake_one(wakeWord) }
+        condition.signal()
+        condition.unlock()
         stoppedSignal.lock()
         while !stopped { stoppedSignal.wait() }
         stoppedSignal.unlock()
@@ -218,20 +190,13 @@ final class LogWriter: @unchecked Sendable {
         var batch: [WriterTask] = []
         var appends: [PendingAppend] = []
         while true {
-            lock.lock()
+            condition.lock()
             while tasks.isEmpty && !stopping {
-                let seen = sluice_futex_load(wakeWord)
-                writerSleeping = true
-                lock.unlock()
-                let woke = sluice_futex_wait(wakeWord, seen, nanosecondsToNextDeadline())
-                lock.lock()
-                writerSleeping = false
-                // Timed out: the timers are due (`runTimers` below), with or without work.
-                if woke == ETIMEDOUT { break }
+                if !condition.wait(until: nextDeadline()) { break }
             }
             swap(&batch, &tasks)
             let finishing = stopping && batch.isEmpty
-            lock.unlock()
+            condition.unlock()
 
             // A batch ends at the byte limit, or before its key-index entries would overflow one
             // key-index file (they are reserved up front so a batch never fails half-way).
@@ -280,18 +245,15 @@ final class LogWriter: @unchecked Sendable {
         stoppedSignal.unlock()
     }
 
-    /// How long the writer may sleep before a timer is due (at least 1 ms).
-    private func nanosecondsToNextDeadline() -> Int64 {
+    private func nextDeadline() -> Date {
         var wait = configuration.checkpointInterval
         if case .async(let interval) = configuration.flush { wait = min(wait, interval) }
         wait = min(wait, configuration.retention.checkInterval)
         if let unsyncedDeferred {
             wait = min(wait, configuration.deferredSyncDelay - (ContinuousClock.now - unsyncedDeferred.since))
         }
-        let (seconds, attoseconds) = wait.components
-        let nanoseconds = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        guard !nanoseconds.overflow else { return Int64.max }
-        return max(1_000_000, nanoseconds.partialValue + attoseconds / 1_000_000_000)
+        let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
+        return Date(timeIntervalSinceNow: max(0.001, seconds))
     }
 
     private func runTimers() {

@@ -29,17 +29,4 @@ int sluice_spawn_file_actions_closefrom(void *actions, int lowest);
 /// just started (it then keeps its creator's name). Returns 0 or an errno value.
 int sluice_set_current_thread_name(const char *name);
 
-/// A futex word (Linux futex(2), process-private), for a waiter that sleeps until another thread
-/// changes the word. `sluice_futex_load` and `sluice_futex_bump` (add 1) are sequentially
-/// consistent atomics on it.
-uint32_t sluice_futex_load(const uint32_t *word);
-void sluice_futex_bump(uint32_t *word);
-
-/// Sleeps while `*word == expected`, at most `timeout_ns` (relative; negative: no limit).
-/// Returns 0 when woken, or an errno value: EAGAIN (the word had already changed), ETIMEDOUT, EINTR.
-int sluice_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
-
-/// Wakes one thread sleeping on `word`: returns how many woke (0 or 1), or -errno.
-int sluice_futex_wake_one(uint32_t *word);
-
 #endif
