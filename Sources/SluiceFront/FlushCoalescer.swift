@@ -28,6 +28,15 @@ final class FlushCoalescer: ChannelOutboundHandler, RemovableChannelHandler, NIO
 
     /// The longest a PING acknowledgement waits for a response to ride with.
     static let pingAckHold = TimeAmount.milliseconds(10)
+    /// Up to this many open calls on the connection, PING acknowledgements are held. With more,
+    /// responses are flushed every loop turn anyway and a separate acknowledgement write is rare
+    /// (strace at 256 in flight: 63 a second beside 5,000 responses), so holding saves nothing
+    /// measurable there (A/B rounds at 256 in flight disagreed in sign, docs/benchmarks.md) and
+    /// the acknowledgement goes out at once, as RFC 9113 § 6.7 prefers.
+    static let callsHoldingPingAcks = ConnectionTaskExecutor.callsKeptOnLoop
+
+    /// Set by the connection's handler as calls open and close (see `callsHoldingPingAcks`).
+    var holdsPingAcks = true
 
     private var flushScheduled = false
     /// The next write is a PING acknowledgement (set by `wroteFrame`, consumed by `write`).
@@ -64,7 +73,7 @@ final class FlushCoalescer: ChannelOutboundHandler, RemovableChannelHandler, NIO
     }
 
     func flush(context: ChannelHandlerContext) {
-        if unflushedPingAcks && !unflushedOther {
+        if unflushedPingAcks && !unflushedOther && holdsPingAcks {
             // Only acknowledgements so far: wait for a response to carry them, or the timer.
             holdingPingAcks = true
             armHoldTimer(context: context)

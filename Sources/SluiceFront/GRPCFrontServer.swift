@@ -94,7 +94,8 @@ public struct GRPCFrontServer: Sendable {
                         NIOHTTP2Handler(
                             mode: .server, frameDelegate: coalescer, connectionConfiguration: http2.connection,
                             streamConfiguration: http2.stream))
-                    try pipeline.addHandler(GRPCConnectionHandler(shared: shared, windowTarget: http2.windowTarget))
+                    try pipeline.addHandler(
+                        GRPCConnectionHandler(shared: shared, windowTarget: http2.windowTarget, flushCoalescer: coalescer))
                     try pipeline.addHandler(ConnectionErrorLogger(logger: logger))
                 }
             }
