@@ -29,10 +29,14 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
     private var loopExecutor: ConnectionTaskExecutor?
     private(set) var remotePeer = "unknown"
     private(set) var localPeer = "unknown"
+    /// Told how many calls the connection carries: it holds PING acknowledgements back only
+    /// while they are few (see `FlushCoalescer.holdsPingAcks`).
+    private let flushCoalescer: FlushCoalescer?
 
-    init(shared: FrontShared, windowTarget: Int) {
+    init(shared: FrontShared, windowTarget: Int, flushCoalescer: FlushCoalescer? = nil) {
         self.shared = shared
         self.windowTarget = windowTarget
+        self.flushCoalescer = flushCoalescer
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -64,6 +68,7 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
             } else {
                 let stream = GRPCStream(id: frame.streamID, connection: self, shared: shared)
                 streams[frame.streamID] = stream
+                streamCountChanged()
                 stream.received(headers)
             }
         case .data(let data):
@@ -135,13 +140,20 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
     // MARK: streams and windows
 
     private func closeStream(_ id: HTTP2StreamID) {
-        streams.removeValue(forKey: id)?.closed()
+        guard let stream = streams.removeValue(forKey: id) else { return }
+        streamCountChanged()
+        stream.closed()
     }
 
     private func closeAllStreams() {
         let open = streams.values
         streams = [:]
+        streamCountChanged()
         for stream in open { stream.closed() }
+    }
+
+    private func streamCountChanged() {
+        flushCoalescer?.holdsPingAcks = streams.count <= FlushCoalescer.callsHoldingPingAcks
     }
 
     private func windowChanged(_ event: NIOHTTP2WindowUpdatedEvent) {

@@ -12,38 +12,97 @@ enum GRPCHeaders {
         var metadata: Metadata
     }
 
-    /// Headers that belong to HTTP/2 or gRPC itself rather than to the application.
-    private static let transportHeaders: Set<String> = [
-        "content-type", "te", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "user-agent",
-        "content-length", "host", "connection",
-    ]
-
-    /// Checks the HEADERS that open a call.
+    /// Checks the HEADERS that open a call, in one pass.
+    ///
+    /// swift-nio-http2's own header block validation is off for the front (`GRPCFrontServer`):
+    /// it checked every field of every block in both directions — the responses' headers and
+    /// trailers too, which Sluice builds itself — and cost about 6 % of the broker's CPU per
+    /// publish at 256 in flight (`perf`). What it enforced on requests that could reach the
+    /// application is enforced here instead, per RFC 9113 § 8.2: field names are lowercase
+    /// tokens, values hold no NUL, CR or LF, connection-specific fields are refused and `te` may
+    /// only be `trailers`. A request that breaks them is refused with INVALID_ARGUMENT (it was
+    /// a stream reset before).
     static func request(_ headers: HPACKHeaders) throws(FramingError) -> Request {
-        guard headers.first(name: ":method") == "POST" else {
-            throw FramingError(code: .unimplemented, message: "gRPC calls use POST; got \(headers.first(name: ":method") ?? "none")")
+        var method: String?
+        var path: String?
+        var contentType: String?
+        var metadata = Metadata()
+        for (name, value, _) in headers {
+            guard isLowercaseToken(name), isValidFieldValue(value) else {
+                throw FramingError(code: .invalidArgument, message: "the request carries a malformed header field")
+            }
+            if name.utf8.first == UInt8(ascii: ":") {
+                switch name {
+                case ":method": method = value
+                case ":path": path = value
+                default: break
+                }
+                continue
+            }
+            switch name {
+            case "content-type":
+                contentType = value
+            case "grpc-encoding":
+                if value != "identity" {
+                    throw FramingError(code: .unimplemented, message: "grpc-encoding \(value) is not supported; send uncompressed messages")
+                }
+            case "te":
+                if value != "trailers" {
+                    throw FramingError(code: .invalidArgument, message: "te must be trailers")
+                }
+            case "connection", "transfer-encoding", "proxy-connection", "keep-alive", "upgrade":
+                throw FramingError(code: .invalidArgument, message: "HTTP/2 forbids the header field \(name)")
+            // Headers of HTTP/2 or gRPC itself rather than of the application.
+            case "grpc-timeout", "grpc-accept-encoding", "user-agent", "content-length", "host":
+                break
+            default:
+                if name.hasSuffix("-bin") {
+                    if let bytes = Base64.decode(value) { metadata.addBinary(bytes, forKey: name) }
+                } else {
+                    metadata.addString(value, forKey: name)
+                }
+            }
         }
-        guard let contentType = headers.first(name: "content-type"), contentType.hasPrefix("application/grpc") else {
+        guard method == "POST" else {
+            throw FramingError(code: .unimplemented, message: "gRPC calls use POST; got \(method ?? "none")")
+        }
+        guard let contentType, contentType.hasPrefix("application/grpc") else {
             throw FramingError(code: .invalidArgument, message: "content-type must be application/grpc")
         }
         if contentType.hasPrefix("application/grpc+"), contentType != "application/grpc+proto" {
             throw FramingError(code: .invalidArgument, message: "only protobuf messages are served; content-type is \(contentType)")
         }
-        if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" {
-            throw FramingError(code: .unimplemented, message: "grpc-encoding \(encoding) is not supported; send uncompressed messages")
-        }
-        guard let path = headers.first(name: ":path") else {
+        guard let path, !path.isEmpty else {
             throw FramingError(code: .invalidArgument, message: "the request has no :path")
         }
-        var metadata = Metadata()
-        for (name, value, _) in headers where !name.hasPrefix(":") && !transportHeaders.contains(name) {
-            if name.hasSuffix("-bin") {
-                if let bytes = Base64.decode(value) { metadata.addBinary(bytes, forKey: name) }
-            } else {
-                metadata.addString(value, forKey: name)
-            }
-        }
         return Request(path: path, metadata: metadata)
+    }
+
+    /// An HTTP/2 field name: a token (RFC 9110 § 5.6.2) without uppercase letters, after an
+    /// optional ':' of a pseudo-header. Reads the bytes in place (`withUTF8`): the two checks
+    /// iterating `String.UTF8View` took 1.2 % of the broker's samples at 256 in flight, 0.7 % so.
+    static func isLowercaseToken(_ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { bytes in
+            var index = bytes.first == UInt8(ascii: ":") ? 1 : 0
+            if index == bytes.count { return false }
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x21, 0x23...0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x30...0x39, 0x5E...0x7A, 0x7C, 0x7E: index += 1
+                default: return false
+                }
+            }
+            return true
+        }
+    }
+
+    /// RFC 9113 § 8.2.1: no NUL, LF or CR anywhere in a field value.
+    static func isValidFieldValue(_ value: String) -> Bool {
+        var value = value
+        return value.withUTF8 { bytes in
+            for byte in bytes where byte == 0x00 || byte == 0x0A || byte == 0x0D { return false }
+            return true
+        }
     }
 
     /// The headers and trailers of nearly every response, built once: a call that answers OK

@@ -92,6 +92,36 @@ struct GRPCFramingTests {
         #expect(performing: { try GRPCHeaders.request(gzip) }, throws: { ($0 as? FramingError)?.code == .unimplemented })
     }
 
+    @Test("request headers that HTTP/2 calls malformed are refused (swift-nio-http2's own check is off)")
+    func malformedRequestHeaders() throws {
+        let headers: HPACKHeaders = [
+            ":method": "POST", ":path": "/apache.rocketmq.v2.MessagingService/Heartbeat", ":scheme": "http",
+            "content-type": "application/grpc", "te": "trailers",
+        ]
+        var malformed: [HPACKHeaders] = []
+        for (name, value) in [
+            ("X-Mq-Client-Id", "c1"), ("x-mq-client-id", "c1\r\nx-evil: 1"), ("x-nul", "a\u{0}b"), ("bad name", "v"),
+            ("connection", "keep-alive"), ("upgrade", "h2c"), ("", "v"),
+        ] {
+            var block = headers
+            block.add(name: name, value: value)
+            malformed.append(block)
+        }
+        var te = headers
+        te.replaceOrAdd(name: "te", value: "gzip")
+        malformed.append(te)
+        var noPath = headers
+        noPath.remove(name: ":path")
+        malformed.append(noPath)
+        for block in malformed {
+            #expect(performing: { try GRPCHeaders.request(block) }, throws: { ($0 as? FramingError)?.code == .invalidArgument })
+        }
+        // Allowed: any token, spaces and non-ASCII bytes inside a value.
+        var fine = headers
+        fine.add(name: "x-odd_name.1~", value: "a value, with spaces and é")
+        #expect(Array(try GRPCHeaders.request(fine).metadata["x-odd_name.1~"]) == [.string("a value, with spaces and é")])
+    }
+
     @Test("grpc-message is percent-encoded as gRPC wants")
     func percentEncoding() {
         #expect(GRPCHeaders.percentEncoded("topic t: 100% full") == "topic t: 100%25 full")
