@@ -199,6 +199,11 @@ def run_snapshot(plan, tmp, broker, etcd_url, results):
                                          headers={"X-Sluice-Actor": "bench"}, data=b"")
         with urllib.request.urlopen(request, timeout=60) as reply:
             trimmed = json.load(reply)
+        # What the new replica copies after its snapshot: the active segment retention kept, and
+        # as much again written after retention ran, so the copy rate is not start-up time alone.
+        filled["publish after retention"] = plan.closed(
+            "publish", "sluice", f"127.0.0.1:{leader['grpc']}", pids, 256, admin=leader["admin"])
+        bench.report("snapshot fill after retention", "publish", filled["publish after retention"])
         start, end = log_extent(leader["admin"])
         database = os.path.getsize(os.path.join(leader["dir"], "transactions.sqlite"))
         bench.log(f"  leader's log [{start}, {end}) after deleting {len(trimmed['deletedSegments'])} segments; "
