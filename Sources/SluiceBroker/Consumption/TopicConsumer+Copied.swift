@@ -31,7 +31,7 @@ extension TopicConsumer {
                         else { continue }
                         let line = ordered ? record.property(MessageProperty.messageGroup) : nil
                         var message = PendingMessage(
-                            attempt: 0, deliveryToken: random.next(), invisibleUntilMs: 0, deliverableAtMs: nowMs,
+                            attempt: 0, deliveryToken: deliveryTokens.next(), invisibleUntilMs: 0, deliverableAtMs: nowMs,
                             messageGroup: line, clientId: "")
                         if RecordKind(rawValue: record.message.messageType) == .delay,
                             let deliveryMs = record.property(MessageProperty.deliveryTimestampMs).flatMap(Int64.init)

@@ -52,7 +52,7 @@ extension TopicConsumer {
         guard outcome == .done, var message = queues[handle.queueId]?.pending[handle.queueOffset] else {
             return (outcome, nil, table.enqueue(changes))
         }
-        message.deliveryToken = random.next()
+        message.deliveryToken = deliveryTokens.next()
         message.invisibleUntilMs = nowMs + invisibleMs
         message.deliverableAtMs = message.invisibleUntilMs
         queues[handle.queueId]?.pending[handle.queueOffset] = message
@@ -75,7 +75,7 @@ extension TopicConsumer {
                 continue
             }
             message.attempt = max(0, message.attempt - 1)
-            message.deliveryToken = random.next()
+            message.deliveryToken = deliveryTokens.next()
             message.invisibleUntilMs = 0
             message.deliverableAtMs = nowMs
             message.clientId = ""
@@ -99,7 +99,7 @@ extension TopicConsumer {
             for (offset, pending) in progress.pending
             where pending.attempt > 0 && pending.invisibleUntilMs > nowMs && !pending.deadLettering {
                 var message = pending
-                message.deliveryToken = random.next()
+                message.deliveryToken = deliveryTokens.next()
                 message.invisibleUntilMs = 0
                 message.deliverableAtMs = nowMs
                 message.clientId = ""
@@ -188,7 +188,7 @@ extension TopicConsumer {
         }
         let line = ordered ? messageGroup : nil
         let message = PendingMessage(
-            attempt: 0, deliveryToken: random.next(), invisibleUntilMs: 0, deliverableAtMs: nowMs, messageGroup: line,
+            attempt: 0, deliveryToken: deliveryTokens.next(), invisibleUntilMs: 0, deliverableAtMs: nowMs, messageGroup: line,
             clientId: "")
         progress.pending[offset] = message
         var isHead = true

@@ -26,7 +26,7 @@ actor TopicConsumer {
     var due = Heap<DueEntry>()
     /// Last deliveries, by the end of their invisibility: dead-lettered when due unacknowledged.
     var final = Heap<DueEntry>()
-    var random = SystemRandomNumberGenerator()
+    var deliveryTokens = DeliveryTokens()
 
     /// The most unfinished messages per queue; past it the cursor stops (a stuck FIFO group or a
     /// pile of far-future DELAY messages must not grow memory without bound).
@@ -171,7 +171,7 @@ actor TopicConsumer {
                 guard filter.matches(record.message) else { continue }
                 let line = ordered ? record.property(MessageProperty.messageGroup) : nil
                 var message = PendingMessage(
-                    attempt: 0, deliveryToken: random.next(), invisibleUntilMs: 0, deliverableAtMs: 0,
+                    attempt: 0, deliveryToken: deliveryTokens.next(), invisibleUntilMs: 0, deliverableAtMs: 0,
                     messageGroup: line, clientId: "")
                 if RecordKind(rawValue: record.message.messageType) == .delay,
                     let deliveryMs = record.property(MessageProperty.deliveryTimestampMs).flatMap(Int64.init),
@@ -267,7 +267,7 @@ actor TopicConsumer {
         nowMs: Int64, changes: inout ConsumptionChanges
     ) -> Delivery {
         message.attempt += 1
-        message.deliveryToken = random.next()
+        message.deliveryToken = deliveryTokens.next()
         message.invisibleUntilMs = nowMs + terms.invisibleMs
         message.deliverableAtMs = max(message.invisibleUntilMs, nowMs + group.retryDelayMs(afterAttempt: message.attempt))
         message.clientId = terms.clientId
