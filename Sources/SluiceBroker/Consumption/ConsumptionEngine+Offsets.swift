@@ -26,9 +26,11 @@ extension ConsumptionEngine {
         waiters.notify(group: group.name, topic: topic.name)
     }
 
-    /// The log was cut back (a replicated broker dropped a divergent tail): every group forgets
-    /// the messages it held at or past the new end of each queue and its position moves back
-    /// there (`TopicConsumer.forgetCut()`). Returns how many group-topic pairs changed.
+    /// The log was cut back (a replicated broker dropped a divergent tail): first the groups and
+    /// pairs the cut consumer records changed are put back as the log defines them
+    /// (`copiedLogTruncated()`), then every group forgets the messages it held at or past the new
+    /// end of each queue and its position moves back there (`TopicConsumer.forgetCut()`). Returns
+    /// how many group-topic pairs changed position.
     /// - Throws: `.storageFailure` when the table cannot be written.
     @discardableResult
     public func logWasCut() async throws(BrokerError) -> Int {

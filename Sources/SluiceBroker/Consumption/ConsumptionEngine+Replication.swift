@@ -212,68 +212,10 @@ extension ConsumptionEngine {
         }
     }
 
-    /// The log is about to be cut at commit-log offset `cut`: notes the acks the tail's records
-    /// carry (undone by `copiedLogTruncated()`: the messages become unfinished again) and stops
-    /// replays before the tail until then.
-    public func forgetLogTail(from cut: UInt64) async {
-        guard isReplicated else { return }
-        await replicationSerializer.run("apply") { () async -> Void in
-            let bounds = log.queueBounds(Self.replicationQueue)
-            var first = bounds.next
-            var acks: [ReplicatedAck] = []
-            for entry in log.queueEntries(
-                Self.replicationQueue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min)))
-            where entry.physicalOffset >= cut {
-                first = min(first, entry.queueOffset)
-                guard let record = try? log.read(entry, of: Self.replicationQueue),
-                    record.property(ReplicatedProperty.change) == ReplicatedChange.ack.rawValue,
-                    let group = record.property(ReplicatedProperty.group), let topic = record.property(ReplicatedProperty.topic)
-                else { continue }
-                for (queueId, offsets) in Self.decodeOffsets(record.body) {
-                    acks += offsets.map { ReplicatedAck(group: group, topic: topic, queueId: queueId, offset: $0) }
-                }
-            }
-            state.withLock { state in
-                let previous = state.replicationCut
-                state.replicationCut = (min(previous?.firstOffset ?? first, first), (previous?.acks ?? []) + acks)
-            }
-        }
-    }
-
-    /// The log was cut: the cursor moves back to the consumer queue's new end (records copied
-    /// there later are applied as usual), and each message an ack record of the cut tail
-    /// finished is unfinished again for its group (delivered anew). Group, subscription and
-    /// reset records of a cut tail are not undone.
-    func copiedLogTruncated() async throws(BrokerError) {
-        guard isReplicated else { return }
-        try await replicationSerializer.run("apply") { () async throws(BrokerError) -> Void in
-            let next = log.queueBounds(Self.replicationQueue).next
-            let (moved, cut) = state.withLock { state -> (Bool, [ReplicatedAck]) in
-                defer { state.replicationCut = nil }
-                let acks = state.replicationCut?.acks ?? []
-                guard let cursor = state.replicatedCursor, cursor > next else { return (false, acks) }
-                state.replicatedCursor = next
-                return (true, acks)
-            }
-            if moved { try await storeReplicatedCursor(next) }
-            var reopened = 0
-            for ack in cut {
-                guard let consumer = existingConsumer(ack.group, ack.topic) else { continue }
-                let group = consumer.ordered ? readMessageGroup(ack) : nil
-                let (done, write) = await consumer.reopen(
-                    queueId: ack.queueId, offset: ack.offset, messageGroup: group, nowMs: nowMs())
-                try await stored(write)
-                if done { reopened += 1 }
-            }
-            if reopened > 0 {
-                logger.warning("acks of a cut log tail undone", metadata: ["messages": "\(reopened)"])
-            }
-        }
-    }
-
     // MARK: helpers
 
-    private func readMessageGroup(_ ack: ReplicatedAck) -> String? {
+    /// The message group (FIFO line) of an acknowledged message, read from its record.
+    func readMessageGroup(_ ack: ReplicatedAck) -> String? {
         let queue = QueueID(topic: ack.topic, queueId: ack.queueId)
         guard let entry = log.queueEntries(queue, from: ack.offset, maxCount: 1).first, entry.queueOffset == ack.offset else {
             return nil
@@ -281,14 +223,15 @@ extension ConsumptionEngine {
         return (try? log.read(entry, of: queue))?.property(MessageProperty.messageGroup)
     }
 
-    private func storeReplicatedCursor(_ offset: UInt64) async throws(BrokerError) {
+    func storeReplicatedCursor(_ offset: UInt64) async throws(BrokerError) {
         var changes = ConsumptionChanges()
         changes.resetCursors.append(
             CursorRow(group: Self.replicationCursorGroup, topic: Self.replicationQueue.topic, queueId: 0, nextOffset: offset))
         try await stored(table.enqueue(changes))
     }
 
-    private func applyCopied(_ record: StoredRecord, link: ConsumerReplication) async throws(BrokerError) {
+    /// Applies one copied record to the tables here (also how a cut tail's pairs are rebuilt).
+    func applyCopied(_ record: StoredRecord, link: ConsumerReplication) async throws(BrokerError) {
         guard let change = record.property(ReplicatedProperty.change).flatMap(ReplicatedChange.init),
             let groupName = record.property(ReplicatedProperty.group)
         else { return }

@@ -25,8 +25,8 @@ public final class ConsumptionEngine: Sendable {
         /// applied here (stored as a cursor row of `replicationCursorGroup`); nil: from its start.
         var replicatedCursor: UInt64?
         /// Between `forgetLogTail(from:)` and `copiedLogTruncated()`: the first consumer-queue
-        /// offset of the tail being cut (replays stop before it) and the acks its records carry.
-        var replicationCut: (firstOffset: UInt64, acks: [ReplicatedAck])?
+        /// offset of the tail being cut (replays stop before it) and what its records changed.
+        var replicationCut: CutTail?
         /// Whether this leadership has recorded its handle key for the followers yet.
         var keyRecorded = false
     }

@@ -27,6 +27,14 @@ struct CursorRow: Sendable, Equatable {
     var nextOffset: UInt64
 }
 
+/// A consumer group's consumer of one topic (a group–topic pair).
+struct ConsumerPair: Sendable, Hashable, Comparable {
+    var group: String
+    var topic: String
+
+    static func < (lhs: ConsumerPair, rhs: ConsumerPair) -> Bool { (lhs.group, lhs.topic) < (rhs.group, rhs.topic) }
+}
+
 /// What one receive, ack or sweep changed: written in one savepoint of a group-committed SQLite
 /// transaction before the client hears the outcome.
 struct ConsumptionChanges: Sendable {
@@ -36,8 +44,13 @@ struct ConsumptionChanges: Sendable {
     var resetCursors: [CursorRow] = []
     var pending: [PendingRow] = []
     var finished: [(group: String, topic: String, queueId: UInt32, queueOffset: UInt64)] = []
+    /// Group–topic pairs whose cursors and unfinished messages are all removed (written first,
+    /// so a pair rebuilt in the same batch keeps what is rebuilt).
+    var droppedPairs: [ConsumerPair] = []
 
-    var isEmpty: Bool { cursors.isEmpty && resetCursors.isEmpty && pending.isEmpty && finished.isEmpty }
+    var isEmpty: Bool {
+        cursors.isEmpty && resetCursors.isEmpty && pending.isEmpty && finished.isEmpty && droppedPairs.isEmpty
+    }
 }
 
 /// A queued write: `wait()` returns once it committed, or throws what failed.
@@ -256,8 +269,10 @@ final class ConsumptionTable: Sendable {
             pending.complete(nil)
             return pending
         }
-        // A cursor set by an operator or a pull consumer is metadata nothing rebuilds: sync it.
-        executor.enqueueWrite(synced: !changes.resetCursors.isEmpty, { connection in try Self.write(changes, connection) }) { result in
+        // A cursor set by an operator or a pull consumer is metadata nothing rebuilds: sync it
+        // (and a pair's removal with it).
+        let synced = !changes.resetCursors.isEmpty || !changes.droppedPairs.isEmpty
+        executor.enqueueWrite(synced: synced, { connection in try Self.write(changes, connection) }) { result in
             switch result {
             case .success: pending.complete(nil)
             case .failure(let error):
@@ -268,6 +283,12 @@ final class ConsumptionTable: Sendable {
     }
 
     private static func write(_ changes: ConsumptionChanges, _ connection: SQLiteConnection) throws {
+        for pair in changes.droppedPairs {
+            try connection.run(
+                "DELETE FROM consumer_pending WHERE group_name = ? AND topic = ?", [.text(pair.group), .text(pair.topic)])
+            try connection.run(
+                "DELETE FROM consumer_cursors WHERE group_name = ? AND topic = ?", [.text(pair.group), .text(pair.topic)])
+        }
         for cursor in changes.cursors {
             try connection.run(
                 """

@@ -188,4 +188,187 @@ struct ConsumptionEngineReplicationTests {
             await stack.close()
         }
     }
+
+    /// Cuts the shared log at `cut` as a follower does at a leader change: notes the tail, cuts,
+    /// and puts back what the tail changed.
+    func cutLog(_ log: CommitLog, at cut: UInt64, _ follower: Follower) async throws {
+        await follower.engine.forgetLogTail(from: cut)
+        try await log.truncate(to: cut)
+        _ = try await follower.engine.logWasCut()
+    }
+
+    func ack(_ engine: ConsumptionEngine, _ group: String, _ topic: String, _ delivery: Delivery) async throws {
+        try await engine.ack(group: group, topic: topic, receiptHandle: engine.encode(delivery.handle, group: group, topic: topic))
+    }
+
+    @Test("a cut log tail takes its group records with it: a group it made is gone, a group it changed has its earlier settings, a group it deleted is back with its progress, also after a restart")
+    func cutTailPutsGroupsBack() async throws {
+        try await withTemporaryDirectory { directory in
+            let leader = try await ConsumptionStack.open(directory)
+            leader.engine.replicate(leader: { nil }, topics: leader.topics)
+            let topic = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
+            let changed = try await leader.engine.saveGroup(
+                ConsumerGroup(name: "changed", maxDeliveryAttempts: 4, createdAtMs: 1, consumeFrom: .earliest))
+            let deleted = try await leader.engine.saveGroup(
+                ConsumerGroup(name: "deleted", maxDeliveryAttempts: 5, createdAtMs: 2, consumeFrom: .earliest))
+            for text in ["a", "b"] { try await leader.send("t", body: text) }
+            let delivered = try await receive(leader.engine, deleted, topic)
+            try await ack(leader.engine, "deleted", "t", delivered[0])
+            let path = directory + "/follower.sqlite"
+            var follower = try await Follower.open(path, log: leader.log)
+            _ = try await follower.topics.create(name: "t", type: .normal, queueCount: 1)
+            try await follower.engine.applyCopiedChanges()
+            let cut = leader.log.endOffset
+
+            _ = try await leader.engine.saveGroup(ConsumerGroup(name: "made", createdAtMs: 3))
+            var other = changed
+            other.maxDeliveryAttempts = 9
+            other.fifo = true
+            _ = try await leader.engine.saveGroup(other)
+            #expect(try await leader.engine.deleteGroup(named: "deleted"))
+            #expect(try await follower.engine.applyCopiedChanges() == 3)
+            #expect(follower.engine.group(named: "made") != nil && follower.engine.group(named: "deleted") == nil)
+
+            try await cutLog(leader.log, at: cut, follower)
+            for _ in 0..<2 {
+                #expect(follower.engine.group(named: "made") == nil)
+                #expect(follower.engine.group(named: "changed") == changed)
+                #expect(follower.engine.group(named: "deleted") == deleted)
+                #expect(await follower.engine.backlog(group: "deleted")?.waiting == 1, "the ack of a counts again")
+                await follower.close()
+                follower = try await Follower.open(path, log: leader.log)
+            }
+            let again = try await receive(follower.engine, deleted, topic)
+            #expect(again.map(Self.body) == ["b"], "after the cut: \(again.map(Self.body))")
+            await follower.close()
+            await leader.close()
+        }
+    }
+
+    @Test("a cut log tail takes its subscriptions with it: a group–topic pair it made is gone, also after a restart")
+    func cutTailRemovesItsPairs() async throws {
+        try await withTemporaryDirectory { directory in
+            let leader = try await ConsumptionStack.open(directory)
+            leader.engine.replicate(leader: { nil }, topics: leader.topics)
+            let kept = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
+            let made = try await leader.topics.create(name: "u", type: .normal, queueCount: 1)
+            // Starting at the newest message: each pair has a stored start cursor.
+            let group = try await leader.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1, consumeFrom: .latest))
+            try await leader.send("t", body: "a")
+            try await leader.send("u", body: "a")
+            try await leader.engine.subscribe(group: group, topic: kept)
+            let path = directory + "/follower.sqlite"
+            var follower = try await Follower.open(path, log: leader.log)
+            for name in ["t", "u"] { _ = try await follower.topics.create(name: name, type: .normal, queueCount: 1) }
+            try await follower.engine.applyCopiedChanges()
+            let cut = leader.log.endOffset
+
+            try await leader.engine.subscribe(group: group, topic: made)
+            #expect(try await follower.engine.applyCopiedChanges() == 1)
+            #expect(follower.engine.existingConsumer("g", "u") != nil)
+
+            try await cutLog(leader.log, at: cut, follower)
+            for _ in 0..<2 {
+                #expect(follower.engine.existingConsumer("g", "u") == nil)
+                let queues = await follower.engine.backlog(group: "g")?.queues ?? []
+                #expect(queues.map(\.topic) == ["t"] && queues.first?.nextOffset == 1, "\(queues)")
+                await follower.close()
+                follower = try await Follower.open(path, log: leader.log)
+            }
+            await follower.close()
+            await leader.close()
+        }
+    }
+
+    @Test("a reset in a cut log tail is undone: the cursor is back where the remaining records put it, and the acks made before the reset still count")
+    func cutTailUndoesReset() async throws {
+        try await withTemporaryDirectory { directory in
+            let leader = try await ConsumptionStack.open(directory)
+            leader.engine.replicate(leader: { nil }, topics: leader.topics)
+            let topic = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
+            let group = try await leader.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1, consumeFrom: .earliest))
+            for text in ["a", "b", "c"] { try await leader.send("t", body: text) }
+            let delivered = try await receive(leader.engine, group, topic)
+            try await ack(leader.engine, "g", "t", delivered[0])
+            let follower = try await Follower.open(directory + "/follower.sqlite", log: leader.log)
+            _ = try await follower.topics.create(name: "t", type: .normal, queueCount: 1)
+            try await follower.engine.applyCopiedChanges()
+            let cut = leader.log.endOffset
+
+            _ = try await leader.engine.resetOffsets(group: "g", topic: topic, to: .earliest)
+            #expect(try await follower.engine.applyCopiedChanges() == 1)
+            #expect(await follower.engine.backlog(group: "g")?.queues.first?.nextOffset == 0)
+
+            try await cutLog(leader.log, at: cut, follower)
+            #expect(await follower.engine.backlog(group: "g")?.queues.first?.nextOffset == 1)
+            #expect(try await follower.engine.committedOffset(group: group, topic: topic, queueId: 0) == 1)
+            let again = try await receive(follower.engine, group, topic)
+            #expect(again.map(Self.body) == ["b", "c"], "after the cut: \(again.map(Self.body))")
+            await follower.close()
+            await leader.close()
+        }
+    }
+
+    @Test("a dead-letter re-drive in a cut log tail is undone: the messages stay finished, the re-drive cursor goes back")
+    func cutTailUndoesRedrive() async throws {
+        try await withTemporaryDirectory { directory in
+            let leader = try await ConsumptionStack.open(directory)
+            leader.engine.replicate(leader: { nil }, topics: leader.topics)
+            let topic = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
+            let group = try await leader.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1, consumeFrom: .earliest))
+            try await leader.send("t", body: "a")
+            let delivered = try await receive(leader.engine, group, topic)
+            try await leader.engine.forwardToDeadLetter(
+                group: "g", topic: "t", receiptHandle: leader.engine.encode(delivered[0].handle, group: "g", topic: "t"))
+            let follower = try await Follower.open(directory + "/follower.sqlite", log: leader.log)
+            _ = try await follower.topics.create(name: "t", type: .normal, queueCount: 1)
+            try await follower.engine.applyCopiedChanges()
+            let cut = leader.log.endOffset
+
+            #expect(try await leader.engine.redriveDeadLetters(group: "g") == 1)
+            try await follower.engine.applyCopiedChanges()
+            #expect(await follower.engine.backlog(group: "g")?.waiting == 1)
+            #expect(follower.engine.state.withLock { $0.redriven["g"] } == 1)
+
+            try await cutLog(leader.log, at: cut, follower)
+            #expect(await follower.engine.backlog(group: "g")?.waiting == 0, "dead-lettered again: finished")
+            #expect(follower.engine.state.withLock { $0.redriven["g"] } == nil)
+            #expect(await follower.engine.backlog(group: "g")?.deadLettered == 1)
+            await follower.close()
+            await leader.close()
+        }
+    }
+
+    @Test("records copied after a cut apply over what the cut put back")
+    func recordsAfterCutApply() async throws {
+        try await withTemporaryDirectory { directory in
+            let leader = try await ConsumptionStack.open(directory)
+            leader.engine.replicate(leader: { nil }, topics: leader.topics)
+            let topic = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
+            let group = try await leader.engine.saveGroup(
+                ConsumerGroup(name: "g", maxDeliveryAttempts: 4, createdAtMs: 1, consumeFrom: .earliest))
+            for text in ["a", "b", "c"] { try await leader.send("t", body: text) }
+            let delivered = try await receive(leader.engine, group, topic)
+            try await ack(leader.engine, "g", "t", delivered[0])
+            let follower = try await Follower.open(directory + "/follower.sqlite", log: leader.log)
+            _ = try await follower.topics.create(name: "t", type: .normal, queueCount: 1)
+            try await follower.engine.applyCopiedChanges()
+            let cut = leader.log.endOffset
+            #expect(try await leader.engine.deleteGroup(named: "g"))
+            try await follower.engine.applyCopiedChanges()
+            try await cutLog(leader.log, at: cut, follower)
+
+            // The next leader's records (this engine lost "g" with the tail; it writes them as one would).
+            try await leader.engine.appendReplicated(
+                .ack, group: "g", topic: "t", body: ConsumptionEngine.encodeOffsets([(0, [1])]))
+            _ = try await leader.engine.saveGroup(ConsumerGroup(name: "late", createdAtMs: 5))
+            #expect(try await follower.engine.applyCopiedChanges() == 2)
+            #expect(follower.engine.group(named: "g") == group, "the group the log defines, not one made with the defaults")
+            #expect(follower.engine.group(named: "late") != nil)
+            let again = try await receive(follower.engine, group, topic)
+            #expect(again.map(Self.body) == ["c"], "after the cut: \(again.map(Self.body))")
+            await follower.close()
+            await leader.close()
+        }
+    }
 }
