@@ -42,12 +42,29 @@ struct ConsumptionEngineReplicationTests {
         try await engine.receive(group: group, topic: topic, batch: 32, invisibleMs: 10_000, filter: .all, clientId: "c", firstQueue: 0)
     }
 
+    /// A leader that records its consumer changes, with topic "t" of one queue.
+    func replicatingLeader(_ directory: String) async throws -> (ConsumptionStack, TopicDefinition) {
+        let leader = try await ConsumptionStack.open(directory)
+        leader.engine.replicate(leader: { nil }, topics: leader.topics)
+        return (leader, try await leader.topics.create(name: "t", type: .normal, queueCount: 1))
+    }
+
+    /// `replicatingLeader` whose group "g" (from the earliest) received message "a" and
+    /// dead-lettered it.
+    func deadLetteredOne(_ directory: String) async throws -> (ConsumptionStack, TopicDefinition, ConsumerGroup) {
+        let (leader, topic) = try await replicatingLeader(directory)
+        let group = try await leader.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1, consumeFrom: .earliest))
+        try await leader.send("t", body: "a")
+        let delivered = try await receive(leader.engine, group, topic)
+        try await leader.engine.forwardToDeadLetter(
+            group: "g", topic: "t", receiptHandle: leader.engine.encode(delivered[0].handle, group: "g", topic: "t"))
+        return (leader, topic, group)
+    }
+
     @Test("a follower learns the group, its start and the acks (one record per ack request); applying twice or after a restart changes nothing; it delivers only the unacknowledged")
     func followerAppliesAcks() async throws {
         try await withTemporaryDirectory { directory in
-            let leader = try await ConsumptionStack.open(directory)
-            leader.engine.replicate(leader: { nil }, topics: leader.topics)
-            let topic = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
+            let (leader, topic) = try await replicatingLeader(directory)
             let group = try await leader.engine.saveGroup(
                 ConsumerGroup(name: "g", maxDeliveryAttempts: 4, createdAtMs: 7, consumeFrom: .earliest))
             for text in ["a", "b", "c", "d", "e", "f"] { try await leader.send("t", body: text) }
@@ -90,14 +107,7 @@ struct ConsumptionEngineReplicationTests {
     @Test("a message a consumer dead-letters is finished on the follower; an operator's re-drive reopens it there, with the re-drive cursor")
     func deadLetterAndRedriveFollow() async throws {
         try await withTemporaryDirectory { directory in
-            let leader = try await ConsumptionStack.open(directory)
-            leader.engine.replicate(leader: { nil }, topics: leader.topics)
-            let topic = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
-            let group = try await leader.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1, consumeFrom: .earliest))
-            try await leader.send("t", body: "a")
-            let delivered = try await receive(leader.engine, group, topic)
-            try await leader.engine.forwardToDeadLetter(
-                group: "g", topic: "t", receiptHandle: leader.engine.encode(delivered[0].handle, group: "g", topic: "t"))
+            let (leader, topic, group) = try await deadLetteredOne(directory)
 
             let follower = try await Follower.open(directory + "/follower.sqlite", log: leader.log)
             _ = try await follower.topics.create(name: "t", type: .normal, queueCount: 1)
@@ -204,9 +214,7 @@ struct ConsumptionEngineReplicationTests {
     @Test("a cut log tail takes its group records with it: a group it made is gone, a group it changed has its earlier settings, a group it deleted is back with its progress, also after a restart")
     func cutTailPutsGroupsBack() async throws {
         try await withTemporaryDirectory { directory in
-            let leader = try await ConsumptionStack.open(directory)
-            leader.engine.replicate(leader: { nil }, topics: leader.topics)
-            let topic = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
+            let (leader, topic) = try await replicatingLeader(directory)
             let changed = try await leader.engine.saveGroup(
                 ConsumerGroup(name: "changed", maxDeliveryAttempts: 4, createdAtMs: 1, consumeFrom: .earliest))
             let deleted = try await leader.engine.saveGroup(
@@ -248,9 +256,7 @@ struct ConsumptionEngineReplicationTests {
     @Test("a cut log tail takes its subscriptions with it: a group–topic pair it made is gone, also after a restart")
     func cutTailRemovesItsPairs() async throws {
         try await withTemporaryDirectory { directory in
-            let leader = try await ConsumptionStack.open(directory)
-            leader.engine.replicate(leader: { nil }, topics: leader.topics)
-            let kept = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
+            let (leader, kept) = try await replicatingLeader(directory)
             let made = try await leader.topics.create(name: "u", type: .normal, queueCount: 1)
             // Starting at the newest message: each pair has a stored start cursor.
             let group = try await leader.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1, consumeFrom: .latest))
@@ -283,9 +289,7 @@ struct ConsumptionEngineReplicationTests {
     @Test("a reset in a cut log tail is undone: the cursor is back where the remaining records put it, and the acks made before the reset still count")
     func cutTailUndoesReset() async throws {
         try await withTemporaryDirectory { directory in
-            let leader = try await ConsumptionStack.open(directory)
-            leader.engine.replicate(leader: { nil }, topics: leader.topics)
-            let topic = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
+            let (leader, topic) = try await replicatingLeader(directory)
             let group = try await leader.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1, consumeFrom: .earliest))
             for text in ["a", "b", "c"] { try await leader.send("t", body: text) }
             let delivered = try await receive(leader.engine, group, topic)
@@ -312,14 +316,7 @@ struct ConsumptionEngineReplicationTests {
     @Test("a dead-letter re-drive in a cut log tail is undone: the messages stay finished, the re-drive cursor goes back")
     func cutTailUndoesRedrive() async throws {
         try await withTemporaryDirectory { directory in
-            let leader = try await ConsumptionStack.open(directory)
-            leader.engine.replicate(leader: { nil }, topics: leader.topics)
-            let topic = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
-            let group = try await leader.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1, consumeFrom: .earliest))
-            try await leader.send("t", body: "a")
-            let delivered = try await receive(leader.engine, group, topic)
-            try await leader.engine.forwardToDeadLetter(
-                group: "g", topic: "t", receiptHandle: leader.engine.encode(delivered[0].handle, group: "g", topic: "t"))
+            let (leader, topic, group) = try await deadLetteredOne(directory)
             let follower = try await Follower.open(directory + "/follower.sqlite", log: leader.log)
             _ = try await follower.topics.create(name: "t", type: .normal, queueCount: 1)
             try await follower.engine.applyCopiedChanges()
@@ -342,9 +339,7 @@ struct ConsumptionEngineReplicationTests {
     @Test("records copied after a cut apply over what the cut put back")
     func recordsAfterCutApply() async throws {
         try await withTemporaryDirectory { directory in
-            let leader = try await ConsumptionStack.open(directory)
-            leader.engine.replicate(leader: { nil }, topics: leader.topics)
-            let topic = try await leader.topics.create(name: "t", type: .normal, queueCount: 1)
+            let (leader, topic) = try await replicatingLeader(directory)
             let group = try await leader.engine.saveGroup(
                 ConsumerGroup(name: "g", maxDeliveryAttempts: 4, createdAtMs: 1, consumeFrom: .earliest))
             for text in ["a", "b", "c"] { try await leader.send("t", body: text) }
