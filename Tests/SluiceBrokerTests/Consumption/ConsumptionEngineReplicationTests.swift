@@ -50,15 +50,18 @@ struct ConsumptionEngineReplicationTests {
     }
 
     /// `replicatingLeader` whose group "g" (from the earliest) received message "a" and
-    /// dead-lettered it.
-    func deadLetteredOne(_ directory: String) async throws -> (ConsumptionStack, TopicDefinition, ConsumerGroup) {
+    /// dead-lettered it, and a follower that has applied all that.
+    func deadLetteredOne(_ directory: String) async throws -> (ConsumptionStack, Follower, TopicDefinition, ConsumerGroup) {
         let (leader, topic) = try await replicatingLeader(directory)
         let group = try await leader.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1, consumeFrom: .earliest))
         try await leader.send("t", body: "a")
         let delivered = try await receive(leader.engine, group, topic)
         try await leader.engine.forwardToDeadLetter(
             group: "g", topic: "t", receiptHandle: leader.engine.encode(delivered[0].handle, group: "g", topic: "t"))
-        return (leader, topic, group)
+        let follower = try await Follower.open(directory + "/follower.sqlite", log: leader.log)
+        _ = try await follower.topics.create(name: "t", type: .normal, queueCount: 1)
+        try await follower.engine.applyCopiedChanges()
+        return (leader, follower, topic, group)
     }
 
     @Test("a follower learns the group, its start and the acks (one record per ack request); applying twice or after a restart changes nothing; it delivers only the unacknowledged")
@@ -107,11 +110,7 @@ struct ConsumptionEngineReplicationTests {
     @Test("a message a consumer dead-letters is finished on the follower; an operator's re-drive reopens it there, with the re-drive cursor")
     func deadLetterAndRedriveFollow() async throws {
         try await withTemporaryDirectory { directory in
-            let (leader, topic, group) = try await deadLetteredOne(directory)
-
-            let follower = try await Follower.open(directory + "/follower.sqlite", log: leader.log)
-            _ = try await follower.topics.create(name: "t", type: .normal, queueCount: 1)
-            try await follower.engine.applyCopiedChanges()
+            let (leader, follower, topic, group) = try await deadLetteredOne(directory)
             #expect(await follower.engine.backlog(group: "g")?.waiting == 0, "dead-lettered: finished on the follower")
 
             #expect(try await leader.engine.redriveDeadLetters(group: "g") == 1)
@@ -316,10 +315,7 @@ struct ConsumptionEngineReplicationTests {
     @Test("a dead-letter re-drive in a cut log tail is undone: the messages stay finished, the re-drive cursor goes back")
     func cutTailUndoesRedrive() async throws {
         try await withTemporaryDirectory { directory in
-            let (leader, topic, group) = try await deadLetteredOne(directory)
-            let follower = try await Follower.open(directory + "/follower.sqlite", log: leader.log)
-            _ = try await follower.topics.create(name: "t", type: .normal, queueCount: 1)
-            try await follower.engine.applyCopiedChanges()
+            let (leader, follower, topic, group) = try await deadLetteredOne(directory)
             let cut = leader.log.endOffset
 
             #expect(try await leader.engine.redriveDeadLetters(group: "g") == 1)
