@@ -315,7 +315,7 @@ struct ConsumptionEngineReplicationTests {
     @Test("a dead-letter re-drive in a cut log tail is undone: the messages stay finished, the re-drive cursor goes back")
     func cutTailUndoesRedrive() async throws {
         try await withTemporaryDirectory { directory in
-            let (leader, follower, topic, group) = try await deadLetteredOne(directory)
+            let (leader, follower, _, _) = try await deadLetteredOne(directory)
             let cut = leader.log.endOffset
 
             #expect(try await leader.engine.redriveDeadLetters(group: "g") == 1)
