@@ -70,6 +70,8 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     public func heartbeat(
         request: ServerRequest<Apache_Rocketmq_V2_HeartbeatRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_HeartbeatResponse> {
+        let started = ContinuousClock.now
+        defer { RequestDurationMetric.shared.record(rpc: "Heartbeat", since: started) }
         if let refused = await refusal(request) { return respond(refused) }
         var response = Apache_Rocketmq_V2_HeartbeatResponse()
         let clientId = Self.clientId(request.metadata)
@@ -88,6 +90,8 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     public func notifyClientTermination(
         request: ServerRequest<Apache_Rocketmq_V2_NotifyClientTerminationRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_NotifyClientTerminationResponse> {
+        let started = ContinuousClock.now
+        defer { RequestDurationMetric.shared.record(rpc: "NotifyClientTermination", since: started) }
         if let refused = await refusal(request) { return respond(refused) }
         let clientId = Self.clientId(request.metadata)
         var response = Apache_Rocketmq_V2_NotifyClientTerminationResponse()
@@ -107,6 +111,8 @@ public struct MessagingService: Apache_Rocketmq_V2_MessagingService.ServiceProto
     public func sendMessage(
         request: ServerRequest<Apache_Rocketmq_V2_SendMessageRequest>, context: ServerContext
     ) async throws -> ServerResponse<Apache_Rocketmq_V2_SendMessageResponse> {
+        let started = ContinuousClock.now
+        defer { RequestDurationMetric.shared.record(rpc: "SendMessage", since: started) }
         var response = Apache_Rocketmq_V2_SendMessageResponse()
         let bytes = request.message.messages.reduce(0) { $0 + $1.body.count }
         let throttled = admission.admit(bytes: bytes)

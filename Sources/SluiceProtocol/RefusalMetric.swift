@@ -13,9 +13,7 @@ final class RefusalMetric: Sendable {
 
     func count(_ status: Apache_Rocketmq_V2_Status, rpc: String) {
         guard status.code != .ok, status.code != .messageNotFound else { return }
-        // `#function` gives "ackMessage(request:context:)": keep the name, as the proto spells it.
-        let method = rpc.prefix(while: { $0 != "(" })
-        let name = (method.first?.uppercased() ?? "") + method.dropFirst()
+        let name = Self.rpcName(rpc)
         let code = Self.name(of: status.code)
         let key = name + "/" + code
         let counter = counters.withLockedValue { counters in
@@ -25,6 +23,12 @@ final class RefusalMetric: Sendable {
             return created
         }
         counter.increment()
+    }
+
+    /// The RPC's name as the proto spells it: `#function` gives "ackMessage(request:context:)".
+    static func rpcName(_ rpc: String) -> String {
+        let method = rpc.prefix(while: { $0 != "(" })
+        return (method.first?.uppercased() ?? "") + method.dropFirst()
     }
 
     /// The code's name as the proto spells it (`ILLEGAL_TOPIC`); an unknown number stays a number.

@@ -27,6 +27,8 @@ extension MessagingService {
         _ response: Response = Response(), rpc: String = #function,
         _ body: (inout Response) async throws(ProtocolRefusal) -> Void
     ) async -> ServerResponse<Response> {
+        let started = ContinuousClock.now
+        defer { RequestDurationMetric.shared.record(rpc: rpc, since: started) }
         var response = response
         if let reason = admission.admit(bytes: 0) {
             response.status = reason.refusal(admission.limits).status

@@ -153,6 +153,7 @@ struct BrokerCommand: AsyncParsableCommand {
             .seconds(10), .seconds(30), .seconds(60), .seconds(300), .seconds(900), .seconds(3600), .seconds(21_600),
             .seconds(86_400),
         ]
+        factory.durationHistogramBuckets[RequestDurationMetric.label] = RequestDurationMetric.buckets
         MetricsSystem.bootstrap(factory)
 
         do {
