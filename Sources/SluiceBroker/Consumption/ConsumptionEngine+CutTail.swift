@@ -6,7 +6,8 @@ import Synchronization
 /// its records made with it: the log stays the truth. Before the cut the tail's records are noted
 /// (`forgetLogTail(from:)`); after it (`copiedLogTruncated()`) each group, group–topic pair and
 /// re-drive cursor they named is put back as the records left in the consumer queue define it,
-/// and each message a cut ack finished is unfinished again.
+/// each message a cut ack finished is unfinished again, and each DELAY message a cut recall
+/// withdrew is scheduled again.
 extension ConsumptionEngine {
     /// The log is about to be cut at commit-log offset `cut`: notes what the tail's records
     /// changed (undone by `copiedLogTruncated()`) and stops replays before the tail until then.
@@ -32,8 +33,9 @@ extension ConsumptionEngine {
     /// the last group record left defines it (deleted when none does); each pair a cut record
     /// subscribed, reset or reopened (and each pair of a put-back group that is missing here) is
     /// rebuilt from the records left naming it (removed when none does); each cut re-drive cursor
-    /// goes back to the last one left; and each message a cut ack finished is unfinished again for
-    /// its group (delivered anew). Recalls of a cut tail are not undone.
+    /// goes back to the last one left; each message a cut ack finished is unfinished again for its
+    /// group (delivered anew); and each DELAY message a cut recall withdrew is recallable and
+    /// scheduled again at its delivery time, unless a recall left in the log withdrew it too.
     func copiedLogTruncated() async throws(BrokerError) {
         guard let link = replication.withLock({ $0 }) else { return }
         try await replicationSerializer.run("apply") { () async throws(BrokerError) -> Void in
@@ -49,6 +51,7 @@ extension ConsumptionEngine {
             let rebuilt = try await putBack(tail, link: link)
             // A rebuilt pair already holds only the acks left in the log.
             try await reopen(tail.acks.filter { !rebuilt.contains(ConsumerPair(group: $0.group, topic: $0.topic)) })
+            try await unrecall(tail.recalls)
         }
     }
 
@@ -160,6 +163,53 @@ extension ConsumptionEngine {
         logger.warning("consumer re-drive cursor put back as the cut log defines it", metadata: ["group": "\(name)"])
     }
 
+    /// Withdraws the recalls of a cut tail: the next leader never saw them, so its groups deliver
+    /// those DELAY messages at their time, and so must this broker's once it leads. A message a
+    /// recall left in the log withdrew too stays recalled.
+    private func unrecall(_ cut: [CutRecall]) async throws(BrokerError) {
+        guard !cut.isEmpty else { return }
+        let kept = remainingRecalls()
+        var restored = 0
+        for recall in cut where !kept.contains(recall.physicalOffset) && recalls.contains(recall.physicalOffset) {
+            try await stored(table.deleteRecall(physicalOffset: recall.physicalOffset))
+            recalls.remove(recall.physicalOffset)
+            for consumer in consumers(ofTopic: recall.topic) {
+                let line = consumer.ordered
+                    ? readMessageGroup(ReplicatedAck(group: "", topic: recall.topic, queueId: recall.queueId, offset: recall.queueOffset))
+                    : nil
+                // A group whose cursor has not reached it yet finds it as usual.
+                let (_, write) = await consumer.reopen(
+                    queueId: recall.queueId, offset: recall.queueOffset, messageGroup: line, nowMs: nowMs(),
+                    deliverableAtMs: recall.deliveryMs)
+                try await stored(write)
+            }
+            restored += 1
+        }
+        if restored > 0 {
+            logger.warning("recalls of a cut log tail undone", metadata: ["messages": "\(restored)"])
+        }
+    }
+
+    /// The physical offsets the recall records left in the consumer queue withdrew.
+    private func remainingRecalls() -> Set<UInt64> {
+        var recalled: Set<UInt64> = []
+        let bounds = log.queueBounds(Self.replicationQueue)
+        var offset = bounds.min
+        while offset < bounds.next {
+            let entries = log.queueEntries(Self.replicationQueue, from: offset, maxCount: Int(min(256, bounds.next - offset)))
+            if entries.isEmpty { break }
+            for entry in entries {
+                offset = entry.queueOffset + 1
+                guard let record = try? log.read(entry, of: Self.replicationQueue),
+                    record.property(ReplicatedProperty.change) == ReplicatedChange.recall.rawValue,
+                    let physicalOffset = record.property(ReplicatedProperty.physicalOffset).flatMap(UInt64.init)
+                else { continue }
+                recalled.insert(physicalOffset)
+            }
+        }
+        return recalled
+    }
+
     /// Makes each message a cut ack finished unfinished again for its group.
     private func reopen(_ acks: [ReplicatedAck]) async throws(BrokerError) {
         var reopened = 0
@@ -189,6 +239,8 @@ struct CutTail: Sendable {
     var pairs: Set<ConsumerPair> = []
     /// The groups whose dead letters it re-drove.
     var redriven: Set<String> = []
+    /// The DELAY messages it recalled.
+    var recalls: [CutRecall] = []
 
     mutating func note(_ record: StoredRecord) {
         typealias Property = ConsumptionEngine.ReplicatedProperty
@@ -207,8 +259,18 @@ struct CutTail: Sendable {
             pairs.insert(ConsumerPair(group: group, topic: topic))
         case .redrive:
             redriven.insert(group)
-        case .recall, .signingKey:
-            // A recall is not undone; the next leader's key record replaces a cut one.
+        case .recall:
+            guard let physicalOffset = record.property(Property.physicalOffset).flatMap(UInt64.init),
+                let queueId = record.property(Property.queueId).flatMap(UInt32.init),
+                let queueOffset = record.property(Property.queueOffset).flatMap(UInt64.init),
+                let deliveryMs = record.property(Property.deliveryMs).flatMap(Int64.init)
+            else { return }
+            recalls.append(
+                CutRecall(
+                    physicalOffset: physicalOffset, topic: topic, queueId: queueId, queueOffset: queueOffset,
+                    deliveryMs: deliveryMs))
+        case .signingKey:
+            // The next leader's key record replaces a cut one.
             break
         }
     }
@@ -217,8 +279,17 @@ struct CutTail: Sendable {
         CutTail(
             firstOffset: min(firstOffset, later.firstOffset), acks: acks + later.acks,
             groups: groups.union(later.groups), pairs: pairs.union(later.pairs),
-            redriven: redriven.union(later.redriven))
+            redriven: redriven.union(later.redriven), recalls: recalls + later.recalls)
     }
+}
+
+/// A DELAY message a cut tail's recall record withdrew.
+struct CutRecall: Sendable {
+    var physicalOffset: UInt64
+    var topic: String
+    var queueId: UInt32
+    var queueOffset: UInt64
+    var deliveryMs: Int64
 }
 
 /// What the records left in the consumer queue after a cut define for what the tail changed.

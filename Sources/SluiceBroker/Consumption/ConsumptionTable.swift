@@ -225,6 +225,22 @@ final class ConsumptionTable: Sendable {
         return pending
     }
 
+    /// Forgets a recall (a cut log tail's, undone): synced, like the recall was.
+    func deleteRecall(physicalOffset: UInt64) -> PendingWrite {
+        let pending = PendingWrite()
+        executor.enqueueWrite(synced: true, { connection in
+            try connection.run(
+                "DELETE FROM recalled_messages WHERE physical_offset = ?", [.integer(Int64(physicalOffset))])
+        }) { result in
+            switch result {
+            case .success: pending.complete(nil)
+            case .failure(let error):
+                pending.complete(BrokerError(.storageFailure, "cannot forget the recall: \(error)", cause: error))
+            }
+        }
+        return pending
+    }
+
     /// Replaces the receipt- and recall-handle key with the one a replicated group's leader uses.
     func saveSigningKey(_ key: [UInt8]) -> PendingWrite {
         let pending = PendingWrite()

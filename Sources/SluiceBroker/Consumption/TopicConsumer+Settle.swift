@@ -180,16 +180,19 @@ extension TopicConsumer {
     /// Makes a finished message unfinished again for the group, deliverable now with its attempts
     /// counted afresh: an operator re-driving it from the dead-letter queue. On a FIFO topic it
     /// joins the end of its message group's line. False when it is not finished (still pending,
-    /// or not yet reached by the cursor).
-    func reopen(queueId: UInt32, offset: UInt64, messageGroup: String?, nowMs: Int64) -> (Bool, PendingWrite) {
+    /// or not yet reached by the cursor). `deliverableAtMs`: not before then (a DELAY message's
+    /// time, when a cut tail's recall of it is undone).
+    func reopen(queueId: UInt32, offset: UInt64, messageGroup: String?, nowMs: Int64, deliverableAtMs: Int64? = nil)
+        -> (Bool, PendingWrite)
+    {
         var changes = ConsumptionChanges()
         guard var progress = queues[queueId], offset < progress.nextOffset, progress.pending[offset] == nil else {
             return (false, table.enqueue(changes))
         }
         let line = ordered ? messageGroup : nil
         let message = PendingMessage(
-            attempt: 0, deliveryToken: deliveryTokens.next(), invisibleUntilMs: 0, deliverableAtMs: nowMs, messageGroup: line,
-            clientId: "")
+            attempt: 0, deliveryToken: deliveryTokens.next(), invisibleUntilMs: 0,
+            deliverableAtMs: max(nowMs, deliverableAtMs ?? nowMs), messageGroup: line, clientId: "")
         progress.pending[offset] = message
         var isHead = true
         if let line {

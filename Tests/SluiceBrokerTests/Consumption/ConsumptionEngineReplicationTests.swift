@@ -332,6 +332,60 @@ struct ConsumptionEngineReplicationTests {
         }
     }
 
+    @Test("a recall in a cut log tail is undone: the DELAY message is scheduled again at its time, also after a restart; a recall left in the log stays")
+    func cutTailUndoesRecall() async throws {
+        try await withTemporaryDirectory { directory in
+            let leader = try await ConsumptionStack.open(directory)
+            leader.engine.replicate(leader: { nil }, topics: leader.topics)
+            let topic = try await leader.topics.create(name: "later", type: .delay, queueCount: 1)
+            let group = try await leader.engine.saveGroup(ConsumerGroup(name: "g", createdAtMs: 1, consumeFrom: .earliest))
+            let laterMs = WallClock.nowMs() + 600_000
+            func send(_ text: String, at deliveryMs: Int64) async throws -> (handle: String, physicalOffset: UInt64) {
+                let record = MessageRecord(
+                    topic: "later", queueId: 0, messageId: "ID-" + text, tags: "",
+                    properties: [(MessageProperty.deliveryTimestampMs, "\(deliveryMs)")], body: ByteBuffer(string: text),
+                    bornTimestampMs: WallClock.nowMs(), messageType: RecordKind.delay.rawValue)
+                let appended = try await leader.log.append(record)
+                return (
+                    leader.engine.recallHandle(topic: "later", appended: appended, queueId: 0, deliveryMs: deliveryMs),
+                    appended.physicalOffset
+                )
+            }
+            let kept = try await send("kept", at: laterMs)
+            let undone = try await send("undone", at: laterMs)
+            _ = try await send("now", at: WallClock.nowMs() - 1)
+            #expect(try await leader.engine.recall(topic: "later", handle: kept.handle) == "ID-kept")
+            let due = try await receive(leader.engine, group, topic)
+            #expect(due.map(Self.body) == ["now"])
+            try await ack(leader.engine, "g", "later", due[0])
+            // The follower's cursor moves past all three with the ack: "undone" is scheduled there.
+            let path = directory + "/follower.sqlite"
+            var follower = try await Follower.open(path, log: leader.log)
+            _ = try await follower.topics.create(name: "later", type: .delay, queueCount: 1)
+            try await follower.engine.applyCopiedChanges()
+            #expect(await follower.engine.backlog(group: "g")?.scheduled == 1)
+            let cut = leader.log.endOffset
+
+            #expect(try await leader.engine.recall(topic: "later", handle: undone.handle) == "ID-undone")
+            try await follower.engine.applyCopiedChanges()
+            #expect(await follower.engine.backlog(group: "g")?.scheduled == 0, "recalled on the follower too")
+            #expect(follower.engine.recalls.contains(undone.physicalOffset))
+
+            try await cutLog(leader.log, at: cut, follower)
+            #expect(await follower.engine.backlog(group: "g")?.scheduled == 1, "the cut recall is undone")
+            #expect(await follower.engine.nextDueMs(group: "g", topic: "later") == laterMs, "due at its own time")
+            #expect(!follower.engine.recalls.contains(undone.physicalOffset))
+            #expect(follower.engine.recalls.contains(kept.physicalOffset), "the recall left in the log stays")
+            await follower.close()
+            follower = try await Follower.open(path, log: leader.log)
+            #expect(await follower.engine.backlog(group: "g")?.scheduled == 1, "after a restart too")
+            #expect(!follower.engine.recalls.contains(undone.physicalOffset))
+            #expect(follower.engine.recalls.contains(kept.physicalOffset))
+            await follower.close()
+            await leader.close()
+        }
+    }
+
     @Test("records copied after a cut apply over what the cut put back")
     func recordsAfterCutApply() async throws {
         try await withTemporaryDirectory { directory in
