@@ -207,51 +207,41 @@ final class ConsumptionTable: Sendable {
     func saveRecall(
         physicalOffset: UInt64, topic: String, messageId: String, deliveryMs: Int64, atMs: Int64
     ) -> PendingWrite {
-        let pending = PendingWrite()
-        executor.enqueueWrite(synced: true, { connection in
+        syncedWrite("store the recall") { connection in
             try connection.run(
                 """
                 INSERT OR IGNORE INTO recalled_messages (physical_offset, topic, message_id, delivery_at_ms, recalled_at_ms)
                 VALUES (?, ?, ?, ?, ?)
                 """,
                 [.integer(Int64(physicalOffset)), .text(topic), .text(messageId), .integer(deliveryMs), .integer(atMs)])
-        }) { result in
-            switch result {
-            case .success: pending.complete(nil)
-            case .failure(let error):
-                pending.complete(BrokerError(.storageFailure, "cannot store the recall: \(error)", cause: error))
-            }
         }
-        return pending
     }
 
     /// Forgets a recall (a cut log tail's, undone): synced, like the recall was.
     func deleteRecall(physicalOffset: UInt64) -> PendingWrite {
-        let pending = PendingWrite()
-        executor.enqueueWrite(synced: true, { connection in
+        syncedWrite("forget the recall") { connection in
             try connection.run(
                 "DELETE FROM recalled_messages WHERE physical_offset = ?", [.integer(Int64(physicalOffset))])
-        }) { result in
-            switch result {
-            case .success: pending.complete(nil)
-            case .failure(let error):
-                pending.complete(BrokerError(.storageFailure, "cannot forget the recall: \(error)", cause: error))
-            }
         }
-        return pending
     }
 
     /// Replaces the receipt- and recall-handle key with the one a replicated group's leader uses.
     func saveSigningKey(_ key: [UInt8]) -> PendingWrite {
-        let pending = PendingWrite()
-        executor.enqueueWrite(synced: true, { connection in
+        syncedWrite("store the handle key") { connection in
             try connection.run(
                 "INSERT OR REPLACE INTO broker_metadata (name, value) VALUES ('receipt_handle_key', ?)", [.blob(key)])
-        }) { result in
+        }
+    }
+
+    /// A write queued with the others and on disk before its `PendingWrite` completes; a failure
+    /// completes it with `.storageFailure`, saying what could not be done (`what`: "store the recall").
+    private func syncedWrite(_ what: String, _ body: @escaping @Sendable (SQLiteConnection) throws -> Void) -> PendingWrite {
+        let pending = PendingWrite()
+        executor.enqueueWrite(synced: true, body) { result in
             switch result {
             case .success: pending.complete(nil)
             case .failure(let error):
-                pending.complete(BrokerError(.storageFailure, "cannot store the handle key: \(error)", cause: error))
+                pending.complete(BrokerError(.storageFailure, "cannot \(what): \(error)", cause: error))
             }
         }
         return pending
