@@ -96,7 +96,7 @@ extension Replica {
         }
         guard Int(file) < offer.manifest.files.count else {
             return .refusal(
-                .init(reason: .internalError, leaderEpoch: epoch, message: "snapshot \(id) has \(offer.manifest.files.count) files, not \(file + 1)"))
+                .init(reason: .internalError, leaderEpoch: epoch, message: "snapshot \(id) has \(offer.manifest.files.count) files; there is no file \(file)"))
         }
         let size = offer.manifest.files[Int(file)].size
         guard offset <= size else {

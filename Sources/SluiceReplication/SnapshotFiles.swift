@@ -24,7 +24,6 @@ enum SnapshotFiles {
         }
     }
 
-
     /// Size and CRC-32C of a whole file.
     static func sizeAndChecksum(_ path: String) throws(SystemCallError) -> (size: UInt64, crc32c: UInt32) {
         let fd = try FileIO.open(path, flags: O_RDONLY)

@@ -70,7 +70,8 @@ public enum SnapshotTransfer {
                     "downloading the leader's snapshot",
                     metadata: [
                         "leader": "\(target.nodeID)", "log.start": "\(manifest.logStart)",
-                        "bytes": "\(manifest.files.reduce(0) { $0 + $1.size })",
+                        // Sizes come from the peer: summed without trapping (a log line only).
+                        "bytes": "\(manifest.files.reduce(UInt64(0)) { $0 &+ $1.size })",
                     ])
                 for (index, file) in manifest.files.enumerated() {
                     try await download(file, index: UInt32(index), of: manifest, into: partial, over: &call)
