@@ -31,8 +31,8 @@ private func logConfiguration(_ directory: String, clock: TestClock) -> CommitLo
     return configuration
 }
 
-/// The broker's derived state, as far as this test is concerned: one file it writes on request.
-private struct FileCompanion: ReplicaCompanion {
+/// The broker's derived state, as far as these tests are concerned: one file it writes on request.
+struct FileCompanion: ReplicaCompanion {
     let text: String
     func willTruncate(to offset: UInt64) async throws {}
     func logTruncated() async {}

@@ -10,16 +10,6 @@ import Testing
 /// The leader's side of a snapshot read takes its numbers from the peer: none of them may trap.
 @Suite("replication: snapshot reads with edge values are refused, the leader keeps serving")
 struct SnapshotReadEdgeTests {
-    private struct OneFile: ReplicaCompanion {
-        func willTruncate(to offset: UInt64) async throws {}
-        func logTruncated() async {}
-        func willLead() async {}
-        func writeSnapshot(into directory: String) async throws -> [String] {
-            try "state".write(toFile: directory + "/derived.state", atomically: false, encoding: .utf8)
-            return ["derived.state"]
-        }
-    }
-
     @Test("file, offset and size at 0 and at their maximum; an unknown snapshot id")
     func edgeValues() async throws {
         try await withTemporaryDirectory { root in
@@ -28,7 +18,7 @@ struct SnapshotReadEdgeTests {
             let log = try await CommitLog.open(CommitLogConfiguration(directory: root + "/a"), logger: logger)
             let configuration = ReplicaConfiguration(
                 nodeID: "a", replicas: 3, mode: .async, timeout: .seconds(10), host: "127.0.0.1", port: 0)
-            let leader = try await Replica.open(log: log, configuration: configuration, companion: OneFile(), logger: logger)
+            let leader = try await Replica.open(log: log, configuration: configuration, companion: FileCompanion(text: "state"), logger: logger)
             let running = Task { await leader.run() }
             try await leader.becomeLeader(epoch: 1)
             let connection = try await ReplicationChannel.connect(host: "127.0.0.1", port: leader.boundPort!, timeout: .seconds(5))
