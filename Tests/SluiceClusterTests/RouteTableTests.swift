@@ -49,8 +49,10 @@ struct RouteTableTests {
     func checkOwnership() async throws {
         try await withEtcd { _, client in
             let ownership = TransactionCheckOwnership(client: client)
-            let leaseA = try await client.grantLease(ttlSeconds: 5)
-            let leaseB = try await client.grantLease(ttlSeconds: 5)
+            // Long enough never to run out during the test (a 5 s lease expired on a loaded
+            // machine before the last steps); A's claim ends by revoking its lease, not by expiry.
+            let leaseA = try await client.grantLease(ttlSeconds: 60)
+            let leaseB = try await client.grantLease(ttlSeconds: 60)
             let a = CheckOwner(producerGroup: "pg", nodeID: "a", brokerGroup: "g1")
             let b = CheckOwner(producerGroup: "pg", nodeID: "b", brokerGroup: "g1")
             #expect(try await ownership.claim(a, lease: leaseA) == a)
