@@ -147,6 +147,21 @@ public final class CommitLog: Sendable {
         return appended
     }
 
+    /// Hands one record to the writer thread before it returns, so records appended this way
+    /// from one serial context (an actor's synchronous method) are stored in the order of the
+    /// calls, and does not wait for the result: `completion` gets it, on the writer thread.
+    /// For bookkeeping whose loss costs a redelivery, not a message (a replicated group's
+    /// deliveries): under sync replication it does not wait for the followers either.
+    /// - Throws: `.invalidArgument` / `.recordTooLarge` for a bad record (nothing is written).
+    public func appendDetached(
+        _ record: MessageRecord, durability: AppendDurability = .deferred,
+        completion: @escaping @Sendable (Result<AppendResult, StorageError>) -> Void
+    ) throws(StorageError) {
+        var pending = try encode(record).pending(.detached(completion))
+        pending.durability = durability
+        writer.submit(.append(pending))
+    }
+
     /// Appends several records with one hand-over to the writer thread and one suspension (they
     /// share a group commit); returns each record's result in order. Records are independent: one
     /// refused (too large, a bad name) does not stop the others. For background writers with many

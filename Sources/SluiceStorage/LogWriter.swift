@@ -24,6 +24,7 @@ struct PendingAppend {
         switch completion {
         case .single(let continuation): continuation.resume(returning: result)
         case .batch(let batch, let index): batch.complete(index, result)
+        case .detached(let completion): completion(result)
         }
     }
 }
@@ -35,6 +36,8 @@ enum AppendCompletion {
     case single(UnsafeContinuation<Result<AppendResult, StorageError>, Never>)
     /// One slot of `CommitLog.append(contentsOf:)`: its appender resumes when every slot is done.
     case batch(AppendBatch, index: Int)
+    /// `CommitLog.appendDetached`: nobody waits; called on the writer thread (keep it short).
+    case detached(@Sendable (Result<AppendResult, StorageError>) -> Void)
 }
 
 /// The results of appends submitted together; resumes their one appender after the last.

@@ -16,16 +16,37 @@ extension ConsumptionEngine {
         await replicationSerializer.run("apply") { () async -> Void in
             let bounds = log.queueBounds(Self.replicationQueue)
             var tail = CutTail(firstOffset: bounds.next)
-            for entry in log.queueEntries(
-                Self.replicationQueue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min)))
-            where entry.physicalOffset >= cut {
-                tail.firstOffset = min(tail.firstOffset, entry.queueOffset)
-                if let record = try? log.read(entry, of: Self.replicationQueue) { tail.note(record) }
+            // Only the tail is read: the queue holds a record per receive and per ack.
+            var offset = firstQueueOffset(atOrAfter: cut, bounds: bounds)
+            while offset < bounds.next {
+                let entries = log.queueEntries(Self.replicationQueue, from: offset, maxCount: Int(min(256, bounds.next - offset)))
+                if entries.isEmpty { break }
+                for entry in entries {
+                    offset = entry.queueOffset + 1
+                    guard entry.physicalOffset >= cut else { continue }
+                    tail.firstOffset = min(tail.firstOffset, entry.queueOffset)
+                    if let record = try? log.read(entry, of: Self.replicationQueue) { tail.note(record) }
+                }
             }
             state.withLock { state in
                 state.replicationCut = state.replicationCut.map { $0.merged(with: tail) } ?? tail
             }
         }
+    }
+
+    /// The first consumer-queue offset whose record starts at or after commit-log offset `cut`
+    /// (a queue's records are in log order): a binary search, one index entry per step.
+    private func firstQueueOffset(atOrAfter cut: UInt64, bounds: (min: UInt64, next: UInt64)) -> UInt64 {
+        var low = bounds.min, high = bounds.next
+        while low < high {
+            let middle = low + (high - low) / 2
+            guard let entry = log.queueEntries(Self.replicationQueue, from: middle, maxCount: 1).first else {
+                high = middle
+                continue
+            }
+            if entry.physicalOffset >= cut { high = middle } else { low = max(middle, entry.queueOffset) + 1 }
+        }
+        return low
     }
 
     /// The log was cut: the cursor moves back to the consumer queue's new end (records copied
@@ -51,6 +72,7 @@ extension ConsumptionEngine {
             let rebuilt = try await putBack(tail, link: link)
             // A rebuilt pair already holds only the acks left in the log.
             try await reopen(tail.acks.filter { !rebuilt.contains(ConsumerPair(group: $0.group, topic: $0.topic)) })
+            try await undo(tail.deliveries.filter { !rebuilt.contains($0.pair) })
             try await unrecall(tail.recalls)
         }
     }
@@ -97,7 +119,7 @@ extension ConsumptionEngine {
                     remaining.groups[group] = nil
                     remaining.pairRecords = remaining.pairRecords.filter { $0.key.group != group }
                     remaining.redriveCursors[group] = nil
-                case .subscribe, .reset, .ack, .reopen:
+                case .subscribe, .reset, .ack, .reopen, .deliver:
                     if tail.pairs.contains(pair) || tail.groups.contains(group) {
                         remaining.pairRecords[pair, default: []].append(entry)
                     }
@@ -210,6 +232,25 @@ extension ConsumptionEngine {
         return recalled
     }
 
+    /// Makes each delivery a cut record made due at once (the next leader never saw it), unless
+    /// the message was delivered again or finished since.
+    private func undo(_ deliveries: [CutDelivery]) async throws(BrokerError) {
+        var undone = 0
+        for delivery in deliveries {
+            guard let consumer = existingConsumer(delivery.pair.group, delivery.pair.topic),
+                let write = await consumer.undoCopiedDelivery(
+                    queueId: delivery.queueId, offset: delivery.queueOffset, deliveryToken: delivery.deliveryToken,
+                    nowMs: nowMs())
+            else { continue }
+            try await stored(write)
+            undone += 1
+        }
+        if undone > 0 {
+            logger.warning("deliveries of a cut log tail undone: due again at once", metadata: ["messages": "\(undone)"])
+            for pair in Set(deliveries.map(\.pair)) { waiters.notify(group: pair.group, topic: pair.topic) }
+        }
+    }
+
     /// Makes each message a cut ack finished unfinished again for its group.
     private func reopen(_ acks: [ReplicatedAck]) async throws(BrokerError) {
         var reopened = 0
@@ -241,6 +282,8 @@ struct CutTail: Sendable {
     var redriven: Set<String> = []
     /// The DELAY messages it recalled.
     var recalls: [CutRecall] = []
+    /// The deliveries its `deliver` records made (the last state each message was left in).
+    var deliveries: [CutDelivery] = []
 
     mutating func note(_ record: StoredRecord) {
         typealias Property = ConsumptionEngine.ReplicatedProperty
@@ -272,6 +315,12 @@ struct CutTail: Sendable {
         case .signingKey:
             // The next leader's key record replaces a cut one.
             break
+        case .deliver:
+            guard let copied = CopiedDeliveries.decode(record.body) else { return }
+            let pair = ConsumerPair(group: group, topic: topic)
+            deliveries += copied.rows.filter { $0.attempt > 0 && $0.invisibleUntilMs > 0 }.map {
+                CutDelivery(pair: pair, queueId: $0.queueId, queueOffset: $0.queueOffset, deliveryToken: $0.deliveryToken)
+            }
         }
     }
 
@@ -279,8 +328,17 @@ struct CutTail: Sendable {
         CutTail(
             firstOffset: min(firstOffset, later.firstOffset), acks: acks + later.acks,
             groups: groups.union(later.groups), pairs: pairs.union(later.pairs),
-            redriven: redriven.union(later.redriven), recalls: recalls + later.recalls)
+            redriven: redriven.union(later.redriven), recalls: recalls + later.recalls,
+            deliveries: deliveries + later.deliveries)
     }
+}
+
+/// A delivery a cut tail's `deliver` record made.
+struct CutDelivery: Sendable {
+    var pair: ConsumerPair
+    var queueId: UInt32
+    var queueOffset: UInt64
+    var deliveryToken: UInt64
 }
 
 /// A DELAY message a cut tail's recall record withdrew.

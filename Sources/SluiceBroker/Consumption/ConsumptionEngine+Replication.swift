@@ -31,9 +31,10 @@ enum FollowerRefusal {
 /// records to their own consumer tables (every ~100 ms, at start-up and at promotion), so a new
 /// leader does not deliver again what was acknowledged on the old one.
 ///
-/// Not replicated: deliveries (claims, receipt handles, invisible times, attempt counts). After a
-/// fail-over a message delivered and not acknowledged is due at once on the new leader (the old
-/// leader's receipt handles do not work there), counted as a first delivery.
+/// Deliveries (claims, invisible-time changes, releases, renewals) are `deliver` records too
+/// (DeliveryJournal.swift), appended without waiting: after a fail-over a message in flight stays
+/// invisible until its time and its receipt handle still works, unless its record was lost with
+/// the old leader (then it is due at once, a redelivery).
 ///
 /// Applying is idempotent: a record applied twice (a restart replays from the stored cursor)
 /// changes nothing more. A single broker (no `replicate(leader:topics:)`) writes no records.
@@ -58,6 +59,9 @@ extension ConsumptionEngine {
         case recall
         /// The leader's receipt- and recall-handle key (group ""), recorded once per leadership.
         case signingKey = "key"
+        /// Deliveries of a pair changed: claims, invisible-time changes, releases, renewals
+        /// (DeliveryJournal.swift). Not waited for.
+        case deliver
     }
 
     enum ReplicatedProperty {
@@ -82,9 +86,13 @@ extension ConsumptionEngine {
     /// now on changes are recorded in the consumer queue first.
     public func replicate(leader: @escaping @Sendable () -> String?, topics: any TopicRegistry) {
         replication.withLock { $0 = ConsumerReplication(leader: leader, topics: topics) }
+        journal.enable()
     }
 
     var isReplicated: Bool { replication.withLock { $0 != nil } }
+
+    /// A follower of a replicated group: its deliveries are the leader's, copied.
+    var isFollowing: Bool { log.refusesLocalAppends && isReplicated }
 
     /// A follower of a replicated group does not hand out messages: what it delivered could not
     /// be acknowledged there (acks change the leader's state) and would only come back. The
@@ -141,13 +149,21 @@ extension ConsumptionEngine {
             var offset = max(bounds.min, min(bounds.next, start ?? bounds.min))
             var applied = 0
             defer { if applied > 0 { logger.debug("copied consumer changes applied", metadata: ["changes": "\(applied)"]) } }
+            // Delivery records are many (one per receive): their table writes are awaited
+            // together below, not one commit each. The table commits in order, so the cursor's
+            // write after them commits only with them.
+            var deliveryWrites: [PendingWrite] = []
             while offset < bounds.next {
                 let entries = log.queueEntries(
                     Self.replicationQueue, from: offset, maxCount: Int(min(256, bounds.next - offset)))
                 if entries.isEmpty { break }
                 for entry in entries {
                     if let record = try? log.read(entry, of: Self.replicationQueue) {
-                        try await applyCopied(record, link: link)
+                        if record.property(ReplicatedProperty.change) == ReplicatedChange.deliver.rawValue {
+                            if let write = try await applyCopiedDeliveries(record, link: link) { deliveryWrites.append(write) }
+                        } else {
+                            try await applyCopied(record, link: link)
+                        }
                         applied += 1
                     } else {
                         logger.error("consumer record unreadable; skipped", metadata: ["consumers.offset": "\(entry.queueOffset)"])
@@ -156,6 +172,7 @@ extension ConsumptionEngine {
                     state.withLock { $0.replicatedCursor = offset }
                 }
             }
+            for write in deliveryWrites { try await stored(write) }
             // Also when the stored cursor was past a log cut while the engine was not open yet.
             state.withLock { $0.replicatedCursor = offset }
             if start != offset { try await storeReplicatedCursor(offset) }
@@ -305,6 +322,8 @@ extension ConsumptionEngine {
                 keys.withLock { $0 = (copied, HandleSigningKey(copied)) }
                 logger.info("handle key copied from the group's leader")
             }
+        case .deliver:
+            if let write = try await applyCopiedDeliveries(record, link: link) { try await stored(write) }
         case .reset:
             let offsets = Dictionary(
                 Self.decodeOffsets(record.body).compactMap { queueId, offsets in offsets.first.map { (queueId, $0) } },
@@ -313,6 +332,29 @@ extension ConsumptionEngine {
             guard let consumer = try await copiedConsumer(groupName, topicName, link: link, start: start) else { return }
             try await stored(consumer.reset(to: offsets, nowMs: nowMs()).write)
         }
+    }
+
+    /// Applies one `deliver` record to the pair's consumer and returns its queued table write
+    /// (nil: nothing changed, or the record names a topic or group not here).
+    private func applyCopiedDeliveries(_ record: StoredRecord, link: ConsumerReplication) async throws(BrokerError)
+        -> PendingWrite?
+    {
+        guard let groupName = record.property(ReplicatedProperty.group) else { return nil }
+        let topicName = record.property(ReplicatedProperty.topic) ?? ""
+        guard let copied = CopiedDeliveries.decode(record.body) else {
+            logger.error("copied deliveries not readable", metadata: ["group": "\(groupName)", "topic": "\(topicName)"])
+            return nil
+        }
+        // A pair whose start record was not copied starts at the first offset this names.
+        var lowest: [UInt32: UInt64] = [:]
+        for position in copied.rows.map({ CopiedDeliveries.Position(queueId: $0.queueId, offset: $0.queueOffset) })
+            + copied.cursors
+        {
+            lowest[position.queueId] = min(lowest[position.queueId] ?? .max, position.offset)
+        }
+        let start = lowest.map { CursorRow(group: groupName, topic: topicName, queueId: $0.key, nextOffset: $0.value) }
+        guard let consumer = try await copiedConsumer(groupName, topicName, link: link, start: start) else { return nil }
+        return await consumer.applyCopiedDeliveries(copied, nowMs: nowMs())
     }
 
     /// The pair's consumer here, made with `start` (over the group's own start position) when

@@ -34,6 +34,8 @@ public final class ConsumptionEngine: Sendable {
     public let log: CommitLog
     public let waiters: LongPollWaiters
     let table: ConsumptionTable
+    /// Where a replicated group's consumers record their deliveries for the followers.
+    let journal: DeliveryJournal
     /// Signs receipt handles and recall handles (in separate domains), with HMAC's schedule done
     /// once for the receipt handles of every delivery and ack. In a replicated group the leader's
     /// key, copied to the followers (`.signingKey` records), so recall handles outlive a fail-over.
@@ -65,13 +67,14 @@ public final class ConsumptionEngine: Sendable {
     let replicationSerializer = KeyedSerializer()
 
     private init(
-        log: CommitLog, table: ConsumptionTable, key: SymmetricKey, recalls: RecallBook, state: State,
+        log: CommitLog, table: ConsumptionTable, journal: DeliveryJournal, key: SymmetricKey, recalls: RecallBook, state: State,
         autoCreateGroups: Bool, trace: MessageTraceRecorder?, nowMs: @escaping @Sendable () -> Int64, logger: Logger
     ) {
         self.recalls = recalls
         self.trace = trace
         self.log = log
         self.table = table
+        self.journal = journal
         keys = Mutex((key, HandleSigningKey(key)))
         self.state = Mutex(state)
         self.autoCreateGroups = autoCreateGroups
@@ -98,6 +101,7 @@ public final class ConsumptionEngine: Sendable {
         }
         var state = State()
         let recalls = RecallBook(snapshot.recalled)
+        let journal = DeliveryJournal(log: log, logger: logger)
         for group in snapshot.groups { state.groups[group.name] = group }
         for cursor in snapshot.cursors where cursor.group.hasPrefix(Self.redrivePrefix) {
             state.redriven[String(cursor.group.dropFirst(Self.redrivePrefix.count))] = cursor.nextOffset
@@ -112,8 +116,8 @@ public final class ConsumptionEngine: Sendable {
                 let topic = try await Self.topicDefinition(sample.1, topics: topics, groups: state.groups)
             else { continue }
             state.consumers[pair] = TopicConsumer(
-                group: group, topic: topic, log: log, table: table, recalls: recalls, restored: pendingByPair[pair] ?? [],
-                cursors: cursorsByPair[pair] ?? [])
+                group: group, topic: topic, log: log, table: table, journal: journal, recalls: recalls,
+                restored: pendingByPair[pair] ?? [], cursors: cursorsByPair[pair] ?? [])
         }
         logger.info(
             "consumer groups restored",
@@ -122,8 +126,8 @@ public final class ConsumptionEngine: Sendable {
                 "pending": "\(snapshot.pending.count)", "recalled": "\(snapshot.recalled.count)",
             ])
         let engine = ConsumptionEngine(
-            log: log, table: table, key: SymmetricKey(data: snapshot.signingKey), recalls: recalls, state: state,
-            autoCreateGroups: autoCreateGroups, trace: trace, nowMs: nowMs, logger: logger)
+            log: log, table: table, journal: journal, key: SymmetricKey(data: snapshot.signingKey), recalls: recalls,
+            state: state, autoCreateGroups: autoCreateGroups, trace: trace, nowMs: nowMs, logger: logger)
         let waiters = engine.waiters
         let token = log.addAppendListener { queues in
             waiters.notifyAppended(topics: Set(queues.map(\.topic)))
@@ -298,6 +302,8 @@ public final class ConsumptionEngine: Sendable {
     /// Dead-letters every last delivery whose invisibility ran out unacknowledged. Run it
     /// periodically (the broker does, every second).
     public func sweep() async {
+        // A follower's deliveries are the leader's, copied: the leader dead-letters them.
+        if isFollowing { return }
         let consumers = state.withLock { state in
             state.consumers.values.compactMap { consumer in state.groups[consumer.groupName].map { (consumer, $0) } }
         }
@@ -313,6 +319,7 @@ public final class ConsumptionEngine: Sendable {
     public func renewAutoRenewed(
         isAlive: @Sendable (String) -> Bool, withinMs: Int64 = 20_000, extendMs: Int64 = 60_000
     ) async {
+        if isFollowing { return }
         let consumers = state.withLock { Array($0.consumers.values) }
         let now = nowMs()
         for consumer in consumers {
@@ -432,7 +439,8 @@ public final class ConsumptionEngine: Sendable {
             if let existing = state.consumers[pair] { return (existing, nil) }
             let start = given ?? startCursors(group, topic)
             let created = TopicConsumer(
-                group: group, topic: topic, log: log, table: table, recalls: recalls, restored: [], cursors: start)
+                group: group, topic: topic, log: log, table: table, journal: journal, recalls: recalls, restored: [],
+                cursors: start)
             state.consumers[pair] = created
             var changes = ConsumptionChanges()
             changes.resetCursors = start

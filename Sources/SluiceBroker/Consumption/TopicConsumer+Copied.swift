@@ -59,4 +59,72 @@ extension TopicConsumer {
         }
         return changes.isEmpty ? nil : table.enqueue(changes)
     }
+
+    /// Applies a `deliver` record of the leader (DeliveryJournal.swift): each row's message is
+    /// unfinished here as the leader left it (attempt, delivery token, invisible and due times,
+    /// client), the cursors move forward to the leader's, and the messages it finished are
+    /// finished. A row for a message this broker already knows finished (below its cursor, not
+    /// unfinished) is left alone: its delivery record and its ack were both copied. Applying the
+    /// same record twice changes nothing more. nil when nothing changed.
+    func applyCopiedDeliveries(_ copied: CopiedDeliveries, nowMs: Int64) -> PendingWrite? {
+        var changes = ConsumptionChanges()
+        let known = queues.mapValues(\.nextOffset)
+        for copiedRow in copied.rows {
+            let queueId = copiedRow.queueId, offset = copiedRow.queueOffset
+            var progress = queues[queueId] ?? QueueProgress(nextOffset: offset)
+            if let cursor = known[queueId], offset < cursor, progress.pending[offset] == nil { continue }
+            let line = ordered ? copiedRow.messageGroup : nil
+            let message = PendingMessage(
+                attempt: copiedRow.attempt, deliveryToken: copiedRow.deliveryToken, invisibleUntilMs: copiedRow.invisibleUntilMs,
+                deliverableAtMs: copiedRow.deliverableAtMs, messageGroup: line, clientId: copiedRow.clientId,
+                autoRenew: copiedRow.autoRenew)
+            progress.pending[offset] = message
+            if let line, progress.lines[line]?.contains(offset) != true {
+                var waiting = progress.lines[line] ?? []
+                waiting.insert(offset, at: waiting.firstIndex { $0 > offset } ?? waiting.endIndex)
+                progress.lines[line] = waiting
+            }
+            progress.nextOffset = max(progress.nextOffset, offset &+ 1)
+            let isHead = line.map { progress.lines[$0]?.first == offset } ?? true
+            queues[queueId] = progress
+            if isHead { schedule(queueId: queueId, offset: offset, message) }
+            changes.pending.append(row(queueId, offset, message))
+        }
+        var moved: Set<UInt32> = Set(copied.rows.map(\.queueId))
+        for cursor in copied.cursors {
+            var progress = queues[cursor.queueId] ?? QueueProgress(nextOffset: cursor.offset)
+            progress.nextOffset = max(progress.nextOffset, cursor.offset)
+            queues[cursor.queueId] = progress
+            moved.insert(cursor.queueId)
+        }
+        for queueId in moved.sorted() where queues[queueId]?.nextOffset != known[queueId] {
+            if let next = queues[queueId]?.nextOffset {
+                changes.cursors.append(CursorRow(group: groupName, topic: topic, queueId: queueId, nextOffset: next))
+            }
+        }
+        for position in copied.finished where queues[position.queueId]?.pending[position.offset] != nil {
+            finish(queueId: position.queueId, offset: position.offset, nowMs: nowMs, changes: &changes)
+        }
+        return changes.isEmpty ? nil : table.enqueue(changes)
+    }
+
+    /// Makes the delivery a cut log tail recorded due at once, when it is still the current one
+    /// of its message (the next leader never saw it: its message is delivered anew). nil when
+    /// nothing changed.
+    func undoCopiedDelivery(queueId: UInt32, offset: UInt64, deliveryToken: UInt64, nowMs: Int64) -> PendingWrite? {
+        guard var message = queues[queueId]?.pending[offset], message.deliveryToken == deliveryToken,
+            message.attempt > 0, !message.deadLettering
+        else { return nil }
+        message.deliveryToken = deliveryTokens.next()
+        message.invisibleUntilMs = 0
+        message.deliverableAtMs = nowMs
+        message.clientId = ""
+        message.autoRenew = false
+        queues[queueId]?.pending[offset] = message
+        let isHead = message.messageGroup.map { queues[queueId]?.lines[$0]?.first == offset } ?? true
+        if isHead { schedule(queueId: queueId, offset: offset, message) }
+        var changes = ConsumptionChanges()
+        changes.pending.append(row(queueId, offset, message))
+        return table.enqueue(changes)
+    }
 }

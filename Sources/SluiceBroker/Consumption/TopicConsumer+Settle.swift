@@ -61,7 +61,7 @@ extension TopicConsumer {
         let renewed = ReceiptHandle(
             queueId: handle.queueId, queueOffset: handle.queueOffset, deliveryToken: message.deliveryToken,
             invisibleUntilMs: message.invisibleUntilMs)
-        return (.done, renewed, table.enqueue(changes))
+        return (.done, renewed, committed(changes))
     }
 
     /// Hands back deliveries that never reached their consumer (the receive was cancelled or its
@@ -85,7 +85,7 @@ extension TopicConsumer {
             schedule(queueId: handle.queueId, offset: handle.queueOffset, message)
             released += 1
         }
-        return (released, table.enqueue(changes))
+        return (released, committed(changes))
     }
 
     /// Makes every delivered, unacknowledged message due again now, with its attempt count kept
@@ -110,7 +110,7 @@ extension TopicConsumer {
                 count += 1
             }
         }
-        return (count, table.enqueue(changes))
+        return (count, committed(changes))
     }
 
     /// Takes the delivery `handle` names out of circulation for the dead-letter queue (a consumer
@@ -175,7 +175,19 @@ extension TopicConsumer {
     }
 
     /// When the next pending message becomes due (a long poll waits at most until then).
-    var nextDueMs: Int64? { due.min?.atMs }
+    /// When the next message is due; stale timer entries at the top (finished, delivered again
+    /// or rescheduled since) are dropped first, so a long poll is not woken for nothing.
+    var nextDueMs: Int64? {
+        while let top = due.min {
+            if let message = queues[top.queueId]?.pending[top.queueOffset], message.deliveryToken == top.token,
+                message.deliverableAtMs == top.atMs
+            {
+                return top.atMs
+            }
+            due.removeMin()
+        }
+        return nil
+    }
 
     /// Makes a finished message unfinished again for the group, deliverable now with its attempts
     /// counted afresh: an operator re-driving it from the dead-letter queue. On a FIFO topic it
@@ -224,6 +236,6 @@ extension TopicConsumer {
                 schedule(queueId: queueId, offset: offset, message)
             }
         }
-        return table.enqueue(changes)
+        return committed(changes)
     }
 }

@@ -19,6 +19,8 @@ actor TopicConsumer {
     /// Where every change is queued, in the order made here, before the actor moves on: a later
     /// claim can never commit while an earlier one is lost in a crash.
     let table: ConsumptionTable
+    /// A replicated group's delivery records (a no-op otherwise): see `committed(_:)`.
+    let journal: DeliveryJournal
     /// Recalled DELAY messages: skipped by the scan and by the timers.
     let recalls: RecallBook
     var queues: [UInt32: QueueProgress] = [:]
@@ -41,10 +43,11 @@ actor TopicConsumer {
     static let priorityAgingMs: Int64 = 30_000
 
     init(
-        group: ConsumerGroup, topic: TopicDefinition, log: CommitLog, table: ConsumptionTable, recalls: RecallBook,
-        restored: [PendingRow], cursors: [CursorRow]
+        group: ConsumerGroup, topic: TopicDefinition, log: CommitLog, table: ConsumptionTable, journal: DeliveryJournal,
+        recalls: RecallBook, restored: [PendingRow], cursors: [CursorRow]
     ) {
         self.table = table
+        self.journal = journal
         self.recalls = recalls
         self.groupName = group.name
         self.group = group
@@ -124,7 +127,7 @@ actor TopicConsumer {
             servePrioritized(batch: batch, firstQueue: firstQueue, terms: delivery, nowMs: nowMs,
                              deliveries: &deliveries, changes: &changes)
         }
-        return (deliveries, deadLetters, table.enqueue(changes))
+        return (deliveries, deadLetters, committed(changes))
     }
 
     private func scanNew(
@@ -281,6 +284,13 @@ actor TopicConsumer {
     }
 
     // MARK: helpers
+
+    /// Queues a change of deliveries for the table and, in a replicated group, its record for
+    /// the followers — both before the actor moves on, so both keep the actor's order.
+    func committed(_ changes: ConsumptionChanges) -> PendingWrite {
+        journal.record(group: groupName, topic: topic, changes)
+        return table.enqueue(changes)
+    }
 
     func current(_ handle: ReceiptHandle) -> SettleOutcome {
         guard let progress = queues[handle.queueId] else { return .unknown }

@@ -115,4 +115,63 @@ struct ReplicatedConsumerStateTests {
             }
         }
     }
+
+    @Test("messages in flight at a kill -9 of the leader stay in flight on the new leader: not delivered again while invisible, and the old leader's receipt handles acknowledge them there")
+    func inFlightSurvivesFailover() async throws {
+        try await withEtcdServer { etcd in
+            try await withTemporaryDirectory(prefix: "sluice-replicated-inflight") { directory in
+                let brokers = try await ReplicationFailoverTests.startGroup(etcd: etcd.endpoint, in: directory)
+                defer { for broker in brokers { broker.process.send(SIGKILL) } }
+                let leader = try #require(await ReplicationFailoverTests.settledLeader(brokers), "no leader settled")
+                let followers = brokers.filter { $0 !== leader }
+                try await ReplicationFailoverTests.createTopic("orders", on: leader, reaching: brokers)
+                let body = try JSONSerialization.data(withJSONObject: ["name": "holders", "consumeFrom": "earliest"])
+                let created = try await LoopbackHTTP.send(
+                    "POST", leader.admin + "/v1/groups", headers: ["Content-Type": "application/json"], body: Array(body))
+                try #require(created.status == 201, "create group: \(created.text)")
+
+                let sent = try await ReplicationFailoverTests.send(4, to: leader, prefix: "m")
+                #expect(sent.acked.count == 4, "refused: \(sent.failed)")
+                let held = try await SimpleConsumer.withSimpleConsumer(
+                    configuration: ClientConfiguration(port: leader.grpcPort, requestTimeout: .seconds(10)), group: "holders",
+                    subscriptions: ["orders": "*"], awaitDuration: .seconds(2)
+                ) { consumer in
+                    var held: [ReceivedMessage] = []
+                    let deadline = ContinuousClock.now + .seconds(20)
+                    while held.count < 4, ContinuousClock.now < deadline {
+                        held += try await consumer.receive(maxMessages: 32, invisibleDuration: .seconds(120))
+                    }
+                    return held
+                }
+                try #require(held.count == 4, "received on the leader: \(held.map(\.text))")
+                // The delivery records are appended without waiting: let the followers copy them
+                // (what a kill -9 before that costs is a redelivery, tested nowhere as a loss).
+                for follower in followers {
+                    let copied = try await ReplicationFailoverTests.eventually(timeout: .seconds(15)) {
+                        try await Self.groupJSON("holders", on: follower)?["inFlight"] as? Int == 4
+                    }
+                    #expect(copied, "\(follower.name) does not show the 4 deliveries in flight")
+                }
+
+                await leader.process.killHard()
+                let newLeader = try #require(
+                    await ReplicationFailoverTests.settledLeader(followers, timeout: ReplicationFailoverTests.failoverBound),
+                    "no new leader")
+                try await SimpleConsumer.withSimpleConsumer(
+                    configuration: ClientConfiguration(port: newLeader.grpcPort, requestTimeout: .seconds(10)),
+                    group: "holders", subscriptions: ["orders": "*"], awaitDuration: .seconds(2)
+                ) { consumer in
+                    var again: [String] = []
+                    let quietUntil = ContinuousClock.now + .seconds(6)
+                    while ContinuousClock.now < quietUntil {
+                        again += try await consumer.receive(maxMessages: 32, invisibleDuration: .seconds(30)).map(\.text)
+                    }
+                    #expect(again.isEmpty, "delivered again while still invisible: \(again)")
+                    for message in held { try await consumer.ack(message) }
+                }
+                let shown = try await Self.groupJSON("holders", on: newLeader)
+                #expect(shown?["inFlight"] as? Int == 0 && shown?["waiting"] as? Int == 0, "\(String(describing: shown))")
+            }
+        }
+    }
 }
