@@ -4,7 +4,8 @@
 Starts Debian's etcd and, per replication mode, three sluice-broker processes that form one
 broker group (`--replicas 3`, every broker `--flush sync`), waits for the elected leader, and drives
 that leader with the same Go load generator as `make bench-peers` (bench/loadgen): durable sends and
-transactions (half + commit) at 1, 16 and 256 in flight. The same cases run first on one broker
+transactions (half + commit) at 1, 16 and 256 in flight, and end to end (sends and a consuming
+group at a fixed rate: in a group each receive is a delivery record too). The same cases run first on one broker
 without etcd. Everything listens on loopback on free ports in a temporary folder and is stopped by
 process group, even when something fails.
 
@@ -75,10 +76,19 @@ def start_etcd(tmp):
 
 def run_cases(plan, name, addr, admin_url, pids, out):
     for workload in ("publish", "txn"):
+        if workload not in plan.workloads:
+            continue
         for n in plan.inflight:
             result = plan.closed(workload, "sluice", addr, pids, n, admin=admin_url)
             out.setdefault(workload, []).append(result)
             bench.report(name, workload, result)
+    # End to end: sends and a consuming group at a fixed rate. In a group every receive is also a
+    # delivery record on the leader, copied and applied by both followers.
+    if "e2e" in plan.workloads:
+        for rate in plan.rates:
+            result = plan.e2e("sluice", addr, pids, rate, admin=admin_url)
+            out.setdefault("e2e", []).append(result)
+            bench.report(name, "e2e", result)
 
 
 def run_single(plan, tmp, broker, results):
@@ -265,6 +275,25 @@ def table(results):
                 f"| {' / '.join(bench.fmt(c) for c in cpus)} "
                 f"| {' / '.join(bench.fmt(p / 1000 if p else None, 1) for p in p99s)} "
                 f"| {' / '.join(bench.fmt(g) for g in gens)} |")
+    singles = results.get("single", {}).get("e2e", [])
+    if singles:
+        lines.append("\ne2e: sends and one consuming group at a fixed rate; received/s, group broker CPU µs per message, p99 ms")
+        lines.append("| rate | received one / sync / async | CPU one / sync / async µs | ÷ one sync / async | p99 one / sync / async ms | lost / dup | generator µs |")
+        lines.append("|---|---|---|---|---|---|---|")
+        syncs = results.get("replicated-sync", {}).get("e2e", [])
+        asyncs = results.get("replicated-async", {}).get("e2e", [])
+        for i, one in enumerate(singles):
+            row = [one, syncs[i] if i < len(syncs) else None, asyncs[i] if i < len(asyncs) else None]
+            received = [cell(c, "receive_rate") for c in row]
+            cpus = [cell(c, "broker_cpu_us") for c in row]
+            p99s = [cell(c, "p99_us") for c in row]
+            lost = [f"{c.get('lost')}/{c.get('duplicates')}" if c and "error" not in c else "-" for c in row]
+            lines.append(
+                f"| {one.get('target_rate')} | {' / '.join(bench.fmt(r) for r in received)} "
+                f"| {' / '.join(bench.fmt(c, 1) for c in cpus)} "
+                f"| {bench.fmt(bench.ratio(cpus[1], cpus[0]), 2)} / {bench.fmt(bench.ratio(cpus[2], cpus[0]), 2)} "
+                f"| {' / '.join(bench.fmt(p / 1000 if p else None, 1) for p in p99s)} | {' '.join(lost)} "
+                f"| {' / '.join(bench.fmt(cell(c, 'client_cpu_us'), 1) for c in row)} |")
     snapshot = results.get("snapshot")
     if snapshot:
         lines.append("\nsnapshot: a replica added after the leader's retention deleted old segments")
@@ -286,6 +315,8 @@ def main():
     parser.add_argument("--snapshot", action="store_true",
                         help="also add a replica after the leader's retention ran and time its snapshot and catch-up")
     parser.add_argument("--snapshot-only", action="store_true", help="only the snapshot case")
+    parser.add_argument("--workloads", default="publish,txn,e2e", help="cases to run (publish,txn,e2e)")
+    parser.add_argument("--e2e-rates", default="1000", help="end-to-end rates, messages/s (comma-separated)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     if not os.path.exists(bench.LOADGEN):
@@ -296,6 +327,8 @@ def main():
     signal.signal(signal.SIGTERM, bench.on_signal)
     signal.signal(signal.SIGINT, bench.on_signal)
     plan = bench.Plan(args.quick, None if args.quick else args.seconds)
+    plan.workloads = set(w for w in args.workloads.split(",") if w)
+    plan.rates = [int(r) for r in args.e2e_rates.split(",") if r]
     results = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
                "seconds": plan.seconds, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     tmp = tempfile.mkdtemp(prefix="sluice-bench-replication-")

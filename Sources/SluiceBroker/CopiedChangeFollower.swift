@@ -73,10 +73,16 @@ final class CopiedChangeFollower<Keys: Sendable>: Sendable {
         let bounds = log.queueBounds(queue)
         var first = bounds.next
         var tail: [StoredRecord] = []
-        for entry in log.queueEntries(queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min)))
-        where entry.physicalOffset >= cut {
-            first = min(first, entry.queueOffset)
-            if let record = try? log.read(entry, of: queue) { tail.append(record) }
+        var offset = log.firstQueueOffset(queue, atOrAfterPhysicalOffset: cut)
+        while offset < bounds.next {
+            let entries = log.queueEntries(queue, from: offset, maxCount: Int(min(UInt64(batch), bounds.next - offset)))
+            if entries.isEmpty { break }
+            for entry in entries {
+                offset = entry.queueOffset + 1
+                guard entry.physicalOffset >= cut else { continue }
+                first = min(first, entry.queueOffset)
+                if let record = try? log.read(entry, of: queue) { tail.append(record) }
+            }
         }
         let named = names(tail)
         position.withLock { position in

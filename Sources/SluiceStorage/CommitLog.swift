@@ -308,6 +308,24 @@ public final class CommitLog: Sendable {
         return index.offset(forTimestamp: timestampMs)
     }
 
+    /// The first queue offset of `queue` whose record starts at or after commit-log offset
+    /// `physicalOffset` (the queue's end when none does): a binary search over the queue's index,
+    /// one entry per step — a queue's records are in log order. For a log tail about to be cut,
+    /// without scanning a queue of millions of records from its start.
+    public func firstQueueOffset(_ queue: QueueID, atOrAfterPhysicalOffset physicalOffset: UInt64) -> UInt64 {
+        let bounds = queueBounds(queue)
+        var low = bounds.min, high = bounds.next
+        while low < high {
+            let middle = low + (high - low) / 2
+            guard let entry = queueEntries(queue, from: middle, maxCount: 1).first else {
+                high = middle
+                continue
+            }
+            if entry.physicalOffset >= physicalOffset { high = middle } else { low = max(middle, entry.queueOffset) + 1 }
+        }
+        return low
+    }
+
     /// Records whose message id is `messageId`, found through the key index (newest first).
     public func lookup(messageId: String, limit: Int = 16) -> [StoredRecord] {
         shared.keyIndex.candidates(hash: KeyIndex.hash(messageId), limit: limit * 4)

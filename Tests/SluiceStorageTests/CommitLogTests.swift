@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import SluiceStorage
 import SluiceTesting
+import Synchronization
 import Testing
 
 @Suite("commit log: append, read, index")
@@ -109,6 +110,48 @@ struct CommitLogTests {
             #expect(log.queueOffset(queue, atOrAfterTimestampMs: 1_550) == 6)
             #expect(log.queueOffset(queue, atOrAfterTimestampMs: 1_600) == 6)
             #expect(log.queueOffset(queue, atOrAfterTimestampMs: 99_999) == 20)
+            await log.close()
+        }
+    }
+
+    @Test("a commit-log offset resolves to the first queue offset whose record starts at or after it, interleaved with another queue")
+    func firstQueueOffsetAtPhysical() async throws {
+        try await withTemporaryDirectory { directory in
+            let log = try await CommitLog.open(testConfiguration(directory), logger: quietLogger)
+            let queue = QueueID(topic: "orders", queueId: 0)
+            #expect(log.firstQueueOffset(queue, atOrAfterPhysicalOffset: 0) == 0, "an empty queue: its end")
+            var starts: [UInt64] = []
+            for index in 0..<37 {
+                starts.append(try await log.append(message("q\(index)")).physicalOffset)
+                _ = try await log.append(message("other\(index)", queue: 1))
+            }
+            #expect(log.firstQueueOffset(queue, atOrAfterPhysicalOffset: 0) == 0)
+            for (offset, start) in starts.enumerated() {
+                #expect(log.firstQueueOffset(queue, atOrAfterPhysicalOffset: start) == UInt64(offset))
+                #expect(log.firstQueueOffset(queue, atOrAfterPhysicalOffset: start + 1) == UInt64(offset + 1))
+            }
+            #expect(log.firstQueueOffset(queue, atOrAfterPhysicalOffset: .max) == 37)
+            await log.close()
+        }
+    }
+
+    @Test("detached appends from one caller are stored in call order, each completion called once, without waiting")
+    func detachedAppendsKeepOrder() async throws {
+        try await withTemporaryDirectory { directory in
+            let log = try await CommitLog.open(testConfiguration(directory), logger: quietLogger)
+            let completed = Mutex<[UInt64]>([])
+            for index in 0..<200 {
+                try log.appendDetached(message("d\(index)")) { result in
+                    if case .success(let appended) = result { completed.withLock { $0.append(appended.queueOffset) } }
+                }
+            }
+            try await log.syncDeferred()
+            let queue = QueueID(topic: "orders", queueId: 0)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while log.queueBounds(queue).next < 200, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            let stored = log.queueEntries(queue, from: 0, maxCount: 200).compactMap { try? log.read($0, of: queue) }
+            #expect(stored.map(bodyText) == (0..<200).map { "d\($0)" })
+            #expect(completed.withLock { $0.sorted() } == (0..<200).map(UInt64.init))
             await log.close()
         }
     }

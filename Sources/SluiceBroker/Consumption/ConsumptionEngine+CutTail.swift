@@ -17,7 +17,7 @@ extension ConsumptionEngine {
             let bounds = log.queueBounds(Self.replicationQueue)
             var tail = CutTail(firstOffset: bounds.next)
             // Only the tail is read: the queue holds a record per receive and per ack.
-            var offset = firstQueueOffset(atOrAfter: cut, bounds: bounds)
+            var offset = log.firstQueueOffset(Self.replicationQueue, atOrAfterPhysicalOffset: cut)
             while offset < bounds.next {
                 let entries = log.queueEntries(Self.replicationQueue, from: offset, maxCount: Int(min(256, bounds.next - offset)))
                 if entries.isEmpty { break }
@@ -32,21 +32,6 @@ extension ConsumptionEngine {
                 state.replicationCut = state.replicationCut.map { $0.merged(with: tail) } ?? tail
             }
         }
-    }
-
-    /// The first consumer-queue offset whose record starts at or after commit-log offset `cut`
-    /// (a queue's records are in log order): a binary search, one index entry per step.
-    private func firstQueueOffset(atOrAfter cut: UInt64, bounds: (min: UInt64, next: UInt64)) -> UInt64 {
-        var low = bounds.min, high = bounds.next
-        while low < high {
-            let middle = low + (high - low) / 2
-            guard let entry = log.queueEntries(Self.replicationQueue, from: middle, maxCount: 1).first else {
-                high = middle
-                continue
-            }
-            if entry.physicalOffset >= cut { high = middle } else { low = max(middle, entry.queueOffset) + 1 }
-        }
-        return low
     }
 
     /// The log was cut: the cursor moves back to the consumer queue's new end (records copied
