@@ -16,11 +16,13 @@ checks:
   * the broker that took an ack does not deliver that message again in the same leader term
                                                                           (else: ACKED REDELIVERED)
 
-Duplicates that are allowed are counted separately: redelivery of an unacknowledged delivery,
-redelivery of an acknowledged one by a later leader (consumer offsets and acks are not replicated
-yet, docs/operations.md "Replicated broker groups": a new leader resumes from its own consumer
-state), and redelivery by the leader of a message whose ack a follower took (a follower serves
-receives and acks from its own consumer state to a client whose route still names it).
+Duplicates that are allowed are counted separately: redelivery of an unacknowledged delivery (and,
+among them, those redelivered before that delivery's invisible time ended — in the same term: a
+receive whose answer was lost hands its messages back at once; across a fail-over: deliveries
+follow the log to the followers, so only a delivery whose record the dying leader had not passed
+on comes back early), redelivery of an acknowledged one by a later leader (an ack whose
+record the dying leader had not passed on), and redelivery by another broker in the same term of
+a message whose ack the first took.
 
 Exit status 0 when nothing was violated, 1 on any violation, 2 when the harness itself failed.
 Every child process is started in its own session and stopped by its pid (also on Ctrl-C).
@@ -560,7 +562,7 @@ def run_round(number, kind, nodes, ledger, args):
 
 def drain(load, ledger, args):
     """Keeps consuming until everything that must arrive arrived (bounded), then for a quiet period."""
-    # After a fail-over the new leader redelivers from its own (unreplicated) consumer state, so
+    # After a fail-over messages in flight come back when their invisible time ends, so
     # the drain can be long: it goes on while deliveries keep coming, up to --drain-timeout, and
     # gives up after 30 s without a single delivery.
     began = time.monotonic()
@@ -634,7 +636,7 @@ def audit_lost(leader, ledger, violations):
     return out
 
 
-def verdict(ledger, audit):
+def verdict(ledger, audit, invisible):
     violations = collections.defaultdict(list)
     counts = collections.Counter()
     with ledger.lock:
@@ -720,6 +722,11 @@ def verdict(ledger, audit):
                 acked = [e for e in earlier if e["acked"]]
                 if not acked:
                     counts["redelivered_unacked"] += 1
+                    if d["at"] - earlier[-1]["at"] < invisible - 1:
+                        # Same term: a receive whose answer was lost hands its messages back at
+                        # once. Across a fail-over: the new leader did not know the delivery.
+                        same = d["term"] == earlier[-1]["term"]
+                        counts["redelivered_unacked_before_invisible_time" + ("" if same else "_across_a_fail_over")] += 1
                 elif any(e["ack_term"] == d["term"] and e["endpoint"] == d["endpoint"] for e in acked):
                     # The broker that took the ack delivers it again, with no fail-over in between.
                     violations["ACKED REDELIVERED by the broker that took the ack, same term"].append(key)
@@ -840,7 +847,7 @@ def main():
         if final is None:
             raise RuntimeError("the group did not settle at the end")
         audit = audit_transactions(final, ledger)
-        violations, counts = verdict(ledger, audit)
+        violations, counts = verdict(ledger, audit, args.invisible)
         lost_audit = audit_lost(final, ledger, violations)
         if lost_audit:
             stored = sum(1 for x in lost_audit if x["records"])
@@ -905,7 +912,8 @@ def summary(args, rounds, violations, counts, elapsed, load_before, load_after):
     lines.append("")
     order = ["normal_sent", "normal_acked", "txn_started", "txn_half_acked", "txn_commit", "txn_rollback",
              "txn_check-commit", "txn_check-rollback", "txn_end_ok", "txn_end_failed", "check_backs_answered",
-             "deliveries", "keys_delivered_more_than_once", "redelivered_unacked",
+             "deliveries", "keys_delivered_more_than_once", "redelivered_unacked", "redelivered_unacked_before_invisible_time",
+             "redelivered_unacked_before_invisible_time_across_a_fail_over",
              "redelivered_after_ack_by_a_later_leader", "redelivered_after_ack_on_another_broker_same_term",
              "deliveries_served_by_a_non_leader", "acks_taken_by_a_non_leader", "normal_stored_twice", "half_stored_twice",
              "half_stored_twice_and_committed_twice", "unacknowledged_send_delivered",

@@ -9,9 +9,11 @@ import SluiceStorage
 /// replaces whatever the client id held, so applying one twice changes nothing more, and
 /// replaying the queue from any point in order ends at the leader's sessions.
 ///
-/// Not in it: the QoS 2 packet ids in flight (`mqtt_session_qos2`), which change with every QoS 2
-/// message and describe one connection's exchange with one broker; after a fail-over the client
-/// sends its unfinished QoS 2 PUBLISHes again and the new leader stores them (at least once).
+/// With it, the QoS 2 packet ids in flight (`mqtt_session_qos2`): a change of them is a record of
+/// the whole session too, so after a fail-over the new leader knows which of the client's QoS 2
+/// PUBLISHes it stored (a re-send is not stored again: exactly once across the fail-over) and
+/// which of its own QoS 2 deliveries await PUBREC or PUBCOMP. Records written before they were
+/// in it carry none (nil), and leave a follower's as they are.
 public struct MQTTSessionChange: Sendable, Hashable {
     public struct Kept: Sendable, Hashable, Codable {
         public struct Subscription: Sendable, Hashable, Codable {
@@ -21,11 +23,22 @@ public struct MQTTSessionChange: Sendable, Hashable {
             public var identifier: Int?
         }
 
+        /// A QoS 2 delivery to the client awaiting PUBREC (`released` false) or PUBCOMP.
+        public struct Delivery: Sendable, Hashable, Codable {
+            public var packetId: UInt16
+            public var origin: String
+            public var released: Bool
+        }
+
         public var expirySeconds: UInt32?
         /// When its last connection ended; nil while connected (or never ends).
         public var disconnectedAtMs: Int64?
         /// By filter.
         public var subscriptions: [Subscription]
+        /// QoS 2 PUBLISH packet ids from the client stored and awaiting PUBREL, ascending.
+        public var inbound: [UInt16]?
+        /// QoS 2 deliveries to the client in flight, by packet id.
+        public var outbound: [Delivery]?
     }
 
     public var clientId: String
@@ -48,7 +61,14 @@ public struct MQTTSessionChange: Sendable, Hashable {
         }
         self.init(
             clientId: clientId,
-            kept: Kept(expirySeconds: session.expirySeconds, disconnectedAtMs: session.disconnectedAtMs, subscriptions: subscriptions))
+            kept: Kept(
+                expirySeconds: session.expirySeconds, disconnectedAtMs: session.disconnectedAtMs, subscriptions: subscriptions,
+                inbound: session.inbound.sorted(),
+                outbound: session.outbound.keys.sorted().map { packetId in
+                    Kept.Delivery(
+                        packetId: packetId, origin: session.outbound[packetId]?.origin ?? "",
+                        released: session.outbound[packetId]?.released ?? false)
+                }))
     }
 
     /// JSON, the client id included: a client id may hold characters the property encoding

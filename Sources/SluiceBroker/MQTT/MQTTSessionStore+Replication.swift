@@ -57,9 +57,9 @@ extension MQTTSessionStore {
         }
     }
 
-    /// Makes the tables hold `change` (its kept session, or none) unless they already do. The
-    /// QoS 2 packet ids a session holds here stay. Call inside `writes`. Returns whether anything
-    /// changed.
+    /// Makes the tables hold `change` (its kept session, or none) unless they already do; its
+    /// QoS 2 packet ids too, unless the record carries none (written before they were recorded).
+    /// Call inside `writes`. Returns whether anything changed.
     @discardableResult
     func applyCopied(_ change: MQTTSessionChange) async throws(BrokerError) -> Bool {
         let clientId = change.clientId
@@ -79,7 +79,7 @@ extension MQTTSessionStore {
             }
             return true
         }
-        if let current, MQTTSessionChange(clientId: clientId, session: current) == change { return false }
+        if let current, Self.holds(current, kept) { return false }
         var session = current ?? Session(durable: true)
         session.durable = true
         session.expirySeconds = kept.expirySeconds
@@ -88,6 +88,11 @@ extension MQTTSessionStore {
         session.identifiers = Dictionary(
             kept.subscriptions.compactMap { subscription in subscription.identifier.map { (subscription.filter, $0) } },
             uniquingKeysWith: { $1 })
+        if let inbound = kept.inbound { session.inbound = Set(inbound) }
+        if let outbound = kept.outbound {
+            session.outbound = Dictionary(
+                outbound.map { ($0.packetId, Outbound(origin: $0.origin, released: $0.released)) }, uniquingKeysWith: { $1 })
+        }
         let replaced = session
         sessions.withLock { $0[clientId] = replaced }
         let createdAt = nowMs()
@@ -109,8 +114,28 @@ extension MQTTSessionStore {
                         .integer(Int64(subscription.options)), subscription.identifier.map { .integer(Int64($0)) } ?? .null,
                     ])
             }
+            guard kept.inbound != nil || kept.outbound != nil else { return }
+            try connection.run("DELETE FROM mqtt_session_qos2 WHERE client_id = ?", [.text(clientId)])
+            for packetId in replaced.inbound.sorted() {
+                try connection.run(
+                    "INSERT INTO mqtt_session_qos2 (client_id, direction, packet_id) VALUES (?, 'in', ?)",
+                    [.text(clientId), .integer(Int64(packetId))])
+            }
+            for (packetId, delivery) in replaced.outbound.sorted(by: { $0.key < $1.key }) {
+                try connection.run(
+                    "INSERT INTO mqtt_session_qos2 (client_id, direction, packet_id, origin, released) VALUES (?, 'out', ?, ?, ?)",
+                    [.text(clientId), .integer(Int64(packetId)), .text(delivery.origin), .integer(delivery.released ? 1 : 0)])
+            }
         }
         return true
+    }
+
+    /// Whether `session` already is what `kept` says (its QoS 2 ids only when the record has them).
+    private static func holds(_ session: Session, _ kept: MQTTSessionChange.Kept) -> Bool {
+        guard var recorded = MQTTSessionChange(clientId: "", session: session).kept else { return false }
+        if kept.inbound == nil { recorded.inbound = nil }
+        if kept.outbound == nil { recorded.outbound = nil }
+        return recorded == kept
     }
 
     /// This broker now leads: the kept sessions with an expiry interval that were connected to the

@@ -19,9 +19,9 @@ import Synchronization
 /// Bounded: at most `maxSessions` sessions; each session's filters and packet ids are bounded by
 /// the caller's per-session limits.
 ///
-/// In a replicated broker group every change of a kept session is first a record in the log, and
-/// followers apply the copied records (`MQTTSessionStore+Replication`, docs/architecture.md §15);
-/// the QoS 2 packet ids stay on each broker.
+/// In a replicated broker group every change of a kept session, its QoS 2 packet ids included, is
+/// first a record in the log, and followers apply the copied records
+/// (`MQTTSessionStore+Replication`, docs/architecture.md §15).
 public final class MQTTSessionStore: Sendable {
     /// A QoS 2 delivery to the client (§4.3.3): the message it carries and whether PUBREC came.
     public struct Outbound: Sendable, Equatable {
@@ -376,8 +376,7 @@ public final class MQTTSessionStore: Sendable {
 
     /// A QoS 2 PUBLISH from the client was stored: a re-sent one with `packetId` is not stored again.
     public func received(_ clientId: String, packetId: UInt16) async throws(BrokerError) {
-        let durable = change(clientId) { $0.inbound.insert(packetId).inserted }
-        try await write("store an MQTT QoS 2 packet id", if: durable) { connection in
+        try await changeQoS2(clientId, "store an MQTT QoS 2 packet id", { $0.inbound.insert(packetId).inserted }) { connection in
             try connection.run(
                 "INSERT OR REPLACE INTO mqtt_session_qos2 (client_id, direction, packet_id) VALUES (?, 'in', ?)",
                 [.text(clientId), .integer(Int64(packetId))])
@@ -386,8 +385,7 @@ public final class MQTTSessionStore: Sendable {
 
     /// PUBREL came for `packetId`: the id may carry a new message.
     public func released(_ clientId: String, packetId: UInt16) async throws(BrokerError) {
-        let durable = change(clientId) { $0.inbound.remove(packetId) != nil }
-        try await write("delete an MQTT QoS 2 packet id", if: durable) { connection in
+        try await changeQoS2(clientId, "delete an MQTT QoS 2 packet id", { $0.inbound.remove(packetId) != nil }) { connection in
             try connection.run(
                 "DELETE FROM mqtt_session_qos2 WHERE client_id = ? AND direction = 'in' AND packet_id = ?",
                 [.text(clientId), .integer(Int64(packetId))])
@@ -396,11 +394,11 @@ public final class MQTTSessionStore: Sendable {
 
     /// A QoS 2 delivery of the message at `origin` goes out with `packetId` (before it is sent).
     public func sending(_ clientId: String, packetId: UInt16, origin: String) async throws(BrokerError) {
-        let durable = change(clientId) { session in
+        let change: @Sendable (inout Session) -> Bool = { session in
             session.outbound[packetId] = Outbound(origin: origin, released: false)
             return true
         }
-        try await write("store an MQTT QoS 2 delivery", if: durable) { connection in
+        try await changeQoS2(clientId, "store an MQTT QoS 2 delivery", change) { connection in
             try connection.run(
                 "INSERT OR REPLACE INTO mqtt_session_qos2 (client_id, direction, packet_id, origin, released) "
                     + "VALUES (?, 'out', ?, ?, 0)",
@@ -410,12 +408,12 @@ public final class MQTTSessionStore: Sendable {
 
     /// PUBREC came for the delivery `packetId` (before its message is acknowledged in Sluice).
     public func receivedByClient(_ clientId: String, packetId: UInt16) async throws(BrokerError) {
-        let durable = change(clientId) { session in
+        let change: @Sendable (inout Session) -> Bool = { session in
             guard session.outbound[packetId]?.released == false else { return false }
             session.outbound[packetId]?.released = true
             return true
         }
-        try await write("mark an MQTT QoS 2 delivery received", if: durable) { connection in
+        try await changeQoS2(clientId, "mark an MQTT QoS 2 delivery received", change) { connection in
             try connection.run(
                 "UPDATE mqtt_session_qos2 SET released = 1 WHERE client_id = ? AND direction = 'out' AND packet_id = ?",
                 [.text(clientId), .integer(Int64(packetId))])
@@ -424,11 +422,30 @@ public final class MQTTSessionStore: Sendable {
 
     /// PUBCOMP came for the delivery `packetId`: the id is free again.
     public func completed(_ clientId: String, packetId: UInt16) async throws(BrokerError) {
-        let durable = change(clientId) { $0.outbound.removeValue(forKey: packetId) != nil }
-        try await write("delete an MQTT QoS 2 delivery", if: durable) { connection in
+        let change: @Sendable (inout Session) -> Bool = { $0.outbound.removeValue(forKey: packetId) != nil }
+        try await changeQoS2(clientId, "delete an MQTT QoS 2 delivery", change) { connection in
             try connection.run(
                 "DELETE FROM mqtt_session_qos2 WHERE client_id = ? AND direction = 'out' AND packet_id = ?",
                 [.text(clientId), .integer(Int64(packetId))])
+        }
+    }
+
+    /// A change of a session's QoS 2 packet ids. In a replicated group it runs one at a time with
+    /// the other session changes and is recorded (the whole session afterwards) before its rows
+    /// change, so a new leader knows the ids after a fail-over; alone, it is just written.
+    private func changeQoS2(
+        _ clientId: String, _ what: String, _ body: @escaping @Sendable (inout Session) -> Bool,
+        rows: @escaping @Sendable (SQLiteConnection) throws -> Void
+    ) async throws(BrokerError) {
+        guard replication.withLock({ $0 != nil }) else {
+            try await write(what, if: change(clientId, body), rows)
+            return
+        }
+        try await writes.run { @Sendable () async throws(BrokerError) in
+            try refuseOnFollower(clientId)
+            let durable = change(clientId, body)
+            try await recordChange(of: clientId, if: durable)
+            try await write(what, if: durable, rows)
         }
     }
 

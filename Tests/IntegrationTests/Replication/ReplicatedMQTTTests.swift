@@ -1,4 +1,5 @@
 import Foundation
+import SluiceClient
 import SluiceTesting
 import Testing
 
@@ -127,6 +128,66 @@ struct ReplicatedMQTTTests {
                 }
                 #expect(taken, "the new leader did not acknowledge a retained publish")
                 #expect(try await Self.retained("home/#", port: mqttPort(newLeader)) == ["home/kitchen": "22.0"])
+            }
+        }
+    }
+
+    @Test("a QoS 2 PUBLISH stored and answered PUBREC by the leader, re-sent to the next leader after kill -9 of the first, is answered PUBREC there and stored once")
+    func exactlyOnceAcrossFailover() async throws {
+        try await withEtcdServer { etcd in
+            try await withTemporaryDirectory(prefix: "sluice-replicated-qos2") { directory in
+                let group = try await Self.startGroup(etcd: etcd.endpoint, in: directory)
+                let brokers = group.map(\.broker)
+                defer { for broker in brokers { broker.process.send(SIGKILL) } }
+                func mqttPort(_ broker: Broker) -> Int { group.first { $0.broker === broker }!.mqttPort }
+                let leader = try #require(await ReplicationFailoverTests.settledLeader(brokers), "no leader settled")
+                let followers = brokers.filter { $0 !== leader }
+                try await ReplicationFailoverTests.createTopic("home", on: leader, reaching: brokers)
+                let body = try JSONSerialization.data(withJSONObject: ["name": "counter", "consumeFrom": "earliest"])
+                let created = try await LoopbackHTTP.send(
+                    "POST", leader.admin + "/v1/groups", headers: ["Content-Type": "application/json"], body: Array(body))
+                try #require(created.status == 201, "create group: \(created.text)")
+
+                // Stored and answered PUBREC; the client goes away before it sends PUBREL.
+                let token = "once-\(UUID().uuidString.prefix(8))"
+                let publish = RawMQTTClient.publishExactlyOnce(topic: "home/meter", payload: Array(token.utf8), packetId: 9)
+                let first = try await RawMQTTClient.exchange(
+                    port: mqttPort(leader), [RawMQTTClient.connect(clientId: "meter-app", cleanSession: false), publish]
+                ) { packets in packets.contains { $0.type == 5 } }
+                try #require(first.contains { $0.type == 5 }, "no PUBREC from the leader: \(first.map(\.type))")
+
+                await leader.process.killHard()
+                let newLeader = try #require(
+                    await ReplicationFailoverTests.settledLeader(followers, timeout: ReplicationFailoverTests.failoverBound),
+                    "no new leader")
+                // The client re-sends it (DUP) to the new leader, then lets the id go.
+                let again = try await RawMQTTClient.exchange(
+                    port: mqttPort(newLeader),
+                    [
+                        RawMQTTClient.connect(clientId: "meter-app", cleanSession: false),
+                        RawMQTTClient.publishExactlyOnce(topic: "home/meter", payload: Array(token.utf8), packetId: 9, duplicate: true),
+                        RawMQTTClient.pubrel(packetId: 9),
+                    ]
+                ) { packets in packets.contains { $0.type == 7 } }
+                #expect(again.first { $0.type == 2 }?.body.first == 1, "session present on \(newLeader.name)")
+                #expect(again.contains { $0.type == 5 } && again.contains { $0.type == 7 }, "PUBREC and PUBCOMP: \(again.map(\.type))")
+
+                // Every copy of the message on the new leader's topic.
+                let copies = try await SimpleConsumer.withSimpleConsumer(
+                    configuration: ClientConfiguration(port: newLeader.grpcPort, requestTimeout: .seconds(10)), group: "counter",
+                    subscriptions: ["home": "*"], awaitDuration: .seconds(1)
+                ) { consumer in
+                    var copies = 0
+                    let quietUntil = ContinuousClock.now + .seconds(5)
+                    while ContinuousClock.now < quietUntil {
+                        for message in try await consumer.receive(maxMessages: 32, invisibleDuration: .seconds(30)) {
+                            if message.text == token { copies += 1 }
+                            try await consumer.ack(message)
+                        }
+                    }
+                    return copies
+                }
+                #expect(copies == 1, "the QoS 2 message was stored \(copies) times")
             }
         }
     }

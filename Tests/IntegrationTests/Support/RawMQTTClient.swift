@@ -44,6 +44,15 @@ enum RawMQTTClient {
         packet(0x32 | (retain ? 1 : 0), string(topic) + [UInt8(packetId >> 8), UInt8(packetId & 0xFF)] + payload)
     }
 
+    /// A QoS 2 PUBLISH; `duplicate` sets the DUP flag of a re-send.
+    static func publishExactlyOnce(topic: String, payload: [UInt8], packetId: UInt16, duplicate: Bool = false) -> [UInt8] {
+        packet(0x34 | (duplicate ? 0x08 : 0), string(topic) + [UInt8(packetId >> 8), UInt8(packetId & 0xFF)] + payload)
+    }
+
+    static func pubrel(packetId: UInt16) -> [UInt8] {
+        packet(0x62, [UInt8(packetId >> 8), UInt8(packetId & 0xFF)])
+    }
+
     static func subscribe(filter: String, qos: UInt8, packetId: UInt16) -> [UInt8] {
         packet(0x82, [UInt8(packetId >> 8), UInt8(packetId & 0xFF)] + string(filter) + [qos])
     }
