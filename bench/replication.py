@@ -86,7 +86,7 @@ def run_cases(plan, name, addr, admin_url, pids, out):
     # delivery record on the leader, copied and applied by both followers.
     if "e2e" in plan.workloads:
         for rate in plan.rates:
-            result = plan.e2e("sluice", addr, pids, rate, admin=admin_url)
+            result = plan.e2e("sluice", addr, pids, rate, admin=admin_url, consumers=plan.consumers)
             out.setdefault("e2e", []).append(result)
             bench.report(name, "e2e", result)
 
@@ -317,6 +317,7 @@ def main():
     parser.add_argument("--snapshot-only", action="store_true", help="only the snapshot case")
     parser.add_argument("--workloads", default="publish,txn,e2e", help="cases to run (publish,txn,e2e)")
     parser.add_argument("--e2e-rates", default="1000", help="end-to-end rates, messages/s (comma-separated)")
+    parser.add_argument("--consumers", type=int, default=4, help="end to end: concurrent receivers")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     if not os.path.exists(bench.LOADGEN):
@@ -329,6 +330,7 @@ def main():
     plan = bench.Plan(args.quick, None if args.quick else args.seconds)
     plan.workloads = set(w for w in args.workloads.split(",") if w)
     plan.rates = [int(r) for r in args.e2e_rates.split(",") if r]
+    plan.consumers = args.consumers
     results = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
                "seconds": plan.seconds, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     tmp = tempfile.mkdtemp(prefix="sluice-bench-replication-")
