@@ -39,7 +39,8 @@ struct ConsumptionEngineReplicationTests {
     }
 
     func receive(_ engine: ConsumptionEngine, _ group: ConsumerGroup, _ topic: TopicDefinition) async throws -> [Delivery] {
-        try await engine.receive(group: group, topic: topic, batch: 32, invisibleMs: 10_000, filter: .all, clientId: "c", firstQueue: 0)
+        // Long enough that a loaded machine does not see a delivery come back mid-test.
+        try await engine.receive(group: group, topic: topic, batch: 32, invisibleMs: 600_000, filter: .all, clientId: "c", firstQueue: 0)
     }
 
     /// A leader that records its consumer changes, with topic "t" of one queue.
