@@ -41,10 +41,10 @@ extension Replica {
 
     private func serve(_ connection: ReplicationChannel.Connection) async {
         await withTaskCancellationHandler {
+            var offer: SnapshotOffer?
             do {
-                var offer: SnapshotOffer?
-                do {
-                    try await connection.executeThenClose { inbound, outbound in
+                try await connection.executeThenClose { inbound, outbound in
+                    do {
                         for try await frame in inbound {
                             let request = try ReplicationMessage.decode(frame)
                             let reply: ReplicationMessage
@@ -58,15 +58,18 @@ extension Replica {
                             }
                             try await outbound.write(reply.encoded())
                         }
+                    } catch let error as ReplicationError where error.code == .malformedFrame {
+                        // An undecodable frame (or a length past the limit): say what was wrong,
+                        // then close, since the stream can no longer be split into frames.
+                        let reply = refusal(.malformedRequest, state.withLock { $0.epoch }, error.message)
+                        try? await outbound.write(reply.encoded())
+                        throw error
                     }
-                } catch {
-                    await offer?.remove()
-                    throw error
                 }
-                await offer?.remove()
             } catch {
                 logger.debug("replication connection ended", metadata: ["error": "\(error)"])
             }
+            await offer?.remove()
         } onCancel: {
             connection.channel.close(promise: nil)
         }

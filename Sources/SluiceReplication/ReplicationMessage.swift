@@ -82,6 +82,9 @@ public enum ReplicationMessage: Sendable, Equatable {
             /// The offset asked for lies before the leader's first retained record: only a
             /// snapshot can bring this follower back.
             case snapshotNeeded = 5
+            /// The bytes sent were not a valid request (length, kind or fields); the message says
+            /// what was wrong, and the connection closes after it.
+            case malformedRequest = 6
         }
         public var reason: Reason
         public var leaderEpoch: Int64

@@ -1,0 +1,33 @@
+import Foundation
+import NIOCore
+import SluiceStorage
+import SluiceTesting
+import Synchronization
+import Testing
+
+@testable import SluiceReplication
+
+/// What a peer (or anyone reaching the replication port) sends is bounded and, when wrong,
+/// answered with a refusal that says what was wrong.
+@Suite("replication port: malformed frames, oversized frames, node ids, connection and table limits")
+struct ReplicationPortLimitsTests {
+    @Test("an undecodable frame is answered with a malformedRequest refusal naming the problem, then closed")
+    func malformedFrameRefused() async throws {
+        try await withLeader { _, port in
+            for (body, problem) in [
+                ([UInt8(0xEE)], "unknown message kind"), ([], "unknown message kind"),
+                ([1, 0, 0], "ends before its epoch"), ([5, 0], "trailing bytes"),
+            ] {
+                let outcome = try await RawReplicationClient.send(rawFrame(body), to: port, expecting: 2)
+                guard case .refusal(let refusal)? = outcome.answers.first else {
+                    Issue.record("\(body) was answered with \(outcome.answers)")
+                    continue
+                }
+                #expect(refusal.reason == .malformedRequest)
+                #expect(refusal.message.contains(problem), "\(refusal.message)")
+                #expect(outcome.answers.count == 1 && outcome.closedByPeer)
+            }
+        }
+    }
+}
+

@@ -1,0 +1,177 @@
+import Logging
+import NIOCore
+import NIOPosix
+import SluiceStorage
+import SluiceTesting
+import Synchronization
+import Testing
+
+@testable import SluiceReplication
+
+let quietLogger: Logger = {
+    var logger = Logger(label: "replication-port-test")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// A frame as it goes on the wire: the little-endian length, then `body`.
+func rawFrame(_ body: [UInt8]) -> ByteBuffer {
+    var buffer = ByteBuffer()
+    buffer.writeInteger(UInt32(body.count), endianness: .little)
+    buffer.writeBytes(body)
+    return buffer
+}
+
+/// Bytes to a replication port, and what came back.
+enum RawReplicationClient {
+    struct Outcome {
+        var answers: [ReplicationMessage] = []
+        /// The peer closed the connection (not our deadline).
+        var closedByPeer = false
+    }
+
+    /// Writes `bytes`, then reads answers until `count` arrived, the peer closes, or `within` passes.
+    static func send(_ bytes: ByteBuffer, to port: Int, expecting count: Int, within: Duration = .seconds(10)) async throws
+        -> Outcome
+    {
+        let connection = try await ReplicationChannel.connect(host: "127.0.0.1", port: port, timeout: .seconds(5))
+        return try await exchange(bytes, over: connection, expecting: count, within: within)
+    }
+
+    static func exchange(
+        _ bytes: ByteBuffer, over connection: ReplicationChannel.Connection, expecting count: Int, within: Duration
+    ) async throws -> Outcome {
+        let expired = Atomic(false)
+        let channel = connection.channel
+        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(within / .nanoseconds(1)))) {
+            expired.store(true, ordering: .relaxed)
+            channel.close(promise: nil)
+        }
+        defer { timer.cancel() }
+        return try await connection.executeThenClose { inbound, outbound in
+            var outcome = Outcome()
+            try await outbound.write(bytes)
+            var frames = inbound.makeAsyncIterator()
+            while outcome.answers.count < count {
+                guard let frame = try await frames.next() else {
+                    outcome.closedByPeer = !expired.load(ordering: .relaxed)
+                    return outcome
+                }
+                outcome.answers.append(try ReplicationMessage.decode(frame))
+            }
+            return outcome
+        }
+    }
+}
+
+/// A leader replica over a real log in a temp folder, serving on a free loopback port.
+func withLeader<T>(
+    replicas: Int = 3, configure: (inout ReplicaConfiguration) -> Void = { _ in },
+    _ body: (Replica, Int) async throws -> T
+) async throws -> T {
+    try await withTemporaryDirectory { root in
+        let log = try await CommitLog.open(CommitLogConfiguration(directory: root + "/leader"), logger: quietLogger)
+        var configuration = ReplicaConfiguration(
+            nodeID: "leader", replicas: replicas, mode: .async, timeout: .seconds(10), host: "127.0.0.1", port: 0)
+        configure(&configuration)
+        let leader = try await Replica.open(
+            log: log, configuration: configuration, companion: FileCompanion(text: "state"), logger: quietLogger)
+        let running = Task { await leader.run() }
+        do {
+            try await leader.becomeLeader(epoch: 1)
+            let result = try await body(leader, leader.boundPort!)
+            running.cancel()
+            await running.value
+            await log.close()
+            return result
+        } catch {
+            running.cancel()
+            await running.value
+            await log.close()
+            throw error
+        }
+    }
+}
+
+/// A fake replication peer on a free loopback port: every frame it reads is decoded (nil when it
+/// does not decode) and answered with the frames `answer` returns, sent as they are.
+final class ScriptedPeer: Sendable {
+    typealias Server = NIOAsyncChannel<ReplicationChannel.Connection, Never>
+    private let server: Server
+    private let task: Task<Void, Never>
+    let port: Int
+
+    init(answer: @escaping @Sendable (ReplicationMessage?) -> [ByteBuffer]) async throws {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: "127.0.0.1", port: 0) { channel in ReplicationChannel.configure(channel) }
+        self.server = server
+        port = server.channel.localAddress!.port!
+        task = Task {
+            await withDiscardingTaskGroup { group in
+                try? await server.executeThenClose { connections in
+                    for try await connection in connections {
+                        group.addTask {
+                            try? await connection.executeThenClose { inbound, outbound in
+                                for try await frame in inbound {
+                                    for reply in answer(try? ReplicationMessage.decode(frame)) { try await outbound.write(reply) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func stop() async {
+        server.channel.close(promise: nil)
+        task.cancel()
+        await task.value
+    }
+}
+
+/// A connection to a replication port kept open across requests (for limits that count open
+/// connections): each `ask` writes one request and waits for one answer (nil once closed).
+final class HeldConnection: Sendable {
+    private struct Ask: Sendable {
+        var bytes: ByteBuffer
+        var reply: CheckedContinuation<ReplicationMessage?, Never>
+    }
+    private let asks: AsyncStream<Ask>.Continuation
+    private let task: Task<Void, Never>
+
+    init(port: Int) async throws {
+        let connection = try await ReplicationChannel.connect(host: "127.0.0.1", port: port, timeout: .seconds(5))
+        let (stream, asks) = AsyncStream.makeStream(of: Ask.self)
+        self.asks = asks
+        task = Task {
+            var pending = stream.makeAsyncIterator()
+            try? await connection.executeThenClose { inbound, outbound in
+                var frames = inbound.makeAsyncIterator()
+                while let ask = await pending.next() {
+                    var answer: ReplicationMessage?
+                    do {
+                        try await outbound.write(ask.bytes)
+                        answer = try await frames.next().flatMap { try? ReplicationMessage.decode($0) }
+                    } catch {}
+                    ask.reply.resume(returning: answer)
+                }
+            }
+            while let ask = await pending.next() { ask.reply.resume(returning: nil) }
+        }
+    }
+
+    func ask(_ request: ReplicationMessage) async -> ReplicationMessage? {
+        await withCheckedContinuation { continuation in
+            if case .terminated = asks.yield(Ask(bytes: request.encoded(), reply: continuation)) {
+                continuation.resume(returning: nil)
+            }
+        }
+    }
+
+    func close() async {
+        asks.finish()
+        await task.value
+    }
+}
