@@ -11,7 +11,9 @@ extension Replica {
             let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .bind(host: configuration.host, port: configuration.port) { channel in ReplicationChannel.configure(channel) }
+                .bind(host: configuration.host, port: configuration.port) { channel in
+                    ReplicationChannel.configure(channel, frameLimit: ReplicationMessage.maxRequestBytes)
+                }
             state.withLock { $0.server = server }
         } catch {
             throw ReplicationError(

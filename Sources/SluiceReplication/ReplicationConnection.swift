@@ -8,9 +8,10 @@ import NIOPosix
 enum ReplicationChannel {
     typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
 
-    static func configure(_ channel: any Channel) -> EventLoopFuture<Connection> {
+    /// `frameLimit`: the largest frame read (`maxRequestBytes` on the replication port).
+    static func configure(_ channel: any Channel, frameLimit: Int = ReplicationMessage.maxFrameBytes) -> EventLoopFuture<Connection> {
         channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ReplicationFrameDecoder()))
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ReplicationFrameDecoder(limit: frameLimit)))
             return try Connection(wrappingChannelSynchronously: channel)
         }
     }

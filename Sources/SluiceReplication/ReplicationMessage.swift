@@ -98,6 +98,10 @@ public enum ReplicationMessage: Sendable, Equatable {
     }
 
     public static let maxFrameBytes = 64 << 20
+    /// The largest frame the replication port reads: every request is a few hundred bytes (the
+    /// longest, a fetch, carries a node id of at most `maxNodeIDBytes`), so a peer cannot make the
+    /// server buffer `maxFrameBytes` per connection. Answers, read by followers, keep the larger bound.
+    public static let maxRequestBytes = 64 << 10
 
     private enum Kind: UInt8 {
         case fetch = 1, fetchResult, epochQuery, epochAnswer, statusQuery, status, refusal
@@ -330,16 +334,20 @@ public struct ReplicaStatus: Sendable, Equatable {
     }
 }
 
-/// Splits the replication byte stream into frame bodies (length prefix removed).
+/// Splits the replication byte stream into frame bodies (length prefix removed), refusing a
+/// length over `limit` as soon as its prefix arrives (before buffering any of it).
 struct ReplicationFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
+
+    /// `ReplicationMessage.maxRequestBytes` on the replication port, `maxFrameBytes` for answers.
+    var limit: Int = ReplicationMessage.maxFrameBytes
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else {
             return .needMoreData
         }
-        guard length <= ReplicationMessage.maxFrameBytes else {
-            throw ReplicationError(.malformedFrame, "frame of \(length) bytes; limit \(ReplicationMessage.maxFrameBytes)")
+        guard length <= limit else {
+            throw ReplicationError(.malformedFrame, "frame of \(length) bytes; limit \(limit)")
         }
         guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: 4)

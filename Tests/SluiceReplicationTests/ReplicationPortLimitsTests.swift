@@ -29,5 +29,23 @@ struct ReplicationPortLimitsTests {
             }
         }
     }
+
+    @Test("a length prefix past the request limit is refused as soon as it arrives, not buffered", arguments: [
+        UInt32(ReplicationMessage.maxRequestBytes + 1), 1 << 20, UInt32(ReplicationMessage.maxFrameBytes), UInt32.max,
+    ])
+    func oversizedFrameRefused(length: UInt32) async throws {
+        try await withLeader { _, port in
+            var bytes = ByteBuffer()
+            bytes.writeInteger(length, endianness: .little)
+            bytes.writeBytes([1, 2, 3, 4, 5, 6, 7, 8])
+            let outcome = try await RawReplicationClient.send(bytes, to: port, expecting: 1, within: .seconds(5))
+            guard case .refusal(let refusal)? = outcome.answers.first else {
+                Issue.record("a \(length)-byte frame prefix was answered with \(outcome.answers) (closed: \(outcome.closedByPeer))")
+                return
+            }
+            #expect(refusal.reason == .malformedRequest)
+            #expect(refusal.message == "frame of \(length) bytes; limit \(ReplicationMessage.maxRequestBytes)")
+        }
+    }
 }
 
