@@ -102,6 +102,20 @@ public enum ReplicationMessage: Sendable, Equatable {
     /// longest, a fetch, carries a node id of at most `maxNodeIDBytes`), so a peer cannot make the
     /// server buffer `maxFrameBytes` per connection. Answers, read by followers, keep the larger bound.
     public static let maxRequestBytes = 64 << 10
+    /// A node id is what `--node-id` allows (an etcd key segment): 1 to 255 bytes, no `/`, spaces
+    /// or control characters. It names a follower in the leader's acknowledgement table, metric
+    /// labels and logs.
+    public static let maxNodeIDBytes = 255
+
+    /// Why `nodeID` cannot name a replica (nil: it can).
+    public static func nodeIDProblem(_ nodeID: String) -> String? {
+        if nodeID.isEmpty { return "is empty" }
+        if nodeID.utf8.count > maxNodeIDBytes { return "is \(nodeID.utf8.count) bytes; at most \(maxNodeIDBytes)" }
+        if nodeID.contains("/") || !nodeID.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) {
+            return "contains '/', a space or a control character"
+        }
+        return nil
+    }
 
     private enum Kind: UInt8 {
         case fetch = 1, fetchResult, epochQuery, epochAnswer, statusQuery, status, refusal
@@ -201,6 +215,13 @@ public enum ReplicationMessage: Sendable, Equatable {
             }
             return value
         }
+        func nodeID() throws(ReplicationError) -> String {
+            let value = try string("nodeID")
+            if let problem = nodeIDProblem(value) {
+                throw ReplicationError(.malformedFrame, "\(kind) frame's nodeID \(problem)")
+            }
+            return value
+        }
         func readHistory(_ count: UInt32) throws(ReplicationError) -> EpochHistory {
             guard count <= EpochHistory.maxEntries else {
                 throw ReplicationError(.malformedFrame, "epoch history of \(count) entries; limit \(EpochHistory.maxEntries)")
@@ -217,7 +238,7 @@ public enum ReplicationMessage: Sendable, Equatable {
             message = .fetch(
                 Fetch(
                     epoch: try integer("epoch"), offset: try integer("offset"), maxBytes: try integer("maxBytes"),
-                    waitMs: try integer("waitMs"), nodeID: try string("nodeID")))
+                    waitMs: try integer("waitMs"), nodeID: try nodeID()))
         case .fetchResult:
             let leaderEpoch: Int64 = try integer("leaderEpoch")
             let leaderEnd: UInt64 = try integer("leaderEnd")
@@ -259,7 +280,7 @@ public enum ReplicationMessage: Sendable, Equatable {
             }
             message = .refusal(Refusal(reason: reason, leaderEpoch: try integer("leaderEpoch"), message: try string("message")))
         case .snapshotRequest:
-            message = .snapshotRequest(nodeID: try string("nodeID"))
+            message = .snapshotRequest(nodeID: try nodeID())
         case .snapshotReady:
             let id: UInt64 = try integer("id")
             let logStart: UInt64 = try integer("logStart")

@@ -47,5 +47,34 @@ struct ReplicationPortLimitsTests {
             #expect(refusal.message == "frame of \(length) bytes; limit \(ReplicationMessage.maxRequestBytes)")
         }
     }
+
+    @Test("a node id that is empty, too long, or has spaces or a slash is refused at the wire")
+    func nodeIDChecked() async throws {
+        try await withLeader { leader, port in
+            for node in ["", String(repeating: "n", count: 256), String(repeating: "é", count: 200), "a b", "a/b", "a\u{0}", "x\u{7F}"] {
+                for request in [
+                    ReplicationMessage.fetch(.init(epoch: 1, offset: 0, maxBytes: 16, waitMs: 0, nodeID: node)),
+                    .snapshotRequest(nodeID: node),
+                ] {
+                    let outcome = try await RawReplicationClient.send(request.encoded(), to: port, expecting: 1)
+                    guard case .refusal(let refusal)? = outcome.answers.first, refusal.reason == .malformedRequest else {
+                        Issue.record("node id of \(node.utf8.count) bytes answered with \(outcome.answers)")
+                        continue
+                    }
+                    #expect(refusal.message.contains("nodeID"), "\(refusal.message)")
+                }
+            }
+            #expect(leader.snapshot.followers.isEmpty)
+            // The longest valid one is served.
+            let longest = String(repeating: "n", count: 255)
+            let outcome = try await RawReplicationClient.send(
+                ReplicationMessage.fetch(.init(epoch: 1, offset: 0, maxBytes: 16, waitMs: 0, nodeID: longest)).encoded(), to: port,
+                expecting: 1)
+            guard case .fetchResult? = outcome.answers.first else {
+                Issue.record("a 255-byte node id was answered with \(outcome.answers)")
+                return
+            }
+        }
+    }
 }
 
