@@ -76,5 +76,30 @@ struct ReplicationPortLimitsTests {
             }
         }
     }
+
+    @Test("fetches and snapshot requests naming a new node each time do not grow the leader's tables")
+    func nodeTablesBounded() async throws {
+        try await withLeader { leader, port in
+            let connection = try await ReplicationChannel.connect(host: "127.0.0.1", port: port, timeout: .seconds(5))
+            try await connection.executeThenClose { inbound, outbound in
+                var call = ReplicationCall(inbound: inbound, outbound: outbound, channel: connection.channel)
+                for index in 0..<(AcknowledgementTracker.maxFollowers + 40) {
+                    let reply = try await call.call(
+                        .fetch(.init(epoch: 1, offset: 0, maxBytes: 16, waitMs: 0, nodeID: "node-\(index)")), deadline: .seconds(10))
+                    guard case .fetchResult = reply else { throw ReplicationError(.unexpectedMessage, "fetch answered \(reply)") }
+                }
+                for index in 0..<(Replica.maxSnapshotHolds + 10) {
+                    let reply = try await call.call(.snapshotRequest(nodeID: "taker-\(index)"), deadline: .seconds(10))
+                    guard case .snapshotReady = reply else { throw ReplicationError(.unexpectedMessage, "snapshot answered \(reply)") }
+                }
+            }
+            let followers = leader.snapshot.followers
+            #expect(followers.count == AcknowledgementTracker.maxFollowers)
+            // The ones that fetched last are the ones kept.
+            #expect(followers["node-\(AcknowledgementTracker.maxFollowers + 39)"] == 0)
+            #expect(followers["node-0"] == nil)
+            #expect(leader.state.withLock { $0.snapshotHolds.count } == Replica.maxSnapshotHolds)
+        }
+    }
 }
 
