@@ -29,7 +29,19 @@ extension Replica {
                 do {
                     try await server.executeThenClose { connections in
                         for try await connection in connections {
-                            group.addTask { await self.serve(connection) }
+                            let admitted = state.withLock { state -> Bool in
+                                guard state.connections < configuration.maxConnections else { return false }
+                                state.connections += 1
+                                return true
+                            }
+                            group.addTask {
+                                if admitted {
+                                    await self.serve(connection)
+                                    self.state.withLock { $0.connections -= 1 }
+                                } else {
+                                    await self.turnAway(connection)
+                                }
+                            }
                         }
                     }
                 } catch {
@@ -39,6 +51,13 @@ extension Replica {
         } onCancel: {
             server.channel.close(promise: nil)
         }
+    }
+
+    /// A connection past `configuration.maxConnections`: told why, then closed.
+    private func turnAway(_ connection: ReplicationChannel.Connection) async {
+        let limit = configuration.maxConnections
+        let reply = refusal(.overloaded, state.withLock { $0.epoch }, "\(limit) replication connections are open; limit \(limit)")
+        try? await connection.executeThenClose { _, outbound in try await outbound.write(reply.encoded()) }
     }
 
     private func serve(_ connection: ReplicationChannel.Connection) async {

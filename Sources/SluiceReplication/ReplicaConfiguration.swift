@@ -17,6 +17,11 @@ public struct ReplicaConfiguration: Sendable {
     public var fetchMaxBytes: Int = 4 << 20
     /// How long a caught-up follower's fetch waits at the leader for new records.
     public var fetchWait: Duration = .milliseconds(500)
+    /// Connections the replication port serves at once; one more is answered with an
+    /// `overloaded` refusal and closed. A group needs one per follower, plus short-lived status
+    /// queries and snapshot downloads; the bound keeps a peer opening connections from taking
+    /// the broker's file descriptors and memory (each may hold a fetch's answer of `fetchMaxBytes`).
+    public var maxConnections = 64
 
     public init(nodeID: String, replicas: Int, mode: ReplicationMode, timeout: Duration, host: String, port: Int) {
         self.nodeID = nodeID

@@ -85,6 +85,8 @@ public enum ReplicationMessage: Sendable, Equatable {
             /// The bytes sent were not a valid request (length, kind or fields); the message says
             /// what was wrong, and the connection closes after it.
             case malformedRequest = 6
+            /// Too many connections or snapshots at once; the message names the limit. Try again later.
+            case overloaded = 7
         }
         public var reason: Reason
         public var leaderEpoch: Int64

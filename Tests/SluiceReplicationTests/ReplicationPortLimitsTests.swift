@@ -101,5 +101,39 @@ struct ReplicationPortLimitsTests {
             #expect(leader.state.withLock { $0.snapshotHolds.count } == Replica.maxSnapshotHolds)
         }
     }
+
+    @Test("a connection past the limit is refused as overloaded; a place freed is taken again")
+    func connectionLimit() async throws {
+        try await withLeader(configure: { $0.maxConnections = 4 }) { _, port in
+            var open: [HeldConnection] = []
+            for _ in 0..<4 {
+                let connection = try await HeldConnection(port: port)
+                let outcome = await connection.ask(.statusQuery)
+                guard case .status? = outcome else {
+                    Issue.record("a connection within the limit was answered \(String(describing: outcome))")
+                    return
+                }
+                open.append(connection)
+            }
+            let refused = try await RawReplicationClient.send(ReplicationMessage.statusQuery.encoded(), to: port, expecting: 2)
+            guard case .refusal(let refusal)? = refused.answers.first else {
+                Issue.record("the fifth connection was answered \(refused.answers)")
+                return
+            }
+            #expect(refusal.reason == .overloaded)
+            #expect(refusal.message == "4 replication connections are open; limit 4")
+            #expect(refused.answers.count == 1 && refused.closedByPeer)
+
+            await open.removeFirst().close()
+            var served = false
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !served, ContinuousClock.now < deadline {
+                let outcome = try await RawReplicationClient.send(ReplicationMessage.statusQuery.encoded(), to: port, expecting: 1)
+                if case .status? = outcome.answers.first { served = true } else { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(served)
+            for connection in open { await connection.close() }
+        }
+    }
 }
 
