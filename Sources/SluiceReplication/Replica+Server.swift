@@ -75,7 +75,7 @@ extension Replica {
                             case .snapshotRead(let id, let file, let offset, let maxBytes):
                                 reply = await readSnapshot(offer, id: id, file: file, offset: offset, maxBytes: maxBytes)
                             default:
-                                reply = await answer(request)
+                                reply = await answer(request, closed: connection.channel.closeFuture)
                             }
                             try await outbound.write(reply.encoded())
                         }
@@ -96,8 +96,9 @@ extension Replica {
         }
     }
 
-    /// The answer to one request (pure of I/O but the log reads and the long-poll wait).
-    func answer(_ request: ReplicationMessage) async -> ReplicationMessage {
+    /// The answer to one request (pure of I/O but the log reads and the long-poll wait, which
+    /// ends early once `closed`, the asking connection's close, completes).
+    func answer(_ request: ReplicationMessage, closed: EventLoopFuture<Void>? = nil) async -> ReplicationMessage {
         let (role, epoch, history) = state.withLock { ($0.role, $0.epoch, $0.history) }
         switch request {
         case .statusQuery:
@@ -135,7 +136,7 @@ extension Replica {
             // The high-water mark may have moved: wake consumers of records now below it.
             log.consumerReadLimitAdvanced()
             if fetch.offset == end {
-                await growth.wait(beyond: end, of: log, timeout: .milliseconds(Int64(min(fetch.waitMs, 10_000))))
+                await growth.wait(beyond: end, of: log, timeout: .milliseconds(Int64(min(fetch.waitMs, 10_000))), orUntil: closed)
                 end = log.endOffset
             }
             let chunk: ReplicationChunk

@@ -135,5 +135,23 @@ struct ReplicationPortLimitsTests {
             for connection in open { await connection.close() }
         }
     }
+
+    @Test("a long poll whose asker went away gives its place on the port back at once, not after its wait")
+    func abandonedLongPollFreesItsPlace() async throws {
+        try await withLeader(configure: { $0.maxConnections = 1 }) { leader, port in
+            // A fetch at the log's end waits up to 10 s for new records; the asker leaves after 200 ms.
+            let poll = ReplicationMessage.fetch(.init(epoch: 1, offset: leader.log.endOffset, maxBytes: 1024, waitMs: 10_000, nodeID: "poller"))
+            let abandoned = try await RawReplicationClient.send(poll.encoded(), to: port, expecting: 1, within: .milliseconds(200))
+            #expect(abandoned.answers.isEmpty)
+            let left = ContinuousClock.now
+            var served = false
+            while !served, ContinuousClock.now - left < .seconds(15) {
+                let outcome = try await RawReplicationClient.send(ReplicationMessage.statusQuery.encoded(), to: port, expecting: 1)
+                if case .status? = outcome.answers.first { served = true } else { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let waited = ContinuousClock.now - left
+            #expect(served && waited < .seconds(3), "the only place was free again after \(waited)")
+        }
+    }
 }
 
