@@ -71,7 +71,7 @@ extension Replica {
                             let reply: ReplicationMessage
                             switch request {
                             case .snapshotRequest(let node):
-                                reply = await offerSnapshot(to: node, replacing: &offer)
+                                reply = await offerSnapshotIfRoom(to: node, replacing: &offer)
                             case .snapshotRead(let id, let file, let offset, let maxBytes):
                                 reply = await readSnapshot(offer, id: id, file: file, offset: offset, maxBytes: maxBytes)
                             default:
@@ -90,10 +90,33 @@ extension Replica {
             } catch {
                 logger.debug("replication connection ended", metadata: ["error": "\(error)"])
             }
-            await offer?.remove()
+            if let offer {
+                await offer.remove()
+                state.withLock { $0.snapshotOffers -= 1 }
+            }
         } onCancel: {
             connection.channel.close(promise: nil)
         }
+    }
+
+    /// Writes a snapshot for this connection if fewer than `configuration.maxSnapshotOffers`
+    /// connections hold one (a connection replacing its own offer keeps its place).
+    private func offerSnapshotIfRoom(to node: String, replacing offer: inout SnapshotOffer?) async -> ReplicationMessage {
+        if offer == nil {
+            let limit = configuration.maxSnapshotOffers
+            let reserved = state.withLock { state -> Bool in
+                guard state.snapshotOffers < limit else { return false }
+                state.snapshotOffers += 1
+                return true
+            }
+            guard reserved else {
+                return refusal(.overloaded, state.withLock { $0.epoch }, "\(limit) snapshots are being served; limit \(limit)")
+            }
+        }
+        let reply = await offerSnapshot(to: node, replacing: &offer)
+        // Not written (or the earlier one removed and no new one): the place is free again.
+        if offer == nil { state.withLock { $0.snapshotOffers -= 1 } }
+        return reply
     }
 
     /// The answer to one request (pure of I/O but the log reads and the long-poll wait, which

@@ -47,6 +47,8 @@ public final class Replica: Sendable {
         var snapshotHolds: [String: (offset: UInt64, until: ContinuousClock.Instant)] = [:]
         /// Connections the replication port serves now (`configuration.maxConnections`).
         var connections = 0
+        /// Connections holding (or writing) a snapshot offer (`configuration.maxSnapshotOffers`).
+        var snapshotOffers = 0
     }
 
     public let configuration: ReplicaConfiguration

@@ -35,6 +35,10 @@ public struct ReplicaConfiguration: Sendable {
     /// Followers that must hold a record before a sync append is acknowledged: with the leader,
     /// a majority of the group (1 of 2 followers for 3 replicas; 0 for a single broker).
     public var requiredAcknowledgements: Int { replicas / 2 }
+
+    /// Snapshots a leader offers at once (each a copy of the broker's database on disk): one per
+    /// follower of the group, and one spare for a follower whose earlier connection has not closed yet.
+    public var maxSnapshotOffers: Int { max(2, replicas) }
 }
 
 /// The leader a follower copies from, as the election published it.

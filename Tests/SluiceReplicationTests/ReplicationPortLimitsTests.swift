@@ -153,5 +153,40 @@ struct ReplicationPortLimitsTests {
             #expect(served && waited < .seconds(3), "the only place was free again after \(waited)")
         }
     }
+
+    @Test("snapshots past the group's size are refused as overloaded; a connection replacing its own keeps its place")
+    func snapshotOfferLimit() async throws {
+        try await withLeader(replicas: 3) { leader, port in
+            let limit = leader.configuration.maxSnapshotOffers
+            var open: [HeldConnection] = []
+            for index in 0..<limit {
+                let connection = try await HeldConnection(port: port)
+                let answer = await connection.ask(.snapshotRequest(nodeID: "f\(index)"))
+                guard case .snapshotReady? = answer else {
+                    Issue.record("snapshot \(index) answered \(String(describing: answer))")
+                    return
+                }
+                open.append(connection)
+            }
+            let extra = try await RawReplicationClient.send(ReplicationMessage.snapshotRequest(nodeID: "late").encoded(), to: port, expecting: 1)
+            guard case .refusal(let refusal)? = extra.answers.first else {
+                Issue.record("a snapshot past the limit answered \(extra.answers)")
+                return
+            }
+            #expect(refusal.reason == .overloaded)
+            #expect(refusal.message == "\(limit) snapshots are being served; limit \(limit)")
+            let again = await open[0].ask(.snapshotRequest(nodeID: "f0"))
+            guard case .snapshotReady? = again else {
+                Issue.record("replacing its own snapshot answered \(String(describing: again))")
+                return
+            }
+            for connection in open { await connection.close() }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while leader.state.withLock({ $0.snapshotOffers }) > 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(leader.state.withLock { $0.snapshotOffers } == 0)
+        }
+    }
 }
 
