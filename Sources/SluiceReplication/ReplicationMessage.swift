@@ -108,6 +108,10 @@ public enum ReplicationMessage: Sendable, Equatable {
     /// or control characters. It names a follower in the leader's acknowledgement table, metric
     /// labels and logs.
     public static let maxNodeIDBytes = 255
+    /// No log offset a peer sends may lie past this (4 EiB; no log gets near it): a snapshot's log
+    /// start is where the follower's new log begins, and a segment there must end without
+    /// overflowing a `UInt64`.
+    public static let maxLogOffset: UInt64 = 1 << 62
 
     /// Why `nodeID` cannot name a replica (nil: it can).
     public static func nodeIDProblem(_ nodeID: String) -> String? {
@@ -286,6 +290,9 @@ public enum ReplicationMessage: Sendable, Equatable {
         case .snapshotReady:
             let id: UInt64 = try integer("id")
             let logStart: UInt64 = try integer("logStart")
+            guard logStart <= maxLogOffset else {
+                throw ReplicationError(.malformedFrame, "snapshot log start \(logStart) is past the largest log offset \(maxLogOffset)")
+            }
             let history = try readHistory(try integer("history count"))
             let count: UInt32 = try integer("file count")
             guard count <= SnapshotManifest.maxFiles else {
