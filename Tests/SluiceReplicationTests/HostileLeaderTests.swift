@@ -6,6 +6,12 @@ import Testing
 
 @testable import SluiceReplication
 
+private func record(_ text: String) -> MessageRecord {
+    MessageRecord(
+        topic: "orders", queueId: 0, messageId: "", tags: "", keys: [], properties: [], body: ByteBuffer(string: text),
+        bornTimestampMs: 1_700_000_000_000)
+}
+
 /// What a follower reads from its leader is checked as well: a leader (or whoever answers at
 /// its address) cannot make it trap, or make its next start fail for good.
 @Suite("replication: a follower facing a hostile leader", .serialized)
@@ -36,6 +42,35 @@ struct HostileLeaderTests {
                 try await SnapshotTransfer.install(accepted, configuration: configuration, derived: [], logger: quietLogger)
                 let reopened = try await CommitLog.open(configuration, logger: quietLogger)
                 await reopened.close()
+            }
+        }
+    }
+
+    @Test("a snapshot naming a file twice, or a file the broker does not install, is refused before the log is touched")
+    func installChecksNames() async throws {
+        try await withTemporaryDirectory { root in
+            let configuration = CommitLogConfiguration(directory: root + "/follower")
+            let log = try await CommitLog.open(configuration, logger: quietLogger)
+            _ = try await log.append(record("kept"))
+            let end = log.endOffset
+            await log.close()
+            let partial = configuration.directory + "/" + SnapshotTransfer.partialFolder
+            try FileManager.default.createDirectory(atPath: partial, withIntermediateDirectories: true)
+            try "state".write(toFile: partial + "/derived.state", atomically: false, encoding: .utf8)
+            for names in [
+                ["derived.state", "derived.state"], ["checkpoint"], ["commitlog"], [EpochHistory.fileName],
+                [SnapshotTransfer.installingMarker], ["derived.state", "abort"],
+            ] {
+                let manifest = SnapshotManifest(
+                    id: 1, logStart: 0, history: EpochHistory(), files: names.map { .init(name: $0, size: 5, crc32c: 0) })
+                let error = await #expect(throws: ReplicationError.self) {
+                    try await SnapshotTransfer.install(manifest, configuration: configuration, derived: ["derived.state"], logger: quietLogger)
+                }
+                #expect(error?.code == .malformedFrame, "\(names): \(String(describing: error))")
+                let reopened = try await CommitLog.open(configuration, logger: quietLogger)
+                #expect(reopened.endOffset == end, "\(names) cost the follower its log")
+                await reopened.close()
+                #expect(!FileManager.default.fileExists(atPath: configuration.directory + "/" + SnapshotTransfer.installingMarker))
             }
         }
     }
