@@ -1,5 +1,8 @@
 import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
 import SluiceTesting
+import SluiceWire
 
 #if canImport(Glibc)
 import Glibc
@@ -66,6 +69,30 @@ public final class ReplicatedBrokerPair: Sendable {
             for member in members { await member.process.killHard() }
             await etcd.stop()
             throw error
+        }
+    }
+
+    /// Creates `topic` on `leader` and sends it `messages` messages of about 1 KiB, so the log
+    /// the fuzzer reads holds records across a segment boundary (segments are 1 MiB here).
+    /// - Throws: `FuzzSetupError` when the topic cannot be made or a send is not acknowledged.
+    public func fill(_ leader: Member, topic: String = "fuzzed", messages: Int) async throws {
+        let body = Array(#"{"name": "\#(topic)", "type": "normal", "queues": 2}"#.utf8)
+        let created = try await LoopbackHTTP.send(
+            "POST", leader.adminURL + "/v1/topics", headers: ["Content-Type": "application/json"], body: body)
+        guard [200, 201, 409].contains(created.status) else {
+            throw FuzzSetupError(description: "cannot create topic \(topic): HTTP \(created.status) \(created.text)")
+        }
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .ipv4(host: "127.0.0.1", port: leader.grpcPort), transportSecurity: .plaintext)
+        try await withGRPCClient(transport: transport) { grpc in
+            let client = Apache_Rocketmq_V2_MessagingService.Client(wrapping: grpc)
+            for index in 0..<messages {
+                let text = "fill \(index) " + String(repeating: "x", count: 600 + index % 800)
+                let sent = try await ProtocolFuzzer.plainSend(client, topic: topic, body: text)
+                guard sent.status.code == .ok else {
+                    throw FuzzSetupError(description: "send \(index) to \(topic) refused: \(sent.status.message)")
+                }
+            }
         }
     }
 

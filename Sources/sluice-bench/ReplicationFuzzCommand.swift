@@ -31,6 +31,13 @@ struct ReplicationFuzzCommand: AsyncParsableCommand {
             await pair.stop()
             throw ExitCode.failure
         }
+        do {
+            try await pair.fill(leader, messages: 2_000)
+        } catch {
+            print("replication fuzz: cannot fill the leader's log: \(error)")
+            await pair.stop()
+            throw ExitCode.failure
+        }
         print("replication fuzz: seed \(seed) (replay with --seed \(seed)), \(requests) actions, \(workers) workers, "
             + "leader \(leader.name) pid \(leader.process.pid), follower \(follower.name) pid \(follower.process.pid)")
         let members = [leader, follower]

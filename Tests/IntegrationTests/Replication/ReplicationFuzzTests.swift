@@ -12,10 +12,10 @@ import Testing
 /// leader, their memory not run away, and the leader's lag metrics bounded.
 ///
 /// `SLUICE_FUZZ_SEED` replays a run (the seed is printed first); `SLUICE_REPLICATION_FUZZ_REQUESTS`
-/// sets its length (default 15,000).
+/// sets its length (default 10,000).
 @Suite("the replication port survives a structured fuzz, leader and follower", .serialized)
 struct ReplicationFuzzTests {
-    static var requests: Int { Int(ProcessInfo.processInfo.environment["SLUICE_REPLICATION_FUZZ_REQUESTS"] ?? "") ?? 15_000 }
+    static var requests: Int { Int(ProcessInfo.processInfo.environment["SLUICE_REPLICATION_FUZZ_REQUESTS"] ?? "") ?? 10_000 }
 
     /// Resident memory each broker may grow by: the port reads at most 64 KiB per frame from
     /// at most 64 connections, and its tables are bounded; an unbounded buffer or table over
@@ -40,16 +40,9 @@ struct ReplicationFuzzTests {
 
     private static func fuzzAndCheck(_ pair: ReplicatedBrokerPair, seed: UInt64) async throws {
         let (leader, follower) = try #require(await pair.settled(timeout: .seconds(30)))
-        // Records in the leader's log (and copied), so fetches and edge offsets reach real bytes.
-        let created = try await LoopbackHTTP.send(
-            "POST", leader.adminURL + "/v1/topics", headers: ["Content-Type": "application/json"],
-            body: Array(#"{"name": "fuzzed", "type": "normal", "queues": 2}"#.utf8))
-        #expect([200, 201].contains(created.status), "create topic: \(created.text)")
-        try await GRPCProducer.with(port: leader.grpcPort) { producer in
-            for index in 0..<10 {
-                _ = try await producer.send(topic: "fuzzed", type: .normal, messageId: "before-\(index)", body: "before \(index)")
-            }
-        }
+        // Records in the leader's log (and copied) across a segment boundary, so fetches and
+        // edge offsets reach real bytes and the end of a segment.
+        try await pair.fill(leader, messages: 1_000)
         #expect(await caughtUp(pair, leader, follower), "the follower did not copy the leader before the fuzz")
         let before = [leader, follower].map { ProcessMemory.residentKilobytes(pid: $0.process.pid) }
 
