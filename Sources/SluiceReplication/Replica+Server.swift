@@ -57,7 +57,10 @@ extension Replica {
     private func turnAway(_ connection: ReplicationChannel.Connection) async {
         let limit = configuration.maxConnections
         let reply = refusal(.overloaded, state.withLock { $0.epoch }, "\(limit) replication connections are open; limit \(limit)")
-        try? await connection.executeThenClose { _, outbound in try await outbound.write(reply.encoded()) }
+        try? await connection.executeThenClose { _, outbound in
+            try await outbound.write(reply.encoded())
+            await ReplicationChannel.closeGently(connection.channel)
+        }
     }
 
     private func serve(_ connection: ReplicationChannel.Connection) async {
@@ -81,9 +84,11 @@ extension Replica {
                         }
                     } catch let error as ReplicationError where error.code == .malformedFrame {
                         // An undecodable frame (or a length past the limit): say what was wrong,
-                        // then close, since the stream can no longer be split into frames.
+                        // then close, since the stream can no longer be split into frames
+                        // (gently: the answers before it and the refusal must arrive).
                         let reply = refusal(.malformedRequest, state.withLock { $0.epoch }, error.message)
                         try? await outbound.write(reply.encoded())
+                        await ReplicationChannel.closeGently(connection.channel)
                         throw error
                     }
                 }

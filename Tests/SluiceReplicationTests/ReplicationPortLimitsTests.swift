@@ -30,6 +30,33 @@ struct ReplicationPortLimitsTests {
         }
     }
 
+    @Test("a malformed frame after a large answer, more bytes after it: the answer and the refusal both arrive whole before the close")
+    func refusalAfterLargeAnswer() async throws {
+        try await withLeader(configure: { $0.fetchMaxBytes = 32 << 20 }) { leader, port in
+            for index in 0..<40 {
+                _ = try await leader.log.append(
+                    MessageRecord(
+                        topic: "orders", queueId: 0, messageId: "", tags: "", keys: [], properties: [],
+                        body: ByteBuffer(repeating: UInt8(index), count: 512 << 10), bornTimestampMs: 1_700_000_000_000))
+            }
+            // A fetch of the whole log (20 MiB: more than the kernel's buffers hold, so the rest
+            // waits in the server's queue), a bad frame, and more requests than the server reads
+            // ahead (they stay unread in its socket), in one write, from a peer that reads slowly.
+            var bytes = ReplicationMessage.fetch(.init(epoch: 1, offset: 0, maxBytes: .max, waitMs: 0, nodeID: "f")).encoded()
+            bytes.writeImmutableBuffer(rawFrame([0xEE]))
+            for _ in 0..<20_000 { bytes.writeImmutableBuffer(ReplicationMessage.statusQuery.encoded()) }
+            let received = await slowReader(port: port, bytes: Array(buffer: bytes))
+            let (answers, leftover) = splitFrames(received)
+            #expect(leftover == 0, "\(leftover) bytes of an answer cut off at the close (\(received.count) received)")
+            guard answers.count == 2, case .fetchResult(let result)? = answers[0], case .refusal(let refusal)? = answers[1] else {
+                Issue.record("answered \(answers.map { "\(String(describing: $0))".prefix(80) }) (\(received.count) bytes)")
+                return
+            }
+            #expect(result.chunkNext == leader.log.endOffset)
+            #expect(refusal.reason == .malformedRequest)
+        }
+    }
+
     @Test("a length prefix past the request limit is refused as soon as it arrives, not buffered", arguments: [
         UInt32(ReplicationMessage.maxRequestBytes + 1), 1 << 20, UInt32(ReplicationMessage.maxFrameBytes), UInt32.max,
     ])

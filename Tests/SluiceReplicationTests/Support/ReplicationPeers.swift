@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -7,6 +8,10 @@ import Synchronization
 import Testing
 
 @testable import SluiceReplication
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 let quietLogger: Logger = {
     var logger = Logger(label: "replication-port-test")
@@ -70,7 +75,9 @@ func withLeader<T>(
     _ body: (Replica, Int) async throws -> T
 ) async throws -> T {
     try await withTemporaryDirectory { root in
-        let log = try await CommitLog.open(CommitLogConfiguration(directory: root + "/leader"), logger: quietLogger)
+        var logConfiguration = CommitLogConfiguration(directory: root + "/leader")
+        logConfiguration.segmentSizeBytes = 64 << 20
+        let log = try await CommitLog.open(logConfiguration, logger: quietLogger)
         var configuration = ReplicaConfiguration(
             nodeID: "leader", replicas: replicas, mode: .async, timeout: .seconds(10), host: "127.0.0.1", port: 0)
         configure(&configuration)
@@ -174,4 +181,59 @@ final class HeldConnection: Sendable {
         asks.finish()
         await task.value
     }
+}
+
+/// A plain blocking socket with a small receive buffer that writes `bytes`, then reads slowly
+/// (16 KiB a millisecond, so the kernel's buffers stay full and what the server writes waits in
+/// its own queue) until the server closes. On a thread of its own. Returns every byte read.
+func slowReader(port: Int, bytes: [UInt8]) async -> [UInt8] {
+    await withCheckedContinuation { continuation in
+        let thread = Thread {
+            var received: [UInt8] = []
+            defer { continuation.resume(returning: received) }
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { return }
+            defer { close(fd) }
+            var timeout = timeval(tv_sec: 20, tv_usec: 0)
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            // A small receive buffer, not autotuned (loopback's can grow to 32 MiB).
+            var receiveBuffer: Int32 = 64 << 10
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { return }
+            var sent = 0
+            while sent < bytes.count {
+                let written = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if written <= 0 { return }
+                sent += written
+            }
+            var buffer = [UInt8](repeating: 0, count: 16 << 10)
+            while true {
+                usleep(1000)
+                let count = recv(fd, &buffer, buffer.count, 0)
+                if count <= 0 { break }
+                received += buffer[0..<count]
+            }
+        }
+        thread.start()
+    }
+}
+
+/// The frames in `bytes` (length prefix, body), decoded; the bytes left over past the last whole one.
+func splitFrames(_ bytes: [UInt8]) -> (messages: [ReplicationMessage?], leftover: Int) {
+    var messages: [ReplicationMessage?] = []
+    var start = 0
+    while bytes.count - start >= 4 {
+        let length = Int(bytes[start]) | Int(bytes[start + 1]) << 8 | Int(bytes[start + 2]) << 16 | Int(bytes[start + 3]) << 24
+        guard bytes.count - start - 4 >= length else { break }
+        messages.append(try? ReplicationMessage.decode(ByteBuffer(bytes: bytes[(start + 4)..<(start + 4 + length)])))
+        start += 4 + length
+    }
+    return (messages, bytes.count - start)
 }
