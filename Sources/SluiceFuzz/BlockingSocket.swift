@@ -48,8 +48,10 @@ final class BlockingSocket {
 
     enum ReadResult {
         case bytes([UInt8])
-        case closed
-        case timedOut
+        /// The peer closed after this many bytes.
+        case closed(Int)
+        /// Only this many bytes came in time.
+        case timedOut(Int)
     }
 
     /// Exactly `count` bytes, unless the peer closes or `timeout` passes first.
@@ -60,23 +62,17 @@ final class BlockingSocket {
         var buffer = [UInt8](repeating: 0, count: min(max(count, 1), 64 * 1024))
         while result.count < count {
             let left = deadline - ContinuousClock.now
-            if left <= .zero { return .timedOut }
+            if left <= .zero { return .timedOut(result.count) }
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let milliseconds = Int32(min(left / .milliseconds(1), 60_000))
             let ready = poll(&poller, 1, max(1, milliseconds))
-            if ready == 0 { continue }
-            if ready < 0 { return errno == EINTR ? read(count - result.count, timeout: left).prepending(result) : .closed }
+            if ready == 0 || (ready < 0 && errno == EINTR) { continue }
+            if ready < 0 { return .closed(result.count) }
             let received = recv(fd, &buffer, min(buffer.count, count - result.count), 0)
-            if received <= 0 { return .closed }
+            if received < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            if received <= 0 { return .closed(result.count) }
             result += buffer[0..<received]
         }
         return .bytes(result)
-    }
-}
-
-extension BlockingSocket.ReadResult {
-    fileprivate func prepending(_ head: [UInt8]) -> Self {
-        if case .bytes(let tail) = self { return .bytes(head + tail) }
-        return self
     }
 }

@@ -390,8 +390,21 @@ struct ReplicationFuzzWorker {
             return nil
         }
         let length = Int(prefix[0]) | Int(prefix[1]) << 8 | Int(prefix[2]) << 16 | Int(prefix[3]) << 24
-        guard length <= ReplicationMessage.maxFrameBytes, case .bytes(let body) = socket.read(length, timeout: timeout) else {
-            report.faults.append("\(name): an answer of \(length) bytes that did not arrive whole")
+        guard length <= ReplicationMessage.maxFrameBytes else {
+            report.faults.append("\(name): an answer of \(length) bytes, past the frame limit")
+            drop()
+            return nil
+        }
+        let body: [UInt8]
+        switch socket.read(length, timeout: timeout) {
+        case .bytes(let bytes):
+            body = bytes
+        case .closed(let got):
+            report.faults.append("\(name): the connection closed \(got) bytes into an answer of \(length) bytes (to \(unansweredName(frame, name)))")
+            drop()
+            return nil
+        case .timedOut(let got):
+            report.faults.append("\(name): \(got) bytes of an answer of \(length) bytes in \(timeout) (to \(unansweredName(frame, name)))")
             drop()
             return nil
         }
