@@ -91,10 +91,10 @@ $(VENV)/.installed: Makefile
 ## and the protocol fuzzer (minutes of full-speed hostile load) runs alone last. Run all at once on
 ## a two-core CI machine, the fuzzer and the kill -9 suites starved them past their deadlines.
 ISOLATED_TESTS := SluiceClusterTests|Replicat|TruncatedTail
-FUZZ_TESTS := ProtocolFuzzTests
+FUZZ_TESTS := ProtocolFuzzTests|ReplicationFuzzTests
 test: build venv etcd-server
 	$(SWIFT) test --skip-build --skip '$(ISOLATED_TESTS)|$(FUZZ_TESTS)'
-	$(SWIFT) test --skip-build --filter '$(ISOLATED_TESTS)'
+	$(SWIFT) test --skip-build --filter '$(ISOLATED_TESTS)' --skip '$(FUZZ_TESTS)'
 	$(SWIFT) test --skip-build --filter '$(FUZZ_TESTS)'
 	$(MAKE) interop
 
@@ -170,12 +170,17 @@ soak-cluster: venv etcd-server
 		--rounds $(SOAK_ROUNDS) --json $(SOAK_JSON) $(SOAK_ARGS)
 
 ## Issue 11: one million hostile requests over every RPC against a release broker (alive, memory
-## bounded, every acknowledged message intact afterwards), then the libFuzzer storage harness.
-## SLUICE_FUZZ_REQUESTS and SLUICE_FUZZ_SEED change the length and replay a run.
-fuzz: deps
+## bounded, every acknowledged message intact afterwards); then the replication port of a real
+## leader and follower (etcd + `--replicas 2`) under 200,000 hostile frames, damaged frames, garbage
+## and out-of-order requests (both alive, still leader and follower, no wrong answer); then the
+## libFuzzer storage harness. SLUICE_FUZZ_REQUESTS and SLUICE_REPLICATION_FUZZ_REQUESTS change the
+## lengths; SLUICE_FUZZ_SEED replays the gRPC run, SLUICE_REPLICATION_FUZZ_SEED the replication one.
+fuzz: deps etcd-server
 	$(SWIFT) build -c release --product sluice-broker
 	$(SWIFT) build -c release --product sluice-bench
 	.build/release/sluice-bench fuzz --requests $${SLUICE_FUZZ_REQUESTS:-1000000} $${SLUICE_FUZZ_SEED:+--seed $$SLUICE_FUZZ_SEED}
+	.build/release/sluice-bench fuzz-replication --requests $${SLUICE_REPLICATION_FUZZ_REQUESTS:-200000} \
+		$${SLUICE_REPLICATION_FUZZ_SEED:+--seed $$SLUICE_REPLICATION_FUZZ_SEED}
 	$(MAKE) fuzz-libfuzzer
 
 ## libFuzzer (-sanitize=fuzzer, debug so bounds preconditions stay on) on the commit log's record

@@ -312,6 +312,8 @@ let package = Package(
             dependencies: [
                 "SluiceTesting",
                 "SluiceWire",
+                "SluiceReplication",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -20,10 +20,22 @@ final class AcknowledgementTracker: AppendAcknowledgementGate {
         var timer: Scheduled<Void>?
     }
 
+    /// Followers remembered at most in a term: far more than a group has, so a peer naming a
+    /// new node in every fetch cannot grow the table (the one that fetched least recently makes
+    /// room; a real follower fetches again within a fetch wait and comes back).
+    static let maxFollowers = 64
+
+    private struct Follower {
+        var offset: UInt64
+        /// When it last fetched, in fetches counted this term.
+        var lastFetch: UInt64
+    }
+
     private struct State {
         var leading = false
         var epoch: Int64 = 0
-        var acknowledged: [String: UInt64] = [:]
+        var acknowledged: [String: Follower] = [:]
+        var fetches: UInt64 = 0
         var waiters: [UInt64: Waiter] = [:]
         var nextID: UInt64 = 0
         var required = 0
@@ -47,6 +59,7 @@ final class AcknowledgementTracker: AppendAcknowledgementGate {
             state.leading = true
             state.epoch = epoch
             state.acknowledged = [:]
+            state.fetches = 0
         }
     }
 
@@ -67,7 +80,13 @@ final class AcknowledgementTracker: AppendAcknowledgementGate {
     func record(node: String, offset: UInt64) {
         let ready: [Waiter] = state.withLock { state in
             guard state.leading else { return [] }
-            state.acknowledged[node] = offset
+            if state.acknowledged[node] == nil, state.acknowledged.count >= Self.maxFollowers,
+                let stalest = state.acknowledged.min(by: { $0.value.lastFetch < $1.value.lastFetch })?.key
+            {
+                state.acknowledged[stalest] = nil
+            }
+            state.fetches &+= 1
+            state.acknowledged[node] = Follower(offset: offset, lastFetch: state.fetches)
             let ids = state.waiters.filter { Self.isReplicated($0.value.end, state) }.map(\.key)
             return ids.compactMap { state.waiters.removeValue(forKey: $0) }
         }
@@ -82,16 +101,16 @@ final class AcknowledgementTracker: AppendAcknowledgementGate {
     func highWatermark(logEnd: UInt64) -> UInt64 {
         state.withLock { state in
             guard required > 0 else { return logEnd }
-            let offsets = state.acknowledged.values.sorted(by: >)
+            let offsets = state.acknowledged.values.map(\.offset).sorted(by: >)
             return offsets.count >= required ? min(offsets[required - 1], logEnd) : 0
         }
     }
 
     /// Followers and the offset each has acknowledged this term.
-    var acknowledgedOffsets: [String: UInt64] { state.withLock { $0.acknowledged } }
+    var acknowledgedOffsets: [String: UInt64] { state.withLock { $0.acknowledged.mapValues(\.offset) } }
 
     private static func isReplicated(_ end: UInt64, _ state: State) -> Bool {
-        state.acknowledged.values.filter { $0 >= end }.count >= state.required
+        state.acknowledged.values.filter { $0.offset >= end }.count >= state.required
     }
 
     func waitUntilReplicated(end: UInt64) async throws(StorageError) {

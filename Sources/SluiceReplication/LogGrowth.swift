@@ -30,27 +30,33 @@ final class LogGrowth: Sendable {
         }
     }
 
-    /// Returns once `log` ends past `offset`, or after `timeout`.
-    func wait(beyond offset: UInt64, of log: CommitLog, timeout: Duration) async {
+    /// Returns once `log` ends past `offset`, after `timeout`, or once `closed` completes (the
+    /// asking connection closed: nobody is left to answer, and its place on the port is freed).
+    func wait(beyond offset: UInt64, of log: CommitLog, timeout: Duration, orUntil closed: EventLoopFuture<Void>? = nil) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let registered = state.withLock { state -> Bool in
+            let registered = state.withLock { state -> UInt64? in
                 // Checked under the lock after registering would race with `notify`; checking
                 // inside the lock before registering is enough because `notify` takes it too.
-                if log.endOffset > offset { return false }
+                if log.endOffset > offset { return nil }
                 let id = state.nextID
                 state.nextID += 1
                 let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(timeout / .nanoseconds(1)))) {
                     [weak self] in _ = self?.expire(id)
                 }
                 state.waiters[id] = Waiter(continuation: continuation, timer: timer)
-                return true
+                return id
             }
-            if !registered { continuation.resume() }
+            guard let id = registered else {
+                continuation.resume()
+                return
+            }
+            closed?.whenComplete { [weak self] _ in self?.expire(id) }
         }
     }
 
     private func expire(_ id: UInt64) {
         guard let waiter = state.withLock({ $0.waiters.removeValue(forKey: id) }) else { return }
+        waiter.timer?.cancel()
         waiter.continuation.resume()
     }
 }

@@ -11,7 +11,9 @@ extension Replica {
             let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .bind(host: configuration.host, port: configuration.port) { channel in ReplicationChannel.configure(channel) }
+                .bind(host: configuration.host, port: configuration.port) { channel in
+                    ReplicationChannel.configure(channel, frameLimit: ReplicationMessage.maxRequestBytes)
+                }
             state.withLock { $0.server = server }
         } catch {
             throw ReplicationError(
@@ -27,7 +29,19 @@ extension Replica {
                 do {
                     try await server.executeThenClose { connections in
                         for try await connection in connections {
-                            group.addTask { await self.serve(connection) }
+                            let admitted = state.withLock { state -> Bool in
+                                guard state.connections < configuration.maxConnections else { return false }
+                                state.connections += 1
+                                return true
+                            }
+                            group.addTask {
+                                if admitted {
+                                    await self.serve(connection)
+                                    self.state.withLock { $0.connections -= 1 }
+                                } else {
+                                    await self.turnAway(connection)
+                                }
+                            }
                         }
                     }
                 } catch {
@@ -39,41 +53,80 @@ extension Replica {
         }
     }
 
+    /// A connection past `configuration.maxConnections`: told why, then closed.
+    private func turnAway(_ connection: ReplicationChannel.Connection) async {
+        let limit = configuration.maxConnections
+        let reply = refusal(.overloaded, state.withLock { $0.epoch }, "\(limit) replication connections are open; limit \(limit)")
+        try? await connection.executeThenClose { _, outbound in
+            try await outbound.write(reply.encoded())
+            await ReplicationChannel.closeGently(connection.channel)
+        }
+    }
+
     private func serve(_ connection: ReplicationChannel.Connection) async {
         await withTaskCancellationHandler {
+            var offer: SnapshotOffer?
             do {
-                var offer: SnapshotOffer?
-                do {
-                    try await connection.executeThenClose { inbound, outbound in
+                try await connection.executeThenClose { inbound, outbound in
+                    do {
                         for try await frame in inbound {
                             let request = try ReplicationMessage.decode(frame)
                             let reply: ReplicationMessage
                             switch request {
                             case .snapshotRequest(let node):
-                                reply = await offerSnapshot(to: node, replacing: &offer)
+                                reply = await offerSnapshotIfRoom(to: node, replacing: &offer)
                             case .snapshotRead(let id, let file, let offset, let maxBytes):
                                 reply = await readSnapshot(offer, id: id, file: file, offset: offset, maxBytes: maxBytes)
                             default:
-                                reply = await answer(request)
+                                reply = await answer(request, closed: connection.channel.closeFuture)
                             }
                             try await outbound.write(reply.encoded())
                         }
+                    } catch let error as ReplicationError where error.code == .malformedFrame {
+                        // An undecodable frame (or a length past the limit): say what was wrong,
+                        // then close, since the stream can no longer be split into frames
+                        // (gently: the answers before it and the refusal must arrive).
+                        let reply = refusal(.malformedRequest, state.withLock { $0.epoch }, error.message)
+                        try? await outbound.write(reply.encoded())
+                        await ReplicationChannel.closeGently(connection.channel)
+                        throw error
                     }
-                } catch {
-                    await offer?.remove()
-                    throw error
                 }
-                await offer?.remove()
             } catch {
                 logger.debug("replication connection ended", metadata: ["error": "\(error)"])
+            }
+            if let offer {
+                await offer.remove()
+                state.withLock { $0.snapshotOffers -= 1 }
             }
         } onCancel: {
             connection.channel.close(promise: nil)
         }
     }
 
-    /// The answer to one request (pure of I/O but the log reads and the long-poll wait).
-    func answer(_ request: ReplicationMessage) async -> ReplicationMessage {
+    /// Writes a snapshot for this connection if fewer than `configuration.maxSnapshotOffers`
+    /// connections hold one (a connection replacing its own offer keeps its place).
+    private func offerSnapshotIfRoom(to node: String, replacing offer: inout SnapshotOffer?) async -> ReplicationMessage {
+        if offer == nil {
+            let limit = configuration.maxSnapshotOffers
+            let reserved = state.withLock { state -> Bool in
+                guard state.snapshotOffers < limit else { return false }
+                state.snapshotOffers += 1
+                return true
+            }
+            guard reserved else {
+                return refusal(.overloaded, state.withLock { $0.epoch }, "\(limit) snapshots are being served; limit \(limit)")
+            }
+        }
+        let reply = await offerSnapshot(to: node, replacing: &offer)
+        // Not written (or the earlier one removed and no new one): the place is free again.
+        if offer == nil { state.withLock { $0.snapshotOffers -= 1 } }
+        return reply
+    }
+
+    /// The answer to one request (pure of I/O but the log reads and the long-poll wait, which
+    /// ends early once `closed`, the asking connection's close, completes).
+    func answer(_ request: ReplicationMessage, closed: EventLoopFuture<Void>? = nil) async -> ReplicationMessage {
         let (role, epoch, history) = state.withLock { ($0.role, $0.epoch, $0.history) }
         switch request {
         case .statusQuery:
@@ -111,7 +164,7 @@ extension Replica {
             // The high-water mark may have moved: wake consumers of records now below it.
             log.consumerReadLimitAdvanced()
             if fetch.offset == end {
-                await growth.wait(beyond: end, of: log, timeout: .milliseconds(Int64(min(fetch.waitMs, 10_000))))
+                await growth.wait(beyond: end, of: log, timeout: .milliseconds(Int64(min(fetch.waitMs, 10_000))), orUntil: closed)
                 end = log.endOffset
             }
             let chunk: ReplicationChunk

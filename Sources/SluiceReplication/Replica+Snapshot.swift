@@ -3,6 +3,20 @@ import NIOCore
 import SluiceStorage
 import Synchronization
 
+extension Replica.State {
+    /// Keeps the log from `offset` on for `node` until `snapshotHoldTime` from `now`, within
+    /// `maxSnapshotHolds`.
+    mutating func hold(node: String, offset: UInt64, now: ContinuousClock.Instant) {
+        snapshotHolds = snapshotHolds.filter { $0.value.until > now }
+        if snapshotHolds[node] == nil, snapshotHolds.count >= Replica.maxSnapshotHolds,
+            let soonest = snapshotHolds.min(by: { $0.value.until < $1.value.until })?.key
+        {
+            snapshotHolds[soonest] = nil
+        }
+        snapshotHolds[node] = (offset, now + Replica.snapshotHoldTime)
+    }
+}
+
 /// A snapshot a leader wrote for one follower connection, removed when that connection ends.
 struct SnapshotOffer: Sendable {
     let manifest: SnapshotManifest
@@ -27,6 +41,10 @@ extension Replica {
     /// How long a snapshot's log start is kept from retention for its follower: the download,
     /// the install and the restart take minutes at most.
     static let snapshotHoldTime: Duration = .seconds(1800)
+
+    /// Snapshot holds kept at most: far more than a group has followers, so a peer naming a new
+    /// node in every request cannot grow the table (the hold expiring soonest makes room).
+    static let maxSnapshotHolds = 64
 
     /// The lowest log start a follower that took a snapshot has yet to fetch from (nil: none).
     var snapshotRetentionPin: UInt64? {
@@ -56,7 +74,7 @@ extension Replica {
         // deletes only old segments), so the copy reflects all of them. Held from retention
         // until the follower fetches there, so it does not come back to a log that moved on.
         let logStart = log.minOffset
-        state.withLock { $0.snapshotHolds[node] = (logStart, ContinuousClock.now + Self.snapshotHoldTime) }
+        state.withLock { $0.hold(node: node, offset: logStart, now: ContinuousClock.now) }
         do {
             try await SnapshotFiles.blocking { try FileIO.makeDirectory(directory) }
             let names = try await companion?.writeSnapshot(into: directory) ?? []

@@ -45,6 +45,10 @@ public final class Replica: Sendable {
         /// Per follower that took a snapshot: the log start it will copy from, kept from
         /// retention until it fetches there (or the hold expires).
         var snapshotHolds: [String: (offset: UInt64, until: ContinuousClock.Instant)] = [:]
+        /// Connections the replication port serves now (`configuration.maxConnections`).
+        var connections = 0
+        /// Connections holding (or writing) a snapshot offer (`configuration.maxSnapshotOffers`).
+        var snapshotOffers = 0
     }
 
     public let configuration: ReplicaConfiguration

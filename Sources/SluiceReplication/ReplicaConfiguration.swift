@@ -17,6 +17,11 @@ public struct ReplicaConfiguration: Sendable {
     public var fetchMaxBytes: Int = 4 << 20
     /// How long a caught-up follower's fetch waits at the leader for new records.
     public var fetchWait: Duration = .milliseconds(500)
+    /// Connections the replication port serves at once; one more is answered with an
+    /// `overloaded` refusal and closed. A group needs one per follower, plus short-lived status
+    /// queries and snapshot downloads; the bound keeps a peer opening connections from taking
+    /// the broker's file descriptors and memory (each may hold a fetch's answer of `fetchMaxBytes`).
+    public var maxConnections = 64
 
     public init(nodeID: String, replicas: Int, mode: ReplicationMode, timeout: Duration, host: String, port: Int) {
         self.nodeID = nodeID
@@ -30,6 +35,10 @@ public struct ReplicaConfiguration: Sendable {
     /// Followers that must hold a record before a sync append is acknowledged: with the leader,
     /// a majority of the group (1 of 2 followers for 3 replicas; 0 for a single broker).
     public var requiredAcknowledgements: Int { replicas / 2 }
+
+    /// Snapshots a leader offers at once (each a copy of the broker's database on disk): one per
+    /// follower of the group, and one spare for a follower whose earlier connection has not closed yet.
+    public var maxSnapshotOffers: Int { max(2, replicas) }
 }
 
 /// The leader a follower copies from, as the election published it.

@@ -8,11 +8,27 @@ import NIOPosix
 enum ReplicationChannel {
     typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
 
-    static func configure(_ channel: any Channel) -> EventLoopFuture<Connection> {
+    /// `frameLimit`: the largest frame read (`maxRequestBytes` on the replication port).
+    static func configure(_ channel: any Channel, frameLimit: Int = ReplicationMessage.maxFrameBytes) -> EventLoopFuture<Connection> {
         channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ReplicationFrameDecoder()))
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ReplicationFrameDecoder(limit: frameLimit)))
             return try Connection(wrappingChannelSynchronously: channel)
         }
+    }
+
+    /// Closes a connection the server gives up on (after a refusal) without cutting off what it
+    /// wrote: shuts the output down once everything written has gone out (the peer reads it all,
+    /// then end of stream), waits for the peer to close, then closes. Closing at once with bytes
+    /// the peer sent still unread would send a TCP reset, and a reset makes the peer's kernel
+    /// drop what it has not read yet: the last answers and the refusal saying why. At most
+    /// `within`, so a peer that neither reads nor closes holds nothing long.
+    static func closeGently(_ channel: any Channel, within: Duration = .seconds(2)) async {
+        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(within / .nanoseconds(1)))) {
+            channel.close(promise: nil)
+        }
+        try? await channel.close(mode: .output).get()
+        try? await channel.closeFuture.get()
+        timer.cancel()
     }
 
     /// Connects to a peer's replication port.

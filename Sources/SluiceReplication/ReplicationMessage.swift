@@ -82,6 +82,11 @@ public enum ReplicationMessage: Sendable, Equatable {
             /// The offset asked for lies before the leader's first retained record: only a
             /// snapshot can bring this follower back.
             case snapshotNeeded = 5
+            /// The bytes sent were not a valid request (length, kind or fields); the message says
+            /// what was wrong, and the connection closes after it.
+            case malformedRequest = 6
+            /// Too many connections or snapshots at once; the message names the limit. Try again later.
+            case overloaded = 7
         }
         public var reason: Reason
         public var leaderEpoch: Int64
@@ -95,6 +100,28 @@ public enum ReplicationMessage: Sendable, Equatable {
     }
 
     public static let maxFrameBytes = 64 << 20
+    /// The largest frame the replication port reads: every request is a few hundred bytes (the
+    /// longest, a fetch, carries a node id of at most `maxNodeIDBytes`), so a peer cannot make the
+    /// server buffer `maxFrameBytes` per connection. Answers, read by followers, keep the larger bound.
+    public static let maxRequestBytes = 64 << 10
+    /// A node id is what `--node-id` allows (an etcd key segment): 1 to 255 bytes, no `/`, spaces
+    /// or control characters. It names a follower in the leader's acknowledgement table, metric
+    /// labels and logs.
+    public static let maxNodeIDBytes = 255
+    /// No log offset a peer sends may lie past this (4 EiB; no log gets near it): a snapshot's log
+    /// start is where the follower's new log begins, and a segment there must end without
+    /// overflowing a `UInt64`.
+    public static let maxLogOffset: UInt64 = 1 << 62
+
+    /// Why `nodeID` cannot name a replica (nil: it can).
+    public static func nodeIDProblem(_ nodeID: String) -> String? {
+        if nodeID.isEmpty { return "is empty" }
+        if nodeID.utf8.count > maxNodeIDBytes { return "is \(nodeID.utf8.count) bytes; at most \(maxNodeIDBytes)" }
+        if nodeID.contains("/") || !nodeID.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) {
+            return "contains '/', a space or a control character"
+        }
+        return nil
+    }
 
     private enum Kind: UInt8 {
         case fetch = 1, fetchResult, epochQuery, epochAnswer, statusQuery, status, refusal
@@ -194,6 +221,13 @@ public enum ReplicationMessage: Sendable, Equatable {
             }
             return value
         }
+        func nodeID() throws(ReplicationError) -> String {
+            let value = try string("nodeID")
+            if let problem = nodeIDProblem(value) {
+                throw ReplicationError(.malformedFrame, "\(kind) frame's nodeID \(problem)")
+            }
+            return value
+        }
         func readHistory(_ count: UInt32) throws(ReplicationError) -> EpochHistory {
             guard count <= EpochHistory.maxEntries else {
                 throw ReplicationError(.malformedFrame, "epoch history of \(count) entries; limit \(EpochHistory.maxEntries)")
@@ -210,7 +244,7 @@ public enum ReplicationMessage: Sendable, Equatable {
             message = .fetch(
                 Fetch(
                     epoch: try integer("epoch"), offset: try integer("offset"), maxBytes: try integer("maxBytes"),
-                    waitMs: try integer("waitMs"), nodeID: try string("nodeID")))
+                    waitMs: try integer("waitMs"), nodeID: try nodeID()))
         case .fetchResult:
             let leaderEpoch: Int64 = try integer("leaderEpoch")
             let leaderEnd: UInt64 = try integer("leaderEnd")
@@ -252,10 +286,13 @@ public enum ReplicationMessage: Sendable, Equatable {
             }
             message = .refusal(Refusal(reason: reason, leaderEpoch: try integer("leaderEpoch"), message: try string("message")))
         case .snapshotRequest:
-            message = .snapshotRequest(nodeID: try string("nodeID"))
+            message = .snapshotRequest(nodeID: try nodeID())
         case .snapshotReady:
             let id: UInt64 = try integer("id")
             let logStart: UInt64 = try integer("logStart")
+            guard logStart <= maxLogOffset else {
+                throw ReplicationError(.malformedFrame, "snapshot log start \(logStart) is past the largest log offset \(maxLogOffset)")
+            }
             let history = try readHistory(try integer("history count"))
             let count: UInt32 = try integer("file count")
             guard count <= SnapshotManifest.maxFiles else {
@@ -327,16 +364,20 @@ public struct ReplicaStatus: Sendable, Equatable {
     }
 }
 
-/// Splits the replication byte stream into frame bodies (length prefix removed).
+/// Splits the replication byte stream into frame bodies (length prefix removed), refusing a
+/// length over `limit` as soon as its prefix arrives (before buffering any of it).
 struct ReplicationFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
+
+    /// `ReplicationMessage.maxRequestBytes` on the replication port, `maxFrameBytes` for answers.
+    var limit: Int = ReplicationMessage.maxFrameBytes
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else {
             return .needMoreData
         }
-        guard length <= ReplicationMessage.maxFrameBytes else {
-            throw ReplicationError(.malformedFrame, "frame of \(length) bytes; limit \(ReplicationMessage.maxFrameBytes)")
+        guard length <= limit else {
+            throw ReplicationError(.malformedFrame, "frame of \(length) bytes; limit \(limit)")
         }
         guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: 4)

@@ -126,10 +126,24 @@ public enum SnapshotTransfer {
     /// the snapshot replaces, with SQLite's `-wal`/`-shm` beside each) and the epoch history;
     /// the snapshot's files take their place, the leader's epoch history up to the log start is
     /// written, and an empty log starting there is created. The log must be closed.
-    /// - Throws: `.storage`; the `snapshot-installing` marker stays, so the next start redoes it.
+    /// - Throws: `.malformedFrame`, before anything is touched, when the manifest names a file
+    ///   twice or one that is not in `derived` (a leader cannot make it replace the log's own
+    ///   files, its markers or its epoch history); `.storage`: the `snapshot-installing` marker
+    ///   stays, so the next start redoes it.
     public static func install(
         _ manifest: SnapshotManifest, configuration: CommitLogConfiguration, derived: [String], logger: Logger
     ) async throws(ReplicationError) {
+        var named: Set<String> = []
+        for file in manifest.files {
+            guard derived.contains(file.name) else {
+                throw ReplicationError(
+                    .malformedFrame,
+                    "the snapshot carries \"\(file.name)\", not a file this broker installs (\(derived.joined(separator: ", ")))")
+            }
+            guard named.insert(file.name).inserted else {
+                throw ReplicationError(.malformedFrame, "the snapshot names \"\(file.name)\" twice")
+            }
+        }
         let directory = configuration.directory
         try await SnapshotFiles.blocking {
             let partial = directory + "/" + partialFolder

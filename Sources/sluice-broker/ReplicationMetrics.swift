@@ -19,6 +19,10 @@ struct ReplicationMetrics {
         let highWatermark = Gauge(label: "sluice_replication_high_water_mark")
         let leading = Gauge(label: "sluice_replication_leader")
         var known: Set<String> = []
+        // Followers given a series, oldest first: a gone one reads 0 until more than
+        // `maxFollowerSeries` were named, then its series is removed (a peer naming a new node in
+        // every fetch must not grow the registry and /metrics without bound).
+        var named: [String] = []
         while !Task.isCancelled {
             let snapshot = replica.snapshot
             end.record(Double(snapshot.endOffset))
@@ -33,9 +37,16 @@ struct ReplicationMetrics {
                 Gauge(label: "sluice_replication_lag_bytes", dimensions: [("follower", gone)]).record(0)
             }
             known = Set(lags.keys)
+            named += lags.keys.filter { !named.contains($0) }.sorted()
+            while named.count > Self.maxFollowerSeries, let gone = named.firstIndex(where: { !known.contains($0) }) {
+                Gauge(label: "sluice_replication_lag_bytes", dimensions: [("follower", named.remove(at: gone))]).destroy()
+            }
             try? await Task.sleep(for: .seconds(1))
         }
     }
+
+    /// Follower series kept (a group has a handful of followers; the leader's table holds at most 64).
+    static let maxFollowerSeries = 64
 
     /// Bytes each follower is behind the leader's end: the leader's view of every follower, or a
     /// follower's view of itself.
