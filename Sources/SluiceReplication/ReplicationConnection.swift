@@ -22,7 +22,7 @@ enum ReplicationChannel {
     /// the peer sent still unread would send a TCP reset, and a reset makes the peer's kernel
     /// drop what it has not read yet: the last answers and the refusal saying why. At most
     /// `within`, so a peer that neither reads nor closes holds nothing long.
-    static func closeGently(_ channel: any Channel, within: Duration = .seconds(2)) async {
+    static func closeGently(_ channel: any Channel, within: Duration = .seconds(10)) async {
         let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(within / .nanoseconds(1)))) {
             channel.close(promise: nil)
         }

@@ -9,8 +9,9 @@ struct LeaderElectionTests {
     func twoCandidates() async throws {
         try await withEtcd { _, client in
             let election = try LeaderElection(client: client, group: "g1")
-            let leaseA = try await client.grantLease(ttlSeconds: 5)
-            let leaseB = try await client.grantLease(ttlSeconds: 5)
+            // Long leases, ended by revoking them: a loaded CI machine let 5 s ones expire mid-test.
+            let leaseA = try await client.grantLease(ttlSeconds: 60)
+            let leaseB = try await client.grantLease(ttlSeconds: 60)
             let keepers = [Task { try await client.keepAlive(leaseA) }, Task { try await client.keepAlive(leaseB) }]
             defer { keepers.forEach { $0.cancel() } }
 
@@ -42,7 +43,7 @@ struct LeaderElectionTests {
             let election = try LeaderElection(client: client, group: "race")
             var epochs: [Int64] = []
             for _ in 0..<3 {
-                let leases = [try await client.grantLease(ttlSeconds: 5), try await client.grantLease(ttlSeconds: 5)]
+                let leases = [try await client.grantLease(ttlSeconds: 60), try await client.grantLease(ttlSeconds: 60)]
                 let winner = try await withThrowingTaskGroup(of: Leadership.self) { group in
                     for (index, lease) in leases.enumerated() {
                         group.addTask { try await election.campaign(nodeID: "n\(index)", grpcAddress: "x:\(index)", lease: lease) }
@@ -72,7 +73,7 @@ struct LeaderElectionTests {
             }
             defer { observer.cancel() }
             #expect(await eventually(timeout: .seconds(5)) { seen.withLock { $0 } == [nil] })
-            let lease = try await client.grantLease(ttlSeconds: 5)
+            let lease = try await client.grantLease(ttlSeconds: 60)
             let a = try await election.campaign(nodeID: "a", grpcAddress: "x:1", lease: lease)
             #expect(try await election.resign(a))
             _ = try await election.campaign(nodeID: "b", grpcAddress: "x:2", lease: lease)

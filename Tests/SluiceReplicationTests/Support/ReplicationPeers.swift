@@ -184,7 +184,7 @@ final class HeldConnection: Sendable {
 }
 
 /// A plain blocking socket with a small receive buffer that writes `bytes`, then reads slowly
-/// (16 KiB a millisecond, so the kernel's buffers stay full and what the server writes waits in
+/// (64 KiB a millisecond at most, so the kernel's buffers stay full and what the server writes waits in
 /// its own queue) until the server closes. On a thread of its own. Returns every byte read.
 func slowReader(port: Int, bytes: [UInt8]) async -> [UInt8] {
     await withCheckedContinuation { continuation in
@@ -213,7 +213,7 @@ func slowReader(port: Int, bytes: [UInt8]) async -> [UInt8] {
                 if written <= 0 { return }
                 sent += written
             }
-            var buffer = [UInt8](repeating: 0, count: 16 << 10)
+            var buffer = [UInt8](repeating: 0, count: 64 << 10)
             while true {
                 usleep(1000)
                 let count = recv(fd, &buffer, buffer.count, 0)
