@@ -87,14 +87,20 @@ $(VENV)/.installed: Makefile
 
 ## Every test suite: unit tests, integration tests that start real child processes (brokers, etcd), the
 ## official Python client against a real broker, and the admin API against docs/openapi.yaml.
-## Three phases: the suites that start etcd or wait on replication deadlines run after the rest,
-## and the protocol fuzzer (minutes of full-speed hostile load) runs alone last. Run all at once on
-## a two-core CI machine, the fuzzer and the kill -9 suites starved them past their deadlines.
+## Phases: the suites that start etcd or wait on replication deadlines run after the rest, in three
+## groups of their own (etcd's lease tests; the replication port's hostile peers; the multi-broker
+## groups), and the fuzzers (minutes of full-speed hostile load) run alone last. Run all at once on
+## a two-core CI machine, the fuzzer and the kill -9 suites starved them past their deadlines (and
+## the three groups together let 2 s etcd leases and 12 s due times run out).
 ISOLATED_TESTS := SluiceClusterTests|Replicat|TruncatedTail
+ETCD_TESTS := SluiceClusterTests
+PORT_TESTS := SluiceReplicationTests
 FUZZ_TESTS := ProtocolFuzzTests|ReplicationFuzzTests
 test: build venv etcd-server
 	$(SWIFT) test --skip-build --skip '$(ISOLATED_TESTS)|$(FUZZ_TESTS)'
-	$(SWIFT) test --skip-build --filter '$(ISOLATED_TESTS)' --skip '$(FUZZ_TESTS)'
+	$(SWIFT) test --skip-build --filter '$(ETCD_TESTS)'
+	$(SWIFT) test --skip-build --filter '$(PORT_TESTS)'
+	$(SWIFT) test --skip-build --filter '$(ISOLATED_TESTS)' --skip '$(ETCD_TESTS)|$(PORT_TESTS)|$(FUZZ_TESTS)'
 	$(SWIFT) test --skip-build --filter '$(FUZZ_TESTS)'
 	$(MAKE) interop
 
