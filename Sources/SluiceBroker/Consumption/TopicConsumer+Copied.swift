@@ -115,16 +115,8 @@ extension TopicConsumer {
         guard var message = queues[queueId]?.pending[offset], message.deliveryToken == deliveryToken,
             message.attempt > 0, !message.deadLettering
         else { return nil }
-        message.deliveryToken = deliveryTokens.next()
-        message.invisibleUntilMs = 0
-        message.deliverableAtMs = nowMs
-        message.clientId = ""
-        message.autoRenew = false
-        queues[queueId]?.pending[offset] = message
-        let isHead = message.messageGroup.map { queues[queueId]?.lines[$0]?.first == offset } ?? true
-        if isHead { schedule(queueId: queueId, offset: offset, message) }
         var changes = ConsumptionChanges()
-        changes.pending.append(row(queueId, offset, message))
+        makeDueNow(queueId: queueId, offset: offset, &message, nowMs: nowMs, changes: &changes)
         return table.enqueue(changes)
     }
 }

@@ -75,17 +75,26 @@ extension TopicConsumer {
                 continue
             }
             message.attempt = max(0, message.attempt - 1)
-            message.deliveryToken = deliveryTokens.next()
-            message.invisibleUntilMs = 0
-            message.deliverableAtMs = nowMs
-            message.clientId = ""
-            message.autoRenew = false
-            queues[handle.queueId]?.pending[handle.queueOffset] = message
-            changes.pending.append(row(handle.queueId, handle.queueOffset, message))
-            schedule(queueId: handle.queueId, offset: handle.queueOffset, message)
+            makeDueNow(queueId: handle.queueId, offset: handle.queueOffset, &message, nowMs: nowMs, changes: &changes)
             released += 1
         }
         return (released, committed(changes))
+    }
+
+    /// Makes a delivered message due again now, for no client, under a new delivery token (the
+    /// handle it was delivered with goes stale); the caller sets its attempt count. A delivered
+    /// message is its FIFO line's head, so it is scheduled as it is.
+    func makeDueNow(
+        queueId: UInt32, offset: UInt64, _ message: inout PendingMessage, nowMs: Int64, changes: inout ConsumptionChanges
+    ) {
+        message.deliveryToken = deliveryTokens.next()
+        message.invisibleUntilMs = 0
+        message.deliverableAtMs = nowMs
+        message.clientId = ""
+        message.autoRenew = false
+        queues[queueId]?.pending[offset] = message
+        changes.pending.append(row(queueId, offset, message))
+        schedule(queueId: queueId, offset: offset, message)
     }
 
     /// Makes every delivered, unacknowledged message due again now, with its attempt count kept
@@ -99,14 +108,7 @@ extension TopicConsumer {
             for (offset, pending) in progress.pending
             where pending.attempt > 0 && pending.invisibleUntilMs > nowMs && !pending.deadLettering {
                 var message = pending
-                message.deliveryToken = deliveryTokens.next()
-                message.invisibleUntilMs = 0
-                message.deliverableAtMs = nowMs
-                message.clientId = ""
-                message.autoRenew = false
-                queues[queueId]?.pending[offset] = message
-                changes.pending.append(row(queueId, offset, message))
-                schedule(queueId: queueId, offset: offset, message)
+                makeDueNow(queueId: queueId, offset: offset, &message, nowMs: nowMs, changes: &changes)
                 count += 1
             }
         }
