@@ -152,6 +152,7 @@ let package = Package(
             name: "SluiceReplication",
             dependencies: [
                 "SluiceStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

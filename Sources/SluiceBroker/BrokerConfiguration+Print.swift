@@ -63,6 +63,7 @@ extension BrokerConfiguration {
         case .replication: .string(replicationMode.rawValue)
         case .replicationTimeout: .string(DurationParser.format(replicationTimeout))
         case .replicationPort: .number(replicationPort)
+        case .replicationSecretFile: replicationSecretFile.map(ConfigFileValue.string) ?? .null
         }
     }
 

@@ -180,6 +180,10 @@ extension BrokerConfiguration {
         case .bootstrapUserFile:
             guard !value.isEmpty else { throw invalid("must not be empty") }
             bootstrapUserFile = value
+        case .replicationSecretFile:
+            guard !value.isEmpty else { throw invalid("must not be empty") }
+            guard access(value, R_OK) == 0 else { throw invalid("cannot read \(value)") }
+            replicationSecretFile = value
         case .tlsCert, .tlsKey, .tlsClientCa, .adminTlsCert, .adminTlsKey:
             guard !value.isEmpty else { throw invalid("must not be empty") }
             guard access(value, R_OK) == 0 else { throw invalid("cannot read \(value)") }

@@ -87,6 +87,8 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var replicationTimeout: Duration = .seconds(5)
     /// `--replication-port`.
     public var replicationPort = 8091
+    /// `--replication-secret-file` (nil: the group's secret lives in etcd).
+    public var replicationSecretFile: String?
     /// The paths as given, checked together by `validate()`.
     var tlsPaths: [BrokerSetting: String] = [:]
 

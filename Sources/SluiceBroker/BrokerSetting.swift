@@ -47,6 +47,7 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case replication
     case replicationTimeout = "replication-timeout"
     case replicationPort = "replication-port"
+    case replicationSecretFile = "replication-secret-file"
     case mqttPort = "mqtt-port"
     case mqttMaxPacketSize = "mqtt-max-packet-size"
     case mqttMaxInflight = "mqtt-max-inflight"
@@ -122,6 +123,8 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
             "With --replication sync, how long a send waits for followers before it fails with SLAVE_PERSISTENCE_TIMEOUT (default 5s, 100ms to 60s)."
         case .replicationPort:
             "With --replicas 2 or more, the TCP port followers fetch the leader's log from, on --grpc-host (default 8091; 0 picks a free one)."
+        case .replicationSecretFile:
+            "With --replicas 2 or more, a file holding the broker group's replication secret (16 to 4096 bytes; the same file on every broker of the group): peers prove they hold it before the replication port serves them. Unset: the group's first broker stores a random secret in etcd and the others read it there."
         case .etcdLeaseTtl:
             "With --etcd, the lease TTL: a dead broker's registration and leadership expire after this, which bounds fail-over time (default 5s, whole seconds, 2s to 60s)."
         case .httpPort:

@@ -6,6 +6,7 @@
 /// | `<root>/brokers/<node-id>` | `BrokerRecord` JSON | the broker's lease |
 /// | `<root>/groups/<group>/leader` | `LeaderRecord` JSON | the leader's lease |
 /// | `<root>/groups/<group>/epoch` | decimal epoch of the latest leader | none (outlives leaders) |
+/// | `<root>/groups/<group>/replication-secret` | hex of the group's replication secret (written once, by its first broker) | none |
 /// | `<root>/routes/<topic>` | `TopicRoute` JSON | none |
 /// | `<root>/txn-check-owners/<producer-group>` | `CheckOwner` JSON | the owner's lease |
 public struct ClusterKeys: Sendable, Hashable {
@@ -23,6 +24,7 @@ public struct ClusterKeys: Sendable, Hashable {
     public func broker(_ nodeID: String) -> String { brokersPrefix + nodeID }
     public func leader(ofGroup group: String) -> String { groupsPrefix + group + "/leader" }
     public func epoch(ofGroup group: String) -> String { groupsPrefix + group + "/epoch" }
+    public func replicationSecret(ofGroup group: String) -> String { groupsPrefix + group + "/replication-secret" }
     public func route(ofTopic topic: String) -> String { routesPrefix + topic }
     public func checkOwner(ofProducerGroup group: String) -> String { checkOwnersPrefix + group }
 

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import SluiceReplication
 import SluiceTesting
 import SluiceWire
 
@@ -23,10 +24,13 @@ public final class ReplicatedBrokerPair: Sendable {
 
     public let etcd: EtcdServer
     public let members: [Member]
+    /// The group's replication key (both brokers read its secret from the same file).
+    public let replicationKey: ReplicationKey
 
-    private init(etcd: EtcdServer, members: [Member]) {
+    private init(etcd: EtcdServer, members: [Member], replicationKey: ReplicationKey) {
         self.etcd = etcd
         self.members = members
+        self.replicationKey = replicationKey
     }
 
     /// Starts etcd and brokers `a` and `b` under `directory` and waits until one leads and the
@@ -38,6 +42,10 @@ public final class ReplicatedBrokerPair: Sendable {
     {
         let etcd = try await EtcdServer.start(dataDirectory: directory)
         var members: [Member] = []
+        let secret = Array(ReplicationKey.randomSecret().map { String($0, radix: 16) }.joined().utf8)
+        let secretFile = directory + "/replication-secret"
+        FileManager.default.createFile(atPath: secretFile, contents: Data(secret), attributes: [.posixPermissions: 0o600])
+        let replicationKey = try ReplicationKey(secret: secret, group: "fuzz")
         do {
             for name in ["a", "b"] {
                 let (grpcPort, adminPort, replicationPort) = (try FreePort.next(), try FreePort.next(), try FreePort.next())
@@ -47,7 +55,7 @@ public final class ReplicatedBrokerPair: Sendable {
                         "--data-dir", directory + "/" + name, "--grpc-port", "\(grpcPort)", "--admin-port", "\(adminPort)",
                         "--segment-size", "1MiB", "--log-level", logLevel, "--etcd", etcd.endpoint, "--broker-group", "fuzz",
                         "--node-id", name, "--etcd-lease-ttl", "10s", "--replicas", "2", "--replication", "async",
-                        "--replication-port", "\(replicationPort)",
+                        "--replication-port", "\(replicationPort)", "--replication-secret-file", secretFile,
                     ])
                 try process.start()
                 let member = Member(
@@ -60,7 +68,7 @@ public final class ReplicatedBrokerPair: Sendable {
                     throw FuzzSetupError(description: "broker \(name) did not start: \(process.standardErrorText.suffix(2000))")
                 }
             }
-            let pair = ReplicatedBrokerPair(etcd: etcd, members: members)
+            let pair = ReplicatedBrokerPair(etcd: etcd, members: members, replicationKey: replicationKey)
             guard await pair.settled(timeout: .seconds(60)) != nil else {
                 throw FuzzSetupError(description: "the group did not settle on a leader and a follower within 60 s")
             }

@@ -12,8 +12,14 @@ import SluiceTesting
 ///
 /// It models the server's framing (`ReplicationServerModel`), so it knows how many answers each
 /// write is owed and checks them: a malformed frame must get a `malformedRequest` refusal, every
-/// complete request an answer that decodes. It never sends a fetch naming an epoch above the
-/// leader's (that deposes a leader, as designed: the port is not authenticated).
+/// complete request an answer that decodes.
+///
+/// It holds the group's replication key (`key`) and passes the handshake on its connections, so
+/// the requests behind it are fuzzed too; it never sends a fetch naming an epoch above the
+/// leader's there (an authenticated member's epoch comes from etcd, and a newer one deposes the
+/// leader, as designed). Strangers' connections (`stranger()`) send requests, deposing fetches,
+/// garbage and wrong proofs without the key: each must be refused as `unauthenticated` (or
+/// `malformedRequest`) and closed, and the leader must still lead at the end.
 ///
 /// Seeded: the same seed sends the same bytes per worker (timing between workers varies).
 public struct ReplicationFuzzer: Sendable {
@@ -29,11 +35,16 @@ public struct ReplicationFuzzer: Sendable {
         public var connectionLimit = 64
         /// Called now and then with a progress line.
         public var progress: (@Sendable (String) -> Void)?
+        /// The group's replication key (what the brokers' `--replication-secret-file` holds).
+        public var key: ReplicationKey
+        /// The name the fuzzer's connections give in their handshake.
+        public var nodeID = "fuzz"
 
-        public init(targets: [(name: String, port: Int)], seed: UInt64, requests: Int) {
+        public init(targets: [(name: String, port: Int)], seed: UInt64, requests: Int, key: ReplicationKey) {
             self.targets = targets
             self.seed = seed
             self.requests = requests
+            self.key = key
         }
     }
 
@@ -46,7 +57,8 @@ public struct ReplicationFuzzer: Sendable {
         var report = ReplicationFuzzReport(seed: configuration.seed)
         var views: [ReplicationTargetView] = []
         for target in configuration.targets {
-            guard let status = await Replica.queryStatus(host: "127.0.0.1", port: target.port, timeout: .seconds(5)) else {
+            guard let status = await Replica.queryStatus(
+                host: "127.0.0.1", port: target.port, timeout: .seconds(5), nodeID: configuration.nodeID, key: configuration.key) else {
                 throw FuzzSetupError(description: "\(target.name)'s replication port \(target.port) does not answer a status query")
             }
             var view = ReplicationTargetView(name: target.name, port: target.port)
@@ -66,9 +78,11 @@ public struct ReplicationFuzzer: Sendable {
                 let share = configuration.requests / workers + (worker < configuration.requests % workers ? 1 : 0)
                 let view = views[worker % views.count]
                 let seed = configuration.seed &+ UInt64(worker) &* 0x9E37_79B9_7F4A_7C15
+                let key = configuration.key
                 group.addTask {
                     await Self.onThread {
-                        var worker = ReplicationFuzzWorker(index: worker, seed: seed, view: view, progress: worker == 0 ? progress : nil)
+                        var worker = ReplicationFuzzWorker(
+                            index: worker, seed: seed, view: view, key: key, progress: worker == 0 ? progress : nil)
                         worker.run(actions: share)
                         return worker.report
                     }
@@ -81,7 +95,10 @@ public struct ReplicationFuzzer: Sendable {
         for result in results { report.merge(result) }
         let stormTarget = views[0]
         let limit = configuration.connectionLimit
-        report.storm = await Self.onThread { ReplicationFuzzWorker.storm(port: stormTarget.port, connections: limit + 16) }
+        let key = configuration.key
+        report.storm = await Self.onThread {
+            ReplicationFuzzWorker.storm(port: stormTarget.port, connections: limit + 16, key: key)
+        }
         report.elapsed = ContinuousClock.now - started
         // Still answering, after all of it (the storm's connections are let go as the server
         // sees them close: a few seconds' grace).
@@ -89,7 +106,8 @@ public struct ReplicationFuzzer: Sendable {
             var status: ReplicaStatus?
             let deadline = ContinuousClock.now + .seconds(10)
             while status == nil, ContinuousClock.now < deadline {
-                status = await Replica.queryStatus(host: "127.0.0.1", port: view.port, timeout: .seconds(5))
+                status = await Replica.queryStatus(
+                    host: "127.0.0.1", port: view.port, timeout: .seconds(5), nodeID: configuration.nodeID, key: configuration.key)
                 if status == nil { try? await Task.sleep(for: .milliseconds(100)) }
             }
             report.answeringAfter[view.name] = status != nil
@@ -141,6 +159,9 @@ public struct ReplicationFuzzReport: Sendable {
         public var served = 0
         public var refusedOverloaded = 0
         public var other = 0
+        /// Hellos left hanging: challenged (within the port's handshake places) or refused.
+        public var hangingChallenged = 0
+        public var hangingRefused = 0
     }
 
     init(seed: UInt64) { self.seed = seed }
@@ -176,7 +197,7 @@ public struct ReplicationFuzzReport: Sendable {
             \(table(answers))
               unanswered: \(unanswered.values.reduce(0, +))\(unanswered.isEmpty ? "" : "\n" + table(unanswered))
               held back (would depose the leader): \(heldBack); long polls abandoned: \(abandonedLongPolls)
-              connection storm: \(storm.opened) opened, \(storm.served) served, \(storm.refusedOverloaded) refused as overloaded, \(storm.other) other
+              connection storm: \(storm.opened) opened, \(storm.served) served, \(storm.refusedOverloaded) refused as overloaded, \(storm.other) other; hanging hellos: \(storm.hangingChallenged) challenged, \(storm.hangingRefused) refused
               answering afterwards: \(answeringAfter.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
               faults: \(faults.count)\(faults.isEmpty ? "" : "\n    " + faults.prefix(10).joined(separator: "\n    "))
             """
@@ -192,9 +213,11 @@ struct ReplicationFuzzWorker {
     private var socket: BlockingSocket?
     private var model = ReplicationServerModel()
     private var snapshot: OfferedSnapshot?
+    let key: ReplicationKey
 
-    init(index: Int, seed: UInt64, view: ReplicationTargetView, progress: (@Sendable (String) -> Void)?) {
+    init(index: Int, seed: UInt64, view: ReplicationTargetView, key: ReplicationKey, progress: (@Sendable (String) -> Void)?) {
         self.index = index
+        self.key = key
         generator = ReplicationFrameGenerator(seed: seed, view: view)
         self.progress = progress
         report = ReplicationFuzzReport(seed: seed)
@@ -215,6 +238,22 @@ struct ReplicationFuzzWorker {
         if socket != nil { return true }
         guard let opened = BlockingSocket(port: view.port) else {
             report.unanswered["connect refused", default: 0] += 1
+            return false
+        }
+        switch Self.handshake(opened, key: key, nodeID: "fuzz-\(index)") {
+        case .passed:
+            break
+        case .refused(let refusal) where refusal.reason == .overloaded:
+            report.unanswered["connect refused: overloaded", default: 0] += 1
+            opened.close()
+            return false
+        case .refused(let refusal):
+            report.faults.append("the handshake with the group's key was refused: \(refusal.reason) \(refusal.message)")
+            opened.close()
+            return false
+        case .failed(let problem):
+            report.faults.append("the handshake with the group's key failed: \(problem)")
+            opened.close()
             return false
         }
         socket = opened
@@ -272,8 +311,10 @@ struct ReplicationFuzzWorker {
             _ = socket?.write(cut)
             report.actions["cut, then closed", default: 0] += 1
             drop()
-        case 90..<94:
+        case 90..<93:
             longPoll()
+        case 93..<96:
+            stranger()
         default:
             // A snapshot taken and read through with edge values.
             var request = FrameBytes(kind: 8)
@@ -321,6 +362,138 @@ struct ReplicationFuzzWorker {
             fetch.u32(0)
             fetch.string(Array("fuzz-\(index)".utf8))
             send("fetch before epochQuery, epoch Int64.min", fetch.framed)
+        }
+    }
+
+    /// A connection without the key: a request (a deposing fetch among them), garbage, or a
+    /// hello followed by a forged proof. Each must be refused and closed, never served.
+    private mutating func stranger() {
+        guard let socket = BlockingSocket(port: view.port) else {
+            report.unanswered["connect refused", default: 0] += 1
+            return
+        }
+        defer { socket.close() }
+        let name: String
+        var expectMalformed = false
+        switch generator.below(4) {
+        case 0:
+            var fetch = FrameBytes(kind: 1)
+            fetch.i64(.max)
+            fetch.u64(view.endOffset)
+            fetch.u32(4096)
+            fetch.u32(0)
+            fetch.string(Array("stranger-\(index)".utf8))
+            name = "stranger: deposing fetch, epoch Int64.max"
+            _ = socket.write(fetch.framed)
+        case 1:
+            let (kind, frame) = generator.frame(snapshot: nil)
+            name = "stranger: \(kind)"
+            switch ReplicationServerModel().preview(frame.framed).first {
+            case .malformed: expectMalformed = true
+            case .request(.hello):
+                // A well-formed hello is the start of a handshake: challenged, never served.
+                report.actions["stranger: hello", default: 0] += 1
+                _ = socket.write(frame.framed)
+                if let answer = Self.readMessage(socket), case .challenge = answer {} else {
+                    report.faults.append("stranger: a well-formed hello was not challenged")
+                }
+                return
+            default: break
+            }
+            _ = socket.write(frame.framed)
+        case 2:
+            var hello = FrameBytes(kind: 12)
+            hello.string(Array("stranger-\(index)".utf8))
+            hello.u8(32)
+            hello.body += (0..<32).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            name = "stranger: hello, forged proof"
+            _ = socket.write(hello.framed)
+            guard case .challenge = Self.readMessage(socket) else {
+                report.faults.append("\(name): a hello was not answered with a challenge")
+                return
+            }
+            var proof = FrameBytes(kind: 14)
+            proof.u8(32)
+            proof.body += (0..<32).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            _ = socket.write(proof.framed)
+        default:
+            let (_, bytes) = generator.randomBytes()
+            name = "stranger: garbage"
+            _ = socket.write(bytes)
+            report.actions[name, default: 0] += 1
+            // Garbage may be an incomplete frame the server waits on (until the handshake's
+            // timeout) or a malformed one: any refusal or a close is right, never a served answer.
+            if let answer = Self.readMessage(socket, timeout: .seconds(8)), !Self.isRefusal(answer) {
+                report.faults.append("\(name): served without the key: \(Self.name(of: answer))")
+            }
+            return
+        }
+        report.actions[name, default: 0] += 1
+        let answer = Self.readMessage(socket)
+        switch answer {
+        case .refusal(let refusal) where refusal.reason == .unauthenticated:
+            report.answers["refusal: unauthenticated", default: 0] += 1
+        case .refusal(let refusal) where refusal.reason == .malformedRequest && expectMalformed:
+            report.answers["refusal: malformedRequest", default: 0] += 1
+        case .refusal(let refusal) where refusal.reason == .overloaded:
+            report.answers["refusal: overloaded", default: 0] += 1
+        case let answer?:
+            report.faults.append("\(name): answered \(Self.name(of: answer)) without the key")
+            return
+        case nil:
+            report.faults.append("\(name): closed without a refusal")
+            return
+        }
+        if case .bytes(let extra) = socket.read(1, timeout: .seconds(5)) {
+            report.faults.append("\(name): the connection stayed open after the refusal (\(extra))")
+        }
+    }
+
+    static func isRefusal(_ message: ReplicationMessage) -> Bool {
+        if case .challenge = message { return true }  // a hello in the garbage: challenged, not served
+        if case .refusal = message { return true }
+        return false
+    }
+
+    /// Reads one whole answer; nil when the connection closes or nothing comes in `timeout`.
+    static func readMessage(_ socket: BlockingSocket, timeout: Duration = .seconds(10)) -> ReplicationMessage? {
+        guard case .bytes(let prefix) = socket.read(4, timeout: timeout) else { return nil }
+        let length = Int(prefix[0]) | Int(prefix[1]) << 8 | Int(prefix[2]) << 16 | Int(prefix[3]) << 24
+        guard length <= ReplicationMessage.maxFrameBytes, case .bytes(let body) = socket.read(length, timeout: timeout) else {
+            return nil
+        }
+        return try? ReplicationMessage.decode(ByteBuffer(bytes: body))
+    }
+
+    enum HandshakeResult {
+        case passed
+        case refused(ReplicationMessage.Refusal)
+        case failed(String)
+    }
+
+    /// The client's half of the handshake over a blocking socket.
+    static func handshake(_ socket: BlockingSocket, key: ReplicationKey, nodeID: String) -> HandshakeResult {
+        var generator = SystemRandomNumberGenerator()
+        let nonce = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        guard socket.write(ReplicationMessage.hello(nodeID: nodeID, nonce: nonce).encodedBytes) else { return .failed("write failed") }
+        let serverNonce: [UInt8]
+        switch readMessage(socket) {
+        case .challenge(let theirs, let proof):
+            guard ReplicationKey.matches(proof, key.serverProof(clientNonce: nonce, serverNonce: theirs)) else {
+                return .failed("the server's proof does not hold")
+            }
+            serverNonce = theirs
+        case .refusal(let refusal):
+            return .refused(refusal)
+        case let other:
+            return .failed("hello answered with \(other.map(name(of:)) ?? "nothing")")
+        }
+        let proof = key.clientProof(serverNonce: serverNonce, clientNonce: nonce, nodeID: nodeID)
+        guard socket.write(ReplicationMessage.proof(proof).encodedBytes) else { return .failed("write failed") }
+        switch readMessage(socket) {
+        case .welcome: return .passed
+        case .refusal(let refusal): return .refused(refusal)
+        case let other: return .failed("proof answered with \(other.map(name(of:)) ?? "nothing")")
         }
     }
 
@@ -454,6 +627,10 @@ struct ReplicationFuzzWorker {
         case .snapshotReady: "snapshotReady"
         case .snapshotRead: "snapshotRead"
         case .snapshotData: "snapshotData"
+        case .hello: "hello"
+        case .challenge: "challenge"
+        case .proof: "proof"
+        case .welcome: "welcome"
         }
     }
 
@@ -462,36 +639,55 @@ struct ReplicationFuzzWorker {
         return kind(of: answer)
     }
 
-    /// Opens `connections` at once, sends a status query on each, and counts the answers.
-    static func storm(port: Int, connections: Int) -> ReplicationFuzzReport.Storm {
+    /// Opens `connections` one after another, each passing the handshake and kept open, then a
+    /// status query on each served one; then as many connections again at once that send only a
+    /// hello and wait (past the port's handshake places). Counts served and refused.
+    static func storm(port: Int, connections: Int, key: ReplicationKey) -> ReplicationFuzzReport.Storm {
         var storm = ReplicationFuzzReport.Storm()
         var sockets: [BlockingSocket] = []
-        for _ in 0..<connections {
+        for index in 0..<connections {
             guard let socket = BlockingSocket(port: port) else { continue }
-            sockets.append(socket)
+            storm.opened += 1
+            switch handshake(socket, key: key, nodeID: "storm-\(index)") {
+            case .passed: sockets.append(socket)
+            case .refused(let refusal) where refusal.reason == .overloaded:
+                storm.refusedOverloaded += 1
+                socket.close()
+            default:
+                storm.other += 1
+                socket.close()
+            }
         }
-        storm.opened = sockets.count
         let query = FrameBytes(kind: 5).framed
         for socket in sockets { _ = socket.write(query) }
         for socket in sockets {
-            guard case .bytes(let prefix) = socket.read(4, timeout: .seconds(10)) else {
-                storm.other += 1
-                continue
-            }
-            let length = Int(prefix[0]) | Int(prefix[1]) << 8 | Int(prefix[2]) << 16 | Int(prefix[3]) << 24
-            guard length <= 1 << 20, case .bytes(let body) = socket.read(length, timeout: .seconds(10)),
-                let answer = try? ReplicationMessage.decode(ByteBuffer(bytes: body))
-            else {
-                storm.other += 1
-                continue
-            }
-            switch answer {
-            case .status: storm.served += 1
-            case .refusal(let refusal) where refusal.reason == .overloaded: storm.refusedOverloaded += 1
+            if case .status = readMessage(socket) { storm.served += 1 } else { storm.other += 1 }
+        }
+        // Hellos left hanging: the port's handshake places fill, the rest are turned away.
+        var waiting: [BlockingSocket] = []
+        for index in 0..<connections {
+            guard let socket = BlockingSocket(port: port) else { continue }
+            var hello = FrameBytes(kind: 12)
+            hello.string(Array("hanging-\(index)".utf8))
+            hello.u8(32)
+            hello.body += [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: 32)
+            _ = socket.write(hello.framed)
+            waiting.append(socket)
+        }
+        for socket in waiting {
+            switch readMessage(socket) {
+            case .challenge: storm.hangingChallenged += 1
+            case .refusal(let refusal) where refusal.reason == .overloaded: storm.hangingRefused += 1
             default: storm.other += 1
             }
         }
+        for socket in waiting { socket.close() }
         for socket in sockets { socket.close() }
         return storm
     }
+}
+
+extension ReplicationMessage {
+    /// The whole frame as bytes, for a blocking socket.
+    var encodedBytes: [UInt8] { Array(buffer: encoded()) }
 }

@@ -44,6 +44,7 @@ extension Replica {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var call = ReplicationCall(inbound: inbound, outbound: outbound, channel: connection.channel)
+                try await call.authenticate(as: configuration.nodeID, key: key, peer: target.nodeID, deadline: deadline)
                 try await reconcile(with: target, &call, deadline: deadline)
                 state.withLock { $0.lastError = nil }
                 while stillFollowing(target) {

@@ -11,8 +11,8 @@ extension Replica {
             let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .bind(host: configuration.host, port: configuration.port) { channel in
-                    ReplicationChannel.configure(channel, frameLimit: ReplicationMessage.maxRequestBytes)
+                .bind(host: configuration.host, port: configuration.port) { [idleTimeout = configuration.idleTimeout] channel in
+                    ReplicationChannel.configure(channel, frameLimit: ReplicationMessage.maxRequestBytes, idleTimeout: idleTimeout)
                 }
             state.withLock { $0.server = server }
         } catch {
@@ -21,7 +21,9 @@ extension Replica {
         }
     }
 
-    /// Accepts connections until cancelled; each is served by a task of its own.
+    /// Accepts connections until cancelled; each is served by a task of its own. A new connection
+    /// takes one of `configuration.maxHandshakes` places for its handshake, and one of
+    /// `configuration.maxConnections` once it passed.
     func serve() async {
         guard let server = state.withLock({ $0.server }) else { return }
         await withTaskCancellationHandler {
@@ -30,16 +32,16 @@ extension Replica {
                     try await server.executeThenClose { connections in
                         for try await connection in connections {
                             let admitted = state.withLock { state -> Bool in
-                                guard state.connections < configuration.maxConnections else { return false }
-                                state.connections += 1
+                                guard state.handshakes < configuration.maxHandshakes else { return false }
+                                state.handshakes += 1
                                 return true
                             }
                             group.addTask {
                                 if admitted {
                                     await self.serve(connection)
-                                    self.state.withLock { $0.connections -= 1 }
                                 } else {
-                                    await self.turnAway(connection)
+                                    let limit = self.configuration.maxHandshakes
+                                    await self.turnAway(connection, "\(limit) replication connections are in their handshake; limit \(limit)")
                                 }
                             }
                         }
@@ -53,23 +55,74 @@ extension Replica {
         }
     }
 
-    /// A connection past `configuration.maxConnections`: told why, then closed.
-    private func turnAway(_ connection: ReplicationChannel.Connection) async {
-        let limit = configuration.maxConnections
-        let reply = refusal(.overloaded, state.withLock { $0.epoch }, "\(limit) replication connections are open; limit \(limit)")
+    /// A connection past a limit: told why, then closed.
+    private func turnAway(_ connection: ReplicationChannel.Connection, _ why: String) async {
+        let reply = refusal(.overloaded, state.withLock { $0.epoch }, why)
         try? await connection.executeThenClose { _, outbound in
             try await outbound.write(reply.encoded())
             await ReplicationChannel.closeGently(connection.channel)
         }
     }
 
+    /// Where a connection stands in the port's limits (what it gives back when it ends).
+    private enum Place {
+        case handshaking, served, none
+    }
+
+    private func release(_ place: Place) {
+        state.withLock { state in
+            switch place {
+            case .handshaking: state.handshakes -= 1
+            case .served: state.connections -= 1
+            case .none: break
+            }
+        }
+    }
+
+    /// Moves a connection that passed the handshake into `maxConnections`; false when full.
+    private func promoteToServed() -> Bool {
+        state.withLock { state -> Bool in
+            state.handshakes -= 1
+            guard state.connections < configuration.maxConnections else { return false }
+            state.connections += 1
+            return true
+        }
+    }
+
     private func serve(_ connection: ReplicationChannel.Connection) async {
+        let channel = connection.channel
+        // A handshake not finished in time ends the connection (its place is for the group).
+        let handshakeTimer = channel.eventLoop.scheduleTask(
+            in: .nanoseconds(Int64(configuration.handshakeTimeout / .nanoseconds(1)))
+        ) { channel.close(promise: nil) }
+        var place = Place.handshaking
         await withTaskCancellationHandler {
             var offer: SnapshotOffer?
             do {
                 try await connection.executeThenClose { inbound, outbound in
+                    var frames = inbound.makeAsyncIterator()
                     do {
-                        for try await frame in inbound {
+                        switch try await acceptHandshake(&frames, outbound) {
+                        case .closed:
+                            return
+                        case .refused(let reply):
+                            try? await outbound.write(reply.encoded())
+                            await ReplicationChannel.closeGently(channel)
+                            return
+                        case .authenticated:
+                            handshakeTimer.cancel()
+                        }
+                        guard promoteToServed() else {
+                            place = .none
+                            let limit = configuration.maxConnections
+                            let reply = refusal(.overloaded, state.withLock { $0.epoch }, "\(limit) replication connections are open; limit \(limit)")
+                            try? await outbound.write(reply.encoded())
+                            await ReplicationChannel.closeGently(channel)
+                            return
+                        }
+                        place = .served
+                        try await outbound.write(ReplicationMessage.welcome.encoded())
+                        while let frame = try await frames.next() {
                             let request = try ReplicationMessage.decode(frame)
                             let reply: ReplicationMessage
                             switch request {
@@ -78,7 +131,7 @@ extension Replica {
                             case .snapshotRead(let id, let file, let offset, let maxBytes):
                                 reply = await readSnapshot(offer, id: id, file: file, offset: offset, maxBytes: maxBytes)
                             default:
-                                reply = await answer(request, closed: connection.channel.closeFuture)
+                                reply = await answer(request, closed: channel.closeFuture)
                             }
                             try await outbound.write(reply.encoded())
                         }
@@ -88,19 +141,21 @@ extension Replica {
                         // (gently: the answers before it and the refusal must arrive).
                         let reply = refusal(.malformedRequest, state.withLock { $0.epoch }, error.message)
                         try? await outbound.write(reply.encoded())
-                        await ReplicationChannel.closeGently(connection.channel)
+                        await ReplicationChannel.closeGently(channel)
                         throw error
                     }
                 }
             } catch {
                 logger.debug("replication connection ended", metadata: ["error": "\(error)"])
             }
+            handshakeTimer.cancel()
+            release(place)
             if let offer {
                 await offer.remove()
                 state.withLock { $0.snapshotOffers -= 1 }
             }
         } onCancel: {
-            connection.channel.close(promise: nil)
+            channel.close(promise: nil)
         }
     }
 
@@ -180,7 +235,9 @@ extension Replica {
                     chunkStart: chunk.startOffset, chunkNext: chunk.nextOffset, bytes: chunk.bytes))
         case .snapshotRequest, .snapshotRead:
             return refusal(.internalError, epoch, "snapshots are served on the replication port's connections")
-        case .fetchResult, .epochAnswer, .status, .refusal, .snapshotReady, .snapshotData:
+        case .hello, .proof:
+            return refusal(.internalError, epoch, "the handshake is over: this connection is already authenticated")
+        case .fetchResult, .epochAnswer, .status, .refusal, .snapshotReady, .snapshotData, .challenge, .welcome:
             return refusal(.internalError, epoch, "not a request")
         }
     }

@@ -47,6 +47,10 @@ public final class Replica: Sendable {
         var snapshotHolds: [String: (offset: UInt64, until: ContinuousClock.Instant)] = [:]
         /// Connections the replication port serves now (`configuration.maxConnections`).
         var connections = 0
+        /// Connections in their handshake (`configuration.maxHandshakes`).
+        var handshakes = 0
+        /// The group's key (`configuration.key`, or set later by `useKey`).
+        var key: ReplicationKey?
         /// Connections holding (or writing) a snapshot offer (`configuration.maxSnapshotOffers`).
         var snapshotOffers = 0
     }
@@ -72,6 +76,7 @@ public final class Replica: Sendable {
             required: configuration.requiredAcknowledgements, mode: configuration.mode, timeout: configuration.timeout)
         var initial = State()
         initial.history = history
+        initial.key = configuration.key
         self.state = Mutex(initial)
     }
 
@@ -98,6 +103,15 @@ public final class Replica: Sendable {
         try await replica.bind()
         return replica
     }
+
+    /// Installs the group's key (read from etcd after the port was bound): from now on
+    /// connections that prove they hold it are served, and the follower session connects.
+    public func useKey(_ key: ReplicationKey) {
+        state.withLock { $0.key = key }
+    }
+
+    /// The group's key, once known.
+    public var key: ReplicationKey? { state.withLock { $0.key } }
 
     /// The port the replication server listens on (useful with port 0).
     public var boundPort: Int? { state.withLock { $0.server?.channel.localAddress?.port } }

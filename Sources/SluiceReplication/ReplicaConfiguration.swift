@@ -22,8 +22,25 @@ public struct ReplicaConfiguration: Sendable {
     /// queries and snapshot downloads; the bound keeps a peer opening connections from taking
     /// the broker's file descriptors and memory (each may hold a fetch's answer of `fetchMaxBytes`).
     public var maxConnections = 64
+    /// The group's key (`ReplicationKey`): every connection proves it holds it before it is
+    /// served. nil until known (a broker reading its group's secret from etcd gets it with
+    /// `Replica.useKey`): until then the port refuses every connection and nothing is fetched.
+    public var key: ReplicationKey?
+    /// How long a new connection may take to finish the handshake before it is closed.
+    public var handshakeTimeout: Duration = .seconds(5)
+    /// Connections in their handshake at once (not yet counted in `maxConnections`); one more is
+    /// refused as `overloaded`. Kept apart so strangers, who never pass the handshake, cannot
+    /// take the places of the group's followers.
+    public var maxHandshakes = 16
+    /// A connection that sends nothing this long while owed no answer is closed
+    /// (`ReplicationIdleGuard`).
+    public var idleTimeout: Duration = .seconds(120)
 
-    public init(nodeID: String, replicas: Int, mode: ReplicationMode, timeout: Duration, host: String, port: Int) {
+    public init(
+        nodeID: String, replicas: Int, mode: ReplicationMode, timeout: Duration, host: String, port: Int,
+        key: ReplicationKey? = nil
+    ) {
+        self.key = key
         self.nodeID = nodeID
         self.replicas = replicas
         self.mode = mode

@@ -9,9 +9,17 @@ enum ReplicationChannel {
     typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
 
     /// `frameLimit`: the largest frame read (`maxRequestBytes` on the replication port).
-    static func configure(_ channel: any Channel, frameLimit: Int = ReplicationMessage.maxFrameBytes) -> EventLoopFuture<Connection> {
+    /// `idleTimeout` (the server's connections): close one quiet that long while owed no answer.
+    static func configure(
+        _ channel: any Channel, frameLimit: Int = ReplicationMessage.maxFrameBytes, idleTimeout: Duration? = nil
+    ) -> EventLoopFuture<Connection> {
         channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ReplicationFrameDecoder(limit: frameLimit)))
+            let pipeline = channel.pipeline.syncOperations
+            if let idleTimeout {
+                try pipeline.addHandler(IdleStateHandler(readTimeout: .nanoseconds(Int64(idleTimeout / .nanoseconds(1)))))
+            }
+            try pipeline.addHandler(ByteToMessageHandler(ReplicationFrameDecoder(limit: frameLimit)))
+            if idleTimeout != nil { try pipeline.addHandler(ReplicationIdleGuard()) }
             return try Connection(wrappingChannelSynchronously: channel)
         }
     }
@@ -82,17 +90,26 @@ struct ReplicationCall {
 }
 
 extension Replica {
-    /// Asks a peer how complete its log is (for candidacy); nil when it does not answer in time.
-    public static func queryStatus(host: String, port: Int, timeout: Duration) async -> ReplicaStatus? {
+    /// Asks a peer how complete its log is (for candidacy), as `nodeID` holding `key`; nil when
+    /// it does not answer in time or the handshake fails.
+    public static func queryStatus(
+        host: String, port: Int, timeout: Duration, nodeID: String, key: ReplicationKey?
+    ) async -> ReplicaStatus? {
         do {
             let connection = try await ReplicationChannel.connect(host: host, port: port, timeout: timeout)
             return try await connection.executeThenClose { inbound, outbound in
                 var call = ReplicationCall(inbound: inbound, outbound: outbound, channel: connection.channel)
+                try await call.authenticate(as: nodeID, key: key, peer: "\(host):\(port)", deadline: timeout)
                 guard case .status(let status) = try await call.call(.statusQuery, deadline: timeout) else { return nil }
                 return status
             }
         } catch {
             return nil
         }
+    }
+
+    /// Asks a peer how complete its log is with this replica's own name and key.
+    public func queryStatus(host: String, port: Int, timeout: Duration) async -> ReplicaStatus? {
+        await Self.queryStatus(host: host, port: port, timeout: timeout, nodeID: configuration.nodeID, key: key)
     }
 }

@@ -7,7 +7,7 @@ import Logging
 public struct ReplicationError: Error, CustomStringConvertible, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String, Sendable {
-            case malformedFrame, unexpectedMessage, notLeader, staleEpoch, connectionFailed, timedOut, storage
+            case malformedFrame, unexpectedMessage, notLeader, staleEpoch, connectionFailed, timedOut, storage, unauthenticated
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -24,6 +24,9 @@ public struct ReplicationError: Error, CustomStringConvertible, Sendable {
         public static let timedOut = Code(.timedOut)
         /// The local commit log refused (truncate, append, metadata).
         public static let storage = Code(.storage)
+        /// The peer does not hold the group's replication key (or this broker has none yet), or
+        /// a secret is unusable.
+        public static let unauthenticated = Code(.unauthenticated)
 
         public var description: String { value.rawValue }
     }

@@ -36,6 +36,15 @@ public enum ReplicationMessage: Sendable, Equatable {
     case snapshotRead(id: UInt64, file: UInt32, offset: UInt64, maxBytes: UInt32)
     /// Leader → follower: those bytes (fewer only at the file's end).
     case snapshotData(ByteBuffer)
+    /// The handshake every connection begins with (`ReplicationHandshake.swift`): client → server,
+    /// who it is and a fresh nonce.
+    case hello(nodeID: String, nonce: [UInt8])
+    /// Server → client: its nonce, and its proof that it holds the group's key.
+    case challenge(nonce: [UInt8], proof: [UInt8])
+    /// Client → server: its proof.
+    case proof([UInt8])
+    /// Server → client: the proof holds; requests may follow.
+    case welcome
 
     public struct Fetch: Sendable, Equatable {
         public var epoch: Int64
@@ -87,6 +96,10 @@ public enum ReplicationMessage: Sendable, Equatable {
             case malformedRequest = 6
             /// Too many connections or snapshots at once; the message names the limit. Try again later.
             case overloaded = 7
+            /// The connection did not (or not yet) prove it holds the group's replication key: a
+            /// request before the handshake, a wrong proof, or a server that has no key yet.
+            /// The connection closes after it.
+            case unauthenticated = 8
         }
         public var reason: Reason
         public var leaderEpoch: Int64
@@ -126,7 +139,11 @@ public enum ReplicationMessage: Sendable, Equatable {
     private enum Kind: UInt8 {
         case fetch = 1, fetchResult, epochQuery, epochAnswer, statusQuery, status, refusal
         case snapshotRequest, snapshotReady, snapshotRead, snapshotData
+        case hello, challenge, proof, welcome
     }
+
+    /// Nonces and proofs of the handshake: 32 bytes each (a proof is an HMAC-SHA256).
+    public static let handshakeFieldBytes = 32
 
     /// The whole frame: length prefix and body.
     public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
@@ -196,6 +213,19 @@ public enum ReplicationMessage: Sendable, Equatable {
             buffer.writeInteger(Kind.snapshotData.rawValue)
             buffer.writeInteger(UInt32(bytes.readableBytes), endianness: .little)
             buffer.writeImmutableBuffer(bytes)
+        case .hello(let nodeID, let nonce):
+            buffer.writeInteger(Kind.hello.rawValue)
+            Self.writeString(nodeID, into: &buffer)
+            Self.writeField(nonce, into: &buffer)
+        case .challenge(let nonce, let proof):
+            buffer.writeInteger(Kind.challenge.rawValue)
+            Self.writeField(nonce, into: &buffer)
+            Self.writeField(proof, into: &buffer)
+        case .proof(let proof):
+            buffer.writeInteger(Kind.proof.rawValue)
+            Self.writeField(proof, into: &buffer)
+        case .welcome:
+            buffer.writeInteger(Kind.welcome.rawValue)
         }
         buffer.setInteger(UInt32(buffer.readableBytes - 4), at: buffer.readerIndex, endianness: .little)
         return buffer
@@ -227,6 +257,16 @@ public enum ReplicationMessage: Sendable, Equatable {
                 throw ReplicationError(.malformedFrame, "\(kind) frame's nodeID \(problem)")
             }
             return value
+        }
+        func field(_ name: String) throws(ReplicationError) -> [UInt8] {
+            let length: UInt8 = try integer(name)
+            guard Int(length) == handshakeFieldBytes else {
+                throw ReplicationError(.malformedFrame, "\(kind) frame's \(name) has \(length) bytes; it must have \(handshakeFieldBytes)")
+            }
+            guard let bytes = buffer.readBytes(length: Int(length)) else {
+                throw ReplicationError(.malformedFrame, "\(kind) frame ends inside its \(name)")
+            }
+            return bytes
         }
         func readHistory(_ count: UInt32) throws(ReplicationError) -> EpochHistory {
             guard count <= EpochHistory.maxEntries else {
@@ -316,6 +356,14 @@ public enum ReplicationMessage: Sendable, Equatable {
                 throw ReplicationError(.malformedFrame, "snapshotData frame ends inside its \(byteCount) bytes")
             }
             message = .snapshotData(bytes)
+        case .hello:
+            message = .hello(nodeID: try nodeID(), nonce: try field("nonce"))
+        case .challenge:
+            message = .challenge(nonce: try field("nonce"), proof: try field("proof"))
+        case .proof:
+            message = .proof(try field("proof"))
+        case .welcome:
+            message = .welcome
         }
         if buffer.readableBytes != 0 {
             throw ReplicationError(.malformedFrame, "\(kind) frame has \(buffer.readableBytes) trailing bytes")
@@ -329,6 +377,13 @@ public enum ReplicationMessage: Sendable, Equatable {
             buffer.writeInteger(entry.epoch, endianness: .little)
             buffer.writeInteger(entry.startOffset, endianness: .little)
         }
+    }
+
+    /// A handshake field: `u8` length + bytes.
+    private static func writeField(_ bytes: [UInt8], into buffer: inout ByteBuffer) {
+        let prefix = bytes.prefix(Int(UInt8.max))
+        buffer.writeInteger(UInt8(prefix.count))
+        buffer.writeBytes(prefix)
     }
 
     private static func writeString(_ value: String, into buffer: inout ByteBuffer) {

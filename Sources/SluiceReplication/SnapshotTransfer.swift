@@ -46,7 +46,7 @@ public enum SnapshotTransfer {
     ///   answering, `.notLeader` when it refuses, `.storage` for a local write or a checksum that
     ///   does not match.
     public static func download(
-        from target: LeaderTarget, nodeID: String, directory: String, logger: Logger
+        from target: LeaderTarget, nodeID: String, key: ReplicationKey?, directory: String, logger: Logger
     ) async throws(ReplicationError) -> SnapshotManifest {
         let partial = directory + "/" + partialFolder
         try await SnapshotFiles.blocking {
@@ -57,6 +57,7 @@ public enum SnapshotTransfer {
         do {
             return try await connection.executeThenClose { inbound, outbound in
                 var call = ReplicationCall(inbound: inbound, outbound: outbound, channel: connection.channel)
+                try await call.authenticate(as: nodeID, key: key, peer: target.nodeID, deadline: readDeadline)
                 let manifest: SnapshotManifest
                 switch try await call.call(.snapshotRequest(nodeID: nodeID), deadline: writeDeadline) {
                 case .snapshotReady(let ready):

@@ -43,7 +43,7 @@ struct ReplicationFuzzCommand: AsyncParsableCommand {
         let members = [leader, follower]
         let before = members.map { ProcessMemory.residentKilobytes(pid: $0.process.pid) }
         var configuration = ReplicationFuzzer.Configuration(
-            targets: members.map { ($0.name, $0.replicationPort) }, seed: seed, requests: requests)
+            targets: members.map { ($0.name, $0.replicationPort) }, seed: seed, requests: requests, key: pair.replicationKey)
         configuration.workers = workers
         configuration.progress = { print("  \($0)") }
         let report: ReplicationFuzzReport

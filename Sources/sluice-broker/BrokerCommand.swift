@@ -78,6 +78,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.replication, "sync|async")) var replication: String?
     @Option(help: help(.replicationTimeout, "duration")) var replicationTimeout: String?
     @Option(help: help(.replicationPort, "port")) var replicationPort: String?
+    @Option(help: help(.replicationSecretFile, "path")) var replicationSecretFile: String?
     @Option(help: help(.mqttPort, "port")) var mqttPort: String?
     @Option(help: help(.mqttMaxPacketSize, "bytes")) var mqttMaxPacketSize: String?
     @Option(help: help(.mqttMaxInflight, "count")) var mqttMaxInflight: String?
@@ -113,7 +114,8 @@ struct BrokerCommand: AsyncParsableCommand {
             .tlsKey: tlsKey, .tlsClientCa: tlsClientCa, .adminTlsCert: adminTlsCert, .adminTlsKey: adminTlsKey,
             .etcd: etcd, .brokerGroup: brokerGroup, .nodeId: nodeId, .advertiseHost: advertiseHost,
             .etcdLeaseTtl: etcdLeaseTtl, .httpPort: httpPort, .replicas: replicas, .replication: replication,
-            .replicationTimeout: replicationTimeout, .replicationPort: replicationPort, .mqttPort: mqttPort,
+            .replicationTimeout: replicationTimeout, .replicationPort: replicationPort,
+            .replicationSecretFile: replicationSecretFile, .mqttPort: mqttPort,
             .mqttMaxPacketSize: mqttMaxPacketSize, .mqttMaxInflight: mqttMaxInflight, .mqttMaxQueued: mqttMaxQueued,
         ]
         return given.compactMapValues { $0 }

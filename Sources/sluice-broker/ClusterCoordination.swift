@@ -42,10 +42,13 @@ final class ClusterCoordination: Service, Sendable {
         let host = configuration.advertiseHost ?? Self.advertisable(configuration.grpcHost)
         let bracketed = host.contains(":") ? "[\(host)]" : host
         let replication = configuration.replicas > 1
-            ? ReplicationWiring(
+            ? try ReplicationWiring(
                 configuration, advertisedHost: host, logger: Logger(label: "sluice.replication"),
                 currentLeader: { [endpoints, group = configuration.brokerGroup] in
                     await Self.currentLeader(of: group, endpoints: endpoints, logger: logger)
+                },
+                groupSecret: { [endpoints, group = configuration.brokerGroup] in
+                    await Self.groupSecret(of: group, endpoints: endpoints, logger: logger)
                 }) : nil
         self.replication = replication
         groupLeader = replication == nil ? nil : GroupLeaderAddress()
@@ -69,6 +72,28 @@ final class ClusterCoordination: Service, Sendable {
             tasks.addTask {
                 let found = try? await EtcdClient.withClient(endpoints: endpoints, requestTimeout: .seconds(3), logger: logger) {
                     client in try await LeaderElection(client: client, group: group, keys: ClusterKeys()).currentLeader().leader
+                }
+                return found ?? nil
+            }
+            tasks.addTask {
+                try? await Task.sleep(for: .seconds(5))
+                return nil
+            }
+            let first = await tasks.next()
+            tasks.cancelAll()
+            return first ?? nil
+        }
+    }
+
+    /// The group's replication secret from etcd (a random one stored first when it has none),
+    /// with the same bound as `currentLeader`; nil when etcd does not answer in time.
+    static func groupSecret(of group: String, endpoints: EtcdEndpoints, logger: Logger) async -> [UInt8]? {
+        await withTaskGroup(of: [UInt8]?.self) { tasks in
+            tasks.addTask {
+                let found = try? await EtcdClient.withClient(endpoints: endpoints, requestTimeout: .seconds(3), logger: logger) {
+                    client in
+                    try await GroupSecret(client: client, group: group, keys: ClusterKeys())
+                        .loadOrCreate(candidate: ReplicationKey.randomSecret())
                 }
                 return found ?? nil
             }
@@ -110,6 +135,13 @@ final class ClusterCoordination: Service, Sendable {
                 guard waited != nil else { return }
             }
             let replica = waited
+            if let replica {
+                // Peers must prove the group's key before anything is fetched or compared.
+                await cancelWhenGracefulShutdown {
+                    await ReplicationWiring.ensureKey(replica, client: client, keys: self.nodeConfiguration.keys, group: group, logger: self.logger)
+                }
+                guard replica.key != nil else { return }
+            }
             let (roles, rolesContinuation) = AsyncStream.makeStream(of: ClusterNode.Status.self)
             let keys = nodeConfiguration.keys
             let logger = self.logger

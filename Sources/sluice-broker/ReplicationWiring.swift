@@ -14,23 +14,41 @@ final class ReplicationWiring: Sendable {
     let configuration: ReplicaConfiguration
     /// `host:port` peers reach the replication port at (published in etcd).
     let advertisedAddress: String
+    /// The broker group (`--broker-group`): what the key is derived for.
+    let groupName: String
     private let replica = Mutex<Replica?>(nil)
     private let logger: Logger
     /// The group's leader as etcd names it now (nil: none, or etcd unreachable): asked once at
     /// start-up, to learn whether this replica needs the leader's snapshot.
     private let currentLeader: @Sendable () async -> LeaderRecord?
+    /// The group's secret from etcd (stored there first when absent), asked with a bound at
+    /// start-up when no `--replication-secret-file` gives one; nil when etcd does not answer.
+    private let groupSecret: @Sendable () async -> [UInt8]?
 
+    /// - Throws: `BrokerError` `.invalidConfiguration` naming `--replication-secret-file` for a
+    ///   secret file that cannot be read or is too short.
     init(
         _ broker: BrokerConfiguration, advertisedHost: String, logger: Logger,
-        currentLeader: @escaping @Sendable () async -> LeaderRecord?
-    ) {
+        currentLeader: @escaping @Sendable () async -> LeaderRecord?,
+        groupSecret: @escaping @Sendable () async -> [UInt8]?
+    ) throws(BrokerError) {
         self.currentLeader = currentLeader
-        configuration = ReplicaConfiguration(
+        self.groupSecret = groupSecret
+        var configuration = ReplicaConfiguration(
             nodeID: broker.effectiveNodeID, replicas: broker.replicas,
             mode: broker.replicationMode == .sync ? .sync : .async, timeout: broker.replicationTimeout,
             host: broker.grpcHost, port: broker.replicationPort)
+        if let path = broker.replicationSecretFile {
+            do throws(ReplicationError) {
+                configuration.key = try ReplicationKey(secret: ReplicationKey.readSecretFile(path), group: broker.brokerGroup)
+            } catch {
+                throw BrokerError(.invalidConfiguration, "--replication-secret-file: \(error.message)")
+            }
+        }
+        self.configuration = configuration
         let bracketed = advertisedHost.contains(":") ? "[\(advertisedHost)]" : advertisedHost
         advertisedAddress = "\(bracketed):\(broker.replicationPort)"
+        groupName = broker.brokerGroup
         self.logger = logger
     }
 
@@ -41,8 +59,12 @@ final class ReplicationWiring: Sendable {
     /// - Throws: `BrokerError` `.addressUnavailable` when the replication port is taken;
     ///   `.storageUnavailable` when a snapshot is needed (or half installed) and cannot be taken.
     func attach(_ log: CommitLog, handle: BrokerHandle) async throws -> LogOpenedAction {
-        if let leader = try await snapshotSource(for: log) {
-            try await takeSnapshot(from: leader, closing: log)
+        var configuration = self.configuration
+        if configuration.key == nil, let secret = await groupSecret() {
+            configuration.key = try? ReplicationKey(secret: secret, group: groupName)
+        }
+        if let leader = try await snapshotSource(for: log, key: configuration.key) {
+            try await takeSnapshot(from: leader, key: configuration.key, closing: log)
             return .reopen
         }
         do throws(ReplicationError) {
@@ -62,7 +84,7 @@ final class ReplicationWiring: Sendable {
     /// leader (not this node) whose first retained record lies past this log's end, or any live
     /// leader when a marker asks for a snapshot.
     /// - Throws: `.storageUnavailable` for a half-installed snapshot and no leader to finish it.
-    private func snapshotSource(for log: CommitLog) async throws(BrokerError) -> LeaderTarget? {
+    private func snapshotSource(for log: CommitLog, key: ReplicationKey?) async throws(BrokerError) -> LeaderTarget? {
         let directory = log.configuration.directory
         let markers = await SnapshotTransfer.markers(in: directory)
         let record = await currentLeader()
@@ -70,7 +92,9 @@ final class ReplicationWiring: Sendable {
             guard leader.nodeID != configuration.nodeID else { return nil }
             return leader.replicationAddress.flatMap { LeaderTarget(nodeID: leader.nodeID, epoch: leader.epoch, address: $0) }
         }
-        let status = await target.asyncFlatMap { await Replica.queryStatus(host: $0.host, port: $0.port, timeout: .seconds(2)) }
+        let status = await target.asyncFlatMap {
+            await Replica.queryStatus(host: $0.host, port: $0.port, timeout: .seconds(2), nodeID: configuration.nodeID, key: key)
+        }
         guard let target, let status, status.isLeader else {
             if markers.installing {
                 throw BrokerError(
@@ -97,12 +121,12 @@ final class ReplicationWiring: Sendable {
     }
 
     /// Downloads the snapshot while the log is still open, then closes the log and installs it.
-    private func takeSnapshot(from leader: LeaderTarget, closing log: CommitLog) async throws(BrokerError) {
+    private func takeSnapshot(from leader: LeaderTarget, key: ReplicationKey?, closing log: CommitLog) async throws(BrokerError) {
         let configuration = log.configuration
         let manifest: SnapshotManifest
         do throws(ReplicationError) {
             manifest = try await SnapshotTransfer.download(
-                from: leader, nodeID: self.configuration.nodeID, directory: configuration.directory, logger: logger)
+                from: leader, nodeID: self.configuration.nodeID, key: key, directory: configuration.directory, logger: logger)
         } catch {
             await log.close()
             throw BrokerError(.storageUnavailable, "cannot copy the snapshot of \(leader.nodeID): \(error.description)")
@@ -143,7 +167,7 @@ final class ReplicationWiring: Sendable {
                 .compactMap { broker in broker.replicationAddress.flatMap { LeaderTarget(nodeID: broker.nodeID, epoch: 0, address: $0) } }
             let statuses = await withTaskGroup(of: ReplicaStatus?.self) { tasks in
                 for peer in peers {
-                    tasks.addTask { await Replica.queryStatus(host: peer.host, port: peer.port, timeout: .milliseconds(500)) }
+                    tasks.addTask { await replica.queryStatus(host: peer.host, port: peer.port, timeout: .milliseconds(500)) }
                 }
                 var found: [ReplicaStatus] = []
                 for await status in tasks { if let status { found.append(status) } }
@@ -155,6 +179,22 @@ final class ReplicationWiring: Sendable {
                 metadata: ["round": "\(round + 1)", "mine": "\(replica.status)", "peers": "\(statuses)"])
             try? await Task.sleep(for: .seconds(1))
             if Task.isCancelled { return }
+        }
+    }
+
+    /// Gives the replica its group's key from etcd when it has none yet (etcd did not answer at
+    /// start-up): stores a random secret when the group has none, retries every second until
+    /// etcd answers. Until then the replica's port refuses every peer and it fetches nothing.
+    static func ensureKey(_ replica: Replica, client: EtcdClient, keys: ClusterKeys, group: String, logger: Logger) async {
+        while replica.key == nil, !Task.isCancelled {
+            do {
+                let secret = try await GroupSecret(client: client, group: group, keys: keys)
+                    .loadOrCreate(candidate: ReplicationKey.randomSecret())
+                replica.useKey(try ReplicationKey(secret: secret, group: group))
+            } catch {
+                logger.warning("cannot read the group's replication secret from etcd; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
         }
     }
 

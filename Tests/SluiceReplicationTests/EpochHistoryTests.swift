@@ -114,6 +114,11 @@ struct ReplicationMessageTests {
             .snapshotRead(id: 7, file: 1, offset: .max, maxBytes: .max),
             .snapshotData(ByteBuffer(bytes: [9, 8, 7])),
             .snapshotData(ByteBuffer()),
+            .hello(nodeID: "node-b", nonce: [UInt8](repeating: 0xAB, count: 32)),
+            .challenge(nonce: [UInt8](repeating: 1, count: 32), proof: [UInt8](repeating: 0xFF, count: 32)),
+            .proof([UInt8](repeating: 0, count: 32)),
+            .welcome,
+            .refusal(.init(reason: .unauthenticated, leaderEpoch: 1, message: "no key")),
         ]
         for message in messages { #expect(try roundTrip(message) == message) }
     }

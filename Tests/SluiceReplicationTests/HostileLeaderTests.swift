@@ -31,7 +31,7 @@ struct HostileLeaderTests {
             let target = LeaderTarget(nodeID: "hostile", epoch: 1, host: "127.0.0.1", port: peer.port)
             var accepted: SnapshotManifest?
             do throws(ReplicationError) {
-                accepted = try await SnapshotTransfer.download(from: target, nodeID: "f", directory: configuration.directory, logger: quietLogger)
+                accepted = try await SnapshotTransfer.download(from: target, nodeID: "f", key: testKey, directory: configuration.directory, logger: quietLogger)
             } catch {
                 #expect(error.code == .malformedFrame)
                 #expect(error.message.contains("snapshot log start \(UInt64.max - 100) is past the largest log offset"), "\(error)")
@@ -92,7 +92,7 @@ struct HostileLeaderTests {
             let log = try await CommitLog.open(logConfiguration, logger: quietLogger)
             for index in 0..<20 { _ = try await log.append(record("local \(index)")) }
             var configuration = ReplicaConfiguration(
-                nodeID: "follower", replicas: 3, mode: .async, timeout: .seconds(5), host: "127.0.0.1", port: 0)
+                nodeID: "follower", replicas: 3, mode: .async, timeout: .seconds(5), host: "127.0.0.1", port: 0, key: testKey)
             configuration.fetchWait = .milliseconds(50)
             let follower = try await Replica.open(log: log, configuration: configuration, logger: quietLogger)
             let running = Task { await follower.run() }
@@ -106,7 +106,7 @@ struct HostileLeaderTests {
             for index in 0..<40 {
                 let directory = root + "/download-\(index)"
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                _ = try? await SnapshotTransfer.download(from: target, nodeID: "follower", directory: directory, logger: quietLogger)
+                _ = try? await SnapshotTransfer.download(from: target, nodeID: "follower", key: testKey, directory: directory, logger: quietLogger)
             }
             let seen = exchanges.load(ordering: .relaxed)
             print("hostile leader: \(seen) exchanges")
@@ -116,7 +116,7 @@ struct HostileLeaderTests {
             let leaderLog = try await CommitLog.open(CommitLogConfiguration(directory: root + "/leader"), logger: quietLogger)
             let leader = try await Replica.open(
                 log: leaderLog,
-                configuration: ReplicaConfiguration(nodeID: "leader", replicas: 3, mode: .async, timeout: .seconds(5), host: "127.0.0.1", port: 0),
+                configuration: ReplicaConfiguration(nodeID: "leader", replicas: 3, mode: .async, timeout: .seconds(5), host: "127.0.0.1", port: 0, key: testKey),
                 logger: quietLogger)
             let leading = Task { await leader.run() }
             try await leader.becomeLeader(epoch: 5)

@@ -44,7 +44,7 @@ struct FileCompanion: ReplicaCompanion {
 }
 
 private func startReplica(_ name: String, log: CommitLog, companion: (any ReplicaCompanion)? = nil) async throws -> (Replica, Task<Void, Never>) {
-    var configuration = ReplicaConfiguration(nodeID: name, replicas: 3, mode: .async, timeout: .seconds(10), host: "127.0.0.1", port: 0)
+    var configuration = ReplicaConfiguration(nodeID: name, replicas: 3, mode: .async, timeout: .seconds(10), host: "127.0.0.1", port: 0, key: testKey)
     configuration.fetchWait = .milliseconds(100)
     let replica = try await Replica.open(log: log, configuration: configuration, companion: companion, logger: quiet)
     return (replica, Task { await replica.run() })
@@ -98,7 +98,7 @@ struct ReplicaSnapshotTests {
 
             // The snapshot: the companion's file and the leader's start and history.
             let configuration = logConfiguration(root + "/c", clock: clock)
-            let manifest = try await SnapshotTransfer.download(from: target, nodeID: "c", directory: root + "/c", logger: quiet)
+            let manifest = try await SnapshotTransfer.download(from: target, nodeID: "c", key: testKey, directory: root + "/c", logger: quiet)
             #expect(manifest.logStart == start)
             #expect(manifest.files.map(\.name) == ["derived.state"])
             try await SnapshotTransfer.install(manifest, configuration: configuration, derived: ["derived.state"], logger: quiet)

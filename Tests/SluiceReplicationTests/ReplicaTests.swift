@@ -36,7 +36,7 @@ private final class Node: Sendable {
         self.name = name
         let log = try await CommitLog.open(logConfiguration(directory), logger: quiet)
         var configuration = ReplicaConfiguration(
-            nodeID: name, replicas: replicas, mode: .sync, timeout: timeout, host: "127.0.0.1", port: 0)
+            nodeID: name, replicas: replicas, mode: .sync, timeout: timeout, host: "127.0.0.1", port: 0, key: testKey)
         configuration.fetchWait = .milliseconds(100)
         let replica = try await Replica.open(log: log, configuration: configuration, logger: quiet)
         self.log = log
@@ -202,10 +202,10 @@ struct ReplicaTests {
             let a = try await Node("a", directory: root + "/a", replicas: 1)
             try await a.replica.becomeLeader(epoch: 4)
             _ = try await a.log.append(record("x"))
-            let status = try #require(await Replica.queryStatus(host: "127.0.0.1", port: a.replica.boundPort!, timeout: .seconds(1)))
+            let status = try #require(await Replica.queryStatus(host: "127.0.0.1", port: a.replica.boundPort!, timeout: .seconds(1), nodeID: "t", key: testKey))
             #expect(status == ReplicaStatus(nodeID: "a", isLeader: true, lastEpoch: 4, endOffset: a.log.endOffset))
             await a.stop()
-            #expect(await Replica.queryStatus(host: "127.0.0.1", port: a.replica.boundPort ?? 1, timeout: .milliseconds(300)) == nil)
+            #expect(await Replica.queryStatus(host: "127.0.0.1", port: a.replica.boundPort ?? 1, timeout: .milliseconds(300), nodeID: "t", key: testKey) == nil)
         }
     }
 }

@@ -110,6 +110,7 @@ struct ReplicationPortLimitsTests {
             let connection = try await ReplicationChannel.connect(host: "127.0.0.1", port: port, timeout: .seconds(5))
             try await connection.executeThenClose { inbound, outbound in
                 var call = ReplicationCall(inbound: inbound, outbound: outbound, channel: connection.channel)
+                try await call.authenticate(as: "t", key: testKey, peer: "leader", deadline: .seconds(5))
                 for index in 0..<(AcknowledgementTracker.maxFollowers + 40) {
                     let reply = try await call.call(
                         .fetch(.init(epoch: 1, offset: 0, maxBytes: 16, waitMs: 0, nodeID: "node-\(index)")), deadline: .seconds(10))

@@ -17,13 +17,14 @@ struct SnapshotReadEdgeTests {
             logger.logLevel = .critical
             let log = try await CommitLog.open(CommitLogConfiguration(directory: root + "/a"), logger: logger)
             let configuration = ReplicaConfiguration(
-                nodeID: "a", replicas: 3, mode: .async, timeout: .seconds(10), host: "127.0.0.1", port: 0)
+                nodeID: "a", replicas: 3, mode: .async, timeout: .seconds(10), host: "127.0.0.1", port: 0, key: testKey)
             let leader = try await Replica.open(log: log, configuration: configuration, companion: FileCompanion(text: "state"), logger: logger)
             let running = Task { await leader.run() }
             try await leader.becomeLeader(epoch: 1)
             let connection = try await ReplicationChannel.connect(host: "127.0.0.1", port: leader.boundPort!, timeout: .seconds(5))
             try await connection.executeThenClose { inbound, outbound in
                 var call = ReplicationCall(inbound: inbound, outbound: outbound, channel: connection.channel)
+                try await call.authenticate(as: "t", key: testKey, peer: "leader", deadline: .seconds(5))
                 guard case .snapshotReady(let manifest) = try await call.call(.snapshotRequest(nodeID: "b"), deadline: .seconds(10))
                 else {
                     Issue.record("no snapshot offered")

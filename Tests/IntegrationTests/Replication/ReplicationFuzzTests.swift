@@ -48,7 +48,7 @@ struct ReplicationFuzzTests {
 
         var configuration = ReplicationFuzzer.Configuration(
             targets: [(leader.name, leader.replicationPort), (follower.name, follower.replicationPort)], seed: seed,
-            requests: requests)
+            requests: requests, key: pair.replicationKey)
         configuration.progress = { FileHandle.standardError.write(Data("replication fuzz: \($0)\n".utf8)) }
         let report = try await ReplicationFuzzer(configuration).run()
         print(report.summary)
@@ -70,6 +70,10 @@ struct ReplicationFuzzTests {
         // The storm opened 16 more connections than the port serves.
         #expect(report.storm.refusedOverloaded >= 16, "\(report.storm)")
         #expect(report.storm.served + report.storm.refusedOverloaded == report.storm.opened, "\(report.storm)")
+        // Hellos left hanging take at most the port's 16 handshake places; the rest are turned away.
+        #expect(report.storm.hangingChallenged <= 16 && report.storm.hangingRefused >= report.storm.opened - 16, "\(report.storm)")
+        // Strangers were refused (none served: that would be a fault), and never deposed the leader (checked above).
+        #expect(report.answers["refusal: unauthenticated", default: 0] > 0, "\(report.answers)")
         for (index, member) in [leader, follower].enumerated() {
             if let start = before[index], let end = after[index] {
                 #expect(end - start < rssGrowthLimitKilobytes, "\(member.name) RSS grew from \(start) kB to \(end) kB")

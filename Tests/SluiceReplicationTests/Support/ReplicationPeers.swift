@@ -19,6 +19,33 @@ let quietLogger: Logger = {
     return logger
 }()
 
+/// The replication key of every replica and client in these tests (one group).
+let testKey: ReplicationKey = try! ReplicationKey(secret: Array("sluice replication test secret".utf8), group: "test")
+
+/// The client's half of the handshake over a connection's own frames (what `ReplicationCall`
+/// does), for raw clients that go on reading the same stream. Returns nil once welcomed, or
+/// the refusal that ended it.
+func handshake(
+    _ frames: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+    key: ReplicationKey = testKey, nodeID: String = "t", checkServer: Bool = true
+) async throws -> ReplicationMessage? {
+    let nonce = [UInt8](repeating: 7, count: 32)
+    try await outbound.write(ReplicationMessage.hello(nodeID: nodeID, nonce: nonce).encoded())
+    guard let first = try await frames.next() else { throw HandshakeClosed() }
+    let challenge = try ReplicationMessage.decode(first)
+    guard case .challenge(let serverNonce, let proof) = challenge else { return challenge }
+    if checkServer { #expect(ReplicationKey.matches(proof, key.serverProof(clientNonce: nonce, serverNonce: serverNonce))) }
+    try await outbound.write(
+        ReplicationMessage.proof(key.clientProof(serverNonce: serverNonce, clientNonce: nonce, nodeID: nodeID)).encoded())
+    guard let second = try await frames.next() else { throw HandshakeClosed() }
+    let welcome = try ReplicationMessage.decode(second)
+    if case .welcome = welcome { return nil }
+    return welcome
+}
+
+/// The server closed the connection in the middle of the handshake, without a refusal.
+struct HandshakeClosed: Error {}
+
 /// A frame as it goes on the wire: the little-endian length, then `body`.
 func rawFrame(_ body: [UInt8]) -> ByteBuffer {
     var buffer = ByteBuffer()
@@ -36,15 +63,18 @@ enum RawReplicationClient {
     }
 
     /// Writes `bytes`, then reads answers until `count` arrived, the peer closes, or `within` passes.
-    static func send(_ bytes: ByteBuffer, to port: Int, expecting count: Int, within: Duration = .seconds(10)) async throws
-        -> Outcome
-    {
+    /// `authenticated`: passes the handshake with `testKey` first (a refusal ending it is the
+    /// outcome's only answer, and `bytes` are not sent).
+    static func send(
+        _ bytes: ByteBuffer, to port: Int, expecting count: Int, within: Duration = .seconds(10), authenticated: Bool = true
+    ) async throws -> Outcome {
         let connection = try await ReplicationChannel.connect(host: "127.0.0.1", port: port, timeout: .seconds(5))
-        return try await exchange(bytes, over: connection, expecting: count, within: within)
+        return try await exchange(bytes, over: connection, expecting: count, within: within, authenticated: authenticated)
     }
 
     static func exchange(
-        _ bytes: ByteBuffer, over connection: ReplicationChannel.Connection, expecting count: Int, within: Duration
+        _ bytes: ByteBuffer, over connection: ReplicationChannel.Connection, expecting count: Int, within: Duration,
+        authenticated: Bool = true
     ) async throws -> Outcome {
         let expired = Atomic(false)
         let channel = connection.channel
@@ -55,8 +85,13 @@ enum RawReplicationClient {
         defer { timer.cancel() }
         return try await connection.executeThenClose { inbound, outbound in
             var outcome = Outcome()
-            try await outbound.write(bytes)
             var frames = inbound.makeAsyncIterator()
+            if authenticated, let refusal = try await handshake(&frames, outbound) {
+                outcome.answers.append(refusal)
+                outcome.closedByPeer = try await frames.next() == nil && !expired.load(ordering: .relaxed)
+                return outcome
+            }
+            try await outbound.write(bytes)
             while outcome.answers.count < count {
                 guard let frame = try await frames.next() else {
                     outcome.closedByPeer = !expired.load(ordering: .relaxed)
@@ -79,7 +114,7 @@ func withLeader<T>(
         logConfiguration.segmentSizeBytes = 64 << 20
         let log = try await CommitLog.open(logConfiguration, logger: quietLogger)
         var configuration = ReplicaConfiguration(
-            nodeID: "leader", replicas: replicas, mode: .async, timeout: .seconds(10), host: "127.0.0.1", port: 0)
+            nodeID: "leader", replicas: replicas, mode: .async, timeout: .seconds(10), host: "127.0.0.1", port: 0, key: testKey)
         configure(&configuration)
         let leader = try await Replica.open(
             log: log, configuration: configuration, companion: FileCompanion(text: "state"), logger: quietLogger)
@@ -120,7 +155,22 @@ final class ScriptedPeer: Sendable {
                     for try await connection in connections {
                         group.addTask {
                             try? await connection.executeThenClose { inbound, outbound in
-                                for try await frame in inbound {
+                                var frames = inbound.makeAsyncIterator()
+                                // A hostile member: it holds the group's key and passes the handshake.
+                                guard let hello = try await frames.next(),
+                                    case .hello(let nodeID, let clientNonce) = try ReplicationMessage.decode(hello)
+                                else { return }
+                                let serverNonce = [UInt8](repeating: 3, count: 32)
+                                try await outbound.write(
+                                    ReplicationMessage.challenge(
+                                        nonce: serverNonce, proof: testKey.serverProof(clientNonce: clientNonce, serverNonce: serverNonce)
+                                    ).encoded())
+                                guard let proof = try await frames.next(), case .proof(let given) = try ReplicationMessage.decode(proof),
+                                    ReplicationKey.matches(
+                                        given, testKey.clientProof(serverNonce: serverNonce, clientNonce: clientNonce, nodeID: nodeID))
+                                else { return }
+                                try await outbound.write(ReplicationMessage.welcome.encoded())
+                                while let frame = try await frames.next() {
                                     for reply in answer(try? ReplicationMessage.decode(frame)) { try await outbound.write(reply) }
                                 }
                             }
@@ -156,6 +206,7 @@ final class HeldConnection: Sendable {
             var pending = stream.makeAsyncIterator()
             try? await connection.executeThenClose { inbound, outbound in
                 var frames = inbound.makeAsyncIterator()
+                guard try await handshake(&frames, outbound) == nil else { return }
                 while let ask = await pending.next() {
                     var answer: ReplicationMessage?
                     do {
@@ -207,6 +258,7 @@ func slowReader(port: Int, bytes: [UInt8]) async -> [UInt8] {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
             guard connected == 0 else { return }
+            guard blockingHandshake(fd) else { return }
             var sent = 0
             while sent < bytes.count {
                 let written = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -223,6 +275,35 @@ func slowReader(port: Int, bytes: [UInt8]) async -> [UInt8] {
         }
         thread.start()
     }
+}
+
+/// The client's handshake with `testKey` over a blocking socket; whether it was welcomed.
+func blockingHandshake(_ fd: Int32) -> Bool {
+    func write(_ message: ReplicationMessage) -> Bool {
+        let bytes = Array(buffer: message.encoded())
+        return bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+    }
+    func read() -> ReplicationMessage? {
+        func exactly(_ count: Int) -> [UInt8]? {
+            var bytes = [UInt8](repeating: 0, count: count)
+            var got = 0
+            while got < count {
+                let n = bytes[got...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { return nil }
+                got += n
+            }
+            return bytes
+        }
+        guard let prefix = exactly(4) else { return nil }
+        let length = Int(prefix[0]) | Int(prefix[1]) << 8 | Int(prefix[2]) << 16 | Int(prefix[3]) << 24
+        guard let body = exactly(length) else { return nil }
+        return try? ReplicationMessage.decode(ByteBuffer(bytes: body))
+    }
+    let nonce = [UInt8](repeating: 9, count: 32)
+    guard write(.hello(nodeID: "slow", nonce: nonce)), case .challenge(let serverNonce, _)? = read() else { return false }
+    guard write(.proof(testKey.clientProof(serverNonce: serverNonce, clientNonce: nonce, nodeID: "slow"))) else { return false }
+    guard case .welcome? = read() else { return false }
+    return true
 }
 
 /// The frames in `bytes` (length prefix, body), decoded; the bytes left over past the last whole one.
