@@ -48,7 +48,8 @@ extension BrokerConfiguration {
         case .auth: .string(authEnabled ? "on" : "off")
         case .authMaxClockSkew: .string(authMaxClockSkew.map(DurationParser.format) ?? "0s")
         case .bootstrapUserFile: bootstrapUserFile.map(ConfigFileValue.string) ?? .null
-        case .tlsCert, .tlsKey, .tlsClientCa, .adminTlsCert, .adminTlsKey: tlsPaths[setting].map(ConfigFileValue.string) ?? .null
+        case .tlsCert, .tlsKey, .tlsClientCa, .adminTlsCert, .adminTlsKey, .replicationTlsCert, .replicationTlsKey, .replicationTlsCa:
+            tlsPaths[setting].map(ConfigFileValue.string) ?? .null
         case .etcd: cluster.map { .string($0.etcdEndpoints) } ?? .null
         case .brokerGroup: .string(brokerGroup)
         case .nodeId: nodeID.map(ConfigFileValue.string) ?? .null

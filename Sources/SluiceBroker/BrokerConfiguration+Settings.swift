@@ -184,7 +184,7 @@ extension BrokerConfiguration {
             guard !value.isEmpty else { throw invalid("must not be empty") }
             guard access(value, R_OK) == 0 else { throw invalid("cannot read \(value)") }
             replicationSecretFile = value
-        case .tlsCert, .tlsKey, .tlsClientCa, .adminTlsCert, .adminTlsKey:
+        case .tlsCert, .tlsKey, .tlsClientCa, .adminTlsCert, .adminTlsKey, .replicationTlsCert, .replicationTlsKey, .replicationTlsCa:
             guard !value.isEmpty else { throw invalid("must not be empty") }
             guard access(value, R_OK) == 0 else { throw invalid("cannot read \(value)") }
             tlsPaths[setting] = value

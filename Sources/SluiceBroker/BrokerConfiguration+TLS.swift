@@ -19,6 +19,10 @@ extension BrokerConfiguration {
         if let certificate = tlsPaths[.adminTlsCert], let key = tlsPaths[.adminTlsKey] {
             adminTLS = TLSFiles(certificatePath: certificate, privateKeyPath: key)
         }
+        if let certificate = tlsPaths[.replicationTlsCert], let key = tlsPaths[.replicationTlsKey] {
+            replicationTLS = TLSFiles(certificatePath: certificate, privateKeyPath: key)
+        }
+        replicationCAFile = tlsPaths[.replicationTlsCa]
     }
 
     /// A certificate needs its key and the reverse; a client CA needs gRPC TLS.
@@ -31,6 +35,12 @@ extension BrokerConfiguration {
                 let missing = given == certificate ? key : certificate
                 throw BrokerError(.invalidConfiguration, "\(given.flag) needs \(missing.flag) too")
             }
+        }
+        let replication: [BrokerSetting] = [.replicationTlsCert, .replicationTlsKey, .replicationTlsCa]
+        let given = replication.filter { tlsPaths[$0] != nil }
+        if !given.isEmpty, given.count < replication.count {
+            let missing = replication.filter { tlsPaths[$0] == nil }.map(\.flag).joined(separator: " and ")
+            throw BrokerError(.invalidConfiguration, "\(given[0].flag) needs \(missing) too (mutual TLS between the group's brokers)")
         }
         if tlsPaths[.tlsClientCa] != nil, tlsPaths[.tlsCert] == nil {
             throw BrokerError(

@@ -89,6 +89,9 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var replicationPort = 8091
     /// `--replication-secret-file` (nil: the group's secret lives in etcd).
     public var replicationSecretFile: String?
+    /// `--replication-tls-cert`/`--replication-tls-key` and `--replication-tls-ca` (nil: plain TCP).
+    public var replicationTLS: TLSFiles?
+    public var replicationCAFile: String?
     /// The paths as given, checked together by `validate()`.
     var tlsPaths: [BrokerSetting: String] = [:]
 

@@ -48,6 +48,9 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
     case replicationTimeout = "replication-timeout"
     case replicationPort = "replication-port"
     case replicationSecretFile = "replication-secret-file"
+    case replicationTlsCert = "replication-tls-cert"
+    case replicationTlsKey = "replication-tls-key"
+    case replicationTlsCa = "replication-tls-ca"
     case mqttPort = "mqtt-port"
     case mqttMaxPacketSize = "mqtt-max-packet-size"
     case mqttMaxInflight = "mqtt-max-inflight"
@@ -125,6 +128,11 @@ public enum BrokerSetting: String, Sendable, Hashable, CaseIterable {
             "With --replicas 2 or more, the TCP port followers fetch the leader's log from, on --grpc-host (default 8091; 0 picks a free one)."
         case .replicationSecretFile:
             "With --replicas 2 or more, a file holding the broker group's replication secret (16 to 4096 bytes; the same file on every broker of the group): peers prove they hold it before the replication port serves them. Unset: the group's first broker stores a random secret in etcd and the others read it there."
+        case .replicationTlsCert:
+            "With --replicas 2 or more, a PEM certificate chain for mutual TLS on the replication port and this broker's connections to its peers (with --replication-tls-key and --replication-tls-ca; read at start)."
+        case .replicationTlsKey: "PEM private key for --replication-tls-cert."
+        case .replicationTlsCa:
+            "PEM CA certificates the group's replication certificates are signed by: peers must present one (both ways); host names are not checked."
         case .etcdLeaseTtl:
             "With --etcd, the lease TTL: a dead broker's registration and leadership expire after this, which bounds fail-over time (default 5s, whole seconds, 2s to 60s)."
         case .httpPort:

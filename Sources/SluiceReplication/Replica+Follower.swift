@@ -39,7 +39,8 @@ extension Replica {
     }
 
     private func session(with target: LeaderTarget) async throws(ReplicationError) {
-        let connection = try await ReplicationChannel.connect(host: target.host, port: target.port, timeout: .seconds(1))
+        let connection = try await ReplicationChannel.connect(
+            host: target.host, port: target.port, timeout: .seconds(1), tls: configuration.tls)
         let deadline = configuration.fetchWait + .seconds(3)
         do {
             try await connection.executeThenClose { inbound, outbound in

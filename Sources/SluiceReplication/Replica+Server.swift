@@ -2,6 +2,7 @@ import Synchronization
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import SluiceStorage
 
 /// The leader's side: the replication port answers fetches, epoch queries and status queries.
@@ -11,8 +12,11 @@ extension Replica {
             let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .bind(host: configuration.host, port: configuration.port) { [idleTimeout = configuration.idleTimeout] channel in
-                    ReplicationChannel.configure(channel, frameLimit: ReplicationMessage.maxRequestBytes, idleTimeout: idleTimeout)
+                .bind(host: configuration.host, port: configuration.port) {
+                    [idleTimeout = configuration.idleTimeout, tls = configuration.tls] channel in
+                    ReplicationChannel.configure(
+                        channel, frameLimit: ReplicationMessage.maxRequestBytes, idleTimeout: idleTimeout,
+                        tls: tls.map { .server($0) })
                 }
             state.withLock { $0.server = server }
         } catch {

@@ -26,6 +26,8 @@ public struct ReplicaConfiguration: Sendable {
     /// served. nil until known (a broker reading its group's secret from etcd gets it with
     /// `Replica.useKey`): until then the port refuses every connection and nothing is fetched.
     public var key: ReplicationKey?
+    /// Mutual TLS on the port and on this replica's connections to its peers (nil: plain TCP).
+    public var tls: ReplicationTLS?
     /// How long a new connection may take to finish the handshake before it is closed.
     public var handshakeTimeout: Duration = .seconds(5)
     /// Connections in their handshake at once (not yet counted in `maxConnections`); one more is

@@ -3,6 +3,7 @@ import Synchronization
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// NIO plumbing of the replication port: a channel carrying whole frame bodies in, frames out.
 enum ReplicationChannel {
@@ -10,11 +11,24 @@ enum ReplicationChannel {
 
     /// `frameLimit`: the largest frame read (`maxRequestBytes` on the replication port).
     /// `idleTimeout` (the server's connections): close one quiet that long while owed no answer.
+    /// Which end of a TLS connection a channel is.
+    enum TLSSide {
+        case server(ReplicationTLS)
+        case client(ReplicationTLS)
+    }
+
+    /// `tls`: put a TLS handler first, when the port uses TLS.
     static func configure(
-        _ channel: any Channel, frameLimit: Int = ReplicationMessage.maxFrameBytes, idleTimeout: Duration? = nil
+        _ channel: any Channel, frameLimit: Int = ReplicationMessage.maxFrameBytes, idleTimeout: Duration? = nil,
+        tls: TLSSide? = nil
     ) -> EventLoopFuture<Connection> {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
+            switch tls {
+            case .server(let tls): try pipeline.addHandler(NIOSSLServerHandler(context: tls.server))
+            case .client(let tls): try pipeline.addHandler(try NIOSSLClientHandler(context: tls.client, serverHostname: nil))
+            case nil: break
+            }
             if let idleTimeout {
                 try pipeline.addHandler(IdleStateHandler(readTimeout: .nanoseconds(Int64(idleTimeout / .nanoseconds(1)))))
             }
@@ -41,12 +55,15 @@ enum ReplicationChannel {
 
     /// Connects to a peer's replication port.
     /// - Throws: `.connectionFailed` naming the address.
-    static func connect(host: String, port: Int, timeout: Duration) async throws(ReplicationError) -> Connection {
+    /// `tls`: connect over TLS with this context (`ReplicationTLS.client`).
+    static func connect(host: String, port: Int, timeout: Duration, tls: ReplicationTLS? = nil) async throws(ReplicationError)
+        -> Connection
+    {
         do {
             return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.nanoseconds(Int64(timeout / .nanoseconds(1))))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .connect(host: host, port: port) { channel in configure(channel) }
+                .connect(host: host, port: port) { channel in configure(channel, tls: tls.map { .client($0) }) }
         } catch {
             throw ReplicationError(.connectionFailed, "cannot connect to the replication port \(host):\(port)", cause: error)
         }
@@ -93,10 +110,10 @@ extension Replica {
     /// Asks a peer how complete its log is (for candidacy), as `nodeID` holding `key`; nil when
     /// it does not answer in time or the handshake fails.
     public static func queryStatus(
-        host: String, port: Int, timeout: Duration, nodeID: String, key: ReplicationKey?
+        host: String, port: Int, timeout: Duration, nodeID: String, key: ReplicationKey?, tls: ReplicationTLS? = nil
     ) async -> ReplicaStatus? {
         do {
-            let connection = try await ReplicationChannel.connect(host: host, port: port, timeout: timeout)
+            let connection = try await ReplicationChannel.connect(host: host, port: port, timeout: timeout, tls: tls)
             return try await connection.executeThenClose { inbound, outbound in
                 var call = ReplicationCall(inbound: inbound, outbound: outbound, channel: connection.channel)
                 try await call.authenticate(as: nodeID, key: key, peer: "\(host):\(port)", deadline: timeout)
@@ -110,6 +127,7 @@ extension Replica {
 
     /// Asks a peer how complete its log is with this replica's own name and key.
     public func queryStatus(host: String, port: Int, timeout: Duration) async -> ReplicaStatus? {
-        await Self.queryStatus(host: host, port: port, timeout: timeout, nodeID: configuration.nodeID, key: key)
+        await Self.queryStatus(
+            host: host, port: port, timeout: timeout, nodeID: configuration.nodeID, key: key, tls: configuration.tls)
     }
 }

@@ -46,14 +46,15 @@ public enum SnapshotTransfer {
     ///   answering, `.notLeader` when it refuses, `.storage` for a local write or a checksum that
     ///   does not match.
     public static func download(
-        from target: LeaderTarget, nodeID: String, key: ReplicationKey?, directory: String, logger: Logger
+        from target: LeaderTarget, nodeID: String, key: ReplicationKey?, tls: ReplicationTLS? = nil, directory: String,
+        logger: Logger
     ) async throws(ReplicationError) -> SnapshotManifest {
         let partial = directory + "/" + partialFolder
         try await SnapshotFiles.blocking {
             FileIO.removeTree(partial)
             try FileIO.makeDirectory(partial)
         }
-        let connection = try await ReplicationChannel.connect(host: target.host, port: target.port, timeout: .seconds(2))
+        let connection = try await ReplicationChannel.connect(host: target.host, port: target.port, timeout: .seconds(2), tls: tls)
         do {
             return try await connection.executeThenClose { inbound, outbound in
                 var call = ReplicationCall(inbound: inbound, outbound: outbound, channel: connection.channel)

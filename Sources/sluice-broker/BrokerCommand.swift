@@ -79,6 +79,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help(.replicationTimeout, "duration")) var replicationTimeout: String?
     @Option(help: help(.replicationPort, "port")) var replicationPort: String?
     @Option(help: help(.replicationSecretFile, "path")) var replicationSecretFile: String?
+    @Option(help: help(.replicationTlsCert, "path")) var replicationTlsCert: String?
+    @Option(help: help(.replicationTlsKey, "path")) var replicationTlsKey: String?
+    @Option(help: help(.replicationTlsCa, "path")) var replicationTlsCa: String?
     @Option(help: help(.mqttPort, "port")) var mqttPort: String?
     @Option(help: help(.mqttMaxPacketSize, "bytes")) var mqttMaxPacketSize: String?
     @Option(help: help(.mqttMaxInflight, "count")) var mqttMaxInflight: String?
@@ -115,7 +118,8 @@ struct BrokerCommand: AsyncParsableCommand {
             .etcd: etcd, .brokerGroup: brokerGroup, .nodeId: nodeId, .advertiseHost: advertiseHost,
             .etcdLeaseTtl: etcdLeaseTtl, .httpPort: httpPort, .replicas: replicas, .replication: replication,
             .replicationTimeout: replicationTimeout, .replicationPort: replicationPort,
-            .replicationSecretFile: replicationSecretFile, .mqttPort: mqttPort,
+            .replicationSecretFile: replicationSecretFile, .replicationTlsCert: replicationTlsCert,
+            .replicationTlsKey: replicationTlsKey, .replicationTlsCa: replicationTlsCa, .mqttPort: mqttPort,
             .mqttMaxPacketSize: mqttMaxPacketSize, .mqttMaxInflight: mqttMaxInflight, .mqttMaxQueued: mqttMaxQueued,
         ]
         return given.compactMapValues { $0 }

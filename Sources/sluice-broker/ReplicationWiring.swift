@@ -45,6 +45,14 @@ final class ReplicationWiring: Sendable {
                 throw BrokerError(.invalidConfiguration, "--replication-secret-file: \(error.message)")
             }
         }
+        if let files = broker.replicationTLS, let ca = broker.replicationCAFile {
+            do throws(ReplicationError) {
+                configuration.tls = try ReplicationTLS(
+                    certificateChain: files.certificatePath, privateKey: files.privateKeyPath, trustRoots: ca)
+            } catch {
+                throw BrokerError(.invalidConfiguration, "--replication-tls-cert/--replication-tls-key/--replication-tls-ca: \(error.description)")
+            }
+        }
         self.configuration = configuration
         let bracketed = advertisedHost.contains(":") ? "[\(advertisedHost)]" : advertisedHost
         advertisedAddress = "\(bracketed):\(broker.replicationPort)"
@@ -93,7 +101,8 @@ final class ReplicationWiring: Sendable {
             return leader.replicationAddress.flatMap { LeaderTarget(nodeID: leader.nodeID, epoch: leader.epoch, address: $0) }
         }
         let status = await target.asyncFlatMap {
-            await Replica.queryStatus(host: $0.host, port: $0.port, timeout: .seconds(2), nodeID: configuration.nodeID, key: key)
+            await Replica.queryStatus(
+                host: $0.host, port: $0.port, timeout: .seconds(2), nodeID: configuration.nodeID, key: key, tls: configuration.tls)
         }
         guard let target, let status, status.isLeader else {
             if markers.installing {
@@ -126,7 +135,8 @@ final class ReplicationWiring: Sendable {
         let manifest: SnapshotManifest
         do throws(ReplicationError) {
             manifest = try await SnapshotTransfer.download(
-                from: leader, nodeID: self.configuration.nodeID, key: key, directory: configuration.directory, logger: logger)
+                from: leader, nodeID: self.configuration.nodeID, key: key, tls: self.configuration.tls,
+                directory: configuration.directory, logger: logger)
         } catch {
             await log.close()
             throw BrokerError(.storageUnavailable, "cannot copy the snapshot of \(leader.nodeID): \(error.description)")
