@@ -37,7 +37,7 @@ final class LogGrowth: Sendable {
             let registered = state.withLock { state -> UInt64? in
                 // Checked under the lock after registering would race with `notify`; checking
                 // inside the lock before registering is enough because `notify` takes it too.
-                if log.endOffset > offset { return nil }
+                if log.replicableEnd > offset { return nil }
                 let id = state.nextID
                 state.nextID += 1
                 let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(timeout / .nanoseconds(1)))) {

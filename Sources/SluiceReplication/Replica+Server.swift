@@ -192,7 +192,7 @@ extension Replica {
             return .status(status)
         case .epochQuery(let asked):
             guard role == .leader else { return refusal(.notLeader, epoch, "not the leader") }
-            let found = history.endOffset(of: asked, logEnd: log.endOffset)
+            let found = history.endOffset(of: asked, logEnd: log.replicableEnd)
             return .epochAnswer(leaderEpoch: epoch, epoch: found.epoch, endOffset: found.endOffset)
         case .fetch(let fetch):
             guard role == .leader else { return refusal(.notLeader, epoch, "not the leader") }
@@ -207,7 +207,8 @@ extension Replica {
                 stepDown(reason: "a follower knows epoch \(fetch.epoch), newer than ours \(epoch)")
                 return refusal(.staleEpoch, fetch.epoch, "epoch \(epoch) is over; \(fetch.epoch) leads")
             }
-            var end = log.endOffset
+            // What is written, synced or not: a follower copies a batch while the leader syncs it.
+            var end = log.replicableEnd
             let start = log.minOffset
             guard fetch.offset >= start else {
                 return refusal(
@@ -224,7 +225,7 @@ extension Replica {
             log.consumerReadLimitAdvanced()
             if fetch.offset == end {
                 await growth.wait(beyond: end, of: log, timeout: .milliseconds(Int64(min(fetch.waitMs, 10_000))), orUntil: closed)
-                end = log.endOffset
+                end = log.replicableEnd
             }
             let chunk: ReplicationChunk
             do throws(StorageError) {
@@ -235,7 +236,8 @@ extension Replica {
             }
             return .fetchResult(
                 .init(
-                    leaderEpoch: epoch, leaderEnd: end, highWatermark: tracker.highWatermark(logEnd: end), history: history,
+                    // The mark never passes what the leader itself holds synced.
+                    leaderEpoch: epoch, leaderEnd: end, highWatermark: tracker.highWatermark(logEnd: log.endOffset), history: history,
                     chunkStart: chunk.startOffset, chunkNext: chunk.nextOffset, bytes: chunk.bytes))
         case .snapshotRequest, .snapshotRead:
             return refusal(.internalError, epoch, "snapshots are served on the replication port's connections")

@@ -98,6 +98,8 @@ public final class Replica: Sendable {
             log.setConsumerReadLimit { [weak replica] in replica?.consumerReadLimit ?? 0 }
         }
         _ = log.addAppendListener { [growth = replica.growth] _ in growth.notify() }
+        // Waiting fetches wake as soon as a batch is written, before its sync.
+        log.setWrittenListener { [growth = replica.growth] in growth.notify() }
         await removeLeftoverOffers(in: log.configuration.directory)
         log.setRetentionPin(owner: "replication snapshots") { [weak replica] in replica?.snapshotRetentionPin }
         try await replica.bind()

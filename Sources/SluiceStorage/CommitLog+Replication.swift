@@ -5,11 +5,12 @@ import NIOCore
 /// follower appends them verbatim, truncates a divergent tail, and refuses local appends.
 extension CommitLog {
     /// Copies whole records from `offset`, at most about `maxBytes` (always at least one record),
-    /// never past the readable end nor across a segment boundary.
+    /// never past the written end (`replicableEnd`: a batch still being synced is shipped
+    /// already) nor across a segment boundary.
     /// - Throws: `.offsetOutOfRange` for an offset before the oldest segment or past the end;
     ///   `.corruptRecord` when the leader's own bytes there fail their checks (nothing to ship).
     public func readReplicationChunk(from offset: UInt64, maxBytes: Int) throws(StorageError) -> ReplicationChunk {
-        let end = shared.visibleEnd
+        let end = shared.writtenEnd
         if offset == end { return ReplicationChunk(startOffset: offset, bytes: ByteBuffer(), nextOffset: offset) }
         guard offset >= shared.minOffset, offset < end, let segment = shared.segment(containing: offset) else {
             throw StorageError(.offsetOutOfRange, "replication offset \(offset) is outside the log [\(minOffset), \(end))")
@@ -99,6 +100,13 @@ extension CommitLog {
     public func refuseLocalAppends(_ reason: String?) {
         shared.localAppendRefusal = reason.map { StorageError(.notLeader, $0) }
     }
+
+    /// Where the written records end (synced or not): what a leader ships to followers, at or
+    /// past `endOffset` while a batch is being synced.
+    public var replicableEnd: UInt64 { shared.writtenEnd }
+
+    /// Called on the writer thread each time `replicableEnd` grows (before the batch's sync).
+    public func setWrittenListener(_ listener: (@Sendable () -> Void)?) { shared.setWrittenListener(listener) }
 
     /// Whether local appends are refused right now.
     public var refusesLocalAppends: Bool { shared.localAppendRefusal != nil }

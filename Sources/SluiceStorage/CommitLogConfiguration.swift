@@ -19,6 +19,9 @@ public struct CommitLogConfiguration: Sendable {
     public var retention = RetentionPolicy()
     /// Wall-clock time in milliseconds, stored in every record; injectable for tests.
     public var wallClockMs: @Sendable () -> Int64 = { WallClock.nowMs() }
+    /// For tests: run on the writer thread before each sync of the log (to hold a batch written
+    /// but not yet synced, as a slow disk would). nil in the broker.
+    public var beforeLogSync: (@Sendable () -> Void)?
 
     public init(directory: String) {
         self.directory = directory

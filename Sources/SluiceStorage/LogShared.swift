@@ -10,6 +10,10 @@ final class LogShared: Sendable {
         var segments = SegmentTable()
         /// Records below this offset are readable (written, and synced under sync flush).
         var visibleEnd: UInt64 = 0
+        /// Records below this offset are written to their segment (page cache), maybe not yet
+        /// synced: what a leader may ship to its followers (≥ `visibleEnd`).
+        var writtenEnd: UInt64 = 0
+        var writtenListener: (@Sendable () -> Void)?
         var flushedEnd: UInt64 = 0
         var queues: [QueueID: QueueIndex] = [:]
         var damaged: [DamagedRange] = []
@@ -62,7 +66,34 @@ final class LogShared: Sendable {
 
     // MARK: positions
 
-    func publishEnd(_ offset: UInt64) { state.withLockedValue { $0.visibleEnd = offset } }
+    func publishEnd(_ offset: UInt64) {
+        state.withLockedValue { state in
+            state.visibleEnd = offset
+            if state.writtenEnd < offset { state.writtenEnd = offset }
+        }
+    }
+
+    /// The writer wrote up to `offset` (synced or not): followers may copy it now. Tells the
+    /// written listener (a leader's waiting fetches).
+    func publishWritten(_ offset: UInt64) {
+        let listener = state.withLockedValue { state -> (@Sendable () -> Void)? in
+            guard state.writtenEnd < offset else { return nil }
+            state.writtenEnd = offset
+            return state.writtenListener
+        }
+        listener?()
+    }
+
+    /// A truncation: nothing past `offset` is written any more.
+    func resetEnds(to offset: UInt64) {
+        state.withLockedValue { state in
+            state.visibleEnd = offset
+            state.writtenEnd = offset
+        }
+    }
+
+    var writtenEnd: UInt64 { state.withLockedValue { $0.writtenEnd } }
+    func setWrittenListener(_ listener: (@Sendable () -> Void)?) { state.withLockedValue { $0.writtenListener = listener } }
     func publishFlushed(_ offset: UInt64) { state.withLockedValue { $0.flushedEnd = offset } }
     var visibleEnd: UInt64 { state.withLockedValue { $0.visibleEnd } }
     var flushedEnd: UInt64 { state.withLockedValue { $0.flushedEnd } }

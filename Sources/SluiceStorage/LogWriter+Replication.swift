@@ -109,7 +109,7 @@ extension LogWriter {
         do throws(SystemCallError) {
             // Every index is published below; deferred appends past the cut go with the tail.
             unsyncedDeferred = nil
-            shared.publishEnd(offset)
+            shared.resetEnds(to: offset)
             for index in shared.allQueueIndexes() {
                 index.truncate(atOrAfterPhysical: offset)
                 index.dropFilesPastEnd()

@@ -436,6 +436,11 @@ final class LogWriter: @unchecked Sendable {
                     path: run.segment.path)
                 if !unsyncedSegments.contains(where: { $0 === run.segment }) { unsyncedSegments.append(run.segment) }
             }
+            // Followers may copy the batch while it syncs here (a sync append waits for both): the
+            // leader's sync and a follower's fetch and sync overlap instead of following each other.
+            // Should the sync fail, the writer stops for good (`failure`), so no later batch ever
+            // writes other bytes at these offsets.
+            if !accepted.isEmpty { shared.publishWritten(writePosition) }
             if configuration.flush == .sync && !accepted.isEmpty && !holdsVisibility { try flushLog() }
         } catch {
             // Nothing of this batch is acknowledged; the next batch overwrites the same bytes.
@@ -533,6 +538,7 @@ final class LogWriter: @unchecked Sendable {
             publishSyncedDeferred()
             return
         }
+        configuration.beforeLogSync?()
         let started = ContinuousClock.now
         for segment in unsyncedSegments {
             try segment.file.syncData()

@@ -1,4 +1,6 @@
+import Foundation
 import Logging
+import Synchronization
 import NIOCore
 import SluiceReplication
 import SluiceStorage
@@ -32,9 +34,14 @@ private final class Node: Sendable {
     let task: Task<Void, Never>
     let name: String
 
-    init(_ name: String, directory: String, replicas: Int = 3, timeout: Duration = .seconds(10)) async throws {
+    init(
+        _ name: String, directory: String, replicas: Int = 3, timeout: Duration = .seconds(10),
+        beforeLogSync: (@Sendable () -> Void)? = nil
+    ) async throws {
         self.name = name
-        let log = try await CommitLog.open(logConfiguration(directory), logger: quiet)
+        var logConfiguration = logConfiguration(directory)
+        logConfiguration.beforeLogSync = beforeLogSync
+        let log = try await CommitLog.open(logConfiguration, logger: quiet)
         var configuration = ReplicaConfiguration(
             nodeID: name, replicas: replicas, mode: .sync, timeout: timeout, host: "127.0.0.1", port: 0, key: testKey)
         configuration.fetchWait = .milliseconds(100)
@@ -52,6 +59,18 @@ private final class Node: Sendable {
         task.cancel()
         await task.value
         await log.close()
+    }
+}
+
+/// Holds the leader's log syncs while closed (on the writer thread, which blocks there).
+private final class SyncGate: Sendable {
+    private let state = Mutex(true)
+    func close() { state.withLock { $0 = false } }
+    func open() { state.withLock { $0 = true } }
+    /// Waits (up to 30 s, so a failing test cannot hang) until open.
+    func pass() {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !state.withLock({ $0 }), ContinuousClock.now < deadline { usleep(1000) }
     }
 }
 
@@ -101,6 +120,34 @@ struct ReplicaTests {
             #expect(a.replica.snapshot.role == .leader)
             #expect(a.replica.snapshot.highWatermark == end)
             for node in [a, b, c] { await node.stop() }
+        }
+    }
+
+    @Test("a follower copies a batch while the leader is still syncing it; the append returns once both hold it")
+    func followersCopyBeforeTheLeadersSync() async throws {
+        try await withTemporaryDirectory { root in
+            // The leader's syncs wait at a gate the test opens: a batch written, not yet synced.
+            let gate = SyncGate()
+            let a = try await Node("a", directory: root + "/a", beforeLogSync: { gate.pass() })
+            let b = try await Node("b", directory: root + "/b")
+            try await a.replica.becomeLeader(epoch: 1)
+            b.replica.follow(a.target(epoch: 1))
+            _ = try await a.log.append(record("before the gate"))
+            let start = a.log.endOffset
+            gate.close()
+            let append = Task { try await a.log.append(record("written, sync held")) }
+            try await eventually("the leader wrote the batch") { a.log.replicableEnd > start }
+            let written = a.log.replicableEnd
+            // Copied, durable on the follower, while the leader's own sync still waits.
+            try await eventually("the follower copied the unsynced batch") { b.log.endOffset == written }
+            #expect(a.log.endOffset == start, "the leader's readable end moved before its sync")
+            #expect(a.replica.snapshot.highWatermark <= start, "the mark passed what the leader holds synced")
+            gate.open()
+            let result = try await append.value
+            #expect(result.physicalOffset + UInt64(result.size) == written)
+            #expect(a.log.endOffset == written)
+            try await eventually("the mark reaches the synced end") { a.replica.snapshot.highWatermark == written }
+            for node in [a, b] { await node.stop() }
         }
     }
 
