@@ -1,5 +1,15 @@
 import NIOConcurrencyHelpers
 
+/// The installed limit function, in a struct of its own. Never store a function type straight in
+/// a generic box (`NIOLockedValueBox<(() -> UInt64)?>`): every `withLockedValue` is an inout access
+/// that re-abstracts the closure on the way in and out, so each read wrapped it in two more thunks
+/// for good — a leader reads it per fetch and per consumer scan, so each read grew slower with the
+/// broker's age (a sync group's send took milliseconds of CPU within minutes) and the chain would
+/// in the end overflow the stack. A non-generic struct field keeps one representation.
+struct ConsumerReadLimit: Sendable {
+    let current: @Sendable () -> UInt64
+}
+
 /// How far consumers may read: in a replicated group with sync acknowledgements, only what a
 /// majority holds (the high-water mark), so nothing is delivered that a fail-over could cut.
 /// Internal readers (transaction replay, recovery, replication itself) read to the end.
@@ -8,7 +18,7 @@ extension CommitLog {
     /// record may be delivered. Called on every consumer scan, so it must be cheap and not block.
     public func setConsumerReadLimit(_ limit: (@Sendable () -> UInt64)?) {
         let first = consumerReadLimit.withLockedValue { current in
-            defer { current = limit }
+            defer { current = limit.map(ConsumerReadLimit.init(current:)) }
             return current == nil && limit != nil
         }
         if first {
@@ -38,7 +48,7 @@ extension CommitLog {
     public var consumableEnd: UInt64 {
         let end = endOffset
         guard let limit = consumerReadLimit.withLockedValue({ $0 }) else { return end }
-        return min(end, limit())
+        return min(end, limit.current())
     }
 
     /// Like `queueEntries`, but stopping before the first entry whose record ends past

@@ -26,7 +26,7 @@ public final class CommitLog: Sendable {
     /// Replication's sync acknowledgement (`setAcknowledgementGate`); nil: an append is done once local.
     let acknowledgementGate = NIOLockedValueBox<(any AppendAcknowledgementGate)?>(nil)
     /// See `setConsumerReadLimit(_:)`; nil: consumers read to the end.
-    let consumerReadLimit = NIOLockedValueBox<(@Sendable () -> UInt64)?>(nil)
+    let consumerReadLimit = NIOLockedValueBox<ConsumerReadLimit?>(nil)
     let consumable = ConsumableNotifier()
 
     private init(

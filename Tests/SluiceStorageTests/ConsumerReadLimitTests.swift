@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import SluiceStorage
 import SluiceTesting
@@ -8,6 +9,29 @@ import Testing
 /// whose records it reached.
 @Suite("commit log: consumer read limit")
 struct ConsumerReadLimitTests {
+    @Test("reading the limit many times does not wrap it: its closure is called as deep on the last read as on the first")
+    func limitIsNotRewrapped() async throws {
+        try await withTemporaryDirectory { directory in
+            let log = try await CommitLog.open(testConfiguration(directory), logger: quietLogger)
+            // The stack depth at which the installed closure runs: one layer of call per read
+            // more would mean each read wrapped it again (a function stored straight in a generic
+            // lock box is re-abstracted by every inout access; a leader reads it per fetch and
+            // per consumer scan, so its sends slowed with its age and would overflow the stack).
+            let depths = Mutex<[Int]>([])
+            log.setConsumerReadLimit {
+                depths.withLock { $0.append(Thread.callStackReturnAddresses.count) }
+                return 0
+            }
+            _ = log.consumableEnd
+            for _ in 0..<20_000 { log.consumerReadLimitAdvanced() }
+            _ = log.consumableEnd
+            let seen = depths.withLock { $0 }
+            #expect(seen.count >= 2)
+            #expect(seen.last == seen.first, "the limit ran \((seen.last ?? 0) - (seen.first ?? 0)) frames deeper after 20,000 reads")
+            await log.close()
+        }
+    }
+
     @Test("consumableEntries stops at the limit, queueEntries does not, and advancing it wakes the held-back queues")
     func limitAndWakeUp() async throws {
         try await withTemporaryDirectory { directory in
