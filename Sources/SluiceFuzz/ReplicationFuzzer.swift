@@ -473,13 +473,12 @@ struct ReplicationFuzzWorker {
 
     /// The client's half of the handshake over a blocking socket.
     static func handshake(_ socket: BlockingSocket, key: ReplicationKey, nodeID: String) -> HandshakeResult {
-        var generator = SystemRandomNumberGenerator()
-        let nonce = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        let nonce = ReplicationKey.randomBytes(ReplicationMessage.handshakeFieldBytes)
         guard socket.write(ReplicationMessage.hello(nodeID: nodeID, nonce: nonce).encodedBytes) else { return .failed("write failed") }
         let serverNonce: [UInt8]
         switch readMessage(socket) {
         case .challenge(let theirs, let proof):
-            guard ReplicationKey.matches(proof, key.serverProof(clientNonce: nonce, serverNonce: theirs)) else {
+            guard key.isServerProof(proof, clientNonce: nonce, serverNonce: theirs) else {
                 return .failed("the server's proof does not hold")
             }
             serverNonce = theirs

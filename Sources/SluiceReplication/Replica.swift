@@ -97,7 +97,6 @@ public final class Replica: Sendable {
         if configuration.mode == .sync {
             log.setConsumerReadLimit { [weak replica] in replica?.consumerReadLimit ?? 0 }
         }
-        _ = log.addAppendListener { [growth = replica.growth] _ in growth.notify() }
         // Waiting fetches wake as soon as a batch is written, before its sync.
         log.setWrittenListener { [growth = replica.growth] in growth.notify() }
         await removeLeftoverOffers(in: log.configuration.directory)

@@ -20,10 +20,7 @@ import Synchronization
 /// from someone who can inject into its TCP stream; across networks an attacker controls, put
 /// the replication port inside a private network or a VPN (docs/operations.md, "Replication security").
 enum ReplicationHandshake {
-    static func nonce() -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<ReplicationMessage.handshakeFieldBytes).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-    }
+    static func nonce() -> [UInt8] { ReplicationKey.randomBytes(ReplicationMessage.handshakeFieldBytes) }
 }
 
 extension ReplicationCall {
@@ -42,7 +39,7 @@ extension ReplicationCall {
         let serverNonce: [UInt8]
         switch try await call(.hello(nodeID: nodeID, nonce: clientNonce), deadline: deadline) {
         case .challenge(let nonce, let proof):
-            guard ReplicationKey.matches(proof, key.serverProof(clientNonce: clientNonce, serverNonce: nonce)) else {
+            guard key.isServerProof(proof, clientNonce: clientNonce, serverNonce: nonce) else {
                 throw ReplicationError(
                     .unauthenticated,
                     "\(peer) did not prove it holds this group's replication key: it is not a member of the group "
@@ -104,8 +101,7 @@ extension Replica {
         guard case .proof(let proof) = try ReplicationMessage.decode(second) else {
             return refused("the handshake's hello must be followed by a proof")
         }
-        guard ReplicationKey.matches(proof, key.clientProof(serverNonce: serverNonce, clientNonce: clientNonce, nodeID: nodeID))
-        else {
+        guard key.isClientProof(proof, serverNonce: serverNonce, clientNonce: clientNonce, nodeID: nodeID) else {
             logger.warning("a replication peer failed the handshake", metadata: ["peer.node": "\(nodeID)"])
             return refused(
                 "\(nodeID) did not prove it holds this group's replication key "

@@ -31,9 +31,12 @@ public struct ReplicationKey: Sendable {
 
     /// A new random secret (for etcd to hold when no file names one): 32 bytes from the system's
     /// cryptographic generator.
-    public static func randomSecret() -> [UInt8] {
+    public static func randomSecret() -> [UInt8] { randomBytes(32) }
+
+    /// `count` bytes from the system's cryptographic generator (secrets, handshake nonces).
+    public static func randomBytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 
     /// Reads a secret file: its bytes with surrounding white space (a trailing newline) removed.
@@ -56,31 +59,37 @@ public struct ReplicationKey: Sendable {
     /// The server's proof: it holds the key and answers this client's nonce. (Public for
     /// clients that speak the port's bytes themselves: the fuzzer, tests.)
     public func serverProof(clientNonce: [UInt8], serverNonce: [UInt8]) -> [UInt8] {
-        mac("server", clientNonce, serverNonce, [])
+        Array(HMAC<SHA256>.authenticationCode(for: Self.message("server", clientNonce, serverNonce, []), using: key))
     }
 
     /// The client's proof: it holds the key, answers the server's nonce, and names itself.
     public func clientProof(serverNonce: [UInt8], clientNonce: [UInt8], nodeID: String) -> [UInt8] {
-        mac("client", serverNonce, clientNonce, Array(nodeID.utf8))
+        Array(
+            HMAC<SHA256>.authenticationCode(
+                for: Self.message("client", serverNonce, clientNonce, Array(nodeID.utf8)), using: key))
     }
 
-    /// Whether `proof` is `expected`, compared in constant time (a timing difference must not
-    /// tell an attacker how many leading bytes of a forged proof were right).
-    public static func matches(_ proof: [UInt8], _ expected: [UInt8]) -> Bool {
-        guard proof.count == expected.count else { return false }
-        var difference: UInt8 = 0
-        for index in proof.indices { difference |= proof[index] ^ expected[index] }
-        return difference == 0
+    /// Whether `proof` is the server's proof for these nonces. swift-crypto compares in constant
+    /// time: a timing difference must not tell an attacker how much of a forged proof was right.
+    public func isServerProof(_ proof: [UInt8], clientNonce: [UInt8], serverNonce: [UInt8]) -> Bool {
+        HMAC<SHA256>.isValidAuthenticationCode(
+            proof, authenticating: Self.message("server", clientNonce, serverNonce, []), using: key)
     }
 
-    /// HMAC-SHA256 over a role label (so a server's proof is never a valid client proof: no
-    /// reflection) and the length-prefixed fields.
-    private func mac(_ role: String, _ first: [UInt8], _ second: [UInt8], _ third: [UInt8]) -> [UInt8] {
-        var hmac = HMAC<SHA256>(key: key)
+    /// Whether `proof` is the client's proof for these nonces and node id (constant time).
+    public func isClientProof(_ proof: [UInt8], serverNonce: [UInt8], clientNonce: [UInt8], nodeID: String) -> Bool {
+        HMAC<SHA256>.isValidAuthenticationCode(
+            proof, authenticating: Self.message("client", serverNonce, clientNonce, Array(nodeID.utf8)), using: key)
+    }
+
+    /// What a proof authenticates: a role label (so a server's proof is never a valid client
+    /// proof: no reflection) and the fields, each length-prefixed.
+    private static func message(_ role: String, _ first: [UInt8], _ second: [UInt8], _ third: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = []
         for field in [Array("sluice-replication \(role)".utf8), first, second, third] {
-            withUnsafeBytes(of: UInt32(field.count).littleEndian) { hmac.update(data: $0) }
-            hmac.update(data: field)
+            withUnsafeBytes(of: UInt32(field.count).littleEndian) { bytes.append(contentsOf: $0) }
+            bytes.append(contentsOf: field)
         }
-        return Array(hmac.finalize())
+        return bytes
     }
 }

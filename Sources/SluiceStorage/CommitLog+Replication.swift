@@ -105,7 +105,8 @@ extension CommitLog {
     /// past `endOffset` while a batch is being synced.
     public var replicableEnd: UInt64 { shared.writtenEnd }
 
-    /// Called on the writer thread each time `replicableEnd` grows (before the batch's sync).
+    /// Called on the writer thread each time `replicableEnd` grows (for a local batch, before
+    /// its sync).
     public func setWrittenListener(_ listener: (@Sendable () -> Void)?) { shared.setWrittenListener(listener) }
 
     /// Whether local appends are refused right now.

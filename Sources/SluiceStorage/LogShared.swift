@@ -66,22 +66,27 @@ final class LogShared: Sendable {
 
     // MARK: positions
 
+    /// Records below `offset` are readable (and written: the written end follows when behind).
     func publishEnd(_ offset: UInt64) {
-        state.withLockedValue { state in
-            state.visibleEnd = offset
-            if state.writtenEnd < offset { state.writtenEnd = offset }
-        }
-    }
-
-    /// The writer wrote up to `offset` (synced or not): followers may copy it now. Tells the
-    /// written listener (a leader's waiting fetches).
-    func publishWritten(_ offset: UInt64) {
         let listener = state.withLockedValue { state -> (@Sendable () -> Void)? in
-            guard state.writtenEnd < offset else { return nil }
-            state.writtenEnd = offset
-            return state.writtenListener
+            state.visibleEnd = offset
+            return Self.raiseWritten(&state, to: offset)
         }
         listener?()
+    }
+
+    /// The writer wrote up to `offset` (synced or not): followers may copy it now.
+    func publishWritten(_ offset: UInt64) {
+        let listener = state.withLockedValue { Self.raiseWritten(&$0, to: offset) }
+        listener?()
+    }
+
+    /// Moves the written end up to `offset`; the written listener to tell (a leader's waiting
+    /// fetches) when it moved.
+    private static func raiseWritten(_ state: inout State, to offset: UInt64) -> (@Sendable () -> Void)? {
+        guard state.writtenEnd < offset else { return nil }
+        state.writtenEnd = offset
+        return state.writtenListener
     }
 
     /// A truncation: nothing past `offset` is written any more.

@@ -68,32 +68,29 @@ final class ClusterCoordination: Service, Sendable {
     /// The group's leader record in etcd, read once with a bound (start-up must not hang on an
     /// unreachable etcd: the election will wait for it anyway); nil when none or unreachable.
     static func currentLeader(of group: String, endpoints: EtcdEndpoints, logger: Logger) async -> LeaderRecord? {
-        await withTaskGroup(of: LeaderRecord?.self) { tasks in
-            tasks.addTask {
-                let found = try? await EtcdClient.withClient(endpoints: endpoints, requestTimeout: .seconds(3), logger: logger) {
-                    client in try await LeaderElection(client: client, group: group, keys: ClusterKeys()).currentLeader().leader
-                }
-                return found ?? nil
-            }
-            tasks.addTask {
-                try? await Task.sleep(for: .seconds(5))
-                return nil
-            }
-            let first = await tasks.next()
-            tasks.cancelAll()
-            return first ?? nil
+        await askEtcdOnce(endpoints: endpoints, logger: logger) { client in
+            try await LeaderElection(client: client, group: group, keys: ClusterKeys()).currentLeader().leader
         }
     }
 
     /// The group's replication secret from etcd (a random one stored first when it has none),
-    /// with the same bound as `currentLeader`; nil when etcd does not answer in time.
+    /// with the same bound; nil when etcd does not answer in time.
     static func groupSecret(of group: String, endpoints: EtcdEndpoints, logger: Logger) async -> [UInt8]? {
-        await withTaskGroup(of: [UInt8]?.self) { tasks in
+        await askEtcdOnce(endpoints: endpoints, logger: logger) { client in
+            try await GroupSecret(client: client, group: group, keys: ClusterKeys())
+                .loadOrCreate(candidate: ReplicationKey.randomSecret())
+        }
+    }
+
+    /// One question to etcd at start-up, over a client of its own, within 5 s in all; nil when it
+    /// fails or does not answer in time.
+    private static func askEtcdOnce<T: Sendable>(
+        endpoints: EtcdEndpoints, logger: Logger, _ question: @escaping @Sendable (EtcdClient) async throws -> T?
+    ) async -> T? {
+        await withTaskGroup(of: T?.self) { tasks in
             tasks.addTask {
                 let found = try? await EtcdClient.withClient(endpoints: endpoints, requestTimeout: .seconds(3), logger: logger) {
-                    client in
-                    try await GroupSecret(client: client, group: group, keys: ClusterKeys())
-                        .loadOrCreate(candidate: ReplicationKey.randomSecret())
+                    client in try await question(client)
                 }
                 return found ?? nil
             }

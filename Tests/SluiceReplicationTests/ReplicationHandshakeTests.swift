@@ -202,7 +202,11 @@ struct ReplicationHandshakeTests {
         // A server's proof never passes as a client's (no reflection), and the node id is bound.
         #expect(a.serverProof(clientNonce: nonce1, serverNonce: nonce2) != a.clientProof(serverNonce: nonce1, clientNonce: nonce2, nodeID: ""))
         #expect(a.clientProof(serverNonce: nonce1, clientNonce: nonce2, nodeID: "x") != a.clientProof(serverNonce: nonce1, clientNonce: nonce2, nodeID: "y"))
-        #expect(!ReplicationKey.matches([1, 2], [1, 2, 3]))
+        let proof = a.serverProof(clientNonce: nonce1, serverNonce: nonce2)
+        #expect(a.isServerProof(proof, clientNonce: nonce1, serverNonce: nonce2))
+        #expect(!b.isServerProof(proof, clientNonce: nonce1, serverNonce: nonce2))
+        #expect(!a.isServerProof(Array(proof.dropLast()), clientNonce: nonce1, serverNonce: nonce2))
+        #expect(!a.isClientProof(proof, serverNonce: nonce2, clientNonce: nonce1, nodeID: ""))
         #expect(throws: ReplicationError.self) { try ReplicationKey(secret: Array("short".utf8), group: "a") }
         try await withTemporaryDirectory { root in
             let path = root + "/secret"

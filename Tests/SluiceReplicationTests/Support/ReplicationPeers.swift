@@ -34,7 +34,7 @@ func handshake(
     guard let first = try await frames.next() else { throw HandshakeClosed() }
     let challenge = try ReplicationMessage.decode(first)
     guard case .challenge(let serverNonce, let proof) = challenge else { return challenge }
-    if checkServer { #expect(ReplicationKey.matches(proof, key.serverProof(clientNonce: nonce, serverNonce: serverNonce))) }
+    if checkServer { #expect(key.isServerProof(proof, clientNonce: nonce, serverNonce: serverNonce)) }
     try await outbound.write(
         ReplicationMessage.proof(key.clientProof(serverNonce: serverNonce, clientNonce: nonce, nodeID: nodeID)).encoded())
     guard let second = try await frames.next() else { throw HandshakeClosed() }
@@ -166,8 +166,7 @@ final class ScriptedPeer: Sendable {
                                         nonce: serverNonce, proof: testKey.serverProof(clientNonce: clientNonce, serverNonce: serverNonce)
                                     ).encoded())
                                 guard let proof = try await frames.next(), case .proof(let given) = try ReplicationMessage.decode(proof),
-                                    ReplicationKey.matches(
-                                        given, testKey.clientProof(serverNonce: serverNonce, clientNonce: clientNonce, nodeID: nodeID))
+                                    testKey.isClientProof(given, serverNonce: serverNonce, clientNonce: clientNonce, nodeID: nodeID)
                                 else { return }
                                 try await outbound.write(ReplicationMessage.welcome.encoded())
                                 while let frame = try await frames.next() {
