@@ -7,10 +7,13 @@ import NIOCore
 /// worker answering) goes to whichever loop `any()` picks: with two loops, half the time not the
 /// connection's, and then the response hops back with a second wake-up. Preferring the
 /// connection's loop makes the writer's resume the only hand-off.
+///
+/// Every call prefers it, however many the connection carries. Spreading a busy connection's
+/// calls over every loop (tried above 32 open calls until 2026-12-07) costs each call a second
+/// wake-up for its response; at 256 in flight on one connection it cost 8–15 % more CPU per
+/// message for no more throughput (docs/benchmarks.md). Many connections still spread over
+/// the loops, one loop each, as Kafka's and RabbitMQ's connections do over their threads.
 final class ConnectionTaskExecutor: TaskExecutor {
-    /// Up to this many open calls on a connection, new calls run on its loop.
-    static let callsKeptOnLoop = 32
-
     let eventLoop: any EventLoop
 
     init(eventLoop: any EventLoop) {

@@ -33,7 +33,7 @@ final class FlushCoalescer: ChannelOutboundHandler, RemovableChannelHandler, NIO
     /// (strace at 256 in flight: 63 a second beside 5,000 responses), so holding saves nothing
     /// measurable there (A/B rounds at 256 in flight disagreed in sign, docs/benchmarks.md) and
     /// the acknowledgement goes out at once, as RFC 9113 § 6.7 prefers.
-    static let callsHoldingPingAcks = ConnectionTaskExecutor.callsKeptOnLoop
+    static let callsHoldingPingAcks = 32
 
     /// Set by the connection's handler as calls open and close (see `callsHoldingPingAcks`).
     var holdsPingAcks = true

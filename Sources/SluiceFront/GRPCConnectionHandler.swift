@@ -47,12 +47,8 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
         localPeer = shared.peer(context.channel.localAddress)
     }
 
-    /// Where a new call's task should run: this connection's event loop while it carries few
-    /// calls (one thread hand-off fewer per call, see `ConnectionTaskExecutor`); the whole event
-    /// loop group when it carries many, so one busy connection can use every core.
-    var taskExecutor: ConnectionTaskExecutor? {
-        streams.count <= ConnectionTaskExecutor.callsKeptOnLoop ? loopExecutor : nil
-    }
+    /// Where a new call's task runs: this connection's event loop (see `ConnectionTaskExecutor`).
+    var taskExecutor: ConnectionTaskExecutor? { loopExecutor }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         closeAllStreams()
