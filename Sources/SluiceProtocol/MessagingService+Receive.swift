@@ -23,6 +23,9 @@ extension MessagingService {
         var firstQueue: UInt32
         /// A push consumer: the broker picks the invisible time and renews it while the client lives.
         var autoRenew: Bool
+        /// The topic is a dead-letter queue this broker group does not have (yet): with several
+        /// broker groups its route names every group's (see `deadLetterQueues`).
+        var deadLettersElsewhere = false
     }
 
     public func receiveMessage(
@@ -108,7 +111,15 @@ extension MessagingService {
     {
         let engine = try consumptionEngine()
         try WireCheck.groupName(request.group.name)
-        let topic = try await existingTopic(request.messageQueue.topic.name)
+        let name = request.messageQueue.topic.name
+        let spread = try configuration.queueRoutes != nil ? isDeadLetterTopicOfAnyGroup(name) : false
+        let deadLettersElsewhere = spread && engine.deadLetterTopic(named: name) == nil
+        let topic: TopicDefinition
+        if deadLettersElsewhere {
+            topic = Self.spreadDeadLetterDefinition(name)
+        } else {
+            topic = try await existingTopic(name)
+        }
         let filter = try Self.filter(request.filterExpression, hasFilter: request.hasFilterExpression)
         guard request.batchSize > 0 else {
             throw ProtocolRefusal(.badRequest, "batch_size must be at least 1; got \(request.batchSize)")
@@ -134,7 +145,7 @@ extension MessagingService {
         let ask = ReceiveAsk(
             group: group, topic: topic, filter: filter, batch: min(Int(request.batchSize), Self.maxBatchSize),
             invisibleMs: invisibleMs, longPollingMs: longPollingMs, firstQueue: firstQueue,
-            autoRenew: request.autoRenew)
+            autoRenew: request.autoRenew, deadLettersElsewhere: deadLettersElsewhere)
         return (ask, engine)
     }
 
@@ -154,9 +165,24 @@ extension MessagingService {
         -> [Delivery]
     {
         let deadline = ContinuousClock.now + .milliseconds(ask.longPollingMs)
+        var ask = ask
         while true {
             // A cancelled call claims nothing (the receive below would have to hand it back).
             if Task.isCancelled { return [] }
+            if ask.deadLettersElsewhere {
+                // Nothing is made for the name: the receive waits as for an empty queue, woken
+                // by the first dead letter appended here (its group's queue then exists).
+                if let appeared = engine.deadLetterTopic(named: ask.topic.name) {
+                    ask.topic = appeared
+                    ask.deadLettersElsewhere = false
+                    continue
+                }
+                if ContinuousClock.now >= deadline { return [] }
+                guard await engine.waiters.wait(group: ask.group.name, topic: ask.topic.name, until: deadline) else {
+                    throw Self.longPollsExhausted(engine)
+                }
+                continue
+            }
             let deliveries: [Delivery]
             var filter = ask.filter
             if ask.topic.messageType == .lite {

@@ -10,7 +10,14 @@ extension MessagingService {
         -> [Apache_Rocketmq_V2_MessageQueue]
     {
         let name = request.topic.name
-        let topic = try await existingTopic(name)
+        let routes = configuration.queueRoutes
+        let spreadDeadLetters = try routes != nil ? isDeadLetterTopicOfAnyGroup(name) : false
+        let topic: TopicDefinition
+        if spreadDeadLetters {
+            topic = Self.spreadDeadLetterDefinition(name)
+        } else {
+            topic = try await existingTopic(name)
+        }
         try Self.checkEndpoints(request.endpoints)
         var endpoints = request.endpoints
         if let leader = configuration.groupLeader?.endpoint {
@@ -23,7 +30,10 @@ extension MessagingService {
             endpoints.addresses = [address]
         }
         if endpoints.scheme == .unspecified { endpoints.scheme = .ipv4 }
-        if let routed = configuration.queueRoutes?.routed(name) {
+        if spreadDeadLetters, let routes {
+            return Self.deadLetterQueues(request.topic, topic, routes.allGroups(), localGroup: routes.localGroup, localEndpoints: endpoints)
+        }
+        if let routed = routes?.routed(name) {
             return Self.routedQueues(request.topic, topic, routed, localEndpoints: endpoints)
         }
         return (0..<topic.queueCount).map { queueId in
@@ -65,6 +75,51 @@ extension MessagingService {
             }
             return queue
         }
+    }
+
+    /// With several broker groups, every group keeps its own dead-letter queue for a consumer
+    /// group: the one queue of `%DLQ%<group>` on the broker that gave up on the message. The
+    /// route names that queue of every broker group — queue 0 each, told apart by broker name,
+    /// as RocketMQ lists each broker's DLQ queue — read-only, at each group's leader. A group without a known leader is listed without
+    /// permission, like a routed topic's queue (clients skip it until one is elected).
+    static func deadLetterQueues(
+        _ resource: Apache_Rocketmq_V2_Resource, _ topic: TopicDefinition,
+        _ known: (groups: [String], leaders: [String: GroupLeaderAddress.Endpoint]), localGroup: String,
+        localEndpoints: Apache_Rocketmq_V2_Endpoints
+    ) -> [Apache_Rocketmq_V2_MessageQueue] {
+        known.groups.map { group in
+            var queue = Apache_Rocketmq_V2_MessageQueue()
+            queue.topic = resource
+            queue.id = 0
+            queue.broker.name = group
+            queue.broker.id = 0
+            queue.acceptMessageTypes = [topic.messageType.wireType]
+            if let leader = known.leaders[group] {
+                queue.permission = .read
+                queue.broker.endpoints = endpoints(of: leader)
+            } else {
+                queue.permission = group == localGroup ? .read : .none
+                queue.broker.endpoints = localEndpoints
+            }
+            return queue
+        }
+    }
+
+    /// Whether `name` is a dead-letter topic (`%DLQ%<consumer group>`) of a well-formed group
+    /// name. With several broker groups one of them may hold dead letters of a consumer group
+    /// this broker never served, so the name alone decides (nothing is created for it).
+    /// - Throws: ILLEGAL_TOPIC for a malformed name.
+    func isDeadLetterTopicOfAnyGroup(_ name: String) throws(ProtocolRefusal) -> Bool {
+        try WireCheck.topicName(name)
+        guard let group = ConsumerGroup.groupOfDeadLetterTopic(name) else { return false }
+        return (try? ConsumerGroup.validateName(group)) != nil
+    }
+
+    /// A dead-letter topic as a route or a receive sees it when this broker group may hold
+    /// none of its messages: the definition its group's would have.
+    static func spreadDeadLetterDefinition(_ name: String) -> TopicDefinition {
+        let group = ConsumerGroup.groupOfDeadLetterTopic(name) ?? name
+        return ConsumptionEngine.deadLetterDefinition(ConsumerGroup(name: group, createdAtMs: 0))
     }
 
     static func endpoints(of leader: GroupLeaderAddress.Endpoint) -> Apache_Rocketmq_V2_Endpoints {

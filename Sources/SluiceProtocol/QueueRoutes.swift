@@ -72,6 +72,17 @@ public final class QueueRoutes: Sendable {
         }
     }
 
+    /// Every broker group known now (with a leader, named by a route, or this one), by name,
+    /// with the leaders known: what a dead-letter queue's route spans (one queue per group).
+    func allGroups() -> (groups: [String], leaders: [String: Endpoint]) {
+        state.withLock { state in
+            var groups = Set(state.leaders.keys)
+            groups.insert(localGroup)
+            for route in state.topics.values { groups.formUnion(route.queues.values) }
+            return (groups.sorted(), state.leaders)
+        }
+    }
+
     /// Queues routed to each broker group, over every topic.
     public var routedQueues: [String: Int] {
         state.withLock { state in

@@ -13,6 +13,8 @@ public struct ReplicationKey: Sendable {
     public static let minimumSecretBytes = 16
     /// The most bytes a secret may have (a file of a few KiB is a mistake, not a secret).
     public static let maximumSecretBytes = 4096
+    /// The largest secret file read: the secret plus room for white space around it.
+    public static let maximumSecretFileBytes = 2 * maximumSecretBytes
 
     let key: SymmetricKey
 
@@ -40,10 +42,13 @@ public struct ReplicationKey: Sendable {
     }
 
     /// Reads a secret file: its bytes with surrounding white space (a trailing newline) removed.
-    /// - Throws: `.unauthenticated` naming the file when it cannot be read or is too short.
+    /// - Throws: `.unauthenticated` naming the file when it cannot be read, is larger than
+    ///   `maximumSecretFileBytes` (checked before reading) or is too short.
     public static func readSecretFile(_ path: String) throws(ReplicationError) -> [UInt8] {
-        guard let data = FileIO.readWholeFile(path) else {
-            throw ReplicationError(.unauthenticated, "cannot read the replication secret file \(path)")
+        guard let data = FileIO.readWholeFile(path, limit: maximumSecretFileBytes) else {
+            throw ReplicationError(
+                .unauthenticated,
+                "cannot read the replication secret file \(path) (missing, unreadable, or over \(maximumSecretFileBytes) bytes)")
         }
         var bytes = data
         let blank: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]

@@ -209,10 +209,12 @@ public enum FileIO {
         try syncDirectory(slash.isEmpty ? "/" : slash)
     }
 
-    public static func readWholeFile(_ path: String) -> [UInt8]? {
+    /// The file's bytes, or nil when it cannot be opened or read, or is larger than `limit`
+    /// (checked before anything is read, so a wrong path to a huge file costs no memory).
+    public static func readWholeFile(_ path: String, limit: Int = .max) -> [UInt8]? {
         guard let fd = try? open(path, flags: O_RDONLY) else { return nil }
         defer { close(fd) }
-        guard let size = try? fileSize(fd, path: path) else { return nil }
+        guard let size = try? fileSize(fd, path: path), size <= limit else { return nil }
         var bytes = [UInt8](repeating: 0, count: size)
         let read = bytes.withUnsafeMutableBytes { (try? preadAll(fd, into: $0, at: 0, path: path)) ?? -1 }
         return read == size ? bytes : nil

@@ -60,6 +60,41 @@ struct QueueRoutesTests {
         #expect(Self.routes(local: "g1").routed("unrouted") == nil)
     }
 
+    @Test("a dead-letter queue's route names queue 0 of every known group, read-only, at its leader")
+    func deadLetterQueuesSpanEveryGroup() throws {
+        var dialled = Apache_Rocketmq_V2_Endpoints()
+        var address = Apache_Rocketmq_V2_Address()
+        address.host = "127.0.0.1"
+        address.port = 7000
+        dialled.addresses = [address]
+        var resource = Apache_Rocketmq_V2_Resource()
+        resource.name = "%DLQ%workers"
+        // g3 has a leader but no route yet; g2 is named by a route but has no leader now.
+        let routes = Self.routes(local: "g1", leaders: ["g1": "10.0.0.1:8081", "g3": "10.0.0.3:8081"])
+        let known = routes.allGroups()
+        #expect(known.groups == ["g1", "g2", "g3"])
+        let topic = MessagingService.spreadDeadLetterDefinition("%DLQ%workers")
+        #expect(topic.name == "%DLQ%workers" && topic.queueCount == 1 && topic.messageType == .normal)
+        let queues = MessagingService.deadLetterQueues(resource, topic, known, localGroup: "g1", localEndpoints: dialled)
+        #expect(queues.map(\.broker.name) == ["g1", "g2", "g3"])
+        #expect(queues.allSatisfy { $0.id == 0 && $0.topic.name == "%DLQ%workers" && $0.acceptMessageTypes == [.normal] })
+        #expect(queues.map(\.permission) == [.read, .none, .read])
+        #expect(queues.map { $0.broker.endpoints.addresses.first?.host } == ["10.0.0.1", "127.0.0.1", "10.0.0.3"])
+
+        // Without a leader of its own group, this broker's queue is at the endpoints dialled.
+        let alone = Self.routes(local: "g1").allGroups()
+        let waiting = MessagingService.deadLetterQueues(resource, topic, alone, localGroup: "g1", localEndpoints: dialled)
+        #expect(waiting.map(\.permission) == [.read, .none])
+        #expect(waiting[0].broker.endpoints.addresses.first?.port == 7000)
+
+        // Only a well-formed group's dead-letter name is spread; others are ordinary names.
+        let service = Self.service(routes)
+        #expect(try service.isDeadLetterTopicOfAnyGroup("%DLQ%workers"))
+        #expect(try !service.isDeadLetterTopicOfAnyGroup("orders"))
+        #expect(try !service.isDeadLetterTopicOfAnyGroup("%DLQ%%RETRY%x"))
+        #expect(throws: ProtocolRefusal.self) { try service.isDeadLetterTopicOfAnyGroup("bad topic") }
+    }
+
     @Test("a send names its own group's queue, names another group's (refused, naming it) or none (one of its own)")
     func sendsStayInTheGroup() throws {
         let routes = Self.routes(local: "g1", leaders: ["g2": "10.0.0.2:8081"])

@@ -215,6 +215,11 @@ struct ReplicationHandshakeTests {
             try "short\n".write(toFile: path, atomically: true, encoding: .utf8)
             #expect(throws: ReplicationError.self) { try ReplicationKey.readSecretFile(path) }
             #expect(throws: ReplicationError.self) { try ReplicationKey.readSecretFile(root + "/missing") }
+            // A file far larger than any secret is refused by its size, before it is read.
+            let huge = root + "/huge"
+            #expect(FileManager.default.createFile(atPath: huge, contents: nil))
+            #expect(truncate(huge, off_t(1) << 40) == 0)
+            #expect(throws: ReplicationError.self) { try ReplicationKey.readSecretFile(huge) }
         }
     }
 

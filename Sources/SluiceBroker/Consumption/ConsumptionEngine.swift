@@ -537,7 +537,8 @@ public final class ConsumptionEngine: Sendable {
 
     static func pairKey(_ group: String, _ topic: String) -> String { group + "\u{0}" + topic }
 
-    private static func deadLetterDefinition(_ group: ConsumerGroup) -> TopicDefinition {
+    /// A group's dead-letter topic: one queue of NORMAL messages.
+    public static func deadLetterDefinition(_ group: ConsumerGroup) -> TopicDefinition {
         TopicDefinition(name: group.deadLetterTopic, messageType: .normal, queueCount: 1, createdAtMs: group.createdAtMs)
     }
 
