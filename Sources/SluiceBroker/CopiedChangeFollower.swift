@@ -102,11 +102,20 @@ final class CopiedChangeFollower<Keys: Sendable>: Sendable {
         }
     }
 
-    /// Every record left in the queue, oldest first (to put back what a cut tail changed).
-    func remainingRecords(_ log: CommitLog) -> [StoredRecord] {
+    /// Calls `body` with every record left in the queue, oldest first (to put back what a cut
+    /// tail changed), reading `batch` index entries at a time: memory stays bounded however long
+    /// the queue is (a queue of MQTT session changes holds a record per QoS 2 step).
+    func forEachRemainingRecord(_ log: CommitLog, _ body: (StoredRecord) -> Void) {
         let bounds = log.queueBounds(queue)
-        return log.queueEntries(queue, from: bounds.min, maxCount: Int(min(UInt64(Int.max), bounds.next - bounds.min)))
-            .compactMap { try? log.read($0, of: queue) }
+        var offset = bounds.min
+        while offset < bounds.next {
+            let entries = log.queueEntries(queue, from: offset, maxCount: Int(min(UInt64(batch), bounds.next - offset)))
+            if entries.isEmpty { break }
+            for entry in entries {
+                offset = entry.queueOffset + 1
+                if let record = try? log.read(entry, of: queue) { body(record) }
+            }
+        }
     }
 
     /// Calls `apply` every `interval` while `log` refuses local appends (this broker follows),

@@ -76,8 +76,8 @@ extension LiteSubscriptions {
         _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
             guard let names = follower.endCut(log), !names.isEmpty else { return }
             var present: [Key: Set<String>] = [:]
-            for delta in follower.remainingRecords(log).compactMap(LiteSubscriptionDelta.init(record:)) {
-                guard let named = names[delta.key] else { continue }
+            follower.forEachRemainingRecord(log) { record in
+                guard let delta = LiteSubscriptionDelta(record: record), let named = names[delta.key] else { return }
                 present[delta.key, default: []].formUnion(delta.added.intersection(named))
                 present[delta.key, default: []].subtract(delta.removed)
             }

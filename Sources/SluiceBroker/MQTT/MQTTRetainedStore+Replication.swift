@@ -68,8 +68,8 @@ extension MQTTRetainedStore {
         _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
             guard let topics = follower.endCut(log), !topics.isEmpty else { return }
             var lastKept: [String: MQTTRetainedChange] = [:]
-            for record in follower.remainingRecords(log) {
-                guard let change = MQTTRetainedChange(record: record), topics.contains(change.topic) else { continue }
+            follower.forEachRemainingRecord(log) { record in
+                guard let change = MQTTRetainedChange(record: record), topics.contains(change.topic) else { return }
                 lastKept[change.topic] = change
             }
             for topic in topics.sorted() {

@@ -175,8 +175,8 @@ extension MQTTSessionStore {
         _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
             guard let clientIds = follower.endCut(log), !clientIds.isEmpty else { return }
             var lastKept: [String: MQTTSessionChange] = [:]
-            for record in follower.remainingRecords(log) {
-                guard let change = MQTTSessionChange(record: record), clientIds.contains(change.clientId) else { continue }
+            follower.forEachRemainingRecord(log) { record in
+                guard let change = MQTTSessionChange(record: record), clientIds.contains(change.clientId) else { return }
                 lastKept[change.clientId] = change
             }
             for clientId in clientIds.sorted() {

@@ -105,10 +105,10 @@ extension SecurityStore {
         await changes.run("changes") { () async -> Void in
             guard let accessKeys = follower.endCut(log), !accessKeys.isEmpty else { return }
             var defined: [String: SecurityChange] = [:]
-            for record in follower.remainingRecords(log) {
+            follower.forEachRemainingRecord(log) { record in
                 guard let accessKey = SecurityChange.accessKey(of: record), accessKeys.contains(accessKey),
                     let change = try? SecurityChange(record: record)
-                else { continue }
+                else { return }
                 defined[accessKey] = change
             }
             for accessKey in accessKeys.sorted() {

@@ -143,10 +143,10 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
         await serializer.run("changes") { () async -> Void in
             guard let names = follower.endCut(log), !names.isEmpty else { return }
             var defined: [String: (TopicMessageType, Int)] = [:]
-            for record in follower.remainingRecords(log) {
+            follower.forEachRemainingRecord(log) { record in
                 guard let change = record.property(Property.change).flatMap(Change.init),
                     let name = record.property(Property.topic), names.contains(name)
-                else { continue }
+                else { return }
                 switch change {
                 case .createTopic:
                     if let type = record.property(Property.type).flatMap(TopicMessageType.init(rawValue:)),
