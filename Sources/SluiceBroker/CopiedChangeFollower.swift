@@ -19,20 +19,26 @@ final class CopiedChangeFollower<Keys: Sendable>: Sendable {
     let logger: Logger
 
     private struct Position {
-        /// The queue offset below which every record is applied here; nil: replay from the
-        /// queue's start (every start-up does once).
+        /// The queue offset below which every record is applied here; nil: not known yet (the
+        /// first replay starts at the stored cursor, or at the queue's start without one).
         var cursor: UInt64?
+        /// What `cursors` holds (nil: nothing stored yet); read once, by the first replay.
+        var stored: UInt64?
+        var storedLoaded = false
         /// Between `noteCut` and `endCut`: the first queue offset of the tail being cut (replays
         /// stop before it) and what its records named.
         var cut: (firstOffset: UInt64, keys: Keys)?
     }
     private let position = Mutex(Position())
+    /// Where the cursor is stored (nil: not stored; every start-up replays the whole queue).
+    let cursors: JournalCursorTable?
 
-    init(queue: QueueID, batch: Int = 256, label: String, logger: Logger) {
+    init(queue: QueueID, batch: Int = 256, label: String, logger: Logger, cursors: JournalCursorTable? = nil) {
         self.queue = queue
         self.batch = batch
         self.label = label
         self.logger = logger
+        self.cursors = cursors
     }
 
     /// Applies the records copied since the last call, in order, moving the cursor past each, so a
@@ -42,6 +48,7 @@ final class CopiedChangeFollower<Keys: Sendable>: Sendable {
     func replay<Failure: Error>(
         _ log: CommitLog, apply: (StoredRecord) async throws(Failure) -> Void
     ) async throws(Failure) -> Int {
+        await loadStoredCursor(log)
         var bounds = log.queueBounds(queue)
         let (start, cut) = position.withLock { ($0.cursor, $0.cut?.firstOffset) }
         if let cut { bounds.next = min(bounds.next, cut) }
@@ -64,7 +71,52 @@ final class CopiedChangeFollower<Keys: Sendable>: Sendable {
         }
         let end = offset
         position.withLock { $0.cursor = max($0.cursor ?? bounds.next, end) }
+        await storeCursor()
         return read
+    }
+
+    /// The leader applies each record as it makes it: moves the cursor to the queue's end (and
+    /// stores it), so a restart replays only what came after. Call inside the store's
+    /// serialisation, where each record's rows are written before the next call; not before the
+    /// first replay (records below the end may not be applied yet) nor during a cut.
+    func passOwnRecords(_ log: CommitLog) async {
+        guard cursors != nil else { return }
+        let next = log.queueBounds(queue).next
+        let moved = position.withLock { position -> Bool in
+            guard position.cut == nil, let cursor = position.cursor, cursor != next else { return false }
+            position.cursor = next
+            return true
+        }
+        if moved { await storeCursor() }
+    }
+
+    /// Reads the stored cursor once: the first replay starts there. A cursor past the queue's end
+    /// (its tail was cut while this broker was down) comes back to the end, and is stored so.
+    private func loadStoredCursor(_ log: CommitLog) async {
+        guard let cursors, !position.withLock({ $0.storedLoaded }) else { return }
+        let stored = await cursors.load()
+        let next = log.queueBounds(queue).next
+        position.withLock { position in
+            guard !position.storedLoaded else { return }
+            position.storedLoaded = true
+            position.stored = stored
+            if position.cursor == nil { position.cursor = stored.map { min($0, next) } }
+        }
+    }
+
+    /// Stores the cursor when it moved: forward after the rows it passes are written, back
+    /// (a cut) synced. A failure only costs a longer replay at the next start-up; it is logged.
+    private func storeCursor() async {
+        guard let cursors else { return }
+        let (current, stored) = position.withLock { ($0.cursor, $0.stored) }
+        guard let current, current != stored else { return }
+        let back = stored.map { current < $0 } ?? false
+        do throws(BrokerError) {
+            try await cursors.store(current, synced: back)
+            position.withLock { $0.stored = current }
+        } catch {
+            logger.warning("\(label) cursor not stored", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The log is about to be cut at commit-log offset `cut`: stops replays before the tail and
@@ -92,14 +144,17 @@ final class CopiedChangeFollower<Keys: Sendable>: Sendable {
     }
 
     /// The log was cut: the cursor moves back to the queue's new end (records copied there later
-    /// are applied as usual). Returns what the cut tail named (nil: no cut was noted).
-    func endCut(_ log: CommitLog) -> Keys? {
+    /// are applied as usual) and is stored synced. Returns what the cut tail named (nil: no cut
+    /// was noted).
+    func endCut(_ log: CommitLog) async -> Keys? {
         let next = log.queueBounds(queue).next
-        return position.withLock { position in
+        let keys = position.withLock { position in
             position.cursor = min(position.cursor ?? next, next)
             defer { position.cut = nil }
             return position.cut?.keys
         }
+        await storeCursor()
+        return keys
     }
 
     /// Calls `body` with every record left in the queue, oldest first (to put back what a cut
@@ -119,8 +174,12 @@ final class CopiedChangeFollower<Keys: Sendable>: Sendable {
     }
 
     /// Calls `apply` every `interval` while `log` refuses local appends (this broker follows),
-    /// until cancelled; a failure is logged as "copied <what> not applied yet" and tried again.
-    func follow(_ log: CommitLog, every interval: Duration, what: String, apply: () async throws -> Void) async {
+    /// and `passOwn` while it leads, until cancelled; a failure is logged as "copied <what> not
+    /// applied yet" and tried again.
+    func follow(
+        _ log: CommitLog, every interval: Duration, what: String, apply: () async throws -> Void,
+        passOwn: () async -> Void
+    ) async {
         while !Task.isCancelled {
             if log.refusesLocalAppends {
                 do {
@@ -128,6 +187,8 @@ final class CopiedChangeFollower<Keys: Sendable>: Sendable {
                 } catch {
                     logger.warning("copied \(what) not applied yet", metadata: ["error": "\(error)"])
                 }
+            } else {
+                await passOwn()
             }
             try? await Task.sleep(for: interval)
         }

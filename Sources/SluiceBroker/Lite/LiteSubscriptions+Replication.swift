@@ -18,7 +18,9 @@ struct LiteReplicationState: Sendable {
 extension LiteSubscriptions {
     /// Makes subscription changes go through the log from now on; call before the store is published.
     public func replicate(through journal: LiteChangeJournal) {
-        let follower = CopiedChangeFollower<[Key: Set<String>]>(queue: LiteChangeJournal.queue, label: "lite", logger: logger)
+        let follower = CopiedChangeFollower<[Key: Set<String>]>(
+            queue: LiteChangeJournal.queue, label: "lite", logger: logger,
+            cursors: executor.map { JournalCursorTable(executor: $0, queue: LiteChangeJournal.queue.topic) })
         replication.withLock { $0 = LiteReplicationState(journal: journal, follower: follower) }
     }
 
@@ -74,7 +76,7 @@ extension LiteSubscriptions {
     public func copiedLogTruncated() async {
         guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
         _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
-            guard let names = follower.endCut(log), !names.isEmpty else { return }
+            guard let names = await follower.endCut(log), !names.isEmpty else { return }
             var present: [Key: Set<String>] = [:]
             follower.forEachRemainingRecord(log) { record in
                 guard let delta = LiteSubscriptionDelta(record: record), let named = names[delta.key] else { return }
@@ -103,6 +105,10 @@ extension LiteSubscriptions {
     /// appends), until cancelled. Returns at once when the subscriptions are not replicated.
     public func followChanges(every interval: Duration = .milliseconds(100)) async {
         guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
-        await follower.follow(log, every: interval, what: "lite subscription changes") { try await applyCopiedChanges() }
+        await follower.follow(log, every: interval, what: "lite subscription changes") {
+            try await applyCopiedChanges()
+        } passOwn: {
+            _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in await follower.passOwnRecords(log) }
+        }
     }
 }

@@ -43,7 +43,7 @@ public final class LiteSubscriptions: Sendable {
 
     public let quotaPerGroup: Int
     public let maxTotal: Int
-    private let executor: SQLiteExecutor?
+    let executor: SQLiteExecutor?
     private let nowMs: @Sendable () -> Int64
     let logger: Logger
     struct Snapshot {

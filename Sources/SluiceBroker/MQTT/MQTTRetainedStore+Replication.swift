@@ -20,13 +20,14 @@ extension MQTTRetainedStore {
     public func replicate(through journal: MQTTRetainedChangeJournal) {
         // Few records per look-up: each may carry a payload of up to a message's size.
         let follower = CopiedChangeFollower<Set<String>>(
-            queue: MQTTRetainedChangeJournal.queue, batch: 32, label: "mqtt.retained", logger: logger)
+            queue: MQTTRetainedChangeJournal.queue, batch: 32, label: "mqtt.retained", logger: logger,
+            cursors: executor.map { JournalCursorTable(executor: $0, queue: MQTTRetainedChangeJournal.queue.topic) })
         replication.withLock { $0 = MQTTRetainedReplicationState(journal: journal, follower: follower) }
     }
 
     /// Applies the retained records copied into the log since the last call, in order, and moves
     /// the cursor past them. Returns how many records were read. Runs at start-up (from the
-    /// queue's start), every follower tick and at promotion.
+    /// stored cursor, `journal_cursors`), every follower tick and at promotion.
     /// - Throws: `BrokerError` `.storageFailure` when the table cannot be written (the cursor
     ///   stays at the failed record, so the next call tries it again).
     @discardableResult
@@ -66,7 +67,7 @@ extension MQTTRetainedStore {
     public func copiedLogTruncated() async {
         guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
         _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
-            guard let topics = follower.endCut(log), !topics.isEmpty else { return }
+            guard let topics = await follower.endCut(log), !topics.isEmpty else { return }
             var lastKept: [String: MQTTRetainedChange] = [:]
             follower.forEachRemainingRecord(log) { record in
                 guard let change = MQTTRetainedChange(record: record), topics.contains(change.topic) else { return }
@@ -92,6 +93,10 @@ extension MQTTRetainedStore {
     /// appends), until cancelled. Returns at once when retained messages are not replicated.
     public func followChanges(every interval: Duration = .milliseconds(100)) async {
         guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
-        await follower.follow(log, every: interval, what: "retained message changes") { try await applyCopiedChanges() }
+        await follower.follow(log, every: interval, what: "retained message changes") {
+            try await applyCopiedChanges()
+        } passOwn: {
+            _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in await follower.passOwnRecords(log) }
+        }
     }
 }

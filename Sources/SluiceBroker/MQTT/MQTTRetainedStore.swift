@@ -33,7 +33,7 @@ public final class MQTTRetainedStore: Sendable {
 
     public let maxCount: Int
     public let maxBytes: Int
-    private let executor: SQLiteExecutor?
+    let executor: SQLiteExecutor?
     private let nowMs: @Sendable () -> Int64
     let logger: Logger
     struct Snapshot {

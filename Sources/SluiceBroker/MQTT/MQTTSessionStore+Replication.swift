@@ -23,7 +23,9 @@ struct MQTTSessionReplicationState: Sendable {
 extension MQTTSessionStore {
     /// Makes kept-session changes go through the log from now on; call before the store is published.
     public func replicate(through journal: MQTTSessionChangeJournal) {
-        let follower = CopiedChangeFollower<Set<String>>(queue: MQTTSessionChangeJournal.queue, label: "mqtt.sessions", logger: logger)
+        let follower = CopiedChangeFollower<Set<String>>(
+            queue: MQTTSessionChangeJournal.queue, label: "mqtt.sessions", logger: logger,
+            cursors: executor.map { JournalCursorTable(executor: $0, queue: MQTTSessionChangeJournal.queue.topic) })
         replication.withLock { $0 = MQTTSessionReplicationState(journal: journal, follower: follower) }
     }
 
@@ -44,7 +46,7 @@ extension MQTTSessionStore {
 
     /// Applies the session records copied into the log since the last call, in order, and moves
     /// the cursor past them. Returns how many records were read. Runs at start-up (from the
-    /// queue's start), every follower tick and at promotion.
+    /// stored cursor, `journal_cursors`), every follower tick and at promotion.
     /// - Throws: `BrokerError` `.storageFailure` when the tables cannot be written (the cursor
     ///   stays at the failed record, so the next call tries it again).
     @discardableResult
@@ -173,7 +175,7 @@ extension MQTTSessionStore {
     public func copiedLogTruncated() async {
         guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
         _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in
-            guard let clientIds = follower.endCut(log), !clientIds.isEmpty else { return }
+            guard let clientIds = await follower.endCut(log), !clientIds.isEmpty else { return }
             var lastKept: [String: MQTTSessionChange] = [:]
             follower.forEachRemainingRecord(log) { record in
                 guard let change = MQTTSessionChange(record: record), clientIds.contains(change.clientId) else { return }
@@ -199,7 +201,11 @@ extension MQTTSessionStore {
     /// appends), until cancelled. Returns at once when the sessions are not replicated.
     public func followChanges(every interval: Duration = .milliseconds(100)) async {
         guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
-        await follower.follow(log, every: interval, what: "MQTT session changes") { try await applyCopiedChanges() }
+        await follower.follow(log, every: interval, what: "MQTT session changes") {
+            try await applyCopiedChanges()
+        } passOwn: {
+            _ = try? await writes.run { @Sendable () async throws(BrokerError) -> Void in await follower.passOwnRecords(log) }
+        }
     }
 
     private func writeRows(_ what: String, _ body: @escaping @Sendable (SQLiteConnection) throws -> Void) async throws(BrokerError) {

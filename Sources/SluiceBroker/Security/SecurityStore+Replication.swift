@@ -38,13 +38,15 @@ struct SecurityReplicationState: Sendable {
 extension SecurityStore {
     /// Makes user changes go through the log from now on; call before the store is published.
     public func replicate(through journal: SecurityChangeJournal) {
-        let follower = CopiedChangeFollower<Set<String>>(queue: SecurityChangeJournal.queue, label: "security", logger: logger)
+        let follower = CopiedChangeFollower<Set<String>>(
+            queue: SecurityChangeJournal.queue, label: "security", logger: logger,
+            cursors: JournalCursorTable(executor: executor, queue: SecurityChangeJournal.queue.topic))
         replication.withLock { $0 = SecurityReplicationState(journal: journal, follower: follower) }
     }
 
     /// Applies the security records copied into the log since the last call, in order, and
     /// moves the cursor past them. Returns how many records were read. Runs at start-up (from
-    /// the queue's start), every follower tick and at promotion.
+    /// the stored cursor, `journal_cursors`), every follower tick and at promotion.
     /// - Throws: `SecurityError` `.storageFailure` when the tables cannot be written (the cursor
     ///   stays at the failed record, so the next call tries it again).
     @discardableResult
@@ -103,7 +105,7 @@ extension SecurityStore {
     public func copiedLogTruncated() async {
         guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
         await changes.run("changes") { () async -> Void in
-            guard let accessKeys = follower.endCut(log), !accessKeys.isEmpty else { return }
+            guard let accessKeys = await follower.endCut(log), !accessKeys.isEmpty else { return }
             var defined: [String: SecurityChange] = [:]
             follower.forEachRemainingRecord(log) { record in
                 guard let accessKey = SecurityChange.accessKey(of: record), accessKeys.contains(accessKey),
@@ -132,6 +134,10 @@ extension SecurityStore {
     /// appends), until cancelled. Returns at once when the store is not replicated.
     public func followChanges(every interval: Duration = .milliseconds(100)) async {
         guard let (log, follower) = replication.withLock({ $0.map { ($0.journal.log, $0.follower) } }) else { return }
-        await follower.follow(log, every: interval, what: "user changes") { try await applyCopiedChanges() }
+        await follower.follow(log, every: interval, what: "user changes") {
+            try await applyCopiedChanges()
+        } passOwn: {
+            await changes.run("changes") { () async -> Void in await follower.passOwnRecords(log) }
+        }
     }
 }

@@ -22,7 +22,7 @@ import Darwin
 ///
 /// Open it after the transaction store, which applies the migrations.
 public final class SecurityStore: Sendable {
-    private let executor: SQLiteExecutor
+    let executor: SQLiteExecutor
     private let current: Mutex<SecuritySnapshot>
     let nowMs: @Sendable () -> Int64
     let logger: Logger

@@ -48,7 +48,9 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
         self.log = log
         self.leader = leader
         self.logger = logger
-        follower = CopiedChangeFollower(queue: Self.queue, label: "metadata", logger: logger)
+        follower = CopiedChangeFollower(
+            queue: Self.queue, label: "metadata", logger: logger,
+            cursors: (local as? SQLiteTopicRegistry).map { JournalCursorTable(executor: $0.executor, queue: Self.queue.topic) })
     }
 
     public func topic(named name: String) async throws(BrokerError) -> TopicDefinition? {
@@ -116,7 +118,7 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
 
     /// Applies the metadata records copied into the log since the last call, in order, and
     /// moves the cursor past them. Returns how many were applied. Runs at start-up (from the
-    /// queue's start), every follower tick, and at promotion.
+    /// stored cursor, `journal_cursors`), every follower tick, and at promotion.
     /// - Throws: `BrokerError` `.storageFailure` when the table cannot be written (the cursor
     ///   stays at the failed record, so the next call tries it again).
     @discardableResult
@@ -141,7 +143,7 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
     /// applied as usual).
     public func copiedLogTruncated() async {
         await serializer.run("changes") { () async -> Void in
-            guard let names = follower.endCut(log), !names.isEmpty else { return }
+            guard let names = await follower.endCut(log), !names.isEmpty else { return }
             var defined: [String: (TopicMessageType, Int)] = [:]
             follower.forEachRemainingRecord(log) { record in
                 guard let change = record.property(Property.change).flatMap(Change.init),
@@ -181,7 +183,11 @@ public final class ReplicatedTopicRegistry: TopicRegistry {
     /// Applies copied changes every `interval` while this broker follows (its log refuses local
     /// appends), until cancelled.
     public func followChanges(every interval: Duration = .milliseconds(100)) async {
-        await follower.follow(log, every: interval, what: "topic changes") { try await applyCopiedChanges() }
+        await follower.follow(log, every: interval, what: "topic changes") {
+            try await applyCopiedChanges()
+        } passOwn: {
+            await serializer.run("changes") { () async -> Void in await follower.passOwnRecords(log) }
+        }
     }
 
     private func apply(_ record: StoredRecord) async throws(BrokerError) {

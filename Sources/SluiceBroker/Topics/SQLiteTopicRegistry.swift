@@ -25,7 +25,7 @@ public final class SQLiteTopicRegistry: TopicRegistry {
         var lastSequence: UInt64 = 0
     }
 
-    private let executor: SQLiteExecutor
+    let executor: SQLiteExecutor
     private let cache: Mutex<Cache>
     private let nowMs: @Sendable () -> Int64
     private let logger: Logger

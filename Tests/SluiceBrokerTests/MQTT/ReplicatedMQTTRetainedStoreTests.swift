@@ -85,9 +85,20 @@ struct ReplicatedMQTTRetainedStoreTests {
             let restarted = try await MQTTRetainedStore.open(path: pair.followerPath, logger: Self.logger)
             restarted.replicate(through: Self.journal(pair.stack.log))
             #expect(Self.all(restarted) == Self.all(leader), "the rows survive the restart")
-            #expect(try await restarted.applyCopiedChanges() == 6, "a restart replays the queue from its start")
+            #expect(try await restarted.applyCopiedChanges() == 0, "a restart replays from the stored cursor")
+            #expect(Self.all(restarted) == Self.all(leader))
+            try await leader.retain(topic: "office", payload: [5], qos: 1)
+            #expect(try await restarted.applyCopiedChanges() == 1, "then only what came after")
             #expect(Self.all(restarted) == Self.all(leader))
             await restarted.close()
+            #expect(try await StoredJournalCursors.cursor(of: MQTTRetainedChangeJournal.queue.topic, in: pair.followerPath) == 7)
+
+            try await StoredJournalCursors.forget(in: pair.followerPath)
+            let fromStart = try await MQTTRetainedStore.open(path: pair.followerPath, logger: Self.logger)
+            fromStart.replicate(through: Self.journal(pair.stack.log))
+            #expect(try await fromStart.applyCopiedChanges() == 7, "without a stored cursor, from the queue's start")
+            #expect(Self.all(fromStart) == Self.all(leader))
+            await fromStart.close()
         }
     }
 

@@ -27,7 +27,7 @@ struct ReplicatedSecurityTests {
         let follower: SecurityStore
         let followerDirectory: String
 
-        /// Another store on the follower's database: a restarted follower (its cursor is gone).
+        /// Another store on the follower's database: a restarted follower (it reads the stored cursor).
         func reopenedFollower() async throws -> SecurityStore {
             let store = try await SecurityStore.open(
                 path: followerDirectory + "/transactions.sqlite", bootstrap: [ReplicatedSecurityTests.root],
@@ -121,10 +121,17 @@ struct ReplicatedSecurityTests {
             let generation = follower.snapshot.generation
             #expect(try await follower.applyCopiedChanges() == 0)
             let restarted = try await pair.reopenedFollower()
-            #expect(try await restarted.applyCopiedChanges() == 8, "a restart replays the queue from its start")
+            #expect(try await restarted.applyCopiedChanges() == 0, "a restart replays from the stored cursor")
             #expect(Self.contents(restarted) == Self.contents(leader))
             #expect(Self.accepts(restarted, "alice", "alice-secret-2"))
             await restarted.close()
+            let path = pair.followerDirectory + "/transactions.sqlite"
+            #expect(try await StoredJournalCursors.cursor(of: SecurityChangeJournal.queue.topic, in: path) == 8)
+            try await StoredJournalCursors.forget(in: path)
+            let fromStart = try await pair.reopenedFollower()
+            #expect(try await fromStart.applyCopiedChanges() == 8, "without a stored cursor, from the queue's start")
+            #expect(Self.contents(fromStart) == Self.contents(leader))
+            await fromStart.close()
             #expect(follower.snapshot.generation == generation)
         }
     }
