@@ -198,7 +198,19 @@ extension Replica {
             guard role == .leader else { return refusal(.notLeader, epoch, "not the leader") }
             if fetch.epoch > epoch {
                 // The follower knows a newer leader: this one was deposed (paused, cut off) and
-                // must not acknowledge anything more.
+                // must not acknowledge anything more — if the coordinator ever elected one. A
+                // member's epochs come from etcd, so a newer one etcd never gave out is the
+                // member's fault (a bug, a damaged state): refused, and this leader keeps leading.
+                // When etcd cannot tell, the leader steps down: a lost term is safe, a second
+                // leader is not.
+                if let latestEpoch = configuration.latestEpoch, let latest = await latestEpoch(), latest < fetch.epoch {
+                    logger.warning(
+                        "a member's fetch names an epoch the coordinator never elected; refused",
+                        metadata: ["replication.node": "\(fetch.nodeID)", "replication.epoch": "\(fetch.epoch)", "replication.latest": "\(latest)"])
+                    return refusal(
+                        .malformedRequest, epoch,
+                        "epoch \(fetch.epoch) was never elected: the group's latest epoch is \(latest) (this leader's is \(epoch))")
+                }
                 state.withLock { state in
                     state.role = .follower
                     state.target = nil

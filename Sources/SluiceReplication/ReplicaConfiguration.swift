@@ -37,6 +37,11 @@ public struct ReplicaConfiguration: Sendable {
     /// A connection that sends nothing this long while owed no answer is closed
     /// (`ReplicationIdleGuard`).
     public var idleTimeout: Duration = .seconds(120)
+    /// The group's latest epoch as its coordinator (etcd) holds it now; nil when it cannot tell
+    /// (unreachable). A leader asks it before a member's fetch naming a newer epoch deposes it:
+    /// an epoch the coordinator never gave out comes from a faulty member, not from a newer
+    /// leader, and is refused instead. Without it (nil here) such a fetch deposes at once.
+    public var latestEpoch: (@Sendable () async -> Int64?)?
 
     public init(
         nodeID: String, replicas: Int, mode: ReplicationMode, timeout: Duration, host: String, port: Int,

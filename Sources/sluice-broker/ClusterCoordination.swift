@@ -49,6 +49,9 @@ final class ClusterCoordination: Service, Sendable {
                 },
                 groupSecret: { [endpoints, group = configuration.brokerGroup] in
                     await Self.groupSecret(of: group, endpoints: endpoints, logger: logger)
+                },
+                latestEpoch: { [endpoints, group = configuration.brokerGroup] in
+                    await Self.latestEpoch(of: group, endpoints: endpoints, logger: logger)
                 }) : nil
         self.replication = replication
         groupLeader = replication == nil ? nil : GroupLeaderAddress()
@@ -82,8 +85,16 @@ final class ClusterCoordination: Service, Sendable {
         }
     }
 
-    /// One question to etcd at start-up, over a client of its own, within 5 s in all; nil when it
-    /// fails or does not answer in time.
+    /// The group's latest leader epoch in etcd (0 before any election), with the same bound; nil
+    /// when etcd does not answer in time. Asked by a leader before a member's newer epoch deposes it.
+    static func latestEpoch(of group: String, endpoints: EtcdEndpoints, logger: Logger) async -> Int64? {
+        await askEtcdOnce(endpoints: endpoints, logger: logger) { client in
+            try await LeaderElection(client: client, group: group, keys: ClusterKeys()).currentEpoch()
+        }
+    }
+
+    /// One question to etcd (at start-up, or on a rare event), over a client of its own, within
+    /// 5 s in all; nil when it fails or does not answer in time.
     private static func askEtcdOnce<T: Sendable>(
         endpoints: EtcdEndpoints, logger: Logger, _ question: @escaping @Sendable (EtcdClient) async throws -> T?
     ) async -> T? {

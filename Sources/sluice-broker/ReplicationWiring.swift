@@ -30,7 +30,8 @@ final class ReplicationWiring: Sendable {
     init(
         _ broker: BrokerConfiguration, advertisedHost: String, logger: Logger,
         currentLeader: @escaping @Sendable () async -> LeaderRecord?,
-        groupSecret: @escaping @Sendable () async -> [UInt8]?
+        groupSecret: @escaping @Sendable () async -> [UInt8]?,
+        latestEpoch: @escaping @Sendable () async -> Int64?
     ) throws(BrokerError) {
         self.currentLeader = currentLeader
         self.groupSecret = groupSecret
@@ -38,6 +39,7 @@ final class ReplicationWiring: Sendable {
             nodeID: broker.effectiveNodeID, replicas: broker.replicas,
             mode: broker.replicationMode == .sync ? .sync : .async, timeout: broker.replicationTimeout,
             host: broker.grpcHost, port: broker.replicationPort)
+        configuration.latestEpoch = latestEpoch
         if let path = broker.replicationSecretFile {
             do throws(ReplicationError) {
                 configuration.key = try ReplicationKey(secret: ReplicationKey.readSecretFile(path), group: broker.brokerGroup)

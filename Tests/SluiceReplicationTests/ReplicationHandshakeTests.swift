@@ -43,6 +43,38 @@ struct ReplicationHandshakeTests {
         }
     }
 
+    @Test("a member's newer epoch deposes the leader only when the coordinator elected it; unknown to etcd it is refused")
+    func memberEpochCheckedWithTheCoordinator() async throws {
+        let fetch = ReplicationMessage.fetch(.init(epoch: 7, offset: 0, maxBytes: 1024, waitMs: 0, nodeID: "member"))
+        // etcd's latest epoch is still the leader's own: the member's 7 was never elected.
+        try await withLeader(configure: { $0.latestEpoch = { 1 } }) { leader, port in
+            let answer = try await RawReplicationClient.send(fetch.encoded(), to: port, expecting: 1)
+            guard case .refusal(let refusal)? = answer.answers.first else {
+                Issue.record("an epoch etcd never gave out was answered \(answer.answers)")
+                return
+            }
+            #expect(refusal.reason == .malformedRequest)
+            #expect(refusal.message.contains("epoch 7 was never elected: the group's latest epoch is 1"), "\(refusal.message)")
+            #expect(leader.snapshot.role == .leader)
+            #expect(leader.snapshot.epoch == 1)
+        }
+        // etcd did elect 7: this leader was deposed.
+        try await withLeader(configure: { $0.latestEpoch = { 7 } }) { leader, port in
+            let answer = try await RawReplicationClient.send(fetch.encoded(), to: port, expecting: 1)
+            guard case .refusal(let refusal)? = answer.answers.first else {
+                Issue.record("a newer elected epoch was answered \(answer.answers)")
+                return
+            }
+            #expect(refusal.reason == .staleEpoch)
+            #expect(leader.snapshot.role == .follower)
+        }
+        // etcd cannot tell: the leader steps down (a lost term is safe, two leaders are not).
+        try await withLeader(configure: { $0.latestEpoch = { nil } }) { leader, port in
+            _ = try await RawReplicationClient.send(fetch.encoded(), to: port, expecting: 1)
+            #expect(leader.snapshot.role == .follower)
+        }
+    }
+
     @Test("a forged proof is refused; a client holding another key refuses the server's proof before it sends its own")
     func wrongKeys() async throws {
         try await withLeader { _, port in
