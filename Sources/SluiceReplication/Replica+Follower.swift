@@ -97,6 +97,14 @@ extension Replica {
                 throw ReplicationError(.staleEpoch, "\(target.nodeID) answers for epoch \(leaderEpoch), expected \(target.epoch)")
             }
             if let cut = Divergence.truncationPoint(followerEnd: end, leaderAnswerEnd: leaderEnd) {
+                // The leader's logs and this one are byte for byte the same up to the divergence,
+                // so a correct answer is a record boundary here; any other is refused before
+                // anything (the stores' noted tails included) is touched.
+                guard log.isRecordBoundary(cut) else {
+                    throw ReplicationError(
+                        .unexpectedMessage,
+                        "\(target.nodeID) answered that epoch \(history.lastEpoch) ends at \(cut), inside a record of this log")
+                }
                 logger.warning(
                     "truncating a divergent log tail",
                     metadata: ["from": "\(cut)", "end": "\(end)", "epoch": "\(history.lastEpoch)", "leader.epoch": "\(leaderEpoch)"])

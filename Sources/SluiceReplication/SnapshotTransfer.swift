@@ -68,13 +68,25 @@ public enum SnapshotTransfer {
                 default:
                     throw ReplicationError(.unexpectedMessage, "a snapshot request was not answered with a snapshot")
                 }
+                // Sizes come from the peer: summed without trapping. A snapshot that cannot fit is
+                // refused before a byte is written (one declaring 2^64 bytes would otherwise be
+                // downloaded until the disk is full).
+                var total: UInt64 = 0
+                var tooLarge = false
+                for file in manifest.files {
+                    let (sum, overflow) = total.addingReportingOverflow(file.size)
+                    total = sum
+                    tooLarge = tooLarge || overflow
+                }
+                if let free = DiskUsage.availableBytes(at: directory), tooLarge || total > free {
+                    throw ReplicationError(
+                        .storage,
+                        "the leader's snapshot declares \(tooLarge ? "more than 2^64" : "\(total)") bytes; "
+                            + "\(directory) has \(free) bytes free")
+                }
                 logger.notice(
                     "downloading the leader's snapshot",
-                    metadata: [
-                        "leader": "\(target.nodeID)", "log.start": "\(manifest.logStart)",
-                        // Sizes come from the peer: summed without trapping (a log line only).
-                        "bytes": "\(manifest.files.reduce(UInt64(0)) { $0 &+ $1.size })",
-                    ])
+                    metadata: ["leader": "\(target.nodeID)", "log.start": "\(manifest.logStart)", "bytes": "\(total)"])
                 for (index, file) in manifest.files.enumerated() {
                     try await download(file, index: UInt32(index), of: manifest, into: partial, over: &call)
                 }

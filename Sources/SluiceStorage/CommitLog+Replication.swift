@@ -81,6 +81,13 @@ extension CommitLog {
     /// Key-index entries past `offset` stay behind; lookups verify every candidate by reading it,
     /// so they never match. A no-op when the log already ends at or before `offset`.
     /// - Throws: `.offsetOutOfRange` for an offset before the oldest segment; `.io` from the writer.
+    /// Whether a record (or a segment's blank filler) starts at `offset`, or the log ends there:
+    /// the only places a log can be cut without leaving half a record. A divergence point from
+    /// a leader's answer is checked with it before anything is cut.
+    public func isRecordBoundary(_ offset: UInt64) -> Bool {
+        shared.isRecordBoundary(offset)
+    }
+
     public func truncate(to offset: UInt64) async throws(StorageError) {
         let result: Result<Void, StorageError> = await withCheckedContinuation { continuation in
             writer.submit(
@@ -157,4 +164,19 @@ extension CommitLog {
 struct PendingReplicatedChunk: Sendable {
     var chunk: ReplicationChunk
     var headers: [RecordHeader]
+}
+
+extension LogShared {
+    /// See `CommitLog.isRecordBoundary`.
+    func isRecordBoundary(_ offset: UInt64) -> Bool {
+        if offset == writtenEnd { return true }
+        guard offset >= minOffset, offset < writtenEnd else { return false }
+        if segments.contains(where: { $0.endOffset == offset }) { return true }
+        guard let segment = segment(containing: offset) else { return false }
+        let position = Int(offset - segment.baseOffset)
+        switch RecordCodec.frame(in: segment.file.bytes, at: position, physicalOffset: offset) {
+        case .record, .blank: return true
+        case .end, .corrupt: return false
+        }
+    }
 }

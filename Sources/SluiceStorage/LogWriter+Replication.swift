@@ -106,6 +106,10 @@ extension LogWriter {
         else {
             return .failure(StorageError(.offsetOutOfRange, "no segment holds offset \(offset)"))
         }
+        // Cutting inside a record would leave half of it as the log's last record.
+        guard shared.isRecordBoundary(offset) else {
+            return .failure(StorageError(.replicaMismatch, "cannot truncate to \(offset): no record starts there"))
+        }
         do throws(SystemCallError) {
             // Every index is published below; deferred appends past the cut go with the tail.
             unsyncedDeferred = nil

@@ -641,10 +641,19 @@ public struct RetentionReport: Sendable {
     public var blockedByPin = false
 }
 
-enum DiskUsage {
+public enum DiskUsage {
     static func usedFraction(of path: String) -> Double {
         var info = statvfs()
         guard statvfs(path, &info) == 0, info.f_blocks > 0 else { return 0 }
         return 1 - Double(info.f_bavail) / Double(info.f_blocks)
+    }
+
+    /// Bytes an unprivileged writer may still use on the file system holding `path`; nil when
+    /// it cannot be asked.
+    public static func availableBytes(at path: String) -> UInt64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        let (bytes, overflow) = UInt64(info.f_bavail).multipliedReportingOverflow(by: UInt64(info.f_frsize))
+        return overflow ? .max : bytes
     }
 }

@@ -47,6 +47,28 @@ struct HostileLeaderTests {
         }
     }
 
+    @Test("a snapshot larger than the disk's free space (or than 2^64 bytes) is refused before a byte is written")
+    func snapshotLargerThanTheDisk() async throws {
+        try await withTemporaryDirectory { root in
+            for sizes in [[UInt64.max], [UInt64.max / 2, UInt64.max / 2 + 2], [1 << 62]] {
+                let peer = try await ScriptedPeer { request in
+                    guard case .snapshotRequest? = request else { return [ReplicationMessage.snapshotData(ByteBuffer(string: "x")).encoded()] }
+                    let files = sizes.enumerated().map { SnapshotManifest.File(name: "derived\($0.offset)", size: $0.element, crc32c: 0) }
+                    return [ReplicationMessage.snapshotReady(SnapshotManifest(id: 1, logStart: 0, history: EpochHistory(), files: files)).encoded()]
+                }
+                let target = LeaderTarget(nodeID: "hostile", epoch: 1, host: "127.0.0.1", port: peer.port)
+                let error = await #expect(throws: ReplicationError.self) {
+                    _ = try await SnapshotTransfer.download(from: target, nodeID: "f", key: testKey, directory: root, logger: quietLogger)
+                }
+                await peer.stop()
+                #expect(error?.code == .storage, "\(sizes): \(String(describing: error))")
+                #expect(error?.message.contains("bytes free") == true, "\(String(describing: error))")
+                let written = (try? FileManager.default.contentsOfDirectory(atPath: root + "/" + SnapshotTransfer.partialFolder)) ?? []
+                #expect(written.isEmpty, "\(sizes): \(written)")
+            }
+        }
+    }
+
     @Test("a snapshot naming a file twice, or a file the broker does not install, is refused before the log is touched")
     func installChecksNames() async throws {
         try await withTemporaryDirectory { root in

@@ -130,4 +130,30 @@ struct ReplicationStorageTests {
             await reopened.close()
         }
     }
+
+    @Test("a cut only where a record starts, at a segment's end or at the log's end; inside a record it is refused and the log is kept")
+    func cutsOnlyAtRecordBoundaries() async throws {
+        try await withTemporaryDirectory { directory in
+            let configuration = testConfiguration(directory, segmentSize: 4096)
+            let log = try await CommitLog.open(configuration, logger: quietLogger)
+            var appended: [AppendResult] = []
+            for index in 0..<40 { appended.append(try await log.append(message("r\(index)" + String(repeating: "y", count: 200)))) }
+            let end = log.endOffset
+            for result in appended { #expect(log.isRecordBoundary(result.physicalOffset)) }
+            #expect(log.isRecordBoundary(end))
+            #expect(log.isRecordBoundary(4096), "a segment's end (the next one's start)")
+            let inside = appended[10].physicalOffset + 7
+            for offset in [inside, appended[10].physicalOffset + 1, appended[39].physicalOffset + UInt64(appended[39].size) - 1, end + 1, .max] {
+                #expect(!log.isRecordBoundary(offset), "\(offset)")
+            }
+            let error = await #expect(throws: StorageError.self) { try await log.truncate(to: inside) }
+            #expect(error?.code == .replicaMismatch)
+            #expect(error?.message.contains("no record starts there") == true, "\(String(describing: error))")
+            #expect(log.endOffset == end)
+            #expect(bodyText(try log.read(at: appended[10].physicalOffset)).hasPrefix("r10"))
+            try await log.truncate(to: appended[10].physicalOffset)
+            #expect(log.endOffset == appended[10].physicalOffset)
+            await log.close()
+        }
+    }
 }
