@@ -147,9 +147,12 @@ final class CopiedChangeFollower<Keys: Sendable>: Sendable {
     /// are applied as usual) and is stored synced. Returns what the cut tail named (nil: no cut
     /// was noted).
     func endCut(_ log: CommitLog) async -> Keys? {
+        // A cut before the first replay must not pass records that were never applied.
+        await loadStoredCursor(log)
         let next = log.queueBounds(queue).next
         let keys = position.withLock { position in
-            position.cursor = min(position.cursor ?? next, next)
+            // No cursor yet: the next replay starts at the queue's start, past nothing unapplied.
+            if let cursor = position.cursor { position.cursor = min(cursor, next) }
             defer { position.cut = nil }
             return position.cut?.keys
         }

@@ -76,6 +76,10 @@ struct ReplicatedTopicRegistryTests {
             try await stack.log.truncate(to: cut)
             await registry.copiedLogTruncated()
             #expect(try await stack.topics.list().map(\.name) == ["kept"])
+            // It never replayed (it made its records itself), so it does not know how far it
+            // applied them: the queue from its start, the one record left, changes nothing.
+            #expect(try await registry.applyCopiedChanges() == 1)
+            #expect(try await stack.topics.list().map(\.name) == ["kept"])
             #expect(try await registry.applyCopiedChanges() == 0)
         }
     }
