@@ -164,7 +164,17 @@ func (d *sluiceDriver) Txn(worker int, body []byte) error {
 
 // Consume runs n simple consumers: ReceiveMessage long polling (1 s) for up to `batch` messages
 // with a 30 s invisible duration, then one AckMessage carrying every receipt handle of the batch.
+// The consumers share one connection of their own, apart from the producers': a producer and a
+// consumer are separate client instances in the official clients, each with one connection per
+// endpoint (and RabbitMQ's driver gives its consumers their own connections too).
 func (d *sluiceDriver) Consume(n, batch int, deliver func(body []byte)) (func(), error) {
+	dialCtx, cancelDial := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancelDial()
+	conn, err := grpc.DialContext(dialCtx, d.cfg.Addr, grpc.WithInsecure(), grpc.WithBlock())
+	if err != nil {
+		return nil, err
+	}
+	client := pb.NewMessagingServiceClient(conn)
 	ctx, cancel := context.WithCancel(d.ctx)
 	var wg sync.WaitGroup
 	for c := 0; c < n; c++ {
@@ -181,7 +191,7 @@ func (d *sluiceDriver) Consume(n, batch int, deliver func(body []byte)) (func(),
 					XLongPollingTimeout: &pb.ReceiveMessageRequest_LongPollingTimeout{LongPollingTimeout: &durationpb.Duration{Seconds: 1}},
 				}
 				callCtx, cancelCall := context.WithTimeout(ctx, callTimeout)
-				stream, err := d.client.ReceiveMessage(callCtx, request)
+				stream, err := client.ReceiveMessage(callCtx, request)
 				if err != nil {
 					cancelCall()
 					if ctx.Err() == nil {
@@ -223,7 +233,7 @@ func (d *sluiceDriver) Consume(n, batch int, deliver func(body []byte)) (func(),
 				err = withRetry(func() error {
 					ctx, cancel := context.WithTimeout(d.ctx, callTimeout)
 					defer cancel()
-					reply, err := d.client.AckMessage(ctx, ack)
+					reply, err := client.AckMessage(ctx, ack)
 					if err != nil {
 						return err
 					}
@@ -241,5 +251,5 @@ func (d *sluiceDriver) Consume(n, batch int, deliver func(body []byte)) (func(),
 			}
 		}(c)
 	}
-	return func() { cancel(); wg.Wait() }, nil
+	return func() { cancel(); wg.Wait(); conn.Close() }, nil
 }
