@@ -112,8 +112,7 @@ extension MessagingService {
         let engine = try consumptionEngine()
         try WireCheck.groupName(request.group.name)
         let name = request.messageQueue.topic.name
-        let spread = try configuration.queueRoutes != nil ? isDeadLetterTopicOfAnyGroup(name) : false
-        let deadLettersElsewhere = spread && engine.deadLetterTopic(named: name) == nil
+        let deadLettersElsewhere = try isSpreadDeadLetterTopic(name) && engine.deadLetterTopic(named: name) == nil
         let topic: TopicDefinition
         if deadLettersElsewhere {
             topic = Self.spreadDeadLetterDefinition(name)

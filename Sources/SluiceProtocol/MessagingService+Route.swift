@@ -11,7 +11,7 @@ extension MessagingService {
     {
         let name = request.topic.name
         let routes = configuration.queueRoutes
-        let spreadDeadLetters = try routes != nil ? isDeadLetterTopicOfAnyGroup(name) : false
+        let spreadDeadLetters = try isSpreadDeadLetterTopic(name)
         let topic: TopicDefinition
         if spreadDeadLetters {
             topic = Self.spreadDeadLetterDefinition(name)
@@ -80,8 +80,9 @@ extension MessagingService {
     /// With several broker groups, every group keeps its own dead-letter queue for a consumer
     /// group: the one queue of `%DLQ%<group>` on the broker that gave up on the message. The
     /// route names that queue of every broker group — queue 0 each, told apart by broker name,
-    /// as RocketMQ lists each broker's DLQ queue — read-only, at each group's leader. A group without a known leader is listed without
-    /// permission, like a routed topic's queue (clients skip it until one is elected).
+    /// as RocketMQ lists each broker's DLQ queue — read-only, at each group's leader. A group
+    /// without a known leader is listed without permission, like a routed topic's queue
+    /// (clients skip it until one is elected).
     static func deadLetterQueues(
         _ resource: Apache_Rocketmq_V2_Resource, _ topic: TopicDefinition,
         _ known: (groups: [String], leaders: [String: GroupLeaderAddress.Endpoint]), localGroup: String,
@@ -105,11 +106,13 @@ extension MessagingService {
         }
     }
 
-    /// Whether `name` is a dead-letter topic (`%DLQ%<consumer group>`) of a well-formed group
-    /// name. With several broker groups one of them may hold dead letters of a consumer group
-    /// this broker never served, so the name alone decides (nothing is created for it).
+    /// Whether `name` is a dead-letter topic (`%DLQ%<consumer group>`, of a well-formed group
+    /// name) spread over several broker groups (`queueRoutes` set). One of them may hold dead
+    /// letters of a consumer group this broker never served, so the name alone decides
+    /// (nothing is created for it). False on a broker without routes.
     /// - Throws: ILLEGAL_TOPIC for a malformed name.
-    func isDeadLetterTopicOfAnyGroup(_ name: String) throws(ProtocolRefusal) -> Bool {
+    func isSpreadDeadLetterTopic(_ name: String) throws(ProtocolRefusal) -> Bool {
+        guard configuration.queueRoutes != nil else { return false }
         try WireCheck.topicName(name)
         guard let group = ConsumerGroup.groupOfDeadLetterTopic(name) else { return false }
         return (try? ConsumerGroup.validateName(group)) != nil

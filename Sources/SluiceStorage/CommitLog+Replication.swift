@@ -76,11 +76,6 @@ extension CommitLog {
         return try result.get()
     }
 
-    /// Cuts the log back to `offset` (a record boundary): later records, their queue-index entries
-    /// and later segments are removed, the bytes zeroed and synced, and a checkpoint written.
-    /// Key-index entries past `offset` stay behind; lookups verify every candidate by reading it,
-    /// so they never match. A no-op when the log already ends at or before `offset`.
-    /// - Throws: `.offsetOutOfRange` for an offset before the oldest segment; `.io` from the writer.
     /// Whether a record (or a segment's blank filler) starts at `offset`, or the log ends there:
     /// the only places a log can be cut without leaving half a record. A divergence point from
     /// a leader's answer is checked with it before anything is cut.
@@ -88,6 +83,12 @@ extension CommitLog {
         shared.isRecordBoundary(offset)
     }
 
+    /// Cuts the log back to `offset` (a record boundary): later records, their queue-index entries
+    /// and later segments are removed, the bytes zeroed and synced, and a checkpoint written.
+    /// Key-index entries past `offset` stay behind; lookups verify every candidate by reading it,
+    /// so they never match. A no-op when the log already ends at or before `offset`.
+    /// - Throws: `.offsetOutOfRange` for an offset before the oldest segment; `.replicaMismatch`
+    ///   for one where no record starts; `.io` from the writer.
     public func truncate(to offset: UInt64) async throws(StorageError) {
         let result: Result<Void, StorageError> = await withCheckedContinuation { continuation in
             writer.submit(

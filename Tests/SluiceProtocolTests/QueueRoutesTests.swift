@@ -20,7 +20,7 @@ struct QueueRoutesTests {
         return routes
     }
 
-    static func service(_ routes: QueueRoutes) -> MessagingService {
+    static func service(_ routes: QueueRoutes?) -> MessagingService {
         var configuration = MessagingService.Configuration()
         configuration.queueRoutes = routes
         return MessagingService(
@@ -89,10 +89,11 @@ struct QueueRoutesTests {
 
         // Only a well-formed group's dead-letter name is spread; others are ordinary names.
         let service = Self.service(routes)
-        #expect(try service.isDeadLetterTopicOfAnyGroup("%DLQ%workers"))
-        #expect(try !service.isDeadLetterTopicOfAnyGroup("orders"))
-        #expect(try !service.isDeadLetterTopicOfAnyGroup("%DLQ%%RETRY%x"))
-        #expect(throws: ProtocolRefusal.self) { try service.isDeadLetterTopicOfAnyGroup("bad topic") }
+        #expect(try service.isSpreadDeadLetterTopic("%DLQ%workers"))
+        #expect(try !service.isSpreadDeadLetterTopic("orders"))
+        #expect(try !service.isSpreadDeadLetterTopic("%DLQ%%RETRY%x"))
+        #expect(throws: ProtocolRefusal.self) { try service.isSpreadDeadLetterTopic("bad topic") }
+        #expect(try !Self.service(nil).isSpreadDeadLetterTopic("%DLQ%workers"), "no routes: a single broker's own queue")
     }
 
     @Test("a send names its own group's queue, names another group's (refused, naming it) or none (one of its own)")
