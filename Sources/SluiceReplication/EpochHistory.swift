@@ -28,8 +28,14 @@ public struct EpochHistory: Sendable, Equatable {
 
     public init() { entries = [] }
 
-    /// - Throws: `.malformedFrame` when epochs are not strictly increasing or offsets decrease.
+    /// - Throws: `.malformedFrame` when an epoch is below 1 (elections start at 1; 0 means "no
+    ///   leader yet"), epochs are not strictly increasing or offsets decrease.
     public init(checking entries: [Entry]) throws(ReplicationError) {
+        // An epoch below 1 would never be dropped by a leader's answer (which names epoch 0 when
+        // it knows none older), so a follower holding one could never reconcile.
+        if let first = entries.first, first.epoch < 1 {
+            throw ReplicationError(.malformedFrame, "epoch history starts with epoch \(first.epoch); epochs start at 1")
+        }
         for (previous, next) in zip(entries, entries.dropFirst()) {
             guard next.epoch > previous.epoch, next.startOffset >= previous.startOffset else {
                 throw ReplicationError(

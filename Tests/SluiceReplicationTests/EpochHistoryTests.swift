@@ -64,6 +64,18 @@ struct EpochHistoryTests {
         #expect(EpochHistory.adopted(from: epochs, upTo: 100).entries == [.init(epoch: 1, startOffset: 0)])
     }
 
+    @Test("an epoch below 1 is refused (a follower holding one could never reconcile: found by the hostile-leader seed 17494395961043657358)")
+    func epochsStartAtOne() throws {
+        for first: Int64 in [0, -5, .min] {
+            let error = #expect(throws: ReplicationError.self) {
+                _ = try EpochHistory(checking: [.init(epoch: first, startOffset: 0), .init(epoch: 3, startOffset: 10)])
+            }
+            #expect(error?.code == .malformedFrame)
+            #expect(throws: ReplicationError.self) { _ = try EpochHistory(fileBytes: Array("\(first) 0\n".utf8)) }
+        }
+        #expect(try EpochHistory(checking: [.init(epoch: 1, startOffset: 0)]).lastEpoch == 1)
+    }
+
     @Test("the candidacy order compares the last epoch first, then the log's length")
     func candidacyOrder() {
         let behind = ReplicaStatus(nodeID: "a", isLeader: false, lastEpoch: 3, endOffset: 900)

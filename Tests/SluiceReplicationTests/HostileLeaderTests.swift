@@ -148,7 +148,9 @@ struct HostileLeaderTests {
             while log.endOffset != leaderLog.endOffset, ContinuousClock.now < copyDeadline {
                 try await Task.sleep(for: .milliseconds(50))
             }
-            #expect(log.endOffset == leaderLog.endOffset, "the follower did not copy the real leader after the hostile one")
+            #expect(
+                log.endOffset == leaderLog.endOffset,
+                "the follower did not copy the real leader after the hostile one: \(follower.snapshot.lastError ?? "no error")")
             await peer.stop()
             for task in [running, leading] { task.cancel() }
             await running.value
