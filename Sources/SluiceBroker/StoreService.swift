@@ -14,7 +14,8 @@ public enum LogOpenedAction: Sendable {
 
 /// Owns the commit log and the transaction table for the life of the process: opens (and so
 /// recovers) the log, opens the table (`transactions.sqlite` in the data folder, migrating it) and
-/// reconciles it with the log's transaction events, opens the topic registry on the same file,
+/// reconciles it with the log's transaction events, opens the topic registry on the same file
+/// (every store in that file shares the transaction table's one connection and writer thread),
 /// publishes them in its `BrokerHandle`, reports readiness, keeps the transaction upkeep running,
 /// and on graceful shutdown closes the registry, the table and then the log (which drains
 /// appends, syncs and removes the `abort` marker).
@@ -123,7 +124,8 @@ public final class StoreService: Service, CustomStringConvertible {
         do throws(BrokerError) {
             // After the transaction store, which has applied the migrations that create the table.
             topics = try await SQLiteTopicRegistry.open(
-                path: Self.transactionDatabasePath(configuration.directory), logger: Logger(label: "sluice.topics"))
+                path: Self.transactionDatabasePath(configuration.directory), logger: Logger(label: "sluice.topics"),
+                sharing: coordinator.store.shareExecutor())
         } catch {
             readiness.markFailed(error.message)
             try? await coordinator.store.close()
@@ -134,7 +136,8 @@ public final class StoreService: Service, CustomStringConvertible {
         do throws(BrokerError) {
             consumption = try await ConsumptionEngine.open(
                 path: Self.transactionDatabasePath(configuration.directory), log: log, topics: topics,
-                autoCreateGroups: autoCreateGroups, trace: recorder, logger: Logger(label: "sluice.consumers"))
+                autoCreateGroups: autoCreateGroups, trace: recorder, logger: Logger(label: "sluice.consumers"),
+                sharing: coordinator.store.shareExecutor())
         } catch {
             readiness.markFailed(error.message)
             await topics.close()
@@ -148,7 +151,7 @@ public final class StoreService: Service, CustomStringConvertible {
         do throws(SecurityError) {
             security = try await SecurityStore.open(
                 path: Self.transactionDatabasePath(configuration.directory), bootstrap: bootstrapUsers,
-                logger: Logger(label: "sluice.security"))
+                logger: Logger(label: "sluice.security"), sharing: coordinator.store.shareExecutor())
         } catch {
             readiness.markFailed(error.message)
             await consumption.close()
@@ -159,7 +162,8 @@ public final class StoreService: Service, CustomStringConvertible {
         }
         let lite: LiteSubscriptions
         do throws(BrokerError) {
-            lite = try await LiteSubscriptions.open(path: Self.transactionDatabasePath(configuration.directory))
+            lite = try await LiteSubscriptions.open(
+                path: Self.transactionDatabasePath(configuration.directory), sharing: coordinator.store.shareExecutor())
         } catch {
             readiness.markFailed(error.message)
             await security.close()
@@ -171,7 +175,8 @@ public final class StoreService: Service, CustomStringConvertible {
         }
         let retained: MQTTRetainedStore
         do throws(BrokerError) {
-            retained = try await MQTTRetainedStore.open(path: Self.transactionDatabasePath(configuration.directory))
+            retained = try await MQTTRetainedStore.open(
+                path: Self.transactionDatabasePath(configuration.directory), sharing: coordinator.store.shareExecutor())
         } catch {
             readiness.markFailed(error.message)
             await lite.close()
@@ -184,7 +189,8 @@ public final class StoreService: Service, CustomStringConvertible {
         }
         let mqttSessions: MQTTSessionStore
         do throws(BrokerError) {
-            mqttSessions = try await MQTTSessionStore.open(path: Self.transactionDatabasePath(configuration.directory))
+            mqttSessions = try await MQTTSessionStore.open(
+                path: Self.transactionDatabasePath(configuration.directory), sharing: coordinator.store.shareExecutor())
         } catch {
             readiness.markFailed(error.message)
             await retained.close()

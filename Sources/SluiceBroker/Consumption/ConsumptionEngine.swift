@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import NIOCore
 import SluiceStorage
+import SluiceTransactions
 import Synchronization
 
 /// Consumer groups and everything they hold: which messages each group has taken, acknowledged,
@@ -89,9 +90,9 @@ public final class ConsumptionEngine: Sendable {
     public static func open(
         path: String, log: CommitLog, topics: any TopicRegistry, autoCreateGroups: Bool = true,
         trace: MessageTraceRecorder? = nil, nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() },
-        logger: Logger = Logger(label: "sluice.consumers")
+        logger: Logger = Logger(label: "sluice.consumers"), sharing: SQLiteExecutor? = nil
     ) async throws(BrokerError) -> ConsumptionEngine {
-        let table = try await ConsumptionTable.open(path: path, logger: logger)
+        let table = try await ConsumptionTable.open(path: path, logger: logger, sharing: sharing)
         let snapshot: ConsumptionSnapshot
         do {
             snapshot = try await table.load(logStart: log.minOffset)

@@ -108,12 +108,12 @@ final class ConsumptionTable: Sendable {
     }
 
     /// Opens the (already migrated) database.
-    static func open(path: String, logger: Logger) async throws(BrokerError) -> ConsumptionTable {
+    static func open(path: String, logger: Logger, sharing: SQLiteExecutor? = nil) async throws(BrokerError) -> ConsumptionTable {
         do {
             let executor = try await SQLiteExecutor.open(
                 path: path,
                 configuration: SQLiteExecutorConfiguration(threadName: "sluice-sqlite-consumers", metricsLabel: "consumers"),
-                logger: logger)
+                logger: logger, sharing: sharing)
             return ConsumptionTable(executor: executor, logger: logger)
         } catch {
             throw BrokerError(.storageUnavailable, "cannot open the consumer tables in \(path): \(error)", cause: error)

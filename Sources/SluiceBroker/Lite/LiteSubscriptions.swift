@@ -84,14 +84,14 @@ public final class LiteSubscriptions: Sendable {
     public static func open(
         path: String, quotaPerGroup: Int = defaultQuotaPerGroup, maxTotal: Int = defaultMaxTotal,
         nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() },
-        logger: Logger = Logger(label: "sluice.lite")
+        logger: Logger = Logger(label: "sluice.lite"), sharing: SQLiteExecutor? = nil
     ) async throws(BrokerError) -> LiteSubscriptions {
         let executor: SQLiteExecutor
         do {
             executor = try await SQLiteExecutor.open(
                 path: path,
                 configuration: SQLiteExecutorConfiguration(threadName: "sluice-sqlite-lite", metricsLabel: "lite"),
-                logger: logger)
+                logger: logger, sharing: sharing)
         } catch {
             throw BrokerError(.storageUnavailable, "cannot open the lite subscription table in \(path): \(error)", cause: error)
         }

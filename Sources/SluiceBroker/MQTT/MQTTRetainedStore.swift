@@ -71,14 +71,14 @@ public final class MQTTRetainedStore: Sendable {
     public static func open(
         path: String, maxCount: Int = defaultMaxCount, maxBytes: Int = defaultMaxBytes,
         nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() },
-        logger: Logger = Logger(label: "sluice.mqtt.retained")
+        logger: Logger = Logger(label: "sluice.mqtt.retained"), sharing: SQLiteExecutor? = nil
     ) async throws(BrokerError) -> MQTTRetainedStore {
         let executor: SQLiteExecutor
         do {
             executor = try await SQLiteExecutor.open(
                 path: path,
                 configuration: SQLiteExecutorConfiguration(threadName: "sluice-sqlite-retained", metricsLabel: "mqtt_retained"),
-                logger: logger)
+                logger: logger, sharing: sharing)
         } catch {
             throw BrokerError(.storageUnavailable, "cannot open the MQTT retained table in \(path): \(error)", cause: error)
         }

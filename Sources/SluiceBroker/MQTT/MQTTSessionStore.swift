@@ -109,14 +109,14 @@ public final class MQTTSessionStore: Sendable {
     public static func open(
         path: String, maxSessions: Int = defaultMaxSessions,
         nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() },
-        logger: Logger = Logger(label: "sluice.mqtt.sessions")
+        logger: Logger = Logger(label: "sluice.mqtt.sessions"), sharing: SQLiteExecutor? = nil
     ) async throws(BrokerError) -> MQTTSessionStore {
         let executor: SQLiteExecutor
         do {
             executor = try await SQLiteExecutor.open(
                 path: path,
                 configuration: SQLiteExecutorConfiguration(threadName: "sluice-sqlite-mqtt", metricsLabel: "mqtt_sessions"),
-                logger: logger)
+                logger: logger, sharing: sharing)
         } catch {
             throw BrokerError(.storageUnavailable, "cannot open the MQTT session tables in \(path): \(error)", cause: error)
         }

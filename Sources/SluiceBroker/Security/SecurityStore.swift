@@ -54,7 +54,7 @@ public final class SecurityStore: Sendable {
     /// - Throws: `SecurityError` `.storageFailure` when the file cannot be opened, restricted or read.
     public static func open(
         path: String, bootstrap: [BootstrapCredential] = [], nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() },
-        logger: Logger = Logger(label: "sluice.security")
+        logger: Logger = Logger(label: "sluice.security"), sharing: SQLiteExecutor? = nil
     ) async throws(SecurityError) -> SecurityStore {
         try restrictToOwner(path)
         let executor: SQLiteExecutor
@@ -62,7 +62,7 @@ public final class SecurityStore: Sendable {
             executor = try await SQLiteExecutor.open(
                 path: path,
                 configuration: SQLiteExecutorConfiguration(threadName: "sluice-sqlite-security", metricsLabel: "security"),
-                logger: logger)
+                logger: logger, sharing: sharing)
         } catch {
             throw SecurityError(.storageFailure, "cannot open the security tables in \(path): \(error)", cause: error)
         }

@@ -47,7 +47,7 @@ public final class SQLiteTopicRegistry: TopicRegistry {
     ///   `topics` table (not migrated).
     public static func open(
         path: String, nowMs: @escaping @Sendable () -> Int64 = { WallClock.nowMs() },
-        logger: Logger = Logger(label: "sluice.topics")
+        logger: Logger = Logger(label: "sluice.topics"), sharing: SQLiteExecutor? = nil
     ) async throws(BrokerError) -> SQLiteTopicRegistry {
         let executor: SQLiteExecutor
         do {
@@ -59,7 +59,7 @@ public final class SQLiteTopicRegistry: TopicRegistry {
                 configuration: SQLiteExecutorConfiguration(
                     connection: SQLiteConnectionOptions(synchronous: .full), threadName: "sluice-sqlite-topics",
                     metricsLabel: "topics"),
-                logger: logger)
+                logger: logger, sharing: sharing)
         } catch {
             throw BrokerError(.storageUnavailable, "cannot open the topic table in \(path): \(error)", cause: error)
         }
@@ -195,7 +195,9 @@ public final class SQLiteTopicRegistry: TopicRegistry {
         _ action: String, _ body: @escaping @Sendable (SQLiteConnection) throws -> T
     ) async throws(BrokerError) -> T {
         do {
-            return try await executor.write(body)
+            // Synced: topics are rare writes nothing can rebuild, also on a shared connection
+            // opened with synchronous = NORMAL.
+            return try await executor.write(synced: true, body)
         } catch {
             throw BrokerError(.storageFailure, "cannot \(action): \(error)", cause: error)
         }

@@ -55,7 +55,12 @@ public final class TransactionStateStore: Sendable {
         return TransactionStateStore(executor: executor, configuration: configuration, logger: logger)
     }
 
-    /// Finishes queued work and closes the database. Later calls fail with `.closed`.
+    /// The store's connection for another store in the same file (`SQLiteExecutor.share()`):
+    /// one writer per file, so their writes group-commit together.
+    public func shareExecutor() -> SQLiteExecutor { executor.share() }
+
+    /// Finishes queued work and closes the database (once every store sharing it has closed).
+    /// Later calls fail with `.closed`.
     ///
     /// - Throws: `TransactionStoreError` with `.storage` when SQLite cannot close cleanly.
     public func close() async throws(TransactionStoreError) {
