@@ -98,13 +98,13 @@ struct SQLiteExecutorSharingTests {
             let own = try await SQLiteExecutor.open(path: path)
             try await own.write { try $0.execute("CREATE TABLE t (v INTEGER NOT NULL)") }
             let shared = try await SQLiteExecutor.open(
-                path: path, configuration: SQLiteExecutorConfiguration(threadName: "sluice-sqlite-other"),
+                path: path, configuration: SQLiteExecutorConfiguration(threadName: "sqlite-other"),
                 logger: Logger(label: "test"), sharing: own)
             #expect(try await shared.read { _ in Thread.current.name } == "sluice-sqlite")
             let separate = try await SQLiteExecutor.open(
-                path: path, configuration: SQLiteExecutorConfiguration(threadName: "sluice-sqlite-other"),
+                path: path, configuration: SQLiteExecutorConfiguration(threadName: "sqlite-other"),
                 logger: Logger(label: "test"), sharing: nil)
-            #expect(try await separate.read { _ in Thread.current.name } == "sluice-sqlite-other")
+            #expect(try await separate.read { _ in Thread.current.name } == "sqlite-other")
             try await separate.close()
             try await shared.close()
             try await own.close()
