@@ -378,7 +378,10 @@ public final class StoreService: Service, CustomStringConvertible {
         -> TransactionCoordinator
     {
         let timeoutMs = transactionTimeout.components.seconds * 1000 + transactionTimeout.components.attoseconds / 1_000_000_000_000_000
-        let storeConfiguration = TransactionStoreConfiguration(defaultFirstCheckDelayMs: timeoutMs)
+        // Every store in the file shares this connection (one writer per file); counts, gauges and
+        // operator listings read on a connection of their own so their scans never hold up acks.
+        let storeConfiguration = TransactionStoreConfiguration(
+            executor: SQLiteExecutorConfiguration(committedReader: true), defaultFirstCheckDelayMs: timeoutMs)
         let store: TransactionStateStore
         do throws(TransactionStoreError) {
             store = try await TransactionStateStore.open(

@@ -28,22 +28,27 @@ public final class SQLiteExecutor: Sendable {
     private let owners: Owners
     /// Set once this value has given its use back (`close()` or deinit).
     private let released = Atomic<Bool>(false)
+    /// Where `readCommitted` runs when the configuration asks for it: a connection and thread of
+    /// its own (WAL readers never wait for the writer), so a long count or listing does not hold
+    /// up the writes queued on `core` — with one writer per file, every store's writes.
+    private let committedReader: SQLiteExecutor?
 
     private final class Owners: Sendable {
         let count = Atomic<Int>(1)
     }
 
-    private init(core: Core, path: String, owners: Owners = Owners()) {
+    private init(core: Core, path: String, owners: Owners = Owners(), committedReader: SQLiteExecutor? = nil) {
         self.core = core
         self.path = path
         self.owners = owners
+        self.committedReader = committedReader
     }
 
     /// Another owner of the same connection and thread: its work joins the same queue and group
     /// commits. The database closes when every owner has closed (or dropped) its value.
     public func share() -> SQLiteExecutor {
         owners.count.wrappingAdd(1, ordering: .relaxed)
-        return SQLiteExecutor(core: core, path: path, owners: owners)
+        return SQLiteExecutor(core: core, path: path, owners: owners, committedReader: committedReader)
     }
 
     /// Gives this value's use back; true when it was the last one (the caller closes).
@@ -85,7 +90,19 @@ public final class SQLiteExecutor: Sendable {
             }
             thread.start()
         }
-        return SQLiteExecutor(core: core, path: path)
+        var committedReader: SQLiteExecutor?
+        if configuration.committedReader {
+            var readerConfiguration = configuration
+            readerConfiguration.committedReader = false
+            readerConfiguration.threadName = configuration.committedReaderThreadName
+            do {
+                committedReader = try await open(path: path, configuration: readerConfiguration, logger: logger)
+            } catch {
+                try? await SQLiteExecutor(core: core, path: path).close()
+                throw error
+            }
+        }
+        return SQLiteExecutor(core: core, path: path, committedReader: committedReader)
     }
 
     deinit {
@@ -99,6 +116,15 @@ public final class SQLiteExecutor: Sendable {
     ///   write; `SQLiteExecutorError.Code.closed` after `close()`.
     public func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await submit { .read(WorkItem(body, continuation: $0)) }
+    }
+
+    /// Like `read`, but on the committed-state reader when the executor has one
+    /// (`SQLiteExecutorConfiguration.committedReader`): the body sees what was committed when it
+    /// starts, not writes still queued before it, and never waits behind them. For counts,
+    /// gauges and operator listings; a read that must follow writes it queued uses `read`.
+    public func readCommitted<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        if let committedReader { return try await committedReader.read(body) }
+        return try await read(body)
     }
 
     /// Runs `body` on the executor thread inside a savepoint of a shared write transaction.
@@ -161,7 +187,15 @@ public final class SQLiteExecutor: Sendable {
                 closed.resume(returning: nil)
             }
         }
+        let readerResult: (any Error)?
+        do {
+            try await committedReader?.close()
+            readerResult = nil
+        } catch {
+            readerResult = error
+        }
         if let result { throw result }
+        if let readerResult { throw readerResult }
     }
 
     /// SQLite write transactions committed so far. Each covers one or more writes.

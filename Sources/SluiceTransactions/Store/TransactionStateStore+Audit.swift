@@ -30,7 +30,7 @@ extension TransactionStateStore {
             throw TransactionStoreError(
                 code: .invalidArgument, message: "limit \(limit); expected 1 to \(Self.maximumAuditPage)")
         }
-        return try await read("read the audit log") { connection in
+        return try await readCommitted("read the audit log") { connection in
             try connection.query(
                 "SELECT id, at_ms, actor, action, transaction_id, detail, reason FROM audit_log ORDER BY id DESC LIMIT ?",
                 [.integer(Int64(limit))]

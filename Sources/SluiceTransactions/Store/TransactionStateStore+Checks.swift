@@ -142,7 +142,7 @@ extension TransactionStateStore {
     ///
     /// - Throws: `TransactionStoreError` with `.storage`, `.closed`.
     public func checkHistory(transactionId: String) async throws(TransactionStoreError) -> [CheckAttempt] {
-        try await read("read check history") { connection in
+        try await readCommitted("read check history") { connection in
             try connection.query(
                 """
                 SELECT attempt, sent_at_ms, client_id, outcome, answered_at_ms FROM transaction_checks

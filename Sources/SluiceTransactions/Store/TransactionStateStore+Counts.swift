@@ -3,7 +3,7 @@ extension TransactionStateStore {
     ///
     /// - Throws: `TransactionStoreError` with `.storage`, `.closed`.
     public func countsByState() async throws(TransactionStoreError) -> [TransactionState: Int] {
-        let rows = try await read("count transactions by state") { connection in
+        let rows = try await readCommitted("count transactions by state") { connection in
             try connection.query("SELECT state, count(*) FROM transactions GROUP BY state") {
                 (row) throws(SQLiteError) in
                 (
@@ -48,7 +48,7 @@ extension TransactionStateStore {
             FROM transactions WHERE state IN (\(stateList)) GROUP BY bucket
             """
         let bindings: [SQLiteValue] = [.integer(now)] + boundariesMs.map { .integer($0) }
-        let rows = try await read("count transactions by age") { connection in
+        let rows = try await readCommitted("count transactions by age") { connection in
             try connection.withUncachedStatement(sql) { (statement) throws(SQLiteError) in
                 try statement.bind(bindings)
                 var rows: [(bucket: Int, count: Int)] = []
@@ -77,7 +77,7 @@ extension TransactionStateStore {
     ///
     /// - Throws: `TransactionStoreError` with `.storage`, `.closed`.
     public func oldestPendingAgeMs(now: Int64) async throws(TransactionStoreError) -> Int64? {
-        let oldest = try await read("find the oldest pending transaction") { connection in
+        let oldest = try await readCommitted("find the oldest pending transaction") { connection in
             try connection.queryFirst(
                 """
                 SELECT min(oldest) FROM (

@@ -32,7 +32,7 @@ extension TransactionStateStore {
                 code: .invalidArgument, message: "limit is \(limit); it must be in 1...\(Self.maximumPageSize)")
         }
         let (sql, bindings) = Self.listStatement(filter: filter, limit: limit, after: cursor)
-        let rows = try await read("list transactions") { connection in
+        let rows = try await readCommitted("list transactions") { connection in
             try connection.query(sql, bindings) { row throws(SQLiteError) in try TransactionRecord(row: row) }
         }
         guard rows.count > limit else {
@@ -90,7 +90,7 @@ extension TransactionStateStore {
     ///
     /// - Throws: `TransactionStoreError` with `.storage`, `.closed`.
     public func auditLog(transactionId: String) async throws(TransactionStoreError) -> [AuditEntry] {
-        try await read("read the audit log") { connection in
+        try await readCommitted("read the audit log") { connection in
             try connection.query(
                 """
                 SELECT id, at_ms, actor, action, transaction_id, detail, reason FROM audit_log

@@ -89,6 +89,20 @@ public final class TransactionStateStore: Sendable {
         }
     }
 
+    /// Runs `body` on the committed-state reader when the executor has one (counts, gauges,
+    /// operator listings: they need what is committed, and must not hold up every store's
+    /// writes on the shared connection while they scan).
+    func readCommitted<T: Sendable>(
+        _ action: String,
+        _ body: @escaping @Sendable (SQLiteConnection) throws -> T
+    ) async throws(TransactionStoreError) -> T {
+        do {
+            return try await executor.readCommitted(body)
+        } catch {
+            throw TransactionStoreError(wrapping: error, while: action)
+        }
+    }
+
     /// Runs `body` as a read and maps lower-layer errors to `TransactionStoreError`.
     func read<T: Sendable>(
         _ action: String,
