@@ -2,9 +2,11 @@ extension TransactionStateStore {
     /// How many transactions are in each state (every state present, zero when empty).
     ///
     /// - Throws: `TransactionStoreError` with `.storage`, `.closed`.
+    /// Reads the counts the table's triggers keep (migration 0014), not the table itself, whose
+    /// resolved rows grow with the broker's age.
     public func countsByState() async throws(TransactionStoreError) -> [TransactionState: Int] {
         let rows = try await readCommitted("count transactions by state") { connection in
-            try connection.query("SELECT state, count(*) FROM transactions GROUP BY state") {
+            try connection.query("SELECT state, count FROM transaction_state_counts") {
                 (row) throws(SQLiteError) in
                 (
                     try TransactionRecord.decode(
